@@ -1,0 +1,7 @@
+//! `mcp.json`: the file format (1MCP-compatible), its parsing and validation, and the model.
+
+mod model;
+mod parse;
+
+pub use model::*;
+pub use parse::*;

@@ -1,0 +1,100 @@
+//! The validated, fully resolved configuration the hub runs on.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// A whole `mcp.json`, after `serverDefaults` merging, substitution and validation.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct McpConfig {
+    /// Servers by name, in name order.
+    pub servers: BTreeMap<String, ServerConfig>,
+}
+
+/// One entry of `mcpServers`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ServerConfig {
+    /// How to reach it.
+    pub transport: TransportConfig,
+    /// Tags for filtering (lower-cased).
+    pub tags: Vec<String>,
+    /// `disabled: true`: configured but not started.
+    pub disabled: bool,
+    /// Time allowed to start and initialize (`connectionTimeout`, else `timeout`).
+    pub connection_timeout: Option<Duration>,
+    /// Time allowed per request (`requestTimeout`, else `timeout`).
+    pub request_timeout: Option<Duration>,
+    /// Tools hidden from lists and refused when called (original names).
+    pub disabled_tools: Vec<String>,
+    /// Replacement tool descriptions by original tool name.
+    pub tool_description_overrides: BTreeMap<String, String>,
+    /// Replacement for the backend's `instructions` (`Some("")` suppresses them).
+    pub instruction_override: Option<String>,
+    /// Expose tool and prompt names as `<server>_1mcp_<name>` (default) or unchanged.
+    pub prefix_names: bool,
+    /// Restart policy for stdio servers.
+    pub restart: RestartConfig,
+}
+
+/// Transport of a server.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TransportConfig {
+    /// A child process speaking newline-delimited JSON-RPC on stdin/stdout.
+    Stdio(LaunchSpec),
+    /// A remote server over HTTP.
+    Http(HttpConfig),
+}
+
+/// Exactly what to run for a stdio server.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LaunchSpec {
+    /// Program to execute (looked up in `PATH` of the child's environment).
+    pub command: String,
+    /// Arguments.
+    pub args: Vec<String>,
+    /// The child's complete environment (nothing else is inherited).
+    pub env: BTreeMap<String, String>,
+    /// Working directory.
+    pub cwd: Option<String>,
+}
+
+/// A remote server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpConfig {
+    /// Endpoint URL.
+    pub url: String,
+    /// Which HTTP transport to speak.
+    pub flavor: HttpFlavor,
+    /// Extra request headers.
+    pub headers: BTreeMap<String, String>,
+}
+
+/// HTTP transport variants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HttpFlavor {
+    /// Streamable HTTP, falling back to legacy SSE per the spec's probe.
+    Auto,
+    /// Streamable HTTP only (`type: "http"` / `"streamableHttp"`).
+    Streamable,
+    /// Legacy HTTP+SSE only (`type: "sse"`).
+    Sse,
+}
+
+/// Supervision settings (1MCP's `restartOnExit`, `maxRestarts`, `restartDelay`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestartConfig {
+    /// Restart a stdio server when it exits.
+    pub restart_on_exit: bool,
+    /// Restarts before giving up; 0 means unlimited.
+    pub max_restarts: u32,
+    /// First delay; later ones back off exponentially.
+    pub restart_delay: Duration,
+}
+
+impl Default for RestartConfig {
+    fn default() -> Self {
+        RestartConfig { restart_on_exit: true, max_restarts: 5, restart_delay: Duration::from_millis(1000) }
+    }
+}

@@ -1,0 +1,1 @@
+//! Parsing `mcp.json` text into a [`McpConfig`](super::McpConfig). (Being written.)

@@ -1,0 +1,236 @@
+//! The contract between the core and its driver: inputs are facts, outputs are imperatives.
+//!
+//! Both are serde types so a run can be recorded as JSON lines and replayed through the core.
+
+use crate::config::LaunchSpec;
+use crate::ids::{ExchangeId, Gen};
+use serde::{Deserialize, Serialize};
+
+/// Something that happened in the outside world.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Input {
+    /// An HTTP request arrived; answer it with outputs naming `exchange`.
+    HttpRequest {
+        /// Handle the driver keeps until the core responds.
+        exchange: ExchangeId,
+        /// The request, body already read (and bounded) by the driver.
+        request: HttpRequest,
+    },
+    /// The client behind an exchange went away (connection closed, stream dropped).
+    ExchangeClosed {
+        /// Which exchange.
+        exchange: ExchangeId,
+    },
+    /// A backend process was started.
+    BackendSpawned {
+        /// Server name from the config.
+        backend: String,
+        /// Incarnation that started.
+        generation: Gen,
+        /// OS process id, when known.
+        pid: Option<u32>,
+    },
+    /// A backend could not be started at all (missing command, permission, ...).
+    BackendSpawnFailed {
+        /// Server name.
+        backend: String,
+        /// Incarnation that failed.
+        generation: Gen,
+        /// What the operating system said.
+        error: String,
+    },
+    /// One newline-delimited line from a backend's stdout.
+    BackendLine {
+        /// Server name.
+        backend: String,
+        /// Incarnation that wrote it.
+        generation: Gen,
+        /// The line, without its terminator.
+        line: String,
+    },
+    /// A backend wrote a stdout line longer than the driver's limit; it was discarded.
+    BackendLineTooLong {
+        /// Server name.
+        backend: String,
+        /// Incarnation that wrote it.
+        generation: Gen,
+        /// Bytes discarded.
+        len: usize,
+    },
+    /// A backend process ended (or its stdout closed for good).
+    BackendExited {
+        /// Server name.
+        backend: String,
+        /// Incarnation that ended.
+        generation: Gen,
+        /// How it ended.
+        status: ExitInfo,
+    },
+    /// The daemon is stopping: stop backends, answer what is pending.
+    Shutdown,
+}
+
+/// How a process ended.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExitInfo {
+    /// Exit code, if it exited normally.
+    pub code: Option<i32>,
+    /// Signal number, if it was killed by one.
+    pub signal: Option<i32>,
+}
+
+impl std::fmt::Display for ExitInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.code, self.signal) {
+            (Some(code), _) => write!(f, "exited with code {code}"),
+            (None, Some(sig)) => write!(f, "killed by signal {sig}"),
+            (None, None) => write!(f, "exited"),
+        }
+    }
+}
+
+/// HTTP methods the core distinguishes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum HttpMethod {
+    /// GET
+    Get,
+    /// POST
+    Post,
+    /// DELETE
+    Delete,
+    /// Anything else (answered 405 where a route exists).
+    Other,
+}
+
+/// An HTTP request as the core sees it: the few headers it decides on, and the raw body.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct HttpRequest {
+    /// Request method.
+    pub method: Option<HttpMethod>,
+    /// Path without the query string, e.g. `/mcp`.
+    pub path: String,
+    /// Raw query string without `?` (percent-encoded), empty if none.
+    pub query: String,
+    /// `Host` header.
+    pub host: Option<String>,
+    /// `Origin` header.
+    pub origin: Option<String>,
+    /// `Accept` header.
+    pub accept: Option<String>,
+    /// `Content-Type` header.
+    pub content_type: Option<String>,
+    /// `Mcp-Session-Id` header.
+    pub session_id: Option<String>,
+    /// `MCP-Protocol-Version` header.
+    pub protocol_version: Option<String>,
+    /// Request body bytes (UTF-8 expected; anything else is a parse error).
+    #[serde(with = "body_text")]
+    pub body: Vec<u8>,
+}
+
+/// A complete HTTP response.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HttpResponse {
+    /// Status code.
+    pub status: u16,
+    /// `Content-Type`, if there is a body.
+    pub content_type: Option<String>,
+    /// Extra headers (e.g. `Mcp-Session-Id`).
+    pub headers: Vec<(String, String)>,
+    /// Body text.
+    pub body: String,
+}
+
+/// One server-sent event.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SseEvent {
+    /// `event:` field, omitted when `None` (the default `message`).
+    pub event: Option<String>,
+    /// `data:` payload (one JSON-RPC message).
+    pub data: String,
+}
+
+/// Something the driver must do.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Output {
+    /// Answer an exchange with a complete response; the exchange is then over.
+    Respond {
+        /// Which exchange.
+        exchange: ExchangeId,
+        /// The response.
+        response: HttpResponse,
+    },
+    /// Answer an exchange with a `text/event-stream` response that stays open.
+    OpenStream {
+        /// Which exchange.
+        exchange: ExchangeId,
+        /// Extra headers (e.g. `Mcp-Session-Id`).
+        headers: Vec<(String, String)>,
+    },
+    /// Send one event on an open stream.
+    PushEvent {
+        /// Which exchange.
+        exchange: ExchangeId,
+        /// The event.
+        event: SseEvent,
+    },
+    /// End an open stream; the exchange is then over.
+    CloseStream {
+        /// Which exchange.
+        exchange: ExchangeId,
+    },
+    /// Start a backend process.
+    SpawnBackend {
+        /// Server name.
+        backend: String,
+        /// Incarnation to tag its events with.
+        generation: Gen,
+        /// What to run.
+        spec: LaunchSpec,
+    },
+    /// Write one line (a JSON-RPC message, newline added by the driver) to a backend's stdin.
+    WriteBackend {
+        /// Server name.
+        backend: String,
+        /// Incarnation it is meant for; drop it if that one is gone.
+        generation: Gen,
+        /// The message.
+        line: String,
+    },
+    /// Stop a backend: close stdin, then terminate and kill its process group.
+    StopBackend {
+        /// Server name.
+        backend: String,
+        /// Incarnation to stop.
+        generation: Gen,
+    },
+}
+
+/// Bodies are recorded as text when they are UTF-8, as a byte array otherwise.
+mod body_text {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Repr {
+        Text(String),
+        Bytes(Vec<u8>),
+    }
+
+    pub fn serialize<S: Serializer>(body: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        match std::str::from_utf8(body) {
+            Ok(text) => Repr::Text(text.to_owned()).serialize(s),
+            Err(_) => Repr::Bytes(body.to_vec()).serialize(s),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        Ok(match Repr::deserialize(d)? {
+            Repr::Text(text) => text.into_bytes(),
+            Repr::Bytes(bytes) => bytes,
+        })
+    }
+}

@@ -1,0 +1,1 @@
+//! I/O driver for the 1mcp core. (Being written.)

@@ -1,0 +1,1 @@
+//! Deterministic simulation of the 1mcp core. (Being written.)
