@@ -20,13 +20,21 @@
 
 #![warn(missing_docs)]
 
+pub mod backend;
 pub mod config;
 pub mod event;
+pub mod front;
+pub mod health;
 pub mod hub;
 pub mod ids;
+pub mod jsonrpc;
+pub mod registry;
+pub mod session;
 pub mod time;
+pub mod timer;
+pub mod uri_template;
 
 pub use event::{ExitInfo, HttpMethod, HttpRequest, HttpResponse, Input, Output, SseEvent};
-pub use hub::{FrontConfig, Hub, HubConfig};
+pub use hub::{FrontConfig, Hub, HubConfig, HubStats};
 pub use ids::{ExchangeId, Gen};
 pub use time::Instant;

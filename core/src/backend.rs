@@ -1,0 +1,221 @@
+//! One backend server: its lifecycle, what it told us at `initialize`, and its in-flight table.
+
+use crate::config::ServerConfig;
+use crate::ids::{ExchangeId, Gen};
+use crate::jsonrpc::RequestId;
+use crate::registry::Catalog;
+use crate::time::Instant;
+use crate::timer::TimerKey;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+/// Where a backend is in its life.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BackendState {
+    /// `disabled: true` in the config.
+    Disabled,
+    /// Spawn requested, process not confirmed yet.
+    Spawning,
+    /// `initialize` sent, waiting for its result.
+    Initializing,
+    /// Initialized; fetching its lists before serving.
+    Listing,
+    /// Serving.
+    Ready,
+    /// Could not start or died; the reason says why.
+    Failed(String),
+}
+
+impl BackendState {
+    /// The short name shown in `/health`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            BackendState::Disabled => "disabled",
+            BackendState::Spawning | BackendState::Initializing | BackendState::Listing => "starting",
+            BackendState::Ready => "ready",
+            BackendState::Failed(_) => "failed",
+        }
+    }
+
+    /// Still coming up.
+    pub fn is_starting(&self) -> bool {
+        self.label() == "starting"
+    }
+}
+
+/// The four lists a backend can offer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ListKind {
+    /// `tools/list`
+    Tools,
+    /// `prompts/list`
+    Prompts,
+    /// `resources/list`
+    Resources,
+    /// `resources/templates/list`
+    Templates,
+}
+
+impl ListKind {
+    /// Every kind, in listing order.
+    pub const ALL: [ListKind; 4] = [ListKind::Tools, ListKind::Prompts, ListKind::Resources, ListKind::Templates];
+
+    /// The JSON-RPC method that lists it.
+    pub fn method(self) -> &'static str {
+        match self {
+            ListKind::Tools => "tools/list",
+            ListKind::Prompts => "prompts/list",
+            ListKind::Resources => "resources/list",
+            ListKind::Templates => "resources/templates/list",
+        }
+    }
+
+    /// The member of the result holding the items.
+    pub fn result_key(self) -> &'static str {
+        match self {
+            ListKind::Tools => "tools",
+            ListKind::Prompts => "prompts",
+            ListKind::Resources => "resources",
+            ListKind::Templates => "resourceTemplates",
+        }
+    }
+
+    /// The server capability that announces it.
+    pub fn capability(self) -> &'static str {
+        match self {
+            ListKind::Tools => "tools",
+            ListKind::Prompts => "prompts",
+            ListKind::Resources | ListKind::Templates => "resources",
+        }
+    }
+
+    /// The catalog slot it fills.
+    pub fn slot(self, catalog: &mut Catalog) -> &mut Vec<Map<String, Value>> {
+        match self {
+            ListKind::Tools => &mut catalog.tools,
+            ListKind::Prompts => &mut catalog.prompts,
+            ListKind::Resources => &mut catalog.resources,
+            ListKind::Templates => &mut catalog.templates,
+        }
+    }
+}
+
+/// A request the proxy sent to a backend and is waiting on.
+#[derive(Debug)]
+pub enum Pending {
+    /// The `initialize` handshake.
+    Initialize,
+    /// One page of a list; `items` holds the pages fetched so far.
+    List {
+        /// Which list.
+        kind: ListKind,
+        /// Items gathered from earlier pages.
+        items: Vec<Map<String, Value>>,
+        /// Pages fetched so far (bounded against a backend that never stops paging).
+        pages: u32,
+    },
+    /// A client's request, forwarded.
+    Client(ClientCall),
+}
+
+/// A forwarded client request: who to answer and how.
+#[derive(Debug)]
+pub struct ClientCall {
+    /// The HTTP exchange awaiting the answer.
+    pub exchange: ExchangeId,
+    /// The session it came from.
+    pub session: String,
+    /// The id the client used.
+    pub client_id: RequestId,
+    /// The method (for error messages).
+    pub method: String,
+    /// Its timeout.
+    pub timer: TimerKey,
+}
+
+/// What a backend said about itself in `initialize`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ServerInfo {
+    /// Negotiated protocol version.
+    pub protocol_version: String,
+    /// Its server capabilities.
+    pub capabilities: Map<String, Value>,
+    /// Its `instructions`, if any.
+    pub instructions: Option<String>,
+}
+
+/// A configured server and everything the hub tracks about it.
+#[derive(Debug)]
+pub struct Backend {
+    /// Server name.
+    pub name: String,
+    /// Its configuration.
+    pub config: ServerConfig,
+    /// Current incarnation.
+    pub generation: Gen,
+    /// Lifecycle state.
+    pub state: BackendState,
+    /// When the state last changed.
+    pub since: Instant,
+    /// What it declared at `initialize`.
+    pub info: Option<ServerInfo>,
+    /// Its lists, as last fetched.
+    pub catalog: Catalog,
+    /// Lists still being fetched during startup.
+    pub lists_outstanding: u8,
+    /// Requests sent and not yet answered, by backend-side id.
+    pub pending: BTreeMap<u64, Pending>,
+    /// Next backend-side request id.
+    pub next_id: u64,
+    /// Startup deadline.
+    pub connect_timer: Option<TimerKey>,
+    /// Lines that were not JSON-RPC (counted, logged, skipped).
+    pub garbage_lines: u64,
+}
+
+impl Backend {
+    /// A backend in its initial state.
+    pub fn new(name: String, config: ServerConfig, now: Instant) -> Backend {
+        let state = if config.disabled { BackendState::Disabled } else { BackendState::Spawning };
+        Backend {
+            name,
+            config,
+            generation: Gen(0),
+            state,
+            since: now,
+            info: None,
+            catalog: Catalog::default(),
+            lists_outstanding: 0,
+            pending: BTreeMap::new(),
+            next_id: 0,
+            connect_timer: None,
+            garbage_lines: 0,
+        }
+    }
+
+    /// Allocate a backend-side request id.
+    pub fn allocate_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// Move to `state`, stamping the time.
+    pub fn set_state(&mut self, now: Instant, state: BackendState) {
+        self.state = state;
+        self.since = now;
+    }
+
+    /// Whether the backend declared a server capability.
+    pub fn has_capability(&self, name: &str) -> bool {
+        self.info.as_ref().is_some_and(|i| i.capabilities.contains_key(name))
+    }
+
+    /// The instructions to show clients (`instructionOverride` wins; `""` suppresses).
+    pub fn effective_instructions(&self) -> Option<&str> {
+        match &self.config.instruction_override {
+            Some(text) => Some(text.as_str()),
+            None => self.info.as_ref().and_then(|i| i.instructions.as_deref()),
+        }
+        .filter(|t| !t.trim().is_empty())
+    }
+}

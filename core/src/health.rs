@@ -1,0 +1,129 @@
+//! `/health` and `/health/ready`: what each backend is doing, shaped like 1MCP's answers.
+
+use crate::backend::{Backend, BackendState};
+use crate::config::TransportConfig;
+use crate::hub::HubConfig;
+use crate::registry::Collision;
+use crate::time::Instant;
+use serde_json::{Value, json};
+
+/// `GET /health`: overall status (200 healthy/degraded, 503 unhealthy) and per-backend detail.
+pub fn overall<'a>(
+    now: Instant,
+    config: &HubConfig,
+    backends: impl Iterator<Item = &'a Backend>,
+    collisions: &[Collision],
+) -> (u16, Value) {
+    let backends: Vec<&Backend> = backends.collect();
+    let enabled = backends.iter().filter(|b| b.state != BackendState::Disabled).count();
+    let ready = count(&backends, "ready");
+    let failed = count(&backends, "failed");
+    let status = if ready == enabled {
+        "healthy"
+    } else if enabled > 0 && failed * 2 >= enabled {
+        "unhealthy"
+    } else {
+        "degraded"
+    };
+    let details: Vec<Value> = backends.iter().map(|b| detail(now, b)).collect();
+    let body = json!({
+        "status": status,
+        "timestamp": timestamp(config, now),
+        "version": crate::hub::SERVER_VERSION,
+        "servers": {
+            "total": backends.len(),
+            "healthy": ready,
+            "unhealthy": failed,
+            "details": details,
+        },
+        "configuration": {
+            "loaded": true,
+            "serverCount": backends.len(),
+            "enabledCount": enabled,
+            "disabledCount": backends.len() - enabled,
+            "authEnabled": config.auth_enabled,
+            "transport": "http",
+        },
+        "collisions": collisions,
+    });
+    (if status == "unhealthy" { 503 } else { 200 }, body)
+}
+
+/// `GET /health/ready`: ready (200) once no backend is still starting, else 503.
+pub fn readiness<'a>(now: Instant, config: &HubConfig, backends: impl Iterator<Item = &'a Backend>) -> (u16, Value) {
+    let backends: Vec<&Backend> = backends.collect();
+    let starting = count(&backends, "starting");
+    let ready = starting == 0;
+    let body = json!({
+        "status": if ready { "ready" } else { "not_ready" },
+        "timestamp": timestamp(config, now),
+        "servers": {
+            "total": backends.len(),
+            "ready": count(&backends, "ready"),
+            "starting": starting,
+            "failed": count(&backends, "failed"),
+            "disabled": count(&backends, "disabled"),
+        },
+    });
+    (if ready { 200 } else { 503 }, body)
+}
+
+fn count(backends: &[&Backend], label: &str) -> usize {
+    backends.iter().filter(|b| b.state.label() == label).count()
+}
+
+fn detail(now: Instant, b: &Backend) -> Value {
+    let mut d = json!({
+        "name": b.name,
+        "status": b.state.label(),
+        "healthy": b.state == BackendState::Ready,
+        "transport": match b.config.transport { TransportConfig::Stdio(_) => "stdio", TransportConfig::Http(_) => "http" },
+        "tags": b.config.tags,
+        "sinceMs": now.since(b.since).as_millis() as u64,
+    });
+    if let BackendState::Failed(reason) = &b.state {
+        d["error"] = Value::String(reason.clone());
+    }
+    if b.state == BackendState::Ready {
+        d["tools"] = b.catalog.tools.len().into();
+        d["prompts"] = b.catalog.prompts.len().into();
+        d["resources"] = b.catalog.resources.len().into();
+    }
+    d
+}
+
+/// RFC 3339 UTC time of `now`, from the driver-provided wall-clock epoch.
+pub fn timestamp(config: &HubConfig, now: Instant) -> String {
+    let ms = config.wall_epoch_ms + now.0 / 1_000_000;
+    let (secs, millis) = (ms / 1000, ms % 1000);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        let config = HubConfig { wall_epoch_ms: 1_764_683_731_123, ..HubConfig::default() };
+        assert_eq!(timestamp(&config, Instant(0)), "2025-12-02T13:55:31.123Z");
+        assert_eq!(timestamp(&config, Instant(2_000_000_000)), "2025-12-02T13:55:33.123Z");
+        let leap = HubConfig { wall_epoch_ms: 951_782_400_000, ..HubConfig::default() };
+        assert_eq!(timestamp(&leap, Instant(0)), "2000-02-29T00:00:00.000Z");
+    }
+}

@@ -1,0 +1,325 @@
+//! Backend lifecycle (spawn, initialize, list, fail) and everything a backend sends us.
+
+use super::{DEFAULT_CONNECT_TIMEOUT, Hub, Timer};
+use crate::backend::{BackendState, ListKind, Pending, ServerInfo};
+use crate::config::TransportConfig;
+use crate::event::Output;
+use crate::ids::Gen;
+use crate::jsonrpc::{self, Message, code};
+use crate::session::SUPPORTED_VERSIONS;
+use crate::time::Instant;
+use serde_json::{Map, Value, json};
+
+/// Most pages fetched for one list; a backend that pages forever is cut off there.
+const MAX_LIST_PAGES: u32 = 1000;
+
+impl Hub {
+    /// Spawn a backend's next incarnation (a no-op for disabled ones).
+    pub(super) fn start_backend(&mut self, now: Instant, name: &str) {
+        self.next_generation += 1;
+        let generation = Gen(self.next_generation);
+        let Some(backend) = self.backends.get_mut(name) else { return };
+        if backend.config.disabled {
+            return;
+        }
+        backend.generation = generation;
+        backend.info = None;
+        backend.catalog = Default::default();
+        match backend.config.transport.clone() {
+            TransportConfig::Stdio(spec) => {
+                backend.set_state(now, BackendState::Spawning);
+                let timeout = backend.config.connection_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+                backend.connect_timer =
+                    Some(self.timers.insert(now.after(timeout), Timer::Connect { backend: name.to_owned(), generation }));
+                self.outputs.push_back(Output::SpawnBackend { backend: name.to_owned(), generation, spec });
+            }
+            TransportConfig::Http(_) => {
+                let reason = "HTTP backends are not supported by this build yet".to_owned();
+                tracing::error!(server = name, "{reason}");
+                backend.set_state(now, BackendState::Failed(reason));
+            }
+        }
+    }
+
+    /// Look up a backend event's target, dropping events from stale incarnations.
+    fn current(&mut self, name: &str, generation: Gen) -> Option<&mut crate::backend::Backend> {
+        self.backends.get_mut(name).filter(|b| b.generation == generation && !matches!(b.state, BackendState::Failed(_)))
+    }
+
+    pub(super) fn handle_spawned(&mut self, now: Instant, name: &str, generation: Gen, pid: Option<u32>) {
+        let Some(backend) = self.current(name, generation) else { return };
+        if backend.state != BackendState::Spawning {
+            return;
+        }
+        tracing::info!(server = name, pid, "server process started");
+        backend.set_state(now, BackendState::Initializing);
+        let id = backend.allocate_id();
+        backend.pending.insert(id, Pending::Initialize);
+        let params = json!({
+            "protocolVersion": SUPPORTED_VERSIONS[0],
+            // Only what the proxy can honour: it forwards none of the client features yet.
+            "capabilities": {},
+            "clientInfo": {"name": super::clients::SERVER_NAME, "version": super::clients::SERVER_VERSION},
+        });
+        self.write(name, generation, &jsonrpc::request(&id.into(), "initialize", params));
+    }
+
+    pub(super) fn handle_spawn_failed(&mut self, now: Instant, name: &str, generation: Gen, error: &str) {
+        if self.current(name, generation).is_some() {
+            self.fail_backend(now, name, format!("could not start: {error}"));
+        }
+    }
+
+    pub(super) fn handle_exited(&mut self, now: Instant, name: &str, generation: Gen, status: &str) {
+        let Some(backend) = self.current(name, generation) else { return };
+        let reason = if backend.state.is_starting() { format!("{status} during startup") } else { status.to_owned() };
+        self.fail_backend(now, name, reason);
+    }
+
+    pub(super) fn handle_connect_timeout(&mut self, now: Instant, name: &str, generation: Gen) {
+        let Some(backend) = self.current(name, generation) else { return };
+        backend.connect_timer = None;
+        if !backend.state.is_starting() {
+            return;
+        }
+        let timeout = backend.config.connection_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+        self.outputs.push_back(Output::StopBackend { backend: name.to_owned(), generation });
+        self.fail_backend(now, name, format!("did not become ready within {} ms", timeout.as_millis()));
+    }
+
+    pub(super) fn handle_request_timeout(&mut self, now: Instant, name: &str, generation: Gen, id: u64) {
+        let Some(backend) = self.current(name, generation) else { return };
+        let Some(Pending::Client(call)) = backend.pending.remove(&id) else { return };
+        let timeout = backend.config.request_timeout.unwrap_or(super::DEFAULT_REQUEST_TIMEOUT);
+        let cancel = jsonrpc::notification("notifications/cancelled", Some(json!({"requestId": id, "reason": "timed out"})));
+        self.write(name, generation, &cancel);
+        let message = format!("server '{name}' did not answer {} within {} ms", call.method, timeout.as_millis());
+        tracing::warn!(server = name, "{message}");
+        let _ = now;
+        self.fail_client_call(name, call, message);
+    }
+
+    /// Mark a backend failed: answer everything it owed, withdraw its names.
+    pub(super) fn fail_backend(&mut self, now: Instant, name: &str, reason: String) {
+        let Some(backend) = self.backends.get_mut(name) else { return };
+        tracing::error!(server = name, "server failed: {reason}");
+        let was_ready = backend.state == BackendState::Ready;
+        backend.set_state(now, BackendState::Failed(reason.clone()));
+        if let Some(timer) = backend.connect_timer.take() {
+            self.timers.remove(timer);
+        }
+        let pending = std::mem::take(&mut backend.pending);
+        for call in pending.into_values().filter_map(|p| match p {
+            Pending::Client(call) => Some(call),
+            _ => None,
+        }) {
+            let message = format!("server '{name}' failed before answering {}: {reason}", call.method);
+            self.fail_client_call(name, call, message);
+        }
+        if was_ready {
+            self.rebuild_registry();
+        }
+    }
+
+    pub(super) fn handle_backend_line(&mut self, now: Instant, name: &str, generation: Gen, line: &str) {
+        let Some(backend) = self.current(name, generation) else { return };
+        if line.trim().is_empty() {
+            return;
+        }
+        let message = match jsonrpc::parse(line.as_bytes()) {
+            Ok(m) => m,
+            Err(e) => {
+                backend.garbage_lines += 1;
+                // Servers that print banners to stdout are common; skip the line, keep serving.
+                let shown: String = line.chars().take(200).collect();
+                tracing::warn!(server = name, "ignoring a line that is not JSON-RPC ({e}): {shown}");
+                return;
+            }
+        };
+        match message {
+            Message::Response { id, body } => self.handle_backend_response(now, name, generation, &id, body),
+            Message::Request { id, method, .. } => self.handle_backend_request(name, generation, &id, &method),
+            Message::Notification { method, body } => self.handle_backend_notification(now, name, &method, &body),
+        }
+    }
+
+    fn handle_backend_response(&mut self, now: Instant, name: &str, generation: Gen, id: &Value, body: Map<String, Value>) {
+        let Some(backend) = self.current(name, generation) else { return };
+        let Some(pending) = id.as_u64().and_then(|id| backend.pending.remove(&id)) else {
+            tracing::debug!(server = name, %id, "dropping a response nobody awaits (late or unknown id)");
+            return;
+        };
+        match pending {
+            Pending::Initialize => self.handle_initialized(now, name, generation, body),
+            Pending::List { kind, items, pages } => self.handle_list_page(now, name, generation, kind, items, pages, body),
+            Pending::Client(call) => self.complete_client_call(name, call, body),
+        }
+    }
+
+    fn handle_initialized(&mut self, now: Instant, name: &str, generation: Gen, body: Map<String, Value>) {
+        let Some(result) = body.get("result").and_then(Value::as_object) else {
+            let why = body.get("error").and_then(|e| e.get("message")).and_then(Value::as_str).unwrap_or("no result");
+            self.outputs.push_back(Output::StopBackend { backend: name.to_owned(), generation });
+            return self.fail_backend(now, name, format!("initialize failed: {why}"));
+        };
+        let info = ServerInfo {
+            protocol_version: result.get("protocolVersion").and_then(Value::as_str).unwrap_or_default().to_owned(),
+            capabilities: result.get("capabilities").and_then(Value::as_object).cloned().unwrap_or_default(),
+            instructions: result.get("instructions").and_then(Value::as_str).map(str::to_owned),
+        };
+        if result.get("serverInfo").and_then(|s| s.get("name")).and_then(Value::as_str) == Some(super::clients::SERVER_NAME) {
+            // Pointing 1mcp at itself would route requests in a circle.
+            self.outputs.push_back(Output::StopBackend { backend: name.to_owned(), generation });
+            return self.fail_backend(now, name, "refusing to aggregate another 1mcp (loop protection)".into());
+        }
+        let Some(backend) = self.current(name, generation) else { return };
+        tracing::info!(server = name, version = %info.protocol_version, "server initialized");
+        backend.info = Some(info);
+        backend.set_state(now, BackendState::Listing);
+        self.write(name, generation, &jsonrpc::notification("notifications/initialized", None));
+        let kinds: Vec<ListKind> = ListKind::ALL.into_iter().filter(|k| self.backends[name].has_capability(k.capability())).collect();
+        if let Some(b) = self.backends.get_mut(name) {
+            b.lists_outstanding = kinds.len() as u8;
+        }
+        if kinds.is_empty() {
+            return self.mark_ready(now, name);
+        }
+        for kind in kinds {
+            self.request_list_page(name, generation, kind, Vec::new(), 0, None);
+        }
+    }
+
+    fn request_list_page(&mut self, name: &str, generation: Gen, kind: ListKind, items: Vec<Map<String, Value>>, pages: u32, cursor: Option<Value>) {
+        let Some(backend) = self.current(name, generation) else { return };
+        let id = backend.allocate_id();
+        backend.pending.insert(id, Pending::List { kind, items, pages });
+        let params = match cursor {
+            Some(c) => json!({"cursor": c}),
+            None => json!({}),
+        };
+        self.write(name, generation, &jsonrpc::request(&id.into(), kind.method(), params));
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn handle_list_page(
+        &mut self,
+        now: Instant,
+        name: &str,
+        generation: Gen,
+        kind: ListKind,
+        mut items: Vec<Map<String, Value>>,
+        pages: u32,
+        body: Map<String, Value>,
+    ) {
+        match body.get("result").and_then(Value::as_object) {
+            Some(result) => {
+                let page = result.get(kind.result_key()).and_then(Value::as_array);
+                items.extend(page.into_iter().flatten().filter_map(|v| v.as_object().cloned()));
+                let next = result.get("nextCursor").filter(|c| c.is_string()).cloned();
+                if let Some(cursor) = next {
+                    if pages + 1 < MAX_LIST_PAGES {
+                        return self.request_list_page(name, generation, kind, items, pages + 1, Some(cursor));
+                    }
+                    tracing::warn!(server = name, "stopped following {} after {MAX_LIST_PAGES} pages", kind.method());
+                }
+            }
+            None => {
+                let why = body.get("error").and_then(|e| e.get("message")).and_then(Value::as_str).unwrap_or("no result");
+                tracing::warn!(server = name, "{} failed ({why}); treating it as empty", kind.method());
+            }
+        }
+        let Some(backend) = self.current(name, generation) else { return };
+        *kind.slot(&mut backend.catalog) = items;
+        match backend.state {
+            BackendState::Listing => {
+                backend.lists_outstanding = backend.lists_outstanding.saturating_sub(1);
+                if backend.lists_outstanding == 0 {
+                    self.mark_ready(now, name);
+                }
+            }
+            BackendState::Ready => self.rebuild_registry(),
+            _ => {}
+        }
+    }
+
+    fn mark_ready(&mut self, now: Instant, name: &str) {
+        let Some(backend) = self.backends.get_mut(name) else { return };
+        if let Some(timer) = backend.connect_timer.take() {
+            self.timers.remove(timer);
+        }
+        backend.set_state(now, BackendState::Ready);
+        let c = &backend.catalog;
+        tracing::info!(
+            server = name,
+            tools = c.tools.len(),
+            prompts = c.prompts.len(),
+            resources = c.resources.len(),
+            templates = c.templates.len(),
+            "server ready"
+        );
+        self.rebuild_registry();
+    }
+
+    fn handle_backend_request(&mut self, name: &str, generation: Gen, id: &Value, method: &str) {
+        let reply = match method {
+            "ping" => jsonrpc::result(id, json!({})),
+            _ => jsonrpc::error(
+                Some(id),
+                code::METHOD_NOT_FOUND,
+                format!("1mcp does not forward {method} to clients yet"),
+            ),
+        };
+        self.write(name, generation, &reply);
+    }
+
+    fn handle_backend_notification(&mut self, _now: Instant, name: &str, method: &str, body: &Map<String, Value>) {
+        match method {
+            "notifications/tools/list_changed" => self.relist(name, ListKind::Tools),
+            "notifications/prompts/list_changed" => self.relist(name, ListKind::Prompts),
+            "notifications/resources/list_changed" => {
+                self.relist(name, ListKind::Resources);
+                self.relist(name, ListKind::Templates);
+            }
+            "notifications/message" => {
+                let params = jsonrpc::params(body);
+                let level = params.and_then(|p| p.get("level")).and_then(Value::as_str).unwrap_or("info");
+                let data = params.and_then(|p| p.get("data")).map(Value::to_string).unwrap_or_default();
+                tracing::info!(server = name, level, "server log: {data}");
+            }
+            _ => tracing::debug!(server = name, method, "ignoring server notification"),
+        }
+    }
+
+    fn relist(&mut self, name: &str, kind: ListKind) {
+        let Some(backend) = self.backends.get(name) else { return };
+        if backend.state == BackendState::Ready && backend.has_capability(kind.capability()) {
+            let generation = backend.generation;
+            self.request_list_page(name, generation, kind, Vec::new(), 0, None);
+        }
+    }
+
+    pub(super) fn handle_shutdown(&mut self, now: Instant) {
+        if self.shutting_down {
+            return;
+        }
+        self.shutting_down = true;
+        let sessions: Vec<String> = self.sessions.keys().cloned().collect();
+        for session in sessions {
+            self.end_session(&session, "1mcp is shutting down");
+        }
+        let running: Vec<(String, Gen)> = self
+            .backends
+            .values()
+            .filter(|b| !matches!(b.state, BackendState::Disabled | BackendState::Failed(_)))
+            .map(|b| (b.name.clone(), b.generation))
+            .collect();
+        for (name, generation) in running {
+            self.outputs.push_back(Output::StopBackend { backend: name.clone(), generation });
+            self.fail_backend(now, &name, "stopped: 1mcp is shutting down".into());
+        }
+    }
+
+    fn write(&mut self, name: &str, generation: Gen, message: &Value) {
+        self.outputs.push_back(Output::WriteBackend { backend: name.to_owned(), generation, line: message.to_string() });
+    }
+}

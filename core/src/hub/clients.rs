@@ -1,0 +1,332 @@
+//! MCP requests from client sessions: answered from the registry or forwarded to a backend.
+
+use super::{DEFAULT_REQUEST_TIMEOUT, Exchange, Hub, Timer};
+use crate::backend::{BackendState, ClientCall, Pending};
+use crate::event::Output;
+use crate::front::ReplyMode;
+use crate::ids::ExchangeId;
+use crate::jsonrpc::{self, RequestId, code};
+use crate::registry::{Kind, SEPARATOR};
+use crate::time::Instant;
+use serde_json::{Map, Value, json};
+
+/// Name and version the proxy reports as its `serverInfo`.
+pub const SERVER_NAME: &str = "1mcp";
+/// This build's version.
+pub const SERVER_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Where in a forwarded request's params the routed name lives, so it can be rewritten.
+enum NameSlot {
+    /// `params.name` (tools/call, prompts/get).
+    Name,
+    /// `params.ref.name` (completion/complete for a prompt).
+    RefName,
+}
+
+/// A client request being handled: where to answer and under which id.
+#[derive(Debug)]
+pub(super) struct Incoming {
+    /// The HTTP exchange to answer on.
+    pub exchange: ExchangeId,
+    /// JSON or SSE.
+    pub mode: ReplyMode,
+    /// The session it belongs to.
+    pub session: String,
+    /// The client's request id.
+    pub id: RequestId,
+}
+
+impl Hub {
+    pub(super) fn initialize_result(&self, version: &str) -> Value {
+        let mut result = json!({
+            "protocolVersion": version,
+            "capabilities": {
+                "tools": {"listChanged": true},
+                "prompts": {"listChanged": true},
+                "resources": {"listChanged": true},
+                "completions": {},
+                "logging": {},
+            },
+            "serverInfo": {"name": SERVER_NAME, "version": SERVER_VERSION},
+        });
+        if let Some(instructions) = self.merged_instructions() {
+            result["instructions"] = Value::String(instructions);
+        }
+        result
+    }
+
+    /// 1MCP-style instructions: a header, then each ready backend's text in `<name>` tags.
+    fn merged_instructions(&self) -> Option<String> {
+        let parts: Vec<String> = self
+            .backends
+            .values()
+            .filter(|b| b.state == BackendState::Ready)
+            .filter_map(|b| b.effective_instructions().map(|text| format!("<{0}>\n{1}\n</{0}>", b.name, text.trim())))
+            .collect();
+        if parts.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "1mcp aggregates several MCP servers into one. Tools and prompts are named \
+             `<server>{SEPARATOR}<name>`. Instructions from each server follow.\n\n{}",
+            parts.join("\n\n")
+        ))
+    }
+
+    pub(super) fn handle_client_request(&mut self, now: Instant, req: Incoming, method: &str, body: Map<String, Value>) {
+        let id = &req.id;
+        let message = match method {
+            "ping" | "logging/setLevel" => jsonrpc::result(id, json!({})),
+            "tools/list" | "prompts/list" | "resources/list" | "resources/templates/list" => self.list_result(id, method, &body),
+            "tools/call" => return self.route_named(now, req, body, Kind::Tool, NameSlot::Name),
+            "prompts/get" => return self.route_named(now, req, body, Kind::Prompt, NameSlot::Name),
+            "resources/read" => return self.route_resource(now, req, body),
+            "completion/complete" => return self.route_completion(now, req, body),
+            "initialize" => jsonrpc::error(Some(id), code::INVALID_REQUEST, "session is already initialized"),
+            _ => jsonrpc::error(Some(id), code::METHOD_NOT_FOUND, format!("Method not found: {method}")),
+        };
+        self.answer(&req, &message);
+    }
+
+    fn answer(&mut self, req: &Incoming, message: &Value) {
+        self.reply(req.exchange, req.mode, message, vec![]);
+    }
+
+    fn list_result(&self, id: &RequestId, method: &str, body: &Map<String, Value>) -> Value {
+        // We never hand out cursors, so any cursor is one we cannot honour.
+        if let Some(cursor) = jsonrpc::params(body).and_then(|p| p.get("cursor")).filter(|c| !c.is_null()) {
+            return jsonrpc::error_with_data(Some(id), code::INVALID_PARAMS, "Invalid cursor", Some(json!({"cursor": cursor})));
+        }
+        let (key, items) = match method {
+            "tools/list" => ("tools", self.registry.list(Kind::Tool)),
+            "prompts/list" => ("prompts", self.registry.list(Kind::Prompt)),
+            "resources/list" => ("resources", self.registry.resources()),
+            _ => ("resourceTemplates", self.registry.templates()),
+        };
+        let items: Vec<Value> = items.iter().cloned().map(Value::Object).collect();
+        jsonrpc::result(id, json!({ key: items }))
+    }
+
+    fn route_named(&mut self, now: Instant, req: Incoming, body: Map<String, Value>, kind: Kind, slot: NameSlot) {
+        let name = match slot {
+            NameSlot::RefName => jsonrpc::params(&body).and_then(|p| p.get("ref")).and_then(|r| r.get("name")),
+            _ => jsonrpc::params(&body).and_then(|p| p.get("name")),
+        }
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+        let what = if kind == Kind::Tool { "tool" } else { "prompt" };
+        let Some(name) = name else {
+            let e = jsonrpc::error(Some(&req.id), code::INVALID_PARAMS, format!("missing {what} name"));
+            return self.answer(&req, &e);
+        };
+        let Some(route) = self.registry.route(kind, &name).cloned() else {
+            let message = match self.registry.disabled_tool_owner(&name).filter(|_| kind == Kind::Tool) {
+                Some(server) => format!("Tool {name} is disabled by the configuration of server '{server}'"),
+                None => format!("Unknown {what}: {name}"),
+            };
+            let e = jsonrpc::error_with_data(Some(&req.id), code::INVALID_PARAMS, message, Some(json!({ what: name })));
+            return self.answer(&req, &e);
+        };
+        let mut body = body;
+        let params = body.get_mut("params").and_then(Value::as_object_mut);
+        match (slot, params) {
+            (NameSlot::Name, Some(p)) => {
+                p.insert("name".into(), Value::String(route.original));
+            }
+            (NameSlot::RefName, Some(p)) => {
+                if let Some(r) = p.get_mut("ref").and_then(Value::as_object_mut) {
+                    r.insert("name".into(), Value::String(route.original));
+                }
+            }
+            _ => {}
+        }
+        self.forward(now, req, &route.backend, body);
+    }
+
+    fn route_resource(&mut self, now: Instant, req: Incoming, body: Map<String, Value>) {
+        let Some(uri) = jsonrpc::param_str(&body, "uri").map(str::to_owned) else {
+            let e = jsonrpc::error(Some(&req.id), code::INVALID_PARAMS, "missing resource uri");
+            return self.answer(&req, &e);
+        };
+        match self.resource_owner(&uri) {
+            Some(backend) => self.forward(now, req, &backend, body),
+            None => {
+                let e = jsonrpc::error_with_data(
+                    Some(&req.id),
+                    code::INVALID_PARAMS,
+                    format!("Resource not found: {uri}"),
+                    Some(json!({"uri": uri})),
+                );
+                self.answer(&req, &e)
+            }
+        }
+    }
+
+    /// The registry's answer, or the only resource-capable backend for unlisted URIs.
+    fn resource_owner(&self, uri: &str) -> Option<String> {
+        if let Some(owner) = self.registry.resource_owner(uri) {
+            return Some(owner.to_owned());
+        }
+        let mut capable = self.backends.values().filter(|b| b.state == BackendState::Ready && b.has_capability("resources"));
+        match (capable.next(), capable.next()) {
+            (Some(only), None) => Some(only.name.clone()),
+            _ => None,
+        }
+    }
+
+    fn route_completion(&mut self, now: Instant, req: Incoming, body: Map<String, Value>) {
+        let reference = jsonrpc::params(&body).and_then(|p| p.get("ref"));
+        match reference.and_then(|r| r.get("type")).and_then(Value::as_str) {
+            Some("ref/prompt") => self.route_named(now, req, body, Kind::Prompt, NameSlot::RefName),
+            Some("ref/resource") => {
+                let uri = reference.and_then(|r| r.get("uri")).and_then(Value::as_str).map(str::to_owned);
+                match uri.and_then(|u| self.resource_owner(&u)) {
+                    Some(backend) => self.forward(now, req, &backend, body),
+                    None => {
+                        let e = jsonrpc::error(Some(&req.id), code::INVALID_PARAMS, "completion reference names no known resource");
+                        self.answer(&req, &e)
+                    }
+                }
+            }
+            _ => {
+                let e = jsonrpc::error(Some(&req.id), code::INVALID_PARAMS, "completion ref must be ref/prompt or ref/resource");
+                self.answer(&req, &e)
+            }
+        }
+    }
+
+    /// Send a client request to a backend under a fresh backend-side id.
+    fn forward(&mut self, now: Instant, req: Incoming, backend_name: &str, mut body: Map<String, Value>) {
+        let Incoming { exchange, mode, session, id: client_id } = req;
+        let method = body.get("method").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let Some(backend) = self.backends.get_mut(backend_name).filter(|b| b.state == BackendState::Ready) else {
+            let state = self.backends.get(backend_name).map(|b| b.state.clone());
+            let why = match state {
+                Some(BackendState::Failed(reason)) => format!("server '{backend_name}' is unavailable: {reason}"),
+                Some(s) => format!("server '{backend_name}' is {}", s.label()),
+                None => format!("server '{backend_name}' is not configured"),
+            };
+            let e = jsonrpc::error(Some(&client_id), code::INTERNAL_ERROR, why);
+            return self.reply(exchange, mode, &e, vec![]);
+        };
+        let id = backend.allocate_id();
+        body.insert("id".into(), id.into());
+        let timeout = backend.config.request_timeout.unwrap_or(DEFAULT_REQUEST_TIMEOUT);
+        let generation = backend.generation;
+        let timer = self.timers.insert(now.after(timeout), Timer::Request { backend: backend_name.to_owned(), generation, id });
+        backend.pending.insert(
+            id,
+            Pending::Client(ClientCall { exchange, session: session.clone(), client_id, method, timer }),
+        );
+        self.outputs.push_back(Output::WriteBackend {
+            backend: backend_name.to_owned(),
+            generation,
+            line: Value::Object(body).to_string(),
+        });
+        self.exchanges.insert(exchange, Exchange::Call { backend: backend_name.to_owned(), id, mode });
+        if let Some(s) = self.sessions.get_mut(&session) {
+            s.in_flight.insert((backend_name.to_owned(), id));
+        }
+    }
+
+    pub(super) fn handle_client_notification(&mut self, now: Instant, session: &str, method: &str, body: &Map<String, Value>) {
+        match method {
+            "notifications/initialized" => {
+                if let Some(s) = self.sessions.get_mut(session) {
+                    s.initialized = true;
+                }
+            }
+            "notifications/cancelled" => {
+                let Some(request_id) = jsonrpc::params(body).and_then(|p| p.get("requestId")).cloned() else { return };
+                let found = self.sessions.get(session).and_then(|s| {
+                    s.in_flight.iter().find(|(backend, id)| {
+                        matches!(self.backends.get(backend).and_then(|b| b.pending.get(id)),
+                            Some(Pending::Client(call)) if call.client_id == request_id)
+                    })
+                });
+                if let Some((backend, id)) = found.cloned() {
+                    self.abandon_call(now, &backend, id, "cancelled by the client");
+                }
+            }
+            _ => tracing::debug!(session, method, "ignoring client notification"),
+        }
+    }
+
+    /// A backend answered a forwarded request: deliver it to its client under the client's id,
+    /// with error messages prefixed by the server name so the client knows who said it.
+    pub(super) fn complete_client_call(&mut self, backend: &str, call: ClientCall, mut message: Map<String, Value>) {
+        message.insert("id".into(), call.client_id.clone());
+        if let Some(error) = message.get_mut("error").and_then(Value::as_object_mut) {
+            let text = error.get("message").and_then(Value::as_str).unwrap_or("error").to_owned();
+            error.insert("message".into(), Value::String(format!("{backend}: {text}")));
+        }
+        self.deliver_call(backend, call, &Value::Object(message));
+    }
+
+    /// Answer a forwarded request with an error of the proxy's own.
+    pub(super) fn fail_client_call(&mut self, backend: &str, call: ClientCall, message: String) {
+        let error = jsonrpc::error_with_data(Some(&call.client_id), code::INTERNAL_ERROR, message, Some(json!({"server": backend})));
+        self.deliver_call(backend, call, &error);
+    }
+
+    fn deliver_call(&mut self, backend: &str, call: ClientCall, message: &Value) {
+        self.timers.remove(call.timer);
+        let Some(Exchange::Call { mode, id, .. }) = self.exchanges.remove(&call.exchange) else { return };
+        if let Some(s) = self.sessions.get_mut(&call.session) {
+            s.in_flight.remove(&(backend.to_owned(), id));
+        }
+        self.reply(call.exchange, mode, message, vec![]);
+    }
+
+    /// Stop waiting for a forwarded request whose client is gone; tell the backend to stop too.
+    pub(super) fn abandon_call(&mut self, _now: Instant, backend: &str, id: u64, reason: &str) {
+        let Some(b) = self.backends.get_mut(backend) else { return };
+        let Some(Pending::Client(call)) = b.pending.remove(&id) else { return };
+        let generation = b.generation;
+        self.timers.remove(call.timer);
+        self.exchanges.remove(&call.exchange);
+        if let Some(s) = self.sessions.get_mut(&call.session) {
+            s.in_flight.remove(&(backend.to_owned(), id));
+        }
+        let cancel = jsonrpc::notification("notifications/cancelled", Some(json!({"requestId": id, "reason": reason})));
+        self.outputs.push_back(Output::WriteBackend { backend: backend.to_owned(), generation, line: cancel.to_string() });
+    }
+
+    pub(super) fn handle_exchange_closed(&mut self, now: Instant, exchange: ExchangeId) {
+        match self.exchanges.get(&exchange).cloned() {
+            Some(Exchange::Call { backend, id, .. }) => self.abandon_call(now, &backend, id, "client disconnected"),
+            Some(Exchange::Stream { session }) => {
+                self.exchanges.remove(&exchange);
+                if let Some(s) = self.sessions.get_mut(&session) {
+                    s.stream = None;
+                }
+            }
+            None => {}
+        }
+    }
+
+    /// Remove a session: close its stream and cancel what it still has in flight.
+    pub(super) fn end_session(&mut self, session_id: &str, reason: &str) {
+        let Some(session) = self.sessions.remove(session_id) else { return };
+        if let Some(stream) = session.stream {
+            self.exchanges.remove(&stream);
+            self.outputs.push_back(Output::CloseStream { exchange: stream });
+        }
+        for (backend, id) in session.in_flight {
+            let call = self.backends.get_mut(&backend).and_then(|b| match b.pending.remove(&id) {
+                Some(Pending::Client(call)) => Some((call, b.generation)),
+                Some(other) => {
+                    b.pending.insert(id, other);
+                    None
+                }
+                None => None,
+            });
+            if let Some((call, generation)) = call {
+                let cancel = jsonrpc::notification("notifications/cancelled", Some(json!({"requestId": id, "reason": reason})));
+                self.outputs.push_back(Output::WriteBackend { backend: backend.clone(), generation, line: cancel.to_string() });
+                self.fail_client_call(&backend, call, format!("request abandoned: {reason}"));
+            }
+        }
+        tracing::info!(session = %session_id, "session ended: {reason}");
+    }
+}

@@ -1,0 +1,188 @@
+//! HTTP routing: `/mcp` (POST, GET, DELETE) and `/health*`.
+
+use super::clients::Incoming;
+use super::{Exchange, Hub};
+use crate::event::{HttpMethod, HttpRequest};
+use crate::front::{self, Refusal, ReplyMode};
+use crate::health;
+use crate::ids::ExchangeId;
+use crate::jsonrpc::{self, Message, code};
+use crate::session::{self, Session};
+use crate::time::Instant;
+use serde_json::{Value, json};
+
+/// Header carrying the session id.
+pub const SESSION_HEADER: &str = "Mcp-Session-Id";
+
+impl Hub {
+    pub(super) fn handle_http(&mut self, now: Instant, exchange: ExchangeId, req: HttpRequest) {
+        if let Err(refusal) = front::check_host_and_origin(&self.config.front, req.host.as_deref(), req.origin.as_deref()) {
+            let message = match refusal {
+                Refusal::ForbiddenHost => "Forbidden: Host header is not allowed",
+                Refusal::ForbiddenOrigin => "Forbidden: Origin is not allowed",
+            };
+            tracing::warn!(path = %req.path, "refused request: {message}");
+            return self.respond(exchange, 403, &jsonrpc::error(None, code::INVALID_REQUEST, message), vec![]);
+        }
+        let method = req.method.unwrap_or(crate::event::HttpMethod::Other);
+        match (req.path.as_str(), method) {
+            ("/mcp", HttpMethod::Post) => self.handle_mcp_post(now, exchange, req),
+            ("/mcp", HttpMethod::Get) => self.handle_mcp_get(exchange, req),
+            ("/mcp", HttpMethod::Delete) => self.handle_mcp_delete(exchange, req),
+            ("/mcp", HttpMethod::Other) => {
+                let body = jsonrpc::error(None, code::INVALID_REQUEST, "Method not allowed");
+                self.respond(exchange, 405, &body, vec![("Allow".into(), "GET, POST, DELETE".into())])
+            }
+            ("/health", HttpMethod::Get) => {
+                let (status, body) = health::overall(now, &self.config, self.backends.values(), self.registry.collisions());
+                self.respond(exchange, status, &body, vec![])
+            }
+            ("/health/live", HttpMethod::Get) => {
+                let body = json!({"status": "alive", "timestamp": health::timestamp(&self.config, now)});
+                self.respond(exchange, 200, &body, vec![])
+            }
+            ("/health/ready", HttpMethod::Get) => {
+                let (status, body) = health::readiness(now, &self.config, self.backends.values());
+                self.respond(exchange, status, &body, vec![])
+            }
+            _ => self.respond(exchange, 404, &json!({"error": "not found", "path": req.path}), vec![]),
+        }
+    }
+
+    fn handle_mcp_post(&mut self, now: Instant, exchange: ExchangeId, req: HttpRequest) {
+        let Some(mode) = front::reply_mode(req.accept.as_deref()) else {
+            let body = jsonrpc::error(None, code::INVALID_REQUEST, "Not Acceptable: accept application/json or text/event-stream");
+            return self.respond(exchange, 406, &body, vec![]);
+        };
+        if let Some(ct) = &req.content_type {
+            if !ct.to_ascii_lowercase().starts_with("application/json") {
+                let body = jsonrpc::error(None, code::INVALID_REQUEST, "Unsupported Media Type: use application/json");
+                return self.respond(exchange, 415, &body, vec![]);
+            }
+        }
+        let message = match jsonrpc::parse(&req.body) {
+            Ok(m) => m,
+            Err(e) => {
+                let body = jsonrpc::error(e.id(), e.code(), e.to_string());
+                return self.respond(exchange, 400, &body, vec![]);
+            }
+        };
+        if let Message::Request { method, id, body } = &message {
+            if method == "initialize" {
+                return self.handle_initialize(now, exchange, mode, req.session_id.as_deref(), id, body);
+            }
+        }
+        let Some(session_id) = req.session_id else {
+            let body = jsonrpc::error(
+                message_id(&message),
+                code::INVALID_REQUEST,
+                "Bad Request: Mcp-Session-Id header is required (send initialize first)",
+            );
+            return self.respond(exchange, 400, &body, vec![]);
+        };
+        if !self.sessions.contains_key(&session_id) {
+            return self.respond_session_not_found(exchange, message_id(&message));
+        }
+        if let Some(version) = &req.protocol_version {
+            if !session::is_supported_version(version) {
+                let text = format!("Bad Request: unsupported MCP-Protocol-Version {version:?}");
+                let body = jsonrpc::error(message_id(&message), code::INVALID_REQUEST, text);
+                return self.respond(exchange, 400, &body, vec![]);
+            }
+        }
+        if let Some(session) = self.sessions.get_mut(&session_id) {
+            session.last_active = now;
+        }
+        match message {
+            Message::Request { id, method, body } => {
+                let req = Incoming { exchange, mode, session: session_id, id };
+                self.handle_client_request(now, req, &method, body)
+            }
+            Message::Notification { method, body } => {
+                self.handle_client_notification(now, &session_id, &method, &body);
+                self.respond_empty(exchange, 202, vec![]);
+            }
+            Message::Response { id, .. } => {
+                // Server-to-client requests are not forwarded yet, so nothing awaits an answer.
+                tracing::debug!(session = %session_id, ?id, "dropping a client response nobody awaits");
+                self.respond_empty(exchange, 202, vec![]);
+            }
+        }
+    }
+
+    fn handle_initialize(
+        &mut self,
+        now: Instant,
+        exchange: ExchangeId,
+        mode: ReplyMode,
+        session_header: Option<&str>,
+        id: &Value,
+        body: &serde_json::Map<String, Value>,
+    ) {
+        if let Some(existing) = session_header {
+            if !self.sessions.contains_key(existing) {
+                return self.respond_session_not_found(exchange, Some(id));
+            }
+            let body = jsonrpc::error(Some(id), code::INVALID_REQUEST, "Bad Request: session is already initialized");
+            return self.respond(exchange, 400, &body, vec![]);
+        }
+        if self.shutting_down || self.sessions.len() >= self.config.max_sessions {
+            let body = jsonrpc::error(Some(id), code::INTERNAL_ERROR, "Service Unavailable: too many sessions");
+            return self.respond(exchange, 503, &body, vec![("Retry-After".into(), "1".into())]);
+        }
+        let params = jsonrpc::params(body);
+        let requested = params.and_then(|p| p.get("protocolVersion")).and_then(Value::as_str);
+        let version = session::negotiate_version(requested);
+        let session_id = session::format_session_id(self.random_bytes());
+        let session = Session::new(session_id.clone(), version, params, now);
+        tracing::info!(session = %session_id, client = %session.client_info, version, "session started");
+        self.sessions.insert(session_id.clone(), session);
+        let result = self.initialize_result(version);
+        self.reply(exchange, mode, &jsonrpc::result(id, result), vec![(SESSION_HEADER.into(), session_id)]);
+    }
+
+    fn handle_mcp_get(&mut self, exchange: ExchangeId, req: HttpRequest) {
+        if !front::accepts_event_stream(req.accept.as_deref()) {
+            let body = jsonrpc::error(None, code::INVALID_REQUEST, "Not Acceptable: GET /mcp needs Accept: text/event-stream");
+            return self.respond(exchange, 406, &body, vec![]);
+        }
+        let Some(session_id) = req.session_id else {
+            let body = jsonrpc::error(None, code::INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required");
+            return self.respond(exchange, 400, &body, vec![]);
+        };
+        let Some(session) = self.sessions.get_mut(&session_id) else {
+            return self.respond_session_not_found(exchange, None);
+        };
+        if session.stream.is_some() {
+            let body = jsonrpc::error(None, code::INVALID_REQUEST, "Conflict: this session already has a GET stream");
+            return self.respond(exchange, 409, &body, vec![]);
+        }
+        session.stream = Some(exchange);
+        self.exchanges.insert(exchange, Exchange::Stream { session: session_id.clone() });
+        self.outputs.push_back(crate::event::Output::OpenStream { exchange, headers: vec![(SESSION_HEADER.into(), session_id)] });
+    }
+
+    fn handle_mcp_delete(&mut self, exchange: ExchangeId, req: HttpRequest) {
+        let Some(session_id) = req.session_id else {
+            let body = jsonrpc::error(None, code::INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required");
+            return self.respond(exchange, 400, &body, vec![]);
+        };
+        if !self.sessions.contains_key(&session_id) {
+            return self.respond_session_not_found(exchange, None);
+        }
+        self.end_session(&session_id, "the session was deleted");
+        self.respond_empty(exchange, 200, vec![]);
+    }
+
+    fn respond_session_not_found(&mut self, exchange: ExchangeId, id: Option<&Value>) {
+        let body = jsonrpc::error(id, code::SESSION_NOT_FOUND, "Session not found: send initialize to start a new session");
+        self.respond(exchange, 404, &body, vec![]);
+    }
+}
+
+fn message_id(message: &Message) -> Option<&Value> {
+    match message {
+        Message::Request { id, .. } | Message::Response { id, .. } => Some(id),
+        Message::Notification { .. } => None,
+    }
+}

@@ -1,0 +1,254 @@
+//! The hub: every client session and backend, and the routing between them.
+//!
+//! Call order: [`Hub::new`], then any sequence of [`Hub::handle`] / [`Hub::handle_timeout`],
+//! draining [`Hub::poll_output`] to `None` after each. The hub never panics on peer input:
+//! a malformed message from a client or a backend becomes a JSON-RPC error or a log line.
+
+mod backends;
+mod clients;
+pub use clients::{SERVER_NAME, SERVER_VERSION};
+mod http;
+
+use crate::backend::{Backend, BackendState};
+use crate::config::McpConfig;
+use crate::event::{HttpResponse, Input, Output, SseEvent};
+use crate::front::ReplyMode;
+use crate::ids::{ExchangeId, Gen};
+use crate::registry::Registry;
+use crate::session::Session;
+use crate::time::Instant;
+use crate::timer::TimerTable;
+use rand_chacha::ChaCha20Rng;
+use rand_core::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+/// Everything the hub needs to know at start.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HubConfig {
+    /// The servers to run.
+    pub mcp: McpConfig,
+    /// How the front end is reached.
+    pub front: FrontConfig,
+    /// Unix time in milliseconds at `Instant(0)`, for wall-clock timestamps in `/health`.
+    pub wall_epoch_ms: u64,
+    /// Most concurrent client sessions; more are refused with 503.
+    pub max_sessions: usize,
+    /// Whether the front end requires authentication (reported in `/health`).
+    pub auth_enabled: bool,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig {
+            mcp: McpConfig::default(),
+            front: FrontConfig::default(),
+            wall_epoch_ms: 0,
+            max_sessions: 10_000,
+            auth_enabled: false,
+        }
+    }
+}
+
+/// The listening address, used for `Host`/`Origin` validation and advertised URLs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FrontConfig {
+    /// Host the daemon is bound to (e.g. `127.0.0.1`).
+    pub host: String,
+    /// Port actually bound.
+    pub port: u16,
+    /// Public URL when behind a proxy (`--external-url`).
+    pub external_url: Option<String>,
+}
+
+impl Default for FrontConfig {
+    fn default() -> Self {
+        FrontConfig { host: "127.0.0.1".into(), port: 3050, external_url: None }
+    }
+}
+
+/// How long a backend may take to start and initialize when its config says nothing.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a forwarded request may take when the config says nothing (the SDKs' default).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A deadline the hub is waiting for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Timer {
+    /// A backend must finish starting by then.
+    Connect { backend: String, generation: Gen },
+    /// A forwarded request must be answered by then.
+    Request { backend: String, generation: Gen, id: u64 },
+}
+
+/// An exchange the hub holds open.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Exchange {
+    /// Waiting for a backend's answer to a forwarded request.
+    Call { backend: String, id: u64, mode: ReplyMode },
+    /// A session's standalone `GET` stream.
+    Stream { session: String },
+}
+
+/// The proxy state machine.
+pub struct Hub {
+    config: HubConfig,
+    rng: ChaCha20Rng,
+    backends: BTreeMap<String, Backend>,
+    sessions: BTreeMap<String, Session>,
+    exchanges: BTreeMap<ExchangeId, Exchange>,
+    registry: Registry,
+    timers: TimerTable<Timer>,
+    outputs: VecDeque<Output>,
+    next_generation: u64,
+    shutting_down: bool,
+}
+
+impl Hub {
+    /// A hub that starts every enabled backend in its first outputs.
+    pub fn new(now: Instant, config: HubConfig, seed: [u8; 32]) -> Hub {
+        let backends = config
+            .mcp
+            .servers
+            .iter()
+            .map(|(name, server)| (name.clone(), Backend::new(name.clone(), server.clone(), now)))
+            .collect();
+        let mut hub = Hub {
+            config,
+            rng: ChaCha20Rng::from_seed(seed),
+            backends,
+            sessions: BTreeMap::new(),
+            exchanges: BTreeMap::new(),
+            registry: Registry::default(),
+            timers: TimerTable::default(),
+            outputs: VecDeque::new(),
+            next_generation: 0,
+            shutting_down: false,
+        };
+        let names: Vec<String> = hub.backends.keys().cloned().collect();
+        for name in names {
+            hub.start_backend(now, &name);
+        }
+        hub
+    }
+
+    /// Feed one fact.
+    pub fn handle(&mut self, now: Instant, input: Input) {
+        match input {
+            Input::HttpRequest { exchange, request } => self.handle_http(now, exchange, request),
+            Input::ExchangeClosed { exchange } => self.handle_exchange_closed(now, exchange),
+            Input::BackendSpawned { backend, generation, pid } => self.handle_spawned(now, &backend, generation, pid),
+            Input::BackendSpawnFailed { backend, generation, error } => {
+                self.handle_spawn_failed(now, &backend, generation, &error)
+            }
+            Input::BackendLine { backend, generation, line } => self.handle_backend_line(now, &backend, generation, &line),
+            Input::BackendLineTooLong { backend, generation, len } => {
+                tracing::warn!(server = %backend, len, "discarded an over-long line from the server");
+                let _ = generation;
+            }
+            Input::BackendExited { backend, generation, status } => {
+                self.handle_exited(now, &backend, generation, &status.to_string())
+            }
+            Input::Shutdown => self.handle_shutdown(now),
+        }
+    }
+
+    /// Fire every timer due at or before `now`; spurious calls are no-ops.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(timer) = self.timers.pop_due(now) {
+            match timer {
+                Timer::Connect { backend, generation } => self.handle_connect_timeout(now, &backend, generation),
+                Timer::Request { backend, generation, id } => self.handle_request_timeout(now, &backend, generation, id),
+            }
+        }
+    }
+
+    /// Next imperative, if any. Drain until `None` after every `handle*`.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// Earliest deadline at which [`Hub::handle_timeout`] must be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next_deadline()
+    }
+
+    /// Counters for tests and the simulator: what is still held.
+    pub fn stats(&self) -> HubStats {
+        HubStats {
+            sessions: self.sessions.len(),
+            open_exchanges: self.exchanges.len(),
+            pending_backend_requests: self.backends.values().map(|b| b.pending.len()).sum(),
+            timers: self.timers.len(),
+            ready_backends: self.backends.values().filter(|b| b.state == BackendState::Ready).count(),
+            starting_backends: self.backends.values().filter(|b| b.state.is_starting()).count(),
+        }
+    }
+
+    fn random_bytes<const N: usize>(&mut self) -> [u8; N] {
+        let mut bytes = [0u8; N];
+        self.rng.fill_bytes(&mut bytes);
+        bytes
+    }
+
+    fn rebuild_registry(&mut self) {
+        let ready = self.backends.values().filter(|b| b.state == BackendState::Ready);
+        self.registry = Registry::build(ready.map(|b| (b.name.as_str(), &b.config, &b.catalog)));
+        for c in self.registry.collisions() {
+            tracing::warn!(name = %c.name, kept_by = %c.kept_by, server = %c.server, "name collision: {}", c.resolution);
+        }
+    }
+
+    fn respond(&mut self, exchange: ExchangeId, status: u16, body: &Value, headers: Vec<(String, String)>) {
+        self.outputs.push_back(Output::Respond {
+            exchange,
+            response: HttpResponse {
+                status,
+                content_type: Some("application/json".into()),
+                headers,
+                body: body.to_string(),
+            },
+        });
+    }
+
+    fn respond_empty(&mut self, exchange: ExchangeId, status: u16, headers: Vec<(String, String)>) {
+        self.outputs.push_back(Output::Respond {
+            exchange,
+            response: HttpResponse { status, content_type: None, headers, body: String::new() },
+        });
+    }
+
+    /// Answer an MCP request in the form the client asked for.
+    fn reply(&mut self, exchange: ExchangeId, mode: ReplyMode, message: &Value, headers: Vec<(String, String)>) {
+        match mode {
+            ReplyMode::Json => self.respond(exchange, 200, message, headers),
+            ReplyMode::Sse => {
+                self.outputs.push_back(Output::OpenStream { exchange, headers });
+                self.outputs.push_back(Output::PushEvent {
+                    exchange,
+                    event: SseEvent { event: Some("message".into()), data: message.to_string() },
+                });
+                self.outputs.push_back(Output::CloseStream { exchange });
+            }
+        }
+    }
+}
+
+/// What the hub is holding right now; all zero but `ready_backends` after quiescence.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct HubStats {
+    /// Live client sessions.
+    pub sessions: usize,
+    /// Exchanges awaiting an answer or streaming.
+    pub open_exchanges: usize,
+    /// Requests sent to backends and not yet answered.
+    pub pending_backend_requests: usize,
+    /// Scheduled timers.
+    pub timers: usize,
+    /// Backends serving.
+    pub ready_backends: usize,
+    /// Backends still starting.
+    pub starting_backends: usize,
+}

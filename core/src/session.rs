@@ -1,0 +1,89 @@
+//! A legacy-era client session (streamable HTTP with `Mcp-Session-Id`).
+
+use crate::ids::ExchangeId;
+use crate::time::Instant;
+use serde_json::{Map, Value};
+use std::collections::BTreeSet;
+
+/// Protocol revisions served with sessions, newest first.
+pub const SUPPORTED_VERSIONS: [&str; 4] = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+
+/// The revision assumed when an HTTP client sends no `MCP-Protocol-Version` (spec: 2025-03-26).
+pub const DEFAULT_HTTP_VERSION: &str = "2025-03-26";
+
+/// Pick the version to answer `initialize` with: the client's if we speak it, else our latest.
+pub fn negotiate_version(requested: Option<&str>) -> &'static str {
+    SUPPORTED_VERSIONS.iter().copied().find(|v| Some(*v) == requested).unwrap_or(SUPPORTED_VERSIONS[0])
+}
+
+/// True if `version` is a revision this proxy serves.
+pub fn is_supported_version(version: &str) -> bool {
+    SUPPORTED_VERSIONS.contains(&version)
+}
+
+/// One client session.
+#[derive(Debug)]
+pub struct Session {
+    /// The `Mcp-Session-Id`.
+    pub id: String,
+    /// Negotiated protocol version.
+    pub protocol_version: &'static str,
+    /// What the client declared it can do.
+    pub client_capabilities: Map<String, Value>,
+    /// `clientInfo` as sent (for logs only: self-reported, never trusted).
+    pub client_info: Value,
+    /// `notifications/initialized` seen.
+    pub initialized: bool,
+    /// The standalone `GET` stream, if open.
+    pub stream: Option<ExchangeId>,
+    /// Last time the client was heard from.
+    pub last_active: Instant,
+    /// Forwarded requests still awaiting a backend: (server, backend-side id).
+    pub in_flight: BTreeSet<(String, u64)>,
+}
+
+impl Session {
+    /// A session created by `initialize`.
+    pub fn new(id: String, protocol_version: &'static str, params: Option<&Map<String, Value>>, now: Instant) -> Session {
+        let field = |k: &str| params.and_then(|p| p.get(k)).cloned();
+        Session {
+            id,
+            protocol_version,
+            client_capabilities: field("capabilities").and_then(|v| v.as_object().cloned()).unwrap_or_default(),
+            client_info: field("clientInfo").unwrap_or(Value::Null),
+            initialized: false,
+            stream: None,
+            last_active: now,
+            in_flight: BTreeSet::new(),
+        }
+    }
+}
+
+/// Format 16 random bytes as 1MCP does: `stream-<uuid v4>`.
+pub fn format_session_id(bytes: [u8; 16]) -> String {
+    let mut b = bytes;
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("stream-{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negotiation_echoes_known_versions_and_offers_the_latest_otherwise() {
+        assert_eq!(negotiate_version(Some("2025-06-18")), "2025-06-18");
+        assert_eq!(negotiate_version(Some("2024-11-05")), "2024-11-05");
+        assert_eq!(negotiate_version(Some("1999-01-01")), "2025-11-25");
+        assert_eq!(negotiate_version(None), "2025-11-25");
+    }
+
+    #[test]
+    fn session_ids_look_like_1mcp_ones() {
+        let id = format_session_id([0xab; 16]);
+        assert_eq!(id, "stream-abababab-abab-4bab-abab-abababababab");
+        assert!(id.chars().all(|c| c.is_ascii_graphic()));
+    }
+}
