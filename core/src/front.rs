@@ -42,7 +42,9 @@ fn hostname(authority: &str) -> String {
 }
 
 fn is_loopback(host: &str) -> bool {
-    host == "localhost" || host == "::1" || host.starts_with("127.") || host.ends_with(".localhost")
+    let octets: Vec<&str> = host.split('.').collect();
+    let ipv4_loopback = octets.len() == 4 && octets[0] == "127" && octets.iter().all(|o| o.parse::<u8>().is_ok());
+    ipv4_loopback || host == "localhost" || host == "::1" || host.ends_with(".localhost")
 }
 
 fn is_wildcard(host: &str) -> bool {

@@ -252,3 +252,6 @@ pub struct HubStats {
     /// Backends still starting.
     pub starting_backends: usize,
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,401 @@
+//! Hub behaviour driven through its public inputs and outputs, with scripted backends.
+
+use super::*;
+use crate::config::{LaunchSpec, RestartConfig, ServerConfig, TransportConfig};
+use crate::event::{ExitInfo, HttpMethod, HttpRequest};
+use serde_json::json;
+
+fn server(prefix: bool) -> ServerConfig {
+    ServerConfig {
+        transport: TransportConfig::Stdio(LaunchSpec { command: "srv".into(), ..LaunchSpec::default() }),
+        tags: vec![],
+        disabled: false,
+        connection_timeout: None,
+        request_timeout: Some(Duration::from_secs(5)),
+        disabled_tools: vec![],
+        tool_description_overrides: BTreeMap::new(),
+        instruction_override: None,
+        prefix_names: prefix,
+        restart: RestartConfig::default(),
+    }
+}
+
+/// A hub plus the bookkeeping a test needs to play clients and backends.
+struct Harness {
+    hub: Hub,
+    now: Instant,
+    next_exchange: u64,
+    /// Outputs not yet claimed by an assertion.
+    outputs: Vec<Output>,
+}
+
+impl Harness {
+    fn new(servers: &[(&str, ServerConfig)]) -> Harness {
+        let mut mcp = McpConfig::default();
+        for (name, s) in servers {
+            mcp.servers.insert((*name).to_owned(), s.clone());
+        }
+        let hub = Hub::new(Instant(0), HubConfig { mcp, ..HubConfig::default() }, [7; 32]);
+        let mut h = Harness { hub, now: Instant(0), next_exchange: 0, outputs: vec![] };
+        h.drain();
+        h
+    }
+
+    fn drain(&mut self) {
+        while let Some(o) = self.hub.poll_output() {
+            self.outputs.push(o);
+        }
+    }
+
+    fn feed(&mut self, input: Input) {
+        self.hub.handle(self.now, input);
+        self.drain();
+    }
+
+    fn advance(&mut self, d: Duration) {
+        self.now = self.now.after(d);
+        self.hub.handle_timeout(self.now);
+        self.drain();
+    }
+
+    /// Take every line written to a backend so far, parsed.
+    fn backend_writes(&mut self, name: &str) -> Vec<Value> {
+        let mut taken = vec![];
+        self.outputs.retain(|o| match o {
+            Output::WriteBackend { backend, line, .. } if backend == name => {
+                taken.push(serde_json::from_str(line).expect("hub writes JSON"));
+                false
+            }
+            _ => true,
+        });
+        taken
+    }
+
+    fn generation(&self, name: &str) -> Gen {
+        self.hub.backends[name].generation
+    }
+
+    fn backend_says(&mut self, name: &str, message: Value) {
+        let generation = self.generation(name);
+        self.feed(Input::BackendLine { backend: name.into(), generation, line: message.to_string() });
+    }
+
+    /// Walk a backend through spawn, initialize and `tools/list`.
+    fn bring_up(&mut self, name: &str, tools: &[&str]) {
+        let generation = self.generation(name);
+        self.feed(Input::BackendSpawned { backend: name.into(), generation, pid: Some(1) });
+        let init = self.backend_writes(name).pop().expect("initialize sent");
+        assert_eq!(init["method"], "initialize");
+        let result = json!({"protocolVersion": "2025-11-25", "capabilities": {"tools": {}},
+            "serverInfo": {"name": name, "version": "1"}, "instructions": format!("use {name} wisely")});
+        self.backend_says(name, json!({"jsonrpc": "2.0", "id": init["id"], "result": result}));
+        let writes = self.backend_writes(name);
+        assert_eq!(writes[0]["method"], "notifications/initialized");
+        assert_eq!(writes[1]["method"], "tools/list");
+        let tools: Vec<Value> = tools.iter().map(|t| json!({"name": t, "inputSchema": {"type": "object"}})).collect();
+        self.backend_says(name, json!({"jsonrpc": "2.0", "id": writes[1]["id"], "result": {"tools": tools}}));
+        assert_eq!(self.hub.backends[name].state, BackendState::Ready);
+    }
+
+    fn http(&mut self, method: HttpMethod, session: Option<&str>, body: &str) -> ExchangeId {
+        self.next_exchange += 1;
+        let exchange = ExchangeId(self.next_exchange);
+        let request = HttpRequest {
+            method: Some(method),
+            path: "/mcp".into(),
+            host: Some("127.0.0.1:3050".into()),
+            accept: Some("application/json, text/event-stream".into()),
+            session_id: session.map(str::to_owned),
+            body: body.as_bytes().to_vec(),
+            ..HttpRequest::default()
+        };
+        self.feed(Input::HttpRequest { exchange, request });
+        exchange
+    }
+
+    fn post(&mut self, session: Option<&str>, message: Value) -> ExchangeId {
+        self.http(HttpMethod::Post, session, &message.to_string())
+    }
+
+    /// The complete response to an exchange, if it was given.
+    fn response(&mut self, exchange: ExchangeId) -> Option<HttpResponse> {
+        let at = self.outputs.iter().position(|o| matches!(o, Output::Respond { exchange: e, .. } if *e == exchange))?;
+        match self.outputs.remove(at) {
+            Output::Respond { response, .. } => Some(response),
+            _ => None,
+        }
+    }
+
+    fn json_response(&mut self, exchange: ExchangeId) -> (u16, Value) {
+        let r = self.response(exchange).expect("exchange answered");
+        let body = if r.body.is_empty() { Value::Null } else { serde_json::from_str(&r.body).expect("JSON body") };
+        (r.status, body)
+    }
+
+    fn initialize(&mut self) -> String {
+        let x = self.post(None, json!({"jsonrpc": "2.0", "id": 0, "method": "initialize",
+            "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}));
+        let r = self.response(x).expect("initialize answered");
+        assert_eq!(r.status, 200);
+        let body: Value = serde_json::from_str(&r.body).expect("json");
+        assert_eq!(body["result"]["protocolVersion"], "2025-06-18");
+        r.headers.iter().find(|(k, _)| k == "Mcp-Session-Id").map(|(_, v)| v.clone()).expect("session header")
+    }
+
+    fn call(&mut self, session: &str, id: Value, tool: &str, args: Value) -> ExchangeId {
+        self.post(Some(session), json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": tool, "arguments": args}}))
+    }
+}
+
+fn two_backends() -> Harness {
+    let mut h = Harness::new(&[("alpha", server(true)), ("beta", server(true))]);
+    h.bring_up("alpha", &["echo", "add"]);
+    h.bring_up("beta", &["echo"]);
+    h
+}
+
+#[test]
+fn spawns_every_enabled_backend_with_its_exact_spec() {
+    let mut disabled = server(true);
+    disabled.disabled = true;
+    let h = Harness::new(&[("alpha", server(true)), ("off", disabled)]);
+    let spawned: Vec<&str> = h
+        .outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::SpawnBackend { backend, spec, .. } => Some((backend.as_str(), spec.command.as_str())),
+            _ => None,
+        })
+        .map(|(b, c)| {
+            assert_eq!(c, "srv");
+            b
+        })
+        .collect();
+    assert_eq!(spawned, ["alpha"]);
+    assert_eq!(h.hub.backends["off"].state, BackendState::Disabled);
+}
+
+#[test]
+fn merges_tool_lists_in_server_order_with_prefixed_names() {
+    let mut h = two_backends();
+    let s = h.initialize();
+    let x = h.post(Some(&s), json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}));
+    let (status, body) = h.json_response(x);
+    assert_eq!(status, 200);
+    let names: Vec<&str> = body["result"]["tools"].as_array().into_iter().flatten().filter_map(|t| t["name"].as_str()).collect();
+    assert_eq!(names, ["alpha_1mcp_echo", "alpha_1mcp_add", "beta_1mcp_echo"]);
+}
+
+#[test]
+fn initialize_merges_backend_instructions() {
+    let mut h = two_backends();
+    let x = h.post(None, json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-11-25"}}));
+    let (_, body) = h.json_response(x);
+    let text = body["result"]["instructions"].as_str().expect("instructions");
+    assert!(text.contains("<alpha>\nuse alpha wisely\n</alpha>"), "{text}");
+    assert!(text.contains("<beta>\nuse beta wisely\n</beta>"), "{text}");
+    assert_eq!(body["result"]["serverInfo"]["name"], "1mcp");
+}
+
+#[test]
+fn calls_are_remapped_to_backend_ids_and_answered_under_the_client_id() {
+    let mut h = two_backends();
+    let s = h.initialize();
+    let x = h.call(&s, json!("client-7"), "beta_1mcp_echo", json!({"text": "hi"}));
+    let sent = h.backend_writes("beta");
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["params"]["name"], "echo", "original name restored");
+    assert_eq!(sent[0]["params"]["arguments"], json!({"text": "hi"}));
+    assert!(sent[0]["id"].is_u64(), "backend-side id is the proxy's own");
+    assert!(h.response(x).is_none(), "nothing before the backend answers");
+    h.backend_says("beta", json!({"jsonrpc": "2.0", "id": sent[0]["id"], "result": {"content": [{"type": "text", "text": "hi"}], "x-extra": 1}}));
+    let (status, body) = h.json_response(x);
+    assert_eq!(status, 200);
+    assert_eq!(body["id"], "client-7");
+    assert_eq!(body["result"]["x-extra"], 1, "unknown fields pass through");
+    assert_eq!(h.hub.stats().pending_backend_requests, 0);
+    assert_eq!(h.hub.stats().timers, 0);
+}
+
+#[test]
+fn two_sessions_using_the_same_client_id_never_see_each_others_results() {
+    let mut h = two_backends();
+    let (s1, s2) = (h.initialize(), h.initialize());
+    assert_ne!(s1, s2);
+    let x1 = h.call(&s1, json!(1), "alpha_1mcp_echo", json!({"text": "one"}));
+    let x2 = h.call(&s2, json!(1), "alpha_1mcp_echo", json!({"text": "two"}));
+    let sent = h.backend_writes("alpha");
+    assert_ne!(sent[0]["id"], sent[1]["id"]);
+    // Answer out of order.
+    h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": sent[1]["id"], "result": {"echo": sent[1]["params"]["arguments"]["text"]}}));
+    h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": sent[0]["id"], "result": {"echo": sent[0]["params"]["arguments"]["text"]}}));
+    assert_eq!(h.json_response(x1).1["result"]["echo"], "one");
+    assert_eq!(h.json_response(x2).1["result"]["echo"], "two");
+}
+
+#[test]
+fn unknown_and_disabled_tools_are_invalid_params_naming_the_tool() {
+    let mut cfg = server(true);
+    cfg.disabled_tools = vec!["add".into()];
+    let mut h = Harness::new(&[("alpha", cfg)]);
+    h.bring_up("alpha", &["echo", "add"]);
+    let s = h.initialize();
+    let x = h.call(&s, json!(1), "alpha_1mcp_nope", json!({}));
+    let (_, body) = h.json_response(x);
+    assert_eq!(body["error"]["code"], -32602);
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("alpha_1mcp_nope")));
+    let x = h.call(&s, json!(2), "alpha_1mcp_add", json!({}));
+    let (_, body) = h.json_response(x);
+    assert_eq!(body["error"]["code"], -32602);
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("disabled")));
+    assert!(h.backend_writes("alpha").is_empty(), "nothing reached the backend");
+}
+
+#[test]
+fn backend_errors_reach_the_client_with_the_server_name() {
+    let mut h = two_backends();
+    let s = h.initialize();
+    let x = h.call(&s, json!(3), "alpha_1mcp_add", json!({}));
+    let sent = h.backend_writes("alpha");
+    h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": sent[0]["id"], "error": {"code": -32602, "message": "a is required", "data": {"k": 1}}}));
+    let (_, body) = h.json_response(x);
+    assert_eq!(body["id"], 3);
+    assert_eq!(body["error"]["code"], -32602);
+    assert_eq!(body["error"]["message"], "alpha: a is required");
+    assert_eq!(body["error"]["data"], json!({"k": 1}));
+}
+
+#[test]
+fn a_backend_exit_fails_its_calls_at_once_and_spares_the_others() {
+    let mut h = two_backends();
+    let s = h.initialize();
+    let xa = h.call(&s, json!(1), "alpha_1mcp_echo", json!({}));
+    let xb = h.call(&s, json!(2), "beta_1mcp_echo", json!({}));
+    let generation = h.generation("alpha");
+    h.feed(Input::BackendExited { backend: "alpha".into(), generation, status: ExitInfo { code: Some(9), signal: None } });
+    let (_, body) = h.json_response(xa);
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("alpha") && message.contains("code 9"), "{message}");
+    assert!(h.response(xb).is_none(), "beta's call is untouched");
+    let sent = h.backend_writes("beta");
+    h.backend_says("beta", json!({"jsonrpc": "2.0", "id": sent[0]["id"], "result": {}}));
+    assert_eq!(h.json_response(xb).1["id"], 2);
+    let x = h.post(Some(&s), json!({"jsonrpc": "2.0", "id": 5, "method": "tools/list"}));
+    let tools = h.json_response(x).1["result"]["tools"].as_array().map(Vec::len);
+    assert_eq!(tools, Some(1), "alpha's tools are withdrawn");
+}
+
+#[test]
+fn lines_from_a_stale_generation_are_ignored() {
+    let mut h = two_backends();
+    let s = h.initialize();
+    let x = h.call(&s, json!(1), "alpha_1mcp_echo", json!({}));
+    let sent = h.backend_writes("alpha");
+    let stale = Gen(h.generation("alpha").0 + 100);
+    let line = json!({"jsonrpc": "2.0", "id": sent[0]["id"], "result": {}}).to_string();
+    h.feed(Input::BackendLine { backend: "alpha".into(), generation: stale, line });
+    assert!(h.response(x).is_none());
+}
+
+#[test]
+fn request_timeout_answers_the_client_and_cancels_on_the_backend() {
+    let mut h = two_backends();
+    let s = h.initialize();
+    let x = h.call(&s, json!(1), "alpha_1mcp_echo", json!({}));
+    let sent = h.backend_writes("alpha");
+    h.advance(Duration::from_secs(4));
+    assert!(h.response(x).is_none());
+    h.advance(Duration::from_secs(2));
+    let (_, body) = h.json_response(x);
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("did not answer tools/call within 5000 ms")));
+    let cancel = h.backend_writes("alpha");
+    assert_eq!(cancel[0]["method"], "notifications/cancelled");
+    assert_eq!(cancel[0]["params"]["requestId"], sent[0]["id"]);
+    // A late answer is dropped, not delivered twice.
+    h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": sent[0]["id"], "result": {}}));
+    assert!(h.response(x).is_none());
+    assert_eq!(h.hub.stats(), HubStats { sessions: 1, ready_backends: 2, ..HubStats::default() });
+}
+
+#[test]
+fn a_client_that_goes_away_cancels_its_backend_request() {
+    let mut h = two_backends();
+    let s = h.initialize();
+    let x = h.call(&s, json!(1), "alpha_1mcp_echo", json!({}));
+    let sent = h.backend_writes("alpha");
+    h.feed(Input::ExchangeClosed { exchange: x });
+    let cancel = h.backend_writes("alpha");
+    assert_eq!(cancel[0]["params"]["requestId"], sent[0]["id"]);
+    assert_eq!(h.hub.stats().pending_backend_requests, 0);
+    assert_eq!(h.hub.stats().timers, 0);
+}
+
+#[test]
+fn client_cancellation_is_translated_to_the_backend_id() {
+    let mut h = two_backends();
+    let s = h.initialize();
+    let x = h.call(&s, json!("c1"), "alpha_1mcp_echo", json!({}));
+    let sent = h.backend_writes("alpha");
+    let n = h.post(Some(&s), json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": "c1"}}));
+    assert_eq!(h.json_response(n).0, 202);
+    let cancel = h.backend_writes("alpha");
+    assert_eq!(cancel[0]["params"]["requestId"], sent[0]["id"]);
+    h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": sent[0]["id"], "result": {}}));
+    assert!(h.response(x).is_none(), "a cancelled call's result is not delivered");
+}
+
+#[test]
+fn http_admission_errors() {
+    let mut h = two_backends();
+    let x = h.http(HttpMethod::Post, None, "{oops");
+    let (status, body) = h.json_response(x);
+    assert_eq!((status, body["error"]["code"].as_i64()), (400, Some(-32700)));
+    assert!(body.get("id").is_none());
+    let x = h.post(None, json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}));
+    assert_eq!(h.json_response(x).0, 400);
+    let x = h.post(Some("stream-nope"), json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}));
+    assert_eq!(h.json_response(x).0, 404);
+    let s = h.initialize();
+    let x = h.post(Some(&s), json!({"jsonrpc": "2.0", "id": 1, "method": "no/such"}));
+    let (status, body) = h.json_response(x);
+    assert_eq!((status, body["error"]["code"].as_i64()), (200, Some(-32601)));
+    let x = h.http(HttpMethod::Delete, Some(&s), "");
+    assert_eq!(h.json_response(x).0, 200);
+    let x = h.post(Some(&s), json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}));
+    assert_eq!(h.json_response(x).0, 404);
+}
+
+#[test]
+fn garbage_and_banners_on_stdout_do_not_stop_a_backend() {
+    let mut h = Harness::new(&[("alpha", server(true))]);
+    let generation = h.generation("alpha");
+    h.feed(Input::BackendLine { backend: "alpha".into(), generation, line: "Starting server...".into() });
+    h.bring_up("alpha", &["echo"]);
+    assert_eq!(h.hub.backends["alpha"].garbage_lines, 1);
+}
+
+#[test]
+fn a_backend_that_never_initializes_is_failed_and_stopped_at_its_deadline() {
+    let mut cfg = server(true);
+    cfg.connection_timeout = Some(Duration::from_millis(500));
+    let mut h = Harness::new(&[("slow", cfg)]);
+    let generation = h.generation("slow");
+    h.feed(Input::BackendSpawned { backend: "slow".into(), generation, pid: None });
+    h.advance(Duration::from_millis(499));
+    assert!(h.hub.backends["slow"].state.is_starting());
+    h.advance(Duration::from_millis(1));
+    assert!(matches!(&h.hub.backends["slow"].state, BackendState::Failed(r) if r.contains("500 ms")));
+    assert!(h.outputs.iter().any(|o| matches!(o, Output::StopBackend { backend, .. } if backend == "slow")));
+}
+
+#[test]
+fn shutdown_stops_every_backend_and_answers_what_is_pending() {
+    let mut h = two_backends();
+    let s = h.initialize();
+    let x = h.call(&s, json!(1), "alpha_1mcp_echo", json!({}));
+    h.feed(Input::Shutdown);
+    assert!(h.json_response(x).1["error"].is_object());
+    let stopped = h.outputs.iter().filter(|o| matches!(o, Output::StopBackend { .. })).count();
+    assert_eq!(stopped, 2);
+    assert_eq!(h.hub.stats(), HubStats::default());
+}
