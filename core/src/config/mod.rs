@@ -1,5 +1,8 @@
 //! `mcp.json`: the file format (1MCP-compatible), its parsing and validation, and the model.
 
+mod diagnostics;
+mod env;
+mod fields;
 mod model;
 mod parse;
 
