@@ -13,11 +13,10 @@ pub enum Refusal {
 
 /// Check `Host` and `Origin` (spec: servers MUST validate Origin; 403 when invalid).
 pub fn check_host_and_origin(front: &FrontConfig, host: Option<&str>, origin: Option<&str>) -> Result<(), Refusal> {
-    if let Some(host) = host {
-        if !host_allowed(front, hostname(host)) {
+    if let Some(host) = host
+        && !host_allowed(front, hostname(host)) {
             return Err(Refusal::ForbiddenHost);
         }
-    }
     if let Some(origin) = origin {
         let Some(rest) = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")) else {
             return Err(Refusal::ForbiddenOrigin);

@@ -103,11 +103,10 @@ pub fn classify(value: Value) -> Result<Message, EnvelopeError> {
         _ => return Err(invalid("message is not a JSON object", None)),
     };
     let id = body.get("id").cloned();
-    if let Some(id) = &id {
-        if !is_valid_id(id) {
+    if let Some(id) = &id
+        && !is_valid_id(id) {
             return Err(invalid("id must be a string or an integer", None));
         }
-    }
     if body.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
         return Err(invalid("jsonrpc must be \"2.0\"", id));
     }

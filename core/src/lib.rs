@@ -19,6 +19,7 @@
 //! deterministic order, so a sequence of inputs always yields the same outputs.
 
 #![warn(missing_docs)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod backend;
 pub mod config;

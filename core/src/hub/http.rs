@@ -54,12 +54,11 @@ impl Hub {
             let body = jsonrpc::error(None, code::INVALID_REQUEST, "Not Acceptable: accept application/json or text/event-stream");
             return self.respond(exchange, 406, &body, vec![]);
         };
-        if let Some(ct) = &req.content_type {
-            if !ct.to_ascii_lowercase().starts_with("application/json") {
+        if let Some(ct) = &req.content_type
+            && !ct.to_ascii_lowercase().starts_with("application/json") {
                 let body = jsonrpc::error(None, code::INVALID_REQUEST, "Unsupported Media Type: use application/json");
                 return self.respond(exchange, 415, &body, vec![]);
             }
-        }
         let message = match jsonrpc::parse(&req.body) {
             Ok(m) => m,
             Err(e) => {
@@ -67,11 +66,10 @@ impl Hub {
                 return self.respond(exchange, 400, &body, vec![]);
             }
         };
-        if let Message::Request { method, id, body } = &message {
-            if method == "initialize" {
+        if let Message::Request { method, id, body } = &message
+            && method == "initialize" {
                 return self.handle_initialize(now, exchange, mode, req.session_id.as_deref(), id, body);
             }
-        }
         let Some(session_id) = req.session_id else {
             let body = jsonrpc::error(
                 message_id(&message),
@@ -83,13 +81,12 @@ impl Hub {
         if !self.sessions.contains_key(&session_id) {
             return self.respond_session_not_found(exchange, message_id(&message));
         }
-        if let Some(version) = &req.protocol_version {
-            if !session::is_supported_version(version) {
+        if let Some(version) = &req.protocol_version
+            && !session::is_supported_version(version) {
                 let text = format!("Bad Request: unsupported MCP-Protocol-Version {version:?}");
                 let body = jsonrpc::error(message_id(&message), code::INVALID_REQUEST, text);
                 return self.respond(exchange, 400, &body, vec![]);
             }
-        }
         if let Some(session) = self.sessions.get_mut(&session_id) {
             session.last_active = now;
         }
