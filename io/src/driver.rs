@@ -1,0 +1,254 @@
+//! The hub task: the only owner of the [`Hub`]. It turns messages from the front end and the
+//! backends into inputs, fires timers, and carries every output out to the world.
+
+use crate::backend::{self, BackendHandle, PipeLimits, WriteRefused};
+use crate::clock::Clock;
+use crate::exchange::{FrontMsg, Head};
+use onemcp_core::{ExchangeId, Gen, Hub, Input, Output, SseEvent};
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::sleep_until;
+
+/// Events that may queue on one open stream before the client is deemed too slow and cut off;
+/// the hub task never waits for a client.
+const STREAM_QUEUE: usize = 1024;
+
+/// Where an exchange stands, from the driver's side.
+#[derive(Debug)]
+enum Slot {
+    /// Waiting for the core's first answer.
+    Pending(oneshot::Sender<Head>),
+    /// A stream is open; events go here.
+    Stream(mpsc::Sender<SseEvent>),
+}
+
+/// Channels the hub task listens on.
+#[derive(Debug)]
+pub(crate) struct Inbox {
+    /// HTTP requests and client disconnects (unbounded: bounded by open connections).
+    pub(crate) front: mpsc::UnboundedReceiver<FrontMsg>,
+    /// Backend lines and exits (bounded: a flooding backend waits).
+    pub(crate) backends: mpsc::Receiver<Input>,
+    /// One message per shutdown request (signal); the second one forces the exit.
+    pub(crate) shutdown: mpsc::Receiver<()>,
+}
+
+/// The hub task's state.
+pub(crate) struct Driver {
+    hub: Hub,
+    clock: Clock,
+    exchanges: BTreeMap<ExchangeId, Slot>,
+    backends: BTreeMap<(String, Gen), BackendHandle>,
+    backend_events: mpsc::Sender<Input>,
+    pipe_limits: PipeLimits,
+    /// Inputs produced while dispatching outputs (spawn results, dropped streams).
+    pending: VecDeque<Input>,
+    /// Tells the HTTP server to stop accepting connections.
+    stop_accepting: watch::Sender<bool>,
+    shutdown_grace: Duration,
+}
+
+impl Driver {
+    /// A driver around `hub`; backends report on `backend_events`.
+    pub(crate) fn new(
+        hub: Hub,
+        clock: Clock,
+        backend_events: mpsc::Sender<Input>,
+        pipe_limits: PipeLimits,
+        stop_accepting: watch::Sender<bool>,
+        shutdown_grace: Duration,
+    ) -> Self {
+        Driver {
+            hub,
+            clock,
+            exchanges: BTreeMap::new(),
+            backends: BTreeMap::new(),
+            backend_events,
+            pipe_limits,
+            pending: VecDeque::new(),
+            stop_accepting,
+            shutdown_grace,
+        }
+    }
+
+    /// Runs until a shutdown has been requested and every backend has exited (or the grace
+    /// period is over, or a second shutdown request arrives), then kills what is left.
+    pub(crate) async fn run(mut self, mut inbox: Inbox) {
+        // The hub may have work at start (spawning every enabled backend).
+        self.step();
+        let mut stop_deadline: Option<tokio::time::Instant> = None;
+        loop {
+            if stop_deadline.is_some() && self.backends.is_empty() {
+                break;
+            }
+            let wake = self.hub.poll_timeout().map(|at| self.clock.to_tokio(at));
+            tokio::select! {
+                Some(msg) = inbox.front.recv() => self.on_front(msg),
+                Some(input) = inbox.backends.recv() => self.on_backend(input),
+                Some(()) = inbox.shutdown.recv() => {
+                    if stop_deadline.is_some() {
+                        tracing::warn!("second shutdown request; not waiting for backends");
+                        break;
+                    }
+                    tracing::info!("shutting down");
+                    stop_deadline = Some(tokio::time::Instant::now() + self.shutdown_grace);
+                    let _ = self.stop_accepting.send(true);
+                    self.pending.push_back(Input::Shutdown);
+                }
+                () = sleep_until_some(wake) => {
+                    // Read the clock after waking, not before sleeping: the hub must see real time.
+                    let now = self.clock.now();
+                    self.hub.handle_timeout(now);
+                }
+                () = sleep_until_some(stop_deadline) => {
+                    tracing::warn!(remaining = self.backends.len(), "backends did not stop in time");
+                    break;
+                }
+            }
+            self.step();
+        }
+        self.finish();
+    }
+
+    fn on_front(&mut self, msg: FrontMsg) {
+        match msg {
+            FrontMsg::Request { exchange, request, reply } => {
+                self.exchanges.insert(exchange, Slot::Pending(reply));
+                self.pending.push_back(Input::HttpRequest { exchange, request: *request });
+            }
+            FrontMsg::Closed(exchange) => {
+                // Only exchanges the core still considers open; one it already finished needs no news.
+                if self.exchanges.remove(&exchange).is_some() {
+                    self.pending.push_back(Input::ExchangeClosed { exchange });
+                }
+            }
+        }
+    }
+
+    fn on_backend(&mut self, input: Input) {
+        if let Input::BackendExited { backend, generation, .. } = &input {
+            self.backends.remove(&(backend.clone(), *generation));
+        }
+        self.pending.push_back(input);
+    }
+
+    /// Feeds pending inputs and dispatches outputs until both are exhausted.
+    fn step(&mut self) {
+        loop {
+            while let Some(output) = self.hub.poll_output() {
+                self.dispatch(output);
+            }
+            let Some(input) = self.pending.pop_front() else { break };
+            let now = self.clock.now();
+            self.hub.handle(now, input);
+        }
+    }
+
+    fn dispatch(&mut self, output: Output) {
+        match output {
+            Output::Respond { exchange, response } => match self.exchanges.remove(&exchange) {
+                Some(Slot::Pending(reply)) => {
+                    // A failed send means the client left; its guard already told us.
+                    let _ = reply.send(Head::Response(response));
+                }
+                Some(Slot::Stream(_)) => tracing::debug!(%exchange, "respond on an open stream; stream closed instead"),
+                None => {}
+            },
+            Output::OpenStream { exchange, headers } => match self.exchanges.remove(&exchange) {
+                Some(Slot::Pending(reply)) => {
+                    let (events, rx) = mpsc::channel(STREAM_QUEUE);
+                    if reply.send(Head::Stream { headers, events: rx }).is_ok() {
+                        self.exchanges.insert(exchange, Slot::Stream(events));
+                    } else {
+                        // The guard's `Closed` will find no slot, so report it here instead.
+                        self.pending.push_back(Input::ExchangeClosed { exchange });
+                    }
+                }
+                Some(slot @ Slot::Stream(_)) => {
+                    self.exchanges.insert(exchange, slot);
+                    tracing::debug!(%exchange, "stream already open");
+                }
+                None => {}
+            },
+            Output::PushEvent { exchange, event } => {
+                let Some(Slot::Stream(events)) = self.exchanges.get(&exchange) else { return };
+                match events.try_send(event) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        tracing::warn!(%exchange, "client is not reading its event stream; closing it");
+                        self.exchanges.remove(&exchange);
+                        self.pending.push_back(Input::ExchangeClosed { exchange });
+                    }
+                    // The body was dropped; its guard's `Closed` is on the way.
+                    Err(mpsc::error::TrySendError::Closed(_)) => {}
+                }
+            }
+            Output::CloseStream { exchange } => {
+                // Dropping the sender ends the body; dropping a pending reply answers 503.
+                self.exchanges.remove(&exchange);
+            }
+            Output::SpawnBackend { backend, generation, spec } => self.spawn(backend, generation, &spec),
+            Output::WriteBackend { backend, generation, line } => {
+                let Some(handle) = self.backends.get(&(backend, generation)) else { return };
+                match handle.write(line) {
+                    Ok(()) => {}
+                    Err(WriteRefused::QueueFull) => {
+                        tracing::warn!(%generation, "backend is not reading stdin; message dropped")
+                    }
+                    Err(WriteRefused::Closed) => tracing::debug!(%generation, "backend stdin closed; message dropped"),
+                }
+            }
+            Output::StopBackend { backend, generation } => {
+                if let Some(handle) = self.backends.get_mut(&(backend, generation)) {
+                    handle.stop();
+                }
+            }
+        }
+    }
+
+    fn spawn(&mut self, backend: String, generation: Gen, spec: &onemcp_core::config::LaunchSpec) {
+        let key = (backend, generation);
+        if self.backends.contains_key(&key) {
+            tracing::warn!(server = %key.0, %generation, "backend generation already running; spawn ignored");
+            return;
+        }
+        let (backend, generation) = key;
+        if *self.stop_accepting.borrow() {
+            let error = format!("failed to start `{}`: 1mcp is shutting down", spec.command);
+            self.pending.push_back(Input::BackendSpawnFailed { backend, generation, error });
+            return;
+        }
+        // Forked right here on the hub task's worker thread: the parent-death signal is tied
+        // to the forking thread, and runtime workers live as long as the daemon.
+        match backend::spawn(&backend, generation, spec, self.pipe_limits, self.backend_events.clone()) {
+            Ok(handle) => {
+                let pid = handle.pid();
+                tracing::info!(server = %backend, %generation, pid, "backend started");
+                self.backends.insert((backend.clone(), generation), handle);
+                self.pending.push_back(Input::BackendSpawned { backend, generation, pid });
+            }
+            Err(error) => {
+                tracing::warn!(server = %backend, %generation, "{error}");
+                self.pending.push_back(Input::BackendSpawnFailed { backend, generation, error });
+            }
+        }
+    }
+
+    /// Last step of shutdown: no backend may outlive the daemon, no client waits forever.
+    fn finish(mut self) {
+        for ((server, generation), handle) in std::mem::take(&mut self.backends) {
+            tracing::warn!(server = %server, %generation, "killing backend process group");
+            handle.kill_now();
+        }
+        // Dropping the slots answers pending requests with 503 and ends open streams.
+        self.exchanges.clear();
+    }
+}
+
+async fn sleep_until_some(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,205 @@
+//! The HTTP front end: every request, whatever its method and path, becomes one
+//! `Input::HttpRequest`; routing and policy live in the core. The only thing answered here
+//! is a body over the size limit (and 503 once the hub is gone).
+
+use crate::exchange::{CloseGuard, FrontMsg, Head};
+use crate::sse;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use axum::http::{Method, StatusCode, request::Parts};
+use axum::response::Response;
+use futures_util::StreamExt;
+use onemcp_core::{ExchangeId, HttpMethod, HttpRequest, HttpResponse};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// Shared by all handlers.
+#[derive(Clone, Debug)]
+pub(crate) struct FrontState {
+    front: mpsc::UnboundedSender<FrontMsg>,
+    next_exchange: Arc<AtomicU64>,
+    max_body_bytes: usize,
+    keep_alive: Duration,
+}
+
+impl FrontState {
+    /// State for a front end feeding `front`.
+    pub(crate) fn new(front: mpsc::UnboundedSender<FrontMsg>, max_body_bytes: usize, keep_alive: Duration) -> Self {
+        FrontState { front, next_exchange: Arc::new(AtomicU64::new(1)), max_body_bytes, keep_alive }
+    }
+}
+
+/// A router that sends everything to [`handle`].
+pub(crate) fn router(state: FrontState) -> Router {
+    Router::new().fallback(handle).with_state(state)
+}
+
+async fn handle(State(state): State<FrontState>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = match read_body(&parts.headers, body, state.max_body_bytes).await {
+        Ok(body) => body,
+        Err(BodyError::TooLarge) => return too_large(state.max_body_bytes),
+        Err(BodyError::Read(error)) => {
+            tracing::debug!(%error, "reading request body failed");
+            return json_error(StatusCode::BAD_REQUEST, -32700, "could not read request body");
+        }
+    };
+    let exchange = ExchangeId(state.next_exchange.fetch_add(1, Ordering::Relaxed));
+    tracing::debug!(%exchange, method = %parts.method, path = parts.uri.path(), "http request");
+    let request = Box::new(to_core(&parts, body));
+
+    let (reply, answer) = oneshot::channel();
+    // Armed from here: if this future is dropped (client gone) the hub hears about it.
+    let mut guard = CloseGuard::new(exchange, state.front.clone());
+    if state.front.send(FrontMsg::Request { exchange, request, reply }).is_err() {
+        guard.disarm();
+        return unavailable();
+    }
+    match answer.await {
+        Ok(Head::Response(response)) => {
+            guard.disarm();
+            tracing::debug!(%exchange, status = response.status, "http response");
+            to_http(response)
+        }
+        Ok(Head::Stream { headers, events }) => {
+            tracing::debug!(%exchange, "http stream opened");
+            stream_response(headers, sse::body(events, guard, state.keep_alive))
+        }
+        Err(_) => {
+            // The hub task dropped the exchange without answering: it is shutting down.
+            guard.disarm();
+            unavailable()
+        }
+    }
+}
+
+enum BodyError {
+    TooLarge,
+    Read(axum::Error),
+}
+
+/// Reads the whole body, refusing (without reading further) as soon as it exceeds `max`.
+async fn read_body(headers: &HeaderMap, body: Body, max: usize) -> Result<Vec<u8>, BodyError> {
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|len| len > max as u64) {
+        return Err(BodyError::TooLarge);
+    }
+    let mut out = Vec::with_capacity(declared.map_or(0, |len| usize::try_from(len).unwrap_or(0)).min(max));
+    let mut chunks = body.into_data_stream();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(BodyError::Read)?;
+        if out.len().saturating_add(chunk.len()) > max {
+            return Err(BodyError::TooLarge);
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+fn to_core(parts: &Parts, body: Vec<u8>) -> HttpRequest {
+    let header = |name: &HeaderName| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let method = match parts.method {
+        Method::GET => HttpMethod::Get,
+        Method::POST => HttpMethod::Post,
+        Method::DELETE => HttpMethod::Delete,
+        _ => HttpMethod::Other,
+    };
+    HttpRequest {
+        method: Some(method),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().unwrap_or_default().to_owned(),
+        host: header(&header::HOST).or_else(|| parts.uri.authority().map(|a| a.as_str().to_owned())),
+        origin: header(&header::ORIGIN),
+        accept: header(&header::ACCEPT),
+        content_type: header(&header::CONTENT_TYPE),
+        session_id: header(&HeaderName::from_static("mcp-session-id")),
+        protocol_version: header(&HeaderName::from_static("mcp-protocol-version")),
+        body,
+    }
+}
+
+fn to_http(response: HttpResponse) -> Response {
+    let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut out = Response::new(Body::from(response.body));
+    *out.status_mut() = status;
+    if let Some(content_type) = response.content_type {
+        append_header(out.headers_mut(), "content-type", &content_type);
+    }
+    for (name, value) in &response.headers {
+        append_header(out.headers_mut(), name, value);
+    }
+    out
+}
+
+fn stream_response(headers: Vec<(String, String)>, body: Body) -> Response {
+    let mut out = Response::new(body);
+    let h = out.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // Tells nginx-style proxies not to buffer the stream.
+    h.insert(HeaderName::from_static("x-accel-buffering"), HeaderValue::from_static("no"));
+    for (name, value) in &headers {
+        append_header(h, name, value);
+    }
+    out
+}
+
+fn append_header(headers: &mut HeaderMap, name: &str, value: &str) {
+    match (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
+        (Ok(name), Ok(value)) => {
+            headers.append(name, value);
+        }
+        // The value is not logged: headers can carry credentials.
+        _ => tracing::warn!(header = name, "core produced an invalid response header; dropped"),
+    }
+}
+
+/// The JSON-RPC-shaped 413 for an oversized body.
+fn too_large(max: usize) -> Response {
+    json_error(StatusCode::PAYLOAD_TOO_LARGE, -32600, &format!("request body exceeds {max} bytes"))
+}
+
+fn unavailable() -> Response {
+    json_error(StatusCode::SERVICE_UNAVAILABLE, -32603, "1mcp is shutting down")
+}
+
+fn json_error(status: StatusCode, code: i32, message: &str) -> Response {
+    // Written by hand to keep `jsonrpc` first, as clients' logs and our tests expect.
+    let message = serde_json::Value::from(message);
+    let body = format!(r#"{{"jsonrpc":"2.0","error":{{"code":{code},"message":{message}}}}}"#);
+    let mut out = Response::new(Body::from(body));
+    *out.status_mut() = status;
+    out.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn body_limit_is_exact() {
+        let headers = HeaderMap::new();
+        assert!(read_body(&headers, Body::from(vec![0u8; 10]), 10).await.is_ok());
+        assert!(matches!(read_body(&headers, Body::from(vec![0u8; 11]), 10).await, Err(BodyError::TooLarge)));
+        let mut declared = HeaderMap::new();
+        declared.insert(header::CONTENT_LENGTH, HeaderValue::from_static("4194305"));
+        assert!(matches!(read_body(&declared, Body::empty(), 4194304).await, Err(BodyError::TooLarge)));
+    }
+
+    #[tokio::test]
+    async fn too_large_body_matches_the_contract() {
+        let response = too_large(4_194_304);
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        let body = axum::body::to_bytes(response.into_body(), 1024).await.unwrap_or_default();
+        assert_eq!(
+            body.as_ref(),
+            br#"{"jsonrpc":"2.0","error":{"code":-32600,"message":"request body exceeds 4194304 bytes"}}"#
+        );
+    }
+}

@@ -1,0 +1,133 @@
+//! Backend stderr: always drained (a full pipe would block the backend), re-logged at WARN,
+//! and rate-limited so a chatty backend cannot flood our log.
+
+use crate::lines::{LineReader, LineStatus};
+use onemcp_core::Gen;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, BufReader};
+
+/// Lines logged per window before suppression starts.
+const LINES_PER_WINDOW: u32 = 20;
+/// Length of a rate-limit window.
+const WINDOW: Duration = Duration::from_secs(10);
+
+/// What to do with one stderr line.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Verdict {
+    /// Log this line.
+    pub(crate) log: bool,
+    /// Lines suppressed in the window that just ended, to report before this one.
+    pub(crate) suppressed_before: Option<u64>,
+}
+
+/// Fixed-window limiter: `max` lines per `window`, then a count of what was dropped.
+#[derive(Debug)]
+pub(crate) struct RateLimiter {
+    max: u32,
+    window: Duration,
+    window_start: Option<Instant>,
+    logged: u32,
+    suppressed: u64,
+}
+
+impl RateLimiter {
+    /// A limiter admitting `max` lines per `window`.
+    pub(crate) fn new(max: u32, window: Duration) -> Self {
+        RateLimiter { max, window, window_start: None, logged: 0, suppressed: 0 }
+    }
+
+    /// Decides about a line that arrived at `now`.
+    pub(crate) fn admit(&mut self, now: Instant) -> Verdict {
+        let mut suppressed_before = None;
+        let in_window = self.window_start.is_some_and(|start| now.saturating_duration_since(start) < self.window);
+        if !in_window {
+            suppressed_before = self.take_suppressed();
+            self.window_start = Some(now);
+            self.logged = 0;
+        }
+        let log = self.logged < self.max;
+        if log {
+            self.logged += 1;
+        } else {
+            self.suppressed += 1;
+        }
+        Verdict { log, suppressed_before }
+    }
+
+    /// Lines suppressed and not yet reported (call at end of input).
+    pub(crate) fn take_suppressed(&mut self) -> Option<u64> {
+        let n = std::mem::take(&mut self.suppressed);
+        (n > 0).then_some(n)
+    }
+}
+
+/// Reads `stderr` to its end, logging each line (capped at `max_line` bytes) with `server=`.
+pub(crate) async fn drain<R: AsyncRead + Unpin>(server: String, generation: Gen, stderr: R, max_line: usize) {
+    let mut reader = LineReader::new(BufReader::new(stderr), max_line);
+    let mut limiter = RateLimiter::new(LINES_PER_WINDOW, WINDOW);
+    let mut buf = Vec::new();
+    loop {
+        let status = match reader.next_line(&mut buf).await {
+            Ok(Some(status)) => status,
+            Ok(None) => break,
+            Err(error) => {
+                tracing::debug!(server = %server, %generation, %error, "stderr read failed");
+                break;
+            }
+        };
+        let verdict = limiter.admit(Instant::now());
+        if let Some(n) = verdict.suppressed_before {
+            tracing::warn!(server = %server, %generation, "{n} stderr lines suppressed");
+        }
+        if verdict.log {
+            let text = String::from_utf8_lossy(&buf);
+            match status {
+                LineStatus::Complete => tracing::warn!(server = %server, %generation, "stderr: {text}"),
+                LineStatus::Truncated { len } => {
+                    tracing::warn!(server = %server, %generation, "stderr: {text}... (truncated, {len} bytes)")
+                }
+            }
+        }
+    }
+    if let Some(n) = limiter.take_suppressed() {
+        tracing::warn!(server = %server, %generation, "{n} stderr lines suppressed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admits_max_per_window_then_reports_the_rest() {
+        let t0 = Instant::now();
+        let mut limiter = RateLimiter::new(3, Duration::from_secs(10));
+        let verdicts: Vec<bool> = (0..5).map(|i| limiter.admit(t0 + Duration::from_millis(i)).log).collect();
+        assert_eq!(verdicts, [true, true, true, false, false]);
+
+        // The first line of the next window carries the count of the previous one.
+        let next = limiter.admit(t0 + Duration::from_secs(10));
+        assert_eq!(next, Verdict { log: true, suppressed_before: Some(2) });
+        assert_eq!(limiter.take_suppressed(), None);
+    }
+
+    #[test]
+    fn end_of_input_reports_pending_suppressions() {
+        let t0 = Instant::now();
+        let mut limiter = RateLimiter::new(1, Duration::from_secs(10));
+        assert!(limiter.admit(t0).log);
+        assert!(!limiter.admit(t0).log);
+        assert_eq!(limiter.take_suppressed(), Some(1));
+        assert_eq!(limiter.take_suppressed(), None);
+    }
+
+    #[test]
+    fn quiet_windows_report_nothing() {
+        let t0 = Instant::now();
+        let mut limiter = RateLimiter::new(1, Duration::from_secs(1));
+        for i in 0..5 {
+            let v = limiter.admit(t0 + Duration::from_secs(i * 2));
+            assert_eq!(v, Verdict { log: true, suppressed_before: None });
+        }
+    }
+}
