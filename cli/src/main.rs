@@ -1,1 +1,147 @@
-fn main() {}
+//! `1mcp`: parse the command line, find and load mcp.json, bind the port, then hand over to
+//! the io driver until a signal stops it.
+
+mod args;
+mod config_file;
+mod logging;
+mod pidfile;
+
+use anyhow::Context;
+use args::{Cli, LogLevel, ServeArgs, Transport};
+use clap::Parser;
+use onemcp_core::{FrontConfig, HubConfig};
+use std::process::ExitCode;
+
+/// Refusal printed when auth was not switched off: it is on by default but not built yet.
+const AUTH_NOT_AVAILABLE: &str = "authentication is enabled by default but not available in this build yet; \
+start with --no-auth (or --enable-auth=false) to serve without it";
+
+/// How `serve` ended when it did not succeed.
+enum Failure {
+    /// Wrong usage (exit 2).
+    Usage(String),
+    /// mcp.json is invalid: one line per problem (exit 1).
+    Config(Vec<String>),
+    /// Anything else (exit 1).
+    Other(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Self {
+        Failure::Other(error)
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Cli::parse().into_serve();
+    match serve(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(message)) => {
+            eprintln!("1mcp: {message}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Config(lines)) => {
+            for line in lines {
+                eprintln!("{line}");
+            }
+            ExitCode::from(1)
+        }
+        Err(Failure::Other(error)) => {
+            eprintln!("1mcp: {error:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> Result<(), Failure> {
+    if args.transport == Transport::Stdio {
+        return Err(Failure::Usage(
+            "--transport stdio is not supported yet; serve over http (the default) and connect stdio clients through it"
+                .into(),
+        ));
+    }
+    if args.auth_enabled() {
+        return Err(Failure::Usage(AUTH_NOT_AVAILABLE.into()));
+    }
+
+    let (level, legacy_level) = log_level(&args);
+    logging::init(level, args.log_file.as_deref())?;
+    if let Some(value) = legacy_level {
+        tracing::warn!("LOG_LEVEL={value} is deprecated; use --log-level or ONE_MCP_LOG_LEVEL");
+    }
+    if args.transport == Transport::Sse {
+        tracing::warn!("--transport sse is deprecated; it is the same as --transport http");
+    }
+
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    let paths = config_file::resolve(args.config.as_deref(), args.config_dir.as_deref(), home.as_deref())?;
+    if config_file::ensure_exists(&paths.config)? {
+        tracing::info!(path = %paths.config.display(), "created an empty configuration");
+    }
+    let text =
+        std::fs::read_to_string(&paths.config).with_context(|| format!("cannot read {}", paths.config.display()))?;
+    let env = config_file::environment(&paths.config)?;
+    let source = paths.config.display().to_string();
+    let parsed = onemcp_core::config::parse_mcp_json(&text, &source, &env)
+        .map_err(|errors| Failure::Config(errors.errors.iter().map(ToString::to_string).collect()))?;
+    for warning in &parsed.warnings {
+        tracing::warn!("{warning}");
+    }
+
+    // Bound before anything else starts so port 0 is resolved and "address in use" is early.
+    let listener = std::net::TcpListener::bind((args.host.as_str(), args.port))
+        .with_context(|| format!("cannot listen on {}:{}", args.host, args.port))?;
+    let local = listener.local_addr().context("cannot read the bound address")?;
+    let url = format!("http://{local}/mcp");
+
+    let front = FrontConfig { host: args.host.clone(), port: local.port(), external_url: args.external_url.clone() };
+    // Spread over the default: the core keeps adding settings with sensible defaults.
+    #[allow(clippy::needless_update)]
+    let hub_config = HubConfig { mcp: parsed.config, front, auth_enabled: false, ..HubConfig::default() };
+
+    let pid = std::process::id();
+    let info = pidfile::PidInfo {
+        pid,
+        url: url.clone(),
+        port: local.port(),
+        host: args.host.clone(),
+        transport: "http".into(),
+        started_at: pidfile::rfc3339_utc(std::time::SystemTime::now()),
+        config_dir: paths.config_dir.display().to_string(),
+        log_file: args.log_file.as_ref().map(|p| p.display().to_string()),
+    };
+    pidfile::write(&paths.config_dir, &info)?;
+    tracing::info!("1mcp listening on {url}");
+
+    let result = run_daemon(onemcp_io::DaemonSettings::new(listener, hub_config));
+    pidfile::remove(&paths.config_dir, pid);
+    result?;
+    tracing::info!("1mcp stopped");
+    Ok(())
+}
+
+fn run_daemon(settings: onemcp_io::DaemonSettings) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("1mcp")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(onemcp_io::run(settings))?;
+    // Do not wait on stragglers (a stuck backend reader): everything that matters is done.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    Ok(())
+}
+
+/// The effective level, and the legacy `LOG_LEVEL` value if that is where it came from.
+fn log_level(args: &ServeArgs) -> (LogLevel, Option<String>) {
+    if let Some(level) = args.log_level {
+        return (level, None);
+    }
+    match std::env::var("LOG_LEVEL") {
+        Ok(value) => match LogLevel::parse_legacy(&value) {
+            Some(level) => (level, Some(value)),
+            None => (LogLevel::Info, None),
+        },
+        Err(_) => (LogLevel::Info, None),
+    }
+}

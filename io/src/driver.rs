@@ -224,7 +224,7 @@ impl Driver {
         match backend::spawn(&backend, generation, spec, self.pipe_limits, self.backend_events.clone()) {
             Ok(handle) => {
                 let pid = handle.pid();
-                tracing::info!(server = %backend, %generation, pid, "backend started");
+                tracing::debug!(server = %backend, %generation, pid, "backend started");
                 self.backends.insert((backend.clone(), generation), handle);
                 self.pending.push_back(Input::BackendSpawned { backend, generation, pid });
             }

@@ -26,7 +26,7 @@ use tokio::sync::{mpsc, watch};
 pub struct DaemonSettings {
     /// Already bound listening socket (bound by the caller so port 0 is resolved up front).
     pub listener: std::net::TcpListener,
-    /// What the hub runs.
+    /// What the hub runs (`wall_epoch_ms` is filled in by the driver, which owns the clock).
     pub hub_config: HubConfig,
     /// Size limits and timings.
     pub limits: Limits,
@@ -128,7 +128,7 @@ where
 }
 
 async fn drive(settings: DaemonSettings, shutdown: mpsc::Receiver<()>) -> Result<(), IoError> {
-    let DaemonSettings { listener, hub_config, limits } = settings;
+    let DaemonSettings { listener, mut hub_config, limits } = settings;
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(IoError::Entropy)?;
     listener.set_nonblocking(true).map_err(IoError::Listener)?;
@@ -149,6 +149,8 @@ async fn drive(settings: DaemonSettings, shutdown: mpsc::Receiver<()>) -> Result
     });
 
     let clock = Clock::start();
+    // The wall clock is read once, at the monotonic epoch; the hub derives timestamps from both.
+    hub_config.wall_epoch_ms = unix_time_ms();
     let hub = Hub::new(clock.now(), hub_config, seed);
     let pipe_limits = backend::PipeLimits {
         max_line_bytes: limits.max_line_bytes,
@@ -161,4 +163,9 @@ async fn drive(settings: DaemonSettings, shutdown: mpsc::Receiver<()>) -> Result
     // The hub is gone: pending requests got 503, streams ended; give responses a moment to flush.
     let _ = tokio::time::timeout(limits.http_drain, server).await;
     result.map_err(IoError::Hub)
+}
+
+fn unix_time_ms() -> u64 {
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX)
 }
