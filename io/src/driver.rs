@@ -120,6 +120,7 @@ impl Driver {
             FrontMsg::Closed(exchange) => {
                 // Only exchanges the core still considers open; one it already finished needs no news.
                 if self.exchanges.remove(&exchange).is_some() {
+                    tracing::debug!(%exchange, "client went away");
                     self.pending.push_back(Input::ExchangeClosed { exchange });
                 }
             }
