@@ -1,0 +1,222 @@
+//! A running `1mcp serve` daemon in its own temporary directory, stopped when dropped.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+use crate::raw_http::{HttpRequest, HttpResponse, raw_http};
+use crate::{HarnessError, onemcp_binary};
+
+/// How long the daemon may take to write its pid file.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the daemon gets to exit after SIGTERM before it is killed.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// How long backends may take to settle (ready or failed) after the daemon is up.
+const READY_TIMEOUT: Duration = Duration::from_secs(15);
+/// Pause between two polls.
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// How many trailing stderr lines to print when a test fails.
+const STDERR_TAIL_LINES: usize = 400;
+
+/// A `1mcp serve --no-auth` daemon on a free 127.0.0.1 port.
+#[derive(Debug)]
+pub struct Daemon {
+    /// The TCP port the daemon listens on.
+    pub port: u16,
+    /// The MCP endpoint, `http://127.0.0.1:PORT/mcp`.
+    pub url: String,
+    /// The daemon's temporary config directory (holds `mcp.json`, `server.pid`, logs).
+    pub dir: TempDir,
+    child: Child,
+    stderr_path: PathBuf,
+}
+
+impl Daemon {
+    /// Writes `config` as `mcp.json` and starts the daemon; panics (with its stderr) if it does
+    /// not come up.
+    pub async fn start(config: &Value) -> Daemon {
+        Self::start_with_args(config, &[]).await
+    }
+
+    /// Like [`Daemon::start`], with extra command-line arguments after the standard ones.
+    pub async fn start_with_args(config: &Value, extra_args: &[&str]) -> Daemon {
+        Self::start_with(config, extra_args, &[]).await
+    }
+
+    /// Like [`Daemon::start`], with extra arguments and extra environment variables.
+    pub async fn start_with(config: &Value, extra_args: &[&str], env: &[(&str, &str)]) -> Daemon {
+        let dir =
+            tempfile::Builder::new().prefix("onemcp-e2e-").tempdir().expect("create the daemon's temporary directory");
+        let config_path = dir.path().join("mcp.json");
+        let config_text = serde_json::to_string_pretty(config).expect("serialise mcp.json");
+        std::fs::write(&config_path, config_text).expect("write mcp.json");
+        let stderr_path = dir.path().join("daemon.stderr");
+        let stdout_path = dir.path().join("daemon.stdout");
+        let stderr = File::create(&stderr_path).expect("create the daemon stderr file");
+        let stdout = File::create(&stdout_path).expect("create the daemon stdout file");
+
+        let mut command = Command::new(onemcp_binary());
+        command
+            .arg("serve")
+            .arg("--no-auth")
+            .args(["-P", "0"])
+            .arg("-d")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(&config_path)
+            .args(["--log-level", "debug"])
+            .args(extra_args)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr);
+        remove_onemcp_env(&mut command);
+        command.envs(env.iter().copied());
+        let child = command.spawn().expect("spawn the 1mcp daemon");
+
+        let mut daemon = Daemon { port: 0, url: String::new(), dir, child, stderr_path };
+        match daemon.wait_for_pid_file().await {
+            Ok(port) => {
+                daemon.port = port;
+                daemon.url = format!("http://127.0.0.1:{port}/mcp");
+                daemon
+            }
+            Err(why) => panic!("1mcp daemon did not come up: {why}\n--- daemon stderr ---\n{}", daemon.stderr_tail()),
+        }
+    }
+
+    /// Path of the `mcp.json` the daemon was started with.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("mcp.json")
+    }
+
+    /// Everything the daemon wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// Sends a raw HTTP request to the daemon.
+    pub async fn http(&self, request: &HttpRequest) -> Result<HttpResponse, HarnessError> {
+        raw_http(self.port, request).await
+    }
+
+    /// `GET path` on the daemon, body parsed as JSON; panics if it is not JSON.
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        let response = self.http(&HttpRequest::get(path)).await.unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let body =
+            response.json().unwrap_or_else(|e| panic!("GET {path}: body is not JSON ({e}): {}", response.describe()));
+        (response.status, body)
+    }
+
+    /// Polls `GET /health/ready` until it answers 200 (bounded); panics with the last answer.
+    pub async fn wait_ready(&self) {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        let mut last = String::from("no answer yet");
+        while Instant::now() < deadline {
+            match self.http(&HttpRequest::get("/health/ready")).await {
+                Ok(response) if response.status == 200 => return,
+                Ok(response) => last = response.describe(),
+                Err(e) => last = e.to_string(),
+            }
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+        panic!("daemon not ready within {READY_TIMEOUT:?}; last /health/ready: {last}");
+    }
+
+    /// Polls `GET /health` until `accept(body)` holds (bounded); returns that body or panics
+    /// with the last one.
+    pub async fn wait_for_health(&self, what: &str, accept: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        let mut last = Value::Null;
+        while Instant::now() < deadline {
+            if let Ok(response) = self.http(&HttpRequest::get("/health")).await {
+                last = response.json().unwrap_or(Value::Null);
+                if accept(&last) {
+                    return last;
+                }
+            }
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+        panic!("/health never showed {what} within {READY_TIMEOUT:?}; last body: {last}");
+    }
+
+    async fn wait_for_pid_file(&mut self) -> Result<u16, String> {
+        let pid_path = self.dir.path().join("server.pid");
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        loop {
+            if let Some(port) = read_port(&pid_path) {
+                return Ok(port);
+            }
+            match self.child.try_wait() {
+                Ok(Some(status)) => {
+                    return Err(format!("it exited with {status} before writing server.pid"));
+                }
+                Ok(None) => {}
+                Err(e) => return Err(format!("cannot check the daemon process: {e}")),
+            }
+            if Instant::now() >= deadline {
+                return Err(format!("{} did not appear within {STARTUP_TIMEOUT:?}", pid_path.display()));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn stderr_tail(&self) -> String {
+        let stderr = self.stderr();
+        let lines: Vec<&str> = stderr.lines().collect();
+        let skip = lines.len().saturating_sub(STDERR_TAIL_LINES);
+        lines[skip..].join("\n")
+    }
+
+    /// SIGTERM, then SIGKILL after [`SHUTDOWN_GRACE`].
+    fn stop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        let pid = rustix::process::Pid::from_child(&self.child);
+        // The process may exit between the check and the signal; that is fine.
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        let deadline = Instant::now() + SHUTDOWN_GRACE;
+        while Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.stop();
+        if std::thread::panicking() {
+            eprintln!(
+                "--- 1mcp daemon stderr (last {STDERR_TAIL_LINES} lines of {}) ---\n{}\n--- end of daemon stderr ---",
+                self.stderr_path.display(),
+                self.stderr_tail()
+            );
+        }
+    }
+}
+
+/// The port recorded in a complete `server.pid` file, if there is one yet.
+fn read_port(pid_path: &Path) -> Option<u16> {
+    let text = std::fs::read_to_string(pid_path).ok()?;
+    let record: Value = serde_json::from_str(&text).ok()?;
+    let port = record.get("port")?.as_u64()?;
+    u16::try_from(port).ok().filter(|port| *port != 0)
+}
+
+/// Keeps the user's `ONE_MCP_*` settings from leaking into the process under test.
+pub(crate) fn remove_onemcp_env(command: &mut Command) {
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("ONE_MCP_") {
+            command.env_remove(name);
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! The `1mcp` command line: refuses bad configs and unsafe defaults fast, with messages that
+//! point at the problem.
+
+use std::time::Duration;
+
+use onemcp_tests::{CliRun, fixture_backend, fixture_server_bin, mcp_config, run_onemcp};
+use tempfile::TempDir;
+
+/// A failing start must be reported within this.
+const FAIL_FAST: Duration = Duration::from_secs(5);
+/// Runs are killed after this, so a daemon that wrongly keeps serving cannot hang the test.
+const KILL_AFTER: Duration = Duration::from_secs(10);
+
+fn config_dir() -> TempDir {
+    tempfile::Builder::new().prefix("onemcp-cli-").tempdir().expect("create a temporary config directory")
+}
+
+/// Runs `1mcp serve -P 0 -d DIR -c DIR/mcp.json` with `config_text` plus `extra` arguments.
+fn serve_with_config(dir: &TempDir, config_text: &str, extra: &[&str]) -> (CliRun, String) {
+    let config_path = dir.path().join("mcp.json");
+    std::fs::write(&config_path, config_text).expect("write mcp.json");
+    let config_arg = config_path.to_string_lossy().into_owned();
+    let dir_arg = dir.path().to_string_lossy().into_owned();
+    let mut args = vec!["serve", "-P", "0", "-d", &dir_arg, "-c", &config_arg];
+    args.extend_from_slice(extra);
+    (run_onemcp(&args, KILL_AFTER), config_arg)
+}
+
+/// Whether `text` contains `line:` followed by a column number, as in `mcp.json:3:14`.
+fn mentions_line_and_column(text: &str, line: usize) -> bool {
+    let needle = format!("{line}:");
+    text.match_indices(&needle).any(|(at, _)| {
+        let before_is_digit = text[..at].chars().next_back().is_some_and(|c| c.is_ascii_digit());
+        let after_is_digit = text[at + needle.len()..].chars().next().is_some_and(|c| c.is_ascii_digit());
+        !before_is_digit && after_is_digit
+    })
+}
+
+#[test]
+fn invalid_json_config_exits_1_naming_file_line_and_column() {
+    let dir = config_dir();
+    // The syntax error is on line 3.
+    let text = "{\n  \"mcpServers\": {\n    \"alpha\": {\"command\": }\n  }\n}\n";
+    let (run, path) = serve_with_config(&dir, text, &["--no-auth"]);
+    assert_eq!(run.code, Some(1), "{}", run.describe());
+    assert!(run.elapsed < FAIL_FAST, "took {:?} to fail: {}", run.elapsed, run.describe());
+    assert!(run.stderr.contains(&path), "stderr does not name {path}: {}", run.describe());
+    assert!(mentions_line_and_column(&run.stderr, 3), "stderr lacks 3:<col>: {}", run.describe());
+}
+
+#[test]
+fn invalid_server_entry_exits_1_naming_server_and_field() {
+    let dir = config_dir();
+    let text = r#"{"mcpServers": {"broken-entry": {"command": "true", "args": 5}}}"#;
+    let (run, _) = serve_with_config(&dir, text, &["--no-auth"]);
+    assert_eq!(run.code, Some(1), "{}", run.describe());
+    assert!(run.elapsed < FAIL_FAST, "took {:?} to fail: {}", run.elapsed, run.describe());
+    assert!(run.stderr.contains("broken-entry"), "stderr does not name the server: {}", run.describe());
+    assert!(run.stderr.contains("args"), "stderr does not name the field: {}", run.describe());
+}
+
+#[test]
+fn serving_without_auth_needs_an_explicit_no_auth() {
+    let dir = config_dir();
+    let config = mcp_config([("alpha", fixture_backend(fixture_server_bin!(), "alpha", &[]))]);
+    let (run, _) = serve_with_config(&dir, &config.to_string(), &[]);
+    assert_eq!(run.code, Some(2), "{}", run.describe());
+    assert!(run.elapsed < FAIL_FAST, "took {:?} to fail: {}", run.elapsed, run.describe());
+    let output = format!("{}{}", run.stdout, run.stderr);
+    assert!(output.contains("--no-auth"), "no hint about --no-auth: {}", run.describe());
+}
+
+#[test]
+fn version_prints_the_version() {
+    let run = run_onemcp(&["--version"], KILL_AFTER);
+    assert_eq!(run.code, Some(0), "{}", run.describe());
+    assert!(
+        run.stdout.contains(env!("CARGO_PKG_VERSION")),
+        "stdout lacks {}: {}",
+        env!("CARGO_PKG_VERSION"),
+        run.describe()
+    );
+}
+
+#[test]
+fn line_and_column_matcher_needs_both_numbers() {
+    assert!(mentions_line_and_column("mcp.json:3:14: expected value", 3));
+    assert!(mentions_line_and_column("at line 3:9", 3));
+    assert!(!mentions_line_and_column("mcp.json:13:4", 3));
+    assert!(!mentions_line_and_column("line 3: oops", 3));
+}
