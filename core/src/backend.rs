@@ -24,6 +24,8 @@ pub enum BackendState {
     Ready,
     /// Could not start or died; the reason says why.
     Failed(String),
+    /// Stopped on purpose (shutdown).
+    Stopped,
 }
 
 impl BackendState {
@@ -34,12 +36,18 @@ impl BackendState {
             BackendState::Spawning | BackendState::Initializing | BackendState::Listing => "starting",
             BackendState::Ready => "ready",
             BackendState::Failed(_) => "failed",
+            BackendState::Stopped => "stopped",
         }
     }
 
     /// Still coming up.
     pub fn is_starting(&self) -> bool {
         self.label() == "starting"
+    }
+
+    /// Has a live process (or is getting one).
+    pub fn is_running(&self) -> bool {
+        !matches!(self, BackendState::Disabled | BackendState::Failed(_) | BackendState::Stopped)
     }
 }
 

@@ -43,7 +43,7 @@ impl Hub {
 
     /// Look up a backend event's target, dropping events from stale incarnations.
     fn current(&mut self, name: &str, generation: Gen) -> Option<&mut crate::backend::Backend> {
-        self.backends.get_mut(name).filter(|b| b.generation == generation && !matches!(b.state, BackendState::Failed(_)))
+        self.backends.get_mut(name).filter(|b| b.generation == generation && b.state.is_running())
     }
 
     pub(super) fn handle_spawned(&mut self, now: Instant, name: &str, generation: Gen, pid: Option<u32>) {
@@ -101,10 +101,16 @@ impl Hub {
 
     /// Mark a backend failed: answer everything it owed, withdraw its names.
     pub(super) fn fail_backend(&mut self, now: Instant, name: &str, reason: String) {
-        let Some(backend) = self.backends.get_mut(name) else { return };
         tracing::error!(server = name, "server failed: {reason}");
+        self.take_down(now, name, BackendState::Failed(reason.clone()), &reason);
+    }
+
+    /// Leave the running states: answer everything the backend owed, withdraw its names.
+    fn take_down(&mut self, now: Instant, name: &str, state: BackendState, reason: &str) {
+        let Some(backend) = self.backends.get_mut(name) else { return };
         let was_ready = backend.state == BackendState::Ready;
-        backend.set_state(now, BackendState::Failed(reason.clone()));
+        let verb = if state == BackendState::Stopped { "was stopped" } else { "failed" };
+        backend.set_state(now, state);
         if let Some(timer) = backend.connect_timer.take() {
             self.timers.remove(timer);
         }
@@ -113,7 +119,7 @@ impl Hub {
             Pending::Client(call) => Some(call),
             _ => None,
         }) {
-            let message = format!("server '{name}' failed before answering {}: {reason}", call.method);
+            let message = format!("server '{name}' {verb} before answering {}: {reason}", call.method);
             self.fail_client_call(name, call, message);
         }
         if was_ready {
@@ -307,15 +313,12 @@ impl Hub {
         for session in sessions {
             self.end_session(&session, "1mcp is shutting down");
         }
-        let running: Vec<(String, Gen)> = self
-            .backends
-            .values()
-            .filter(|b| !matches!(b.state, BackendState::Disabled | BackendState::Failed(_)))
-            .map(|b| (b.name.clone(), b.generation))
-            .collect();
+        let running: Vec<(String, Gen)> =
+            self.backends.values().filter(|b| b.state.is_running()).map(|b| (b.name.clone(), b.generation)).collect();
         for (name, generation) in running {
+            tracing::info!(server = %name, "stopping server");
             self.outputs.push_back(Output::StopBackend { backend: name.clone(), generation });
-            self.fail_backend(now, &name, "stopped: 1mcp is shutting down".into());
+            self.take_down(now, &name, BackendState::Stopped, "1mcp is shutting down");
         }
     }
 
