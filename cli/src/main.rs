@@ -121,9 +121,8 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
 }
 
 fn run_daemon(settings: onemcp_io::DaemonSettings) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .thread_name("1mcp")
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(onemcp_io::run(settings))?;
