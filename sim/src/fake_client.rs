@@ -1,0 +1,194 @@
+//! A scripted MCP client: initialize, then calls, lists, cancels, disconnects and DELETEs.
+//!
+//! Payloads are globally unique (`c{client}-r{n}`) so a result that reaches the wrong exchange
+//! is recognisable; JSON-RPC ids may collide across clients on purpose, because the hub must
+//! keep sessions apart even when every client counts from 1.
+
+use crate::faults::{ClientFaults, chance, pick};
+use crate::invariants::Asked;
+use onemcp_core::{ExchangeId, HttpMethod, HttpRequest};
+use rand_chacha::ChaCha8Rng;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+/// The protocol revision the fake clients ask for.
+pub const CLIENT_VERSION: &str = "2025-06-18";
+
+/// Where a client is in its life.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientState {
+    /// Has not sent `initialize` yet.
+    Idle,
+    /// Waiting for the `initialize` answer.
+    Initializing,
+    /// Has a session.
+    Active {
+        /// Its `Mcp-Session-Id`.
+        session: String,
+    },
+    /// Deleted its session or was refused one; sends nothing more.
+    Done,
+}
+
+/// What a client does on waking.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ClientAction {
+    /// Send an HTTP request on a fresh exchange.
+    Send {
+        /// The exchange the world allocated.
+        exchange: ExchangeId,
+        /// The request (boxed: it is much larger than the other variant).
+        request: Box<HttpRequest>,
+        /// What it asks, for the ledger.
+        asked: Asked,
+    },
+    /// Drop the connection of an exchange.
+    Close(ExchangeId),
+}
+
+/// A call the client is waiting on.
+#[derive(Clone, Debug, PartialEq)]
+struct InFlight {
+    id: Value,
+    delivered: bool,
+}
+
+/// One fake client.
+#[derive(Debug)]
+pub struct FakeClient {
+    /// Index in the world, used in payloads and traces.
+    pub index: usize,
+    /// Asks for SSE replies.
+    pub sse: bool,
+    /// Life-cycle state.
+    pub state: ClientState,
+    /// Uses ids 1, 2, 3... like every other client, instead of ids unique to itself.
+    pub colliding_ids: bool,
+    next_rpc: u64,
+    in_flight: BTreeMap<ExchangeId, InFlight>,
+    /// Faults injected by this client (disconnects, cancels, deletes, unknown tools).
+    pub faults_injected: u64,
+}
+
+impl FakeClient {
+    /// A client that has not started.
+    pub fn new(index: usize, sse: bool, colliding_ids: bool) -> FakeClient {
+        FakeClient { index, sse, state: ClientState::Idle, colliding_ids, next_rpc: 0, in_flight: BTreeMap::new(), faults_injected: 0 }
+    }
+
+    fn request(&self, method: HttpMethod, body: Option<&Value>) -> HttpRequest {
+        let session_id = match &self.state {
+            ClientState::Active { session } => Some(session.clone()),
+            _ => None,
+        };
+        HttpRequest {
+            method: Some(method),
+            path: "/mcp".into(),
+            host: Some("127.0.0.1:3050".into()),
+            accept: Some(if self.sse { "text/event-stream" } else { "application/json, text/event-stream" }.into()),
+            content_type: body.map(|_| "application/json".into()),
+            protocol_version: session_id.as_ref().map(|_| CLIENT_VERSION.into()),
+            session_id,
+            body: body.map(|b| b.to_string().into_bytes()).unwrap_or_default(),
+            ..HttpRequest::default()
+        }
+    }
+
+    fn fresh_id(&mut self, rng: &mut ChaCha8Rng) -> (u64, Value) {
+        self.next_rpc += 1;
+        let n = self.next_rpc;
+        let number = if self.colliding_ids { n } else { (self.index as u64 + 1) * 1_000_000 + n };
+        // Strings and numbers are different ids; both must come back exactly as sent.
+        let id = if chance(rng, 0.3) { json!(number.to_string()) } else { json!(number) };
+        (n, id)
+    }
+
+    fn fault(&mut self, rng: &mut ChaCha8Rng, p: f64) -> bool {
+        let hit = chance(rng, p);
+        self.faults_injected += u64::from(hit);
+        hit
+    }
+
+    /// Decide what to do now; `next_exchange` hands out exchange ids; `backends` are the
+    /// configured server names.
+    pub fn wake(&mut self, rng: &mut ChaCha8Rng, faults: &ClientFaults, backends: &[String], next_exchange: &mut u64) -> Vec<ClientAction> {
+        let mut exchange = || {
+            *next_exchange += 1;
+            ExchangeId(*next_exchange)
+        };
+        match self.state.clone() {
+            ClientState::Idle => {
+                self.state = ClientState::Initializing;
+                let body = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+                    "protocolVersion": CLIENT_VERSION, "capabilities": {},
+                    "clientInfo": {"name": format!("sim-client-{}", self.index), "version": "1"}}});
+                vec![ClientAction::Send { exchange: exchange(), request: Box::new(self.request(HttpMethod::Post, Some(&body))), asked: Asked::Initialize }]
+            }
+            ClientState::Initializing | ClientState::Done => vec![],
+            ClientState::Active { .. } => {
+                if self.fault(rng, faults.delete) {
+                    let request = Box::new(self.request(HttpMethod::Delete, None));
+                    self.state = ClientState::Done;
+                    return vec![ClientAction::Send { exchange: exchange(), request, asked: Asked::Delete }];
+                }
+                let waiting: Vec<ExchangeId> = self.in_flight.keys().copied().collect();
+                if !waiting.is_empty() && self.fault(rng, faults.cancel) {
+                    let Some(target) = pick(rng, &waiting).copied() else { return vec![] };
+                    let id = self.in_flight.remove(&target).map(|f| f.id).unwrap_or(Value::Null);
+                    let body = json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": id, "reason": "sim"}});
+                    let request = Box::new(self.request(HttpMethod::Post, Some(&body)));
+                    return vec![ClientAction::Send { exchange: exchange(), request, asked: Asked::Cancel { target } }];
+                }
+                let delivered: Vec<ExchangeId> = self.in_flight.iter().filter(|(_, f)| f.delivered).map(|(x, _)| *x).collect();
+                if !delivered.is_empty() && self.fault(rng, faults.disconnect) {
+                    let Some(target) = pick(rng, &delivered).copied() else { return vec![] };
+                    self.in_flight.remove(&target);
+                    return vec![ClientAction::Close(target)];
+                }
+                let x = exchange();
+                let (n, id) = self.fresh_id(rng);
+                if chance(rng, faults.list) {
+                    let body = json!({"jsonrpc": "2.0", "id": id, "method": "tools/list"});
+                    self.in_flight.insert(x, InFlight { id: id.clone(), delivered: false });
+                    return vec![ClientAction::Send { exchange: x, request: Box::new(self.request(HttpMethod::Post, Some(&body))), asked: Asked::List { id } }];
+                }
+                let backend = if self.fault(rng, faults.unknown_tool) {
+                    "nosuch".to_owned()
+                } else {
+                    pick(rng, backends).cloned().unwrap_or_default()
+                };
+                let tool = format!("{backend}_1mcp_echo");
+                let payload = format!("c{}-r{n}", self.index);
+                let body = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                    "params": {"name": tool, "arguments": {"text": payload}}});
+                self.in_flight.insert(x, InFlight { id: id.clone(), delivered: false });
+                let request = Box::new(self.request(HttpMethod::Post, Some(&body)));
+                vec![ClientAction::Send { exchange: x, request, asked: Asked::Call { id, payload, backend } }]
+            }
+        }
+    }
+
+    /// The hub has received this exchange's request (only then may the client hang up on it).
+    pub fn handle_delivered(&mut self, exchange: ExchangeId) {
+        if let Some(f) = self.in_flight.get_mut(&exchange) {
+            f.delivered = true;
+        }
+    }
+
+    /// An exchange was answered completely.
+    pub fn handle_response(&mut self, exchange: ExchangeId, asked: &Asked, status: u16, headers: &[(String, String)]) {
+        self.in_flight.remove(&exchange);
+        if *asked == Asked::Initialize && self.state == ClientState::Initializing {
+            let session = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("mcp-session-id")).map(|(_, v)| v.clone());
+            self.state = match (status, session) {
+                (200, Some(session)) => ClientState::Active { session },
+                _ => ClientState::Done,
+            };
+        }
+    }
+
+    /// True once the client will send nothing more.
+    pub fn is_done(&self) -> bool {
+        self.state == ClientState::Done
+    }
+}

@@ -1,0 +1,593 @@
+//! The ledger of everything clients asked and the hub did, and the DESIGN.md invariants
+//! checked against it: 1 (exactly one response), 2 (attribution), 5 (tables drain), plus
+//! "one live generation receives writes" and "outputs name only exchanges the hub was given".
+
+use onemcp_core::{ExchangeId, Gen, HubStats, Output};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+/// Which rule a run broke.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Invariant {
+    /// 1: every request gets exactly one response unless cancelled or abandoned.
+    OneResponse,
+    /// 2: a response reaches the exchange that asked, under its id, with its payload.
+    Attribution,
+    /// 5: tables are bounded and drain after quiescence.
+    Drains,
+    /// Only the newest generation of a backend receives writes.
+    OneGeneration,
+    /// Outputs name only exchanges and backends the hub was given.
+    KnownParty,
+}
+
+impl fmt::Display for Invariant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Invariant::OneResponse => "invariant 1 (exactly one response)",
+            Invariant::Attribution => "invariant 2 (attribution, no cross-talk)",
+            Invariant::Drains => "invariant 5 (tables bounded and drained)",
+            Invariant::OneGeneration => "one live generation per backend",
+            Invariant::KnownParty => "outputs name known exchanges and backends",
+        })
+    }
+}
+
+/// A broken invariant and what exactly was seen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Breach {
+    /// The rule.
+    pub invariant: Invariant,
+    /// What happened.
+    pub detail: String,
+}
+
+fn breach<T>(invariant: Invariant, detail: impl Into<String>) -> Result<T, Breach> {
+    Err(Breach { invariant, detail: detail.into() })
+}
+
+/// What a client asked on one exchange.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Asked {
+    /// `initialize` (id 0).
+    Initialize,
+    /// `tools/call` of `<backend>_1mcp_echo` with a unique payload.
+    Call {
+        /// The client's JSON-RPC id.
+        id: Value,
+        /// The unique text to echo.
+        payload: String,
+        /// The server it targets (`nosuch` for a tool nobody has).
+        backend: String,
+    },
+    /// `tools/list`.
+    List {
+        /// The client's JSON-RPC id.
+        id: Value,
+    },
+    /// `notifications/cancelled` for the call on `target`.
+    Cancel {
+        /// The exchange of the call being cancelled.
+        target: ExchangeId,
+    },
+    /// `DELETE /mcp`.
+    Delete,
+}
+
+/// How a call ended, for reports and scenario assertions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallResult {
+    /// Echoed text.
+    Ok(String),
+    /// JSON-RPC error message (or HTTP status when there was no JSON-RPC error).
+    Error(String),
+    /// No answer, legitimately: the reason.
+    Unanswered(&'static str),
+}
+
+/// One `tools/call` and its fate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallOutcome {
+    /// Which client.
+    pub client: usize,
+    /// The exchange.
+    pub exchange: ExchangeId,
+    /// The JSON-RPC id the client used, as JSON text.
+    pub id: String,
+    /// Target server.
+    pub backend: String,
+    /// The payload.
+    pub payload: String,
+    /// What came back.
+    pub result: CallResult,
+}
+
+/// Everything known about one exchange.
+#[derive(Clone, Debug)]
+struct Record {
+    client: usize,
+    asked: Asked,
+    delivered: bool,
+    closed: bool,
+    cancelled: bool,
+    session_gone: bool,
+    answers: u32,
+    stream_open: bool,
+    ended: bool,
+    headers: Vec<(String, String)>,
+    status: u16,
+    result: Option<CallResult>,
+}
+
+/// A finished exchange, for the client that owns it.
+#[derive(Clone, Debug)]
+pub struct Completed {
+    /// The exchange.
+    pub exchange: ExchangeId,
+    /// Its owner.
+    pub client: usize,
+    /// What was asked.
+    pub asked: Asked,
+    /// HTTP status.
+    pub status: u16,
+    /// Response headers (from the stream opening for SSE).
+    pub headers: Vec<(String, String)>,
+}
+
+/// Per backend generation: which ids the hub used on it.
+#[derive(Debug, Default)]
+struct GenLog {
+    request_ids: BTreeSet<u64>,
+}
+
+/// The observer's books.
+#[derive(Debug, Default)]
+pub struct Ledger {
+    records: BTreeMap<ExchangeId, Record>,
+    /// payload -> (target backend, times a backend received it).
+    payloads: BTreeMap<String, (String, u32)>,
+    /// backend -> newest generation spawned.
+    latest: BTreeMap<String, Gen>,
+    gens: BTreeMap<(String, Gen), GenLog>,
+    backends: BTreeSet<String>,
+    /// Responses seen.
+    pub responses: u64,
+}
+
+impl Ledger {
+    /// Books for a hub configured with `backends`.
+    pub fn new(backends: impl IntoIterator<Item = String>) -> Ledger {
+        Ledger { backends: backends.into_iter().collect(), ..Ledger::default() }
+    }
+
+    /// A client issued a request on `exchange` (not yet delivered).
+    pub fn issue(&mut self, exchange: ExchangeId, client: usize, asked: Asked) {
+        match &asked {
+            Asked::Call { payload, backend, .. } => {
+                self.payloads.insert(payload.clone(), (backend.clone(), 0));
+            }
+            Asked::Cancel { target } => {
+                if let Some(r) = self.records.get_mut(target) {
+                    r.cancelled = true;
+                }
+            }
+            Asked::Delete => {
+                for r in self.records.values_mut().filter(|r| r.client == client) {
+                    r.session_gone = true;
+                }
+            }
+            _ => {}
+        }
+        let record = Record {
+            client,
+            asked,
+            delivered: false,
+            closed: false,
+            cancelled: false,
+            session_gone: false,
+            answers: 0,
+            stream_open: false,
+            ended: false,
+            headers: vec![],
+            status: 0,
+            result: None,
+        };
+        self.records.insert(exchange, record);
+    }
+
+    /// The hub is about to receive the request of `exchange`.
+    pub fn handle_delivered(&mut self, exchange: ExchangeId) {
+        if let Some(r) = self.records.get_mut(&exchange) {
+            r.delivered = true;
+        }
+    }
+
+    /// The hub is about to learn that `exchange`'s client went away.
+    pub fn handle_closed(&mut self, exchange: ExchangeId) {
+        if let Some(r) = self.records.get_mut(&exchange) {
+            r.closed = true;
+        }
+    }
+
+    fn record(&mut self, exchange: ExchangeId, what: &str) -> Result<&mut Record, Breach> {
+        match self.records.get_mut(&exchange) {
+            Some(r) if r.delivered => {
+                if r.closed {
+                    return breach(Invariant::OneResponse, format!("{what} on {exchange} after the client closed it"));
+                }
+                if r.ended {
+                    return breach(Invariant::OneResponse, format!("{what} on {exchange}, which was already answered"));
+                }
+                Ok(r)
+            }
+            _ => breach(Invariant::KnownParty, format!("{what} on {exchange}, an exchange the hub was never given")),
+        }
+    }
+
+    /// Check one hub output; returns the exchange it completed, if any.
+    pub fn handle_output(&mut self, output: &Output) -> Result<Option<Completed>, Breach> {
+        match output {
+            Output::Respond { exchange, response } => {
+                let r = self.record(*exchange, "a response")?;
+                if r.stream_open {
+                    return breach(Invariant::OneResponse, format!("a plain response on {exchange} while its stream is open"));
+                }
+                r.ended = true;
+                r.answers += 1;
+                r.status = response.status;
+                r.headers = response.headers.clone();
+                let (status, body) = (response.status, response.body.clone());
+                self.responses += 1;
+                self.check_answer(*exchange, status, &body)?;
+                Ok(Some(self.completed(*exchange)))
+            }
+            Output::OpenStream { exchange, headers } => {
+                let r = self.record(*exchange, "a stream")?;
+                if r.stream_open {
+                    return breach(Invariant::OneResponse, format!("a second stream opened on {exchange}"));
+                }
+                r.stream_open = true;
+                r.status = 200;
+                r.headers = headers.clone();
+                Ok(None)
+            }
+            Output::PushEvent { exchange, event } => {
+                let r = self.record(*exchange, "an event")?;
+                if !r.stream_open {
+                    return breach(Invariant::KnownParty, format!("an event on {exchange} without an open stream"));
+                }
+                let message: Value = serde_json::from_str(&event.data).unwrap_or(Value::Null);
+                let is_response = message.get("method").is_none() && (message.get("result").is_some() || message.get("error").is_some());
+                if is_response {
+                    r.answers += 1;
+                    self.responses += 1;
+                    self.check_answer(*exchange, 200, &event.data)?;
+                }
+                Ok(None)
+            }
+            Output::CloseStream { exchange } => {
+                let r = self.record(*exchange, "a stream close")?;
+                if !r.stream_open {
+                    return breach(Invariant::KnownParty, format!("closing {exchange}, which has no open stream"));
+                }
+                r.ended = true;
+                if r.answers == 0 && !matches!(r.asked, Asked::Cancel { .. }) {
+                    return breach(Invariant::OneResponse, format!("the stream of {exchange} closed without a response"));
+                }
+                Ok(Some(self.completed(*exchange)))
+            }
+            Output::SpawnBackend { backend, generation, .. } => {
+                self.known_backend(backend)?;
+                if let Some(old) = self.latest.get(backend)
+                    && *old >= *generation
+                {
+                    return breach(Invariant::OneGeneration, format!("{backend} spawned as {generation} after {old}"));
+                }
+                self.latest.insert(backend.clone(), *generation);
+                Ok(None)
+            }
+            Output::WriteBackend { backend, generation, line } => {
+                self.known_backend(backend)?;
+                self.check_write(backend, *generation, line)?;
+                Ok(None)
+            }
+            Output::StopBackend { backend, .. } => {
+                self.known_backend(backend)?;
+                Ok(None)
+            }
+        }
+    }
+
+    fn known_backend(&self, backend: &str) -> Result<(), Breach> {
+        if self.backends.contains(backend) { Ok(()) } else { breach(Invariant::KnownParty, format!("an output names unknown backend {backend:?}")) }
+    }
+
+    fn completed(&self, exchange: ExchangeId) -> Completed {
+        let r = &self.records[&exchange];
+        Completed { exchange, client: r.client, asked: r.asked.clone(), status: r.status, headers: r.headers.clone() }
+    }
+
+    /// Invariants 1 and 2 on one JSON-RPC answer (or bodyless HTTP answer).
+    fn check_answer(&mut self, exchange: ExchangeId, status: u16, body: &str) -> Result<(), Breach> {
+        let backends = self.backends.clone();
+        let Some(r) = self.records.get_mut(&exchange) else { return Ok(()) };
+        if r.answers > 1 {
+            return breach(Invariant::OneResponse, format!("{exchange} received {} responses", r.answers));
+        }
+        let expected_id = match &r.asked {
+            Asked::Cancel { .. } => {
+                return match status {
+                    202 | 404 => Ok(()),
+                    _ => breach(Invariant::OneResponse, format!("a notification on {exchange} was answered {status}: {body}")),
+                };
+            }
+            Asked::Delete => {
+                return match status {
+                    200 | 404 => Ok(()),
+                    _ => breach(Invariant::OneResponse, format!("DELETE on {exchange} was answered {status}: {body}")),
+                };
+            }
+            Asked::Initialize => Value::from(0),
+            Asked::Call { id, .. } | Asked::List { id } => id.clone(),
+        };
+        let message: Value = match serde_json::from_str(body) {
+            Ok(Value::Object(m)) => Value::Object(m),
+            _ => return breach(Invariant::OneResponse, format!("{exchange} was answered {status} without a JSON-RPC message: {body:?}")),
+        };
+        if message.get("id") != Some(&expected_id) {
+            return breach(Invariant::Attribution, format!("{exchange} asked with id {expected_id} but was answered with id {:?}: {body}", message.get("id")));
+        }
+        let (result, error) = (message.get("result"), message.get("error"));
+        if result.is_some() == error.is_some() {
+            return breach(Invariant::OneResponse, format!("{exchange} got a response with neither or both of result and error: {body}"));
+        }
+        let error_text = error.map(|e| e.get("message").and_then(Value::as_str).unwrap_or_default().to_owned());
+        match (&r.asked, result) {
+            (Asked::Call { payload, .. }, Some(result)) => {
+                let text = result.pointer("/content/0/text").and_then(Value::as_str).unwrap_or_default();
+                if text != payload {
+                    return breach(Invariant::Attribution, format!("{exchange} asked to echo {payload:?} but got {text:?}: {body}"));
+                }
+                r.result = Some(CallResult::Ok(text.to_owned()));
+            }
+            (Asked::Call { backend, .. }, None) => {
+                // Rule 1: errors keep the backend's context (which server).
+                let whole = error.map(Value::to_string).unwrap_or_default();
+                if status == 200 && !whole.contains(backend.as_str()) {
+                    return breach(Invariant::OneResponse, format!("the error for a call to {backend} on {exchange} does not name it: {body}"));
+                }
+                r.result = Some(CallResult::Error(error_text.unwrap_or_default()));
+            }
+            (Asked::List { .. }, Some(result)) => {
+                for tool in result.get("tools").and_then(Value::as_array).into_iter().flatten() {
+                    let name = tool.get("name").and_then(Value::as_str).unwrap_or_default();
+                    let owner = name.split("_1mcp_").next().unwrap_or_default();
+                    if !backends.contains(owner) {
+                        return breach(Invariant::Attribution, format!("tools/list on {exchange} lists {name:?}, which no configured server owns"));
+                    }
+                }
+            }
+            (Asked::Initialize, Some(result)) => {
+                let has_session = r.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("mcp-session-id"));
+                if result.get("protocolVersion").is_none() || !has_session {
+                    return breach(Invariant::OneResponse, format!("initialize on {exchange} succeeded without a version or session: {body}"));
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Routing seen from the backend side: only the newest generation is written to, ids are
+    /// never reused, each call lands on the server its tool name names, once, under its
+    /// original name, and cancellations name ids the backend was sent.
+    fn check_write(&mut self, backend: &str, generation: Gen, line: &str) -> Result<(), Breach> {
+        match self.latest.get(backend) {
+            Some(g) if *g == generation => {}
+            other => return breach(Invariant::OneGeneration, format!("a write to {backend}#{generation} while the newest generation is {other:?}: {line}")),
+        }
+        let Ok(message) = serde_json::from_str::<Value>(line) else {
+            return breach(Invariant::KnownParty, format!("the hub wrote a non-JSON line to {backend}: {line}"));
+        };
+        let log = self.gens.entry((backend.to_owned(), generation)).or_default();
+        let method = message.get("method").and_then(Value::as_str);
+        match (method, message.get("id")) {
+            (Some(method), Some(id)) => {
+                let Some(n) = id.as_u64() else { return Ok(()) };
+                if !log.request_ids.insert(n) {
+                    return breach(Invariant::Attribution, format!("the hub reused id {n} on {backend}#{generation}: {line}"));
+                }
+                if method == "tools/call" {
+                    let name = message.pointer("/params/name").and_then(Value::as_str).unwrap_or_default();
+                    let payload = message.pointer("/params/arguments/text").and_then(Value::as_str).unwrap_or_default();
+                    if name != "echo" {
+                        return breach(Invariant::Attribution, format!("{backend} was asked for tool {name:?} instead of its original name echo: {line}"));
+                    }
+                    match self.payloads.get_mut(payload) {
+                        Some((target, seen)) if target == backend => {
+                            *seen += 1;
+                            if *seen > 1 {
+                                return breach(Invariant::Attribution, format!("payload {payload:?} was forwarded {seen} times"));
+                            }
+                        }
+                        Some((target, _)) => {
+                            return breach(Invariant::Attribution, format!("payload {payload:?} for {target} was routed to {backend}"));
+                        }
+                        None => return breach(Invariant::Attribution, format!("{backend} received payload {payload:?} that no client sent")),
+                    }
+                }
+            }
+            (Some("notifications/cancelled"), None) => {
+                let target = message.pointer("/params/requestId");
+                if !target.and_then(Value::as_u64).is_some_and(|n| log.request_ids.contains(&n)) {
+                    return breach(Invariant::Attribution, format!("{backend}#{generation} was told to cancel {target:?}, an id it was never sent: {line}"));
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Exchanges delivered to the hub and not yet finished or abandoned by their client.
+    pub fn awaiting(&self) -> usize {
+        self.records.values().filter(|r| r.delivered && !r.ended && !r.closed && !r.stream_open).count()
+    }
+
+    /// Bounds that hold after every step: the hub holds no exchange the client is not waiting
+    /// on, and no timer without a pending request or a backend to watch.
+    pub fn check_step(&self, stats: &HubStats) -> Result<(), Breach> {
+        if stats.open_exchanges > self.awaiting() {
+            return breach(Invariant::Drains, format!("the hub holds {} exchanges but only {} await an answer ({stats:?})", stats.open_exchanges, self.awaiting()));
+        }
+        let bound = stats.pending_backend_requests + self.backends.len();
+        if stats.timers > bound {
+            return breach(Invariant::Drains, format!("{} timers for {} pending requests and {} backends ({stats:?})", stats.timers, stats.pending_backend_requests, self.backends.len()));
+        }
+        Ok(())
+    }
+
+    /// After quiescence: every request answered exactly once unless exempt, tables empty.
+    pub fn check_quiescent(&self, stats: &HubStats) -> Result<(), Breach> {
+        for (x, r) in &self.records {
+            if !r.delivered {
+                return breach(Invariant::Drains, format!("{x} was never delivered (the world did not drain)"));
+            }
+            let exempt = r.closed || r.cancelled || r.session_gone;
+            let answered_once = r.ended && r.answers == 1;
+            if !(exempt || answered_once) {
+                return breach(Invariant::OneResponse, format!("{x} ({:?}) of client {} got {} responses and ended={}", r.asked, r.client, r.answers, r.ended));
+            }
+        }
+        let drained = stats.pending_backend_requests == 0 && stats.open_exchanges == 0 && stats.timers == 0 && stats.starting_backends == 0;
+        if !drained {
+            return breach(Invariant::Drains, format!("after quiescence the hub still holds {stats:?}"));
+        }
+        Ok(())
+    }
+
+    /// Every `tools/call` and its fate.
+    pub fn outcomes(&self) -> Vec<CallOutcome> {
+        self.records
+            .iter()
+            .filter_map(|(x, r)| {
+                let Asked::Call { id, payload, backend } = &r.asked else { return None };
+                let result = match &r.result {
+                    Some(result) => result.clone(),
+                    None if r.closed => CallResult::Unanswered("client disconnected"),
+                    None if r.cancelled => CallResult::Unanswered("client cancelled"),
+                    None if r.session_gone => CallResult::Unanswered("session deleted"),
+                    None if r.ended => CallResult::Error(format!("HTTP {}", r.status)),
+                    None => CallResult::Unanswered("still pending"),
+                };
+                Some(CallOutcome { client: r.client, exchange: *x, id: id.to_string(), backend: backend.clone(), payload: payload.clone(), result })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The checks must bite: feed the ledger outputs a broken hub could produce.
+
+    use super::*;
+    use onemcp_core::config::LaunchSpec;
+    use onemcp_core::{HttpResponse, SseEvent};
+    use serde_json::json;
+
+    fn ledger_with_call() -> (Ledger, ExchangeId) {
+        let mut l = Ledger::new(["alpha".to_owned(), "beta".to_owned()]);
+        let x = ExchangeId(1);
+        l.issue(x, 0, Asked::Call { id: json!(7), payload: "c0-r7".into(), backend: "alpha".into() });
+        l.handle_delivered(x);
+        (l, x)
+    }
+
+    fn respond(x: ExchangeId, body: Value) -> Output {
+        Output::Respond { exchange: x, response: HttpResponse { status: 200, content_type: None, headers: vec![], body: body.to_string() } }
+    }
+
+    fn ok(id: Value, text: &str) -> Value {
+        json!({"jsonrpc": "2.0", "id": id, "result": {"content": [{"type": "text", "text": text}]}})
+    }
+
+    fn invariant(r: Result<Option<Completed>, Breach>) -> Option<Invariant> {
+        r.err().map(|b| b.invariant)
+    }
+
+    #[test]
+    fn accepts_a_correct_answer_once() {
+        let (mut l, x) = ledger_with_call();
+        assert_eq!(invariant(l.handle_output(&respond(x, ok(json!(7), "c0-r7")))), None);
+        assert_eq!(invariant(l.handle_output(&respond(x, ok(json!(7), "c0-r7")))), Some(Invariant::OneResponse));
+    }
+
+    #[test]
+    fn catches_wrong_ids_and_cross_talk() {
+        let (mut l, x) = ledger_with_call();
+        assert_eq!(invariant(l.handle_output(&respond(x, ok(json!("7"), "c0-r7")))), Some(Invariant::Attribution));
+        let (mut l, x) = ledger_with_call();
+        assert_eq!(invariant(l.handle_output(&respond(x, ok(json!(7), "c1-r7")))), Some(Invariant::Attribution));
+    }
+
+    #[test]
+    fn catches_answers_to_closed_and_unknown_exchanges() {
+        let (mut l, x) = ledger_with_call();
+        l.handle_closed(x);
+        assert_eq!(invariant(l.handle_output(&respond(x, ok(json!(7), "c0-r7")))), Some(Invariant::OneResponse));
+        assert_eq!(invariant(l.handle_output(&respond(ExchangeId(99), ok(json!(7), "")))), Some(Invariant::KnownParty));
+    }
+
+    #[test]
+    fn catches_errors_without_server_context_and_double_sse_answers() {
+        let (mut l, x) = ledger_with_call();
+        let e = json!({"jsonrpc": "2.0", "id": 7, "error": {"code": -32603, "message": "it broke"}});
+        assert_eq!(invariant(l.handle_output(&respond(x, e))), Some(Invariant::OneResponse));
+        let (mut l, x) = ledger_with_call();
+        assert_eq!(invariant(l.handle_output(&Output::OpenStream { exchange: x, headers: vec![] })), None);
+        let push = Output::PushEvent { exchange: x, event: SseEvent { event: None, data: ok(json!(7), "c0-r7").to_string() } };
+        assert_eq!(invariant(l.handle_output(&push)), None);
+        assert_eq!(invariant(l.handle_output(&push)), Some(Invariant::OneResponse));
+    }
+
+    #[test]
+    fn catches_misrouted_duplicated_and_stale_backend_writes() {
+        let (mut l, _) = ledger_with_call();
+        for (b, g) in [("alpha", 1), ("beta", 2)] {
+            let spawn = Output::SpawnBackend { backend: b.into(), generation: Gen(g), spec: LaunchSpec::default() };
+            assert_eq!(invariant(l.handle_output(&spawn)), None);
+        }
+        let call = |b: &str, g: u64, id: u64| Output::WriteBackend {
+            backend: b.into(),
+            generation: Gen(g),
+            line: json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "c0-r7"}}}).to_string(),
+        };
+        assert_eq!(invariant(l.handle_output(&call("beta", 2, 1))), Some(Invariant::Attribution), "wrong backend");
+        assert_eq!(invariant(l.handle_output(&call("alpha", 1, 1))), None);
+        assert_eq!(invariant(l.handle_output(&call("alpha", 1, 2))), Some(Invariant::Attribution), "forwarded twice");
+        assert_eq!(invariant(l.handle_output(&call("alpha", 0, 3))), Some(Invariant::OneGeneration));
+        let cancel = Output::WriteBackend {
+            backend: "alpha".into(),
+            generation: Gen(1),
+            line: json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 42}}).to_string(),
+        };
+        assert_eq!(invariant(l.handle_output(&cancel)), Some(Invariant::Attribution), "cancel of an id never sent");
+    }
+
+    #[test]
+    fn quiescence_needs_every_unexempt_request_answered_and_empty_tables() {
+        let (l, _) = ledger_with_call();
+        assert_eq!(l.check_quiescent(&HubStats::default()).err().map(|b| b.invariant), Some(Invariant::OneResponse));
+        let (mut l, x) = ledger_with_call();
+        l.issue(ExchangeId(2), 0, Asked::Cancel { target: x });
+        l.handle_delivered(ExchangeId(2));
+        let accepted = Output::Respond {
+            exchange: ExchangeId(2),
+            response: HttpResponse { status: 202, content_type: None, headers: vec![], body: String::new() },
+        };
+        assert_eq!(invariant(l.handle_output(&accepted)), None);
+        assert_eq!(l.check_quiescent(&HubStats::default()), Ok(()));
+        let leaky = HubStats { pending_backend_requests: 1, ..HubStats::default() };
+        assert_eq!(l.check_quiescent(&leaky).err().map(|b| b.invariant), Some(Invariant::Drains));
+    }
+}

@@ -1,0 +1,395 @@
+//! The simulated world: the real hub, fake clients and backends, a virtual clock and one
+//! event queue. Single-threaded and seeded: the same seed replays the same run exactly.
+//!
+//! A step is one queued event (or one hub deadline) delivered, then every hub output drained
+//! and checked; the cheap bounds of invariant 5 are checked after every step too.
+
+use crate::fake_backend::{BackendAct, BackendShape, FakeBackend, Fired, MS, Scheduled};
+use crate::fake_client::{ClientAction, FakeClient};
+use crate::faults::{FaultPlan, between, chance};
+use crate::invariants::{Breach, Invariant, Ledger};
+use crate::trace::{Trace, input_line, output_line};
+use crate::{Faults, SimOptions, SimReport, Violation};
+use onemcp_core::config::{LaunchSpec, McpConfig, RestartConfig, ServerConfig, TransportConfig};
+use onemcp_core::{Gen, Hub, HubConfig, Input, Instant, Output};
+use rand_chacha::ChaCha8Rng;
+use rand_core::{Rng, SeedableRng};
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BTreeMap, BinaryHeap};
+use std::time::Duration;
+
+/// Server names, in the order backends are added.
+pub const BACKEND_NAMES: [&str; 4] = ["alpha", "beta", "gamma", "delta"];
+
+/// Something scheduled to happen.
+#[derive(Debug)]
+pub enum Event {
+    /// An input reaches the hub; `who` labels it in the trace.
+    Deliver {
+        /// The input.
+        input: Input,
+        /// Which client sent it (`-` for none).
+        who: String,
+    },
+    /// A client decides what to do next.
+    Wake(usize),
+    /// A backend process does something.
+    Backend {
+        /// Server name.
+        backend: String,
+        /// Incarnation.
+        generation: Gen,
+        /// What.
+        act: BackendAct,
+    },
+}
+
+/// Queue entry wrapper: ordering is decided by (time, seq), which is unique, so the event
+/// itself is never compared.
+#[derive(Debug)]
+pub struct Queued(pub Event);
+
+impl PartialEq for Queued {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+impl Eq for Queued {}
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Queued {
+    fn cmp(&self, _: &Self) -> Ordering {
+        Ordering::Equal
+    }
+}
+
+/// The whole simulated world.
+pub struct World {
+    /// The real core under test.
+    pub hub: Hub,
+    /// Scripted clients.
+    pub clients: Vec<FakeClient>,
+    /// Scripted servers by name.
+    pub backends: BTreeMap<String, FakeBackend>,
+    /// Virtual time.
+    pub clock: Instant,
+    /// The only source of randomness.
+    pub rng: ChaCha8Rng,
+    /// Pending events by (time, tie-breaking sequence number).
+    pub queue: BinaryHeap<Reverse<(Instant, u64, Queued)>>,
+    seq: u64,
+    seed: u64,
+    plan: FaultPlan,
+    ledger: Ledger,
+    trace: Trace,
+    faults_on: bool,
+    issuing: bool,
+    next_exchange: u64,
+    max_latency_ms: u64,
+    steps: u64,
+    events: u64,
+    requests: u64,
+}
+
+fn server_config(request_timeout_ms: u64, connect_timeout_ms: u64) -> ServerConfig {
+    ServerConfig {
+        transport: TransportConfig::Stdio(LaunchSpec { command: "fake-server".into(), ..LaunchSpec::default() }),
+        tags: vec![],
+        disabled: false,
+        connection_timeout: Some(Duration::from_millis(connect_timeout_ms)),
+        request_timeout: Some(Duration::from_millis(request_timeout_ms)),
+        disabled_tools: vec![],
+        tool_description_overrides: BTreeMap::new(),
+        instruction_override: None,
+        prefix_names: true,
+        restart: RestartConfig::default(),
+    }
+}
+
+impl World {
+    /// Build the world for `seed`: draw its shape and faults, start the hub.
+    pub fn new(seed: u64, options: &SimOptions) -> World {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let n_backends = options.backends.unwrap_or_else(|| between(&mut rng, 1, 4) as usize).clamp(1, BACKEND_NAMES.len());
+        let n_clients = options.clients.unwrap_or_else(|| between(&mut rng, 1, 5) as usize).max(1);
+        let colliding = options.colliding_ids.unwrap_or_else(|| chance(&mut rng, 0.7));
+        let names: Vec<String> = BACKEND_NAMES[..n_backends].iter().map(|s| (*s).to_owned()).collect();
+        let plan = match &options.faults {
+            Faults::Swarm => FaultPlan::swarm(&mut rng, &names),
+            Faults::Off => FaultPlan::default(),
+            Faults::Plan(plan) => plan.clone(),
+        };
+        let max_latency_ms = between(&mut rng, 1, 120);
+        let mut mcp = McpConfig::default();
+        let mut backends = BTreeMap::new();
+        for name in &names {
+            mcp.servers.insert(name.clone(), server_config(options.request_timeout_ms, options.connect_timeout_ms));
+            let shape = BackendShape::swarm(&mut rng, options.request_timeout_ms);
+            let mut fake = FakeBackend::new(name.clone(), shape, plan.backend(name));
+            fake.faulty_relists = options.faulty_relists;
+            backends.insert(name.clone(), fake);
+        }
+        let clients = (0..n_clients).map(|i| FakeClient::new(i, chance(&mut rng, plan.clients.sse), colliding)).collect();
+        let mut hub_seed = [0u8; 32];
+        rng.fill_bytes(&mut hub_seed);
+        let hub = Hub::new(Instant(0), HubConfig { mcp, ..HubConfig::default() }, hub_seed);
+        let mut world = World {
+            hub,
+            clients,
+            backends,
+            clock: Instant(0),
+            rng,
+            queue: BinaryHeap::new(),
+            seq: 0,
+            seed,
+            plan,
+            ledger: Ledger::new(names),
+            trace: Trace::new(options.trace_lines, options.full_trace),
+            faults_on: true,
+            issuing: true,
+            next_exchange: 0,
+            max_latency_ms,
+            steps: 0,
+            events: 0,
+            requests: 0,
+        };
+        for i in 0..n_clients {
+            let at = between(&mut world.rng, 0, 1500) * MS;
+            world.schedule(at, Event::Wake(i));
+        }
+        world
+    }
+
+    fn schedule(&mut self, delay_ns: u64, event: Event) {
+        self.seq += 1;
+        let at = Instant(self.clock.0.saturating_add(delay_ns));
+        self.queue.push(Reverse((at, self.seq, Queued(event))));
+    }
+
+    fn schedule_backend(&mut self, backend: &str, generation: Gen, acts: Vec<Scheduled>) {
+        for s in acts {
+            self.schedule(s.delay, Event::Backend { backend: backend.to_owned(), generation, act: s.act });
+        }
+    }
+
+    fn violation(&self, breach: Breach) -> Violation {
+        // With a full trace on (`run --trace`), show all of it: the cause may be far back.
+        let trace = self.trace.full().map(<[String]>::to_vec).unwrap_or_else(|| self.trace.recent());
+        Violation { seed: self.seed, step: self.steps, invariant: breach.invariant, detail: breach.detail, trace }
+    }
+
+    /// Drain the hub's outputs produced by the start (the spawns), as step 0.
+    pub fn start(&mut self) -> Result<(), Violation> {
+        self.trace.push(self.clock, format!("seed {} faults {:?}", self.seed, self.plan));
+        self.drain().map_err(|b| self.violation(b))
+    }
+
+    /// Run one step; `Ok(false)` when nothing is left to happen.
+    pub fn step(&mut self) -> Result<bool, Violation> {
+        let next_event = self.queue.peek().map(|Reverse((at, _, _))| *at);
+        let deadline = self.hub.poll_timeout();
+        self.steps += 1;
+        let outcome = match (next_event, deadline) {
+            (None, None) => {
+                self.steps -= 1;
+                return Ok(false);
+            }
+            (event, Some(deadline)) if event.is_none_or(|e| deadline <= e) => {
+                self.clock = self.clock.max(deadline);
+                self.trace.push(self.clock, "TIMER".into());
+                self.hub.handle_timeout(self.clock);
+                Ok(())
+            }
+            _ => match self.queue.pop() {
+                Some(Reverse((at, _, Queued(event)))) => {
+                    self.clock = self.clock.max(at);
+                    self.handle_event(event)
+                }
+                None => Ok(()),
+            },
+        };
+        self.events += 1;
+        outcome.and_then(|()| self.drain()).and_then(|()| self.ledger.check_step(&self.hub.stats())).map_err(|b| self.violation(b))?;
+        Ok(true)
+    }
+
+    fn deliver(&mut self, input: Input, who: &str) {
+        match &input {
+            Input::HttpRequest { exchange, .. } => {
+                self.ledger.handle_delivered(*exchange);
+                if let Some(c) = who.strip_prefix('c').and_then(|i| i.parse::<usize>().ok()).and_then(|i| self.clients.get_mut(i)) {
+                    c.handle_delivered(*exchange);
+                }
+            }
+            Input::ExchangeClosed { exchange } => self.ledger.handle_closed(*exchange),
+            _ => {}
+        }
+        self.trace.push(self.clock, input_line(&input, who));
+        self.hub.handle(self.clock, input);
+    }
+
+    fn handle_event(&mut self, event: Event) -> Result<(), Breach> {
+        match event {
+            Event::Deliver { input, who } => self.deliver(input, &who),
+            Event::Wake(i) => self.wake(i),
+            Event::Backend { backend, generation, act } => {
+                let Some(fake) = self.backends.get_mut(&backend) else { return Ok(()) };
+                let input = match (fake.fire(generation, &act), act) {
+                    (Fired::Dropped, _) => return Ok(()),
+                    (Fired::Exit(status), _) => Input::BackendExited { backend, generation, status },
+                    (Fired::Deliver, BackendAct::Spawned) => Input::BackendSpawned { backend, generation, pid: Some(1000 + generation.0 as u32) },
+                    (Fired::Deliver, BackendAct::SpawnFailed) => {
+                        Input::BackendSpawnFailed { backend, generation, error: "No such file or directory (os error 2)".into() }
+                    }
+                    (Fired::Deliver, BackendAct::Line { line, .. }) => Input::BackendLine { backend, generation, line },
+                    (Fired::Deliver, BackendAct::Crash | BackendAct::Exit) => return Ok(()),
+                };
+                self.deliver(input, "-");
+            }
+        }
+        Ok(())
+    }
+
+    fn wake(&mut self, i: usize) {
+        if !self.issuing {
+            return;
+        }
+        let names: Vec<String> = self.backends.keys().cloned().collect();
+        let Some(client) = self.clients.get_mut(i) else { return };
+        let actions = client.wake(&mut self.rng, &self.plan.clients, &names, &mut self.next_exchange);
+        let done = client.is_done();
+        for action in actions {
+            let latency = self.latency();
+            match action {
+                ClientAction::Send { exchange, request, asked } => {
+                    self.requests += 1;
+                    self.ledger.issue(exchange, i, asked);
+                    self.schedule(latency, Event::Deliver { input: Input::HttpRequest { exchange, request: *request }, who: format!("c{i}") });
+                }
+                ClientAction::Close(exchange) => {
+                    self.schedule(latency, Event::Deliver { input: Input::ExchangeClosed { exchange }, who: format!("c{i}") });
+                }
+            }
+        }
+        if !done {
+            let next = between(&mut self.rng, 5, 400) * MS;
+            self.schedule(next, Event::Wake(i));
+        }
+    }
+
+    /// Client-to-hub latency: usually small, sometimes a spike.
+    fn latency(&mut self) -> u64 {
+        let spike = chance(&mut self.rng, 0.02);
+        let max = if spike { self.max_latency_ms * 10 } else { self.max_latency_ms };
+        between(&mut self.rng, 0, max) * MS
+    }
+
+    fn drain(&mut self) -> Result<(), Breach> {
+        while let Some(output) = self.hub.poll_output() {
+            self.trace.push(self.clock, output_line(&output));
+            if let Some(done) = self.ledger.handle_output(&output)?
+                && let Some(c) = self.clients.get_mut(done.client)
+            {
+                c.handle_response(done.exchange, &done.asked, done.status, &done.headers);
+            }
+            match output {
+                Output::SpawnBackend { backend, generation, .. } => {
+                    let on = self.faults_on;
+                    let acts = match self.backends.get_mut(&backend) {
+                        Some(fake) => fake.handle_spawn(&mut self.rng, on, generation),
+                        None => vec![],
+                    };
+                    self.schedule_backend(&backend, generation, acts);
+                }
+                Output::WriteBackend { backend, generation, line } => {
+                    let on = self.faults_on;
+                    let acts = match self.backends.get_mut(&backend) {
+                        Some(fake) => fake.handle_line(&mut self.rng, on, generation, &line),
+                        None => vec![],
+                    };
+                    self.schedule_backend(&backend, generation, acts);
+                }
+                Output::StopBackend { backend, generation } => {
+                    let acts = match self.backends.get_mut(&backend) {
+                        Some(fake) => fake.handle_stop(&mut self.rng, generation),
+                        None => vec![],
+                    };
+                    self.schedule_backend(&backend, generation, acts);
+                }
+                Output::Respond { .. } | Output::OpenStream { .. } | Output::PushEvent { .. } | Output::CloseStream { .. } => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Run until nothing is left to happen or `max_steps` more steps were taken.
+    fn run_to_quiescence(&mut self, max_steps: u64, phase: &str) -> Result<(), Violation> {
+        for _ in 0..max_steps {
+            if !self.step()? {
+                return Ok(());
+            }
+        }
+        let stats = self.hub.stats();
+        let detail = format!(
+            "{phase}: still busy after {max_steps} more steps at {} ({} events queued, next deadline {:?}, {stats:?})",
+            crate::trace::stamp(self.clock),
+            self.queue.len(),
+            self.hub.poll_timeout()
+        );
+        Err(self.violation(Breach { invariant: Invariant::Drains, detail }))
+    }
+
+    /// The whole run: safety phase with faults, liveness phase without, optional shutdown.
+    pub fn run(mut self, options: &SimOptions) -> Result<SimReport, Violation> {
+        self.start()?;
+        for _ in 0..options.steps {
+            if !self.step()? {
+                break;
+            }
+        }
+        // Liveness: faults off, no new requests; everything in flight must settle.
+        self.faults_on = false;
+        self.issuing = false;
+        self.trace.push(self.clock, "--- liveness: faults off, clients quiet ---".into());
+        self.run_to_quiescence(options.liveness_steps, "liveness")?;
+        let settled = self.hub.stats();
+        self.ledger.check_quiescent(&settled).map_err(|b| self.violation(b))?;
+        if options.shutdown {
+            self.trace.push(self.clock, "--- shutdown ---".into());
+            self.schedule(MS, Event::Deliver { input: Input::Shutdown, who: "-".into() });
+            self.run_to_quiescence(options.liveness_steps, "shutdown")?;
+            let stats = self.hub.stats();
+            self.ledger.check_quiescent(&stats).map_err(|b| self.violation(b))?;
+            if stats.sessions != 0 || stats.ready_backends != 0 {
+                let detail = format!("after shutdown the hub still has {stats:?}");
+                return Err(self.violation(Breach { invariant: Invariant::Drains, detail }));
+            }
+        }
+        Ok(self.report(settled))
+    }
+
+    fn report(self, settled: onemcp_core::HubStats) -> SimReport {
+        let backend_faults: u64 = self.backends.values().map(|b| b.faults_injected).sum();
+        let client_faults: u64 = self.clients.iter().map(|c| c.faults_injected).sum();
+        SimReport {
+            seed: self.seed,
+            steps: self.steps,
+            events: self.events,
+            trace_lines: self.trace.len(),
+            requests: self.requests,
+            responses: self.ledger.responses,
+            faults_injected: backend_faults + client_faults,
+            cancels_seen_by_backends: self.backends.values().map(|b| b.cancels_received).sum(),
+            virtual_time: Duration::from_nanos(self.clock.0),
+            settled,
+            trace_hash: self.trace.hash(),
+            outcomes: self.ledger.outcomes(),
+            trace: self.trace.full().map(<[String]>::to_vec).unwrap_or_default(),
+            clients: self.clients.len(),
+            backends: self.backends.len(),
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! The simulator in the test suite: a proptest sweep over seeds, a determinism check, and
+//! named scenarios whose faults are fixed so their outcomes can be asserted.
+
+use onemcp_sim::{BackendFaults, CallResult, ClientFaults, FaultPlan, Faults, SimOptions, run};
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+
+/// The default sweep. Relist faults are spared while the core bug they expose stands
+/// (see `swarm_including_relist_faults`).
+fn swarm_options() -> SimOptions {
+    SimOptions { faulty_relists: false, ..SimOptions::default() }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_seed_keeps_the_routing_invariants(seed in any::<u64>()) {
+        if let Err(violation) = run(seed, &swarm_options()) {
+            prop_assert!(false, "{violation}");
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Same sweep with hangs and partial answers allowed on list refreshes.
+    #[test]
+    #[ignore = "core bug: list requests sent to a ready backend after notifications/tools/list_changed have no \
+                timeout, so a backend that never answers leaves pending_backend_requests > 0 forever (invariant 5); \
+                e.g. `onemcp-sim run --seed 39`"]
+    fn swarm_including_relist_faults(seed in any::<u64>()) {
+        if let Err(violation) = run(seed, &SimOptions::default()) {
+            prop_assert!(false, "{violation}");
+        }
+    }
+}
+
+#[test]
+#[ignore = "core bug: a re-list after notifications/tools/list_changed has no timeout; a silent backend leaves it \
+            pending forever (invariant 5)"]
+fn a_silent_relist_is_drained() {
+    run(39, &SimOptions::default()).expect("no violation");
+}
+
+#[test]
+fn a_seed_replays_byte_for_byte() {
+    let options = SimOptions { full_trace: true, ..swarm_options() };
+    let first = run(7, &options).expect("seed 7 passes");
+    let second = run(7, &options).expect("seed 7 passes again");
+    assert!(first.trace.len() > 100, "a real run, not an empty one");
+    assert_eq!(first.trace.join("\n"), second.trace.join("\n"));
+    assert_eq!(first, second);
+    let other = run(8, &options).expect("seed 8 passes");
+    assert_ne!(first.trace_hash, other.trace_hash, "the seed matters");
+}
+
+fn plan(backends: &[(&str, BackendFaults)], clients: ClientFaults) -> Faults {
+    let backends: BTreeMap<String, BackendFaults> = backends.iter().map(|(n, f)| ((*n).to_owned(), f.clone())).collect();
+    Faults::Plan(FaultPlan { backends, clients })
+}
+
+#[test]
+fn a_backend_crash_fails_only_its_own_calls() {
+    let options = SimOptions {
+        backends: Some(2),
+        clients: Some(2),
+        steps: 600,
+        faults: plan(&[("alpha", BackendFaults { crash: 1.0, ..BackendFaults::default() })], ClientFaults::default()),
+        ..SimOptions::default()
+    };
+    let report = run(11, &options).expect("invariants hold");
+    let alpha: Vec<&CallResult> = report.outcomes.iter().filter(|o| o.backend == "alpha").map(|o| &o.result).collect();
+    let beta: Vec<&CallResult> = report.outcomes.iter().filter(|o| o.backend == "beta").map(|o| &o.result).collect();
+    assert!(
+        alpha.iter().any(|r| matches!(r, CallResult::Error(m) if m.contains("server 'alpha' failed before answering tools/call"))),
+        "the call in flight when alpha crashed is failed with alpha's name: {alpha:?}"
+    );
+    assert!(!alpha.iter().any(|r| matches!(r, CallResult::Ok(_))), "alpha never answers");
+    assert!(beta.iter().filter(|r| matches!(r, CallResult::Ok(_))).count() > 10, "beta keeps serving: {beta:?}");
+    assert!(!beta.iter().any(|r| matches!(r, CallResult::Error(m) if m.contains("failed"))), "beta is untouched: {beta:?}");
+    assert_eq!(report.settled.ready_backends, 1);
+}
+
+#[test]
+fn a_client_that_disconnects_mid_call_gets_nothing_and_the_backend_is_told() {
+    let options = SimOptions {
+        backends: Some(1),
+        clients: Some(1),
+        steps: 600,
+        full_trace: true,
+        faults: plan(&[], ClientFaults { disconnect: 0.5, ..ClientFaults::default() }),
+        ..SimOptions::default()
+    };
+    let report = run(5, &options).expect("invariants hold");
+    let gone = report.outcomes.iter().filter(|o| o.result == CallResult::Unanswered("client disconnected")).count();
+    assert!(gone > 5, "disconnects happened mid-call: {:?}", report.outcomes);
+    let told = report.trace.iter().filter(|l| l.contains("OUT write") && l.contains(r#""reason":"client disconnected""#)).count();
+    assert!(told > 0 && told <= gone, "each abandoned call is cancelled on the backend once ({told} for {gone})");
+    assert_eq!(report.settled.open_exchanges, 0);
+    assert_eq!(report.settled.pending_backend_requests, 0);
+}
+
+#[test]
+fn two_sessions_with_the_same_ids_get_their_own_results() {
+    let options = SimOptions {
+        backends: Some(1),
+        clients: Some(2),
+        colliding_ids: Some(true),
+        steps: 600,
+        faults: Faults::Off,
+        ..SimOptions::default()
+    };
+    let report = run(3, &options).expect("invariants hold");
+    let ok = |client: usize| -> BTreeMap<String, String> {
+        report
+            .outcomes
+            .iter()
+            .filter(|o| o.client == client)
+            .filter_map(|o| match &o.result {
+                CallResult::Ok(text) => Some((o.id.clone(), text.clone())),
+                _ => None,
+            })
+            .collect()
+    };
+    let (first, second) = (ok(0), ok(1));
+    let shared: Vec<&String> = first.keys().filter(|id| second.contains_key(*id)).collect();
+    assert!(shared.len() > 10, "both sessions used the same ids: {shared:?}");
+    for id in shared {
+        assert!(first[id].starts_with("c0-") && second[id].starts_with("c1-"), "id {id}: {} / {}", first[id], second[id]);
+    }
+}
