@@ -18,6 +18,8 @@ pub(crate) struct Verdict {
     pub(crate) log: bool,
     /// Lines suppressed in the window that just ended, to report before this one.
     pub(crate) suppressed_before: Option<u64>,
+    /// This is the first line suppressed in its window: say so now, not only when it ends.
+    pub(crate) suppression_started: bool,
 }
 
 /// Fixed-window limiter: `max` lines per `window`, then a count of what was dropped.
@@ -46,12 +48,13 @@ impl RateLimiter {
             self.logged = 0;
         }
         let log = self.logged < self.max;
+        let suppression_started = !log && self.suppressed == 0;
         if log {
             self.logged += 1;
         } else {
             self.suppressed += 1;
         }
-        Verdict { log, suppressed_before }
+        Verdict { log, suppressed_before, suppression_started }
     }
 
     /// Lines suppressed and not yet reported (call at end of input).
@@ -79,6 +82,14 @@ pub(crate) async fn drain<R: AsyncRead + Unpin>(server: String, generation: Gen,
         if let Some(n) = verdict.suppressed_before {
             tracing::warn!(server = %server, %generation, "{n} stderr lines suppressed");
         }
+        if verdict.suppression_started {
+            tracing::warn!(
+                server = %server,
+                %generation,
+                "stderr rate limit reached ({LINES_PER_WINDOW} lines per {} s): counting further lines instead of logging them",
+                WINDOW.as_secs()
+            );
+        }
         if verdict.log {
             let text = String::from_utf8_lossy(&buf);
             match status {
@@ -102,12 +113,16 @@ mod tests {
     fn admits_max_per_window_then_reports_the_rest() {
         let t0 = Instant::now();
         let mut limiter = RateLimiter::new(3, Duration::from_secs(10));
-        let verdicts: Vec<bool> = (0..5).map(|i| limiter.admit(t0 + Duration::from_millis(i)).log).collect();
-        assert_eq!(verdicts, [true, true, true, false, false]);
+        let verdicts: Vec<(bool, bool)> = (0..5)
+            .map(|i| limiter.admit(t0 + Duration::from_millis(i)))
+            .map(|v| (v.log, v.suppression_started))
+            .collect();
+        // The first suppressed line announces the suppression; later ones are only counted.
+        assert_eq!(verdicts, [(true, false), (true, false), (true, false), (false, true), (false, false)]);
 
         // The first line of the next window carries the count of the previous one.
         let next = limiter.admit(t0 + Duration::from_secs(10));
-        assert_eq!(next, Verdict { log: true, suppressed_before: Some(2) });
+        assert_eq!(next, Verdict { log: true, suppressed_before: Some(2), suppression_started: false });
         assert_eq!(limiter.take_suppressed(), None);
     }
 
@@ -127,7 +142,7 @@ mod tests {
         let mut limiter = RateLimiter::new(1, Duration::from_secs(1));
         for i in 0..5 {
             let v = limiter.admit(t0 + Duration::from_secs(i * 2));
-            assert_eq!(v, Verdict { log: true, suppressed_before: None });
+            assert_eq!(v, Verdict { log: true, suppressed_before: None, suppression_started: false });
         }
     }
 }

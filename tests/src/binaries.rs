@@ -21,14 +21,15 @@ fn target_dir() -> PathBuf {
     }
 }
 
-/// Path of the `1mcp` debug binary, built once per test process if it does not exist yet.
+/// Path of the `1mcp` debug binary, brought up to date once per test process.
+///
+/// `cargo test -p onemcp-tests` alone does not rebuild another package's binary, so a stale
+/// `1mcp` would be tested against new tests; an up-to-date build is a fast no-op.
 pub fn onemcp_binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
         let binary = target_dir().join("debug").join("1mcp");
-        if !binary.exists() {
-            build_onemcp();
-        }
+        build_onemcp();
         assert!(
             binary.exists(),
             "{} does not exist even after `cargo build -p onemcp-cli --bin 1mcp`",

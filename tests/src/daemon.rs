@@ -88,6 +88,31 @@ impl Daemon {
         }
     }
 
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` to the daemon process.
+    pub fn signal(&self, signal: rustix::process::Signal) {
+        // The process may already be gone; the caller checks the outcome.
+        let _ = rustix::process::kill_process(rustix::process::Pid::from_child(&self.child), signal);
+    }
+
+    /// Waits (bounded by `limit`) for the daemon to exit; `None` if it is still running.
+    pub async fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Path of the `mcp.json` the daemon was started with.
     pub fn config_path(&self) -> PathBuf {
         self.dir.path().join("mcp.json")

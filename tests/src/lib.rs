@@ -10,6 +10,7 @@ mod cli_run;
 mod daemon;
 mod error;
 mod mcp;
+mod procfs;
 mod raw_http;
 
 pub use binaries::{onemcp_binary, workspace_root};
@@ -19,6 +20,7 @@ pub use error::HarnessError;
 pub use mcp::{
     McpClient, call_args, fixture_backend, json_rpc_error, mcp_client, mcp_client_with_version, mcp_config, tool_text,
 };
+pub use procfs::{children_of, is_alive};
 pub use raw_http::{HttpRequest, HttpResponse, initialize_request, raw_http, raw_http_head};
 
 use std::future::Future;
