@@ -66,6 +66,10 @@ pub struct FakeClient {
     pub colliding_ids: bool,
     next_rpc: u64,
     in_flight: BTreeMap<ExchangeId, InFlight>,
+    /// The standalone GET stream asked for or open.
+    stream: Option<ExchangeId>,
+    /// The hub has received the GET of `stream`.
+    stream_delivered: bool,
     /// Faults injected by this client (disconnects, cancels, deletes, unknown tools).
     pub faults_injected: u64,
 }
@@ -73,7 +77,7 @@ pub struct FakeClient {
 impl FakeClient {
     /// A client that has not started.
     pub fn new(index: usize, sse: bool, colliding_ids: bool) -> FakeClient {
-        FakeClient { index, sse, state: ClientState::Idle, colliding_ids, next_rpc: 0, in_flight: BTreeMap::new(), faults_injected: 0 }
+        FakeClient { index, sse, state: ClientState::Idle, colliding_ids, next_rpc: 0, in_flight: BTreeMap::new(), stream: None, stream_delivered: false, faults_injected: 0 }
     }
 
     fn request(&self, method: HttpMethod, body: Option<&Value>) -> HttpRequest {
@@ -139,7 +143,21 @@ impl FakeClient {
                     let request = Box::new(self.request(HttpMethod::Post, Some(&body)));
                     return vec![ClientAction::Send { exchange: exchange(), request, asked: Asked::Cancel { target } }];
                 }
+                // Mostly one stream; now and then a second one, which the hub must refuse.
+                if chance(rng, faults.listen) && (self.stream.is_none() || chance(rng, 0.2)) {
+                    let x = exchange();
+                    self.stream.get_or_insert(x);
+                    let request = Box::new(self.request(HttpMethod::Get, None));
+                    return vec![ClientAction::Send { exchange: x, request, asked: Asked::Stream }];
+                }
                 let delivered: Vec<ExchangeId> = self.in_flight.iter().filter(|(_, f)| f.delivered).map(|(x, _)| *x).collect();
+                if let Some(stream) = self.stream.filter(|_| self.stream_delivered)
+                    && self.fault(rng, faults.disconnect / 4.0)
+                {
+                    self.stream = None;
+                    self.stream_delivered = false;
+                    return vec![ClientAction::Close(stream)];
+                }
                 if !delivered.is_empty() && self.fault(rng, faults.disconnect) {
                     let Some(target) = pick(rng, &delivered).copied() else { return vec![] };
                     self.in_flight.remove(&target);
@@ -173,11 +191,18 @@ impl FakeClient {
         if let Some(f) = self.in_flight.get_mut(&exchange) {
             f.delivered = true;
         }
+        if self.stream == Some(exchange) {
+            self.stream_delivered = true;
+        }
     }
 
     /// An exchange was answered completely.
     pub fn handle_response(&mut self, exchange: ExchangeId, asked: &Asked, status: u16, headers: &[(String, String)]) {
         self.in_flight.remove(&exchange);
+        if self.stream == Some(exchange) {
+            self.stream = None;
+            self.stream_delivered = false;
+        }
         if *asked == Asked::Initialize && self.state == ClientState::Initializing {
             let session = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("mcp-session-id")).map(|(_, v)| v.clone());
             self.state = match (status, session) {

@@ -77,6 +77,8 @@ pub struct ClientFaults {
     pub list: f64,
     /// Per client: ask for SSE replies (`Accept: text/event-stream` only).
     pub sse: f64,
+    /// Open a standalone `GET /mcp` stream (sometimes a second one, which must be refused).
+    pub listen: f64,
 }
 
 /// Every fault probability of one run.
@@ -123,6 +125,7 @@ impl ClientFaults {
             unknown_tool: maybe(rng, 0.05),
             list: maybe(rng, 0.1),
             sse: maybe(rng, 0.6),
+            listen: maybe(rng, 0.1),
         }
     }
 }

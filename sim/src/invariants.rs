@@ -73,6 +73,8 @@ pub enum Asked {
     },
     /// `DELETE /mcp`.
     Delete,
+    /// `GET /mcp`: a standalone stream for server messages.
+    Stream,
 }
 
 /// How a call ended, for reports and scenario assertions.
@@ -272,7 +274,7 @@ impl Ledger {
                     return breach(Invariant::KnownParty, format!("closing {exchange}, which has no open stream"));
                 }
                 r.ended = true;
-                if r.answers == 0 && !matches!(r.asked, Asked::Cancel { .. }) {
+                if r.answers == 0 && !matches!(r.asked, Asked::Cancel { .. } | Asked::Stream) {
                     return breach(Invariant::OneResponse, format!("the stream of {exchange} closed without a response"));
                 }
                 Ok(Some(self.completed(*exchange)))
@@ -326,6 +328,16 @@ impl Ledger {
                 return match status {
                     200 | 404 => Ok(()),
                     _ => breach(Invariant::OneResponse, format!("DELETE on {exchange} was answered {status}: {body}")),
+                };
+            }
+            Asked::Stream if r.stream_open => {
+                return breach(Invariant::Attribution, format!("a response was pushed on the GET stream {exchange}: {body}"));
+            }
+            Asked::Stream => {
+                // Refused (409 for a second stream, 404 after a delete): a plain HTTP error.
+                return match status {
+                    404 | 409 => Ok(()),
+                    _ => breach(Invariant::OneResponse, format!("GET on {exchange} was answered {status}: {body}")),
                 };
             }
             Asked::Initialize => Value::from(0),
@@ -429,9 +441,15 @@ impl Ledger {
         Ok(())
     }
 
-    /// Exchanges delivered to the hub and not yet finished or abandoned by their client.
+    /// Exchanges delivered to the hub and not yet finished or abandoned by their client
+    /// (open GET streams included).
     pub fn awaiting(&self) -> usize {
-        self.records.values().filter(|r| r.delivered && !r.ended && !r.closed && !r.stream_open).count()
+        self.records.values().filter(|r| r.delivered && !r.ended && !r.closed).count()
+    }
+
+    /// GET streams the hub opened and neither it nor the client has closed.
+    pub fn open_streams(&self) -> usize {
+        self.records.values().filter(|r| r.asked == Asked::Stream && r.stream_open && !r.ended && !r.closed).count()
     }
 
     /// Bounds that hold after every step: the hub holds no exchange the client is not waiting
@@ -453,15 +471,18 @@ impl Ledger {
             if !r.delivered {
                 return breach(Invariant::Drains, format!("{x} was never delivered (the world did not drain)"));
             }
-            let exempt = r.closed || r.cancelled || r.session_gone;
+            let listening = r.asked == Asked::Stream && r.stream_open;
+            let exempt = r.closed || r.cancelled || r.session_gone || listening;
             let answered_once = r.ended && r.answers == 1;
             if !(exempt || answered_once) {
                 return breach(Invariant::OneResponse, format!("{x} ({:?}) of client {} got {} responses and ended={}", r.asked, r.client, r.answers, r.ended));
             }
         }
-        let drained = stats.pending_backend_requests == 0 && stats.open_exchanges == 0 && stats.timers == 0 && stats.starting_backends == 0;
+        // Only GET streams may stay open, and the hub must hold exactly those.
+        let streams = self.open_streams();
+        let drained = stats.pending_backend_requests == 0 && stats.open_exchanges == streams && stats.timers == 0 && stats.starting_backends == 0;
         if !drained {
-            return breach(Invariant::Drains, format!("after quiescence the hub still holds {stats:?}"));
+            return breach(Invariant::Drains, format!("after quiescence the hub still holds {stats:?} ({streams} GET streams open)"));
         }
         Ok(())
     }

@@ -363,7 +363,7 @@ impl World {
             self.run_to_quiescence(options.liveness_steps, "shutdown")?;
             let stats = self.hub.stats();
             self.ledger.check_quiescent(&stats).map_err(|b| self.violation(b))?;
-            if stats.sessions != 0 || stats.ready_backends != 0 {
+            if stats.sessions != 0 || stats.ready_backends != 0 || self.ledger.open_streams() != 0 {
                 let detail = format!("after shutdown the hub still has {stats:?}");
                 return Err(self.violation(Breach { invariant: Invariant::Drains, detail }));
             }
