@@ -7,7 +7,7 @@ use crate::registry::Catalog;
 use crate::time::Instant;
 use crate::timer::TimerKey;
 use serde_json::{Map, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Where a backend is in its life.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -114,16 +114,33 @@ pub enum Pending {
     /// The `initialize` handshake.
     Initialize,
     /// One page of a list; `items` holds the pages fetched so far.
-    List {
-        /// Which list.
-        kind: ListKind,
-        /// Items gathered from earlier pages.
-        items: Vec<Map<String, Value>>,
-        /// Pages fetched so far (bounded against a backend that never stops paging).
-        pages: u32,
-    },
+    List(ListFetch),
     /// A client's request, forwarded.
     Client(ClientCall),
+}
+
+/// A list being fetched page by page.
+#[derive(Debug)]
+pub struct ListFetch {
+    /// Which list.
+    pub kind: ListKind,
+    /// Items gathered from earlier pages.
+    pub items: Vec<Map<String, Value>>,
+    /// Pages fetched so far (bounded against a backend that never stops paging).
+    pub pages: u32,
+    /// Deadline for the page in flight, so a silent backend cannot hold the fetch forever.
+    pub timer: TimerKey,
+}
+
+impl Pending {
+    /// The deadline attached to this request, if it has its own.
+    pub fn timer(&self) -> Option<TimerKey> {
+        match self {
+            Pending::Initialize => None,
+            Pending::List(fetch) => Some(fetch.timer),
+            Pending::Client(call) => Some(call.timer),
+        }
+    }
 }
 
 /// A forwarded client request: who to answer and how.
@@ -171,6 +188,10 @@ pub struct Backend {
     pub catalog: Catalog,
     /// Lists still being fetched during startup.
     pub lists_outstanding: u8,
+    /// Lists with a fetch running.
+    pub lists_in_flight: BTreeSet<ListKind>,
+    /// Lists announced as changed while their fetch was running: fetch again when it ends.
+    pub lists_stale: BTreeSet<ListKind>,
     /// Requests sent and not yet answered, by backend-side id.
     pub pending: BTreeMap<u64, Pending>,
     /// Next backend-side request id.
@@ -194,6 +215,8 @@ impl Backend {
             info: None,
             catalog: Catalog::default(),
             lists_outstanding: 0,
+            lists_in_flight: BTreeSet::new(),
+            lists_stale: BTreeSet::new(),
             pending: BTreeMap::new(),
             next_id: 0,
             connect_timer: None,

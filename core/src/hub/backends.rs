@@ -1,7 +1,7 @@
 //! Backend lifecycle (spawn, initialize, list, fail) and everything a backend sends us.
 
 use super::{DEFAULT_CONNECT_TIMEOUT, Hub, Timer};
-use crate::backend::{BackendState, ListKind, Pending, ServerInfo};
+use crate::backend::{BackendState, ListFetch, ListKind, Pending, ServerInfo};
 use crate::config::TransportConfig;
 use crate::event::Output;
 use crate::ids::Gen;
@@ -25,6 +25,8 @@ impl Hub {
         backend.generation = generation;
         backend.info = None;
         backend.catalog = Default::default();
+        backend.lists_in_flight.clear();
+        backend.lists_stale.clear();
         match backend.config.transport.clone() {
             TransportConfig::Stdio(spec) => {
                 backend.set_state(now, BackendState::Spawning);
@@ -89,8 +91,21 @@ impl Hub {
 
     pub(super) fn handle_request_timeout(&mut self, now: Instant, name: &str, generation: Gen, id: u64) {
         let Some(backend) = self.current(name, generation) else { return };
-        let Some(Pending::Client(call)) = backend.pending.remove(&id) else { return };
         let timeout = backend.config.request_timeout.unwrap_or(super::DEFAULT_REQUEST_TIMEOUT);
+        let call = match backend.pending.remove(&id) {
+            Some(Pending::Client(call)) => call,
+            Some(Pending::List(fetch)) => {
+                let why = format!("no answer within {} ms", timeout.as_millis());
+                let error = json!({"error": {"code": code::INTERNAL_ERROR, "message": why}});
+                let Value::Object(body) = error else { return };
+                return self.handle_list_page(now, name, generation, fetch, body);
+            }
+            Some(other) => {
+                backend.pending.insert(id, other);
+                return;
+            }
+            None => return,
+        };
         let cancel = jsonrpc::notification("notifications/cancelled", Some(json!({"requestId": id, "reason": "timed out"})));
         self.write(name, generation, &cancel);
         let message = format!("server '{name}' did not answer {} within {} ms", call.method, timeout.as_millis());
@@ -115,6 +130,9 @@ impl Hub {
             self.timers.remove(timer);
         }
         let pending = std::mem::take(&mut backend.pending);
+        for timer in pending.values().filter_map(Pending::timer) {
+            self.timers.remove(timer);
+        }
         for call in pending.into_values().filter_map(|p| match p {
             Pending::Client(call) => Some(call),
             _ => None,
@@ -157,7 +175,10 @@ impl Hub {
         };
         match pending {
             Pending::Initialize => self.handle_initialized(now, name, generation, body),
-            Pending::List { kind, items, pages } => self.handle_list_page(now, name, generation, kind, items, pages, body),
+            Pending::List(fetch) => {
+                self.timers.remove(fetch.timer);
+                self.handle_list_page(now, name, generation, fetch, body)
+            }
             Pending::Client(call) => self.complete_client_call(name, call, body),
         }
     }
@@ -191,14 +212,28 @@ impl Hub {
             return self.mark_ready(now, name);
         }
         for kind in kinds {
-            self.request_list_page(name, generation, kind, Vec::new(), 0, None);
+            self.request_list_page(now, name, generation, kind, Vec::new(), 0, None);
         }
     }
 
-    fn request_list_page(&mut self, name: &str, generation: Gen, kind: ListKind, items: Vec<Map<String, Value>>, pages: u32, cursor: Option<Value>) {
+    #[allow(clippy::too_many_arguments)]
+    fn request_list_page(
+        &mut self,
+        now: Instant,
+        name: &str,
+        generation: Gen,
+        kind: ListKind,
+        items: Vec<Map<String, Value>>,
+        pages: u32,
+        cursor: Option<Value>,
+    ) {
         let Some(backend) = self.current(name, generation) else { return };
+        backend.lists_in_flight.insert(kind);
         let id = backend.allocate_id();
-        backend.pending.insert(id, Pending::List { kind, items, pages });
+        let timeout = backend.config.request_timeout.unwrap_or(super::DEFAULT_REQUEST_TIMEOUT);
+        let timer = self.timers.insert(now.after(timeout), Timer::Request { backend: name.to_owned(), generation, id });
+        let Some(backend) = self.backends.get_mut(name) else { return };
+        backend.pending.insert(id, Pending::List(ListFetch { kind, items, pages, timer }));
         let params = match cursor {
             Some(c) => json!({"cursor": c}),
             None => json!({}),
@@ -206,36 +241,35 @@ impl Hub {
         self.write(name, generation, &jsonrpc::request(&id.into(), kind.method(), params));
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn handle_list_page(
-        &mut self,
-        now: Instant,
-        name: &str,
-        generation: Gen,
-        kind: ListKind,
-        mut items: Vec<Map<String, Value>>,
-        pages: u32,
-        body: Map<String, Value>,
-    ) {
-        match body.get("result").and_then(Value::as_object) {
+    fn handle_list_page(&mut self, now: Instant, name: &str, generation: Gen, fetch: ListFetch, body: Map<String, Value>) {
+        let ListFetch { kind, mut items, pages, .. } = fetch;
+        let ready = self.backends.get(name).is_some_and(|b| b.state == BackendState::Ready);
+        let fetched = match body.get("result").and_then(Value::as_object) {
             Some(result) => {
                 let page = result.get(kind.result_key()).and_then(Value::as_array);
                 items.extend(page.into_iter().flatten().filter_map(|v| v.as_object().cloned()));
                 let next = result.get("nextCursor").filter(|c| c.is_string()).cloned();
                 if let Some(cursor) = next {
                     if pages + 1 < MAX_LIST_PAGES {
-                        return self.request_list_page(name, generation, kind, items, pages + 1, Some(cursor));
+                        return self.request_list_page(now, name, generation, kind, items, pages + 1, Some(cursor));
                     }
                     tracing::warn!(server = name, "stopped following {} after {MAX_LIST_PAGES} pages", kind.method());
                 }
+                Some(items)
             }
             None => {
                 let why = body.get("error").and_then(|e| e.get("message")).and_then(Value::as_str).unwrap_or("no result");
-                tracing::warn!(server = name, "{} failed ({why}); treating it as empty", kind.method());
+                // A failed re-list must not wipe what the backend offered before.
+                let fallback = if ready { "keeping the previous list" } else { "treating it as empty" };
+                tracing::warn!(server = name, "{} failed ({why}); {fallback}", kind.method());
+                (!ready).then(Vec::new)
             }
-        }
+        };
         let Some(backend) = self.current(name, generation) else { return };
-        *kind.slot(&mut backend.catalog) = items;
+        backend.lists_in_flight.remove(&kind);
+        if let Some(items) = fetched {
+            *kind.slot(&mut backend.catalog) = items;
+        }
         match backend.state {
             BackendState::Listing => {
                 backend.lists_outstanding = backend.lists_outstanding.saturating_sub(1);
@@ -243,7 +277,13 @@ impl Hub {
                     self.mark_ready(now, name);
                 }
             }
-            BackendState::Ready => self.rebuild_registry(),
+            BackendState::Ready => {
+                self.rebuild_registry();
+                // A change announced while this fetch was running may not be in it: fetch again.
+                if self.backends.get_mut(name).is_some_and(|b| b.lists_stale.remove(&kind)) {
+                    self.relist(now, name, kind);
+                }
+            }
             _ => {}
         }
     }
@@ -278,13 +318,13 @@ impl Hub {
         self.write(name, generation, &reply);
     }
 
-    fn handle_backend_notification(&mut self, _now: Instant, name: &str, method: &str, body: &Map<String, Value>) {
+    fn handle_backend_notification(&mut self, now: Instant, name: &str, method: &str, body: &Map<String, Value>) {
         match method {
-            "notifications/tools/list_changed" => self.relist(name, ListKind::Tools),
-            "notifications/prompts/list_changed" => self.relist(name, ListKind::Prompts),
+            "notifications/tools/list_changed" => self.relist(now, name, ListKind::Tools),
+            "notifications/prompts/list_changed" => self.relist(now, name, ListKind::Prompts),
             "notifications/resources/list_changed" => {
-                self.relist(name, ListKind::Resources);
-                self.relist(name, ListKind::Templates);
+                self.relist(now, name, ListKind::Resources);
+                self.relist(now, name, ListKind::Templates);
             }
             "notifications/message" => {
                 let params = jsonrpc::params(body);
@@ -296,12 +336,19 @@ impl Hub {
         }
     }
 
-    fn relist(&mut self, name: &str, kind: ListKind) {
-        let Some(backend) = self.backends.get(name) else { return };
-        if backend.state == BackendState::Ready && backend.has_capability(kind.capability()) {
-            let generation = backend.generation;
-            self.request_list_page(name, generation, kind, Vec::new(), 0, None);
+    /// Fetch a list again after the backend announced a change; one fetch per list at a
+    /// time, so answers to overlapping fetches cannot land out of order.
+    fn relist(&mut self, now: Instant, name: &str, kind: ListKind) {
+        let Some(backend) = self.backends.get_mut(name) else { return };
+        if backend.state != BackendState::Ready || !backend.has_capability(kind.capability()) {
+            return;
         }
+        if backend.lists_in_flight.contains(&kind) {
+            backend.lists_stale.insert(kind);
+            return;
+        }
+        let generation = backend.generation;
+        self.request_list_page(now, name, generation, kind, Vec::new(), 0, None);
     }
 
     pub(super) fn handle_shutdown(&mut self, now: Instant) {

@@ -229,7 +229,7 @@ impl Hub {
         }
     }
 
-    pub(super) fn handle_client_notification(&mut self, now: Instant, session: &str, method: &str, body: &Map<String, Value>) {
+    pub(super) fn handle_client_notification(&mut self, session: &str, method: &str, body: &Map<String, Value>) {
         match method {
             "notifications/initialized" => {
                 if let Some(s) = self.sessions.get_mut(session) {
@@ -245,7 +245,11 @@ impl Hub {
                     })
                 });
                 if let Some((backend, id)) = found.cloned() {
-                    self.abandon_call(now, &backend, id, "cancelled by the client");
+                    // A cancelled request gets no JSON-RPC response (spec), but its HTTP request
+                    // must still end, or the client's connection waits forever.
+                    if let Some(exchange) = self.abandon_call(&backend, id, "cancelled by the client") {
+                        self.respond_empty(exchange, 204, vec![]);
+                    }
                 }
             }
             _ => tracing::debug!(session, method, "ignoring client notification"),
@@ -278,10 +282,18 @@ impl Hub {
         self.reply(call.exchange, mode, message, vec![]);
     }
 
-    /// Stop waiting for a forwarded request whose client is gone; tell the backend to stop too.
-    pub(super) fn abandon_call(&mut self, _now: Instant, backend: &str, id: u64, reason: &str) {
-        let Some(b) = self.backends.get_mut(backend) else { return };
-        let Some(Pending::Client(call)) = b.pending.remove(&id) else { return };
+    /// Stop waiting for a forwarded request; tell the backend to stop too. Returns the
+    /// exchange that was waiting for it.
+    pub(super) fn abandon_call(&mut self, backend: &str, id: u64, reason: &str) -> Option<ExchangeId> {
+        let b = self.backends.get_mut(backend)?;
+        let call = match b.pending.remove(&id) {
+            Some(Pending::Client(call)) => call,
+            Some(other) => {
+                b.pending.insert(id, other);
+                return None;
+            }
+            None => return None,
+        };
         let generation = b.generation;
         self.timers.remove(call.timer);
         self.exchanges.remove(&call.exchange);
@@ -290,11 +302,14 @@ impl Hub {
         }
         let cancel = jsonrpc::notification("notifications/cancelled", Some(json!({"requestId": id, "reason": reason})));
         self.outputs.push_back(Output::WriteBackend { backend: backend.to_owned(), generation, line: cancel.to_string() });
+        Some(call.exchange)
     }
 
-    pub(super) fn handle_exchange_closed(&mut self, now: Instant, exchange: ExchangeId) {
+    pub(super) fn handle_exchange_closed(&mut self, exchange: ExchangeId) {
         match self.exchanges.get(&exchange).cloned() {
-            Some(Exchange::Call { backend, id, .. }) => self.abandon_call(now, &backend, id, "client disconnected"),
+            Some(Exchange::Call { backend, id, .. }) => {
+                self.abandon_call(&backend, id, "client disconnected");
+            }
             Some(Exchange::Stream { session }) => {
                 self.exchanges.remove(&exchange);
                 if let Some(s) = self.sessions.get_mut(&session) {

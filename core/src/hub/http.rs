@@ -96,7 +96,7 @@ impl Hub {
                 self.handle_client_request(now, req, &method, body)
             }
             Message::Notification { method, body } => {
-                self.handle_client_notification(now, &session_id, &method, &body);
+                self.handle_client_notification(&session_id, &method, &body);
                 self.respond_empty(exchange, 202, vec![]);
             }
             Message::Response { id, .. } => {

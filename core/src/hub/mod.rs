@@ -138,7 +138,7 @@ impl Hub {
     pub fn handle(&mut self, now: Instant, input: Input) {
         match input {
             Input::HttpRequest { exchange, request } => self.handle_http(now, exchange, request),
-            Input::ExchangeClosed { exchange } => self.handle_exchange_closed(now, exchange),
+            Input::ExchangeClosed { exchange } => self.handle_exchange_closed(exchange),
             Input::BackendSpawned { backend, generation, pid } => self.handle_spawned(now, &backend, generation, pid),
             Input::BackendSpawnFailed { backend, generation, error } => {
                 self.handle_spawn_failed(now, &backend, generation, &error)

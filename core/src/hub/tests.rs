@@ -340,6 +340,7 @@ fn client_cancellation_is_translated_to_the_backend_id() {
     assert_eq!(h.json_response(n).0, 202);
     let cancel = h.backend_writes("alpha");
     assert_eq!(cancel[0]["params"]["requestId"], sent[0]["id"]);
+    assert_eq!(h.response(x).map(|r| r.status), Some(204), "the exchange is released at once");
     h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": sent[0]["id"], "result": {}}));
     assert!(h.response(x).is_none(), "a cancelled call's result is not delivered");
 }
@@ -398,4 +399,50 @@ fn shutdown_stops_every_backend_and_answers_what_is_pending() {
     let stopped = h.outputs.iter().filter(|o| matches!(o, Output::StopBackend { .. })).count();
     assert_eq!(stopped, 2);
     assert_eq!(h.hub.stats(), HubStats::default());
+}
+
+#[test]
+fn a_relist_that_is_never_answered_times_out_and_keeps_the_previous_list() {
+    let mut h = two_backends();
+    h.backend_says("alpha", json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}));
+    let relist = h.backend_writes("alpha");
+    assert_eq!(relist[0]["method"], "tools/list");
+    assert_eq!(h.hub.stats().timers, 1, "the re-list has a deadline");
+    h.advance(Duration::from_secs(6));
+    assert_eq!(h.hub.stats().pending_backend_requests, 0);
+    assert_eq!(h.hub.stats().timers, 0);
+    let s = h.initialize();
+    let x = h.post(Some(&s), json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}));
+    assert_eq!(h.json_response(x).1["result"]["tools"].as_array().map(Vec::len), Some(3), "nothing was wiped");
+}
+
+#[test]
+fn overlapping_list_changes_fetch_one_list_at_a_time_and_end_with_the_newest() {
+    let mut h = two_backends();
+    let changed = json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"});
+    h.backend_says("alpha", changed.clone());
+    h.backend_says("alpha", changed);
+    let first = h.backend_writes("alpha");
+    assert_eq!(first.len(), 1, "no second fetch while one is running");
+    h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": first[0]["id"], "result": {"tools": [{"name": "old"}]}}));
+    let second = h.backend_writes("alpha");
+    assert_eq!(second.len(), 1, "the change announced mid-fetch is fetched afterwards");
+    h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": second[0]["id"], "result": {"tools": [{"name": "new"}]}}));
+    let s = h.initialize();
+    let x = h.post(Some(&s), json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}));
+    let (_, body) = h.json_response(x);
+    assert_eq!(body["result"]["tools"][0]["name"], "alpha_1mcp_new");
+    assert!(h.backend_writes("alpha").is_empty());
+}
+
+#[test]
+fn a_cancelled_call_ends_its_http_exchange_without_a_json_rpc_response() {
+    let mut h = two_backends();
+    let s = h.initialize();
+    let x = h.call(&s, json!(9), "beta_1mcp_echo", json!({}));
+    h.backend_writes("beta");
+    h.post(Some(&s), json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 9}}));
+    let r = h.response(x).expect("the exchange is released");
+    assert_eq!((r.status, r.body.as_str()), (204, ""));
+    assert_eq!(h.hub.stats().open_exchanges, 0);
 }
