@@ -121,10 +121,8 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
 }
 
 fn run_daemon(settings: onemcp_io::DaemonSettings) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")?;
     runtime.block_on(onemcp_io::run(settings))?;
     // Do not wait on stragglers (a stuck backend reader): everything that matters is done.
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));

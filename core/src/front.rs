@@ -14,9 +14,10 @@ pub enum Refusal {
 /// Check `Host` and `Origin` (spec: servers MUST validate Origin; 403 when invalid).
 pub fn check_host_and_origin(front: &FrontConfig, host: Option<&str>, origin: Option<&str>) -> Result<(), Refusal> {
     if let Some(host) = host
-        && !host_allowed(front, hostname(host)) {
-            return Err(Refusal::ForbiddenHost);
-        }
+        && !host_allowed(front, hostname(host))
+    {
+        return Err(Refusal::ForbiddenHost);
+    }
     if let Some(origin) = origin {
         let Some(rest) = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")) else {
             return Err(Refusal::ForbiddenOrigin);
@@ -78,11 +79,8 @@ pub enum ReplyMode {
 /// Pick the response form from `Accept`; `None` if the client accepts neither.
 pub fn reply_mode(accept: Option<&str>) -> Option<ReplyMode> {
     let Some(accept) = accept else { return Some(ReplyMode::Json) };
-    let types: Vec<String> = accept
-        .split(',')
-        .filter_map(|t| t.split(';').next())
-        .map(|t| t.trim().to_ascii_lowercase())
-        .collect();
+    let types: Vec<String> =
+        accept.split(',').filter_map(|t| t.split(';').next()).map(|t| t.trim().to_ascii_lowercase()).collect();
     let has = |t: &str| types.iter().any(|x| x == t);
     if has("application/json") || has("application/*") || has("*/*") || accept.trim().is_empty() {
         Some(ReplyMode::Json)

@@ -104,9 +104,10 @@ pub fn classify(value: Value) -> Result<Message, EnvelopeError> {
     };
     let id = body.get("id").cloned();
     if let Some(id) = &id
-        && !is_valid_id(id) {
-            return Err(invalid("id must be a string or an integer", None));
-        }
+        && !is_valid_id(id)
+    {
+        return Err(invalid("id must be a string or an integer", None));
+    }
     if body.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
         return Err(invalid("jsonrpc must be \"2.0\"", id));
     }
@@ -210,8 +211,13 @@ mod tests {
 
     #[test]
     fn classifies_requests_notifications_and_responses() {
-        assert!(matches!(ok(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#), Message::Request { method, .. } if method == "ping"));
-        assert!(matches!(ok(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#), Message::Notification { .. }));
+        assert!(
+            matches!(ok(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#), Message::Request { method, .. } if method == "ping")
+        );
+        assert!(matches!(
+            ok(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#),
+            Message::Notification { .. }
+        ));
         assert!(matches!(ok(r#"{"jsonrpc":"2.0","id":"a","result":{}}"#), Message::Response { id, .. } if id == "a"));
         assert!(matches!(ok(r#"{"jsonrpc":"2.0","id":2,"error":{"code":1,"message":"x"}}"#), Message::Response { .. }));
     }
@@ -239,7 +245,9 @@ mod tests {
 
     #[test]
     fn unknown_fields_survive_classification() {
-        let Message::Request { body, .. } = ok(r#"{"jsonrpc":"2.0","id":1,"method":"m","params":{"future":1},"x-ext":true}"#) else {
+        let Message::Request { body, .. } =
+            ok(r#"{"jsonrpc":"2.0","id":1,"method":"m","params":{"future":1},"x-ext":true}"#)
+        else {
             panic!("not a request");
         };
         assert_eq!(body["x-ext"], json!(true));

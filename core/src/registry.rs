@@ -227,7 +227,10 @@ mod tests {
 
     fn catalog(tools: &[&str]) -> Catalog {
         Catalog {
-            tools: tools.iter().map(|t| json!({"name": t, "description": "d"}).as_object().cloned().unwrap_or_default()).collect(),
+            tools: tools
+                .iter()
+                .map(|t| json!({"name": t, "description": "d"}).as_object().cloned().unwrap_or_default())
+                .collect(),
             ..Catalog::default()
         }
     }
@@ -242,7 +245,10 @@ mod tests {
         let (ca, cb) = (catalog(&["echo", "add"]), catalog(&["echo"]));
         let reg = Registry::build([("alpha", &a, &ca), ("beta", &b, &cb)]);
         assert_eq!(names(&reg), ["alpha_1mcp_echo", "alpha_1mcp_add", "beta_1mcp_echo"]);
-        assert_eq!(reg.route(Kind::Tool, "beta_1mcp_echo"), Some(&Route { backend: "beta".into(), original: "echo".into() }));
+        assert_eq!(
+            reg.route(Kind::Tool, "beta_1mcp_echo"),
+            Some(&Route { backend: "beta".into(), original: "echo".into() })
+        );
         assert_eq!(reg.route(Kind::Tool, "echo"), None);
         assert_eq!(reg.list(Kind::Tool)[0]["description"], json!("Echo, overridden"));
         assert_eq!(reg.list(Kind::Tool)[1]["inputSchema"], json!({"type": "object"}));
@@ -275,9 +281,12 @@ mod tests {
         let (a, b) = (server(true, &[]), server(true, &[]));
         let mut ca = Catalog::default();
         ca.resources.push(json!({"uri": "file:///a.txt", "name": "a"}).as_object().cloned().unwrap_or_default());
-        ca.templates.push(json!({"uriTemplate": "file:///{+path}", "name": "any"}).as_object().cloned().unwrap_or_default());
+        ca.templates
+            .push(json!({"uriTemplate": "file:///{+path}", "name": "any"}).as_object().cloned().unwrap_or_default());
         let mut cb = Catalog::default();
-        cb.templates.push(json!({"uriTemplate": "file:///logs/{name}", "name": "logs"}).as_object().cloned().unwrap_or_default());
+        cb.templates.push(
+            json!({"uriTemplate": "file:///logs/{name}", "name": "logs"}).as_object().cloned().unwrap_or_default(),
+        );
         let reg = Registry::build([("alpha", &a, &ca), ("beta", &b, &cb)]);
         assert_eq!(reg.resource_owner("file:///a.txt"), Some("alpha"));
         assert_eq!(reg.resource_owner("file:///logs/x"), Some("beta"));

@@ -44,7 +44,12 @@ pub struct Session {
 
 impl Session {
     /// A session created by `initialize`.
-    pub fn new(id: String, protocol_version: &'static str, params: Option<&Map<String, Value>>, now: Instant) -> Session {
+    pub fn new(
+        id: String,
+        protocol_version: &'static str,
+        params: Option<&Map<String, Value>>,
+        now: Instant,
+    ) -> Session {
         let field = |k: &str| params.and_then(|p| p.get(k)).cloned();
         Session {
             id,

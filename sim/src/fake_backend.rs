@@ -126,7 +126,16 @@ pub struct FakeBackend {
 impl FakeBackend {
     /// A backend that has not been spawned yet.
     pub fn new(name: String, shape: BackendShape, faults: BackendFaults) -> FakeBackend {
-        FakeBackend { name, shape, faults, procs: BTreeMap::new(), next_own_id: 0, faults_injected: 0, cancels_received: 0, faulty_relists: true }
+        FakeBackend {
+            name,
+            shape,
+            faults,
+            procs: BTreeMap::new(),
+            next_own_id: 0,
+            faults_injected: 0,
+            cancels_received: 0,
+            faulty_relists: true,
+        }
     }
 
     fn fault(&mut self, rng: &mut ChaCha8Rng, on: bool, p: f64) -> bool {
@@ -187,7 +196,13 @@ impl FakeBackend {
     }
 
     /// The hub wrote a line to an incarnation; answer it as the faults say.
-    pub fn handle_line(&mut self, rng: &mut ChaCha8Rng, faults_on: bool, generation: Gen, line: &str) -> Vec<Scheduled> {
+    pub fn handle_line(
+        &mut self,
+        rng: &mut ChaCha8Rng,
+        faults_on: bool,
+        generation: Gen,
+        line: &str,
+    ) -> Vec<Scheduled> {
         if !self.is_running(generation) {
             return vec![];
         }
@@ -261,7 +276,8 @@ impl FakeBackend {
         } * MS;
         let mut acts = vec![];
         if self.fault(rng, on, f.garbage) {
-            let junk = ["Starting server on stdio...", "{\"jsonrpc\":\"2.0\",", "\u{1b}[32mready\u{1b}[0m", "null", "[1,2]"];
+            let junk =
+                ["Starting server on stdio...", "{\"jsonrpc\":\"2.0\",", "\u{1b}[32mready\u{1b}[0m", "null", "[1,2]"];
             let text = junk[below(rng, junk.len() as u64) as usize].to_owned();
             acts.push(Scheduled { delay, act: BackendAct::Line { line: text, answers: None } });
         }
@@ -279,9 +295,16 @@ impl FakeBackend {
         if self.fault(rng, on, f.unknown_id) {
             self.next_own_id += 1;
             // Far outside the hub's id range, or a string: it must match nothing.
-            let bogus = if chance(rng, 0.5) { json!(4_000_000_000u64 + self.next_own_id) } else { json!(format!("bogus-{}", self.next_own_id)) };
+            let bogus = if chance(rng, 0.5) {
+                json!(4_000_000_000u64 + self.next_own_id)
+            } else {
+                json!(format!("bogus-{}", self.next_own_id))
+            };
             let line = json!({"jsonrpc": "2.0", "id": bogus, "result": {"content": [{"type": "text", "text": "nobody asked"}]}}).to_string();
-            acts.push(Scheduled { delay: between(rng, 0, self.shape.max_delay_ms) * MS, act: BackendAct::Line { line, answers: None } });
+            acts.push(Scheduled {
+                delay: between(rng, 0, self.shape.max_delay_ms) * MS,
+                act: BackendAct::Line { line, answers: None },
+            });
         }
         if self.fault(rng, on, f.list_changed) {
             let line = json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}).to_string();
@@ -289,7 +312,8 @@ impl FakeBackend {
         }
         if self.fault(rng, on, f.ping) {
             self.next_own_id += 1;
-            let line = json!({"jsonrpc": "2.0", "id": format!("srv-{}", self.next_own_id), "method": "ping"}).to_string();
+            let line =
+                json!({"jsonrpc": "2.0", "id": format!("srv-{}", self.next_own_id), "method": "ping"}).to_string();
             acts.push(Scheduled { delay: between(rng, 0, 500) * MS, act: BackendAct::Line { line, answers: None } });
         }
         acts
@@ -309,7 +333,11 @@ impl FakeBackend {
     }
 
     fn tools_json(&self) -> Vec<Value> {
-        self.shape.tools.iter().map(|t| json!({"name": t, "description": format!("{t} tool"), "inputSchema": {"type": "object"}})).collect()
+        self.shape
+            .tools
+            .iter()
+            .map(|t| json!({"name": t, "description": format!("{t} tool"), "inputSchema": {"type": "object"}}))
+            .collect()
     }
 
     fn prompts_json(&self) -> Vec<Value> {
@@ -322,7 +350,11 @@ impl FakeBackend {
 
     /// One page of a list; the cursor is the index of the first item, as text.
     fn list_page(&self, key: &str, message: &Value, items: Vec<Value>) -> Value {
-        let start = message.pointer("/params/cursor").and_then(Value::as_str).and_then(|c| c.parse::<usize>().ok()).unwrap_or(0);
+        let start = message
+            .pointer("/params/cursor")
+            .and_then(Value::as_str)
+            .and_then(|c| c.parse::<usize>().ok())
+            .unwrap_or(0);
         let size = self.shape.page_size.unwrap_or(usize::MAX);
         let page: Vec<Value> = items.iter().skip(start).take(size).cloned().collect();
         let mut result = json!({ key: page });

@@ -77,7 +77,17 @@ pub struct FakeClient {
 impl FakeClient {
     /// A client that has not started.
     pub fn new(index: usize, sse: bool, colliding_ids: bool) -> FakeClient {
-        FakeClient { index, sse, state: ClientState::Idle, colliding_ids, next_rpc: 0, in_flight: BTreeMap::new(), stream: None, stream_delivered: false, faults_injected: 0 }
+        FakeClient {
+            index,
+            sse,
+            state: ClientState::Idle,
+            colliding_ids,
+            next_rpc: 0,
+            in_flight: BTreeMap::new(),
+            stream: None,
+            stream_delivered: false,
+            faults_injected: 0,
+        }
     }
 
     fn request(&self, method: HttpMethod, body: Option<&Value>) -> HttpRequest {
@@ -115,7 +125,13 @@ impl FakeClient {
 
     /// Decide what to do now; `next_exchange` hands out exchange ids; `backends` are the
     /// configured server names.
-    pub fn wake(&mut self, rng: &mut ChaCha8Rng, faults: &ClientFaults, backends: &[String], next_exchange: &mut u64) -> Vec<ClientAction> {
+    pub fn wake(
+        &mut self,
+        rng: &mut ChaCha8Rng,
+        faults: &ClientFaults,
+        backends: &[String],
+        next_exchange: &mut u64,
+    ) -> Vec<ClientAction> {
         let mut exchange = || {
             *next_exchange += 1;
             ExchangeId(*next_exchange)
@@ -126,7 +142,11 @@ impl FakeClient {
                 let body = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
                     "protocolVersion": CLIENT_VERSION, "capabilities": {},
                     "clientInfo": {"name": format!("sim-client-{}", self.index), "version": "1"}}});
-                vec![ClientAction::Send { exchange: exchange(), request: Box::new(self.request(HttpMethod::Post, Some(&body))), asked: Asked::Initialize }]
+                vec![ClientAction::Send {
+                    exchange: exchange(),
+                    request: Box::new(self.request(HttpMethod::Post, Some(&body))),
+                    asked: Asked::Initialize,
+                }]
             }
             ClientState::Initializing | ClientState::Done => vec![],
             ClientState::Active { .. } => {
@@ -150,7 +170,8 @@ impl FakeClient {
                     let request = Box::new(self.request(HttpMethod::Get, None));
                     return vec![ClientAction::Send { exchange: x, request, asked: Asked::Stream }];
                 }
-                let delivered: Vec<ExchangeId> = self.in_flight.iter().filter(|(_, f)| f.delivered).map(|(x, _)| *x).collect();
+                let delivered: Vec<ExchangeId> =
+                    self.in_flight.iter().filter(|(_, f)| f.delivered).map(|(x, _)| *x).collect();
                 if let Some(stream) = self.stream.filter(|_| self.stream_delivered)
                     && self.fault(rng, faults.disconnect / 4.0)
                 {
@@ -168,7 +189,11 @@ impl FakeClient {
                 if chance(rng, faults.list) {
                     let body = json!({"jsonrpc": "2.0", "id": id, "method": "tools/list"});
                     self.in_flight.insert(x, InFlight { id: id.clone(), delivered: false });
-                    return vec![ClientAction::Send { exchange: x, request: Box::new(self.request(HttpMethod::Post, Some(&body))), asked: Asked::List { id } }];
+                    return vec![ClientAction::Send {
+                        exchange: x,
+                        request: Box::new(self.request(HttpMethod::Post, Some(&body))),
+                        asked: Asked::List { id },
+                    }];
                 }
                 let backend = if self.fault(rng, faults.unknown_tool) {
                     "nosuch".to_owned()
@@ -204,7 +229,8 @@ impl FakeClient {
             self.stream_delivered = false;
         }
         if *asked == Asked::Initialize && self.state == ClientState::Initializing {
-            let session = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("mcp-session-id")).map(|(_, v)| v.clone());
+            let session =
+                headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("mcp-session-id")).map(|(_, v)| v.clone());
             self.state = match (status, session) {
                 (200, Some(session)) => ClientState::Active { session },
                 _ => ClientState::Done,

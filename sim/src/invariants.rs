@@ -233,7 +233,10 @@ impl Ledger {
             Output::Respond { exchange, response } => {
                 let r = self.record(*exchange, "a response")?;
                 if r.stream_open {
-                    return breach(Invariant::OneResponse, format!("a plain response on {exchange} while its stream is open"));
+                    return breach(
+                        Invariant::OneResponse,
+                        format!("a plain response on {exchange} while its stream is open"),
+                    );
                 }
                 r.ended = true;
                 r.answers += 1;
@@ -260,7 +263,8 @@ impl Ledger {
                     return breach(Invariant::KnownParty, format!("an event on {exchange} without an open stream"));
                 }
                 let message: Value = serde_json::from_str(&event.data).unwrap_or(Value::Null);
-                let is_response = message.get("method").is_none() && (message.get("result").is_some() || message.get("error").is_some());
+                let is_response = message.get("method").is_none()
+                    && (message.get("result").is_some() || message.get("error").is_some());
                 if is_response {
                     r.answers += 1;
                     self.responses += 1;
@@ -275,7 +279,10 @@ impl Ledger {
                 }
                 r.ended = true;
                 if r.answers == 0 && !matches!(r.asked, Asked::Cancel { .. } | Asked::Stream) {
-                    return breach(Invariant::OneResponse, format!("the stream of {exchange} closed without a response"));
+                    return breach(
+                        Invariant::OneResponse,
+                        format!("the stream of {exchange} closed without a response"),
+                    );
                 }
                 Ok(Some(self.completed(*exchange)))
             }
@@ -302,7 +309,11 @@ impl Ledger {
     }
 
     fn known_backend(&self, backend: &str) -> Result<(), Breach> {
-        if self.backends.contains(backend) { Ok(()) } else { breach(Invariant::KnownParty, format!("an output names unknown backend {backend:?}")) }
+        if self.backends.contains(backend) {
+            Ok(())
+        } else {
+            breach(Invariant::KnownParty, format!("an output names unknown backend {backend:?}"))
+        }
     }
 
     fn completed(&self, exchange: ExchangeId) -> Completed {
@@ -325,7 +336,10 @@ impl Ledger {
             Asked::Cancel { .. } => {
                 return match status {
                     202 | 404 => Ok(()),
-                    _ => breach(Invariant::OneResponse, format!("a notification on {exchange} was answered {status}: {body}")),
+                    _ => breach(
+                        Invariant::OneResponse,
+                        format!("a notification on {exchange} was answered {status}: {body}"),
+                    ),
                 };
             }
             Asked::Delete => {
@@ -335,7 +349,10 @@ impl Ledger {
                 };
             }
             Asked::Stream if r.stream_open => {
-                return breach(Invariant::Attribution, format!("a response was pushed on the GET stream {exchange}: {body}"));
+                return breach(
+                    Invariant::Attribution,
+                    format!("a response was pushed on the GET stream {exchange}: {body}"),
+                );
             }
             Asked::Stream => {
                 // Refused (409 for a second stream, 404 after a delete): a plain HTTP error.
@@ -349,21 +366,38 @@ impl Ledger {
         };
         let message: Value = match serde_json::from_str(body) {
             Ok(Value::Object(m)) => Value::Object(m),
-            _ => return breach(Invariant::OneResponse, format!("{exchange} was answered {status} without a JSON-RPC message: {body:?}")),
+            _ => {
+                return breach(
+                    Invariant::OneResponse,
+                    format!("{exchange} was answered {status} without a JSON-RPC message: {body:?}"),
+                );
+            }
         };
         if message.get("id") != Some(&expected_id) {
-            return breach(Invariant::Attribution, format!("{exchange} asked with id {expected_id} but was answered with id {:?}: {body}", message.get("id")));
+            return breach(
+                Invariant::Attribution,
+                format!(
+                    "{exchange} asked with id {expected_id} but was answered with id {:?}: {body}",
+                    message.get("id")
+                ),
+            );
         }
         let (result, error) = (message.get("result"), message.get("error"));
         if result.is_some() == error.is_some() {
-            return breach(Invariant::OneResponse, format!("{exchange} got a response with neither or both of result and error: {body}"));
+            return breach(
+                Invariant::OneResponse,
+                format!("{exchange} got a response with neither or both of result and error: {body}"),
+            );
         }
         let error_text = error.map(|e| e.get("message").and_then(Value::as_str).unwrap_or_default().to_owned());
         match (&r.asked, result) {
             (Asked::Call { payload, .. }, Some(result)) => {
                 let text = result.pointer("/content/0/text").and_then(Value::as_str).unwrap_or_default();
                 if text != payload {
-                    return breach(Invariant::Attribution, format!("{exchange} asked to echo {payload:?} but got {text:?}: {body}"));
+                    return breach(
+                        Invariant::Attribution,
+                        format!("{exchange} asked to echo {payload:?} but got {text:?}: {body}"),
+                    );
                 }
                 r.result = Some(CallResult::Ok(text.to_owned()));
             }
@@ -371,7 +405,10 @@ impl Ledger {
                 // Rule 1: errors keep the backend's context (which server).
                 let whole = error.map(Value::to_string).unwrap_or_default();
                 if status == 200 && !whole.contains(backend.as_str()) {
-                    return breach(Invariant::OneResponse, format!("the error for a call to {backend} on {exchange} does not name it: {body}"));
+                    return breach(
+                        Invariant::OneResponse,
+                        format!("the error for a call to {backend} on {exchange} does not name it: {body}"),
+                    );
                 }
                 r.result = Some(CallResult::Error(error_text.unwrap_or_default()));
             }
@@ -380,14 +417,20 @@ impl Ledger {
                     let name = tool.get("name").and_then(Value::as_str).unwrap_or_default();
                     let owner = name.split("_1mcp_").next().unwrap_or_default();
                     if !backends.contains(owner) {
-                        return breach(Invariant::Attribution, format!("tools/list on {exchange} lists {name:?}, which no configured server owns"));
+                        return breach(
+                            Invariant::Attribution,
+                            format!("tools/list on {exchange} lists {name:?}, which no configured server owns"),
+                        );
                     }
                 }
             }
             (Asked::Initialize, Some(result)) => {
                 let has_session = r.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("mcp-session-id"));
                 if result.get("protocolVersion").is_none() || !has_session {
-                    return breach(Invariant::OneResponse, format!("initialize on {exchange} succeeded without a version or session: {body}"));
+                    return breach(
+                        Invariant::OneResponse,
+                        format!("initialize on {exchange} succeeded without a version or session: {body}"),
+                    );
                 }
             }
             _ => {}
@@ -401,7 +444,12 @@ impl Ledger {
     fn check_write(&mut self, backend: &str, generation: Gen, line: &str) -> Result<(), Breach> {
         match self.latest.get(backend) {
             Some(g) if *g == generation => {}
-            other => return breach(Invariant::OneGeneration, format!("a write to {backend}#{generation} while the newest generation is {other:?}: {line}")),
+            other => {
+                return breach(
+                    Invariant::OneGeneration,
+                    format!("a write to {backend}#{generation} while the newest generation is {other:?}: {line}"),
+                );
+            }
         }
         let Ok(message) = serde_json::from_str::<Value>(line) else {
             return breach(Invariant::KnownParty, format!("the hub wrote a non-JSON line to {backend}: {line}"));
@@ -412,32 +460,54 @@ impl Ledger {
             (Some(method), Some(id)) => {
                 let Some(n) = id.as_u64() else { return Ok(()) };
                 if !log.request_ids.insert(n) {
-                    return breach(Invariant::Attribution, format!("the hub reused id {n} on {backend}#{generation}: {line}"));
+                    return breach(
+                        Invariant::Attribution,
+                        format!("the hub reused id {n} on {backend}#{generation}: {line}"),
+                    );
                 }
                 if method == "tools/call" {
                     let name = message.pointer("/params/name").and_then(Value::as_str).unwrap_or_default();
                     let payload = message.pointer("/params/arguments/text").and_then(Value::as_str).unwrap_or_default();
                     if name != "echo" {
-                        return breach(Invariant::Attribution, format!("{backend} was asked for tool {name:?} instead of its original name echo: {line}"));
+                        return breach(
+                            Invariant::Attribution,
+                            format!("{backend} was asked for tool {name:?} instead of its original name echo: {line}"),
+                        );
                     }
                     match self.payloads.get_mut(payload) {
                         Some((target, seen)) if target == backend => {
                             *seen += 1;
                             if *seen > 1 {
-                                return breach(Invariant::Attribution, format!("payload {payload:?} was forwarded {seen} times"));
+                                return breach(
+                                    Invariant::Attribution,
+                                    format!("payload {payload:?} was forwarded {seen} times"),
+                                );
                             }
                         }
                         Some((target, _)) => {
-                            return breach(Invariant::Attribution, format!("payload {payload:?} for {target} was routed to {backend}"));
+                            return breach(
+                                Invariant::Attribution,
+                                format!("payload {payload:?} for {target} was routed to {backend}"),
+                            );
                         }
-                        None => return breach(Invariant::Attribution, format!("{backend} received payload {payload:?} that no client sent")),
+                        None => {
+                            return breach(
+                                Invariant::Attribution,
+                                format!("{backend} received payload {payload:?} that no client sent"),
+                            );
+                        }
                     }
                 }
             }
             (Some("notifications/cancelled"), None) => {
                 let target = message.pointer("/params/requestId");
                 if !target.and_then(Value::as_u64).is_some_and(|n| log.request_ids.contains(&n)) {
-                    return breach(Invariant::Attribution, format!("{backend}#{generation} was told to cancel {target:?}, an id it was never sent: {line}"));
+                    return breach(
+                        Invariant::Attribution,
+                        format!(
+                            "{backend}#{generation} was told to cancel {target:?}, an id it was never sent: {line}"
+                        ),
+                    );
                 }
             }
             _ => {}
@@ -460,11 +530,26 @@ impl Ledger {
     /// on, and no timer without a pending request or a backend to watch.
     pub fn check_step(&self, stats: &HubStats) -> Result<(), Breach> {
         if stats.open_exchanges > self.awaiting() {
-            return breach(Invariant::Drains, format!("the hub holds {} exchanges but only {} await an answer ({stats:?})", stats.open_exchanges, self.awaiting()));
+            return breach(
+                Invariant::Drains,
+                format!(
+                    "the hub holds {} exchanges but only {} await an answer ({stats:?})",
+                    stats.open_exchanges,
+                    self.awaiting()
+                ),
+            );
         }
         let bound = stats.pending_backend_requests + self.backends.len();
         if stats.timers > bound {
-            return breach(Invariant::Drains, format!("{} timers for {} pending requests and {} backends ({stats:?})", stats.timers, stats.pending_backend_requests, self.backends.len()));
+            return breach(
+                Invariant::Drains,
+                format!(
+                    "{} timers for {} pending requests and {} backends ({stats:?})",
+                    stats.timers,
+                    stats.pending_backend_requests,
+                    self.backends.len()
+                ),
+            );
         }
         Ok(())
     }
@@ -479,14 +564,26 @@ impl Ledger {
             let exempt = r.closed || r.cancelled || r.session_gone || listening;
             let answered_once = r.ended && r.answers == 1;
             if !(exempt || answered_once) {
-                return breach(Invariant::OneResponse, format!("{x} ({:?}) of client {} got {} responses and ended={}", r.asked, r.client, r.answers, r.ended));
+                return breach(
+                    Invariant::OneResponse,
+                    format!(
+                        "{x} ({:?}) of client {} got {} responses and ended={}",
+                        r.asked, r.client, r.answers, r.ended
+                    ),
+                );
             }
         }
         // Only GET streams may stay open, and the hub must hold exactly those.
         let streams = self.open_streams();
-        let drained = stats.pending_backend_requests == 0 && stats.open_exchanges == streams && stats.timers == 0 && stats.starting_backends == 0;
+        let drained = stats.pending_backend_requests == 0
+            && stats.open_exchanges == streams
+            && stats.timers == 0
+            && stats.starting_backends == 0;
         if !drained {
-            return breach(Invariant::Drains, format!("after quiescence the hub still holds {stats:?} ({streams} GET streams open)"));
+            return breach(
+                Invariant::Drains,
+                format!("after quiescence the hub still holds {stats:?} ({streams} GET streams open)"),
+            );
         }
         Ok(())
     }
@@ -505,7 +602,14 @@ impl Ledger {
                     None if r.ended => CallResult::Error(format!("HTTP {}", r.status)),
                     None => CallResult::Unanswered("still pending"),
                 };
-                Some(CallOutcome { client: r.client, exchange: *x, id: id.to_string(), backend: backend.clone(), payload: payload.clone(), result })
+                Some(CallOutcome {
+                    client: r.client,
+                    exchange: *x,
+                    id: id.to_string(),
+                    backend: backend.clone(),
+                    payload: payload.clone(),
+                    result,
+                })
             })
             .collect()
     }
@@ -529,7 +633,10 @@ mod tests {
     }
 
     fn respond(x: ExchangeId, body: Value) -> Output {
-        Output::Respond { exchange: x, response: HttpResponse { status: 200, content_type: None, headers: vec![], body: body.to_string() } }
+        Output::Respond {
+            exchange: x,
+            response: HttpResponse { status: 200, content_type: None, headers: vec![], body: body.to_string() },
+        }
     }
 
     fn ok(id: Value, text: &str) -> Value {
@@ -570,7 +677,8 @@ mod tests {
         assert_eq!(invariant(l.handle_output(&respond(x, e))), Some(Invariant::OneResponse));
         let (mut l, x) = ledger_with_call();
         assert_eq!(invariant(l.handle_output(&Output::OpenStream { exchange: x, headers: vec![] })), None);
-        let push = Output::PushEvent { exchange: x, event: SseEvent { event: None, data: ok(json!(7), "c0-r7").to_string() } };
+        let push =
+            Output::PushEvent { exchange: x, event: SseEvent { event: None, data: ok(json!(7), "c0-r7").to_string() } };
         assert_eq!(invariant(l.handle_output(&push)), None);
         assert_eq!(invariant(l.handle_output(&push)), Some(Invariant::OneResponse));
     }
@@ -582,10 +690,12 @@ mod tests {
             let spawn = Output::SpawnBackend { backend: b.into(), generation: Gen(g), spec: LaunchSpec::default() };
             assert_eq!(invariant(l.handle_output(&spawn)), None);
         }
-        let call = |b: &str, g: u64, id: u64| Output::WriteBackend {
+        let call = |b: &str, g: u64, id: u64| {
+            Output::WriteBackend {
             backend: b.into(),
             generation: Gen(g),
             line: json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "c0-r7"}}}).to_string(),
+        }
         };
         assert_eq!(invariant(l.handle_output(&call("beta", 2, 1))), Some(Invariant::Attribution), "wrong backend");
         assert_eq!(invariant(l.handle_output(&call("alpha", 1, 1))), None);
@@ -594,7 +704,8 @@ mod tests {
         let cancel = Output::WriteBackend {
             backend: "alpha".into(),
             generation: Gen(1),
-            line: json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 42}}).to_string(),
+            line: json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 42}})
+                .to_string(),
         };
         assert_eq!(invariant(l.handle_output(&cancel)), Some(Invariant::Attribution), "cancel of an id never sent");
     }

@@ -15,7 +15,8 @@ fn main() -> anyhow::Result<ExitCode> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map(String::as_str);
     // `--spare-relists` steps around the known relist-timeout core bug so other findings show.
-    let mut options = SimOptions { faulty_relists: !args.iter().any(|a| a == "--spare-relists"), ..SimOptions::default() };
+    let mut options =
+        SimOptions { faulty_relists: !args.iter().any(|a| a == "--spare-relists"), ..SimOptions::default() };
     if let Some(steps) = flag("--steps") {
         options.steps = steps.parse().context("--steps takes a number")?;
     }
@@ -41,7 +42,8 @@ fn main() -> anyhow::Result<ExitCode> {
             let range = flag("--seeds").context("swarm needs --seeds A..B")?;
             let (a, b) = range.split_once("..").context("--seeds takes A..B")?;
             let (a, b): (u64, u64) = (a.parse().context("seed range start")?, b.parse().context("seed range end")?);
-            let (mut seeds, mut events, mut steps, mut requests, mut faults, mut violations) = (0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
+            let (mut seeds, mut events, mut steps, mut requests, mut faults, mut violations) =
+                (0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
             for seed in a..b {
                 seeds += 1;
                 match run(seed, &options) {

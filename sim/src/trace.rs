@@ -91,15 +91,22 @@ pub fn input_line(input: &Input, who: &str) -> String {
     match input {
         Input::HttpRequest { exchange, request } => {
             let method = request.method.map(|m| format!("{m:?}").to_uppercase()).unwrap_or_default();
-            let session = request.session_id.as_deref().map(|s| format!(" sid={}", short_session(s))).unwrap_or_default();
+            let session =
+                request.session_id.as_deref().map(|s| format!(" sid={}", short_session(s))).unwrap_or_default();
             let body = String::from_utf8_lossy(&request.body);
             format!("IN  {who}/{exchange} {method}{session} {}", shorten(&body))
         }
         Input::ExchangeClosed { exchange } => format!("IN  {who}/{exchange} closed"),
         Input::BackendSpawned { backend, generation, .. } => format!("IN  {backend}#{generation} spawned"),
-        Input::BackendSpawnFailed { backend, generation, error } => format!("IN  {backend}#{generation} spawn failed: {error}"),
-        Input::BackendLine { backend, generation, line } => format!("IN  {backend}#{generation} line {}", shorten(line)),
-        Input::BackendLineTooLong { backend, generation, len } => format!("IN  {backend}#{generation} line too long ({len})"),
+        Input::BackendSpawnFailed { backend, generation, error } => {
+            format!("IN  {backend}#{generation} spawn failed: {error}")
+        }
+        Input::BackendLine { backend, generation, line } => {
+            format!("IN  {backend}#{generation} line {}", shorten(line))
+        }
+        Input::BackendLineTooLong { backend, generation, len } => {
+            format!("IN  {backend}#{generation} line too long ({len})")
+        }
         Input::BackendExited { backend, generation, status } => format!("IN  {backend}#{generation} exited: {status}"),
         Input::Shutdown => "IN  shutdown".to_owned(),
     }
@@ -115,7 +122,9 @@ pub fn output_line(output: &Output) -> String {
         Output::PushEvent { exchange, event } => format!("OUT push {exchange} {}", shorten(&event.data)),
         Output::CloseStream { exchange } => format!("OUT close {exchange}"),
         Output::SpawnBackend { backend, generation, .. } => format!("OUT spawn {backend}#{generation}"),
-        Output::WriteBackend { backend, generation, line } => format!("OUT write {backend}#{generation} {}", shorten(line)),
+        Output::WriteBackend { backend, generation, line } => {
+            format!("OUT write {backend}#{generation} {}", shorten(line))
+        }
         Output::StopBackend { backend, generation } => format!("OUT stop {backend}#{generation}"),
     }
 }

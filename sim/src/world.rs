@@ -113,7 +113,8 @@ impl World {
     /// Build the world for `seed`: draw its shape and faults, start the hub.
     pub fn new(seed: u64, options: &SimOptions) -> World {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let n_backends = options.backends.unwrap_or_else(|| between(&mut rng, 1, 4) as usize).clamp(1, BACKEND_NAMES.len());
+        let n_backends =
+            options.backends.unwrap_or_else(|| between(&mut rng, 1, 4) as usize).clamp(1, BACKEND_NAMES.len());
         let n_clients = options.clients.unwrap_or_else(|| between(&mut rng, 1, 5) as usize).max(1);
         let colliding = options.colliding_ids.unwrap_or_else(|| chance(&mut rng, 0.7));
         let names: Vec<String> = BACKEND_NAMES[..n_backends].iter().map(|s| (*s).to_owned()).collect();
@@ -132,7 +133,8 @@ impl World {
             fake.faulty_relists = options.faulty_relists;
             backends.insert(name.clone(), fake);
         }
-        let clients = (0..n_clients).map(|i| FakeClient::new(i, chance(&mut rng, plan.clients.sse), colliding)).collect();
+        let clients =
+            (0..n_clients).map(|i| FakeClient::new(i, chance(&mut rng, plan.clients.sse), colliding)).collect();
         let mut hub_seed = [0u8; 32];
         rng.fill_bytes(&mut hub_seed);
         let hub = Hub::new(Instant(0), HubConfig { mcp, ..HubConfig::default() }, hub_seed);
@@ -212,7 +214,10 @@ impl World {
             },
         };
         self.events += 1;
-        outcome.and_then(|()| self.drain()).and_then(|()| self.ledger.check_step(&self.hub.stats())).map_err(|b| self.violation(b))?;
+        outcome
+            .and_then(|()| self.drain())
+            .and_then(|()| self.ledger.check_step(&self.hub.stats()))
+            .map_err(|b| self.violation(b))?;
         Ok(true)
     }
 
@@ -220,7 +225,9 @@ impl World {
         match &input {
             Input::HttpRequest { exchange, .. } => {
                 self.ledger.handle_delivered(*exchange);
-                if let Some(c) = who.strip_prefix('c').and_then(|i| i.parse::<usize>().ok()).and_then(|i| self.clients.get_mut(i)) {
+                if let Some(c) =
+                    who.strip_prefix('c').and_then(|i| i.parse::<usize>().ok()).and_then(|i| self.clients.get_mut(i))
+                {
                     c.handle_delivered(*exchange);
                 }
             }
@@ -240,10 +247,14 @@ impl World {
                 let input = match (fake.fire(generation, &act), act) {
                     (Fired::Dropped, _) => return Ok(()),
                     (Fired::Exit(status), _) => Input::BackendExited { backend, generation, status },
-                    (Fired::Deliver, BackendAct::Spawned) => Input::BackendSpawned { backend, generation, pid: Some(1000 + generation.0 as u32) },
-                    (Fired::Deliver, BackendAct::SpawnFailed) => {
-                        Input::BackendSpawnFailed { backend, generation, error: "No such file or directory (os error 2)".into() }
+                    (Fired::Deliver, BackendAct::Spawned) => {
+                        Input::BackendSpawned { backend, generation, pid: Some(1000 + generation.0 as u32) }
                     }
+                    (Fired::Deliver, BackendAct::SpawnFailed) => Input::BackendSpawnFailed {
+                        backend,
+                        generation,
+                        error: "No such file or directory (os error 2)".into(),
+                    },
                     (Fired::Deliver, BackendAct::Line { line, .. }) => Input::BackendLine { backend, generation, line },
                     (Fired::Deliver, BackendAct::Crash | BackendAct::Exit) => return Ok(()),
                 };
@@ -267,10 +278,19 @@ impl World {
                 ClientAction::Send { exchange, request, asked } => {
                     self.requests += 1;
                     self.ledger.issue(exchange, i, asked);
-                    self.schedule(latency, Event::Deliver { input: Input::HttpRequest { exchange, request: *request }, who: format!("c{i}") });
+                    self.schedule(
+                        latency,
+                        Event::Deliver {
+                            input: Input::HttpRequest { exchange, request: *request },
+                            who: format!("c{i}"),
+                        },
+                    );
                 }
                 ClientAction::Close(exchange) => {
-                    self.schedule(latency, Event::Deliver { input: Input::ExchangeClosed { exchange }, who: format!("c{i}") });
+                    self.schedule(
+                        latency,
+                        Event::Deliver { input: Input::ExchangeClosed { exchange }, who: format!("c{i}") },
+                    );
                 }
             }
         }
@@ -319,7 +339,10 @@ impl World {
                     };
                     self.schedule_backend(&backend, generation, acts);
                 }
-                Output::Respond { .. } | Output::OpenStream { .. } | Output::PushEvent { .. } | Output::CloseStream { .. } => {}
+                Output::Respond { .. }
+                | Output::OpenStream { .. }
+                | Output::PushEvent { .. }
+                | Output::CloseStream { .. } => {}
             }
         }
         Ok(())

@@ -48,7 +48,8 @@ fn a_seed_replays_byte_for_byte() {
 }
 
 fn plan(backends: &[(&str, BackendFaults)], clients: ClientFaults) -> Faults {
-    let backends: BTreeMap<String, BackendFaults> = backends.iter().map(|(n, f)| ((*n).to_owned(), f.clone())).collect();
+    let backends: BTreeMap<String, BackendFaults> =
+        backends.iter().map(|(n, f)| ((*n).to_owned(), f.clone())).collect();
     Faults::Plan(FaultPlan { backends, clients })
 }
 
@@ -65,12 +66,17 @@ fn a_backend_crash_fails_only_its_own_calls() {
     let alpha: Vec<&CallResult> = report.outcomes.iter().filter(|o| o.backend == "alpha").map(|o| &o.result).collect();
     let beta: Vec<&CallResult> = report.outcomes.iter().filter(|o| o.backend == "beta").map(|o| &o.result).collect();
     assert!(
-        alpha.iter().any(|r| matches!(r, CallResult::Error(m) if m.contains("server 'alpha' failed before answering tools/call"))),
+        alpha.iter().any(
+            |r| matches!(r, CallResult::Error(m) if m.contains("server 'alpha' failed before answering tools/call"))
+        ),
         "the call in flight when alpha crashed is failed with alpha's name: {alpha:?}"
     );
     assert!(!alpha.iter().any(|r| matches!(r, CallResult::Ok(_))), "alpha never answers");
     assert!(beta.iter().filter(|r| matches!(r, CallResult::Ok(_))).count() > 10, "beta keeps serving: {beta:?}");
-    assert!(!beta.iter().any(|r| matches!(r, CallResult::Error(m) if m.contains("failed"))), "beta is untouched: {beta:?}");
+    assert!(
+        !beta.iter().any(|r| matches!(r, CallResult::Error(m) if m.contains("failed"))),
+        "beta is untouched: {beta:?}"
+    );
     assert_eq!(report.settled.ready_backends, 1);
 }
 
@@ -87,7 +93,11 @@ fn a_client_that_disconnects_mid_call_gets_nothing_and_the_backend_is_told() {
     let report = run(5, &options).expect("invariants hold");
     let gone = report.outcomes.iter().filter(|o| o.result == CallResult::Unanswered("client disconnected")).count();
     assert!(gone > 5, "disconnects happened mid-call: {:?}", report.outcomes);
-    let told = report.trace.iter().filter(|l| l.contains("OUT write") && l.contains(r#""reason":"client disconnected""#)).count();
+    let told = report
+        .trace
+        .iter()
+        .filter(|l| l.contains("OUT write") && l.contains(r#""reason":"client disconnected""#))
+        .count();
     assert!(told > 0 && told <= gone, "each abandoned call is cancelled on the backend once ({told} for {gone})");
     assert_eq!(report.settled.open_exchanges, 0);
     assert_eq!(report.settled.pending_backend_requests, 0);
@@ -119,6 +129,11 @@ fn two_sessions_with_the_same_ids_get_their_own_results() {
     let shared: Vec<&String> = first.keys().filter(|id| second.contains_key(*id)).collect();
     assert!(shared.len() > 10, "both sessions used the same ids: {shared:?}");
     for id in shared {
-        assert!(first[id].starts_with("c0-") && second[id].starts_with("c1-"), "id {id}: {} / {}", first[id], second[id]);
+        assert!(
+            first[id].starts_with("c0-") && second[id].starts_with("c1-"),
+            "id {id}: {} / {}",
+            first[id],
+            second[id]
+        );
     }
 }

@@ -31,8 +31,9 @@ impl Hub {
             TransportConfig::Stdio(spec) => {
                 backend.set_state(now, BackendState::Spawning);
                 let timeout = backend.config.connection_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
-                backend.connect_timer =
-                    Some(self.timers.insert(now.after(timeout), Timer::Connect { backend: name.to_owned(), generation }));
+                backend.connect_timer = Some(
+                    self.timers.insert(now.after(timeout), Timer::Connect { backend: name.to_owned(), generation }),
+                );
                 self.outputs.push_back(Output::SpawnBackend { backend: name.to_owned(), generation, spec });
             }
             TransportConfig::Http(_) => {
@@ -106,7 +107,8 @@ impl Hub {
             }
             None => return,
         };
-        let cancel = jsonrpc::notification("notifications/cancelled", Some(json!({"requestId": id, "reason": "timed out"})));
+        let cancel =
+            jsonrpc::notification("notifications/cancelled", Some(json!({"requestId": id, "reason": "timed out"})));
         self.write(name, generation, &cancel);
         let message = format!("server '{name}' did not answer {} within {} ms", call.method, timeout.as_millis());
         tracing::warn!(server = name, "{message}");
@@ -167,7 +169,14 @@ impl Hub {
         }
     }
 
-    fn handle_backend_response(&mut self, now: Instant, name: &str, generation: Gen, id: &Value, body: Map<String, Value>) {
+    fn handle_backend_response(
+        &mut self,
+        now: Instant,
+        name: &str,
+        generation: Gen,
+        id: &Value,
+        body: Map<String, Value>,
+    ) {
         let Some(backend) = self.current(name, generation) else { return };
         let Some(pending) = id.as_u64().and_then(|id| backend.pending.remove(&id)) else {
             tracing::debug!(server = name, %id, "dropping a response nobody awaits (late or unknown id)");
@@ -194,7 +203,9 @@ impl Hub {
             capabilities: result.get("capabilities").and_then(Value::as_object).cloned().unwrap_or_default(),
             instructions: result.get("instructions").and_then(Value::as_str).map(str::to_owned),
         };
-        if result.get("serverInfo").and_then(|s| s.get("name")).and_then(Value::as_str) == Some(super::clients::SERVER_NAME) {
+        if result.get("serverInfo").and_then(|s| s.get("name")).and_then(Value::as_str)
+            == Some(super::clients::SERVER_NAME)
+        {
             // Pointing 1mcp at itself would route requests in a circle.
             self.outputs.push_back(Output::StopBackend { backend: name.to_owned(), generation });
             return self.fail_backend(now, name, "refusing to aggregate another 1mcp (loop protection)".into());
@@ -204,7 +215,8 @@ impl Hub {
         backend.info = Some(info);
         backend.set_state(now, BackendState::Listing);
         self.write(name, generation, &jsonrpc::notification("notifications/initialized", None));
-        let kinds: Vec<ListKind> = ListKind::ALL.into_iter().filter(|k| self.backends[name].has_capability(k.capability())).collect();
+        let kinds: Vec<ListKind> =
+            ListKind::ALL.into_iter().filter(|k| self.backends[name].has_capability(k.capability())).collect();
         if let Some(b) = self.backends.get_mut(name) {
             b.lists_outstanding = kinds.len() as u8;
         }
@@ -241,7 +253,14 @@ impl Hub {
         self.write(name, generation, &jsonrpc::request(&id.into(), kind.method(), params));
     }
 
-    fn handle_list_page(&mut self, now: Instant, name: &str, generation: Gen, fetch: ListFetch, body: Map<String, Value>) {
+    fn handle_list_page(
+        &mut self,
+        now: Instant,
+        name: &str,
+        generation: Gen,
+        fetch: ListFetch,
+        body: Map<String, Value>,
+    ) {
         let ListFetch { kind, mut items, pages, .. } = fetch;
         let ready = self.backends.get(name).is_some_and(|b| b.state == BackendState::Ready);
         let fetched = match body.get("result").and_then(Value::as_object) {
@@ -258,7 +277,8 @@ impl Hub {
                 Some(items)
             }
             None => {
-                let why = body.get("error").and_then(|e| e.get("message")).and_then(Value::as_str).unwrap_or("no result");
+                let why =
+                    body.get("error").and_then(|e| e.get("message")).and_then(Value::as_str).unwrap_or("no result");
                 // A failed re-list must not wipe what the backend offered before.
                 let fallback = if ready { "keeping the previous list" } else { "treating it as empty" };
                 tracing::warn!(server = name, "{} failed ({why}); {fallback}", kind.method());
@@ -370,6 +390,10 @@ impl Hub {
     }
 
     fn write(&mut self, name: &str, generation: Gen, message: &Value) {
-        self.outputs.push_back(Output::WriteBackend { backend: name.to_owned(), generation, line: message.to_string() });
+        self.outputs.push_back(Output::WriteBackend {
+            backend: name.to_owned(),
+            generation,
+            line: message.to_string(),
+        });
     }
 }

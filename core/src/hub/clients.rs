@@ -73,11 +73,19 @@ impl Hub {
         ))
     }
 
-    pub(super) fn handle_client_request(&mut self, now: Instant, req: Incoming, method: &str, body: Map<String, Value>) {
+    pub(super) fn handle_client_request(
+        &mut self,
+        now: Instant,
+        req: Incoming,
+        method: &str,
+        body: Map<String, Value>,
+    ) {
         let id = &req.id;
         let message = match method {
             "ping" | "logging/setLevel" => jsonrpc::result(id, json!({})),
-            "tools/list" | "prompts/list" | "resources/list" | "resources/templates/list" => self.list_result(id, method, &body),
+            "tools/list" | "prompts/list" | "resources/list" | "resources/templates/list" => {
+                self.list_result(id, method, &body)
+            }
             "tools/call" => return self.route_named(now, req, body, Kind::Tool, NameSlot::Name),
             "prompts/get" => return self.route_named(now, req, body, Kind::Prompt, NameSlot::Name),
             "resources/read" => return self.route_resource(now, req, body),
@@ -95,7 +103,12 @@ impl Hub {
     fn list_result(&self, id: &RequestId, method: &str, body: &Map<String, Value>) -> Value {
         // We never hand out cursors, so any cursor is one we cannot honour.
         if let Some(cursor) = jsonrpc::params(body).and_then(|p| p.get("cursor")).filter(|c| !c.is_null()) {
-            return jsonrpc::error_with_data(Some(id), code::INVALID_PARAMS, "Invalid cursor", Some(json!({"cursor": cursor})));
+            return jsonrpc::error_with_data(
+                Some(id),
+                code::INVALID_PARAMS,
+                "Invalid cursor",
+                Some(json!({"cursor": cursor})),
+            );
         }
         let (key, items) = match method {
             "tools/list" => ("tools", self.registry.list(Kind::Tool)),
@@ -167,7 +180,8 @@ impl Hub {
         if let Some(owner) = self.registry.resource_owner(uri) {
             return Some(owner.to_owned());
         }
-        let mut capable = self.backends.values().filter(|b| b.state == BackendState::Ready && b.has_capability("resources"));
+        let mut capable =
+            self.backends.values().filter(|b| b.state == BackendState::Ready && b.has_capability("resources"));
         match (capable.next(), capable.next()) {
             (Some(only), None) => Some(only.name.clone()),
             _ => None,
@@ -183,13 +197,21 @@ impl Hub {
                 match uri.and_then(|u| self.resource_owner(&u)) {
                     Some(backend) => self.forward(now, req, &backend, body),
                     None => {
-                        let e = jsonrpc::error(Some(&req.id), code::INVALID_PARAMS, "completion reference names no known resource");
+                        let e = jsonrpc::error(
+                            Some(&req.id),
+                            code::INVALID_PARAMS,
+                            "completion reference names no known resource",
+                        );
                         self.answer(&req, &e)
                     }
                 }
             }
             _ => {
-                let e = jsonrpc::error(Some(&req.id), code::INVALID_PARAMS, "completion ref must be ref/prompt or ref/resource");
+                let e = jsonrpc::error(
+                    Some(&req.id),
+                    code::INVALID_PARAMS,
+                    "completion ref must be ref/prompt or ref/resource",
+                );
                 self.answer(&req, &e)
             }
         }
@@ -213,11 +235,11 @@ impl Hub {
         body.insert("id".into(), id.into());
         let timeout = backend.config.request_timeout.unwrap_or(DEFAULT_REQUEST_TIMEOUT);
         let generation = backend.generation;
-        let timer = self.timers.insert(now.after(timeout), Timer::Request { backend: backend_name.to_owned(), generation, id });
-        backend.pending.insert(
-            id,
-            Pending::Client(ClientCall { exchange, session: session.clone(), client_id, method, timer }),
-        );
+        let timer =
+            self.timers.insert(now.after(timeout), Timer::Request { backend: backend_name.to_owned(), generation, id });
+        backend
+            .pending
+            .insert(id, Pending::Client(ClientCall { exchange, session: session.clone(), client_id, method, timer }));
         self.outputs.push_back(Output::WriteBackend {
             backend: backend_name.to_owned(),
             generation,
@@ -269,7 +291,12 @@ impl Hub {
 
     /// Answer a forwarded request with an error of the proxy's own.
     pub(super) fn fail_client_call(&mut self, backend: &str, call: ClientCall, message: String) {
-        let error = jsonrpc::error_with_data(Some(&call.client_id), code::INTERNAL_ERROR, message, Some(json!({"server": backend})));
+        let error = jsonrpc::error_with_data(
+            Some(&call.client_id),
+            code::INTERNAL_ERROR,
+            message,
+            Some(json!({"server": backend})),
+        );
         self.deliver_call(backend, call, &error);
     }
 
@@ -301,7 +328,11 @@ impl Hub {
             s.in_flight.remove(&(backend.to_owned(), id));
         }
         let cancel = jsonrpc::notification("notifications/cancelled", Some(json!({"requestId": id, "reason": reason})));
-        self.outputs.push_back(Output::WriteBackend { backend: backend.to_owned(), generation, line: cancel.to_string() });
+        self.outputs.push_back(Output::WriteBackend {
+            backend: backend.to_owned(),
+            generation,
+            line: cancel.to_string(),
+        });
         Some(call.exchange)
     }
 
@@ -337,8 +368,13 @@ impl Hub {
                 None => None,
             });
             if let Some((call, generation)) = call {
-                let cancel = jsonrpc::notification("notifications/cancelled", Some(json!({"requestId": id, "reason": reason})));
-                self.outputs.push_back(Output::WriteBackend { backend: backend.clone(), generation, line: cancel.to_string() });
+                let cancel =
+                    jsonrpc::notification("notifications/cancelled", Some(json!({"requestId": id, "reason": reason})));
+                self.outputs.push_back(Output::WriteBackend {
+                    backend: backend.clone(),
+                    generation,
+                    line: cancel.to_string(),
+                });
                 self.fail_client_call(&backend, call, format!("request abandoned: {reason}"));
             }
         }

@@ -16,7 +16,9 @@ pub const SESSION_HEADER: &str = "Mcp-Session-Id";
 
 impl Hub {
     pub(super) fn handle_http(&mut self, now: Instant, exchange: ExchangeId, req: HttpRequest) {
-        if let Err(refusal) = front::check_host_and_origin(&self.config.front, req.host.as_deref(), req.origin.as_deref()) {
+        if let Err(refusal) =
+            front::check_host_and_origin(&self.config.front, req.host.as_deref(), req.origin.as_deref())
+        {
             let message = match refusal {
                 Refusal::ForbiddenHost => "Forbidden: Host header is not allowed",
                 Refusal::ForbiddenOrigin => "Forbidden: Origin is not allowed",
@@ -34,7 +36,8 @@ impl Hub {
                 self.respond(exchange, 405, &body, vec![("Allow".into(), "GET, POST, DELETE".into())])
             }
             ("/health", HttpMethod::Get) => {
-                let (status, body) = health::overall(now, &self.config, self.backends.values(), self.registry.collisions());
+                let (status, body) =
+                    health::overall(now, &self.config, self.backends.values(), self.registry.collisions());
                 self.respond(exchange, status, &body, vec![])
             }
             ("/health/live", HttpMethod::Get) => {
@@ -51,14 +54,19 @@ impl Hub {
 
     fn handle_mcp_post(&mut self, now: Instant, exchange: ExchangeId, req: HttpRequest) {
         let Some(mode) = front::reply_mode(req.accept.as_deref()) else {
-            let body = jsonrpc::error(None, code::INVALID_REQUEST, "Not Acceptable: accept application/json or text/event-stream");
+            let body = jsonrpc::error(
+                None,
+                code::INVALID_REQUEST,
+                "Not Acceptable: accept application/json or text/event-stream",
+            );
             return self.respond(exchange, 406, &body, vec![]);
         };
         if let Some(ct) = &req.content_type
-            && !ct.to_ascii_lowercase().starts_with("application/json") {
-                let body = jsonrpc::error(None, code::INVALID_REQUEST, "Unsupported Media Type: use application/json");
-                return self.respond(exchange, 415, &body, vec![]);
-            }
+            && !ct.to_ascii_lowercase().starts_with("application/json")
+        {
+            let body = jsonrpc::error(None, code::INVALID_REQUEST, "Unsupported Media Type: use application/json");
+            return self.respond(exchange, 415, &body, vec![]);
+        }
         let message = match jsonrpc::parse(&req.body) {
             Ok(m) => m,
             Err(e) => {
@@ -67,9 +75,10 @@ impl Hub {
             }
         };
         if let Message::Request { method, id, body } = &message
-            && method == "initialize" {
-                return self.handle_initialize(now, exchange, mode, req.session_id.as_deref(), id, body);
-            }
+            && method == "initialize"
+        {
+            return self.handle_initialize(now, exchange, mode, req.session_id.as_deref(), id, body);
+        }
         let Some(session_id) = req.session_id else {
             let body = jsonrpc::error(
                 message_id(&message),
@@ -82,11 +91,12 @@ impl Hub {
             return self.respond_session_not_found(exchange, message_id(&message));
         }
         if let Some(version) = &req.protocol_version
-            && !session::is_supported_version(version) {
-                let text = format!("Bad Request: unsupported MCP-Protocol-Version {version:?}");
-                let body = jsonrpc::error(message_id(&message), code::INVALID_REQUEST, text);
-                return self.respond(exchange, 400, &body, vec![]);
-            }
+            && !session::is_supported_version(version)
+        {
+            let text = format!("Bad Request: unsupported MCP-Protocol-Version {version:?}");
+            let body = jsonrpc::error(message_id(&message), code::INVALID_REQUEST, text);
+            return self.respond(exchange, 400, &body, vec![]);
+        }
         if let Some(session) = self.sessions.get_mut(&session_id) {
             session.last_active = now;
         }
@@ -140,7 +150,8 @@ impl Hub {
 
     fn handle_mcp_get(&mut self, exchange: ExchangeId, req: HttpRequest) {
         if !front::accepts_event_stream(req.accept.as_deref()) {
-            let body = jsonrpc::error(None, code::INVALID_REQUEST, "Not Acceptable: GET /mcp needs Accept: text/event-stream");
+            let body =
+                jsonrpc::error(None, code::INVALID_REQUEST, "Not Acceptable: GET /mcp needs Accept: text/event-stream");
             return self.respond(exchange, 406, &body, vec![]);
         }
         let Some(session_id) = req.session_id else {
@@ -156,7 +167,10 @@ impl Hub {
         }
         session.stream = Some(exchange);
         self.exchanges.insert(exchange, Exchange::Stream { session: session_id.clone() });
-        self.outputs.push_back(crate::event::Output::OpenStream { exchange, headers: vec![(SESSION_HEADER.into(), session_id)] });
+        self.outputs.push_back(crate::event::Output::OpenStream {
+            exchange,
+            headers: vec![(SESSION_HEADER.into(), session_id)],
+        });
     }
 
     fn handle_mcp_delete(&mut self, exchange: ExchangeId, req: HttpRequest) {
@@ -172,7 +186,8 @@ impl Hub {
     }
 
     fn respond_session_not_found(&mut self, exchange: ExchangeId, id: Option<&Value>) {
-        let body = jsonrpc::error(id, code::SESSION_NOT_FOUND, "Session not found: send initialize to start a new session");
+        let body =
+            jsonrpc::error(id, code::SESSION_NOT_FOUND, "Session not found: send initialize to start a new session");
         self.respond(exchange, 404, &body, vec![]);
     }
 }

@@ -143,7 +143,9 @@ impl Hub {
             Input::BackendSpawnFailed { backend, generation, error } => {
                 self.handle_spawn_failed(now, &backend, generation, &error)
             }
-            Input::BackendLine { backend, generation, line } => self.handle_backend_line(now, &backend, generation, &line),
+            Input::BackendLine { backend, generation, line } => {
+                self.handle_backend_line(now, &backend, generation, &line)
+            }
             Input::BackendLineTooLong { backend, generation, len } => {
                 tracing::warn!(server = %backend, len, "discarded an over-long line from the server");
                 let _ = generation;
@@ -160,7 +162,9 @@ impl Hub {
         while let Some(timer) = self.timers.pop_due(now) {
             match timer {
                 Timer::Connect { backend, generation } => self.handle_connect_timeout(now, &backend, generation),
-                Timer::Request { backend, generation, id } => self.handle_request_timeout(now, &backend, generation, id),
+                Timer::Request { backend, generation, id } => {
+                    self.handle_request_timeout(now, &backend, generation, id)
+                }
             }
         }
     }

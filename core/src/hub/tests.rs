@@ -119,7 +119,8 @@ impl Harness {
 
     /// The complete response to an exchange, if it was given.
     fn response(&mut self, exchange: ExchangeId) -> Option<HttpResponse> {
-        let at = self.outputs.iter().position(|o| matches!(o, Output::Respond { exchange: e, .. } if *e == exchange))?;
+        let at =
+            self.outputs.iter().position(|o| matches!(o, Output::Respond { exchange: e, .. } if *e == exchange))?;
         match self.outputs.remove(at) {
             Output::Respond { response, .. } => Some(response),
             _ => None,
@@ -143,7 +144,10 @@ impl Harness {
     }
 
     fn call(&mut self, session: &str, id: Value, tool: &str, args: Value) -> ExchangeId {
-        self.post(Some(session), json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": tool, "arguments": args}}))
+        self.post(
+            Some(session),
+            json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": tool, "arguments": args}}),
+        )
     }
 }
 
@@ -182,14 +186,18 @@ fn merges_tool_lists_in_server_order_with_prefixed_names() {
     let x = h.post(Some(&s), json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}));
     let (status, body) = h.json_response(x);
     assert_eq!(status, 200);
-    let names: Vec<&str> = body["result"]["tools"].as_array().into_iter().flatten().filter_map(|t| t["name"].as_str()).collect();
+    let names: Vec<&str> =
+        body["result"]["tools"].as_array().into_iter().flatten().filter_map(|t| t["name"].as_str()).collect();
     assert_eq!(names, ["alpha_1mcp_echo", "alpha_1mcp_add", "beta_1mcp_echo"]);
 }
 
 #[test]
 fn initialize_merges_backend_instructions() {
     let mut h = two_backends();
-    let x = h.post(None, json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-11-25"}}));
+    let x = h.post(
+        None,
+        json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-11-25"}}),
+    );
     let (_, body) = h.json_response(x);
     let text = body["result"]["instructions"].as_str().expect("instructions");
     assert!(text.contains("<alpha>\nuse alpha wisely\n</alpha>"), "{text}");
@@ -227,8 +235,14 @@ fn two_sessions_using_the_same_client_id_never_see_each_others_results() {
     let sent = h.backend_writes("alpha");
     assert_ne!(sent[0]["id"], sent[1]["id"]);
     // Answer out of order.
-    h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": sent[1]["id"], "result": {"echo": sent[1]["params"]["arguments"]["text"]}}));
-    h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": sent[0]["id"], "result": {"echo": sent[0]["params"]["arguments"]["text"]}}));
+    h.backend_says(
+        "alpha",
+        json!({"jsonrpc": "2.0", "id": sent[1]["id"], "result": {"echo": sent[1]["params"]["arguments"]["text"]}}),
+    );
+    h.backend_says(
+        "alpha",
+        json!({"jsonrpc": "2.0", "id": sent[0]["id"], "result": {"echo": sent[0]["params"]["arguments"]["text"]}}),
+    );
     assert_eq!(h.json_response(x1).1["result"]["echo"], "one");
     assert_eq!(h.json_response(x2).1["result"]["echo"], "two");
 }
@@ -272,7 +286,11 @@ fn a_backend_exit_fails_its_calls_at_once_and_spares_the_others() {
     let xa = h.call(&s, json!(1), "alpha_1mcp_echo", json!({}));
     let xb = h.call(&s, json!(2), "beta_1mcp_echo", json!({}));
     let generation = h.generation("alpha");
-    h.feed(Input::BackendExited { backend: "alpha".into(), generation, status: ExitInfo { code: Some(9), signal: None } });
+    h.feed(Input::BackendExited {
+        backend: "alpha".into(),
+        generation,
+        status: ExitInfo { code: Some(9), signal: None },
+    });
     let (_, body) = h.json_response(xa);
     let message = body["error"]["message"].as_str().unwrap_or_default();
     assert!(message.contains("alpha") && message.contains("code 9"), "{message}");
@@ -336,7 +354,8 @@ fn client_cancellation_is_translated_to_the_backend_id() {
     let s = h.initialize();
     let x = h.call(&s, json!("c1"), "alpha_1mcp_echo", json!({}));
     let sent = h.backend_writes("alpha");
-    let n = h.post(Some(&s), json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": "c1"}}));
+    let n =
+        h.post(Some(&s), json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": "c1"}}));
     assert_eq!(h.json_response(n).0, 202);
     let cancel = h.backend_writes("alpha");
     assert_eq!(cancel[0]["params"]["requestId"], sent[0]["id"]);

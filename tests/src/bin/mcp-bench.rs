@@ -256,10 +256,10 @@ fn measure_startup(child: &Child, started: Instant, pid_file: &std::path::Path) 
     };
     let listening = started.elapsed();
     let ready = loop {
-        if let Ok(mut http) = Http::connect(&format!("http://127.0.0.1:{port}/health/ready")) {
-            if let Ok((200, _)) = http.request("GET", "/health/ready", "") {
-                break started.elapsed();
-            }
+        if let Ok(mut http) = Http::connect(&format!("http://127.0.0.1:{port}/health/ready"))
+            && let Ok((200, _)) = http.request("GET", "/health/ready", "")
+        {
+            break started.elapsed();
         }
         if Instant::now() > deadline {
             return Err("not ready within 30 s".into());
