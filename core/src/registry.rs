@@ -47,6 +47,7 @@ pub struct Route {
 
 /// Two servers wanted the same exposed name; how it was settled.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Collision {
     /// Tool or prompt.
     pub kind: Kind,

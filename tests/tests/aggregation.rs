@@ -210,3 +210,27 @@ async fn a_large_tool_list_arrives_whole_and_in_order() {
         bounded("t299", client.call_tool(call_args("many_1mcp_t299", json!({})))).await.expect("call many_1mcp_t299");
     assert_eq!(tool_text(&result), "many: t299");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unprefixed_collisions_are_settled_by_server_order_and_reported() {
+    let bin = fixture_server_bin!();
+    let mut one = fixture_backend(bin, "one", &[]);
+    one["prefix"] = json!(false);
+    let mut two = fixture_backend(bin, "two", &[]);
+    two["prefix"] = json!(false);
+    let daemon = Daemon::start(&mcp_config([("one", one), ("two", two)])).await;
+    daemon.wait_ready().await;
+    let client = mcp_client(&daemon.url).await.expect("connect");
+    let tools = bounded("tools/list", client.list_all_tools()).await.expect("tools/list");
+    let names = names(&tools, "name");
+    assert!(names.contains(&"echo".to_owned()) && names.contains(&"two_1mcp_echo".to_owned()), "{names:?}");
+    let result = bounded("echo", client.call_tool(call_args("echo", json!({"text": "x"})))).await.expect("echo");
+    assert_eq!(tool_text(&result), "one: x", "the first server in name order keeps the name");
+    let result = bounded("two echo", client.call_tool(call_args("two_1mcp_echo", json!({"text": "y"})))).await;
+    assert_eq!(tool_text(&result.expect("two_1mcp_echo")), "two: y");
+    let (_, health) = daemon.get_json("/health").await;
+    let collisions = health["collisions"].as_array().cloned().unwrap_or_default();
+    let echo = collisions.iter().find(|c| c["name"] == "echo").unwrap_or_else(|| panic!("no echo collision: {health}"));
+    assert_eq!((echo["keptBy"].as_str(), echo["server"].as_str()), (Some("one"), Some("two")), "{echo}");
+    assert!(daemon.stderr().contains("name collision"), "the collision is logged");
+}

@@ -138,3 +138,27 @@ async fn slow_call_times_out_with_the_server_named_and_the_session_lives_on() {
         .expect("echo after a timeout");
     assert_eq!(tool_text(&result), "alpha: after");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_backend_does_not_hold_up_the_others() {
+    let bin = fixture_server_bin!();
+    let config = mcp_config([
+        ("alpha", fixture_backend(bin, "alpha", &[])),
+        ("slow", fixture_backend(bin, "slow", &["--start-delay", "2500"])),
+    ]);
+    let daemon = Daemon::start(&config).await;
+    let health = daemon.wait_for_health("alpha ready", |h| status_of(h, "alpha") == "ready").await;
+    assert_eq!(status_of(&health, "slow"), "starting", "{health}");
+    let (status, ready) = daemon.get_json("/health/ready").await;
+    assert_eq!((status, ready["status"].as_str()), (503, Some("not_ready")), "{ready}");
+    let client = mcp_client(&daemon.url).await.expect("connect while slow is starting");
+    let result = bounded("echo", client.call_tool(call_args("alpha_1mcp_echo", json!({"text": "now"}))))
+        .await
+        .expect("alpha serves while slow starts");
+    assert_eq!(tool_text(&result), "alpha: now");
+    daemon.wait_ready().await;
+    let result = bounded("slow echo", client.call_tool(call_args("slow_1mcp_echo", json!({"text": "later"}))))
+        .await
+        .expect("slow serves once ready");
+    assert_eq!(tool_text(&result), "slow: later");
+}

@@ -218,3 +218,20 @@ async fn disabled_backend_is_reported_and_not_started() {
     assert_eq!(off["status"], "disabled", "{health}");
     assert_eq!(health["status"], "healthy", "a disabled server does not degrade health: {health}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsupported_protocol_version_header_is_a_400() {
+    let daemon = start().await;
+    let session = open_session(&daemon).await;
+    let list = json!({"jsonrpc": "2.0", "id": 4, "method": "tools/list"});
+    let request = HttpRequest::post("/mcp")
+        .header("Accept", "application/json, text/event-stream")
+        .header("Content-Type", "application/json")
+        .header("Mcp-Session-Id", &session)
+        .header("MCP-Protocol-Version", "1999-01-01")
+        .body(list.to_string().into_bytes());
+    let response = send(&daemon, &request).await;
+    assert_eq!(response.status, 400, "{}", response.describe());
+    let reply = message(&response);
+    assert!(reply["error"]["message"].as_str().is_some_and(|m| m.contains("1999-01-01")), "{reply}");
+}

@@ -1,6 +1,6 @@
 //! A small MCP server over stdio, built with the official Rust SDK (rmcp), used as a backend in
 //! the end-to-end tests. Every output names the server (`--name`), so a test can tell which
-//! backend answered. Fault modes (`--exit-at-start`, `--garbage`, `--stderr-noise`) let tests
+//! backend answered. Fault modes (`--exit-at-start`, `--garbage`, `--stderr-noise`, `--start-delay`) let tests
 //! check how the gateway copes with misbehaving children.
 
 // Logging (`logging/setLevel`) is deprecated by SEP-2577 but still part of the legacy protocol
@@ -38,6 +38,7 @@ struct FixtureConfig {
     stderr_noise: usize,
     instructions: Option<String>,
     many_tools: usize,
+    start_delay_ms: u64,
 }
 
 impl FixtureConfig {
@@ -49,6 +50,7 @@ impl FixtureConfig {
             stderr_noise: 0,
             instructions: None,
             many_tools: 0,
+            start_delay_ms: 0,
         };
         while let Some(arg) = args.next() {
             let mut value = |flag: &str| args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -67,6 +69,10 @@ impl FixtureConfig {
                 "--many-tools" => {
                     let n = value("--many-tools")?;
                     config.many_tools = n.parse().map_err(|e| format!("--many-tools {n}: {e}"))?;
+                }
+                "--start-delay" => {
+                    let ms = value("--start-delay")?;
+                    config.start_delay_ms = ms.parse().map_err(|e| format!("--start-delay {ms}: {e}"))?;
                 }
                 other => return Err(format!("unknown argument {other:?}")),
             }
@@ -355,6 +361,10 @@ async fn main() -> ExitCode {
             // A closed stderr must not stop the fixture from serving.
             let _ = writeln!(stderr, "fixture-server {}: noise line {i}", config.name);
         }
+    }
+    if config.start_delay_ms > 0 {
+        // A server that takes a while before it reads stdin (npx downloading, a JVM warming up).
+        tokio::time::sleep(std::time::Duration::from_millis(config.start_delay_ms)).await;
     }
     if config.garbage {
         let mut stdout = std::io::stdout().lock();
