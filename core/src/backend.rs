@@ -117,6 +117,14 @@ pub enum Pending {
     List(ListFetch),
     /// A client's request, forwarded.
     Client(ClientCall),
+    /// A request the proxy makes on its own behalf (`logging/setLevel`, a last unsubscribe);
+    /// its answer only matters for the log.
+    Internal {
+        /// The method, for the log.
+        method: String,
+        /// Its deadline.
+        timer: TimerKey,
+    },
 }
 
 /// A list being fetched page by page.
@@ -139,6 +147,7 @@ impl Pending {
             Pending::Initialize => None,
             Pending::List(fetch) => Some(fetch.timer),
             Pending::Client(call) => Some(call.timer),
+            Pending::Internal { timer, .. } => Some(*timer),
         }
     }
 }
@@ -156,6 +165,8 @@ pub struct ClientCall {
     pub method: String,
     /// Its timeout.
     pub timer: TimerKey,
+    /// The client's `progressToken`, replaced by the backend-side id on the way out.
+    pub progress_token: Option<Value>,
 }
 
 /// What a backend said about itself in `initialize`.
@@ -200,6 +211,12 @@ pub struct Backend {
     pub connect_timer: Option<TimerKey>,
     /// Lines that were not JSON-RPC (counted, logged, skipped).
     pub garbage_lines: u64,
+    /// Sessions subscribed to each resource URI (the backend is subscribed while > 0).
+    pub subscribers: BTreeMap<String, usize>,
+    /// Its requests forwarded to a client, by its id (as JSON text): (session, client-side id).
+    pub server_requests: BTreeMap<String, (String, String)>,
+    /// The log level last sent with `logging/setLevel`.
+    pub log_level: Option<crate::session::LogLevel>,
 }
 
 impl Backend {
@@ -221,6 +238,9 @@ impl Backend {
             next_id: 0,
             connect_timer: None,
             garbage_lines: 0,
+            subscribers: BTreeMap::new(),
+            server_requests: BTreeMap::new(),
+            log_level: None,
         }
     }
 

@@ -2,8 +2,9 @@
 
 use crate::ids::ExchangeId;
 use crate::time::Instant;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Protocol revisions served with sessions, newest first.
 pub const SUPPORTED_VERSIONS: [&str; 4] = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
@@ -40,6 +41,67 @@ pub struct Session {
     pub last_active: Instant,
     /// Forwarded requests still awaiting a backend: (server, backend-side id).
     pub in_flight: BTreeSet<(String, u64)>,
+    /// Level set with `logging/setLevel`; `None` until the client sets one.
+    pub log_level: Option<LogLevel>,
+    /// Resource subscriptions: (server, uri).
+    pub subscriptions: BTreeSet<(String, String)>,
+    /// Server-to-client requests forwarded to this client and not yet answered, by the id the
+    /// client sees.
+    pub server_requests: BTreeMap<String, ServerRequest>,
+}
+
+/// A backend's request forwarded to a client: how to route the client's answer back.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServerRequest {
+    /// The server that asked.
+    pub backend: String,
+    /// Its incarnation (an answer for a dead one is dropped).
+    pub generation: crate::ids::Gen,
+    /// The id the backend used.
+    pub backend_id: Value,
+}
+
+/// MCP log levels (RFC 5424 severities), least severe first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    /// debug
+    Debug,
+    /// info
+    Info,
+    /// notice
+    Notice,
+    /// warning
+    Warning,
+    /// error
+    Error,
+    /// critical
+    Critical,
+    /// alert
+    Alert,
+    /// emergency
+    Emergency,
+}
+
+impl LogLevel {
+    /// Parse a level name as the spec spells it.
+    pub fn parse(name: &str) -> Option<LogLevel> {
+        serde_json::from_value(Value::String(name.to_owned())).ok()
+    }
+
+    /// The spec's name for the level.
+    pub fn name(self) -> &'static str {
+        match self {
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Notice => "notice",
+            LogLevel::Warning => "warning",
+            LogLevel::Error => "error",
+            LogLevel::Critical => "critical",
+            LogLevel::Alert => "alert",
+            LogLevel::Emergency => "emergency",
+        }
+    }
 }
 
 impl Session {
@@ -60,6 +122,9 @@ impl Session {
             stream: None,
             last_active: now,
             in_flight: BTreeSet::new(),
+            log_level: None,
+            subscriptions: BTreeSet::new(),
+            server_requests: BTreeMap::new(),
         }
     }
 }
@@ -83,6 +148,15 @@ mod tests {
         assert_eq!(negotiate_version(Some("2024-11-05")), "2024-11-05");
         assert_eq!(negotiate_version(Some("1999-01-01")), "2025-11-25");
         assert_eq!(negotiate_version(None), "2025-11-25");
+    }
+
+    #[test]
+    fn log_levels_parse_and_order_by_severity() {
+        assert_eq!(LogLevel::parse("warning"), Some(LogLevel::Warning));
+        assert_eq!(LogLevel::parse("WARNING"), None);
+        assert_eq!(LogLevel::parse("verbose"), None);
+        assert!(LogLevel::Debug < LogLevel::Info && LogLevel::Error < LogLevel::Emergency);
+        assert_eq!(LogLevel::Notice.name(), "notice");
     }
 
     #[test]

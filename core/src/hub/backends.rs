@@ -60,8 +60,8 @@ impl Hub {
         backend.pending.insert(id, Pending::Initialize);
         let params = json!({
             "protocolVersion": SUPPORTED_VERSIONS[0],
-            // Only what the proxy can honour: it forwards none of the client features yet.
-            "capabilities": {},
+            // Forwarded to the client session each request belongs to, when it declared them.
+            "capabilities": {"roots": {"listChanged": true}, "sampling": {}, "elicitation": {"form": {}, "url": {}}},
             "clientInfo": {"name": super::clients::SERVER_NAME, "version": super::clients::SERVER_VERSION},
         });
         self.write(name, generation, &jsonrpc::request(&id.into(), "initialize", params));
@@ -100,6 +100,10 @@ impl Hub {
                 let error = json!({"error": {"code": code::INTERNAL_ERROR, "message": why}});
                 let Value::Object(body) = error else { return };
                 return self.handle_list_page(now, name, generation, fetch, body);
+            }
+            Some(Pending::Internal { method, .. }) => {
+                tracing::warn!(server = name, "{method} got no answer within {} ms", timeout.as_millis());
+                return;
             }
             Some(other) => {
                 backend.pending.insert(id, other);
@@ -142,8 +146,13 @@ impl Hub {
             let message = format!("server '{name}' {verb} before answering {}: {reason}", call.method);
             self.fail_client_call(name, call, message);
         }
+        self.withdraw_server_requests_of(name, reason);
+        if let Some(b) = self.backends.get_mut(name) {
+            b.subscribers.clear();
+            b.log_level = None;
+        }
         if was_ready {
-            self.rebuild_registry();
+            self.rebuild_registry(name);
         }
     }
 
@@ -164,8 +173,8 @@ impl Hub {
         };
         match message {
             Message::Response { id, body } => self.handle_backend_response(now, name, generation, &id, body),
-            Message::Request { id, method, .. } => self.handle_backend_request(name, generation, &id, &method),
-            Message::Notification { method, body } => self.handle_backend_notification(now, name, &method, &body),
+            Message::Request { id, method, body } => self.handle_server_request(name, generation, &id, &method, body),
+            Message::Notification { method, body } => self.handle_backend_notification(now, name, &method, body),
         }
     }
 
@@ -189,6 +198,12 @@ impl Hub {
                 self.handle_list_page(now, name, generation, fetch, body)
             }
             Pending::Client(call) => self.complete_client_call(name, call, body),
+            Pending::Internal { method, timer } => {
+                self.timers.remove(timer);
+                if let Some(error) = body.get("error") {
+                    tracing::warn!(server = name, %error, "{method} failed");
+                }
+            }
         }
     }
 
@@ -298,7 +313,7 @@ impl Hub {
                 }
             }
             BackendState::Ready => {
-                self.rebuild_registry();
+                self.rebuild_registry(name);
                 // A change announced while this fetch was running may not be in it: fetch again.
                 if self.backends.get_mut(name).is_some_and(|b| b.lists_stale.remove(&kind)) {
                     self.relist(now, name, kind);
@@ -323,22 +338,11 @@ impl Hub {
             templates = c.templates.len(),
             "server ready"
         );
-        self.rebuild_registry();
+        self.rebuild_registry(name);
+        self.sync_backend_log_levels(now);
     }
 
-    fn handle_backend_request(&mut self, name: &str, generation: Gen, id: &Value, method: &str) {
-        let reply = match method {
-            "ping" => jsonrpc::result(id, json!({})),
-            _ => jsonrpc::error(
-                Some(id),
-                code::METHOD_NOT_FOUND,
-                format!("1mcp does not forward {method} to clients yet"),
-            ),
-        };
-        self.write(name, generation, &reply);
-    }
-
-    fn handle_backend_notification(&mut self, now: Instant, name: &str, method: &str, body: &Map<String, Value>) {
+    fn handle_backend_notification(&mut self, now: Instant, name: &str, method: &str, body: Map<String, Value>) {
         match method {
             "notifications/tools/list_changed" => self.relist(now, name, ListKind::Tools),
             "notifications/prompts/list_changed" => self.relist(now, name, ListKind::Prompts),
@@ -347,11 +351,15 @@ impl Hub {
                 self.relist(now, name, ListKind::Templates);
             }
             "notifications/message" => {
-                let params = jsonrpc::params(body);
+                let params = jsonrpc::params(&body);
                 let level = params.and_then(|p| p.get("level")).and_then(Value::as_str).unwrap_or("info");
                 let data = params.and_then(|p| p.get("data")).map(Value::to_string).unwrap_or_default();
-                tracing::info!(server = name, level, "server log: {data}");
+                tracing::debug!(server = name, level, "server log: {data}");
+                self.handle_backend_log(name, body);
             }
+            "notifications/progress" => self.handle_backend_progress(name, body),
+            "notifications/resources/updated" => self.handle_resource_updated(name, body),
+            "notifications/cancelled" => self.handle_backend_cancelled(name, &body),
             _ => tracing::debug!(server = name, method, "ignoring server notification"),
         }
     }
@@ -378,7 +386,7 @@ impl Hub {
         self.shutting_down = true;
         let sessions: Vec<String> = self.sessions.keys().cloned().collect();
         for session in sessions {
-            self.end_session(&session, "1mcp is shutting down");
+            self.end_session(now, &session, "1mcp is shutting down");
         }
         let running: Vec<(String, Gen)> =
             self.backends.values().filter(|b| b.state.is_running()).map(|b| (b.name.clone(), b.generation)).collect();
@@ -389,7 +397,7 @@ impl Hub {
         }
     }
 
-    fn write(&mut self, name: &str, generation: Gen, message: &Value) {
+    pub(super) fn write(&mut self, name: &str, generation: Gen, message: &Value) {
         self.outputs.push_back(Output::WriteBackend {
             backend: name.to_owned(),
             generation,

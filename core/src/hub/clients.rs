@@ -7,6 +7,7 @@ use crate::front::ReplyMode;
 use crate::ids::ExchangeId;
 use crate::jsonrpc::{self, RequestId, code};
 use crate::registry::{Kind, SEPARATOR};
+use crate::session::LogLevel;
 use crate::time::Instant;
 use serde_json::{Map, Value, json};
 
@@ -30,6 +31,8 @@ pub(super) struct Incoming {
     pub exchange: ExchangeId,
     /// JSON or SSE.
     pub mode: ReplyMode,
+    /// The client accepts an event stream, so progress and server requests can precede the answer.
+    pub sse_ok: bool,
     /// The session it belongs to.
     pub session: String,
     /// The client's request id.
@@ -43,7 +46,7 @@ impl Hub {
             "capabilities": {
                 "tools": {"listChanged": true},
                 "prompts": {"listChanged": true},
-                "resources": {"listChanged": true},
+                "resources": {"subscribe": true, "listChanged": true},
                 "completions": {},
                 "logging": {},
             },
@@ -82,7 +85,20 @@ impl Hub {
     ) {
         let id = &req.id;
         let message = match method {
-            "ping" | "logging/setLevel" => jsonrpc::result(id, json!({})),
+            "ping" => jsonrpc::result(id, json!({})),
+            "logging/setLevel" => match jsonrpc::param_str(&body, "level").and_then(LogLevel::parse) {
+                Some(level) => {
+                    self.set_session_log_level(now, &req.session, level);
+                    jsonrpc::result(id, json!({}))
+                }
+                None => jsonrpc::error(
+                    Some(id),
+                    code::INVALID_PARAMS,
+                    "level must be one of debug, info, notice, warning, error, critical, alert, emergency",
+                ),
+            },
+            "resources/subscribe" => return self.subscribe(now, req, body),
+            "resources/unsubscribe" => return self.unsubscribe(now, req, body),
             "tools/list" | "prompts/list" | "resources/list" | "resources/templates/list" => {
                 self.list_result(id, method, &body)
             }
@@ -219,7 +235,7 @@ impl Hub {
 
     /// Send a client request to a backend under a fresh backend-side id.
     fn forward(&mut self, now: Instant, req: Incoming, backend_name: &str, mut body: Map<String, Value>) {
-        let Incoming { exchange, mode, session, id: client_id } = req;
+        let Incoming { exchange, mode, sse_ok, session, id: client_id } = req;
         let method = body.get("method").and_then(Value::as_str).unwrap_or_default().to_owned();
         let Some(backend) = self.backends.get_mut(backend_name).filter(|b| b.state == BackendState::Ready) else {
             let state = self.backends.get(backend_name).map(|b| b.state.clone());
@@ -233,19 +249,29 @@ impl Hub {
         };
         let id = backend.allocate_id();
         body.insert("id".into(), id.into());
+        let progress_token = swap_progress_token(&mut body, id);
         let timeout = backend.config.request_timeout.unwrap_or(DEFAULT_REQUEST_TIMEOUT);
         let generation = backend.generation;
         let timer =
             self.timers.insert(now.after(timeout), Timer::Request { backend: backend_name.to_owned(), generation, id });
-        backend
-            .pending
-            .insert(id, Pending::Client(ClientCall { exchange, session: session.clone(), client_id, method, timer }));
+        backend.pending.insert(
+            id,
+            Pending::Client(ClientCall {
+                exchange,
+                session: session.clone(),
+                client_id,
+                method,
+                timer,
+                progress_token,
+            }),
+        );
         self.outputs.push_back(Output::WriteBackend {
             backend: backend_name.to_owned(),
             generation,
             line: Value::Object(body).to_string(),
         });
-        self.exchanges.insert(exchange, Exchange::Call { backend: backend_name.to_owned(), id, mode });
+        self.exchanges
+            .insert(exchange, Exchange::Call { backend: backend_name.to_owned(), id, mode, sse_ok, streaming: false });
         if let Some(s) = self.sessions.get_mut(&session) {
             s.in_flight.insert((backend_name.to_owned(), id));
         }
@@ -256,6 +282,20 @@ impl Hub {
             "notifications/initialized" => {
                 if let Some(s) = self.sessions.get_mut(session) {
                     s.initialized = true;
+                }
+            }
+            "notifications/roots/list_changed" => {
+                // Roots belong to the client; every server it uses should re-ask.
+                let message = jsonrpc::notification(method, None);
+                let targets: Vec<(String, crate::ids::Gen)> = self
+                    .backends
+                    .values()
+                    .filter(|b| b.state == BackendState::Ready)
+                    .filter(|b| self.viewers(&b.name).iter().any(|v| v == session))
+                    .map(|b| (b.name.clone(), b.generation))
+                    .collect();
+                for (name, generation) in targets {
+                    self.write(&name, generation, &message);
                 }
             }
             "notifications/cancelled" => {
@@ -302,11 +342,17 @@ impl Hub {
 
     fn deliver_call(&mut self, backend: &str, call: ClientCall, message: &Value) {
         self.timers.remove(call.timer);
-        let Some(Exchange::Call { mode, id, .. }) = self.exchanges.remove(&call.exchange) else { return };
+        let Some(Exchange::Call { mode, id, streaming, .. }) = self.exchanges.remove(&call.exchange) else { return };
         if let Some(s) = self.sessions.get_mut(&call.session) {
             s.in_flight.remove(&(backend.to_owned(), id));
         }
-        self.reply(call.exchange, mode, message, vec![]);
+        if streaming {
+            // Progress or a server request went first: the result ends the stream.
+            self.push_event(call.exchange, message);
+            self.outputs.push_back(Output::CloseStream { exchange: call.exchange });
+        } else {
+            self.reply(call.exchange, mode, message, vec![]);
+        }
     }
 
     /// Stop waiting for a forwarded request; tell the backend to stop too. Returns the
@@ -351,8 +397,14 @@ impl Hub {
         }
     }
 
-    /// Remove a session: close its stream and cancel what it still has in flight.
-    pub(super) fn end_session(&mut self, session_id: &str, reason: &str) {
+    /// Remove a session: close its stream, cancel what it still has in flight, answer what
+    /// backends asked it, and drop its subscriptions.
+    pub(super) fn end_session(&mut self, now: Instant, session_id: &str, reason: &str) {
+        self.drop_server_requests_of(session_id, &format!("the client session ended: {reason}"));
+        let subscriptions = self.sessions.get(session_id).map(|s| s.subscriptions.clone()).unwrap_or_default();
+        for (backend, uri) in subscriptions {
+            self.release_subscription(now, session_id, &backend, &uri);
+        }
         let Some(session) = self.sessions.remove(session_id) else { return };
         if let Some(stream) = session.stream {
             self.exchanges.remove(&stream);
@@ -379,5 +431,95 @@ impl Hub {
             }
         }
         tracing::info!(session = %session_id, "session ended: {reason}");
+    }
+}
+
+/// Replace `params._meta.progressToken` with `ours` (unique on the backend's side); returns the
+/// client's token so progress can be mapped back to it.
+fn swap_progress_token(body: &mut Map<String, Value>, ours: u64) -> Option<Value> {
+    let meta = body.get_mut("params")?.as_object_mut()?.get_mut("_meta")?.as_object_mut()?;
+    let theirs = meta.get("progressToken").filter(|t| jsonrpc::is_valid_id(t))?.clone();
+    meta.insert("progressToken".into(), ours.into());
+    Some(theirs)
+}
+
+impl Hub {
+    /// `resources/subscribe`: reference-counted per backend and URI, so the backend is asked
+    /// once however many sessions subscribe, and each session is told only of its own URIs.
+    fn subscribe(&mut self, now: Instant, req: Incoming, body: Map<String, Value>) {
+        let Some(uri) = jsonrpc::param_str(&body, "uri").map(str::to_owned) else {
+            return self.answer(&req, &jsonrpc::error(Some(&req.id), code::INVALID_PARAMS, "missing resource uri"));
+        };
+        let Some(backend) = self.resource_owner(&uri) else {
+            let e = jsonrpc::error_with_data(
+                Some(&req.id),
+                code::INVALID_PARAMS,
+                format!("Resource not found: {uri}"),
+                Some(json!({"uri": uri})),
+            );
+            return self.answer(&req, &e);
+        };
+        let supports = self.backends.get(&backend).and_then(|b| b.info.as_ref()).is_some_and(|i| {
+            i.capabilities.get("resources").and_then(|r| r.get("subscribe")).and_then(Value::as_bool) == Some(true)
+        });
+        if !supports {
+            let text = format!("server '{backend}' does not support resource subscriptions");
+            return self.answer(&req, &jsonrpc::error(Some(&req.id), code::METHOD_NOT_FOUND, text));
+        }
+        let key = (backend.clone(), uri.clone());
+        let fresh = self.sessions.get_mut(&req.session).is_some_and(|s| s.subscriptions.insert(key));
+        let first = fresh
+            && self.backends.get_mut(&backend).is_some_and(|b| {
+                let count = b.subscribers.entry(uri).or_default();
+                *count += 1;
+                *count == 1
+            });
+        if first {
+            self.forward(now, req, &backend, body);
+        } else {
+            self.answer(&req, &jsonrpc::result(&req.id, json!({})));
+        }
+    }
+
+    /// `resources/unsubscribe`: the backend is told only when the last subscriber leaves.
+    fn unsubscribe(&mut self, now: Instant, req: Incoming, body: Map<String, Value>) {
+        let uri = jsonrpc::param_str(&body, "uri").map(str::to_owned).unwrap_or_default();
+        let owned =
+            self.sessions.get(&req.session).and_then(|s| s.subscriptions.iter().find(|(_, u)| *u == uri).cloned());
+        let Some((backend, uri)) = owned else {
+            // Unsubscribing from something never subscribed is harmless.
+            return self.answer(&req, &jsonrpc::result(&req.id, json!({})));
+        };
+        if let Some(s) = self.sessions.get_mut(&req.session) {
+            s.subscriptions.remove(&(backend.clone(), uri.clone()));
+        }
+        if self.decrement_subscribers(&backend, &uri) {
+            self.forward(now, req, &backend, body);
+        } else {
+            self.answer(&req, &jsonrpc::result(&req.id, json!({})));
+        }
+    }
+
+    /// A session leaves without unsubscribing: drop its share, and the backend's subscription
+    /// with the last one.
+    fn release_subscription(&mut self, now: Instant, session: &str, backend: &str, uri: &str) {
+        if let Some(s) = self.sessions.get_mut(session) {
+            s.subscriptions.remove(&(backend.to_owned(), uri.to_owned()));
+        }
+        if self.decrement_subscribers(backend, uri) {
+            self.internal_request(now, backend, "resources/unsubscribe", json!({"uri": uri}));
+        }
+    }
+
+    /// One subscriber fewer; true when it was the last.
+    fn decrement_subscribers(&mut self, backend: &str, uri: &str) -> bool {
+        let Some(b) = self.backends.get_mut(backend) else { return false };
+        let Some(count) = b.subscribers.get_mut(uri) else { return false };
+        *count = count.saturating_sub(1);
+        if *count == 0 {
+            b.subscribers.remove(uri);
+            return true;
+        }
+        false
     }
 }

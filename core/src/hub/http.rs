@@ -30,7 +30,7 @@ impl Hub {
         match (req.path.as_str(), method) {
             ("/mcp", HttpMethod::Post) => self.handle_mcp_post(now, exchange, req),
             ("/mcp", HttpMethod::Get) => self.handle_mcp_get(exchange, req),
-            ("/mcp", HttpMethod::Delete) => self.handle_mcp_delete(exchange, req),
+            ("/mcp", HttpMethod::Delete) => self.handle_mcp_delete(now, exchange, req),
             ("/mcp", HttpMethod::Other) => {
                 let body = jsonrpc::error(None, code::INVALID_REQUEST, "Method not allowed");
                 self.respond(exchange, 405, &body, vec![("Allow".into(), "GET, POST, DELETE".into())])
@@ -102,16 +102,16 @@ impl Hub {
         }
         match message {
             Message::Request { id, method, body } => {
-                let req = Incoming { exchange, mode, session: session_id, id };
+                let sse_ok = front::accepts_event_stream(req.accept.as_deref());
+                let req = Incoming { exchange, mode, sse_ok, session: session_id, id };
                 self.handle_client_request(now, req, &method, body)
             }
             Message::Notification { method, body } => {
                 self.handle_client_notification(&session_id, &method, &body);
                 self.respond_empty(exchange, 202, vec![]);
             }
-            Message::Response { id, .. } => {
-                // Server-to-client requests are not forwarded yet, so nothing awaits an answer.
-                tracing::debug!(session = %session_id, ?id, "dropping a client response nobody awaits");
+            Message::Response { id, body } => {
+                self.handle_client_response(&session_id, &id, body);
                 self.respond_empty(exchange, 202, vec![]);
             }
         }
@@ -173,7 +173,7 @@ impl Hub {
         });
     }
 
-    fn handle_mcp_delete(&mut self, exchange: ExchangeId, req: HttpRequest) {
+    fn handle_mcp_delete(&mut self, now: Instant, exchange: ExchangeId, req: HttpRequest) {
         let Some(session_id) = req.session_id else {
             let body = jsonrpc::error(None, code::INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required");
             return self.respond(exchange, 400, &body, vec![]);
@@ -181,7 +181,7 @@ impl Hub {
         if !self.sessions.contains_key(&session_id) {
             return self.respond_session_not_found(exchange, None);
         }
-        self.end_session(&session_id, "the session was deleted");
+        self.end_session(now, &session_id, "the session was deleted");
         self.respond_empty(exchange, 200, vec![]);
     }
 

@@ -6,15 +6,16 @@
 
 mod backends;
 mod clients;
+mod relay;
 pub use clients::{SERVER_NAME, SERVER_VERSION};
 mod http;
 
-use crate::backend::{Backend, BackendState};
+use crate::backend::{Backend, BackendState, ListKind};
 use crate::config::McpConfig;
 use crate::event::{HttpResponse, Input, Output, SseEvent};
 use crate::front::ReplyMode;
 use crate::ids::{ExchangeId, Gen};
-use crate::registry::Registry;
+use crate::registry::{Kind, Registry};
 use crate::session::Session;
 use crate::time::Instant;
 use crate::timer::TimerTable;
@@ -86,8 +87,9 @@ enum Timer {
 /// An exchange the hub holds open.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Exchange {
-    /// Waiting for a backend's answer to a forwarded request.
-    Call { backend: String, id: u64, mode: ReplyMode },
+    /// Waiting for a backend's answer to a forwarded request. `streaming` once it has turned
+    /// into an SSE stream (to carry progress or a server request before the result).
+    Call { backend: String, id: u64, mode: ReplyMode, sse_ok: bool, streaming: bool },
     /// A session's standalone `GET` stream.
     Stream { session: String },
 }
@@ -103,6 +105,7 @@ pub struct Hub {
     timers: TimerTable<Timer>,
     outputs: VecDeque<Output>,
     next_generation: u64,
+    next_server_request: u64,
     shutting_down: bool,
 }
 
@@ -125,6 +128,7 @@ impl Hub {
             timers: TimerTable::default(),
             outputs: VecDeque::new(),
             next_generation: 0,
+            next_server_request: 0,
             shutting_down: false,
         };
         let names: Vec<String> = hub.backends.keys().cloned().collect();
@@ -197,11 +201,24 @@ impl Hub {
         bytes
     }
 
-    fn rebuild_registry(&mut self) {
+    /// Re-merge the ready backends' lists after `changed` (a backend) changed; sessions that
+    /// can see it hear about every list that actually differs.
+    fn rebuild_registry(&mut self, changed: &str) {
         let ready = self.backends.values().filter(|b| b.state == BackendState::Ready);
-        self.registry = Registry::build(ready.map(|b| (b.name.as_str(), &b.config, &b.catalog)));
-        for c in self.registry.collisions() {
+        let registry = Registry::build(ready.map(|b| (b.name.as_str(), &b.config, &b.catalog)));
+        for c in registry.collisions() {
             tracing::warn!(name = %c.name, kept_by = %c.kept_by, server = %c.server, "name collision: {}", c.resolution);
+        }
+        let old = std::mem::replace(&mut self.registry, registry);
+        let differs = |kind: ListKind| match kind {
+            ListKind::Tools => old.list(Kind::Tool) != self.registry.list(Kind::Tool),
+            ListKind::Prompts => old.list(Kind::Prompt) != self.registry.list(Kind::Prompt),
+            ListKind::Resources => old.resources() != self.registry.resources(),
+            ListKind::Templates => old.templates() != self.registry.templates(),
+        };
+        let kinds: std::collections::BTreeSet<ListKind> = ListKind::ALL.into_iter().filter(|k| differs(*k)).collect();
+        if !kinds.is_empty() {
+            self.notify_list_changed(changed, &kinds);
         }
     }
 

@@ -82,18 +82,30 @@ impl Harness {
 
     /// Walk a backend through spawn, initialize and `tools/list`.
     fn bring_up(&mut self, name: &str, tools: &[&str]) {
+        self.bring_up_with(name, tools, json!({"tools": {}}));
+    }
+
+    /// Like `bring_up`, declaring `capabilities` (which must include `tools`); other lists come back empty.
+    fn bring_up_with(&mut self, name: &str, tools: &[&str], capabilities: Value) {
         let generation = self.generation(name);
         self.feed(Input::BackendSpawned { backend: name.into(), generation, pid: Some(1) });
         let init = self.backend_writes(name).pop().expect("initialize sent");
         assert_eq!(init["method"], "initialize");
-        let result = json!({"protocolVersion": "2025-11-25", "capabilities": {"tools": {}},
+        let result = json!({"protocolVersion": "2025-11-25", "capabilities": capabilities,
             "serverInfo": {"name": name, "version": "1"}, "instructions": format!("use {name} wisely")});
         self.backend_says(name, json!({"jsonrpc": "2.0", "id": init["id"], "result": result}));
         let writes = self.backend_writes(name);
         assert_eq!(writes[0]["method"], "notifications/initialized");
         assert_eq!(writes[1]["method"], "tools/list");
         let tools: Vec<Value> = tools.iter().map(|t| json!({"name": t, "inputSchema": {"type": "object"}})).collect();
-        self.backend_says(name, json!({"jsonrpc": "2.0", "id": writes[1]["id"], "result": {"tools": tools}}));
+        for list in &writes[1..] {
+            let result = match list["method"].as_str() {
+                Some("tools/list") => json!({"tools": tools}),
+                Some("resources/list") => json!({"resources": [{"uri": format!("mem://{name}/a"), "name": "a"}]}),
+                _ => json!({"prompts": [], "resourceTemplates": []}),
+            };
+            self.backend_says(name, json!({"jsonrpc": "2.0", "id": list["id"], "result": result}));
+        }
         assert_eq!(self.hub.backends[name].state, BackendState::Ready);
     }
 
@@ -134,13 +146,43 @@ impl Harness {
     }
 
     fn initialize(&mut self) -> String {
+        self.initialize_with(json!({}))
+    }
+
+    fn initialize_with(&mut self, capabilities: Value) -> String {
         let x = self.post(None, json!({"jsonrpc": "2.0", "id": 0, "method": "initialize",
-            "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}));
+            "params": {"protocolVersion": "2025-06-18", "capabilities": capabilities, "clientInfo": {"name": "t", "version": "1"}}}));
         let r = self.response(x).expect("initialize answered");
         assert_eq!(r.status, 200);
         let body: Value = serde_json::from_str(&r.body).expect("json");
         assert_eq!(body["result"]["protocolVersion"], "2025-06-18");
         r.headers.iter().find(|(k, _)| k == "Mcp-Session-Id").map(|(_, v)| v.clone()).expect("session header")
+    }
+
+    /// Open the session's GET stream.
+    fn open_stream(&mut self, session: &str) -> ExchangeId {
+        let x = self.http(HttpMethod::Get, Some(session), "");
+        assert!(self.outputs.iter().any(|o| matches!(o, Output::OpenStream { exchange, .. } if *exchange == x)));
+        x
+    }
+
+    /// Every event pushed on an exchange so far, parsed, and whether it was closed.
+    fn events(&mut self, exchange: ExchangeId) -> (Vec<Value>, bool) {
+        let mut events = vec![];
+        let mut closed = false;
+        self.outputs.retain(|o| match o {
+            Output::PushEvent { exchange: x, event } if *x == exchange => {
+                events.push(serde_json::from_str(&event.data).expect("JSON event"));
+                false
+            }
+            Output::CloseStream { exchange: x } if *x == exchange => {
+                closed = true;
+                false
+            }
+            Output::OpenStream { exchange: x, .. } if *x == exchange => false,
+            _ => true,
+        });
+        (events, closed)
     }
 
     fn call(&mut self, session: &str, id: Value, tool: &str, args: Value) -> ExchangeId {
@@ -464,4 +506,205 @@ fn a_cancelled_call_ends_its_http_exchange_without_a_json_rpc_response() {
     let r = h.response(x).expect("the exchange is released");
     assert_eq!((r.status, r.body.as_str()), (204, ""));
     assert_eq!(h.hub.stats().open_exchanges, 0);
+}
+
+const ALL_CLIENT_FEATURES: &str = r#"{"sampling": {}, "elicitation": {}, "roots": {"listChanged": true}}"#;
+
+fn client_features() -> Value {
+    serde_json::from_str(ALL_CLIENT_FEATURES).expect("valid JSON")
+}
+
+#[test]
+fn a_server_request_during_a_call_goes_to_that_call_and_the_answer_goes_back() {
+    let mut h = two_backends();
+    let s = h.initialize_with(client_features());
+    let x = h.call(&s, json!("c1"), "alpha_1mcp_echo", json!({}));
+    let call = h.backend_writes("alpha").remove(0);
+    h.backend_says(
+        "alpha",
+        json!({"jsonrpc": "2.0", "id": "srv-9", "method": "sampling/createMessage", "params": {"maxTokens": 5}}),
+    );
+    let (events, closed) = h.events(x);
+    assert!(!closed);
+    assert_eq!(events.len(), 1, "the request rides the call's stream: {events:?}");
+    assert_eq!(events[0]["method"], "sampling/createMessage");
+    assert_eq!(events[0]["params"]["maxTokens"], 5);
+    let front_id = events[0]["id"].clone();
+    assert_ne!(front_id, json!("srv-9"), "the client sees the proxy's id");
+    let a = h.post(
+        Some(&s),
+        json!({"jsonrpc": "2.0", "id": front_id, "result": {"content": {"type": "text", "text": "A"}}}),
+    );
+    assert_eq!(h.json_response(a).0, 202);
+    let answer = h.backend_writes("alpha");
+    assert_eq!(answer[0]["id"], "srv-9", "the backend gets its own id back");
+    assert_eq!(answer[0]["result"]["content"]["text"], "A");
+    h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": call["id"], "result": {"done": true}}));
+    let (events, closed) = h.events(x);
+    assert!(closed, "the result ends the stream");
+    assert_eq!((events[0]["id"].clone(), events[0]["result"]["done"].clone()), (json!("c1"), json!(true)));
+    assert!(h.response(x).is_none(), "no second, plain response");
+}
+
+#[test]
+fn a_server_request_the_client_cannot_answer_is_refused_to_the_backend() {
+    let mut h = two_backends();
+    let s = h.initialize();
+    let x = h.call(&s, json!(1), "alpha_1mcp_echo", json!({}));
+    h.backend_writes("alpha");
+    h.backend_says(
+        "alpha",
+        json!({"jsonrpc": "2.0", "id": 4, "method": "elicitation/create", "params": {"message": "?"}}),
+    );
+    let reply = h.backend_writes("alpha");
+    assert_eq!((reply[0]["id"].clone(), reply[0]["error"]["code"].clone()), (json!(4), json!(-32601)));
+    assert!(reply[0]["error"]["message"].as_str().is_some_and(|m| m.contains("elicitation")));
+    assert_eq!(h.events(x).0.len(), 0);
+}
+
+#[test]
+fn a_server_request_two_sessions_could_own_is_refused_not_guessed() {
+    let mut h = two_backends();
+    let (a, b) = (h.initialize_with(client_features()), h.initialize_with(client_features()));
+    let xa = h.call(&a, json!(1), "alpha_1mcp_echo", json!({}));
+    let xb = h.call(&b, json!(1), "alpha_1mcp_echo", json!({}));
+    h.backend_writes("alpha");
+    h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": 7, "method": "roots/list"}));
+    let reply = h.backend_writes("alpha");
+    assert_eq!(reply[0]["id"], 7);
+    assert!(reply[0]["error"]["message"].as_str().is_some_and(|m| m.contains("refusing rather than guessing")));
+    assert!(h.events(xa).0.is_empty() && h.events(xb).0.is_empty(), "neither client saw it");
+}
+
+#[test]
+fn progress_is_remapped_per_request_and_arrives_before_the_result() {
+    let mut h = two_backends();
+    let (a, b) = (h.initialize(), h.initialize());
+    let call = |h: &mut Harness, s: &str| {
+        h.post(
+            Some(s),
+            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "alpha_1mcp_echo", "_meta": {"progressToken": "tok"}}}),
+        )
+    };
+    let (xa, xb) = (call(&mut h, &a), call(&mut h, &b));
+    let sent = h.backend_writes("alpha");
+    let (ta, tb) =
+        (sent[0]["params"]["_meta"]["progressToken"].clone(), sent[1]["params"]["_meta"]["progressToken"].clone());
+    assert_ne!(ta, tb, "the backend sees distinct tokens for the two requests");
+    h.backend_says(
+        "alpha",
+        json!({"jsonrpc": "2.0", "method": "notifications/progress", "params": {"progressToken": tb, "progress": 1}}),
+    );
+    assert!(h.events(xa).0.is_empty(), "a's request gets nothing of b's progress");
+    let (b_events, _) = h.events(xb);
+    assert_eq!(b_events[0]["params"], json!({"progressToken": "tok", "progress": 1}));
+    h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": sent[1]["id"], "result": {}}));
+    let (b_events, closed) = h.events(xb);
+    assert!(closed && b_events[0]["id"] == json!(1));
+}
+
+#[test]
+fn log_messages_reach_only_the_owning_session_at_its_level() {
+    let mut h = Harness::new(&[("alpha", server(true))]);
+    h.bring_up_with("alpha", &["echo"], json!({"tools": {}, "logging": {}}));
+    let (a, b) = (h.initialize(), h.initialize());
+    let set = h.post(
+        Some(&a),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "logging/setLevel", "params": {"level": "warning"}}),
+    );
+    assert_eq!(h.json_response(set).1["result"], json!({}));
+    let set_level = h.backend_writes("alpha");
+    assert_eq!(
+        (set_level[0]["method"].clone(), set_level[0]["params"]["level"].clone()),
+        (json!("logging/setLevel"), json!("warning"))
+    );
+    let bad =
+        h.post(Some(&a), json!({"jsonrpc": "2.0", "id": 3, "method": "logging/setLevel", "params": {"level": "loud"}}));
+    assert_eq!(h.json_response(bad).1["error"]["code"], -32602);
+    let stream_b = h.open_stream(&b);
+    let x = h.call(&a, json!(1), "alpha_1mcp_echo", json!({}));
+    h.backend_writes("alpha");
+    let log = |level: &str| json!({"jsonrpc": "2.0", "method": "notifications/message", "params": {"level": level, "data": level}});
+    h.backend_says("alpha", log("info"));
+    h.backend_says("alpha", log("error"));
+    let (events, _) = h.events(x);
+    assert_eq!(events.len(), 1, "below a's level is filtered: {events:?}");
+    assert_eq!(events[0]["params"]["data"], "error");
+    assert!(h.events(stream_b).0.is_empty(), "b never sees a's call traffic");
+}
+
+#[test]
+fn subscriptions_are_shared_per_backend_and_updates_reach_only_subscribers() {
+    let mut h = Harness::new(&[("alpha", server(true))]);
+    h.bring_up_with("alpha", &["echo"], json!({"tools": {}, "resources": {"subscribe": true}}));
+    let (a, b, c) = (h.initialize(), h.initialize(), h.initialize());
+    let streams: Vec<ExchangeId> = [&a, &b, &c].iter().map(|s| h.open_stream(s)).collect();
+    let sub = |h: &mut Harness, s: &str, method: &str| {
+        h.post(Some(s), json!({"jsonrpc": "2.0", "id": 5, "method": method, "params": {"uri": "mem://alpha/a"}}))
+    };
+    let xa = sub(&mut h, &a, "resources/subscribe");
+    let forwarded = h.backend_writes("alpha");
+    assert_eq!(forwarded.len(), 1);
+    h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": forwarded[0]["id"], "result": {}}));
+    assert_eq!(h.json_response(xa).1["id"], 5);
+    let xb = sub(&mut h, &b, "resources/subscribe");
+    assert_eq!(h.json_response(xb).1["result"], json!({}));
+    assert!(h.backend_writes("alpha").is_empty(), "the second subscriber does not re-subscribe the backend");
+    h.backend_says(
+        "alpha",
+        json!({"jsonrpc": "2.0", "method": "notifications/resources/updated", "params": {"uri": "mem://alpha/a"}}),
+    );
+    let got: Vec<usize> = streams.iter().map(|x| h.events(*x).0.len()).collect();
+    assert_eq!(got, [1, 1, 0], "only subscribers hear of the update");
+    let ua = sub(&mut h, &a, "resources/unsubscribe");
+    assert_eq!(h.json_response(ua).1["result"], json!({}));
+    assert!(h.backend_writes("alpha").is_empty(), "b still needs it");
+    let ub = sub(&mut h, &b, "resources/unsubscribe");
+    let last = h.backend_writes("alpha");
+    assert_eq!(last[0]["method"], "resources/unsubscribe");
+    h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": last[0]["id"], "result": {}}));
+    assert_eq!(h.json_response(ub).1["id"], 5);
+}
+
+#[test]
+fn a_changed_tool_list_is_announced_to_sessions() {
+    let mut h = two_backends();
+    let s = h.initialize();
+    let stream = h.open_stream(&s);
+    h.backend_says("beta", json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}));
+    let relist = h.backend_writes("beta");
+    h.backend_says("beta", json!({"jsonrpc": "2.0", "id": relist[0]["id"], "result": {"tools": [{"name": "echo"}]}}));
+    assert!(h.events(stream).0.is_empty(), "an identical list is not a change");
+    h.backend_says("beta", json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}));
+    let relist = h.backend_writes("beta");
+    h.backend_says(
+        "beta",
+        json!({"jsonrpc": "2.0", "id": relist[0]["id"], "result": {"tools": [{"name": "echo"}, {"name": "new"}]}}),
+    );
+    let (events, _) = h.events(stream);
+    assert_eq!(events, [json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})]);
+}
+
+#[test]
+fn server_requests_are_withdrawn_and_answered_when_either_side_goes_away() {
+    let mut h = two_backends();
+    let s = h.initialize_with(client_features());
+    let stream = h.open_stream(&s);
+    h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": 1, "method": "roots/list"}));
+    let (events, _) = h.events(stream);
+    let front_id = events[0]["id"].clone();
+    h.backend_says(
+        "alpha",
+        json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 1, "reason": "bored"}}),
+    );
+    let (events, _) = h.events(stream);
+    assert_eq!(events[0]["params"], json!({"requestId": front_id, "reason": "bored"}));
+    h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": 2, "method": "roots/list"}));
+    h.events(stream);
+    let d = h.http(HttpMethod::Delete, Some(&s), "");
+    assert_eq!(h.json_response(d).0, 200);
+    let reply = h.backend_writes("alpha");
+    assert_eq!((reply[0]["id"].clone(), reply[0]["error"]["code"].clone()), (json!(2), json!(-32603)));
+    assert_eq!(h.hub.stats(), HubStats { ready_backends: 2, ..HubStats::default() });
 }

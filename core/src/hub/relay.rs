@@ -1,0 +1,365 @@
+//! Traffic that flows from backends to clients: server-to-client requests and the answers to
+//! them, progress, log messages, resource updates and list changes.
+//!
+//! Everything here is attributed to exactly one session, or refused: a backend shared by
+//! several sessions must never hand one client's traffic to another (DESIGN.md, rule 2).
+
+use super::{Exchange, Hub, Timer};
+use crate::backend::{BackendState, ListKind, Pending};
+use crate::event::{Output, SseEvent};
+use crate::ids::{ExchangeId, Gen};
+use crate::jsonrpc::{self, code};
+use crate::session::{LogLevel, ServerRequest};
+use crate::time::Instant;
+use serde_json::{Map, Value, json};
+use std::collections::BTreeSet;
+
+/// Most unanswered server-to-client requests one session may hold; beyond it the backend is
+/// refused, so a backend cannot grow a session's table without bound.
+const MAX_SERVER_REQUESTS_PER_SESSION: usize = 64;
+
+/// Who a message from a backend belongs to.
+#[derive(Debug, PartialEq, Eq)]
+enum Owner {
+    /// Exactly one session; `call` is its only request in flight on that backend, if it has one.
+    Session { session: String, call: Option<ExchangeId> },
+    /// No session can see the backend.
+    Nobody,
+    /// Several sessions could own it: refuse rather than guess.
+    Ambiguous(usize),
+}
+
+impl Hub {
+    /// Push one message as an SSE event on an exchange; a forwarded call still waiting for its
+    /// JSON answer is turned into a stream first. False if the exchange cannot carry it.
+    pub(super) fn push(&mut self, exchange: ExchangeId, message: &Value) -> bool {
+        match self.exchanges.get_mut(&exchange) {
+            Some(Exchange::Stream { .. }) => {}
+            Some(Exchange::Call { streaming: true, .. }) => {}
+            Some(Exchange::Call { sse_ok: true, streaming, .. }) => {
+                *streaming = true;
+                self.outputs.push_back(Output::OpenStream { exchange, headers: vec![] });
+            }
+            _ => return false,
+        }
+        self.push_event(exchange, message);
+        true
+    }
+
+    /// Emit one `message` event on an exchange already streaming.
+    pub(super) fn push_event(&mut self, exchange: ExchangeId, message: &Value) {
+        let event = SseEvent { event: Some("message".into()), data: message.to_string() };
+        self.outputs.push_back(Output::PushEvent { exchange, event });
+    }
+
+    /// Deliver to a session: on `call` if it can stream, else on the session's GET stream,
+    /// else on any of its calls that can stream. False if the session has no open channel.
+    pub(super) fn push_to_session(&mut self, session: &str, call: Option<ExchangeId>, message: &Value) -> bool {
+        if let Some(call) = call
+            && self.push(call, message)
+        {
+            return true;
+        }
+        let Some(s) = self.sessions.get(session) else { return false };
+        if let Some(stream) = s.stream {
+            return self.push(stream, message);
+        }
+        let calls: Vec<ExchangeId> = self
+            .exchanges
+            .iter()
+            .filter(|(_, e)| matches!(e, Exchange::Call { sse_ok: true, .. }))
+            .filter(|(x, _)| self.exchange_session(**x).as_deref() == Some(session))
+            .map(|(x, _)| *x)
+            .collect();
+        calls.into_iter().next_back().is_some_and(|x| self.push(x, message))
+    }
+
+    fn exchange_session(&self, exchange: ExchangeId) -> Option<String> {
+        let Some(Exchange::Call { backend, id, .. }) = self.exchanges.get(&exchange) else { return None };
+        match self.backends.get(backend)?.pending.get(id)? {
+            Pending::Client(call) => Some(call.session.clone()),
+            _ => None,
+        }
+    }
+
+    /// Sessions that may see `backend` (every session, until views narrow it).
+    pub(super) fn viewers(&self, backend: &str) -> Vec<String> {
+        let _ = backend;
+        self.sessions.keys().cloned().collect()
+    }
+
+    /// Attribute a message a backend sent on its own (not as an answer).
+    fn owner(&self, backend: &str) -> Owner {
+        let calls: Vec<(String, ExchangeId)> = self
+            .backends
+            .get(backend)
+            .into_iter()
+            .flat_map(|b| b.pending.values())
+            .filter_map(|p| match p {
+                Pending::Client(call) => Some((call.session.clone(), call.exchange)),
+                _ => None,
+            })
+            .collect();
+        let sessions: BTreeSet<&String> = calls.iter().map(|(s, _)| s).collect();
+        match sessions.len() {
+            1 => {
+                let session = calls[0].0.clone();
+                let call = if calls.len() == 1 { Some(calls[0].1) } else { None };
+                Owner::Session { session, call }
+            }
+            0 => match self.viewers(backend).as_slice() {
+                [] => Owner::Nobody,
+                [only] => Owner::Session { session: only.clone(), call: None },
+                many => Owner::Ambiguous(many.len()),
+            },
+            n => Owner::Ambiguous(n),
+        }
+    }
+
+    /// A backend asks its client something (sampling, elicitation, roots, ...).
+    pub(super) fn handle_server_request(
+        &mut self,
+        name: &str,
+        generation: Gen,
+        id: &Value,
+        method: &str,
+        body: Map<String, Value>,
+    ) {
+        if method == "ping" {
+            // Liveness of the proxy itself: answered here, never bothers a client.
+            return self.write(name, generation, &jsonrpc::result(id, json!({})));
+        }
+        let (session, call) = match self.owner(name) {
+            Owner::Session { session, call } => (session, call),
+            Owner::Nobody => {
+                let e = jsonrpc::error(
+                    Some(id),
+                    code::INTERNAL_ERROR,
+                    format!("no client is connected to answer {method}"),
+                );
+                return self.write(name, generation, &e);
+            }
+            Owner::Ambiguous(n) => {
+                tracing::warn!(server = name, method, sessions = n, "refusing a server request no single session owns");
+                let text = format!(
+                    "1mcp cannot tell which of {n} client sessions {method} is meant for; refusing rather than guessing \
+                     (run this server per session to make requests attributable)"
+                );
+                return self.write(name, generation, &jsonrpc::error(Some(id), code::INTERNAL_ERROR, text));
+            }
+        };
+        if let Err(missing) = self.client_can_answer(&session, method, &body) {
+            let text = format!("the client session does not support {missing}");
+            return self.write(name, generation, &jsonrpc::error(Some(id), code::METHOD_NOT_FOUND, text));
+        }
+        let held = self.sessions.get(&session).map_or(0, |s| s.server_requests.len());
+        if held >= MAX_SERVER_REQUESTS_PER_SESSION {
+            let text = format!("the client already has {held} unanswered requests");
+            return self.write(name, generation, &jsonrpc::error(Some(id), code::INTERNAL_ERROR, text));
+        }
+        self.next_server_request += 1;
+        let front_id = format!("1mcp-{}", self.next_server_request);
+        let mut message = body;
+        message.insert("id".into(), Value::String(front_id.clone()));
+        if !self.push_to_session(&session, call, &Value::Object(message)) {
+            let text = format!("the client session has no open stream to receive {method}");
+            return self.write(name, generation, &jsonrpc::error(Some(id), code::INTERNAL_ERROR, text));
+        }
+        if let Some(s) = self.sessions.get_mut(&session) {
+            let request = ServerRequest { backend: name.to_owned(), generation, backend_id: id.clone() };
+            s.server_requests.insert(front_id.clone(), request);
+        }
+        if let Some(b) = self.backends.get_mut(name) {
+            b.server_requests.insert(id.to_string(), (session, front_id));
+        }
+    }
+
+    /// Whether the session declared what `method` needs; `Err` names what is missing.
+    fn client_can_answer(&self, session: &str, method: &str, body: &Map<String, Value>) -> Result<(), String> {
+        let caps = self.sessions.get(session).map(|s| &s.client_capabilities);
+        let has = |path: &[&str]| {
+            let mut node = caps.map(|c| c.get(path[0]));
+            for key in &path[1..] {
+                node = node.map(|n| n.and_then(|v| v.get(*key)));
+            }
+            node.flatten().is_some()
+        };
+        let needed: &[&str] = match method {
+            "sampling/createMessage" => &["sampling"],
+            "roots/list" => &["roots"],
+            "elicitation/create" => match jsonrpc::params(body).and_then(|p| p.get("mode")).and_then(Value::as_str) {
+                Some("url") => &["elicitation", "url"],
+                _ => &["elicitation"],
+            },
+            _ => return Ok(()),
+        };
+        if has(needed) { Ok(()) } else { Err(needed.join(".")) }
+    }
+
+    /// A client answered a request we forwarded from a backend.
+    pub(super) fn handle_client_response(&mut self, session: &str, id: &Value, mut body: Map<String, Value>) {
+        let Some(front_id) = id.as_str() else { return };
+        let Some(request) = self.sessions.get_mut(session).and_then(|s| s.server_requests.remove(front_id)) else {
+            tracing::debug!(session, %id, "dropping a client response nobody awaits");
+            return;
+        };
+        let Some(backend) = self.backends.get_mut(&request.backend).filter(|b| b.generation == request.generation)
+        else {
+            return;
+        };
+        backend.server_requests.remove(&request.backend_id.to_string());
+        body.insert("id".into(), request.backend_id);
+        self.write(&request.backend, request.generation, &Value::Object(body));
+    }
+
+    /// Answer, with an error, every request a session still owes its backends.
+    pub(super) fn drop_server_requests_of(&mut self, session: &str, reason: &str) {
+        let Some(s) = self.sessions.get_mut(session) else { return };
+        let owed = std::mem::take(&mut s.server_requests);
+        for request in owed.into_values() {
+            if let Some(b) = self.backends.get_mut(&request.backend).filter(|b| b.generation == request.generation) {
+                b.server_requests.remove(&request.backend_id.to_string());
+                let e = jsonrpc::error(Some(&request.backend_id), code::INTERNAL_ERROR, reason);
+                self.write(&request.backend, request.generation, &e);
+            }
+        }
+    }
+
+    /// A backend went away: its questions to clients are withdrawn.
+    pub(super) fn withdraw_server_requests_of(&mut self, name: &str, reason: &str) {
+        let Some(b) = self.backends.get_mut(name) else { return };
+        let asked = std::mem::take(&mut b.server_requests);
+        for (session, front_id) in asked.into_values() {
+            self.cancel_on_client(&session, &front_id, reason);
+        }
+    }
+
+    fn cancel_on_client(&mut self, session: &str, front_id: &str, reason: &str) {
+        let Some(s) = self.sessions.get_mut(session) else { return };
+        if s.server_requests.remove(front_id).is_some() {
+            let cancel = jsonrpc::notification(
+                "notifications/cancelled",
+                Some(json!({"requestId": front_id, "reason": reason})),
+            );
+            self.push_to_session(session, None, &cancel);
+        }
+    }
+
+    /// A backend cancelled one of its own requests to a client.
+    pub(super) fn handle_backend_cancelled(&mut self, name: &str, body: &Map<String, Value>) {
+        let Some(request_id) = jsonrpc::params(body).and_then(|p| p.get("requestId")) else { return };
+        let Some(b) = self.backends.get_mut(name) else { return };
+        let Some((session, front_id)) = b.server_requests.remove(&request_id.to_string()) else { return };
+        let reason = jsonrpc::param_str(body, "reason").unwrap_or("cancelled by the server").to_owned();
+        self.cancel_on_client(&session, &front_id, &reason);
+    }
+
+    /// `notifications/progress` from a backend: only ever to the request it belongs to.
+    pub(super) fn handle_backend_progress(&mut self, name: &str, mut body: Map<String, Value>) {
+        let token = jsonrpc::params(&body).and_then(|p| p.get("progressToken")).and_then(Value::as_u64);
+        let Some(call) = token.and_then(|t| match self.backends.get(name)?.pending.get(&t)? {
+            Pending::Client(call) => Some(call),
+            _ => None,
+        }) else {
+            tracing::debug!(server = name, "dropping progress for no request in flight");
+            return;
+        };
+        let (Some(theirs), exchange, session) = (call.progress_token.clone(), call.exchange, call.session.clone())
+        else {
+            return;
+        };
+        if let Some(params) = body.get_mut("params").and_then(Value::as_object_mut) {
+            params.insert("progressToken".into(), theirs);
+        }
+        self.push_to_session(&session, Some(exchange), &Value::Object(body));
+    }
+
+    /// `notifications/message` from a backend: to the one session it concerns, at that
+    /// session's level. Legacy log messages name no request, so when several sessions could
+    /// own one it is dropped rather than shown to a client it may not belong to.
+    pub(super) fn handle_backend_log(&mut self, name: &str, body: Map<String, Value>) {
+        let level = jsonrpc::param_str(&body, "level").and_then(LogLevel::parse).unwrap_or(LogLevel::Info);
+        let (session, call) = match self.owner(name) {
+            Owner::Session { session, call } => (session, call),
+            Owner::Nobody => return,
+            Owner::Ambiguous(n) => {
+                tracing::debug!(server = name, sessions = n, "dropping a log message several sessions could own");
+                return;
+            }
+        };
+        let wanted = self.sessions.get(&session).is_some_and(|s| s.log_level.is_none_or(|min| level >= min));
+        if wanted {
+            self.push_to_session(&session, call, &Value::Object(body));
+        }
+    }
+
+    /// `notifications/resources/updated`: to the sessions subscribed to that URI.
+    pub(super) fn handle_resource_updated(&mut self, name: &str, body: Map<String, Value>) {
+        let Some(uri) = jsonrpc::param_str(&body, "uri").map(str::to_owned) else { return };
+        let key = (name.to_owned(), uri);
+        let subscribed: Vec<String> =
+            self.sessions.iter().filter(|(_, s)| s.subscriptions.contains(&key)).map(|(id, _)| id.clone()).collect();
+        let message = Value::Object(body);
+        for session in subscribed {
+            self.push_to_session(&session, None, &message);
+        }
+    }
+
+    /// Tell every session that can see `backend` that these lists changed.
+    pub(super) fn notify_list_changed(&mut self, backend: &str, kinds: &BTreeSet<ListKind>) {
+        let methods: BTreeSet<&str> = kinds
+            .iter()
+            .map(|kind| match kind {
+                ListKind::Tools => "notifications/tools/list_changed",
+                ListKind::Prompts => "notifications/prompts/list_changed",
+                ListKind::Resources | ListKind::Templates => "notifications/resources/list_changed",
+            })
+            .collect();
+        for method in methods {
+            let message = jsonrpc::notification(method, None);
+            for session in self.viewers(backend) {
+                if let Some(stream) = self.sessions.get(&session).and_then(|s| s.stream) {
+                    self.push(stream, &message);
+                }
+            }
+        }
+    }
+
+    /// A session set its log level: remember it and lower the backends' level if it needs more.
+    pub(super) fn set_session_log_level(&mut self, now: Instant, session: &str, level: LogLevel) {
+        if let Some(s) = self.sessions.get_mut(session) {
+            s.log_level = Some(level);
+        }
+        self.sync_backend_log_levels(now);
+    }
+
+    /// Each backend logs at the most verbose level any session asked for; sessions filter.
+    pub(super) fn sync_backend_log_levels(&mut self, now: Instant) {
+        let Some(wanted) = self.sessions.values().filter_map(|s| s.log_level).min() else { return };
+        let names: Vec<String> = self
+            .backends
+            .values()
+            .filter(|b| b.state == BackendState::Ready && b.has_capability("logging") && b.log_level != Some(wanted))
+            .map(|b| b.name.clone())
+            .collect();
+        for name in names {
+            if let Some(b) = self.backends.get_mut(&name) {
+                b.log_level = Some(wanted);
+            }
+            self.internal_request(now, &name, "logging/setLevel", json!({"level": wanted.name()}));
+        }
+    }
+
+    /// Send a request of the proxy's own; its answer is only logged.
+    pub(super) fn internal_request(&mut self, now: Instant, name: &str, method: &str, params: Value) {
+        let Some(b) = self.backends.get_mut(name).filter(|b| b.state == BackendState::Ready) else { return };
+        let id = b.allocate_id();
+        let generation = b.generation;
+        let timeout = b.config.request_timeout.unwrap_or(super::DEFAULT_REQUEST_TIMEOUT);
+        let timer = self.timers.insert(now.after(timeout), Timer::Request { backend: name.to_owned(), generation, id });
+        if let Some(b) = self.backends.get_mut(name) {
+            b.pending.insert(id, Pending::Internal { method: method.to_owned(), timer });
+        }
+        self.write(name, generation, &jsonrpc::request(&id.into(), method, params));
+    }
+}
