@@ -74,6 +74,12 @@ pub enum ReplyMode {
     Json,
     /// A `text/event-stream` body.
     Sse,
+    /// Legacy HTTP+SSE (2024-11-05): the POST was accepted with 202 and every answer goes on
+    /// the session's `/sse` stream.
+    Legacy {
+        /// The session's event stream.
+        stream: crate::ids::ExchangeId,
+    },
 }
 
 /// Pick the response form from `Accept`; `None` if the client accepts neither.
@@ -89,6 +95,14 @@ pub fn reply_mode(accept: Option<&str>) -> Option<ReplyMode> {
     } else {
         None
     }
+}
+
+/// The raw (still percent-encoded) value of the first `name=` parameter of a query string.
+pub fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
+    query.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (key == name).then_some(value)
+    })
 }
 
 /// True if `Accept` admits an event stream (required for `GET /mcp`).
@@ -127,6 +141,14 @@ mod tests {
         assert_eq!(check_host_and_origin(&f, Some("10.0.0.5:3050"), None), Ok(()));
         assert_eq!(check_host_and_origin(&f, Some("mcp.example.org"), Some("https://mcp.example.org")), Ok(()));
         assert_eq!(check_host_and_origin(&f, Some("localhost"), None), Err(Refusal::ForbiddenHost));
+    }
+
+    #[test]
+    fn query_params_are_found_by_exact_name() {
+        assert_eq!(query_param("sessionId=abc&tags=x", "sessionId"), Some("abc"));
+        assert_eq!(query_param("xsessionId=1&sessionId=2", "sessionId"), Some("2"));
+        assert_eq!(query_param("flag&b=1", "flag"), Some(""));
+        assert_eq!(query_param("", "sessionId"), None);
     }
 
     #[test]

@@ -35,8 +35,10 @@ pub struct Session {
     pub client_info: Value,
     /// `notifications/initialized` seen.
     pub initialized: bool,
-    /// The standalone `GET` stream, if open.
+    /// The standalone `GET` stream, if open (for a legacy HTTP+SSE session: its `/sse` stream).
     pub stream: Option<ExchangeId>,
+    /// A legacy HTTP+SSE (2024-11-05) session: it lives exactly as long as its stream.
+    pub legacy: bool,
     /// Last time the client was heard from.
     pub last_active: Instant,
     /// Forwarded requests still awaiting a backend: (server, backend-side id).
@@ -120,6 +122,7 @@ impl Session {
             client_info: field("clientInfo").unwrap_or(Value::Null),
             initialized: false,
             stream: None,
+            legacy: false,
             last_active: now,
             in_flight: BTreeSet::new(),
             log_level: None,

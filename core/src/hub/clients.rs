@@ -346,7 +346,9 @@ impl Hub {
         if let Some(s) = self.sessions.get_mut(&call.session) {
             s.in_flight.remove(&(backend.to_owned(), id));
         }
-        if streaming {
+        if let ReplyMode::Legacy { stream } = mode {
+            self.push_event(stream, message);
+        } else if streaming {
             // Progress or a server request went first: the result ends the stream.
             self.push_event(call.exchange, message);
             self.outputs.push_back(Output::CloseStream { exchange: call.exchange });
@@ -382,10 +384,18 @@ impl Hub {
         Some(call.exchange)
     }
 
-    pub(super) fn handle_exchange_closed(&mut self, exchange: ExchangeId) {
+    pub(super) fn handle_exchange_closed(&mut self, now: Instant, exchange: ExchangeId) {
         match self.exchanges.get(&exchange).cloned() {
             Some(Exchange::Call { backend, id, .. }) => {
                 self.abandon_call(&backend, id, "client disconnected");
+            }
+            Some(Exchange::Stream { session }) if self.sessions.get(&session).is_some_and(|s| s.legacy) => {
+                // A legacy session has no other way back to its client.
+                self.exchanges.remove(&exchange);
+                if let Some(s) = self.sessions.get_mut(&session) {
+                    s.stream = None;
+                }
+                self.end_session(now, &session, "its SSE stream closed");
             }
             Some(Exchange::Stream { session }) => {
                 self.exchanges.remove(&exchange);

@@ -35,6 +35,8 @@ impl Hub {
                 let body = jsonrpc::error(None, code::INVALID_REQUEST, "Method not allowed");
                 self.respond(exchange, 405, &body, vec![("Allow".into(), "GET, POST, DELETE".into())])
             }
+            ("/sse", HttpMethod::Get) => self.handle_sse_open(now, exchange, &req),
+            ("/messages", HttpMethod::Post) => self.handle_legacy_post(now, exchange, &req),
             ("/health", HttpMethod::Get) => {
                 let (status, body) =
                     health::overall(now, &self.config, self.backends.values(), self.registry.collisions());

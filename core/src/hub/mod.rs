@@ -6,6 +6,7 @@
 
 mod backends;
 mod clients;
+mod legacy;
 mod relay;
 pub use clients::{SERVER_NAME, SERVER_VERSION};
 mod http;
@@ -142,7 +143,7 @@ impl Hub {
     pub fn handle(&mut self, now: Instant, input: Input) {
         match input {
             Input::HttpRequest { exchange, request } => self.handle_http(now, exchange, request),
-            Input::ExchangeClosed { exchange } => self.handle_exchange_closed(exchange),
+            Input::ExchangeClosed { exchange } => self.handle_exchange_closed(now, exchange),
             Input::BackendSpawned { backend, generation, pid } => self.handle_spawned(now, &backend, generation, pid),
             Input::BackendSpawnFailed { backend, generation, error } => {
                 self.handle_spawn_failed(now, &backend, generation, &error)
@@ -245,6 +246,7 @@ impl Hub {
     fn reply(&mut self, exchange: ExchangeId, mode: ReplyMode, message: &Value, headers: Vec<(String, String)>) {
         match mode {
             ReplyMode::Json => self.respond(exchange, 200, message, headers),
+            ReplyMode::Legacy { stream } => self.push_event(stream, message),
             ReplyMode::Sse => {
                 self.outputs.push_back(Output::OpenStream { exchange, headers });
                 self.outputs.push_back(Output::PushEvent {

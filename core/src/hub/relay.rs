@@ -7,6 +7,7 @@
 use super::{Exchange, Hub, Timer};
 use crate::backend::{BackendState, ListKind, Pending};
 use crate::event::{Output, SseEvent};
+use crate::front::ReplyMode;
 use crate::ids::{ExchangeId, Gen};
 use crate::jsonrpc::{self, code};
 use crate::session::{LogLevel, ServerRequest};
@@ -34,6 +35,11 @@ impl Hub {
     /// JSON answer is turned into a stream first. False if the exchange cannot carry it.
     pub(super) fn push(&mut self, exchange: ExchangeId, message: &Value) -> bool {
         match self.exchanges.get_mut(&exchange) {
+            Some(Exchange::Call { mode: ReplyMode::Legacy { stream }, .. }) => {
+                let stream = *stream;
+                self.push_event(stream, message);
+                return true;
+            }
             Some(Exchange::Stream { .. }) => {}
             Some(Exchange::Call { streaming: true, .. }) => {}
             Some(Exchange::Call { sse_ok: true, streaming, .. }) => {

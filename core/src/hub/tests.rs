@@ -110,11 +110,23 @@ impl Harness {
     }
 
     fn http(&mut self, method: HttpMethod, session: Option<&str>, body: &str) -> ExchangeId {
+        self.http_at(method, "/mcp", "", session, body)
+    }
+
+    fn http_at(
+        &mut self,
+        method: HttpMethod,
+        path: &str,
+        query: &str,
+        session: Option<&str>,
+        body: &str,
+    ) -> ExchangeId {
         self.next_exchange += 1;
         let exchange = ExchangeId(self.next_exchange);
         let request = HttpRequest {
             method: Some(method),
-            path: "/mcp".into(),
+            path: path.into(),
+            query: query.into(),
             host: Some("127.0.0.1:3050".into()),
             accept: Some("application/json, text/event-stream".into()),
             session_id: session.map(str::to_owned),
@@ -707,4 +719,46 @@ fn server_requests_are_withdrawn_and_answered_when_either_side_goes_away() {
     let reply = h.backend_writes("alpha");
     assert_eq!((reply[0]["id"].clone(), reply[0]["error"]["code"].clone()), (json!(2), json!(-32603)));
     assert_eq!(h.hub.stats(), HubStats { ready_backends: 2, ..HubStats::default() });
+}
+
+#[test]
+fn legacy_sse_sessions_answer_on_their_stream_and_end_with_it() {
+    let mut h = two_backends();
+    let sse = h.http_at(HttpMethod::Get, "/sse", "", None, "");
+    let endpoint = h
+        .outputs
+        .iter()
+        .find_map(|o| match o {
+            Output::PushEvent { exchange, event } if *exchange == sse && event.event.as_deref() == Some("endpoint") => {
+                Some(event.data.clone())
+            }
+            _ => None,
+        })
+        .expect("endpoint event");
+    let session = endpoint.strip_prefix("/messages?sessionId=").expect("endpoint names the session").to_owned();
+    h.outputs.retain(|o| !matches!(o, Output::PushEvent { exchange, .. } if *exchange == sse));
+    let post = |h: &mut Harness, message: Value| {
+        h.http_at(HttpMethod::Post, "/messages", &format!("sessionId={session}"), None, &message.to_string())
+    };
+    let x = post(
+        &mut h,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2024-11-05"}}),
+    );
+    assert_eq!(h.json_response(x).0, 202);
+    let (events, _) = h.events(sse);
+    assert_eq!(events[0]["result"]["protocolVersion"], "2024-11-05");
+    let x =
+        post(&mut h, json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "beta_1mcp_echo"}}));
+    assert_eq!(h.json_response(x).0, 202, "accepted at once");
+    let sent = h.backend_writes("beta");
+    h.backend_says("beta", json!({"jsonrpc": "2.0", "id": sent[0]["id"], "result": {"ok": 1}}));
+    let (events, closed) = h.events(sse);
+    assert_eq!((events[0]["id"].clone(), events[0]["result"]["ok"].clone(), closed), (json!(2), json!(1), false));
+    assert!(h.response(x).is_none(), "nothing more on the POST");
+    let x = h.http_at(HttpMethod::Post, "/messages", "sessionId=nope", None, "{}");
+    assert_eq!(h.json_response(x).0, 404);
+    let x = h.http_at(HttpMethod::Post, "/messages", "", None, "{}");
+    assert_eq!(h.json_response(x).0, 400);
+    h.feed(Input::ExchangeClosed { exchange: sse });
+    assert_eq!(h.hub.stats().sessions, 0, "a legacy session ends with its stream");
 }

@@ -1,0 +1,83 @@
+//! The legacy HTTP+SSE transport (2024-11-05), still spoken by many clients: `GET /sse` opens
+//! a session's event stream and names its endpoint; `POST /messages?sessionId=` carries the
+//! client's messages, each accepted with 202 while every answer travels on the stream.
+
+use super::clients::Incoming;
+use super::{Exchange, Hub};
+use crate::event::{HttpRequest, Output, SseEvent};
+use crate::front::{self, ReplyMode};
+use crate::ids::ExchangeId;
+use crate::jsonrpc::{self, Message, code};
+use crate::session::{self, Session};
+use crate::time::Instant;
+
+/// The revision a legacy session speaks until its `initialize` says otherwise.
+const LEGACY_VERSION: &str = "2024-11-05";
+
+impl Hub {
+    pub(super) fn handle_sse_open(&mut self, now: Instant, exchange: ExchangeId, req: &HttpRequest) {
+        if req.accept.is_some() && !front::accepts_event_stream(req.accept.as_deref()) {
+            let body = jsonrpc::error(None, code::INVALID_REQUEST, "Not Acceptable: GET /sse needs text/event-stream");
+            return self.respond(exchange, 406, &body, vec![]);
+        }
+        if self.shutting_down || self.sessions.len() >= self.config.max_sessions {
+            let body = jsonrpc::error(None, code::INTERNAL_ERROR, "Service Unavailable: too many sessions");
+            return self.respond(exchange, 503, &body, vec![("Retry-After".into(), "1".into())]);
+        }
+        let session_id = session::format_session_id(self.random_bytes());
+        let mut session = Session::new(session_id.clone(), LEGACY_VERSION, None, now);
+        session.legacy = true;
+        session.stream = Some(exchange);
+        tracing::info!(session = %session_id, "legacy SSE session started");
+        self.sessions.insert(session_id.clone(), session);
+        self.exchanges.insert(exchange, Exchange::Stream { session: session_id.clone() });
+        self.outputs.push_back(Output::OpenStream { exchange, headers: vec![] });
+        let endpoint = SseEvent { event: Some("endpoint".into()), data: format!("/messages?sessionId={session_id}") };
+        self.outputs.push_back(Output::PushEvent { exchange, event: endpoint });
+    }
+
+    pub(super) fn handle_legacy_post(&mut self, now: Instant, exchange: ExchangeId, req: &HttpRequest) {
+        let Some(session_id) = front::query_param(&req.query, "sessionId").filter(|s| !s.is_empty()) else {
+            let body =
+                jsonrpc::error(None, code::INVALID_REQUEST, "Bad Request: sessionId query parameter is required");
+            return self.respond(exchange, 400, &body, vec![]);
+        };
+        let session_id = session_id.to_owned();
+        let stream = self.sessions.get(&session_id).filter(|s| s.legacy).and_then(|s| s.stream);
+        let Some(stream) = stream else {
+            let body = jsonrpc::error(None, code::SESSION_NOT_FOUND, "Session not found: open /sse first");
+            return self.respond(exchange, 404, &body, vec![]);
+        };
+        let message = match jsonrpc::parse(&req.body) {
+            Ok(m) => m,
+            Err(e) => return self.respond(exchange, 400, &jsonrpc::error(e.id(), e.code(), e.to_string()), vec![]),
+        };
+        self.respond_empty(exchange, 202, vec![]);
+        if let Some(s) = self.sessions.get_mut(&session_id) {
+            s.last_active = now;
+        }
+        match message {
+            Message::Request { id, method, body } if method == "initialize" => {
+                let params = jsonrpc::params(&body);
+                let requested = params.and_then(|p| p.get("protocolVersion")).and_then(|v| v.as_str());
+                let version = session::negotiate_version(requested);
+                if let Some(s) = self.sessions.get_mut(&session_id) {
+                    *s = Session {
+                        legacy: true,
+                        stream: Some(stream),
+                        ..Session::new(session_id.clone(), version, params, now)
+                    };
+                }
+                let result = self.initialize_result(version);
+                self.push_event(stream, &jsonrpc::result(&id, result));
+            }
+            Message::Request { id, method, body } => {
+                let req =
+                    Incoming { exchange, mode: ReplyMode::Legacy { stream }, sse_ok: true, session: session_id, id };
+                self.handle_client_request(now, req, &method, body);
+            }
+            Message::Notification { method, body } => self.handle_client_notification(&session_id, &method, &body),
+            Message::Response { id, body } => self.handle_client_response(&session_id, &id, body),
+        }
+    }
+}
