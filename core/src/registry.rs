@@ -4,6 +4,7 @@
 //! configured with `"prefix": false`, unchanged. Resource URIs are never rewritten: a read is
 //! routed to the backend that listed the URI or whose template matches it.
 
+use crate::backend::ListKind;
 use crate::config::ServerConfig;
 use crate::uri_template::UriTemplate;
 use serde::Serialize;
@@ -61,13 +62,22 @@ pub struct Collision {
     pub resolution: String,
 }
 
+/// One entry of a merged list, with the server it came from (for views and routing).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Listed {
+    /// The server that listed it.
+    pub backend: String,
+    /// The entry as clients see it (renamed, description overridden).
+    pub item: Map<String, Value>,
+}
+
 /// The merged view over every ready backend.
 #[derive(Clone, Debug, Default)]
 pub struct Registry {
-    tools: Vec<Map<String, Value>>,
-    prompts: Vec<Map<String, Value>>,
-    resources: Vec<Map<String, Value>>,
-    templates: Vec<Map<String, Value>>,
+    tools: Vec<Listed>,
+    prompts: Vec<Listed>,
+    resources: Vec<Listed>,
+    templates: Vec<Listed>,
     routes: BTreeMap<(Kind, String), Route>,
     disabled: BTreeMap<String, String>,
     resource_owner: BTreeMap<String, String>,
@@ -91,13 +101,13 @@ impl Registry {
                 if let Some(uri) = resource.get("uri").and_then(Value::as_str) {
                     reg.resource_owner.entry(uri.to_owned()).or_insert_with(|| server.to_owned());
                 }
-                reg.resources.push(resource.clone());
+                reg.resources.push(Listed { backend: server.to_owned(), item: resource.clone() });
             }
             for template in &catalog.templates {
                 if let Some(t) = template.get("uriTemplate").and_then(Value::as_str).and_then(UriTemplate::parse) {
                     reg.template_routes.push((t, server.to_owned()));
                 }
-                reg.templates.push(template.clone());
+                reg.templates.push(Listed { backend: server.to_owned(), item: template.clone() });
             }
         }
         reg
@@ -145,28 +155,20 @@ impl Registry {
             }
             self.routes.insert((kind, name), Route { backend: server.to_owned(), original: original.to_owned() });
             match kind {
-                Kind::Tool => self.tools.push(exposed),
-                Kind::Prompt => self.prompts.push(exposed),
+                Kind::Tool => self.tools.push(Listed { backend: server.to_owned(), item: exposed }),
+                Kind::Prompt => self.prompts.push(Listed { backend: server.to_owned(), item: exposed }),
             }
         }
     }
 
-    /// The merged list for a kind, in deterministic order.
-    pub fn list(&self, kind: Kind) -> &[Map<String, Value>] {
-        match kind {
-            Kind::Tool => &self.tools,
-            Kind::Prompt => &self.prompts,
+    /// A merged list, in deterministic order.
+    pub fn items(&self, list: ListKind) -> &[Listed] {
+        match list {
+            ListKind::Tools => &self.tools,
+            ListKind::Prompts => &self.prompts,
+            ListKind::Resources => &self.resources,
+            ListKind::Templates => &self.templates,
         }
-    }
-
-    /// Merged `resources/list`.
-    pub fn resources(&self) -> &[Map<String, Value>] {
-        &self.resources
-    }
-
-    /// Merged `resources/templates/list`.
-    pub fn templates(&self) -> &[Map<String, Value>] {
-        &self.templates
     }
 
     /// Where an exposed tool or prompt name routes.
@@ -237,7 +239,7 @@ mod tests {
     }
 
     fn names(reg: &Registry) -> Vec<&str> {
-        reg.list(Kind::Tool).iter().filter_map(|t| t["name"].as_str()).collect()
+        reg.items(ListKind::Tools).iter().filter_map(|t| t.item["name"].as_str()).collect()
     }
 
     #[test]
@@ -251,8 +253,8 @@ mod tests {
             Some(&Route { backend: "beta".into(), original: "echo".into() })
         );
         assert_eq!(reg.route(Kind::Tool, "echo"), None);
-        assert_eq!(reg.list(Kind::Tool)[0]["description"], json!("Echo, overridden"));
-        assert_eq!(reg.list(Kind::Tool)[1]["inputSchema"], json!({"type": "object"}));
+        assert_eq!(reg.items(ListKind::Tools)[0].item["description"], json!("Echo, overridden"));
+        assert_eq!(reg.items(ListKind::Tools)[1].item["inputSchema"], json!({"type": "object"}));
     }
 
     #[test]
@@ -293,6 +295,6 @@ mod tests {
         assert_eq!(reg.resource_owner("file:///logs/x"), Some("beta"));
         assert_eq!(reg.resource_owner("file:///other/x"), Some("alpha"));
         assert_eq!(reg.resource_owner("http://nope"), None);
-        assert_eq!(reg.resources()[0]["uri"], json!("file:///a.txt"));
+        assert_eq!(reg.items(ListKind::Resources)[0].item["uri"], json!("file:///a.txt"));
     }
 }

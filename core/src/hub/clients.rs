@@ -1,7 +1,7 @@
 //! MCP requests from client sessions: answered from the registry or forwarded to a backend.
 
 use super::{DEFAULT_REQUEST_TIMEOUT, Exchange, Hub, Timer};
-use crate::backend::{BackendState, ClientCall, Pending};
+use crate::backend::{BackendState, ClientCall, ListKind, Pending};
 use crate::event::Output;
 use crate::front::ReplyMode;
 use crate::ids::ExchangeId;
@@ -126,13 +126,14 @@ impl Hub {
                 Some(json!({"cursor": cursor})),
             );
         }
-        let (key, items) = match method {
-            "tools/list" => ("tools", self.registry.list(Kind::Tool)),
-            "prompts/list" => ("prompts", self.registry.list(Kind::Prompt)),
-            "resources/list" => ("resources", self.registry.resources()),
-            _ => ("resourceTemplates", self.registry.templates()),
+        let list = match method {
+            "tools/list" => ListKind::Tools,
+            "prompts/list" => ListKind::Prompts,
+            "resources/list" => ListKind::Resources,
+            _ => ListKind::Templates,
         };
-        let items: Vec<Value> = items.iter().cloned().map(Value::Object).collect();
+        let key = list.result_key();
+        let items: Vec<Value> = self.registry.items(list).iter().map(|l| Value::Object(l.item.clone())).collect();
         jsonrpc::result(id, json!({ key: items }))
     }
 

@@ -16,7 +16,7 @@ use crate::config::McpConfig;
 use crate::event::{HttpResponse, Input, Output, SseEvent};
 use crate::front::ReplyMode;
 use crate::ids::{ExchangeId, Gen};
-use crate::registry::{Kind, Registry};
+use crate::registry::Registry;
 use crate::session::Session;
 use crate::time::Instant;
 use crate::timer::TimerTable;
@@ -211,12 +211,7 @@ impl Hub {
             tracing::warn!(name = %c.name, kept_by = %c.kept_by, server = %c.server, "name collision: {}", c.resolution);
         }
         let old = std::mem::replace(&mut self.registry, registry);
-        let differs = |kind: ListKind| match kind {
-            ListKind::Tools => old.list(Kind::Tool) != self.registry.list(Kind::Tool),
-            ListKind::Prompts => old.list(Kind::Prompt) != self.registry.list(Kind::Prompt),
-            ListKind::Resources => old.resources() != self.registry.resources(),
-            ListKind::Templates => old.templates() != self.registry.templates(),
-        };
+        let differs = |kind: ListKind| old.items(kind) != self.registry.items(kind);
         let kinds: std::collections::BTreeSet<ListKind> = ListKind::ALL.into_iter().filter(|k| differs(*k)).collect();
         if !kinds.is_empty() {
             self.notify_list_changed(changed, &kinds);
