@@ -23,6 +23,7 @@
 
 pub mod backend;
 pub mod config;
+pub mod cursor;
 pub mod event;
 pub mod front;
 pub mod health;
@@ -34,6 +35,7 @@ pub mod session;
 pub mod time;
 pub mod timer;
 pub mod uri_template;
+pub mod view;
 
 pub use event::{ExitInfo, HttpMethod, HttpRequest, HttpResponse, Input, Output, SseEvent};
 pub use hub::{FrontConfig, Hub, HubConfig, HubStats};
