@@ -2,6 +2,7 @@
 
 use crate::ids::ExchangeId;
 use crate::time::Instant;
+use crate::view::ViewSpec;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -39,6 +40,8 @@ pub struct Session {
     pub stream: Option<ExchangeId>,
     /// A legacy HTTP+SSE (2024-11-05) session: it lives exactly as long as its stream.
     pub legacy: bool,
+    /// What the session's URL query lets it see, and whether its lists are paginated.
+    pub view: ViewSpec,
     /// Last time the client was heard from.
     pub last_active: Instant,
     /// Forwarded requests still awaiting a backend: (server, backend-side id).
@@ -123,6 +126,7 @@ impl Session {
             initialized: false,
             stream: None,
             legacy: false,
+            view: ViewSpec::default(),
             last_active: now,
             in_flight: BTreeSet::new(),
             log_level: None,

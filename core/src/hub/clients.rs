@@ -2,11 +2,12 @@
 
 use super::{DEFAULT_REQUEST_TIMEOUT, Exchange, Hub, Timer};
 use crate::backend::{BackendState, ClientCall, ListKind, Pending};
+use crate::cursor::{self, CursorError, CursorPayload};
 use crate::event::Output;
 use crate::front::ReplyMode;
 use crate::ids::ExchangeId;
 use crate::jsonrpc::{self, RequestId, code};
-use crate::registry::{Kind, SEPARATOR};
+use crate::registry::{Kind, Listed, SEPARATOR};
 use crate::session::LogLevel;
 use crate::time::Instant;
 use serde_json::{Map, Value, json};
@@ -100,7 +101,7 @@ impl Hub {
             "resources/subscribe" => return self.subscribe(now, req, body),
             "resources/unsubscribe" => return self.unsubscribe(now, req, body),
             "tools/list" | "prompts/list" | "resources/list" | "resources/templates/list" => {
-                self.list_result(id, method, &body)
+                self.list_result(&req.session, id, method, &body)
             }
             "tools/call" => return self.route_named(now, req, body, Kind::Tool, NameSlot::Name),
             "prompts/get" => return self.route_named(now, req, body, Kind::Prompt, NameSlot::Name),
@@ -116,25 +117,50 @@ impl Hub {
         self.reply(req.exchange, req.mode, message, vec![]);
     }
 
-    fn list_result(&self, id: &RequestId, method: &str, body: &Map<String, Value>) -> Value {
-        // We never hand out cursors, so any cursor is one we cannot honour.
-        if let Some(cursor) = jsonrpc::params(body).and_then(|p| p.get("cursor")).filter(|c| !c.is_null()) {
-            return jsonrpc::error_with_data(
-                Some(id),
-                code::INVALID_PARAMS,
-                "Invalid cursor",
-                Some(json!({"cursor": cursor})),
-            );
-        }
+    /// A merged list as this session's view shows it: whole, or one page with a signed cursor
+    /// to the next when the session asked for `pagination=true`.
+    fn list_result(&self, session: &str, id: &RequestId, method: &str, body: &Map<String, Value>) -> Value {
         let list = match method {
             "tools/list" => ListKind::Tools,
             "prompts/list" => ListKind::Prompts,
             "resources/list" => ListKind::Resources,
             _ => ListKind::Templates,
         };
-        let key = list.result_key();
-        let items: Vec<Value> = self.registry.items(list).iter().map(|l| Value::Object(l.item.clone())).collect();
-        jsonrpc::result(id, json!({ key: items }))
+        let visible: Vec<&Listed> =
+            self.registry.items(list).iter().filter(|l| self.sees(session, &l.backend)).collect();
+        let cursor = jsonrpc::params(body).and_then(|p| p.get("cursor")).filter(|c| !c.is_null());
+        let view = self.sessions.get(session).map(|s| &s.view);
+        let paginate = view.is_some_and(|v| v.paginate);
+        let fingerprint = cursor::fingerprint(
+            view.and_then(|v| v.filter.as_ref()).map(ToString::to_string).unwrap_or_default().as_bytes(),
+        );
+        let offset = match cursor {
+            None => 0,
+            Some(Value::String(text)) if paginate => {
+                match cursor::decode(&self.cursor_key, text, method, fingerprint) {
+                    Ok(payload) if payload.generation == self.list_generation => payload.offset,
+                    Ok(_) => return invalid_cursor(id, CursorError::Stale),
+                    Err(e) => return invalid_cursor(id, e),
+                }
+            }
+            // Without pagination we never hand out cursors, so none can be ours.
+            Some(_) => return invalid_cursor(id, CursorError::Malformed),
+        };
+        let page_size = if paginate { self.config.page_size.max(1) } else { usize::MAX };
+        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(visible.len());
+        let end = start.saturating_add(page_size).min(visible.len());
+        let items: Vec<Value> = visible[start..end].iter().map(|l| Value::Object(l.item.clone())).collect();
+        let mut result = json!({ list.result_key(): items });
+        if end < visible.len() {
+            let next = CursorPayload {
+                list: method.to_owned(),
+                offset: end as u64,
+                generation: self.list_generation,
+                view: fingerprint,
+            };
+            result["nextCursor"] = Value::String(cursor::encode(&self.cursor_key, &next));
+        }
+        jsonrpc::result(id, result)
     }
 
     fn route_named(&mut self, now: Instant, req: Incoming, body: Map<String, Value>, kind: Kind, slot: NameSlot) {
@@ -149,8 +175,11 @@ impl Hub {
             let e = jsonrpc::error(Some(&req.id), code::INVALID_PARAMS, format!("missing {what} name"));
             return self.answer(&req, &e);
         };
-        let Some(route) = self.registry.route(kind, &name).cloned() else {
-            let message = match self.registry.disabled_tool_owner(&name).filter(|_| kind == Kind::Tool) {
+        let route = self.registry.route(kind, &name).filter(|r| self.sees(&req.session, &r.backend)).cloned();
+        let Some(route) = route else {
+            let disabled =
+                self.registry.disabled_tool_owner(&name).filter(|s| kind == Kind::Tool && self.sees(&req.session, s));
+            let message = match disabled {
                 Some(server) => format!("Tool {name} is disabled by the configuration of server '{server}'"),
                 None => format!("Unknown {what}: {name}"),
             };
@@ -178,7 +207,7 @@ impl Hub {
             let e = jsonrpc::error(Some(&req.id), code::INVALID_PARAMS, "missing resource uri");
             return self.answer(&req, &e);
         };
-        match self.resource_owner(&uri) {
+        match self.resource_owner(&req.session, &uri) {
             Some(backend) => self.forward(now, req, &backend, body),
             None => {
                 let e = jsonrpc::error_with_data(
@@ -193,12 +222,14 @@ impl Hub {
     }
 
     /// The registry's answer, or the only resource-capable backend for unlisted URIs.
-    fn resource_owner(&self, uri: &str) -> Option<String> {
-        if let Some(owner) = self.registry.resource_owner(uri) {
+    fn resource_owner(&self, session: &str, uri: &str) -> Option<String> {
+        if let Some(owner) = self.registry.resource_owner(uri).filter(|b| self.sees(session, b)) {
             return Some(owner.to_owned());
         }
-        let mut capable =
-            self.backends.values().filter(|b| b.state == BackendState::Ready && b.has_capability("resources"));
+        let mut capable = self
+            .backends
+            .values()
+            .filter(|b| b.state == BackendState::Ready && b.has_capability("resources") && self.sees(session, &b.name));
         match (capable.next(), capable.next()) {
             (Some(only), None) => Some(only.name.clone()),
             _ => None,
@@ -211,7 +242,7 @@ impl Hub {
             Some("ref/prompt") => self.route_named(now, req, body, Kind::Prompt, NameSlot::RefName),
             Some("ref/resource") => {
                 let uri = reference.and_then(|r| r.get("uri")).and_then(Value::as_str).map(str::to_owned);
-                match uri.and_then(|u| self.resource_owner(&u)) {
+                match uri.and_then(|u| self.resource_owner(&req.session, &u)) {
                     Some(backend) => self.forward(now, req, &backend, body),
                     None => {
                         let e = jsonrpc::error(
@@ -445,6 +476,16 @@ impl Hub {
     }
 }
 
+/// 1MCP's answer to a cursor it cannot honour, with the reason in `data`.
+fn invalid_cursor(id: &RequestId, error: CursorError) -> Value {
+    jsonrpc::error_with_data(
+        Some(id),
+        code::INVALID_PARAMS,
+        "Invalid capability pagination cursor",
+        Some(json!({"reason": error.reason()})),
+    )
+}
+
 /// Replace `params._meta.progressToken` with `ours` (unique on the backend's side); returns the
 /// client's token so progress can be mapped back to it.
 fn swap_progress_token(body: &mut Map<String, Value>, ours: u64) -> Option<Value> {
@@ -461,7 +502,7 @@ impl Hub {
         let Some(uri) = jsonrpc::param_str(&body, "uri").map(str::to_owned) else {
             return self.answer(&req, &jsonrpc::error(Some(&req.id), code::INVALID_PARAMS, "missing resource uri"));
         };
-        let Some(backend) = self.resource_owner(&uri) else {
+        let Some(backend) = self.resource_owner(&req.session, &uri) else {
             let e = jsonrpc::error_with_data(
                 Some(&req.id),
                 code::INVALID_PARAMS,

@@ -9,6 +9,7 @@ use crate::ids::ExchangeId;
 use crate::jsonrpc::{self, Message, code};
 use crate::session::{self, Session};
 use crate::time::Instant;
+use crate::view::parse_view_query;
 use serde_json::{Value, json};
 
 /// Header carrying the session id.
@@ -79,7 +80,7 @@ impl Hub {
         if let Message::Request { method, id, body } = &message
             && method == "initialize"
         {
-            return self.handle_initialize(now, exchange, mode, req.session_id.as_deref(), id, body);
+            return self.handle_initialize(now, exchange, mode, &req, id, body);
         }
         let Some(session_id) = req.session_id else {
             let body = jsonrpc::error(
@@ -124,11 +125,11 @@ impl Hub {
         now: Instant,
         exchange: ExchangeId,
         mode: ReplyMode,
-        session_header: Option<&str>,
+        req: &HttpRequest,
         id: &Value,
         body: &serde_json::Map<String, Value>,
     ) {
-        if let Some(existing) = session_header {
+        if let Some(existing) = req.session_id.as_deref() {
             if !self.sessions.contains_key(existing) {
                 return self.respond_session_not_found(exchange, Some(id));
             }
@@ -139,12 +140,20 @@ impl Hub {
             let body = jsonrpc::error(Some(id), code::INTERNAL_ERROR, "Service Unavailable: too many sessions");
             return self.respond(exchange, 503, &body, vec![("Retry-After".into(), "1".into())]);
         }
+        let view = match parse_view_query(&req.query, &self.presets) {
+            Ok(view) => view,
+            Err(e) => {
+                let body = jsonrpc::error(Some(id), code::INVALID_REQUEST, e.to_string());
+                return self.respond(exchange, 400, &body, vec![]);
+            }
+        };
         let params = jsonrpc::params(body);
         let requested = params.and_then(|p| p.get("protocolVersion")).and_then(Value::as_str);
         let version = session::negotiate_version(requested);
         let session_id = session::format_session_id(self.random_bytes());
-        let session = Session::new(session_id.clone(), version, params, now);
-        tracing::info!(session = %session_id, client = %session.client_info, version, "session started");
+        let mut session = Session::new(session_id.clone(), version, params, now);
+        session.view = view;
+        tracing::info!(session = %session_id, client = %session.client_info, version, view = ?session.view.filter.as_ref().map(ToString::to_string), "session started");
         self.sessions.insert(session_id.clone(), session);
         let result = self.initialize_result(version);
         self.reply(exchange, mode, &jsonrpc::result(id, result), vec![(SESSION_HEADER.into(), session_id)]);

@@ -10,6 +10,7 @@ use crate::ids::ExchangeId;
 use crate::jsonrpc::{self, Message, code};
 use crate::session::{self, Session};
 use crate::time::Instant;
+use crate::view::parse_view_query;
 
 /// The revision a legacy session speaks until its `initialize` says otherwise.
 const LEGACY_VERSION: &str = "2024-11-05";
@@ -24,9 +25,17 @@ impl Hub {
             let body = jsonrpc::error(None, code::INTERNAL_ERROR, "Service Unavailable: too many sessions");
             return self.respond(exchange, 503, &body, vec![("Retry-After".into(), "1".into())]);
         }
+        let view = match parse_view_query(&req.query, &self.presets) {
+            Ok(view) => view,
+            Err(e) => {
+                let body = jsonrpc::error(None, code::INVALID_REQUEST, e.to_string());
+                return self.respond(exchange, 400, &body, vec![]);
+            }
+        };
         let session_id = session::format_session_id(self.random_bytes());
         let mut session = Session::new(session_id.clone(), LEGACY_VERSION, None, now);
         session.legacy = true;
+        session.view = view;
         session.stream = Some(exchange);
         tracing::info!(session = %session_id, "legacy SSE session started");
         self.sessions.insert(session_id.clone(), session);
@@ -65,6 +74,7 @@ impl Hub {
                     *s = Session {
                         legacy: true,
                         stream: Some(stream),
+                        view: std::mem::take(&mut s.view),
                         ..Session::new(session_id.clone(), version, params, now)
                     };
                 }

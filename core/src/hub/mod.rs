@@ -13,6 +13,7 @@ mod http;
 
 use crate::backend::{Backend, BackendState, ListKind};
 use crate::config::McpConfig;
+use crate::cursor::CursorKey;
 use crate::event::{HttpResponse, Input, Output, SseEvent};
 use crate::front::ReplyMode;
 use crate::ids::{ExchangeId, Gen};
@@ -20,6 +21,7 @@ use crate::registry::Registry;
 use crate::session::Session;
 use crate::time::Instant;
 use crate::timer::TimerTable;
+use crate::view::{Presets, parse_presets};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -40,6 +42,19 @@ pub struct HubConfig {
     pub max_sessions: usize,
     /// Whether the front end requires authentication (reported in `/health`).
     pub auth_enabled: bool,
+    /// `presets.json` from the config directory, as text, if there is one.
+    pub presets: Option<PresetsFile>,
+    /// Entries per page of a paginated list (`?pagination=true`).
+    pub page_size: usize,
+}
+
+/// The text of a presets file and where it came from (for messages).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresetsFile {
+    /// Path, for messages.
+    pub source: String,
+    /// Contents.
+    pub text: String,
 }
 
 impl Default for HubConfig {
@@ -50,6 +65,8 @@ impl Default for HubConfig {
             wall_epoch_ms: 0,
             max_sessions: 10_000,
             auth_enabled: false,
+            presets: None,
+            page_size: 100,
         }
     }
 }
@@ -108,6 +125,10 @@ pub struct Hub {
     next_generation: u64,
     next_server_request: u64,
     shutting_down: bool,
+    presets: Presets,
+    cursor_key: CursorKey,
+    /// Bumped whenever a merged list changes, so cursors into an older list are refused.
+    list_generation: u64,
 }
 
 impl Hub {
@@ -131,7 +152,18 @@ impl Hub {
             next_generation: 0,
             next_server_request: 0,
             shutting_down: false,
+            presets: Presets::default(),
+            cursor_key: CursorKey::new([0; 32]),
+            list_generation: 0,
         };
+        hub.cursor_key = CursorKey::new(hub.random_bytes());
+        if let Some(file) = &hub.config.presets {
+            let (presets, warnings) = parse_presets(&file.text, &file.source);
+            for warning in warnings {
+                tracing::warn!("{warning}");
+            }
+            hub.presets = presets;
+        }
         let names: Vec<String> = hub.backends.keys().cloned().collect();
         for name in names {
             hub.start_backend(now, &name);
@@ -214,6 +246,7 @@ impl Hub {
         let differs = |kind: ListKind| old.items(kind) != self.registry.items(kind);
         let kinds: std::collections::BTreeSet<ListKind> = ListKind::ALL.into_iter().filter(|k| differs(*k)).collect();
         if !kinds.is_empty() {
+            self.list_generation += 1;
             self.notify_list_changed(changed, &kinds);
         }
     }

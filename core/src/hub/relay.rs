@@ -88,10 +88,16 @@ impl Hub {
         }
     }
 
-    /// Sessions that may see `backend` (every session, until views narrow it).
+    /// Sessions whose view admits `backend`.
     pub(super) fn viewers(&self, backend: &str) -> Vec<String> {
-        let _ = backend;
-        self.sessions.keys().cloned().collect()
+        self.sessions.keys().filter(|s| self.sees(s, backend)).cloned().collect()
+    }
+
+    /// Whether a session's view admits a backend (by the backend's tags).
+    pub(super) fn sees(&self, session: &str, backend: &str) -> bool {
+        let Some(s) = self.sessions.get(session) else { return false };
+        let Some(b) = self.backends.get(backend) else { return false };
+        s.view.filter.as_ref().is_none_or(|f| f.admits(&b.config.tags))
     }
 
     /// Attribute a message a backend sent on its own (not as an answer).

@@ -31,11 +31,15 @@ struct Harness {
 
 impl Harness {
     fn new(servers: &[(&str, ServerConfig)]) -> Harness {
+        Harness::with_config(servers, HubConfig::default())
+    }
+
+    fn with_config(servers: &[(&str, ServerConfig)], config: HubConfig) -> Harness {
         let mut mcp = McpConfig::default();
         for (name, s) in servers {
             mcp.servers.insert((*name).to_owned(), s.clone());
         }
-        let hub = Hub::new(Instant(0), HubConfig { mcp, ..HubConfig::default() }, [7; 32]);
+        let hub = Hub::new(Instant(0), HubConfig { mcp, ..config }, [7; 32]);
         let mut h = Harness { hub, now: Instant(0), next_exchange: 0, outputs: vec![] };
         h.drain();
         h
@@ -761,4 +765,131 @@ fn legacy_sse_sessions_answer_on_their_stream_and_end_with_it() {
     assert_eq!(h.json_response(x).0, 400);
     h.feed(Input::ExchangeClosed { exchange: sse });
     assert_eq!(h.hub.stats().sessions, 0, "a legacy session ends with its stream");
+}
+
+fn tagged(tags: &[&str]) -> ServerConfig {
+    ServerConfig { tags: tags.iter().map(|t| t.to_string()).collect(), ..server(true) }
+}
+
+impl Harness {
+    /// `initialize` with a URL query; the session id, or the HTTP status and body of a refusal.
+    fn initialize_at(&mut self, query: &str) -> Result<String, (u16, Value)> {
+        let body =
+            json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-11-25"}});
+        let x = self.http_at(HttpMethod::Post, "/mcp", query, None, &body.to_string());
+        let r = self.response(x).expect("initialize answered");
+        match r.headers.iter().find(|(k, _)| k == "Mcp-Session-Id") {
+            Some((_, id)) => Ok(id.clone()),
+            None => Err((r.status, serde_json::from_str(&r.body).unwrap_or(Value::Null))),
+        }
+    }
+
+    fn list(&mut self, session: &str, method: &str, cursor: Option<&Value>) -> Value {
+        let params = cursor.map_or(json!({}), |c| json!({"cursor": c}));
+        let x = self.post(Some(session), json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}));
+        self.json_response(x).1
+    }
+}
+
+fn tool_names(reply: &Value) -> Vec<String> {
+    reply["result"]["tools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["name"].as_str().map(str::to_owned))
+        .collect()
+}
+
+fn views() -> Harness {
+    let presets = crate::hub::PresetsFile {
+        source: "presets.json".into(),
+        text: r#"{"presets": {"dbonly": {"name": "dbonly", "strategy": "or", "tagQuery": {"tag": "db"}}}}"#.into(),
+    };
+    let config = HubConfig { presets: Some(presets), page_size: 2, ..HubConfig::default() };
+    let mut h = Harness::with_config(
+        &[("alpha", tagged(&["web"])), ("beta", tagged(&["db", "web"])), ("gamma", tagged(&["db"]))],
+        config,
+    );
+    h.bring_up("alpha", &["a1", "a2", "a3"]);
+    h.bring_up("beta", &["b1"]);
+    h.bring_up("gamma", &["g1"]);
+    h
+}
+
+#[test]
+fn a_session_sees_and_calls_only_what_its_view_admits() {
+    let mut h = views();
+    let web = h.initialize_at("tags=web").expect("tags=web");
+    let names = tool_names(&h.list(&web, "tools/list", None));
+    assert_eq!(names, ["alpha_1mcp_a1", "alpha_1mcp_a2", "alpha_1mcp_a3", "beta_1mcp_b1"]);
+    let x = h.call(&web, json!(1), "gamma_1mcp_g1", json!({}));
+    let (_, body) = h.json_response(x);
+    assert_eq!(body["error"]["code"], -32602, "outside the view is as unknown as a missing tool: {body}");
+    assert!(h.backend_writes("gamma").is_empty());
+    let expr = h.initialize_at("tag-filter=db%20and%20not%20web").expect("tag-filter");
+    assert_eq!(tool_names(&h.list(&expr, "tools/list", None)), ["gamma_1mcp_g1"]);
+    let preset = h.initialize_at("preset=dbonly").expect("preset");
+    assert_eq!(tool_names(&h.list(&preset, "tools/list", None)), ["beta_1mcp_b1", "gamma_1mcp_g1"]);
+    let everyone = h.initialize_at("").expect("no filter");
+    assert_eq!(tool_names(&h.list(&everyone, "tools/list", None)).len(), 5);
+}
+
+#[test]
+fn bad_view_queries_are_refused_with_the_reason() {
+    let mut h = views();
+    let (status, body) = h.initialize_at("tag-filter=web%20and%20(db").expect_err("unbalanced");
+    assert_eq!(status, 400);
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("Invalid tag-filter")), "{body}");
+    let (status, body) = h.initialize_at("preset=nope").expect_err("unknown preset");
+    assert_eq!((status, body["error"]["message"].as_str()), (400, Some("Preset 'nope' not found")));
+    let (status, _) = h.initialize_at("tags=a&preset=dbonly").expect_err("two selectors");
+    assert_eq!(status, 400);
+    assert_eq!(h.hub.stats().sessions, 0);
+}
+
+#[test]
+fn paginated_lists_come_in_pages_with_signed_cursors() {
+    let mut h = views();
+    let s = h.initialize_at("pagination=true").expect("session");
+    let first = h.list(&s, "tools/list", None);
+    assert_eq!(tool_names(&first), ["alpha_1mcp_a1", "alpha_1mcp_a2"]);
+    let cursor = first["result"]["nextCursor"].clone();
+    let second = h.list(&s, "tools/list", Some(&cursor));
+    assert_eq!(tool_names(&second), ["alpha_1mcp_a3", "beta_1mcp_b1"]);
+    let third = h.list(&s, "tools/list", Some(&second["result"]["nextCursor"]));
+    assert_eq!(tool_names(&third), ["gamma_1mcp_g1"]);
+    assert!(third["result"].get("nextCursor").is_none(), "the last page has no cursor");
+
+    let mut forged = cursor.as_str().unwrap_or_default().to_owned();
+    forged.replace_range(4..5, if &forged[4..5] == "A" { "B" } else { "A" });
+    let refused = h.list(&s, "tools/list", Some(&json!(forged)));
+    assert_eq!(
+        (refused["error"]["code"].clone(), refused["error"]["data"]["reason"].clone()),
+        (json!(-32602), json!("tampered"))
+    );
+    let wrong_list = h.list(&s, "prompts/list", Some(&cursor));
+    assert_eq!(wrong_list["error"]["data"]["reason"], "capability_kind_mismatch");
+    let other = h.initialize_at("pagination=true&tags=db").expect("other view");
+    assert_eq!(h.list(&other, "tools/list", Some(&cursor))["error"]["data"]["reason"], "filter_mismatch");
+
+    h.backend_says("gamma", json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}));
+    let relist = h.backend_writes("gamma");
+    h.backend_says("gamma", json!({"jsonrpc": "2.0", "id": relist[0]["id"], "result": {"tools": [{"name": "g2"}]}}));
+    assert_eq!(h.list(&s, "tools/list", Some(&cursor))["error"]["data"]["reason"], "stale_generation");
+
+    let plain = h.initialize_at("").expect("unpaginated");
+    assert_eq!(h.list(&plain, "tools/list", Some(&cursor))["error"]["data"]["reason"], "malformed");
+}
+
+#[test]
+fn notifications_reach_only_sessions_whose_view_includes_the_backend() {
+    let mut h = views();
+    let web = h.initialize_at("tags=web").expect("web");
+    let db = h.initialize_at("tag-filter=db%20and%20not%20web").expect("db");
+    let (sw, sd) = (h.open_stream(&web), h.open_stream(&db));
+    h.backend_says("alpha", json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}));
+    let relist = h.backend_writes("alpha");
+    h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": relist[0]["id"], "result": {"tools": [{"name": "a9"}]}}));
+    assert_eq!(h.events(sw).0.len(), 1);
+    assert!(h.events(sd).0.is_empty(), "gamma-only session does not hear about alpha");
 }
