@@ -9,6 +9,7 @@ mod binaries;
 mod cli_run;
 mod daemon;
 mod error;
+pub mod js;
 mod mcp;
 mod procfs;
 mod raw_http;

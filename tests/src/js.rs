@@ -1,0 +1,322 @@
+//! The pinned non-Rust tooling `tests/js/setup.sh` installs under `target/` (Node 22, the official
+//! conformance suite, server-everything, the TypeScript and Python SDKs), and bounded runs of it.
+//!
+//! A test that needs the tooling calls [`require_tool`]: when the tooling is missing it fails
+//! under `CI=true` and otherwise skips loudly (run `tests/js/setup.sh` to install it).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::workspace_root;
+
+/// `target/js` (or `$ONEMCP_JS_DIR`): the npm install of `tests/js/package.json`.
+pub fn js_dir() -> PathBuf {
+    match std::env::var_os("ONEMCP_JS_DIR") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => workspace_root().join("target").join("js"),
+    }
+}
+
+/// The Node 22 binary from the npm package `node@22` (or `$ONEMCP_NODE`).
+pub fn node_binary() -> PathBuf {
+    match std::env::var_os("ONEMCP_NODE") {
+        Some(path) if !path.is_empty() => PathBuf::from(path),
+        _ => js_dir().join("node_modules").join(".bin").join("node"),
+    }
+}
+
+/// The Python of the `target/py` venv that holds the official `mcp` SDK (or `$ONEMCP_PYTHON`).
+pub fn python_binary() -> PathBuf {
+    match std::env::var_os("ONEMCP_PYTHON") {
+        Some(path) if !path.is_empty() => PathBuf::from(path),
+        _ => workspace_root().join("target").join("py").join("bin").join("python"),
+    }
+}
+
+/// server-everything's entry point inside `target/js`.
+pub fn server_everything_js() -> PathBuf {
+    js_dir().join("node_modules/@modelcontextprotocol/server-everything/dist/index.js")
+}
+
+fn running_in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|value| value == "true" || value == "1")
+}
+
+/// `Some(())` when every one of `paths` exists. Otherwise panics under `CI=true`, or prints a
+/// loud skip notice naming `test` and returns `None` so the caller returns early.
+pub fn require_tool(test: &str, paths: &[&Path]) -> Option<()> {
+    let missing: Vec<String> = paths.iter().filter(|p| !p.exists()).map(|p| p.display().to_string()).collect();
+    if missing.is_empty() {
+        return Some(());
+    }
+    let message = format!(
+        "{test}: test tooling missing ({}); run tests/js/setup.sh (it installs Node 22, the conformance suite \
+         and the MCP SDKs under target/)",
+        missing.join(", ")
+    );
+    if running_in_ci() {
+        panic!("{message} -- CI=true, so this is a failure, not a skip");
+    }
+    eprintln!("\n{}\nSKIPPED {message}\n{}\n", "!".repeat(100), "!".repeat(100));
+    None
+}
+
+/// What a bounded child process left behind.
+#[derive(Debug)]
+pub struct BoundedOutput {
+    /// Exit code, `None` if it was killed (timeout or signal).
+    pub code: Option<i32>,
+    /// True when the time limit ran out and the process group was killed.
+    pub timed_out: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl BoundedOutput {
+    /// The last `lines` lines of stderr and stdout, for failure messages.
+    pub fn tail(&self, lines: usize) -> String {
+        let tail = |text: &str| {
+            let all: Vec<&str> = text.lines().collect();
+            all[all.len().saturating_sub(lines)..].join("\n")
+        };
+        format!("--- stdout (tail) ---\n{}\n--- stderr (tail) ---\n{}", tail(&self.stdout), tail(&self.stderr))
+    }
+}
+
+/// Runs `command` in its own process group with stdout/stderr captured in files under `scratch`,
+/// for at most `limit`; on timeout the group is killed by its id.
+pub async fn run_bounded(mut command: tokio::process::Command, scratch: &Path, limit: Duration) -> BoundedOutput {
+    let stdout_path = scratch.join("stdout.txt");
+    let stderr_path = scratch.join("stderr.txt");
+    let stdout = std::fs::File::create(&stdout_path).expect("create the stdout capture file");
+    let stderr = std::fs::File::create(&stderr_path).expect("create the stderr capture file");
+    command.stdin(Stdio::null()).stdout(stdout).stderr(stderr).process_group(0).kill_on_drop(true);
+    let mut child = command.spawn().unwrap_or_else(|e| panic!("spawn {command:?}: {e}"));
+    let pid = child.id();
+    let (code, timed_out) = match tokio::time::timeout(limit, child.wait()).await {
+        Ok(Ok(status)) => (status.code(), false),
+        Ok(Err(e)) => panic!("wait for {command:?}: {e}"),
+        Err(_) => (None, true),
+    };
+    // The group may hold helpers the main process started (e.g. backends of a direct run); they
+    // go too, by the group's id, whether the main process timed out or not.
+    if let Some(pid) = pid.and_then(|pid| rustix::process::Pid::from_raw(pid as i32)) {
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
+    if timed_out {
+        let _ = child.kill().await;
+    }
+    BoundedOutput {
+        code,
+        timed_out,
+        stdout: std::fs::read_to_string(&stdout_path).unwrap_or_default(),
+        stderr: std::fs::read_to_string(&stderr_path).unwrap_or_default(),
+    }
+}
+
+/// The two versions of the official conformance suite the tests run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConformanceSuite {
+    /// `@modelcontextprotocol/conformance@0.1.16 server --suite all` (legacy wire, pending included).
+    Stable,
+    /// `0.2.0-alpha.12 server --requirements 2025-11-25` (the frozen 2025-11-25 set plus its
+    /// not-scored scenarios).
+    Next20251125,
+}
+
+impl ConformanceSuite {
+    /// A short label for tables.
+    pub fn label(self) -> &'static str {
+        match self {
+            ConformanceSuite::Stable => "0.1.16 --suite all",
+            ConformanceSuite::Next20251125 => "0.2.0-alpha.12 --requirements 2025-11-25",
+        }
+    }
+
+    /// The suite's CLI entry point inside `target/js`.
+    pub fn cli(self) -> PathBuf {
+        let package = match self {
+            ConformanceSuite::Stable => "@modelcontextprotocol/conformance",
+            ConformanceSuite::Next20251125 => "conformance-next",
+        };
+        js_dir().join("node_modules").join(package).join("dist").join("index.js")
+    }
+
+    fn selection_args(self) -> &'static [&'static str] {
+        match self {
+            ConformanceSuite::Stable => &["--suite", "all"],
+            ConformanceSuite::Next20251125 => &["--requirements", "2025-11-25", "--timeout", "20000"],
+        }
+    }
+}
+
+/// One scenario's result: it passes when none of its checks is a FAILURE.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScenarioOutcome {
+    pub passed: bool,
+    /// How many checks the scenario reported.
+    pub checks: usize,
+    /// `name: errorMessage` of each failed check.
+    pub failures: Vec<String>,
+}
+
+/// Scenario name -> outcome, in name order.
+pub type SuiteResults = BTreeMap<String, ScenarioOutcome>;
+
+/// Longest a whole suite run may take (every scenario is bounded by the suite too).
+pub const SUITE_LIMIT: Duration = Duration::from_secs(300);
+
+/// Runs `suite` in server mode against `url` and returns each scenario's outcome, read from the
+/// `checks.json` files it writes. Panics (with the suite's output) if it produced none.
+pub async fn run_conformance(suite: ConformanceSuite, url: &str) -> SuiteResults {
+    let scratch = tempfile::Builder::new().prefix("onemcp-conformance-").tempdir().expect("create a scratch directory");
+    let results_dir = scratch.path().join("results");
+    let mut command = tokio::process::Command::new(node_binary());
+    command.arg(suite.cli()).args(["server", "--url", url]).args(suite.selection_args()).arg("-o").arg(&results_dir);
+    let started = std::time::Instant::now();
+    let output = run_bounded(command, scratch.path(), SUITE_LIMIT).await;
+    let results = read_checks(&results_dir);
+    eprintln!(
+        "conformance {} against {url}: {} scenarios in {:.1}s (exit {:?}{})",
+        suite.label(),
+        results.len(),
+        started.elapsed().as_secs_f64(),
+        output.code,
+        if output.timed_out { ", TIMED OUT" } else { "" }
+    );
+    assert!(
+        !results.is_empty(),
+        "conformance {} against {url} produced no checks.json (timed out: {})\n{}",
+        suite.label(),
+        output.timed_out,
+        output.tail(60)
+    );
+    results
+}
+
+/// Reads `DIR/server-<scenario>-<timestamp>/checks.json` files.
+pub fn read_checks(results_dir: &Path) -> SuiteResults {
+    let mut results = SuiteResults::new();
+    let Ok(entries) = std::fs::read_dir(results_dir) else {
+        return results;
+    };
+    for entry in entries.flatten() {
+        let dir_name = entry.file_name().to_string_lossy().into_owned();
+        let Some(scenario) = scenario_of(&dir_name) else { continue };
+        let Ok(text) = std::fs::read_to_string(entry.path().join("checks.json")) else { continue };
+        let checks: Vec<Value> = serde_json::from_str(&text).unwrap_or_default();
+        let failures: Vec<String> = checks
+            .iter()
+            .filter(|check| check["status"] == "FAILURE")
+            .map(|check| {
+                let name = check["name"].as_str().or(check["id"].as_str()).unwrap_or("?");
+                format!("{name}: {}", check["errorMessage"].as_str().unwrap_or("(no message)"))
+            })
+            .collect();
+        results.insert(scenario, ScenarioOutcome { passed: failures.is_empty(), checks: checks.len(), failures });
+    }
+    results
+}
+
+/// `server-tools-list-2026-12-02T14-37-57-854Z` -> `tools-list`.
+fn scenario_of(dir_name: &str) -> Option<String> {
+    let rest = dir_name.strip_prefix("server-")?;
+    // The suffix is "-YYYY-MM-DDTHH-MM-SS-mmmZ": 25 characters.
+    let cut = rest.len().checked_sub(25)?;
+    let (name, stamp) = rest.split_at(cut);
+    let stamp = stamp.as_bytes();
+    (stamp.first() == Some(&b'-') && stamp.get(11) == Some(&b'T') && stamp.last() == Some(&b'Z') && !name.is_empty())
+        .then(|| name.to_owned())
+}
+
+/// A table of each scenario's outcome directly against the fixture and through the proxy.
+pub fn outcome_table(title: &str, direct: &SuiteResults, proxy: &SuiteResults) -> String {
+    let mut names: Vec<&String> = direct.keys().chain(proxy.keys()).collect();
+    names.sort();
+    names.dedup();
+    let width = names.iter().map(|n| n.len()).max().unwrap_or(8).max(8);
+    let cell = |outcome: Option<&ScenarioOutcome>| match outcome {
+        Some(o) if o.passed => format!("pass ({})", o.checks),
+        Some(o) => format!("FAIL ({}/{})", o.failures.len(), o.checks),
+        None => "missing".to_owned(),
+    };
+    let mut table =
+        format!("\n== {title}\n{:<width$}  {:<12}  {:<12}  proxy failures\n", "scenario", "direct", "proxy");
+    let mut differ = 0;
+    for name in names {
+        let d = direct.get(name.as_str());
+        let p = proxy.get(name.as_str());
+        let same = d.map(|o| o.passed) == p.map(|o| o.passed);
+        if !same {
+            differ += 1;
+        }
+        let why = p.map(|o| o.failures.join(" | ")).unwrap_or_default();
+        let why: String = why.chars().take(160).collect();
+        let _ =
+            writeln!(table, "{name:<width$}  {:<12}  {:<12}  {}{why}", cell(d), cell(p), if same { "" } else { "<> " });
+    }
+    let _ = writeln!(table, "{differ} scenario(s) differ between direct and proxy");
+    table
+}
+
+/// Scenario -> passed, the part of the outcome the proxy must reproduce.
+pub fn pass_map(results: &SuiteResults) -> BTreeMap<&str, bool> {
+    results.iter().map(|(name, outcome)| (name.as_str(), outcome.passed)).collect()
+}
+
+/// One check reported by an SDK client script (`tests/js/sdk-clients.mjs`, `tests/py/sdk_clients.py`).
+#[derive(Debug, Clone)]
+pub struct ClientCheck {
+    pub client: String,
+    pub check: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+/// Parses the JSON report an SDK client script prints as its last stdout line.
+pub fn parse_client_report(stdout: &str) -> Option<Vec<ClientCheck>> {
+    let line = stdout.lines().rev().find(|line| line.trim_start().starts_with('{'))?;
+    let report: Value = serde_json::from_str(line).ok()?;
+    let checks = report["checks"].as_array()?;
+    Some(
+        checks
+            .iter()
+            .map(|c| ClientCheck {
+                client: c["client"].as_str().unwrap_or("?").to_owned(),
+                check: c["check"].as_str().unwrap_or("?").to_owned(),
+                ok: c["ok"].as_bool().unwrap_or(false),
+                detail: c["detail"].as_str().unwrap_or("").to_owned(),
+            })
+            .collect(),
+    )
+}
+
+/// A readable table of SDK client checks.
+pub fn client_table(title: &str, checks: &[ClientCheck]) -> String {
+    let mut table = format!("\n== {title}\n");
+    for c in checks {
+        let detail: String = c.detail.replace('\n', " ").chars().take(150).collect();
+        let _ = writeln!(table, "{:<6} {:<2} {:<24} {detail}", if c.ok { "pass" } else { "FAIL" }, c.client, c.check);
+    }
+    let failed = checks.iter().filter(|c| !c.ok).count();
+    let _ = writeln!(table, "{failed} of {} check(s) failed", checks.len());
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scenario_of;
+
+    #[test]
+    fn scenario_names_come_from_result_directories() {
+        assert_eq!(scenario_of("server-tools-list-2026-12-02T14-37-57-854Z").as_deref(), Some("tools-list"));
+        assert_eq!(scenario_of("server-ping-2026-12-02T14-37-57-854Z").as_deref(), Some("ping"));
+        assert_eq!(scenario_of("client-initialize-2026-12-02T14-37-57-854Z"), None);
+        assert_eq!(scenario_of("server-2026-12-02T14-37-57-854Z"), None);
+    }
+}
