@@ -24,6 +24,15 @@ pub enum BackendState {
     Ready,
     /// Could not start or died; the reason says why.
     Failed(String),
+    /// Died and will be started again (after a backoff delay).
+    Restarting {
+        /// Why the last incarnation failed.
+        reason: String,
+        /// Which consecutive restart is next (1 for the first).
+        attempt: u32,
+    },
+    /// Restarted `maxRestarts` times in a row without staying up: given up on.
+    CrashLoop(String),
     /// Stopped on purpose (shutdown).
     Stopped,
 }
@@ -36,7 +45,19 @@ impl BackendState {
             BackendState::Spawning | BackendState::Initializing | BackendState::Listing => "starting",
             BackendState::Ready => "ready",
             BackendState::Failed(_) => "failed",
+            BackendState::Restarting { .. } => "restarting",
+            BackendState::CrashLoop(_) => "crash-loop",
             BackendState::Stopped => "stopped",
+        }
+    }
+
+    /// Why it is down, when it is.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            BackendState::Failed(r) | BackendState::CrashLoop(r) | BackendState::Restarting { reason: r, .. } => {
+                Some(r)
+            }
+            _ => None,
         }
     }
 
@@ -47,7 +68,14 @@ impl BackendState {
 
     /// Has a live process (or is getting one).
     pub fn is_running(&self) -> bool {
-        !matches!(self, BackendState::Disabled | BackendState::Failed(_) | BackendState::Stopped)
+        !matches!(
+            self,
+            BackendState::Disabled
+                | BackendState::Failed(_)
+                | BackendState::Stopped
+                | BackendState::Restarting { .. }
+                | BackendState::CrashLoop(_)
+        )
     }
 }
 
@@ -217,6 +245,10 @@ pub struct Backend {
     pub server_requests: BTreeMap<String, (String, String)>,
     /// The log level last sent with `logging/setLevel`.
     pub log_level: Option<crate::session::LogLevel>,
+    /// Consecutive restarts (forgotten once it stays ready for the stable period).
+    pub restarts: u32,
+    /// When the pending restart fires.
+    pub restart_timer: Option<TimerKey>,
 }
 
 impl Backend {
@@ -241,6 +273,8 @@ impl Backend {
             subscribers: BTreeMap::new(),
             server_requests: BTreeMap::new(),
             log_level: None,
+            restarts: 0,
+            restart_timer: None,
         }
     }
 

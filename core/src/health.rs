@@ -17,7 +17,7 @@ pub fn overall<'a>(
     let backends: Vec<&Backend> = backends.collect();
     let enabled = backends.iter().filter(|b| b.state != BackendState::Disabled).count();
     let ready = count(&backends, "ready");
-    let failed = count(&backends, "failed");
+    let failed = count(&backends, "failed") + count(&backends, "crash-loop") + count(&backends, "restarting");
     let status = if ready == enabled {
         "healthy"
     } else if enabled > 0 && failed * 2 >= enabled {
@@ -49,11 +49,14 @@ pub fn overall<'a>(
     (if status == "unhealthy" { 503 } else { 200 }, body)
 }
 
-/// `GET /health/ready`: ready (200) once no backend is still starting, else 503.
+/// `GET /health/ready`: ready (200) once no backend is starting or waiting to restart, else 503.
+/// Backends that failed for good (unsupervised, or a crash loop) do not hold readiness back:
+/// the daemon serves everything else, and `/health` says what is down.
 pub fn readiness<'a>(now: Instant, config: &HubConfig, backends: impl Iterator<Item = &'a Backend>) -> (u16, Value) {
     let backends: Vec<&Backend> = backends.collect();
     let starting = count(&backends, "starting");
-    let ready = starting == 0;
+    let restarting = count(&backends, "restarting");
+    let ready = starting == 0 && restarting == 0;
     let body = json!({
         "status": if ready { "ready" } else { "not_ready" },
         "timestamp": timestamp(config, now),
@@ -61,6 +64,8 @@ pub fn readiness<'a>(now: Instant, config: &HubConfig, backends: impl Iterator<I
             "total": backends.len(),
             "ready": count(&backends, "ready"),
             "starting": starting,
+            "restarting": restarting,
+            "crashLoop": count(&backends, "crash-loop"),
             "failed": count(&backends, "failed"),
             "disabled": count(&backends, "disabled"),
         },
@@ -81,8 +86,11 @@ fn detail(now: Instant, b: &Backend) -> Value {
         "tags": b.config.tags,
         "sinceMs": now.since(b.since).as_millis() as u64,
     });
-    if let BackendState::Failed(reason) = &b.state {
-        d["error"] = Value::String(reason.clone());
+    if let Some(reason) = b.state.reason() {
+        d["error"] = Value::String(reason.to_owned());
+    }
+    if b.restarts > 0 {
+        d["restarts"] = b.restarts.into();
     }
     if b.state == BackendState::Ready {
         d["tools"] = b.catalog.tools.len().into();

@@ -32,6 +32,7 @@ pub mod ids;
 pub mod jsonrpc;
 pub mod registry;
 pub mod session;
+pub mod supervision;
 pub mod time;
 pub mod timer;
 pub mod uri_template;

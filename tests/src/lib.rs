@@ -13,6 +13,7 @@ pub mod js;
 mod mcp;
 mod procfs;
 mod raw_http;
+mod sse_stream;
 
 pub use binaries::{onemcp_binary, workspace_root};
 pub use cli_run::{CliRun, run_onemcp};
@@ -23,6 +24,7 @@ pub use mcp::{
 };
 pub use procfs::{children_of, is_alive};
 pub use raw_http::{HttpRequest, HttpResponse, initialize_request, raw_http, raw_http_head};
+pub use sse_stream::{SseEvent, SseStream};
 
 use std::future::Future;
 use std::time::Duration;

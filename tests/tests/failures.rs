@@ -7,15 +7,25 @@ use onemcp_tests::{
 use serde_json::{Value, json};
 
 /// A good backend (noisy on stderr), a missing command, one that exits with 3 at start, and one
-/// that prints junk on stdout before serving.
+/// that prints junk on stdout before serving. The broken ones are unsupervised so they settle
+/// in "failed" (supervised ones keep "restarting", see `supervision.rs`).
 fn mixed_backends() -> Value {
     let bin = fixture_server_bin!();
     mcp_config([
         ("alpha", fixture_backend(bin, "alpha", &["--stderr-noise", "50"])),
-        ("missing", json!({"command": "/nonexistent/onemcp-tests/no-such-server", "args": [], "tags": ["broken"]})),
-        ("exits", fixture_backend(bin, "exits", &["--exit-at-start", "3"])),
+        (
+            "missing",
+            json!({"command": "/nonexistent/onemcp-tests/no-such-server", "args": [], "tags": ["broken"],
+                   "restartOnExit": false}),
+        ),
+        ("exits", unsupervised(fixture_backend(bin, "exits", &["--exit-at-start", "3"]))),
         ("garbage", fixture_backend(bin, "garbage", &["--garbage"])),
     ])
+}
+
+fn unsupervised(mut server: Value) -> Value {
+    server["restartOnExit"] = json!(false);
+    server
 }
 
 /// The `servers.details` entry for `name` in a `/health` body.
@@ -78,7 +88,7 @@ async fn one_failure_among_three_is_degraded_200() {
     let config = mcp_config([
         ("alpha", fixture_backend(bin, "alpha", &[])),
         ("beta", fixture_backend(bin, "beta", &[])),
-        ("exits", fixture_backend(bin, "exits", &["--exit-at-start", "3"])),
+        ("exits", unsupervised(fixture_backend(bin, "exits", &["--exit-at-start", "3"]))),
     ]);
     let daemon = Daemon::start(&config).await;
     let health = daemon
@@ -104,7 +114,10 @@ async fn junk_before_the_handshake_is_skipped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn all_backends_failed_is_unhealthy_503() {
-    let config = mcp_config([("missing", json!({"command": "/nonexistent/onemcp-tests/no-such-server"}))]);
+    let config = mcp_config([(
+        "missing",
+        json!({"command": "/nonexistent/onemcp-tests/no-such-server", "restartOnExit": false}),
+    )]);
     let daemon = Daemon::start(&config).await;
     let health = daemon.wait_for_health("missing failed", |h| status_of(h, "missing") == "failed").await;
     assert_eq!(health["status"], "unhealthy", "{health}");

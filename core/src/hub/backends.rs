@@ -7,7 +7,9 @@ use crate::event::Output;
 use crate::ids::Gen;
 use crate::jsonrpc::{self, Message, code};
 use crate::session::SUPPORTED_VERSIONS;
+use crate::supervision::{RestartDecision, STABLE_PERIOD, decide};
 use crate::time::Instant;
+use rand_core::Rng;
 use serde_json::{Map, Value, json};
 
 /// Most pages fetched for one list; a backend that pages forever is cut off there.
@@ -123,7 +125,58 @@ impl Hub {
     /// Mark a backend failed: answer everything it owed, withdraw its names.
     pub(super) fn fail_backend(&mut self, now: Instant, name: &str, reason: String) {
         tracing::error!(server = name, "server failed: {reason}");
-        self.take_down(now, name, BackendState::Failed(reason.clone()), &reason);
+        let Some(backend) = self.backends.get_mut(name) else { return };
+        // A backend that stayed up long enough starts its backoff afresh.
+        if backend.state == BackendState::Ready && now.since(backend.since) >= STABLE_PERIOD {
+            backend.restarts = 0;
+        }
+        let jitter = f64::from(self.rng.next_u32()) / (f64::from(u32::MAX) + 1.0);
+        let Some(backend) = self.backends.get(name) else { return };
+        let decision = if self.shutting_down {
+            RestartDecision::Stay
+        } else {
+            decide(&backend.config.restart, backend.restarts, jitter)
+        };
+        let state = match decision {
+            RestartDecision::Stay => BackendState::Failed(reason.clone()),
+            RestartDecision::GiveUp => {
+                tracing::error!(
+                    server = name,
+                    restarts = backend.restarts,
+                    "server keeps failing; giving up (crash loop)"
+                );
+                BackendState::CrashLoop(format!("gave up after {} restarts; last failure: {reason}", backend.restarts))
+            }
+            RestartDecision::Restart { delay, attempt } => {
+                tracing::warn!(
+                    server = name,
+                    attempt,
+                    delay_ms = delay.as_millis() as u64,
+                    "restarting server after a delay"
+                );
+                let generation = backend.generation;
+                let timer =
+                    self.timers.insert(now.after(delay), Timer::Restart { backend: name.to_owned(), generation });
+                if let Some(b) = self.backends.get_mut(name) {
+                    b.restarts = attempt;
+                    b.restart_timer = Some(timer);
+                }
+                BackendState::Restarting { reason: reason.clone(), attempt }
+            }
+        };
+        self.take_down(now, name, state, &reason);
+    }
+
+    pub(super) fn handle_restart_due(&mut self, now: Instant, name: &str, generation: Gen) {
+        let Some(backend) = self.backends.get_mut(name) else { return };
+        if self.shutting_down
+            || backend.generation != generation
+            || !matches!(backend.state, BackendState::Restarting { .. })
+        {
+            return;
+        }
+        backend.restart_timer = None;
+        self.start_backend(now, name);
     }
 
     /// Leave the running states: answer everything the backend owed, withdraw its names.
@@ -390,6 +443,20 @@ impl Hub {
         }
         let running: Vec<(String, Gen)> =
             self.backends.values().filter(|b| b.state.is_running()).map(|b| (b.name.clone(), b.generation)).collect();
+        let waiting: Vec<String> = self
+            .backends
+            .values()
+            .filter(|b| matches!(b.state, BackendState::Restarting { .. }))
+            .map(|b| b.name.clone())
+            .collect();
+        for name in waiting {
+            if let Some(b) = self.backends.get_mut(&name) {
+                if let Some(timer) = b.restart_timer.take() {
+                    self.timers.remove(timer);
+                }
+                b.set_state(now, BackendState::Stopped);
+            }
+        }
         for (name, generation) in running {
             tracing::info!(server = %name, "stopping server");
             self.outputs.push_back(Output::StopBackend { backend: name.clone(), generation });

@@ -100,6 +100,8 @@ enum Timer {
     Connect { backend: String, generation: Gen },
     /// A forwarded request must be answered by then.
     Request { backend: String, generation: Gen, id: u64 },
+    /// A failed backend is due to be started again.
+    Restart { backend: String, generation: Gen },
 }
 
 /// An exchange the hub holds open.
@@ -202,6 +204,7 @@ impl Hub {
                 Timer::Request { backend, generation, id } => {
                     self.handle_request_timeout(now, &backend, generation, id)
                 }
+                Timer::Restart { backend, generation } => self.handle_restart_due(now, &backend, generation),
             }
         }
     }

@@ -160,6 +160,17 @@ impl Hub {
                 return self.write(name, generation, &jsonrpc::error(Some(id), code::INTERNAL_ERROR, text));
             }
         };
+        if method == "roots/list" && self.viewers(name).len() > 1 {
+            // Roots name the client's own files; a backend shared by several sessions keeps
+            // whatever answer it gets for all of them, so no single client may answer for all.
+            let n = self.viewers(name).len();
+            tracing::warn!(server = name, sessions = n, "refusing roots/list from a server shared by several sessions");
+            let text = format!(
+                "1mcp will not give one client's roots to a server shared by {n} client sessions \
+                 (run this server per session to give it roots)"
+            );
+            return self.write(name, generation, &jsonrpc::error(Some(id), code::INTERNAL_ERROR, text));
+        }
         if let Err(missing) = self.client_can_answer(&session, method, &body) {
             let text = format!("the client session does not support {missing}");
             return self.write(name, generation, &jsonrpc::error(Some(id), code::METHOD_NOT_FOUND, text));

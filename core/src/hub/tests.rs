@@ -462,7 +462,9 @@ fn a_backend_that_never_initializes_is_failed_and_stopped_at_its_deadline() {
     h.advance(Duration::from_millis(499));
     assert!(h.hub.backends["slow"].state.is_starting());
     h.advance(Duration::from_millis(1));
-    assert!(matches!(&h.hub.backends["slow"].state, BackendState::Failed(r) if r.contains("500 ms")));
+    let state = &h.hub.backends["slow"].state;
+    assert!(state.reason().is_some_and(|r| r.contains("500 ms")), "{state:?}");
+    assert_eq!(state.label(), "restarting", "supervised by default");
     assert!(h.outputs.iter().any(|o| matches!(o, Output::StopBackend { backend, .. } if backend == "slow")));
 }
 
@@ -892,4 +894,104 @@ fn notifications_reach_only_sessions_whose_view_includes_the_backend() {
     h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": relist[0]["id"], "result": {"tools": [{"name": "a9"}]}}));
     assert_eq!(h.events(sw).0.len(), 1);
     assert!(h.events(sd).0.is_empty(), "gamma-only session does not hear about alpha");
+}
+
+fn spawned(h: &Harness, name: &str) -> Vec<Gen> {
+    h.outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::SpawnBackend { backend, generation, .. } if backend == name => Some(*generation),
+            _ => None,
+        })
+        .collect()
+}
+
+fn exit(h: &mut Harness, name: &str) {
+    let generation = h.generation(name);
+    h.feed(Input::BackendExited { backend: name.into(), generation, status: ExitInfo { code: Some(1), signal: None } });
+}
+
+#[test]
+fn a_crashed_backend_is_restarted_with_backoff_and_its_tools_return() {
+    let mut h = two_backends();
+    let s = h.initialize();
+    let stream = h.open_stream(&s);
+    h.outputs.clear();
+    exit(&mut h, "alpha");
+    assert_eq!(h.hub.backends["alpha"].state.label(), "restarting");
+    assert_eq!(h.events(stream).0.len(), 1, "tools/list_changed: alpha's tools are gone");
+    h.advance(Duration::from_millis(799));
+    assert!(spawned(&h, "alpha").is_empty(), "not before the (jittered) first delay of 1 s");
+    h.advance(Duration::from_millis(402));
+    let generations = spawned(&h, "alpha");
+    assert_eq!(generations.len(), 1, "restarted once");
+    h.bring_up("alpha", &["echo", "add"]);
+    assert_eq!(h.events(stream).0, [json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})]);
+    let x = h.call(&s, json!(1), "alpha_1mcp_echo", json!({}));
+    assert_eq!(h.backend_writes("alpha").len(), 1, "calls reach the new incarnation");
+    assert!(h.response(x).is_none());
+    assert_eq!(h.hub.backends["alpha"].restarts, 1);
+}
+
+#[test]
+fn a_backend_that_keeps_dying_ends_in_a_crash_loop_with_nothing_left_scheduled() {
+    let cfg = ServerConfig {
+        restart: RestartConfig { restart_on_exit: true, max_restarts: 2, restart_delay: Duration::from_millis(100) },
+        ..server(true)
+    };
+    let mut h = Harness::new(&[("flaky", cfg)]);
+    let mut delays = vec![];
+    for _ in 0..2 {
+        exit(&mut h, "flaky");
+        let before = h.now;
+        h.outputs.clear();
+        while spawned(&h, "flaky").is_empty() {
+            h.advance(Duration::from_millis(10));
+            assert!(h.now.since(before) < Duration::from_secs(1), "restart never came");
+        }
+        delays.push(h.now.since(before).as_millis());
+    }
+    assert!(delays[0] >= 80 && delays[0] <= 130 && delays[1] >= 160 && delays[1] <= 250, "backoff doubles: {delays:?}");
+    exit(&mut h, "flaky");
+    let state = &h.hub.backends["flaky"].state;
+    assert_eq!(state.label(), "crash-loop");
+    assert!(state.reason().is_some_and(|r| r.contains("gave up after 2 restarts")), "{state:?}");
+    assert_eq!(h.hub.stats().timers, 0);
+    assert_eq!(h.hub.poll_timeout(), None);
+}
+
+#[test]
+fn unsupervised_backends_stay_failed_and_shutdown_cancels_pending_restarts() {
+    let off =
+        ServerConfig { restart: RestartConfig { restart_on_exit: false, ..RestartConfig::default() }, ..server(true) };
+    let mut h = Harness::new(&[("off", off), ("on", server(true))]);
+    exit(&mut h, "off");
+    exit(&mut h, "on");
+    assert_eq!(h.hub.backends["off"].state.label(), "failed");
+    assert_eq!(h.hub.backends["on"].state.label(), "restarting");
+    h.outputs.clear();
+    h.feed(Input::Shutdown);
+    h.advance(Duration::from_secs(60));
+    assert!(spawned(&h, "on").is_empty(), "no restart during shutdown");
+    assert_eq!(h.hub.stats().timers, 0);
+}
+
+#[test]
+fn roots_are_never_given_to_a_backend_other_sessions_share() {
+    let mut h = two_backends();
+    let a = h.initialize_with(client_features());
+    let stream_a = h.open_stream(&a);
+    h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": 1, "method": "roots/list"}));
+    assert_eq!(h.events(stream_a).0.len(), 1, "with one session the roots request is its own");
+    let b = h.initialize_with(client_features());
+    let x = h.call(&a, json!(1), "alpha_1mcp_echo", json!({}));
+    h.backend_writes("alpha");
+    h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": 2, "method": "roots/list"}));
+    let reply = h.backend_writes("alpha");
+    assert!(
+        reply[0]["error"]["message"].as_str().is_some_and(|m| m.contains("shared by 2 client sessions")),
+        "{reply:?}"
+    );
+    assert!(h.events(x).0.is_empty() && h.events(stream_a).0.is_empty(), "a is not asked on b's behalf");
+    let _ = b;
 }

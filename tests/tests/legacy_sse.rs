@@ -1,0 +1,61 @@
+//! The legacy HTTP+SSE transport (2024-11-05) end to end: `GET /sse` names the endpoint,
+//! `POST /messages?sessionId=` is accepted with 202, and answers arrive on the stream.
+
+use onemcp_tests::{Daemon, HttpRequest, SseStream, fixture_backend, fixture_server_bin, mcp_config, raw_http};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+async fn post(daemon: &Daemon, endpoint: &str, message: Value) -> u16 {
+    let request =
+        HttpRequest::post(endpoint).header("Content-Type", "application/json").body(message.to_string().into_bytes());
+    raw_http(daemon.port, &request).await.expect("POST /messages").status
+}
+
+async fn next_message(stream: &mut SseStream) -> Value {
+    let event = stream.next_event(WAIT).await.expect("an event on the stream");
+    assert_eq!(event.event, "message", "{event:?}");
+    serde_json::from_str(&event.data).expect("a JSON-RPC message")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_legacy_client_gets_its_answers_on_the_stream() {
+    let config = mcp_config([("alpha", fixture_backend(fixture_server_bin!(), "alpha", &[]))]);
+    let daemon = Daemon::start(&config).await;
+    daemon.wait_ready().await;
+    let (status, mut stream) = SseStream::open(daemon.port, "/sse", &[]).await.expect("GET /sse");
+    assert_eq!(status, 200);
+    let endpoint = stream.next_event(WAIT).await.expect("endpoint event");
+    assert_eq!(endpoint.event, "endpoint");
+    assert!(endpoint.data.starts_with("/messages?sessionId="), "{endpoint:?}");
+
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": {"name": "legacy", "version": "1"}}});
+    assert_eq!(post(&daemon, &endpoint.data, init).await, 202);
+    let answer = next_message(&mut stream).await;
+    assert_eq!((answer["id"].clone(), answer["result"]["protocolVersion"].clone()), (json!(1), json!("2024-11-05")));
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    assert_eq!(post(&daemon, &endpoint.data, initialized).await, 202);
+
+    let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {"name": "alpha_1mcp_echo", "arguments": {"text": "over sse"}}});
+    assert_eq!(post(&daemon, &endpoint.data, call).await, 202);
+    let answer = next_message(&mut stream).await;
+    assert_eq!(answer["id"], 2);
+    assert_eq!(answer["result"]["content"][0]["text"], "alpha: over sse");
+
+    assert_eq!(post(&daemon, "/messages?sessionId=stream-unknown", json!({})).await, 404);
+    drop(stream);
+    // The session ends with its stream; give the daemon a moment to notice the hang-up.
+    let ping = json!({"jsonrpc": "2.0", "id": 3, "method": "ping"});
+    let mut status = 0;
+    for _ in 0..50 {
+        status = post(&daemon, &endpoint.data, ping.clone()).await;
+        if status == 404 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 404, "a legacy session ends when its stream closes");
+}
