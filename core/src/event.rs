@@ -2,7 +2,7 @@
 //!
 //! Both are serde types so a run can be recorded as JSON lines and replayed through the core.
 
-use crate::config::LaunchSpec;
+use crate::config::TransportConfig;
 use crate::ids::{ExchangeId, Gen};
 use serde::{Deserialize, Serialize};
 
@@ -182,14 +182,15 @@ pub enum Output {
         /// Which exchange.
         exchange: ExchangeId,
     },
-    /// Start a backend process.
+    /// Connect a backend: start its process (stdio) or open its HTTP connection. Either way
+    /// its messages then flow as `WriteBackend` / `BackendLine`.
     SpawnBackend {
         /// Server name.
         backend: String,
         /// Incarnation to tag its events with.
         generation: Gen,
-        /// What to run.
-        spec: LaunchSpec,
+        /// What to run or where to connect.
+        transport: TransportConfig,
     },
     /// Write one line (a JSON-RPC message, newline added by the driver) to a backend's stdin.
     WriteBackend {

@@ -4,6 +4,7 @@
 use crate::backend::{self, BackendHandle, PipeLimits, WriteRefused};
 use crate::clock::Clock;
 use crate::exchange::{FrontMsg, Head};
+use onemcp_core::config::TransportConfig;
 use onemcp_core::{ExchangeId, Gen, Hub, Input, Output, SseEvent};
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
@@ -189,7 +190,13 @@ impl Driver {
                 // Dropping the sender ends the body; dropping a pending reply answers 503.
                 self.exchanges.remove(&exchange);
             }
-            Output::SpawnBackend { backend, generation, spec } => self.spawn(backend, generation, &spec),
+            Output::SpawnBackend { backend, generation, transport: TransportConfig::Stdio(spec) } => {
+                self.spawn(backend, generation, &spec)
+            }
+            Output::SpawnBackend { backend, generation, transport: TransportConfig::Http(_) } => {
+                let error = "HTTP backends are not supported by this build yet".to_owned();
+                self.pending.push_back(Input::BackendSpawnFailed { backend, generation, error });
+            }
             Output::WriteBackend { backend, generation, line } => {
                 let Some(handle) = self.backends.get(&(backend, generation)) else { return };
                 match handle.write(line) {

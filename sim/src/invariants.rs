@@ -620,7 +620,7 @@ mod tests {
     //! The checks must bite: feed the ledger outputs a broken hub could produce.
 
     use super::*;
-    use onemcp_core::config::LaunchSpec;
+    use onemcp_core::config::{LaunchSpec, TransportConfig};
     use onemcp_core::{HttpResponse, SseEvent};
     use serde_json::json;
 
@@ -687,7 +687,11 @@ mod tests {
     fn catches_misrouted_duplicated_and_stale_backend_writes() {
         let (mut l, _) = ledger_with_call();
         for (b, g) in [("alpha", 1), ("beta", 2)] {
-            let spawn = Output::SpawnBackend { backend: b.into(), generation: Gen(g), spec: LaunchSpec::default() };
+            let spawn = Output::SpawnBackend {
+                backend: b.into(),
+                generation: Gen(g),
+                transport: TransportConfig::Stdio(LaunchSpec::default()),
+            };
             assert_eq!(invariant(l.handle_output(&spawn)), None);
         }
         let call = |b: &str, g: u64, id: u64| {

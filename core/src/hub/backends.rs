@@ -2,7 +2,6 @@
 
 use super::{DEFAULT_CONNECT_TIMEOUT, Hub, Timer};
 use crate::backend::{BackendState, ListFetch, ListKind, Pending, ServerInfo};
-use crate::config::TransportConfig;
 use crate::event::Output;
 use crate::ids::Gen;
 use crate::jsonrpc::{self, Message, code};
@@ -29,21 +28,12 @@ impl Hub {
         backend.catalog = Default::default();
         backend.lists_in_flight.clear();
         backend.lists_stale.clear();
-        match backend.config.transport.clone() {
-            TransportConfig::Stdio(spec) => {
-                backend.set_state(now, BackendState::Spawning);
-                let timeout = backend.config.connection_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
-                backend.connect_timer = Some(
-                    self.timers.insert(now.after(timeout), Timer::Connect { backend: name.to_owned(), generation }),
-                );
-                self.outputs.push_back(Output::SpawnBackend { backend: name.to_owned(), generation, spec });
-            }
-            TransportConfig::Http(_) => {
-                let reason = "HTTP backends are not supported by this build yet".to_owned();
-                tracing::error!(server = name, "{reason}");
-                backend.set_state(now, BackendState::Failed(reason));
-            }
-        }
+        backend.set_state(now, BackendState::Spawning);
+        let timeout = backend.config.connection_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+        backend.connect_timer =
+            Some(self.timers.insert(now.after(timeout), Timer::Connect { backend: name.to_owned(), generation }));
+        let transport = backend.config.transport.clone();
+        self.outputs.push_back(Output::SpawnBackend { backend: name.to_owned(), generation, transport });
     }
 
     /// Look up a backend event's target, dropping events from stale incarnations.

@@ -225,7 +225,9 @@ fn spawns_every_enabled_backend_with_its_exact_spec() {
         .outputs
         .iter()
         .filter_map(|o| match o {
-            Output::SpawnBackend { backend, spec, .. } => Some((backend.as_str(), spec.command.as_str())),
+            Output::SpawnBackend { backend, transport: TransportConfig::Stdio(spec), .. } => {
+                Some((backend.as_str(), spec.command.as_str()))
+            }
             _ => None,
         })
         .map(|(b, c)| {
