@@ -1,7 +1,9 @@
-//! Command line: 1MCP's `serve` flags, each also settable as `ONE_MCP_<FLAG>` (the flag wins).
+//! Command line: 1MCP's `serve` and `proxy` flags, each also settable as `ONE_MCP_<FLAG>` (the
+//! flag wins).
 
 use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use onemcp_io::ViewQuery;
 use std::path::PathBuf;
 
 /// `1mcp`: one MCP endpoint in front of many MCP servers.
@@ -17,12 +19,9 @@ pub struct Cli {
 }
 
 impl Cli {
-    /// The serve options, wherever they were given.
-    pub fn into_serve(self) -> ServeArgs {
-        match self.command {
-            Some(Command::Serve(args)) => args,
-            None => self.serve,
-        }
+    /// The command to run, with the serve options wherever they were given.
+    pub fn into_command(self) -> Command {
+        self.command.unwrap_or(Command::Serve(self.serve))
     }
 }
 
@@ -31,6 +30,8 @@ impl Cli {
 pub enum Command {
     /// Run the daemon (the default command).
     Serve(ServeArgs),
+    /// Bridge stdin/stdout to a running daemon, so stdio-only clients share it.
+    Proxy(ProxyArgs),
 }
 
 /// Options of `serve`.
@@ -84,12 +85,113 @@ pub struct ServeArgs {
     /// Serve without authentication (same as --enable-auth=false)
     #[arg(long, env = "ONE_MCP_NO_AUTH")]
     pub no_auth: bool,
+
+    /// Tag expression choosing the servers the client sees; only for --transport stdio (HTTP
+    /// clients pass ?tag-filter=)
+    #[arg(short = 'f', long, env = "ONE_MCP_FILTER", value_name = "EXPR")]
+    pub filter: Option<String>,
+
+    /// Preset (presets.json) choosing the servers the client sees; only for --transport stdio
+    /// (HTTP clients pass ?preset=)
+    #[arg(long, env = "ONE_MCP_PRESET", value_name = "NAME")]
+    pub preset: Option<String>,
+
+    /// Servers having any of these tags; only for --transport stdio (HTTP clients pass ?tags=)
+    #[arg(long, env = "ONE_MCP_TAGS", value_name = "TAG,...", value_delimiter = ',')]
+    pub tags: Vec<String>,
+
+    /// Paginate lists per server; only for --transport stdio (HTTP clients pass ?pagination=true)
+    #[arg(
+        short = 'p',
+        long,
+        env = "ONE_MCP_PAGINATION",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        default_value = "false",
+        default_missing_value = "true",
+        value_parser = BoolishValueParser::new(),
+        action = ArgAction::Set,
+    )]
+    pub pagination: bool,
 }
 
 impl ServeArgs {
     /// Whether authentication was asked for.
     pub fn auth_enabled(&self) -> bool {
         self.enable_auth && !self.no_auth
+    }
+
+    /// The view the stdio client gets.
+    pub fn view(&self) -> ViewQuery {
+        ViewQuery {
+            preset: self.preset.clone(),
+            filter: self.filter.clone(),
+            tags: self.tags.clone(),
+            pagination: self.pagination,
+        }
+    }
+
+    /// The stdio-only view options that were given.
+    pub fn view_flags(&self) -> Vec<&'static str> {
+        let given = [
+            (self.filter.is_some(), "--filter"),
+            (self.preset.is_some(), "--preset"),
+            (!self.tags.is_empty(), "--tags"),
+            (self.pagination, "--pagination"),
+        ];
+        given.into_iter().filter_map(|(set, name)| set.then_some(name)).collect()
+    }
+}
+
+/// Options of `proxy`.
+#[derive(Clone, Debug, Args)]
+pub struct ProxyArgs {
+    /// The daemon's MCP URL [default: the url in <config-dir>/server.pid, else http://127.0.0.1:3050/mcp]
+    #[arg(short = 'u', long, env = "ONE_MCP_URL", value_name = "URL")]
+    pub url: Option<String>,
+
+    /// Milliseconds to wait for connecting to the daemon and for its first answers
+    #[arg(short = 't', long, env = "ONE_MCP_TIMEOUT", value_name = "MS", default_value_t = 10_000)]
+    pub timeout: u64,
+
+    /// Tag expression choosing the servers this client sees
+    #[arg(short = 'f', long, env = "ONE_MCP_FILTER", value_name = "EXPR")]
+    pub filter: Option<String>,
+
+    /// Preset (presets.json) choosing the servers this client sees; beats --filter and --tags
+    #[arg(short = 'P', long, env = "ONE_MCP_PRESET", value_name = "NAME")]
+    pub preset: Option<String>,
+
+    /// Servers having any of these tags
+    #[arg(long, env = "ONE_MCP_TAGS", value_name = "TAG,...", value_delimiter = ',')]
+    pub tags: Vec<String>,
+
+    /// mcp.json of the daemon (its directory holds server.pid)
+    #[arg(short = 'c', long, env = "ONE_MCP_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Directory holding the daemon's server.pid [default: the --config file's directory, else ~/.config/1mcp]
+    #[arg(short = 'd', long, env = "ONE_MCP_CONFIG_DIR", value_name = "DIR")]
+    pub config_dir: Option<PathBuf>,
+
+    /// Log level [default: info]
+    #[arg(long, env = "ONE_MCP_LOG_LEVEL", value_enum, ignore_case = true)]
+    pub log_level: Option<LogLevel>,
+
+    /// Append logs to this file instead of stderr (stdout carries only MCP messages)
+    #[arg(long, env = "ONE_MCP_LOG_FILE", value_name = "PATH")]
+    pub log_file: Option<PathBuf>,
+}
+
+impl ProxyArgs {
+    /// The view this client asks for.
+    pub fn view(&self) -> ViewQuery {
+        ViewQuery {
+            preset: self.preset.clone(),
+            filter: self.filter.clone(),
+            tags: self.tags.clone(),
+            pagination: false,
+        }
     }
 }
 
@@ -120,7 +222,7 @@ pub enum Transport {
     Http,
     /// Deprecated alias of `http`.
     Sse,
-    /// Serve one client on stdin/stdout (not supported yet).
+    /// Serve one client on stdin/stdout, no listener (deprecated in 1MCP: prefer `proxy`).
     Stdio,
 }
 
@@ -129,7 +231,17 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Result<ServeArgs, clap::Error> {
-        Cli::try_parse_from(args).map(Cli::into_serve)
+        match Cli::try_parse_from(args)?.into_command() {
+            Command::Serve(args) => Ok(args),
+            Command::Proxy(_) => Err(clap::Error::new(clap::error::ErrorKind::InvalidSubcommand)),
+        }
+    }
+
+    fn parse_proxy(args: &[&str]) -> Option<ProxyArgs> {
+        match Cli::try_parse_from(args).ok()?.into_command() {
+            Command::Proxy(args) => Some(args),
+            Command::Serve(_) => None,
+        }
     }
 
     #[test]
@@ -179,5 +291,37 @@ mod tests {
         assert_eq!(parse(&["1mcp", "-t", "stdio"]).map(|a| a.transport).ok(), Some(Transport::Stdio));
         assert_eq!(LogLevel::parse_legacy(" WARN "), Some(LogLevel::Warn));
         assert_eq!(LogLevel::parse_legacy("loud"), None);
+    }
+
+    #[test]
+    fn stdio_view_flags_on_serve() {
+        let Ok(args) = parse(&["1mcp", "-t", "stdio", "-f", "a+b", "--preset", "dev", "--tags", "x,y", "-p"]) else {
+            panic!("parse failed")
+        };
+        assert_eq!(args.view_flags(), ["--filter", "--preset", "--tags", "--pagination"]);
+        assert_eq!(args.view().to_query(), "preset=dev&pagination=true");
+        let Ok(plain) = parse(&["1mcp", "--pagination", "false"]) else { panic!("parse failed") };
+        assert!(plain.view_flags().is_empty());
+    }
+
+    #[test]
+    fn proxy_flags_match_1mcp() {
+        let Some(args) = parse_proxy(&["1mcp", "proxy"]) else { panic!("parse failed") };
+        assert_eq!((args.view(), args.url, args.timeout), (ViewQuery::default(), None, 10_000));
+        let argv =
+            ["1mcp", "proxy", "-u", "http://127.0.0.1:1/mcp", "-t", "500", "-f", "web", "-P", "p", "--tags", "a,b"];
+        let Some(args) = parse_proxy(&argv) else { panic!("parse failed") };
+        assert_eq!((args.url.as_deref(), args.timeout), (Some("http://127.0.0.1:1/mcp"), 500));
+        assert_eq!(
+            (args.filter.as_deref(), args.preset.as_deref(), args.tags),
+            (Some("web"), Some("p"), vec!["a".into(), "b".into()])
+        );
+        let Some(args) = parse_proxy(&["1mcp", "proxy", "-d", "/tmp/x", "--log-level", "warn", "--log-file", "/tmp/l"])
+        else {
+            panic!("parse failed")
+        };
+        assert_eq!((args.config_dir, args.log_level), (Some(PathBuf::from("/tmp/x")), Some(LogLevel::Warn)));
+        assert!(parse_proxy(&["1mcp", "proxy", "--port", "1"]).is_none());
+        assert!(parse_proxy(&["1mcp", "-d", "/tmp/x", "proxy"]).is_none());
     }
 }

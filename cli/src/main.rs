@@ -1,13 +1,15 @@
-//! `1mcp`: parse the command line, find and load mcp.json, bind the port, then hand over to
-//! the io driver until a signal stops it.
+//! `1mcp`: parse the command line, find and load mcp.json, bind the port (or take stdin/stdout
+//! as the one client), then hand over to the io driver until a signal (or the end of stdin)
+//! stops it. `1mcp proxy` bridges stdin/stdout to a daemon that is already running.
 
 mod args;
 mod config_file;
 mod logging;
 mod pidfile;
+mod proxy;
 
 use anyhow::Context;
-use args::{Cli, LogLevel, ServeArgs, Transport};
+use args::{Cli, Command, LogLevel, ServeArgs, Transport};
 use clap::Parser;
 use onemcp_core::{FrontConfig, HubConfig};
 use std::process::ExitCode;
@@ -33,7 +35,10 @@ impl From<anyhow::Error> for Failure {
 }
 
 fn main() -> ExitCode {
-    let args = Cli::parse().into_serve();
+    let args = match Cli::parse().into_command() {
+        Command::Serve(args) => args,
+        Command::Proxy(args) => return proxy::main(args),
+    };
     match serve(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Usage(message)) => {
@@ -54,23 +59,23 @@ fn main() -> ExitCode {
 }
 
 fn serve(args: ServeArgs) -> Result<(), Failure> {
-    if args.transport == Transport::Stdio {
-        return Err(Failure::Usage(
-            "--transport stdio is not supported yet; serve over http (the default) and connect stdio clients through it"
-                .into(),
-        ));
-    }
     if args.auth_enabled() {
         return Err(Failure::Usage(AUTH_NOT_AVAILABLE.into()));
     }
 
-    let (level, legacy_level) = log_level(&args);
-    logging::init(level, args.log_file.as_deref())?;
-    if let Some(value) = legacy_level {
-        tracing::warn!("LOG_LEVEL={value} is deprecated; use --log-level or ONE_MCP_LOG_LEVEL");
+    // Logs never go to stdout (stderr or --log-file): with --transport stdio it is the client's.
+    init_logging(args.log_level, args.log_file.as_deref())?;
+    match args.transport {
+        Transport::Sse => tracing::warn!("--transport sse is deprecated; it is the same as --transport http"),
+        Transport::Stdio => tracing::warn!(
+            "--transport stdio is deprecated (as in 1MCP): run one daemon over http and connect stdio clients with `1mcp proxy`"
+        ),
+        Transport::Http => {}
     }
-    if args.transport == Transport::Sse {
-        tracing::warn!("--transport sse is deprecated; it is the same as --transport http");
+    if args.transport != Transport::Stdio {
+        for flag in args.view_flags() {
+            tracing::warn!("{flag} only applies to --transport stdio; HTTP clients choose their view in the URL query");
+        }
     }
 
     let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
@@ -86,6 +91,10 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
         .map_err(|errors| Failure::Config(errors.errors.iter().map(ToString::to_string).collect()))?;
     for warning in &parsed.warnings {
         tracing::warn!("{warning}");
+    }
+
+    if args.transport == Transport::Stdio {
+        return serve_stdio(&args, parsed.config);
     }
 
     // Bound before anything else starts so port 0 is resolved and "address in use" is early.
@@ -120,6 +129,17 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// One client on stdin/stdout; no listener and no server.pid (nothing for `proxy` to find).
+fn serve_stdio(args: &ServeArgs, mcp: onemcp_core::config::McpConfig) -> Result<(), Failure> {
+    // The hub checks Host like for any local HTTP client; the bridge presents itself as one.
+    let front = FrontConfig { host: "127.0.0.1".into(), port: 0, external_url: args.external_url.clone() };
+    #[allow(clippy::needless_update)]
+    let hub_config = HubConfig { mcp, front, auth_enabled: false, ..HubConfig::default() };
+    run_daemon(onemcp_io::DaemonSettings::stdio(args.view(), hub_config))?;
+    tracing::info!("1mcp stopped");
+    Ok(())
+}
+
 fn run_daemon(settings: onemcp_io::DaemonSettings) -> anyhow::Result<()> {
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")?;
@@ -129,9 +149,19 @@ fn run_daemon(settings: onemcp_io::DaemonSettings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Installs logging at the flag's level, else the legacy `LOG_LEVEL`'s (with a warning).
+fn init_logging(flag: Option<LogLevel>, file: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let (level, legacy_level) = log_level(flag);
+    logging::init(level, file)?;
+    if let Some(value) = legacy_level {
+        tracing::warn!("LOG_LEVEL={value} is deprecated; use --log-level or ONE_MCP_LOG_LEVEL");
+    }
+    Ok(())
+}
+
 /// The effective level, and the legacy `LOG_LEVEL` value if that is where it came from.
-fn log_level(args: &ServeArgs) -> (LogLevel, Option<String>) {
-    if let Some(level) = args.log_level {
+fn log_level(flag: Option<LogLevel>) -> (LogLevel, Option<String>) {
+    if let Some(level) = flag {
         return (level, None);
     }
     match std::env::var("LOG_LEVEL") {

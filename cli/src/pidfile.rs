@@ -54,6 +54,22 @@ pub fn remove(config_dir: &Path, pid: u32) {
     }
 }
 
+/// The pid file in `config_dir`, if there is one and its daemon process still exists.
+pub fn read_running(config_dir: &Path) -> Option<PidInfo> {
+    let text = std::fs::read_to_string(path(config_dir)).ok()?;
+    let info: PidInfo = serde_json::from_str(&text).ok()?;
+    is_running(info.pid).then_some(info)
+}
+
+/// Whether process `pid` exists (signal 0; "not permitted" still means it exists).
+fn is_running(pid: u32) -> bool {
+    let Some(pid) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) else { return false };
+    match rustix::process::test_kill_process(pid) {
+        Ok(()) => true,
+        Err(error) => error == rustix::io::Errno::PERM,
+    }
+}
+
 /// `time` as RFC 3339 UTC with milliseconds, like JavaScript's `toISOString`.
 pub fn rfc3339_utc(time: SystemTime) -> String {
     let since = time.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
@@ -117,6 +133,13 @@ mod tests {
         let text = std::fs::read_to_string(path(&dir)).unwrap_or_default();
         let keys: Vec<&str> = text.lines().filter_map(|l| l.trim().split('"').nth(1)).collect();
         assert_eq!(keys, ["pid", "url", "port", "host", "transport", "startedAt", "configDir", "logFile"]);
+        let gone = PidInfo { pid: 999_999_999, ..info.clone() };
+        assert!(write(&dir, &gone).is_ok());
+        assert_eq!(read_running(&dir), None, "no such process");
+        let ours = PidInfo { pid: std::process::id(), ..info.clone() };
+        assert!(write(&dir, &ours).is_ok());
+        assert_eq!(read_running(&dir).map(|i| i.pid), Some(std::process::id()));
+        assert!(write(&dir, &info).is_ok());
         remove(&dir, 43);
         assert!(path(&dir).exists());
         remove(&dir, 42);

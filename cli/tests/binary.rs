@@ -61,10 +61,14 @@ fn env_variables_apply_and_flags_beat_them() {
     let text = stderr(&output);
     assert!(text.contains("mcp.json:"), "{text}");
     assert!(text.contains("invalid JSON"), "{text}");
-    // Without the flag the env's stdio applies.
-    let output = run(onemcp().env("ONE_MCP_TRANSPORT", "stdio").arg("--no-auth"));
-    assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).contains("--transport stdio is not supported yet"));
+    // Without the flag the env's stdio applies: stdin is closed at once, so it serves nobody,
+    // says so on stderr only, and exits cleanly.
+    assert!(std::fs::write(dir.join("mcp.json"), r#"{"mcpServers":{}}"#).is_ok());
+    let output = run(onemcp().env("ONE_MCP_TRANSPORT", "stdio").env("ONE_MCP_CONFIG_DIR", &dir).arg("--no-auth"));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stderr(&output).contains("serving one client on stdin/stdout"), "{}", stderr(&output));
+    assert!(output.stdout.is_empty(), "stdout is the client's: {:?}", String::from_utf8_lossy(&output.stdout));
+    assert!(!dir.join("server.pid").exists(), "no pid file for a stdio daemon");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -5,15 +5,24 @@
 //! it feeds them to the hub with the current time, sleeps until the hub's next deadline, and
 //! carries every output out (responses, event streams, process spawns, stdin writes, stops).
 //! The core decides; this crate only moves bytes and makes syscalls.
+//!
+//! The daemon's client front end is HTTP, or (`serve --transport stdio`) the process's own
+//! stdin/stdout bridged in-process as one HTTP client; [`proxy`] is the same bridge to a daemon
+//! running elsewhere.
 
 mod backend;
+mod bridge;
 mod clock;
 mod driver;
 mod exchange;
 mod http;
 mod lines;
+pub mod proxy;
 mod sse;
 mod stderr;
+mod stdio_front;
+
+pub use bridge::ViewQuery;
 
 use clock::Clock;
 use onemcp_core::{Hub, HubConfig};
@@ -24,8 +33,8 @@ use tokio::sync::{mpsc, watch};
 /// Everything the daemon needs to run.
 #[derive(Debug)]
 pub struct DaemonSettings {
-    /// Already bound listening socket (bound by the caller so port 0 is resolved up front).
-    pub listener: std::net::TcpListener,
+    /// Where clients come from.
+    pub front: Front,
     /// What the hub runs (`wall_epoch_ms` is filled in by the driver, which owns the clock).
     pub hub_config: HubConfig,
     /// Size limits and timings.
@@ -33,10 +42,25 @@ pub struct DaemonSettings {
 }
 
 impl DaemonSettings {
-    /// Settings with default [`Limits`].
+    /// HTTP front end on `listener`, default [`Limits`].
     pub fn new(listener: std::net::TcpListener, hub_config: HubConfig) -> Self {
-        DaemonSettings { listener, hub_config, limits: Limits::default() }
+        DaemonSettings { front: Front::Http(listener), hub_config, limits: Limits::default() }
     }
+
+    /// One client on stdin/stdout seeing `view`, default [`Limits`]. End of stdin stops the daemon.
+    pub fn stdio(view: ViewQuery, hub_config: HubConfig) -> Self {
+        DaemonSettings { front: Front::Stdio(view), hub_config, limits: Limits::default() }
+    }
+}
+
+/// The daemon's client side.
+#[derive(Debug)]
+pub enum Front {
+    /// HTTP on an already bound listening socket (bound by the caller so port 0 is resolved
+    /// up front).
+    Http(std::net::TcpListener),
+    /// The process's stdin/stdout as a single client with this view; nothing listens.
+    Stdio(ViewQuery),
 }
 
 /// Size limits and timings of the driver.
@@ -99,6 +123,7 @@ pub async fn run(settings: DaemonSettings) -> Result<(), IoError> {
     // 1MCP treats SIGHUP as a shutdown too; without a handler it would kill us uncleanly.
     let mut hup = signal(SignalKind::hangup()).map_err(IoError::Signals)?;
     let (tx, rx) = mpsc::channel(4);
+    let stdin_closed = tx.clone();
     tokio::spawn(async move {
         loop {
             tokio::select! {
@@ -111,7 +136,7 @@ pub async fn run(settings: DaemonSettings) -> Result<(), IoError> {
             }
         }
     });
-    drive(settings, rx).await
+    drive(settings, stdin_closed, rx).await
 }
 
 /// Runs the daemon until `shutdown` completes, then shuts down as [`run`] does.
@@ -119,34 +144,50 @@ pub async fn run_until<F>(settings: DaemonSettings, shutdown: F) -> Result<(), I
 where
     F: Future<Output = ()> + Send + 'static,
 {
-    let (tx, rx) = mpsc::channel(1);
+    let (tx, rx) = mpsc::channel(2);
+    let stdin_closed = tx.clone();
     tokio::spawn(async move {
         shutdown.await;
         let _ = tx.send(()).await;
     });
-    drive(settings, rx).await
+    drive(settings, stdin_closed, rx).await
 }
 
-async fn drive(settings: DaemonSettings, shutdown: mpsc::Receiver<()>) -> Result<(), IoError> {
-    let DaemonSettings { listener, mut hub_config, limits } = settings;
+/// `stdin_closed` is how the stdio front end asks for the same shutdown a signal causes.
+async fn drive(
+    settings: DaemonSettings,
+    stdin_closed: mpsc::Sender<()>,
+    shutdown: mpsc::Receiver<()>,
+) -> Result<(), IoError> {
+    let DaemonSettings { front, mut hub_config, limits } = settings;
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(IoError::Entropy)?;
-    listener.set_nonblocking(true).map_err(IoError::Listener)?;
-    let listener = tokio::net::TcpListener::from_std(listener).map_err(IoError::Listener)?;
 
     let (front_tx, front_rx) = mpsc::unbounded_channel();
     let (backend_tx, backend_rx) = mpsc::channel(BACKEND_QUEUE);
     let (stop_accepting, mut accepting) = watch::channel(false);
+    // Set once the hub task is over: the stdio front end then winds down.
+    let (hub_done, hub_stopped) = watch::channel(false);
 
-    let router = http::router(http::FrontState::new(front_tx, limits.max_body_bytes, limits.keep_alive));
-    let server = tokio::spawn(async move {
-        let stopped = async move {
-            let _ = accepting.wait_for(|stop| *stop).await;
-        };
-        if let Err(error) = axum::serve(listener, router).with_graceful_shutdown(stopped).await {
-            tracing::error!(%error, "HTTP server failed");
+    let front_task = match front {
+        Front::Http(listener) => {
+            listener.set_nonblocking(true).map_err(IoError::Listener)?;
+            let listener = tokio::net::TcpListener::from_std(listener).map_err(IoError::Listener)?;
+            let router = http::router(http::FrontState::new(front_tx, limits.max_body_bytes, limits.keep_alive));
+            tokio::spawn(async move {
+                let stopped = async move {
+                    let _ = accepting.wait_for(|stop| *stop).await;
+                };
+                if let Err(error) = axum::serve(listener, router).with_graceful_shutdown(stopped).await {
+                    tracing::error!(%error, "HTTP server failed");
+                }
+            })
         }
-    });
+        Front::Stdio(view) => {
+            let front = stdio_front::StdioFront { view, limits, shutting_down: accepting, hub_stopped, stdin_closed };
+            tokio::spawn(front.run(front_tx))
+        }
+    };
 
     let clock = Clock::start();
     // The wall clock is read once, at the monotonic epoch; the hub derives timestamps from both.
@@ -159,9 +200,10 @@ async fn drive(settings: DaemonSettings, shutdown: mpsc::Receiver<()>) -> Result
     let driver = driver::Driver::new(hub, clock, backend_tx, pipe_limits, stop_accepting, limits.shutdown_grace);
     let inbox = driver::Inbox { front: front_rx, backends: backend_rx, shutdown };
     let result = tokio::spawn(driver.run(inbox)).await;
+    let _ = hub_done.send(true);
 
     // The hub is gone: pending requests got 503, streams ended; give responses a moment to flush.
-    let _ = tokio::time::timeout(limits.http_drain, server).await;
+    let _ = tokio::time::timeout(limits.http_drain, front_task).await;
     result.map_err(IoError::Hub)
 }
 

@@ -13,6 +13,7 @@ pub mod js;
 mod mcp;
 mod procfs;
 mod raw_http;
+mod stdio;
 mod sse_stream;
 
 pub use binaries::{onemcp_binary, workspace_root};
@@ -25,6 +26,7 @@ pub use mcp::{
 pub use procfs::{children_of, is_alive};
 pub use raw_http::{HttpRequest, HttpResponse, initialize_request, raw_http, raw_http_head};
 pub use sse_stream::{SseEvent, SseStream};
+pub use stdio::StdioProcess;
 
 use std::future::Future;
 use std::time::Duration;

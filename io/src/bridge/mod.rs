@@ -1,0 +1,669 @@
+//! The stdio bridge: a line-delimited JSON-RPC client on stdin/stdout, spoken to the daemon as
+//! a streamable-HTTP client would. Shared by `serve --transport stdio` (the daemon is in this
+//! process: [`hub_client`]) and `1mcp proxy` (the daemon is elsewhere: [`http_client`]); the
+//! two differ only in how one HTTP request is carried ([`Transport`]).
+//!
+//! Each stdin line is POSTed to `/mcp` as its own exchange, so a slow call never holds up the
+//! next one; `initialize` alone is awaited before reading on, because every later request
+//! needs the session it creates. Once there is a session, a `GET /mcp` stream carries the
+//! server's own messages. Every message for stdout goes through one writer task, so lines
+//! never interleave, and the lines of one exchange keep their order.
+
+pub(crate) mod http_client;
+pub(crate) mod hub_client;
+mod query;
+mod sse_parse;
+
+pub use query::ViewQuery;
+
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
+use onemcp_core::SseEvent;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::sync::{mpsc, watch};
+use tokio::task::{Id, JoinSet};
+
+/// Lines queued for stdout before exchanges wait for the client to read (back-pressure).
+const OUTPUT_QUEUE: usize = 1024;
+/// Stdin lines read ahead while `initialize` is in flight.
+const INPUT_QUEUE: usize = 64;
+/// Times a `GET /mcp` stream is reopened in a row before the bridge gives up on it.
+const STREAM_RETRIES: u32 = 5;
+/// First pause before reopening a stream (doubled on each further attempt).
+const STREAM_BACKOFF: Duration = Duration::from_millis(100);
+/// JSON-RPC code of the errors the bridge writes itself.
+const INTERNAL_ERROR: i64 = -32603;
+/// Longest piece of an HTTP error body quoted in a synthesized error.
+const QUOTE_CHARS: usize = 200;
+
+/// HTTP method of a bridge request; all go to `/mcp`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Verb {
+    /// A client message.
+    Post,
+    /// The session's stream of server messages.
+    Get,
+    /// End the session.
+    Delete,
+}
+
+/// One HTTP request to the daemon's `/mcp`.
+#[derive(Clone, Debug)]
+pub(crate) struct BridgeRequest {
+    pub(crate) verb: Verb,
+    /// Query string without `?` (the view the client asked for).
+    pub(crate) query: String,
+    pub(crate) session_id: Option<String>,
+    pub(crate) protocol_version: Option<String>,
+    pub(crate) body: Vec<u8>,
+}
+
+impl BridgeRequest {
+    /// `Accept` for this request.
+    pub(crate) fn accept(&self) -> Option<&'static str> {
+        match self.verb {
+            Verb::Post => Some("application/json, text/event-stream"),
+            Verb::Get => Some("text/event-stream"),
+            Verb::Delete => None,
+        }
+    }
+
+    /// `Content-Type` for this request.
+    pub(crate) fn content_type(&self) -> Option<&'static str> {
+        (self.verb == Verb::Post).then_some("application/json")
+    }
+}
+
+/// Server-sent events of one streamed response, ending when the server ends the stream.
+pub(crate) type EventStream = BoxStream<'static, Result<SseEvent, TransportError>>;
+
+/// The daemon's answer.
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    /// `Mcp-Session-Id` response header.
+    pub(crate) session_id: Option<String>,
+    pub(crate) body: ReplyBody,
+}
+
+/// A whole body, or an event stream.
+pub(crate) enum ReplyBody {
+    Complete(Vec<u8>),
+    Events(EventStream),
+}
+
+/// Why a request got no answer.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum TransportError {
+    /// The daemon is gone (refused, reset, or stopped mid-answer): nothing more will work.
+    #[error("{0}")]
+    Unreachable(String),
+    /// This request failed; others may still work.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// How one HTTP request reaches the daemon.
+pub(crate) trait Transport: Clone + Send + Sync + 'static {
+    /// Starts `request` before returning, so requests reach the daemon in the order they were
+    /// read (as far as the carrier allows); the future yields the answer.
+    fn send(&self, request: BridgeRequest) -> impl Future<Output = Result<Reply, TransportError>> + Send + 'static;
+}
+
+/// Settings of one bridge run.
+#[derive(Clone, Debug)]
+pub(crate) struct BridgeConfig {
+    /// Query string for every request (see [`ViewQuery::to_query`]).
+    pub(crate) query: String,
+    /// Longest accepted stdin line.
+    pub(crate) max_line_bytes: usize,
+    /// How long requests in flight may finish once input has ended, and how long ending the
+    /// session may take.
+    pub(crate) drain: Duration,
+}
+
+/// How a bridge run ended without a failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Ended {
+    /// Stdin reached end of file.
+    InputClosed,
+    /// Stdout was closed: nobody is listening any more.
+    OutputClosed,
+    /// The caller asked the bridge to stop.
+    Stopped,
+}
+
+/// The daemon went away; in-flight requests were answered with errors.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct DaemonGone(pub(crate) String);
+
+/// Why the main loop stopped reading.
+#[derive(Clone, Debug)]
+enum Stop {
+    Gone(String),
+    OutputClosed,
+}
+
+/// Headers that tie a request to the session.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct SessionHeaders {
+    id: Option<String>,
+    version: Option<String>,
+}
+
+/// What exchanges and the stream task share.
+struct Shared<T> {
+    transport: T,
+    query: String,
+    out: mpsc::Sender<String>,
+    session: Mutex<SessionHeaders>,
+    stop: watch::Sender<Option<Stop>>,
+}
+
+impl<T: Transport> Shared<T> {
+    fn session(&self) -> SessionHeaders {
+        self.session.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    fn set_session(&self, headers: SessionHeaders) {
+        *self.session.lock().unwrap_or_else(PoisonError::into_inner) = headers;
+    }
+
+    /// Starts a request now (see [`Transport::send`]).
+    fn send(
+        &self,
+        verb: Verb,
+        session: &SessionHeaders,
+        body: Vec<u8>,
+    ) -> impl Future<Output = Result<Reply, TransportError>> + Send + 'static {
+        self.transport.send(BridgeRequest {
+            verb,
+            query: self.query.clone(),
+            session_id: session.id.clone(),
+            protocol_version: session.version.clone(),
+            body,
+        })
+    }
+
+    async fn write(&self, line: String) {
+        // A closed channel means stdout is gone; the writer has already said so.
+        let _ = self.out.send(line).await;
+    }
+
+    /// The daemon is gone: the main loop stops reading and winds down (first reason wins).
+    fn lost(&self, why: &str) {
+        self.stop.send_if_modified(|stop| {
+            if stop.is_some() {
+                return false;
+            }
+            *stop = Some(Stop::Gone(why.to_owned()));
+            true
+        });
+    }
+
+    /// Answers request `id` (if it is one) with an error for `error`.
+    async fn fail(&self, id: Option<&Value>, error: &TransportError) {
+        let message = match error {
+            TransportError::Unreachable(why) => {
+                self.lost(why);
+                format!("1mcp daemon unreachable: {why}")
+            }
+            TransportError::Failed(why) => format!("1mcp bridge: {why}"),
+        };
+        match id {
+            Some(id) => self.write(error_line(id, INTERNAL_ERROR, &message)).await,
+            None => tracing::warn!("a client message could not be delivered: {message}"),
+        }
+    }
+
+    /// Writes what an answer carries; returns the response to request `id` if one was seen.
+    async fn deliver(&self, reply: Reply, id: Option<&Value>) -> Option<Value> {
+        match reply.body {
+            ReplyBody::Complete(body) => {
+                let answer = answer_line(reply.status, &body, id);
+                if let Some(why) = &answer.complaint {
+                    tracing::warn!("{why}");
+                }
+                if let Some(line) = answer.line {
+                    self.write(line).await;
+                }
+                answer.message
+            }
+            ReplyBody::Events(events) => {
+                let (response, error) = self.pump(events, id).await;
+                match (error, &response) {
+                    (Some(error), None) => self.fail(id, &error).await,
+                    (Some(TransportError::Unreachable(why)), Some(_)) => self.lost(&why),
+                    _ => {}
+                }
+                response
+            }
+        }
+    }
+
+    /// Writes every message of an event stream; returns the response to `id` if one came, and
+    /// the error that ended the stream if it did not end cleanly.
+    async fn pump(&self, mut events: EventStream, id: Option<&Value>) -> (Option<Value>, Option<TransportError>) {
+        let mut response = None;
+        while let Some(event) = events.next().await {
+            let event = match event {
+                Ok(event) => event,
+                Err(error) => return (response, Some(error)),
+            };
+            if event.event.as_deref().is_some_and(|name| name != "message") {
+                tracing::debug!(event = event.event.as_deref(), "ignoring a non-message event");
+                continue;
+            }
+            let Some((line, message)) = event_line(&event.data) else { continue };
+            if id.is_some() && message.as_ref().is_some_and(|m| is_response_to(m, id)) {
+                response = message;
+            }
+            self.write(line).await;
+        }
+        (response, None)
+    }
+}
+
+/// Runs the bridge until stdin ends, stdout closes, `stop` completes or the daemon goes away.
+pub(crate) async fn run<T, R, W, S>(
+    transport: T,
+    config: BridgeConfig,
+    input: R,
+    output: W,
+    stop: S,
+) -> Result<Ended, DaemonGone>
+where
+    T: Transport,
+    R: AsyncRead + Send + Unpin + 'static,
+    W: AsyncWrite + Send + Unpin + 'static,
+    S: Future<Output = ()> + Send,
+{
+    let (out_tx, out_rx) = mpsc::channel(OUTPUT_QUEUE);
+    let (stop_tx, mut stop_rx) = watch::channel(None);
+    let writer = tokio::spawn(write_lines(output, out_rx, stop_tx.clone()));
+    let reader = spawn_reader(input, config.max_line_bytes);
+    let shared = Arc::new(Shared {
+        transport,
+        query: config.query.clone(),
+        out: out_tx,
+        session: Mutex::new(SessionHeaders::default()),
+        stop: stop_tx,
+    });
+    let mut lines = reader.lines;
+    let mut tasks = JoinSet::new();
+    // Request id (if any) of each exchange in flight, to answer it if it has to be abandoned.
+    let mut in_flight: HashMap<Id, Option<Value>> = HashMap::new();
+    let mut initializing: Option<Id> = None;
+    let mut stream: Option<(String, tokio::task::JoinHandle<()>)> = None;
+    tokio::pin!(stop);
+
+    let ended = loop {
+        tokio::select! {
+            biased;
+            _ = stop_rx.changed() => break None,
+            () = &mut stop => break Some(Ended::Stopped),
+            Some(done) = tasks.join_next_with_id(), if !tasks.is_empty() => {
+                let Ok((id, ())) = done else { continue };
+                in_flight.remove(&id);
+                if initializing == Some(id) {
+                    initializing = None;
+                    restart_stream(&shared, &mut stream);
+                }
+            }
+            line = lines.recv(), if initializing.is_none() => {
+                let Some(line) = line else { break Some(Ended::InputClosed) };
+                let bytes = match line {
+                    InputLine::Message(bytes) => bytes,
+                    InputLine::TooLong(len) => {
+                        let message = format!("message of {len} bytes exceeds {} bytes", config.max_line_bytes);
+                        shared.write(error_line(&Value::Null, -32600, &message)).await;
+                        continue;
+                    }
+                };
+                if bytes.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                let envelope = Envelope::read(&bytes);
+                let initialize = envelope.is_request() && envelope.method.as_deref() == Some("initialize");
+                let session = if initialize { SessionHeaders::default() } else { shared.session() };
+                let pending = shared.send(Verb::Post, &session, bytes);
+                let request_id = envelope.is_request().then(|| envelope.id.clone()).flatten();
+                let task = exchange(Arc::clone(&shared), request_id.clone(), pending, initialize);
+                let handle = tasks.spawn(task);
+                in_flight.insert(handle.id(), request_id);
+                if initialize {
+                    initializing = Some(handle.id());
+                }
+            }
+        }
+    };
+    reader.task.abort();
+
+    let gone = |rx: &watch::Receiver<Option<Stop>>| matches!(&*rx.borrow(), Some(Stop::Gone(_)));
+    // Let what is in flight finish (it fails fast if the daemon is gone), then answer the rest.
+    let deadline = tokio::time::Instant::now() + config.drain;
+    while !tasks.is_empty() {
+        match tokio::time::timeout_at(deadline, tasks.join_next_with_id()).await {
+            Ok(Some(Ok((id, ())))) => {
+                in_flight.remove(&id);
+            }
+            Ok(Some(Err(_)) | None) => {}
+            Err(_) => break,
+        }
+    }
+    tasks.abort_all();
+    while let Some(done) = tasks.join_next_with_id().await {
+        if let Err(error) = done
+            && error.is_cancelled()
+            && let Some(Some(id)) = in_flight.remove(&error.id())
+        {
+            let why = if gone(&stop_rx) { "1mcp daemon unreachable" } else { "the bridge is closing" };
+            shared.write(error_line(&id, INTERNAL_ERROR, &format!("{why}; request abandoned"))).await;
+        }
+    }
+    if let Some((_, task)) = stream.take() {
+        task.abort();
+        let _ = task.await;
+    }
+    if !gone(&stop_rx) && ended.is_some() {
+        end_session(&shared, config.drain).await;
+    }
+
+    let failure = stop_rx.borrow().clone();
+    // The writer ends once every sender is gone and the queue is written out.
+    drop(shared);
+    let _ = tokio::time::timeout(config.drain, writer).await;
+    match (ended, failure) {
+        (_, Some(Stop::Gone(why))) => Err(DaemonGone(why)),
+        (Some(ended), _) => Ok(ended),
+        (None, _) => Ok(Ended::OutputClosed),
+    }
+}
+
+/// One POSTed client message: waits for the daemon's answer and writes it out.
+async fn exchange<T: Transport>(
+    shared: Arc<Shared<T>>,
+    id: Option<Value>,
+    pending: impl Future<Output = Result<Reply, TransportError>>,
+    initialize: bool,
+) {
+    let reply = match pending.await {
+        Ok(reply) => reply,
+        Err(error) => return shared.fail(id.as_ref(), &error).await,
+    };
+    let status = reply.status;
+    let session_id = reply.session_id.clone();
+    let response = shared.deliver(reply, id.as_ref()).await;
+    if initialize && (200..300).contains(&status) {
+        let version = response.as_ref().and_then(|r| r.pointer("/result/protocolVersion")).and_then(Value::as_str);
+        if session_id.is_some() {
+            shared.set_session(SessionHeaders { id: session_id, version: version.map(str::to_owned) });
+        }
+    }
+}
+
+/// After `initialize`: (re)opens the server stream if the session changed.
+fn restart_stream<T: Transport>(shared: &Arc<Shared<T>>, stream: &mut Option<(String, tokio::task::JoinHandle<()>)>) {
+    let session = shared.session();
+    let Some(id) = session.id.clone() else { return };
+    if stream.as_ref().is_some_and(|(open, _)| *open == id) {
+        return;
+    }
+    if let Some((old, task)) = stream.take() {
+        // A second initialize replaced the session; the old one ends by the daemon's idle rules.
+        tracing::info!(session = %old, "client started a new session");
+        task.abort();
+    }
+    let task = tokio::spawn(listen(Arc::clone(shared), session));
+    *stream = Some((id, task));
+}
+
+/// Keeps the session's `GET /mcp` stream open and writes every message it carries.
+async fn listen<T: Transport>(shared: Arc<Shared<T>>, session: SessionHeaders) {
+    let mut attempts = 0u32;
+    loop {
+        match shared.send(Verb::Get, &session, Vec::new()).await {
+            Ok(Reply { status: 200..=299, body: ReplyBody::Events(events), .. }) => {
+                tracing::debug!("server stream open");
+                let (_, error) = shared.pump(events, None).await;
+                if let Some(error) = error {
+                    tracing::debug!(%error, "server stream broke");
+                }
+            }
+            Ok(reply) => {
+                match reply.status {
+                    404 => tracing::info!("the session ended; no more server messages"),
+                    405 => tracing::debug!("the daemon offers no server stream"),
+                    status => tracing::warn!(status, "the daemon refused the server stream"),
+                }
+                return;
+            }
+            Err(TransportError::Unreachable(why)) => return shared.lost(&why),
+            Err(TransportError::Failed(why)) => {
+                tracing::warn!("cannot open the server stream: {why}");
+                return;
+            }
+        }
+        attempts += 1;
+        if attempts > STREAM_RETRIES {
+            tracing::warn!("the server stream keeps closing; giving up on server messages");
+            return;
+        }
+        tokio::time::sleep(STREAM_BACKOFF * 2u32.pow(attempts - 1)).await;
+    }
+}
+
+/// `DELETE /mcp`: tells the daemon the session is over instead of leaving it to expire.
+async fn end_session<T: Transport>(shared: &Shared<T>, limit: Duration) {
+    let session = shared.session();
+    if session.id.is_none() {
+        return;
+    }
+    match tokio::time::timeout(limit, shared.send(Verb::Delete, &session, Vec::new())).await {
+        Ok(Ok(reply)) => tracing::debug!(status = reply.status, "session ended"),
+        Ok(Err(error)) => tracing::debug!(%error, "could not end the session"),
+        Err(_) => tracing::debug!("ending the session timed out"),
+    }
+}
+
+/// Writes lines to `output`, flushing whenever the queue runs dry. A write failure means the
+/// client is gone.
+async fn write_lines<W: AsyncWrite + Unpin>(
+    mut output: W,
+    mut lines: mpsc::Receiver<String>,
+    stop: watch::Sender<Option<Stop>>,
+) {
+    while let Some(line) = lines.recv().await {
+        let mut result = write_line(&mut output, &line).await;
+        while result.is_ok()
+            && let Ok(line) = lines.try_recv()
+        {
+            result = write_line(&mut output, &line).await;
+        }
+        if let Err(error) = result.and(output.flush().await) {
+            tracing::info!(%error, "stdout is closed");
+            stop.send_if_modified(|stop| {
+                let first = stop.is_none();
+                if first {
+                    *stop = Some(Stop::OutputClosed);
+                }
+                first
+            });
+            return;
+        }
+    }
+    let _ = output.flush().await;
+}
+
+async fn write_line<W: AsyncWrite + Unpin>(output: &mut W, line: &str) -> std::io::Result<()> {
+    output.write_all(line.as_bytes()).await?;
+    output.write_all(b"\n").await
+}
+
+/// One stdin line.
+enum InputLine {
+    Message(Vec<u8>),
+    /// Longer than the limit (length given); its bytes were discarded.
+    TooLong(usize),
+}
+
+struct Reader {
+    lines: mpsc::Receiver<InputLine>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Reads stdin in its own task (line reads are not cancel-safe, the main loop's select is).
+fn spawn_reader<R: AsyncRead + Send + Unpin + 'static>(input: R, max: usize) -> Reader {
+    let (tx, lines) = mpsc::channel(INPUT_QUEUE);
+    let task = tokio::spawn(async move {
+        let mut reader = crate::lines::LineReader::new(BufReader::new(input), max);
+        let mut buf = Vec::new();
+        loop {
+            let line = match reader.next_line(&mut buf).await {
+                Ok(Some(crate::lines::LineStatus::Complete)) => InputLine::Message(std::mem::take(&mut buf)),
+                Ok(Some(crate::lines::LineStatus::Truncated { len })) => InputLine::TooLong(len),
+                Ok(None) => return,
+                Err(error) => {
+                    tracing::info!(%error, "cannot read stdin");
+                    return;
+                }
+            };
+            if tx.send(line).await.is_err() {
+                return;
+            }
+        }
+    });
+    Reader { lines, task }
+}
+
+/// The parts of a JSON-RPC message the bridge looks at.
+#[derive(Debug, Default)]
+struct Envelope {
+    id: Option<Value>,
+    method: Option<String>,
+}
+
+impl Envelope {
+    /// Reads `bytes`; anything unparseable reads as an empty envelope (the daemon will answer it).
+    fn read(bytes: &[u8]) -> Envelope {
+        match serde_json::from_slice::<Value>(bytes) {
+            Ok(Value::Object(map)) => Envelope {
+                id: map.get("id").cloned(),
+                method: map.get("method").and_then(Value::as_str).map(str::to_owned),
+            },
+            _ => Envelope::default(),
+        }
+    }
+
+    fn is_request(&self) -> bool {
+        self.method.is_some() && self.id.is_some()
+    }
+}
+
+/// True if `message` is a response (result or error) to request `id`.
+fn is_response_to(message: &Value, id: Option<&Value>) -> bool {
+    let Value::Object(map) = message else { return false };
+    map.get("method").is_none()
+        && (map.contains_key("result") || map.contains_key("error"))
+        && id.is_some_and(|id| map.get("id") == Some(id))
+}
+
+/// A JSON-RPC 2.0 message, or a non-empty batch of them.
+fn is_json_rpc(value: &Value) -> bool {
+    let one = |v: &Value| v.get("jsonrpc").and_then(Value::as_str) == Some("2.0");
+    match value {
+        Value::Array(items) => !items.is_empty() && items.iter().all(one),
+        other => one(other),
+    }
+}
+
+/// A JSON-RPC error response, `jsonrpc` first.
+fn error_line(id: &Value, code: i64, message: &str) -> String {
+    let message = Value::from(message);
+    format!(r#"{{"jsonrpc":"2.0","id":{id},"error":{{"code":{code},"message":{message}}}}}"#)
+}
+
+/// An event's data as one stdout line, and the message it holds if it is JSON.
+fn event_line(data: &str) -> Option<(String, Option<Value>)> {
+    let text = data.trim();
+    if text.is_empty() {
+        return None;
+    }
+    let message = serde_json::from_str::<Value>(text).ok();
+    if !text.contains(['\n', '\r']) {
+        return Some((text.to_owned(), message));
+    }
+    match message {
+        // Re-encoded compactly: a line break inside would split the message on stdout.
+        Some(message) => Some((message.to_string(), Some(message))),
+        None => {
+            tracing::warn!("dropping a multi-line event that is not JSON");
+            None
+        }
+    }
+}
+
+/// What to do with a complete HTTP answer.
+#[derive(Debug, Default, PartialEq)]
+struct Answer {
+    /// The line for stdout.
+    line: Option<String>,
+    /// The JSON-RPC message the body holds.
+    message: Option<Value>,
+    /// Something to log instead (nobody to answer).
+    complaint: Option<String>,
+}
+
+/// Turns one complete answer to a POST of request `id` (`None` for notifications, responses
+/// and unparseable lines) into what goes to stdout: a JSON-RPC body as is (an error without an
+/// id gets the request's), an HTTP failure without one as a JSON-RPC error, nothing for an
+/// empty success (202).
+fn answer_line(status: u16, body: &[u8], id: Option<&Value>) -> Answer {
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    let failed = status >= 400;
+    if text.is_empty() {
+        if !failed {
+            return Answer::default();
+        }
+        return synthesized(id, format!("1mcp answered HTTP {status} without a body"));
+    }
+    match serde_json::from_str::<Value>(text) {
+        Ok(mut message) if is_json_rpc(&message) => {
+            let anonymous_error = message.get("error").is_some() && message.get("id").is_none_or(Value::is_null);
+            let line = match id {
+                Some(id) if failed && anonymous_error => {
+                    message["id"] = id.clone();
+                    message.to_string()
+                }
+                _ if text.contains(['\n', '\r']) => message.to_string(),
+                _ => text.to_owned(),
+            };
+            Answer { line: Some(line), message: Some(message), complaint: None }
+        }
+        _ => {
+            let quote: String = text.chars().take(QUOTE_CHARS).collect();
+            let why = if failed {
+                format!("1mcp answered HTTP {status}: {quote}")
+            } else {
+                format!("1mcp answered HTTP {status} with a body that is not JSON-RPC: {quote}")
+            };
+            synthesized(id, why)
+        }
+    }
+}
+
+fn synthesized(id: Option<&Value>, why: String) -> Answer {
+    match id {
+        Some(id) => Answer { line: Some(error_line(id, INTERNAL_ERROR, &why)), message: None, complaint: None },
+        None => Answer { line: None, message: None, complaint: Some(why) },
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,118 @@
+//! The view a stdio client asks for (`--preset`, `--filter`, `--tags`, `--pagination`), as the
+//! query string an HTTP client would put on `/mcp`.
+
+/// Which servers and pages a bridged session sees.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ViewQuery {
+    /// `--preset <name>`: a named preset from presets.json.
+    pub preset: Option<String>,
+    /// `--filter <expr>`: a tag expression.
+    pub filter: Option<String>,
+    /// `--tags a,b`: servers with any of these tags.
+    pub tags: Vec<String>,
+    /// `--pagination`: page lists per server.
+    pub pagination: bool,
+}
+
+impl ViewQuery {
+    /// The query string (without `?`), empty if nothing was asked for. The daemon accepts one
+    /// filtering parameter only; as in 1MCP a preset beats a filter, which beats tags.
+    pub fn to_query(&self) -> String {
+        let mut parts = Vec::new();
+        let tags: Vec<&str> = self.tags.iter().map(|t| t.trim()).filter(|t| !t.is_empty()).collect();
+        if let Some(preset) = self.preset.as_deref().filter(|p| !p.is_empty()) {
+            parts.push(format!("preset={}", encode(preset)));
+        } else if let Some(filter) = self.filter.as_deref().filter(|f| !f.trim().is_empty()) {
+            parts.push(format!("tag-filter={}", encode(filter)));
+        } else if !tags.is_empty() {
+            // Commas stay literal: the daemon splits `tags=a,b` on them.
+            let tags: Vec<String> = tags.iter().map(|t| encode(t)).collect();
+            parts.push(format!("tags={}", tags.join(",")));
+        }
+        if self.pagination {
+            parts.push("pagination=true".to_owned());
+        }
+        parts.join("&")
+    }
+
+    /// Names of the filtering options that were given but lose to a stronger one.
+    pub fn ignored(&self) -> Vec<&'static str> {
+        let preset = self.preset.as_deref().is_some_and(|p| !p.is_empty());
+        let filter = self.filter.as_deref().is_some_and(|f| !f.trim().is_empty());
+        let tags = self.tags.iter().any(|t| !t.trim().is_empty());
+        let mut out = Vec::new();
+        if filter && preset {
+            out.push("--filter");
+        }
+        if tags && (preset || filter) {
+            out.push("--tags");
+        }
+        out
+    }
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters (so `+`, `&`, `=`, spaces,
+/// `!` and parentheses of a tag expression survive any query decoder).
+pub(crate) fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(preset: Option<&str>, filter: Option<&str>, tags: &[&str], pagination: bool) -> ViewQuery {
+        ViewQuery {
+            preset: preset.map(str::to_owned),
+            filter: filter.map(str::to_owned),
+            tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+            pagination,
+        }
+    }
+
+    #[test]
+    fn nothing_asked_is_an_empty_query() {
+        assert_eq!(ViewQuery::default().to_query(), "");
+        assert_eq!(view(Some(""), Some("  "), &[" "], false).to_query(), "");
+    }
+
+    #[test]
+    fn filter_expression_is_fully_encoded() {
+        assert_eq!(
+            view(None, Some("(web || api) && !test+x"), &[], false).to_query(),
+            "tag-filter=%28web%20%7C%7C%20api%29%20%26%26%20%21test%2Bx"
+        );
+        assert_eq!(view(None, Some("a,b"), &[], true).to_query(), "tag-filter=a%2Cb&pagination=true");
+    }
+
+    #[test]
+    fn tags_keep_their_commas_and_pagination_comes_last() {
+        assert_eq!(view(None, None, &["a", " b ", "c d"], true).to_query(), "tags=a,b,c%20d&pagination=true");
+        assert_eq!(view(None, None, &[], true).to_query(), "pagination=true");
+    }
+
+    #[test]
+    fn preset_beats_filter_beats_tags() {
+        let all = view(Some("dev tools"), Some("x"), &["y"], false);
+        assert_eq!(all.to_query(), "preset=dev%20tools");
+        assert_eq!(all.ignored(), ["--filter", "--tags"]);
+        let two = view(None, Some("x"), &["y"], false);
+        assert_eq!(two.to_query(), "tag-filter=x");
+        assert_eq!(two.ignored(), ["--tags"]);
+        assert!(view(None, None, &["y"], false).ignored().is_empty());
+    }
+
+    #[test]
+    fn encoding_is_utf8_bytes() {
+        assert_eq!(encode("é/?#"), "%C3%A9%2F%3F%23");
+        assert_eq!(encode("A-z_0.9~"), "A-z_0.9~");
+    }
+}
