@@ -71,17 +71,23 @@ pub enum Input {
     Shutdown,
 }
 
-/// How a process ended.
+/// How a backend connection ended: a process's exit, or an HTTP session that was lost.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExitInfo {
     /// Exit code, if it exited normally.
     pub code: Option<i32>,
     /// Signal number, if it was killed by one.
     pub signal: Option<i32>,
+    /// What happened, when it was not a process exit (e.g. "the server lost the session").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl std::fmt::Display for ExitInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(reason) = &self.reason {
+            return f.write_str(reason);
+        }
         match (self.code, self.signal) {
             (Some(code), _) => write!(f, "exited with code {code}"),
             (None, Some(sig)) => write!(f, "killed by signal {sig}"),

@@ -254,7 +254,7 @@ async fn read_stdout(
 }
 
 fn exit_info(status: ExitStatus) -> ExitInfo {
-    ExitInfo { code: status.code(), signal: status.signal() }
+    ExitInfo { code: status.code(), signal: status.signal(), reason: None }
 }
 
 #[cfg(test)]
@@ -295,7 +295,11 @@ mod tests {
     }
 
     fn exited(code: Option<i32>, signal: Option<i32>) -> Input {
-        Input::BackendExited { backend: "t".into(), generation: Gen(1), status: ExitInfo { code, signal } }
+        Input::BackendExited {
+            backend: "t".into(),
+            generation: Gen(1),
+            status: ExitInfo { code, signal, reason: None },
+        }
     }
 
     #[tokio::test]

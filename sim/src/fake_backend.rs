@@ -183,9 +183,9 @@ impl FakeBackend {
             }
             BackendAct::Crash if p.state != ProcState::Dead => {
                 p.state = ProcState::Dead;
-                Fired::Exit(ExitInfo { code: Some(1), signal: None })
+                Fired::Exit(ExitInfo { code: Some(1), signal: None, reason: None })
             }
-            BackendAct::Exit => Fired::Exit(ExitInfo { code: None, signal: Some(15) }),
+            BackendAct::Exit => Fired::Exit(ExitInfo { code: None, signal: Some(15), reason: None }),
             _ => Fired::Dropped,
         }
     }

@@ -349,7 +349,7 @@ fn a_backend_exit_fails_its_calls_at_once_and_spares_the_others() {
     h.feed(Input::BackendExited {
         backend: "alpha".into(),
         generation,
-        status: ExitInfo { code: Some(9), signal: None },
+        status: ExitInfo { code: Some(9), signal: None, reason: None },
     });
     let (_, body) = h.json_response(xa);
     let message = body["error"]["message"].as_str().unwrap_or_default();
@@ -910,7 +910,11 @@ fn spawned(h: &Harness, name: &str) -> Vec<Gen> {
 
 fn exit(h: &mut Harness, name: &str) {
     let generation = h.generation(name);
-    h.feed(Input::BackendExited { backend: name.into(), generation, status: ExitInfo { code: Some(1), signal: None } });
+    h.feed(Input::BackendExited {
+        backend: name.into(),
+        generation,
+        status: ExitInfo { code: Some(1), signal: None, reason: None },
+    });
 }
 
 #[test]
