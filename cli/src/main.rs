@@ -11,6 +11,7 @@ mod proxy;
 use anyhow::Context;
 use args::{Cli, Command, LogLevel, ServeArgs, Transport};
 use clap::Parser;
+use onemcp_core::hub::PresetsFile;
 use onemcp_core::{FrontConfig, HubConfig};
 use std::process::ExitCode;
 
@@ -93,8 +94,9 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
         tracing::warn!("{warning}");
     }
 
+    let presets = read_presets(&paths.config_dir)?;
     if args.transport == Transport::Stdio {
-        return serve_stdio(&args, parsed.config);
+        return serve_stdio(&args, parsed.config, presets);
     }
 
     // Bound before anything else starts so port 0 is resolved and "address in use" is early.
@@ -104,9 +106,7 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
     let url = format!("http://{local}/mcp");
 
     let front = FrontConfig { host: args.host.clone(), port: local.port(), external_url: args.external_url.clone() };
-    // Spread over the default: the core keeps adding settings with sensible defaults.
-    #[allow(clippy::needless_update)]
-    let hub_config = HubConfig { mcp: parsed.config, front, auth_enabled: false, ..HubConfig::default() };
+    let hub_config = HubConfig { mcp: parsed.config, front, presets, auth_enabled: false, ..HubConfig::default() };
 
     let pid = std::process::id();
     let info = pidfile::PidInfo {
@@ -130,14 +130,27 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
 }
 
 /// One client on stdin/stdout; no listener and no server.pid (nothing for `proxy` to find).
-fn serve_stdio(args: &ServeArgs, mcp: onemcp_core::config::McpConfig) -> Result<(), Failure> {
+fn serve_stdio(
+    args: &ServeArgs,
+    mcp: onemcp_core::config::McpConfig,
+    presets: Option<PresetsFile>,
+) -> Result<(), Failure> {
     // The hub checks Host like for any local HTTP client; the bridge presents itself as one.
     let front = FrontConfig { host: "127.0.0.1".into(), port: 0, external_url: args.external_url.clone() };
-    #[allow(clippy::needless_update)]
-    let hub_config = HubConfig { mcp, front, auth_enabled: false, ..HubConfig::default() };
+    let hub_config = HubConfig { mcp, front, presets, auth_enabled: false, ..HubConfig::default() };
     run_daemon(onemcp_io::DaemonSettings::stdio(args.view(), hub_config))?;
     tracing::info!("1mcp stopped");
     Ok(())
+}
+
+/// `presets.json` from the config directory (1MCP's file), if there is one; the core parses it.
+fn read_presets(config_dir: &std::path::Path) -> anyhow::Result<Option<PresetsFile>> {
+    let path = config_dir.join("presets.json");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(Some(PresetsFile { source: path.display().to_string(), text })),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("cannot read {}", path.display()))),
+    }
 }
 
 fn run_daemon(settings: onemcp_io::DaemonSettings) -> anyhow::Result<()> {

@@ -49,8 +49,21 @@ impl Daemon {
 
     /// Like [`Daemon::start`], with extra arguments and extra environment variables.
     pub async fn start_with(config: &Value, extra_args: &[&str], env: &[(&str, &str)]) -> Daemon {
+        Self::start_with_files(config, extra_args, env, &[]).await
+    }
+
+    /// Like [`Daemon::start_with`], first writing `files` (name, contents) into the config dir.
+    pub async fn start_with_files(
+        config: &Value,
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+        files: &[(&str, &str)],
+    ) -> Daemon {
         let dir =
             tempfile::Builder::new().prefix("onemcp-e2e-").tempdir().expect("create the daemon's temporary directory");
+        for (name, contents) in files {
+            std::fs::write(dir.path().join(name), contents).expect("write a config-dir file");
+        }
         let config_path = dir.path().join("mcp.json");
         let config_text = serde_json::to_string_pretty(config).expect("serialise mcp.json");
         std::fs::write(&config_path, config_text).expect("write mcp.json");

@@ -13,8 +13,8 @@ pub mod js;
 mod mcp;
 mod procfs;
 mod raw_http;
-mod stdio;
 mod sse_stream;
+mod stdio;
 
 pub use binaries::{onemcp_binary, workspace_root};
 pub use cli_run::{CliRun, run_onemcp};

@@ -59,6 +59,12 @@ impl HttpRequest {
         }
     }
 
+    /// The same request sent to another path (e.g. with a query string).
+    pub fn at(mut self, path: &str) -> Self {
+        self.path = path.to_owned();
+        self
+    }
+
     /// Adds a header (sent in insertion order).
     pub fn header(mut self, name: &str, value: &str) -> Self {
         self.headers.push((name.to_owned(), value.to_owned()));
