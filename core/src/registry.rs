@@ -224,6 +224,7 @@ mod tests {
             tool_description_overrides: BTreeMap::from([("echo".to_owned(), "Echo, overridden".to_owned())]),
             instruction_override: None,
             prefix_names: prefix,
+            per_session: None,
             restart: RestartConfig::default(),
         }
     }

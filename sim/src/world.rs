@@ -105,6 +105,7 @@ fn server_config(request_timeout_ms: u64, connect_timeout_ms: u64) -> ServerConf
         tool_description_overrides: BTreeMap::new(),
         instruction_override: None,
         prefix_names: true,
+        per_session: None,
         restart: RestartConfig::default(),
     }
 }

@@ -34,6 +34,24 @@ pub struct ServerConfig {
     pub prefix_names: bool,
     /// Restart policy for stdio servers.
     pub restart: RestartConfig,
+    /// Run one instance per client session instead of one shared by all (`perSession`; the
+    /// default for HTTP servers, where an instance is just an MCP session).
+    pub per_session: Option<PerSessionConfig>,
+}
+
+/// Limits for per-session instances.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PerSessionConfig {
+    /// Most instances at once; sessions beyond it are refused for this server.
+    pub max_instances: u32,
+    /// An instance unused this long is stopped (the next request starts a new one).
+    pub idle_timeout: Duration,
+}
+
+impl Default for PerSessionConfig {
+    fn default() -> Self {
+        PerSessionConfig { max_instances: 32, idle_timeout: Duration::from_secs(300) }
+    }
 }
 
 /// Transport of a server.

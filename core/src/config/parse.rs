@@ -7,7 +7,9 @@
 use super::diagnostics::Diagnostics;
 use super::env::{EnvSpec, child_env, substitute};
 use super::fields::{Fields, kind};
-use super::model::{HttpConfig, HttpFlavor, LaunchSpec, McpConfig, RestartConfig, ServerConfig, TransportConfig};
+use super::model::{
+    HttpConfig, HttpFlavor, LaunchSpec, McpConfig, PerSessionConfig, RestartConfig, ServerConfig, TransportConfig,
+};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -122,6 +124,7 @@ const SERVER_ONLY_KEYS: &[&str] = &[
     "toolDescriptionOverrides",
     "instructionOverride",
     "prefix",
+    "perSession",
     "stderr",
     "template",
 ];
@@ -342,6 +345,7 @@ fn parse_server(
         TransportConfig::Stdio(_) => restart_config(&merged),
         TransportConfig::Http(_) => RestartConfig::default(),
     };
+    let per_session = read_per_session(name, obj, matches!(transport, TransportConfig::Http(_)), d);
     if d.errors.len() > errors_before {
         return None;
     }
@@ -356,7 +360,43 @@ fn parse_server(
         instruction_override,
         prefix_names,
         restart,
+        per_session,
     })
+}
+
+/// `perSession`: `true`, `false`, or `{"maxInstances": n, "idleTimeout": ms}`. HTTP servers
+/// default to it: an instance there is just one more MCP session, and it makes every
+/// server-to-client message attributable by construction.
+fn read_per_session(
+    name: &str,
+    obj: &Map<String, Value>,
+    http: bool,
+    d: &mut Diagnostics<'_>,
+) -> Option<PerSessionConfig> {
+    let mut config = PerSessionConfig::default();
+    match obj.get("perSession") {
+        None => http.then_some(config),
+        Some(Value::Bool(on)) => on.then_some(config),
+        Some(Value::Object(limits)) => {
+            for (key, value) in limits {
+                let field = format!("perSession.{key}");
+                let number = value.as_u64().filter(|n| *n > 0);
+                match (key.as_str(), number) {
+                    ("maxInstances", Some(n)) => config.max_instances = u32::try_from(n).unwrap_or(u32::MAX),
+                    ("idleTimeout", Some(ms)) => config.idle_timeout = Duration::from_millis(ms),
+                    ("maxInstances" | "idleTimeout", None) => {
+                        d.error(Some(name), Some(&field), format!("expected a positive integer, found {}", kind(value)))
+                    }
+                    _ => d.warn(Some(name), Some(&field), "unknown key, ignored"),
+                }
+            }
+            Some(config)
+        }
+        Some(other) => {
+            d.error(Some(name), Some("perSession"), format!("expected a boolean or an object, found {}", kind(other)));
+            None
+        }
+    }
 }
 
 /// Names end up in every exposed tool name (`<server>_1mcp_<tool>`), hence the rules.
@@ -686,6 +726,7 @@ mod tests {
             tool_description_overrides: BTreeMap::new(),
             instruction_override: None,
             prefix_names: true,
+            per_session: None,
             restart: RestartConfig {
                 restart_on_exit: true,
                 max_restarts: 5,
@@ -1301,5 +1342,40 @@ mod tests {
     #[test]
     fn a_byte_order_mark_is_accepted() {
         assert_eq!(parse_ok("\u{feff}{\"mcpServers\": {}}").config, McpConfig::default());
+    }
+}
+
+#[cfg(test)]
+mod per_session_tests {
+    use super::*;
+
+    fn parse(server: &str) -> Result<ParsedConfig, ConfigErrors> {
+        parse_mcp_json(&format!(r#"{{"mcpServers": {{"s": {server}}}}}"#), "/x/mcp.json", &BTreeMap::new())
+    }
+
+    fn per_session(server: &str) -> Option<PerSessionConfig> {
+        parse(server).expect("valid").config.servers["s"].per_session.clone()
+    }
+
+    #[test]
+    fn http_servers_default_to_per_session_and_stdio_servers_opt_in() {
+        assert_eq!(per_session(r#"{"url": "http://h/mcp"}"#), Some(PerSessionConfig::default()));
+        assert_eq!(per_session(r#"{"url": "http://h/mcp", "perSession": false}"#), None);
+        assert_eq!(per_session(r#"{"command": "x"}"#), None);
+        assert_eq!(per_session(r#"{"command": "x", "perSession": true}"#), Some(PerSessionConfig::default()));
+        assert_eq!(
+            per_session(r#"{"command": "x", "perSession": {"maxInstances": 3, "idleTimeout": 1500}}"#),
+            Some(PerSessionConfig { max_instances: 3, idle_timeout: Duration::from_millis(1500) })
+        );
+    }
+
+    #[test]
+    fn bad_per_session_values_name_the_field() {
+        let errors = parse(r#"{"command": "x", "perSession": {"maxInstances": 0}}"#).expect_err("zero instances");
+        assert_eq!(errors.errors[0].field.as_deref(), Some("perSession.maxInstances"));
+        let errors = parse(r#"{"command": "x", "perSession": "yes"}"#).expect_err("a string");
+        assert!(errors.errors[0].message.contains("expected a boolean or an object"), "{errors}");
+        let warned = parse(r#"{"command": "x", "perSession": {"maxInstance": 2}}"#).expect("typo only warns");
+        assert!(warned.warnings.iter().any(|w| w.contains("perSession.maxInstance")), "{:?}", warned.warnings);
     }
 }

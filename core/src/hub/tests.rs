@@ -16,6 +16,7 @@ fn server(prefix: bool) -> ServerConfig {
         tool_description_overrides: BTreeMap::new(),
         instruction_override: None,
         prefix_names: prefix,
+        per_session: None,
         restart: RestartConfig::default(),
     }
 }
