@@ -249,6 +249,14 @@ pub struct Backend {
     pub restarts: u32,
     /// When the pending restart fires.
     pub restart_timer: Option<TimerKey>,
+    /// The configured server this runs (its own name, unless it is a per-session instance).
+    pub server: String,
+    /// The session a per-session instance belongs to.
+    pub owner: Option<String>,
+    /// A `perSession` server's instances, by session.
+    pub instances: BTreeMap<String, String>,
+    /// When an idle per-session instance is stopped.
+    pub idle_timer: Option<TimerKey>,
 }
 
 impl Backend {
@@ -256,6 +264,10 @@ impl Backend {
     pub fn new(name: String, config: ServerConfig, now: Instant) -> Backend {
         let state = if config.disabled { BackendState::Disabled } else { BackendState::Spawning };
         Backend {
+            server: name.clone(),
+            owner: None,
+            instances: BTreeMap::new(),
+            idle_timer: None,
             name,
             config,
             generation: Gen(0),

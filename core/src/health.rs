@@ -14,7 +14,9 @@ pub fn overall<'a>(
     backends: impl Iterator<Item = &'a Backend>,
     collisions: &[Collision],
 ) -> (u16, Value) {
-    let backends: Vec<&Backend> = backends.collect();
+    let all: Vec<&Backend> = backends.collect();
+    // Per-session instances are part of their server, not servers of their own.
+    let backends: Vec<&Backend> = all.iter().copied().filter(|b| b.owner.is_none()).collect();
     let enabled = backends.iter().filter(|b| b.state != BackendState::Disabled).count();
     let ready = count(&backends, "ready");
     let failed = count(&backends, "failed") + count(&backends, "crash-loop") + count(&backends, "restarting");
@@ -53,7 +55,7 @@ pub fn overall<'a>(
 /// Backends that failed for good (unsupervised, or a crash loop) do not hold readiness back:
 /// the daemon serves everything else, and `/health` says what is down.
 pub fn readiness<'a>(now: Instant, config: &HubConfig, backends: impl Iterator<Item = &'a Backend>) -> (u16, Value) {
-    let backends: Vec<&Backend> = backends.collect();
+    let backends: Vec<&Backend> = backends.filter(|b| b.owner.is_none()).collect();
     let starting = count(&backends, "starting");
     let restarting = count(&backends, "restarting");
     let ready = starting == 0 && restarting == 0;
@@ -91,6 +93,9 @@ fn detail(now: Instant, b: &Backend) -> Value {
     }
     if b.restarts > 0 {
         d["restarts"] = b.restarts.into();
+    }
+    if b.config.per_session.is_some() {
+        d["sessionInstances"] = b.instances.len().into();
     }
     if b.state == BackendState::Ready {
         d["tools"] = b.catalog.tools.len().into();

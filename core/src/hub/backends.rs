@@ -170,7 +170,7 @@ impl Hub {
     }
 
     /// Leave the running states: answer everything the backend owed, withdraw its names.
-    fn take_down(&mut self, now: Instant, name: &str, state: BackendState, reason: &str) {
+    pub(super) fn take_down(&mut self, now: Instant, name: &str, state: BackendState, reason: &str) {
         let Some(backend) = self.backends.get_mut(name) else { return };
         let was_ready = backend.state == BackendState::Ready;
         let verb = if state == BackendState::Stopped { "was stopped" } else { "failed" };
@@ -190,11 +190,12 @@ impl Hub {
             self.fail_client_call(name, call, message);
         }
         self.withdraw_server_requests_of(name, reason);
+        self.fail_queue(name, reason);
         if let Some(b) = self.backends.get_mut(name) {
             b.subscribers.clear();
             b.log_level = None;
         }
-        if was_ready {
+        if was_ready && !self.is_instance(name) {
             self.rebuild_registry(name);
         }
     }
@@ -273,8 +274,12 @@ impl Hub {
         backend.info = Some(info);
         backend.set_state(now, BackendState::Listing);
         self.write(name, generation, &jsonrpc::notification("notifications/initialized", None));
-        let kinds: Vec<ListKind> =
-            ListKind::ALL.into_iter().filter(|k| self.backends[name].has_capability(k.capability())).collect();
+        // A per-session instance serves calls only; the shared backend lists for everyone.
+        let kinds: Vec<ListKind> = if self.is_instance(name) {
+            Vec::new()
+        } else {
+            ListKind::ALL.into_iter().filter(|k| self.backends[name].has_capability(k.capability())).collect()
+        };
         if let Some(b) = self.backends.get_mut(name) {
             b.lists_outstanding = kinds.len() as u8;
         }
@@ -372,6 +377,10 @@ impl Hub {
             self.timers.remove(timer);
         }
         backend.set_state(now, BackendState::Ready);
+        if backend.owner.is_some() {
+            tracing::info!(instance = name, "per-session instance ready");
+            return self.release_queue(now, name);
+        }
         let c = &backend.catalog;
         tracing::info!(
             server = name,

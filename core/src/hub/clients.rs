@@ -265,8 +265,19 @@ impl Hub {
         }
     }
 
-    /// Send a client request to a backend under a fresh backend-side id.
-    fn forward(&mut self, now: Instant, req: Incoming, backend_name: &str, mut body: Map<String, Value>) {
+    pub(super) fn forward(&mut self, now: Instant, req: Incoming, server: &str, body: Map<String, Value>) {
+        let target = match self.instance_for(now, &req.session, server) {
+            Ok(target) => target,
+            Err(why) => return self.answer(&req, &jsonrpc::error(Some(&req.id), code::INTERNAL_ERROR, why)),
+        };
+        if target != server && self.backends.get(&target).is_some_and(|b| b.state.is_starting()) {
+            return self.queue_for_instance(&target, req, body);
+        }
+        self.send_to_backend(now, req, &target, body);
+    }
+
+    /// Send a client request to one backend (or instance) under a fresh backend-side id.
+    fn send_to_backend(&mut self, now: Instant, req: Incoming, backend_name: &str, mut body: Map<String, Value>) {
         let Incoming { exchange, mode, sse_ok, session, id: client_id } = req;
         let method = body.get("method").and_then(Value::as_str).unwrap_or_default().to_owned();
         let Some(backend) = self.backends.get_mut(backend_name).filter(|b| b.state == BackendState::Ready) else {
@@ -447,6 +458,7 @@ impl Hub {
         for (backend, uri) in subscriptions {
             self.release_subscription(now, session_id, &backend, &uri);
         }
+        self.remove_instances_of(now, session_id);
         let Some(session) = self.sessions.remove(session_id) else { return };
         if let Some(stream) = session.stream {
             self.exchanges.remove(&stream);
@@ -520,6 +532,10 @@ impl Hub {
         }
         let key = (backend.clone(), uri.clone());
         let fresh = self.sessions.get_mut(&req.session).is_some_and(|s| s.subscriptions.insert(key));
+        if self.backends.get(&backend).is_some_and(|b| b.config.per_session.is_some()) {
+            // Each session's own instance holds its own subscriptions: nothing to share.
+            return self.forward(now, req, &backend, body);
+        }
         let first = fresh
             && self.backends.get_mut(&backend).is_some_and(|b| {
                 let count = b.subscribers.entry(uri).or_default();
@@ -545,7 +561,8 @@ impl Hub {
         if let Some(s) = self.sessions.get_mut(&req.session) {
             s.subscriptions.remove(&(backend.clone(), uri.clone()));
         }
-        if self.decrement_subscribers(&backend, &uri) {
+        let per_session = self.backends.get(&backend).is_some_and(|b| b.config.per_session.is_some());
+        if per_session || self.decrement_subscribers(&backend, &uri) {
             self.forward(now, req, &backend, body);
         } else {
             self.answer(&req, &jsonrpc::result(&req.id, json!({})));

@@ -6,6 +6,7 @@
 
 mod backends;
 mod clients;
+mod instances;
 mod legacy;
 mod relay;
 pub use clients::{SERVER_NAME, SERVER_VERSION};
@@ -102,6 +103,8 @@ enum Timer {
     Request { backend: String, generation: Gen, id: u64 },
     /// A failed backend is due to be started again.
     Restart { backend: String, generation: Gen },
+    /// A per-session instance may have been idle long enough to stop.
+    Idle { backend: String, generation: Gen },
 }
 
 /// An exchange the hub holds open.
@@ -131,6 +134,9 @@ pub struct Hub {
     cursor_key: CursorKey,
     /// Bumped whenever a merged list changes, so cursors into an older list are refused.
     list_generation: u64,
+    /// Requests waiting for a per-session instance to finish starting, by instance.
+    queued: BTreeMap<String, Vec<instances::Waiting>>,
+    next_instance: u64,
 }
 
 impl Hub {
@@ -157,6 +163,8 @@ impl Hub {
             presets: Presets::default(),
             cursor_key: CursorKey::new([0; 32]),
             list_generation: 0,
+            queued: BTreeMap::new(),
+            next_instance: 0,
         };
         hub.cursor_key = CursorKey::new(hub.random_bytes());
         if let Some(file) = &hub.config.presets {
@@ -205,6 +213,7 @@ impl Hub {
                     self.handle_request_timeout(now, &backend, generation, id)
                 }
                 Timer::Restart { backend, generation } => self.handle_restart_due(now, &backend, generation),
+                Timer::Idle { backend, generation } => self.handle_idle_due(now, &backend, generation),
             }
         }
     }
@@ -240,7 +249,7 @@ impl Hub {
     /// Re-merge the ready backends' lists after `changed` (a backend) changed; sessions that
     /// can see it hear about every list that actually differs.
     fn rebuild_registry(&mut self, changed: &str) {
-        let ready = self.backends.values().filter(|b| b.state == BackendState::Ready);
+        let ready = self.backends.values().filter(|b| b.state == BackendState::Ready && b.owner.is_none());
         let registry = Registry::build(ready.map(|b| (b.name.as_str(), &b.config, &b.catalog)));
         for c in registry.collisions() {
             tracing::warn!(name = %c.name, kept_by = %c.kept_by, server = %c.server, "name collision: {}", c.resolution);

@@ -88,8 +88,11 @@ impl Hub {
         }
     }
 
-    /// Sessions whose view admits `backend`.
+    /// Sessions whose view admits `backend` (for a per-session instance: its session).
     pub(super) fn viewers(&self, backend: &str) -> Vec<String> {
+        if let Some(owner) = self.backends.get(backend).and_then(|b| b.owner.as_ref()) {
+            return self.sessions.contains_key(owner).then(|| owner.clone()).into_iter().collect();
+        }
         self.sessions.keys().filter(|s| self.sees(s, backend)).cloned().collect()
     }
 
@@ -112,6 +115,11 @@ impl Hub {
                 _ => None,
             })
             .collect();
+        if let Some(owner) = self.backends.get(backend).and_then(|b| b.owner.clone()) {
+            // A per-session instance speaks for its session only, whatever is in flight.
+            let call = if calls.len() == 1 { Some(calls[0].1) } else { None };
+            return Owner::Session { session: owner, call };
+        }
         let sessions: BTreeSet<&String> = calls.iter().map(|(s, _)| s).collect();
         match sessions.len() {
             1 => {
@@ -319,9 +327,16 @@ impl Hub {
     /// `notifications/resources/updated`: to the sessions subscribed to that URI.
     pub(super) fn handle_resource_updated(&mut self, name: &str, body: Map<String, Value>) {
         let Some(uri) = jsonrpc::param_str(&body, "uri").map(str::to_owned) else { return };
-        let key = (name.to_owned(), uri);
-        let subscribed: Vec<String> =
-            self.sessions.iter().filter(|(_, s)| s.subscriptions.contains(&key)).map(|(id, _)| id.clone()).collect();
+        let Some(b) = self.backends.get(name) else { return };
+        // Subscriptions are recorded per server; an instance's updates are its session's only.
+        let key = (b.server.clone(), uri);
+        let owner = b.owner.clone();
+        let subscribed: Vec<String> = self
+            .sessions
+            .iter()
+            .filter(|(id, s)| s.subscriptions.contains(&key) && owner.as_ref().is_none_or(|o| o == *id))
+            .map(|(id, _)| id.clone())
+            .collect();
         let message = Value::Object(body);
         for session in subscribed {
             self.push_to_session(&session, None, &message);
@@ -358,14 +373,19 @@ impl Hub {
 
     /// Each backend logs at the most verbose level any session asked for; sessions filter.
     pub(super) fn sync_backend_log_levels(&mut self, now: Instant) {
-        let Some(wanted) = self.sessions.values().filter_map(|s| s.log_level).min() else { return };
-        let names: Vec<String> = self
+        let shared_level = self.sessions.values().filter_map(|s| s.log_level).min();
+        // An instance logs at its own session's level; a shared backend at the most verbose asked.
+        let wanted_by = |b: &crate::backend::Backend| match &b.owner {
+            Some(owner) => self.sessions.get(owner).and_then(|s| s.log_level),
+            None => shared_level,
+        };
+        let names: Vec<(String, LogLevel)> = self
             .backends
             .values()
-            .filter(|b| b.state == BackendState::Ready && b.has_capability("logging") && b.log_level != Some(wanted))
-            .map(|b| b.name.clone())
+            .filter(|b| b.state == BackendState::Ready && b.has_capability("logging"))
+            .filter_map(|b| wanted_by(b).filter(|w| b.log_level != Some(*w)).map(|w| (b.name.clone(), w)))
             .collect();
-        for name in names {
+        for (name, wanted) in names {
             if let Some(b) = self.backends.get_mut(&name) {
                 b.log_level = Some(wanted);
             }

@@ -1002,3 +1002,102 @@ fn roots_are_never_given_to_a_backend_other_sessions_share() {
     assert!(h.events(x).0.is_empty() && h.events(stream_a).0.is_empty(), "a is not asked on b's behalf");
     let _ = b;
 }
+
+fn per_session(max: u32, idle_ms: u64) -> ServerConfig {
+    ServerConfig {
+        per_session: Some(crate::config::PerSessionConfig {
+            max_instances: max,
+            idle_timeout: Duration::from_millis(idle_ms),
+        }),
+        ..server(true)
+    }
+}
+
+impl Harness {
+    /// The per-session instances spawned so far (names), in order.
+    fn spawned_instances(&self, server: &str) -> Vec<String> {
+        self.outputs
+            .iter()
+            .filter_map(|o| match o {
+                Output::SpawnBackend { backend, .. } if backend.starts_with(&format!("{server}_1mcp_session")) => {
+                    Some(backend.clone())
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Spawn and initialize an instance: no lists, it goes straight to ready.
+    fn bring_up_instance(&mut self, key: &str) {
+        let generation = self.generation(key);
+        self.feed(Input::BackendSpawned { backend: key.into(), generation, pid: Some(2) });
+        let init = self.backend_writes(key).pop().expect("initialize sent");
+        let result = json!({"protocolVersion": "2025-11-25", "capabilities": {"tools": {}}, "serverInfo": {"name": "x", "version": "1"}});
+        self.backend_says(key, json!({"jsonrpc": "2.0", "id": init["id"], "result": result}));
+    }
+}
+
+#[test]
+fn per_session_servers_give_each_session_its_own_instance() {
+    let mut h = Harness::new(&[("solo", per_session(4, 60_000))]);
+    h.bring_up("solo", &["echo"]);
+    let (a, b) = (h.initialize_with(client_features()), h.initialize_with(client_features()));
+    let xa = h.call(&a, json!(1), "solo_1mcp_echo", json!({"text": "a"}));
+    let xb = h.call(&b, json!(1), "solo_1mcp_echo", json!({"text": "b"}));
+    let instances = h.spawned_instances("solo");
+    assert_eq!(instances.len(), 2, "one instance per session");
+    assert!(h.backend_writes("solo").is_empty(), "the shared instance only lists");
+    h.bring_up_instance(&instances[0]);
+    let sent = h.backend_writes(&instances[0]);
+    let calls: Vec<&Value> = sent.iter().filter(|m| m["method"] == "tools/call").collect();
+    assert_eq!(calls.len(), 1, "the queued call is sent once the instance is ready: {sent:?}");
+    assert_eq!(calls[0]["params"]["arguments"]["text"], "a");
+    assert!(h.response(xb).is_none(), "b still waits for its own instance");
+    // Sampling from a's instance goes to a, even with b's call in flight elsewhere.
+    h.backend_says(
+        &instances[0],
+        json!({"jsonrpc": "2.0", "id": "s1", "method": "sampling/createMessage", "params": {}}),
+    );
+    let (events, _) = h.events(xa);
+    assert_eq!(events.len(), 1, "attributed to a by construction");
+    h.backend_says(&instances[0], json!({"jsonrpc": "2.0", "id": calls[0]["id"], "result": {"who": "a"}}));
+    assert_eq!(h.events(xa).0[0]["result"]["who"], "a");
+    assert_eq!(h.hub.stats().ready_backends, 2, "shared + a's instance");
+    let d = h.http(HttpMethod::Delete, Some(&a), "");
+    assert_eq!(h.json_response(d).0, 200);
+    assert!(h.outputs.iter().any(|o| matches!(o, Output::StopBackend { backend, .. } if *backend == instances[0])));
+    assert!(!h.hub.backends.contains_key(&instances[0]), "the instance goes with its session");
+}
+
+#[test]
+fn instances_are_bounded_stopped_when_idle_and_replaced_when_dead() {
+    let mut h = Harness::new(&[("solo", per_session(1, 1_000))]);
+    h.bring_up("solo", &["echo"]);
+    let (a, b) = (h.initialize(), h.initialize());
+    h.call(&a, json!(1), "solo_1mcp_echo", json!({}));
+    let first = h.spawned_instances("solo").remove(0);
+    h.bring_up_instance(&first);
+    let sent = h.backend_writes(&first);
+    let call = sent.iter().find(|m| m["method"] == "tools/call").cloned().expect("call");
+    let xb = h.call(&b, json!(1), "solo_1mcp_echo", json!({}));
+    let (_, body) = h.json_response(xb);
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("maxInstances")), "{body}");
+    h.advance(Duration::from_millis(1_500));
+    assert!(h.hub.backends.contains_key(&first), "busy with a call: not idle");
+    h.backend_says(&first, json!({"jsonrpc": "2.0", "id": call["id"], "result": {}}));
+    h.advance(Duration::from_millis(1_100));
+    assert!(!h.hub.backends.contains_key(&first), "idle instances are stopped");
+    h.outputs.clear();
+    let xa = h.call(&a, json!(2), "solo_1mcp_echo", json!({}));
+    let second = h.spawned_instances("solo").remove(0);
+    assert_ne!(second, first, "a fresh instance");
+    let generation = h.generation(&second);
+    h.feed(Input::BackendSpawnFailed { backend: second.clone(), generation, error: "no such file".into() });
+    let (_, body) = h.json_response(xa);
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("could not start")), "{body}");
+    let d = h.http(HttpMethod::Delete, Some(&a), "");
+    h.json_response(d);
+    let d = h.http(HttpMethod::Delete, Some(&b), "");
+    h.json_response(d);
+    assert_eq!(h.hub.stats(), HubStats { ready_backends: 1, ..HubStats::default() }, "nothing left behind");
+}

@@ -1,0 +1,142 @@
+//! Per-session instances (`perSession`): a server that keeps per-client state, or an HTTP
+//! server (where an instance is just one more MCP session), gets its own instance per client
+//! session, created on the session's first request and stopped when the session ends or the
+//! instance sits idle. Everything such an instance sends belongs to its session by
+//! construction. The shared instance still lists the server's tools for everyone.
+
+use super::clients::Incoming;
+use super::{Hub, Timer};
+use crate::backend::{Backend, BackendState, Pending};
+use crate::event::Output;
+use crate::ids::Gen;
+use crate::jsonrpc::{self, code};
+use crate::registry::SEPARATOR;
+use crate::time::Instant;
+use serde_json::{Map, Value};
+
+/// A client request waiting for its session's instance to start: where to answer, and the message.
+pub(super) type Waiting = (Incoming, Map<String, Value>);
+
+impl Hub {
+    /// The backend that serves `session`'s requests for `server`: the shared one, or the
+    /// session's own instance (started now if it has none). `Err` says why there is none.
+    pub(super) fn instance_for(&mut self, now: Instant, session: &str, server: &str) -> Result<String, String> {
+        let Some(shared) = self.backends.get(server) else { return Ok(server.to_owned()) };
+        let Some(limits) = shared.config.per_session.clone() else { return Ok(server.to_owned()) };
+        if let Some(key) = shared.instances.get(session).cloned() {
+            if self.backends.get(&key).is_some_and(|b| b.state.is_running()) {
+                self.touch_instance(now, &key);
+                return Ok(key);
+            }
+            // It died: the next request gets a fresh one rather than a restart of the old.
+            self.remove_instance(now, &key, "it stopped");
+        }
+        let running = self.backends.get(server).map_or(0, |b| b.instances.len());
+        if running >= limits.max_instances as usize {
+            return Err(format!(
+                "server '{server}' already runs {running} per-session instances (perSession.maxInstances)"
+            ));
+        }
+        self.next_instance += 1;
+        let key = format!("{server}{SEPARATOR}session{}", self.next_instance);
+        let Some(shared) = self.backends.get_mut(server) else { return Ok(server.to_owned()) };
+        shared.instances.insert(session.to_owned(), key.clone());
+        let mut config = shared.config.clone();
+        // A dead instance is replaced on the session's next request, not restarted in place.
+        config.restart.restart_on_exit = false;
+        let mut instance = Backend::new(key.clone(), config, now);
+        instance.server = server.to_owned();
+        instance.owner = Some(session.to_owned());
+        tracing::info!(server, instance = %key, session, "starting a per-session instance");
+        self.backends.insert(key.clone(), instance);
+        self.start_backend(now, &key);
+        self.touch_instance(now, &key);
+        Ok(key)
+    }
+
+    /// Hold a request until its instance is ready (answered with an error if it never is).
+    pub(super) fn queue_for_instance(&mut self, instance: &str, req: Incoming, body: Map<String, Value>) {
+        self.queued.entry(instance.to_owned()).or_default().push((req, body));
+    }
+
+    /// An instance became ready: send what waited for it.
+    pub(super) fn release_queue(&mut self, now: Instant, instance: &str) {
+        let Some(queue) = self.queued.remove(instance) else { return };
+        let Some(server) = self.backends.get(instance).map(|b| b.server.clone()) else { return };
+        for (req, body) in queue {
+            self.forward(now, req, &server, body);
+        }
+    }
+
+    /// An instance failed or went away: what waited for it gets an error.
+    pub(super) fn fail_queue(&mut self, instance: &str, reason: &str) {
+        let Some(queue) = self.queued.remove(instance) else { return };
+        for (req, _) in queue {
+            let message = format!("the session's instance of server '{instance}' could not start: {reason}");
+            let e = jsonrpc::error(Some(&req.id), code::INTERNAL_ERROR, message);
+            self.reply(req.exchange, req.mode, &e, vec![]);
+        }
+    }
+
+    fn touch_instance(&mut self, now: Instant, key: &str) {
+        let Some(b) = self.backends.get_mut(key) else { return };
+        let Some(limits) = b.config.per_session.clone() else { return };
+        let generation = b.generation;
+        if let Some(old) = b.idle_timer.take() {
+            self.timers.remove(old);
+        }
+        let timer =
+            self.timers.insert(now.after(limits.idle_timeout), Timer::Idle { backend: key.to_owned(), generation });
+        if let Some(b) = self.backends.get_mut(key) {
+            b.idle_timer = Some(timer);
+        }
+    }
+
+    pub(super) fn handle_idle_due(&mut self, now: Instant, key: &str, generation: Gen) {
+        let Some(b) = self.backends.get_mut(key) else { return };
+        if b.generation != generation {
+            return;
+        }
+        b.idle_timer = None;
+        if b.pending.values().any(|p| matches!(p, Pending::Client(_))) {
+            // Busy with a long call: idle means unused, not slow.
+            return self.touch_instance(now, key);
+        }
+        tracing::info!(instance = key, "stopping an idle per-session instance");
+        self.remove_instance(now, key, "it was idle");
+    }
+
+    /// Stop and forget an instance; anything it still owed is answered with an error.
+    pub(super) fn remove_instance(&mut self, now: Instant, key: &str, reason: &str) {
+        let Some(b) = self.backends.get(key) else { return };
+        let (server, owner, generation, running) =
+            (b.server.clone(), b.owner.clone(), b.generation, b.state.is_running());
+        if running {
+            self.outputs.push_back(Output::StopBackend { backend: key.to_owned(), generation });
+            self.take_down(now, key, BackendState::Stopped, reason);
+        }
+        self.fail_queue(key, reason);
+        if let Some(b) = self.backends.remove(key) {
+            for timer in [b.idle_timer, b.connect_timer, b.restart_timer].into_iter().flatten() {
+                self.timers.remove(timer);
+            }
+        }
+        if let (Some(shared), Some(owner)) = (self.backends.get_mut(&server), owner) {
+            shared.instances.remove(&owner);
+        }
+    }
+
+    /// A session ended: its instances go with it.
+    pub(super) fn remove_instances_of(&mut self, now: Instant, session: &str) {
+        let keys: Vec<String> =
+            self.backends.values().filter(|b| b.owner.as_deref() == Some(session)).map(|b| b.name.clone()).collect();
+        for key in keys {
+            self.remove_instance(now, &key, "its session ended");
+        }
+    }
+
+    /// Whether `name` is a per-session instance (not listed, not shown as a server).
+    pub(super) fn is_instance(&self, name: &str) -> bool {
+        self.backends.get(name).is_some_and(|b| b.owner.is_some())
+    }
+}
