@@ -2,7 +2,7 @@
 //!
 //! Both are serde types so a run can be recorded as JSON lines and replayed through the core.
 
-use crate::config::TransportConfig;
+use crate::config::{McpConfig, TransportConfig};
 use crate::ids::{ExchangeId, Gen};
 use serde::{Deserialize, Serialize};
 
@@ -66,6 +66,16 @@ pub enum Input {
         generation: Gen,
         /// How it ended.
         status: ExitInfo,
+    },
+    /// The configuration file changed and is valid: apply the difference (hot reload).
+    ConfigChanged {
+        /// The new configuration, parsed and resolved.
+        config: McpConfig,
+    },
+    /// The configuration file changed but is invalid: keep running as is, and say why.
+    ConfigInvalid {
+        /// One line per problem (file, line, server, field).
+        errors: Vec<String>,
     },
     /// The daemon is stopping: stop backends, answer what is pending.
     Shutdown,

@@ -13,6 +13,7 @@ pub fn overall<'a>(
     config: &HubConfig,
     backends: impl Iterator<Item = &'a Backend>,
     collisions: &[Collision],
+    config_errors: Option<&[String]>,
 ) -> (u16, Value) {
     let all: Vec<&Backend> = backends.collect();
     // Per-session instances are part of their server, not servers of their own.
@@ -20,7 +21,7 @@ pub fn overall<'a>(
     let enabled = backends.iter().filter(|b| b.state != BackendState::Disabled).count();
     let ready = count(&backends, "ready");
     let failed = count(&backends, "failed") + count(&backends, "crash-loop") + count(&backends, "restarting");
-    let status = if ready == enabled {
+    let status = if ready == enabled && config_errors.is_none() {
         "healthy"
     } else if enabled > 0 && failed * 2 >= enabled {
         "unhealthy"
@@ -28,7 +29,7 @@ pub fn overall<'a>(
         "degraded"
     };
     let details: Vec<Value> = backends.iter().map(|b| detail(now, b)).collect();
-    let body = json!({
+    let mut body = json!({
         "status": status,
         "timestamp": timestamp(config, now),
         "version": crate::hub::SERVER_VERSION,
@@ -48,6 +49,10 @@ pub fn overall<'a>(
         },
         "collisions": collisions,
     });
+    if let Some(errors) = config_errors {
+        // Still serving the last good configuration; this is why the new one was not applied.
+        body["configuration"]["reloadErrors"] = errors.into();
+    }
     (if status == "unhealthy" { 503 } else { 200 }, body)
 }
 

@@ -31,6 +31,7 @@ pub mod hub;
 pub mod ids;
 pub mod jsonrpc;
 pub mod registry;
+pub mod reload;
 pub mod session;
 pub mod supervision;
 pub mod time;

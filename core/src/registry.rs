@@ -67,6 +67,8 @@ pub struct Collision {
 pub struct Listed {
     /// The server that listed it.
     pub backend: String,
+    /// That server's tags (what session views filter on).
+    pub tags: Vec<String>,
     /// The entry as clients see it (renamed, description overridden).
     pub item: Map<String, Value>,
 }
@@ -101,13 +103,21 @@ impl Registry {
                 if let Some(uri) = resource.get("uri").and_then(Value::as_str) {
                     reg.resource_owner.entry(uri.to_owned()).or_insert_with(|| server.to_owned());
                 }
-                reg.resources.push(Listed { backend: server.to_owned(), item: resource.clone() });
+                reg.resources.push(Listed {
+                    backend: server.to_owned(),
+                    tags: config.tags.clone(),
+                    item: resource.clone(),
+                });
             }
             for template in &catalog.templates {
                 if let Some(t) = template.get("uriTemplate").and_then(Value::as_str).and_then(UriTemplate::parse) {
                     reg.template_routes.push((t, server.to_owned()));
                 }
-                reg.templates.push(Listed { backend: server.to_owned(), item: template.clone() });
+                reg.templates.push(Listed {
+                    backend: server.to_owned(),
+                    tags: config.tags.clone(),
+                    item: template.clone(),
+                });
             }
         }
         reg
@@ -155,8 +165,12 @@ impl Registry {
             }
             self.routes.insert((kind, name), Route { backend: server.to_owned(), original: original.to_owned() });
             match kind {
-                Kind::Tool => self.tools.push(Listed { backend: server.to_owned(), item: exposed }),
-                Kind::Prompt => self.prompts.push(Listed { backend: server.to_owned(), item: exposed }),
+                Kind::Tool => {
+                    self.tools.push(Listed { backend: server.to_owned(), tags: config.tags.clone(), item: exposed })
+                }
+                Kind::Prompt => {
+                    self.prompts.push(Listed { backend: server.to_owned(), tags: config.tags.clone(), item: exposed })
+                }
             }
         }
     }

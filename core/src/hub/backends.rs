@@ -196,7 +196,7 @@ impl Hub {
             b.log_level = None;
         }
         if was_ready && !self.is_instance(name) {
-            self.rebuild_registry(name);
+            self.rebuild_registry();
         }
     }
 
@@ -361,7 +361,7 @@ impl Hub {
                 }
             }
             BackendState::Ready => {
-                self.rebuild_registry(name);
+                self.rebuild_registry();
                 // A change announced while this fetch was running may not be in it: fetch again.
                 if self.backends.get_mut(name).is_some_and(|b| b.lists_stale.remove(&kind)) {
                     self.relist(now, name, kind);
@@ -390,7 +390,7 @@ impl Hub {
             templates = c.templates.len(),
             "server ready"
         );
-        self.rebuild_registry(name);
+        self.rebuild_registry();
         self.sync_backend_log_levels(now);
     }
 

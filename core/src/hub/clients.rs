@@ -7,7 +7,7 @@ use crate::event::Output;
 use crate::front::ReplyMode;
 use crate::ids::ExchangeId;
 use crate::jsonrpc::{self, RequestId, code};
-use crate::registry::{Kind, Listed, SEPARATOR};
+use crate::registry::{Kind, SEPARATOR};
 use crate::session::LogLevel;
 use crate::time::Instant;
 use serde_json::{Map, Value, json};
@@ -126,8 +126,7 @@ impl Hub {
             "resources/list" => ListKind::Resources,
             _ => ListKind::Templates,
         };
-        let visible: Vec<&Listed> =
-            self.registry.items(list).iter().filter(|l| self.sees(session, &l.backend)).collect();
+        let visible = self.visible(session, &self.registry, list);
         let cursor = jsonrpc::params(body).and_then(|p| p.get("cursor")).filter(|c| !c.is_null());
         let view = self.sessions.get(session).map(|s| &s.view);
         let paginate = view.is_some_and(|v| v.paginate);

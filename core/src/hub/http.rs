@@ -39,8 +39,13 @@ impl Hub {
             ("/sse", HttpMethod::Get) => self.handle_sse_open(now, exchange, &req),
             ("/messages", HttpMethod::Post) => self.handle_legacy_post(now, exchange, &req),
             ("/health", HttpMethod::Get) => {
-                let (status, body) =
-                    health::overall(now, &self.config, self.backends.values(), self.registry.collisions());
+                let (status, body) = health::overall(
+                    now,
+                    &self.config,
+                    self.backends.values(),
+                    self.registry.collisions(),
+                    self.config_errors(),
+                );
                 self.respond(exchange, status, &body, vec![])
             }
             ("/health/live", HttpMethod::Get) => {

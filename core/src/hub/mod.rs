@@ -9,6 +9,7 @@ mod clients;
 mod instances;
 mod legacy;
 mod relay;
+mod reload;
 pub use clients::{SERVER_NAME, SERVER_VERSION};
 mod http;
 
@@ -137,6 +138,8 @@ pub struct Hub {
     /// Requests waiting for a per-session instance to finish starting, by instance.
     queued: BTreeMap<String, Vec<instances::Waiting>>,
     next_instance: u64,
+    /// Why the last configuration change was rejected, until a valid one arrives.
+    config_error: Option<Vec<String>>,
 }
 
 impl Hub {
@@ -165,6 +168,7 @@ impl Hub {
             list_generation: 0,
             queued: BTreeMap::new(),
             next_instance: 0,
+            config_error: None,
         };
         hub.cursor_key = CursorKey::new(hub.random_bytes());
         if let Some(file) = &hub.config.presets {
@@ -200,6 +204,8 @@ impl Hub {
             Input::BackendExited { backend, generation, status } => {
                 self.handle_exited(now, &backend, generation, &status.to_string())
             }
+            Input::ConfigChanged { config } => self.handle_config_changed(now, config),
+            Input::ConfigInvalid { errors } => self.handle_config_invalid(errors),
             Input::Shutdown => self.handle_shutdown(now),
         }
     }
@@ -246,21 +252,34 @@ impl Hub {
         bytes
     }
 
-    /// Re-merge the ready backends' lists after `changed` (a backend) changed; sessions that
-    /// can see it hear about every list that actually differs.
-    fn rebuild_registry(&mut self, changed: &str) {
+    /// Re-merge the ready backends' lists; every session whose view of a list changed hears
+    /// about it (a list it cannot see changing is none of its business).
+    fn rebuild_registry(&mut self) {
         let ready = self.backends.values().filter(|b| b.state == BackendState::Ready && b.owner.is_none());
         let registry = Registry::build(ready.map(|b| (b.name.as_str(), &b.config, &b.catalog)));
         for c in registry.collisions() {
             tracing::warn!(name = %c.name, kept_by = %c.kept_by, server = %c.server, "name collision: {}", c.resolution);
         }
         let old = std::mem::replace(&mut self.registry, registry);
-        let differs = |kind: ListKind| old.items(kind) != self.registry.items(kind);
-        let kinds: std::collections::BTreeSet<ListKind> = ListKind::ALL.into_iter().filter(|k| differs(*k)).collect();
-        if !kinds.is_empty() {
-            self.list_generation += 1;
-            self.notify_list_changed(changed, &kinds);
+        if ListKind::ALL.iter().all(|k| old.items(*k) == self.registry.items(*k)) {
+            return;
         }
+        self.list_generation += 1;
+        let sessions: Vec<String> = self.sessions.keys().cloned().collect();
+        for session in sessions {
+            let kinds: std::collections::BTreeSet<ListKind> = ListKind::ALL
+                .into_iter()
+                .filter(|k| self.visible(&session, &old, *k) != self.visible(&session, &self.registry, *k))
+                .collect();
+            if !kinds.is_empty() {
+                self.notify_list_changed(&session, &kinds);
+            }
+        }
+    }
+
+    /// The entries of a list a session's view admits.
+    fn visible<'r>(&self, session: &str, registry: &'r Registry, kind: ListKind) -> Vec<&'r crate::registry::Listed> {
+        registry.items(kind).iter().filter(|l| self.view_admits(session, &l.tags)).collect()
     }
 
     fn respond(&mut self, exchange: ExchangeId, status: u16, body: &Value, headers: Vec<(String, String)>) {

@@ -98,9 +98,12 @@ impl Hub {
 
     /// Whether a session's view admits a backend (by the backend's tags).
     pub(super) fn sees(&self, session: &str, backend: &str) -> bool {
-        let Some(s) = self.sessions.get(session) else { return false };
-        let Some(b) = self.backends.get(backend) else { return false };
-        s.view.filter.as_ref().is_none_or(|f| f.admits(&b.config.tags))
+        self.backends.get(backend).is_some_and(|b| self.view_admits(session, &b.config.tags))
+    }
+
+    /// Whether a session's view admits something tagged `tags`.
+    pub(super) fn view_admits(&self, session: &str, tags: &[String]) -> bool {
+        self.sessions.get(session).is_some_and(|s| s.view.filter.as_ref().is_none_or(|f| f.admits(tags)))
     }
 
     /// Attribute a message a backend sent on its own (not as an answer).
@@ -343,8 +346,8 @@ impl Hub {
         }
     }
 
-    /// Tell every session that can see `backend` that these lists changed.
-    pub(super) fn notify_list_changed(&mut self, backend: &str, kinds: &BTreeSet<ListKind>) {
+    /// Tell a session, on its GET stream, that these lists changed.
+    pub(super) fn notify_list_changed(&mut self, session: &str, kinds: &BTreeSet<ListKind>) {
         let methods: BTreeSet<&str> = kinds
             .iter()
             .map(|kind| match kind {
@@ -353,13 +356,9 @@ impl Hub {
                 ListKind::Resources | ListKind::Templates => "notifications/resources/list_changed",
             })
             .collect();
+        let Some(stream) = self.sessions.get(session).and_then(|s| s.stream) else { return };
         for method in methods {
-            let message = jsonrpc::notification(method, None);
-            for session in self.viewers(backend) {
-                if let Some(stream) = self.sessions.get(&session).and_then(|s| s.stream) {
-                    self.push(stream, &message);
-                }
-            }
+            self.push(stream, &jsonrpc::notification(method, None));
         }
     }
 

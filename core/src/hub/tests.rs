@@ -1101,3 +1101,68 @@ fn instances_are_bounded_stopped_when_idle_and_replaced_when_dead() {
     h.json_response(d);
     assert_eq!(h.hub.stats(), HubStats { ready_backends: 1, ..HubStats::default() }, "nothing left behind");
 }
+
+fn reload(h: &mut Harness, servers: &[(&str, ServerConfig)]) {
+    let mut mcp = McpConfig::default();
+    for (name, s) in servers {
+        mcp.servers.insert((*name).to_owned(), s.clone());
+    }
+    h.feed(Input::ConfigChanged { config: mcp });
+}
+
+#[test]
+fn a_reload_restarts_only_what_changed_and_keeps_calls_to_the_rest() {
+    let mut h = two_backends();
+    let s = h.initialize();
+    let stream = h.open_stream(&s);
+    let x_beta = h.call(&s, json!(1), "beta_1mcp_echo", json!({}));
+    let beta_call = h.backend_writes("beta").remove(0);
+    let x_alpha = h.call(&s, json!(2), "alpha_1mcp_echo", json!({}));
+    h.backend_writes("alpha");
+    h.outputs.retain(|o| !matches!(o, Output::SpawnBackend { .. }));
+    let beta_gen = h.generation("beta");
+    let mut alpha = server(true);
+    alpha.transport = TransportConfig::Stdio(LaunchSpec { command: "srv2".into(), ..LaunchSpec::default() });
+    let mut beta = server(true);
+    beta.tags = vec!["new".into()];
+    reload(&mut h, &[("alpha", alpha), ("beta", beta), ("gamma", server(true))]);
+    let mut spawned: Vec<&str> = h
+        .outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::SpawnBackend { backend, .. } => Some(backend.as_str()),
+            _ => None,
+        })
+        .collect();
+    spawned.sort();
+    assert_eq!(spawned, ["alpha", "gamma"], "the changed command and the new server start; beta does not");
+    assert!(h.outputs.iter().any(|o| matches!(o, Output::StopBackend { backend, .. } if backend == "alpha")));
+    let (_, body) = h.json_response(x_alpha);
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("configuration changed")), "{body}");
+    assert_eq!(h.generation("beta"), beta_gen, "beta keeps its process");
+    h.backend_says("beta", json!({"jsonrpc": "2.0", "id": beta_call["id"], "result": {"kept": true}}));
+    assert_eq!(h.json_response(x_beta).1["result"]["kept"], true, "beta's call in flight survives the reload");
+    assert!(!h.events(stream).0.is_empty(), "sessions hear that alpha's tools went away");
+    assert_eq!(h.hub.backends["beta"].config.tags, ["new"], "metadata is updated in place");
+}
+
+#[test]
+fn removing_a_server_stops_it_and_an_invalid_file_changes_nothing() {
+    let mut h = two_backends();
+    let s = h.initialize();
+    h.feed(Input::ConfigInvalid { errors: vec!["/x/mcp.json:3:1: invalid JSON".into()] });
+    assert_eq!(h.hub.backends.len(), 2, "nothing stopped");
+    let x = h.http_at(HttpMethod::Get, "/health", "", None, "");
+    let (_, health) = h.json_response(x);
+    assert_eq!(health["configuration"]["reloadErrors"][0], "/x/mcp.json:3:1: invalid JSON");
+    assert_eq!(health["status"], "degraded", "{health}");
+    reload(&mut h, &[("alpha", server(true))]);
+    assert!(!h.hub.backends.contains_key("beta"));
+    assert!(h.outputs.iter().any(|o| matches!(o, Output::StopBackend { backend, .. } if backend == "beta")));
+    let x = h.call(&s, json!(1), "beta_1mcp_echo", json!({}));
+    assert_eq!(h.json_response(x).1["error"]["code"], -32602, "beta's tools are gone");
+    let x = h.http_at(HttpMethod::Get, "/health", "", None, "");
+    let (_, health) = h.json_response(x);
+    assert!(health["configuration"].get("reloadErrors").is_none(), "a valid file clears the error");
+    assert_eq!(h.hub.stats().timers, 0);
+}

@@ -1,0 +1,81 @@
+//! Hot reload: a new configuration restarts only the servers whose process it changes; the
+//! rest keep their process, their sessions and their calls in flight. An invalid file changes
+//! nothing and is reported until a valid one arrives.
+
+use super::Hub;
+use crate::backend::{Backend, BackendState};
+use crate::config::McpConfig;
+use crate::event::Output;
+use crate::reload;
+use crate::time::Instant;
+
+impl Hub {
+    pub(super) fn handle_config_changed(&mut self, now: Instant, config: McpConfig) {
+        self.config_error = None;
+        let plan = reload::plan(&self.config.mcp, &config);
+        if plan.is_empty() {
+            tracing::info!("configuration reloaded: nothing changed");
+            self.config.mcp = config;
+            return;
+        }
+        tracing::info!(
+            added = ?plan.added, removed = ?plan.removed, restarted = ?plan.restarted, updated = ?plan.updated,
+            "configuration reloaded"
+        );
+        for name in &plan.removed {
+            self.retire_server(now, name, "it was removed from the configuration");
+            self.backends.remove(name);
+        }
+        for name in &plan.restarted {
+            self.retire_server(now, name, "its configuration changed");
+        }
+        for name in plan.added.iter().chain(&plan.restarted) {
+            if let Some(server) = config.servers.get(name) {
+                self.backends.insert(name.clone(), Backend::new(name.clone(), server.clone(), now));
+                self.start_backend(now, name);
+            }
+        }
+        for name in &plan.updated {
+            let Some(server) = config.servers.get(name) else { continue };
+            for backend in self.backends.values_mut().filter(|b| b.server == *name) {
+                backend.config = server.clone();
+                if backend.owner.is_some() {
+                    backend.config.restart.restart_on_exit = false;
+                }
+            }
+        }
+        self.config.mcp = config;
+        // Tags, disabledTools and descriptions shape the lists; sessions hear of what changed.
+        self.rebuild_registry();
+    }
+
+    pub(super) fn handle_config_invalid(&mut self, errors: Vec<String>) {
+        for error in &errors {
+            tracing::error!("configuration not reloaded: {error}");
+        }
+        self.config_error = Some(errors);
+    }
+
+    /// Stop a server and all its per-session instances; whatever they owed gets an error.
+    fn retire_server(&mut self, now: Instant, name: &str, reason: &str) {
+        let instances: Vec<String> =
+            self.backends.values().filter(|b| b.server == name && b.owner.is_some()).map(|b| b.name.clone()).collect();
+        for key in instances {
+            self.remove_instance(now, &key, reason);
+        }
+        let Some(backend) = self.backends.get_mut(name) else { return };
+        if let Some(timer) = backend.restart_timer.take() {
+            self.timers.remove(timer);
+        }
+        let (generation, running) = (backend.generation, backend.state.is_running());
+        if running {
+            self.outputs.push_back(Output::StopBackend { backend: name.to_owned(), generation });
+        }
+        self.take_down(now, name, BackendState::Stopped, reason);
+    }
+
+    /// The rejected configuration's problems, for `/health`.
+    pub(super) fn config_errors(&self) -> Option<&[String]> {
+        self.config_error.as_deref()
+    }
+}
