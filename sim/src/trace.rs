@@ -108,6 +108,10 @@ pub fn input_line(input: &Input, who: &str) -> String {
             format!("IN  {backend}#{generation} line too long ({len})")
         }
         Input::BackendExited { backend, generation, status } => format!("IN  {backend}#{generation} exited: {status}"),
+        Input::ConfigChanged { config } => {
+            format!("IN  config changed: {}", config.servers.keys().cloned().collect::<Vec<_>>().join(","))
+        }
+        Input::ConfigInvalid { errors } => format!("IN  config invalid: {}", errors.join("; ")),
         Input::Shutdown => "IN  shutdown".to_owned(),
     }
 }
