@@ -12,6 +12,9 @@ use crate::session::LogLevel;
 use crate::time::Instant;
 use serde_json::{Map, Value, json};
 
+/// Most forwarded requests one session may have waiting on backends at once.
+pub const MAX_IN_FLIGHT_PER_SESSION: usize = 256;
+
 /// Name and version the proxy reports as its `serverInfo`.
 pub const SERVER_NAME: &str = "1mcp";
 /// This build's version.
@@ -265,6 +268,12 @@ impl Hub {
     }
 
     pub(super) fn forward(&mut self, now: Instant, req: Incoming, server: &str, body: Map<String, Value>) {
+        let in_flight = self.sessions.get(&req.session).map_or(0, |s| s.in_flight.len());
+        if in_flight >= MAX_IN_FLIGHT_PER_SESSION {
+            // One client must not be able to fill every backend's table.
+            let why = format!("too many requests in flight for this session ({in_flight}); wait for some to finish");
+            return self.answer(&req, &jsonrpc::error(Some(&req.id), code::INTERNAL_ERROR, why));
+        }
         let target = match self.instance_for(now, &req.session, server) {
             Ok(target) => target,
             Err(why) => return self.answer(&req, &jsonrpc::error(Some(&req.id), code::INTERNAL_ERROR, why)),

@@ -1166,3 +1166,19 @@ fn removing_a_server_stops_it_and_an_invalid_file_changes_nothing() {
     assert!(health["configuration"].get("reloadErrors").is_none(), "a valid file clears the error");
     assert_eq!(h.hub.stats().timers, 0);
 }
+
+#[test]
+fn one_session_cannot_hold_more_than_its_share_of_requests() {
+    let mut h = two_backends();
+    let s = h.initialize();
+    for i in 0..super::clients::MAX_IN_FLIGHT_PER_SESSION {
+        h.call(&s, json!(i), "alpha_1mcp_echo", json!({}));
+    }
+    let x = h.call(&s, json!("one-too-many"), "alpha_1mcp_echo", json!({}));
+    let (_, body) = h.json_response(x);
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("too many requests in flight")), "{body}");
+    let other = h.initialize();
+    h.backend_writes("alpha");
+    h.call(&other, json!(1), "alpha_1mcp_echo", json!({}));
+    assert_eq!(h.backend_writes("alpha").len(), 1, "another session is not affected");
+}
