@@ -148,6 +148,7 @@ impl FixtureServer {
                 schema(json!({"type": "object", "properties": {}})),
             ),
             Tool::new("whoami", "Answer with the server name", schema(json!({"type": "object", "properties": {}}))),
+            Tool::new("pid", "Answer with this process's id", schema(json!({"type": "object", "properties": {}}))),
             Tool::new(
                 "getenv",
                 "Answer with the value of an environment variable, or (unset)",
@@ -234,6 +235,7 @@ impl ServerHandler for FixtureServer {
             }
             "fail" => Err(McpError::internal_error(format!("{name} refused: fail was called"), None)),
             "whoami" => text_result(name),
+            "pid" => text_result(std::process::id().to_string()),
             "getenv" => {
                 let variable = argument(&arguments, "name")?
                     .as_str()
