@@ -46,7 +46,8 @@ pub(crate) enum WriteRefused {
     Closed,
 }
 
-/// The driver's handle on one running backend incarnation.
+/// The driver's handle on one running backend incarnation: a child process, or an HTTP
+/// connection (no pid; its lines are POSTed instead of written to stdin).
 #[derive(Debug)]
 pub(crate) struct BackendHandle {
     pid: Option<u32>,
@@ -56,6 +57,17 @@ pub(crate) struct BackendHandle {
 }
 
 impl BackendHandle {
+    /// A handle whose lines go to `lines`, stopped through `stop`, supervised by `monitor`
+    /// (which reports the exit, and whose abort ends everything of this incarnation).
+    pub(crate) fn from_parts(
+        pid: Option<u32>,
+        lines: mpsc::Sender<String>,
+        stop: oneshot::Sender<()>,
+        monitor: JoinHandle<()>,
+    ) -> Self {
+        BackendHandle { pid, stdin: Some(lines), stop: Some(stop), monitor }
+    }
+
     /// OS process id (also the process group id).
     pub(crate) fn pid(&self) -> Option<u32> {
         self.pid
@@ -124,7 +136,7 @@ pub(crate) fn spawn(
     tokio::spawn(write_stdin(name.to_owned(), generation, stdin, stdin_rx));
     tokio::spawn(crate::stderr::drain(name.to_owned(), generation, stderr, limits.max_stderr_line_bytes));
     let monitor = tokio::spawn(monitor(name.to_owned(), generation, child, pid, stdout, stop_rx, limits, events));
-    Ok(BackendHandle { pid, stdin: Some(stdin_tx), stop: Some(stop_tx), monitor })
+    Ok(BackendHandle::from_parts(pid, stdin_tx, stop_tx, monitor))
 }
 
 /// Asks the kernel to SIGKILL the child if the thread that forked it dies, so a crashed or

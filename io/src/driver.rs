@@ -4,6 +4,7 @@
 use crate::backend::{self, BackendHandle, PipeLimits, WriteRefused};
 use crate::clock::Clock;
 use crate::exchange::{FrontMsg, Head};
+use crate::http_backend;
 use onemcp_core::config::TransportConfig;
 use onemcp_core::{ExchangeId, Gen, Hub, Input, Output, SseEvent};
 use std::collections::{BTreeMap, VecDeque};
@@ -129,7 +130,10 @@ impl Driver {
     }
 
     fn on_backend(&mut self, input: Input) {
-        if let Input::BackendExited { backend, generation, .. } = &input {
+        // An HTTP connection that never came up reports that instead of an exit.
+        if let Input::BackendExited { backend, generation, .. }
+        | Input::BackendSpawnFailed { backend, generation, .. } = &input
+        {
             self.backends.remove(&(backend.clone(), *generation));
         }
         self.pending.push_back(input);
@@ -190,13 +194,7 @@ impl Driver {
                 // Dropping the sender ends the body; dropping a pending reply answers 503.
                 self.exchanges.remove(&exchange);
             }
-            Output::SpawnBackend { backend, generation, transport: TransportConfig::Stdio(spec) } => {
-                self.spawn(backend, generation, &spec)
-            }
-            Output::SpawnBackend { backend, generation, transport: TransportConfig::Http(_) } => {
-                let error = "HTTP backends are not supported by this build yet".to_owned();
-                self.pending.push_back(Input::BackendSpawnFailed { backend, generation, error });
-            }
+            Output::SpawnBackend { backend, generation, transport } => self.spawn(backend, generation, &transport),
             Output::WriteBackend { backend, generation, line } => {
                 let Some(handle) = self.backends.get(&(backend, generation)) else { return };
                 match handle.write(line) {
@@ -215,7 +213,7 @@ impl Driver {
         }
     }
 
-    fn spawn(&mut self, backend: String, generation: Gen, spec: &onemcp_core::config::LaunchSpec) {
+    fn spawn(&mut self, backend: String, generation: Gen, transport: &TransportConfig) {
         let key = (backend, generation);
         if self.backends.contains_key(&key) {
             tracing::warn!(server = %key.0, %generation, "backend generation already running; spawn ignored");
@@ -223,18 +221,32 @@ impl Driver {
         }
         let (backend, generation) = key;
         if *self.stop_accepting.borrow() {
-            let error = format!("failed to start `{}`: 1mcp is shutting down", spec.command);
+            let what = match transport {
+                TransportConfig::Stdio(spec) => format!("start `{}`", spec.command),
+                TransportConfig::Http(_) => "connect".to_owned(),
+            };
+            let error = format!("failed to {what}: 1mcp is shutting down");
             self.pending.push_back(Input::BackendSpawnFailed { backend, generation, error });
             return;
         }
-        // Forked right here on the hub task's worker thread: the parent-death signal is tied
-        // to the forking thread, and runtime workers live as long as the daemon.
-        match backend::spawn(&backend, generation, spec, self.pipe_limits, self.backend_events.clone()) {
+        let events = self.backend_events.clone();
+        let started = match transport {
+            // Forked right here on the hub task's worker thread: the parent-death signal is
+            // tied to the forking thread, and runtime workers live as long as the daemon.
+            TransportConfig::Stdio(spec) => backend::spawn(&backend, generation, spec, self.pipe_limits, events),
+            // Reports `BackendSpawned` (or `BackendSpawnFailed`) itself, once it knows.
+            TransportConfig::Http(config) => {
+                http_backend::connect(&backend, generation, config, self.pipe_limits.max_line_bytes, events)
+            }
+        };
+        match started {
             Ok(handle) => {
                 let pid = handle.pid();
                 tracing::debug!(server = %backend, %generation, pid, "backend started");
                 self.backends.insert((backend.clone(), generation), handle);
-                self.pending.push_back(Input::BackendSpawned { backend, generation, pid });
+                if matches!(transport, TransportConfig::Stdio(_)) {
+                    self.pending.push_back(Input::BackendSpawned { backend, generation, pid });
+                }
             }
             Err(error) => {
                 tracing::warn!(server = %backend, %generation, "{error}");

@@ -1,16 +1,13 @@
 //! The network carrier: real HTTP/1.1 (keep-alive, pooled) to a running daemon, for
 //! `1mcp proxy`. JSON bodies are read whole (bounded); event streams are parsed as they come.
 
-use super::sse_parse::SseParser;
 use super::{BridgeRequest, EventStream, Reply, ReplyBody, Transport, TransportError, Verb};
-use http_body_util::{BodyExt, Full};
+use crate::mcp_http::{self, BodyError, HttpClient, StreamError, error_text};
+use futures_util::StreamExt;
+use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, Uri};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
-use std::collections::VecDeque;
 use std::future::Future;
 use std::time::Duration;
 
@@ -32,12 +29,15 @@ pub enum UrlError {
     /// Only plain `http://` is supported (the daemon serves loopback HTTP).
     #[error("{0:?}: only http:// URLs are supported")]
     Scheme(String),
+    /// The HTTP client could not be set up.
+    #[error("{0}")]
+    Client(String),
 }
 
 /// Pooled HTTP/1.1 client bound to one daemon endpoint.
 #[derive(Clone, Debug)]
 pub(crate) struct HttpTransport {
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: HttpClient,
     /// `scheme://authority`.
     origin: String,
     /// Path of the MCP endpoint, e.g. `/mcp`.
@@ -68,10 +68,7 @@ impl HttpTransport {
             "" | "/" => "/mcp".to_owned(),
             path => path.to_owned(),
         };
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(setup_timeout));
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(30)).build(connector);
+        let client = mcp_http::http_client(setup_timeout).map_err(UrlError::Client)?;
         Ok(HttpTransport {
             client,
             origin: format!("http://{authority}"),
@@ -166,89 +163,28 @@ impl Transport for HttpTransport {
 
 async fn read_reply(response: Response<Incoming>, max_body: usize) -> Result<Reply, TransportError> {
     let status = response.status().as_u16();
-    let headers = response.headers();
-    let session_id = headers.get("mcp-session-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let streamed = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.trim().to_ascii_lowercase().starts_with("text/event-stream"));
+    let session_id = mcp_http::session_id(response.headers());
+    let streamed = mcp_http::is_event_stream(response.headers());
     let body = response.into_body();
     let body = if streamed {
         ReplyBody::Events(event_stream(body, max_body))
     } else {
-        ReplyBody::Complete(read_body(body, max_body).await?)
+        let body = mcp_http::read_body(body, max_body).await.map_err(|e| match e {
+            BodyError::TooLarge(_) => TransportError::Failed(format!("response body exceeds {max_body} bytes")),
+            BodyError::Broken(why) => TransportError::Unreachable(format!("reading a response failed: {why}")),
+        })?;
+        ReplyBody::Complete(body)
     };
     Ok(Reply { status, session_id, body })
 }
 
-/// The whole body, refusing more than `max` bytes.
-async fn read_body(mut body: Incoming, max: usize) -> Result<Vec<u8>, TransportError> {
-    let mut out = Vec::new();
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| TransportError::Unreachable(format!("reading a response failed: {e}")))?;
-        if let Ok(data) = frame.into_data() {
-            if out.len() + data.len() > max {
-                return Err(TransportError::Failed(format!("response body exceeds {max} bytes")));
-            }
-            out.extend_from_slice(&data);
-        }
-    }
-    Ok(out)
-}
-
-struct StreamState {
-    body: Incoming,
-    parser: SseParser,
-    ready: VecDeque<onemcp_core::SseEvent>,
-    done: bool,
-}
-
 /// Events as the body delivers them. A body that breaks off is the daemon going away.
 fn event_stream(body: Incoming, max_event_bytes: usize) -> EventStream {
-    let state = StreamState { body, parser: SseParser::new(max_event_bytes), ready: VecDeque::new(), done: false };
-    Box::pin(futures_util::stream::unfold(state, |mut state| async move {
-        loop {
-            if let Some(event) = state.ready.pop_front() {
-                return Some((Ok(event), state));
-            }
-            if state.done {
-                return None;
-            }
-            match state.body.frame().await {
-                Some(Ok(frame)) => {
-                    let Ok(data) = frame.into_data() else { continue };
-                    match state.parser.push(&data) {
-                        Ok(events) => state.ready.extend(events),
-                        Err(error) => {
-                            state.done = true;
-                            return Some((Err(TransportError::Failed(error.to_string())), state));
-                        }
-                    }
-                }
-                Some(Err(error)) => {
-                    state.done = true;
-                    let error = TransportError::Unreachable(format!("the event stream broke off: {error}"));
-                    return Some((Err(error), state));
-                }
-                None => state.done = true,
-            }
-        }
+    Box::pin(mcp_http::event_stream(body, max_event_bytes).map(|item| match item {
+        Ok(parsed) => Ok(parsed.event),
+        Err(StreamError::Event(error)) => Err(TransportError::Failed(error.to_string())),
+        Err(error @ StreamError::Broken(_)) => Err(TransportError::Unreachable(error.to_string())),
     }))
-}
-
-/// An error and its causes on one line ("client error (Connect): tcp connect error: Connection refused").
-fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -12,10 +12,10 @@
 pub(crate) mod http_client;
 pub(crate) mod hub_client;
 mod query;
-mod sse_parse;
 
 pub use query::ViewQuery;
 
+use crate::mcp_http::messages::{Envelope, INTERNAL_ERROR, answer_line, error_line, event_line, is_response_to};
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use onemcp_core::SseEvent;
@@ -36,10 +36,6 @@ const INPUT_QUEUE: usize = 64;
 const STREAM_RETRIES: u32 = 5;
 /// First pause before reopening a stream (doubled on each further attempt).
 const STREAM_BACKOFF: Duration = Duration::from_millis(100);
-/// JSON-RPC code of the errors the bridge writes itself.
-const INTERNAL_ERROR: i64 = -32603;
-/// Longest piece of an HTTP error body quoted in a synthesized error.
-const QUOTE_CHARS: usize = 200;
 
 /// HTTP method of a bridge request; all go to `/mcp`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -225,7 +221,7 @@ impl<T: Transport> Shared<T> {
     async fn deliver(&self, reply: Reply, id: Option<&Value>) -> Option<Value> {
         match reply.body {
             ReplyBody::Complete(body) => {
-                let answer = answer_line(reply.status, &body, id);
+                let answer = answer_line("1mcp", reply.status, &body, id);
                 if let Some(why) = &answer.complaint {
                     tracing::warn!("{why}");
                 }
@@ -539,130 +535,6 @@ fn spawn_reader<R: AsyncRead + Send + Unpin + 'static>(input: R, max: usize) -> 
         }
     });
     Reader { lines, task }
-}
-
-/// The parts of a JSON-RPC message the bridge looks at.
-#[derive(Debug, Default)]
-struct Envelope {
-    id: Option<Value>,
-    method: Option<String>,
-}
-
-impl Envelope {
-    /// Reads `bytes`; anything unparseable reads as an empty envelope (the daemon will answer it).
-    fn read(bytes: &[u8]) -> Envelope {
-        match serde_json::from_slice::<Value>(bytes) {
-            Ok(Value::Object(map)) => Envelope {
-                id: map.get("id").cloned(),
-                method: map.get("method").and_then(Value::as_str).map(str::to_owned),
-            },
-            _ => Envelope::default(),
-        }
-    }
-
-    fn is_request(&self) -> bool {
-        self.method.is_some() && self.id.is_some()
-    }
-}
-
-/// True if `message` is a response (result or error) to request `id`.
-fn is_response_to(message: &Value, id: Option<&Value>) -> bool {
-    let Value::Object(map) = message else { return false };
-    map.get("method").is_none()
-        && (map.contains_key("result") || map.contains_key("error"))
-        && id.is_some_and(|id| map.get("id") == Some(id))
-}
-
-/// A JSON-RPC 2.0 message, or a non-empty batch of them.
-fn is_json_rpc(value: &Value) -> bool {
-    let one = |v: &Value| v.get("jsonrpc").and_then(Value::as_str) == Some("2.0");
-    match value {
-        Value::Array(items) => !items.is_empty() && items.iter().all(one),
-        other => one(other),
-    }
-}
-
-/// A JSON-RPC error response, `jsonrpc` first.
-fn error_line(id: &Value, code: i64, message: &str) -> String {
-    let message = Value::from(message);
-    format!(r#"{{"jsonrpc":"2.0","id":{id},"error":{{"code":{code},"message":{message}}}}}"#)
-}
-
-/// An event's data as one stdout line, and the message it holds if it is JSON.
-fn event_line(data: &str) -> Option<(String, Option<Value>)> {
-    let text = data.trim();
-    if text.is_empty() {
-        return None;
-    }
-    let message = serde_json::from_str::<Value>(text).ok();
-    if !text.contains(['\n', '\r']) {
-        return Some((text.to_owned(), message));
-    }
-    match message {
-        // Re-encoded compactly: a line break inside would split the message on stdout.
-        Some(message) => Some((message.to_string(), Some(message))),
-        None => {
-            tracing::warn!("dropping a multi-line event that is not JSON");
-            None
-        }
-    }
-}
-
-/// What to do with a complete HTTP answer.
-#[derive(Debug, Default, PartialEq)]
-struct Answer {
-    /// The line for stdout.
-    line: Option<String>,
-    /// The JSON-RPC message the body holds.
-    message: Option<Value>,
-    /// Something to log instead (nobody to answer).
-    complaint: Option<String>,
-}
-
-/// Turns one complete answer to a POST of request `id` (`None` for notifications, responses
-/// and unparseable lines) into what goes to stdout: a JSON-RPC body as is (an error without an
-/// id gets the request's), an HTTP failure without one as a JSON-RPC error, nothing for an
-/// empty success (202).
-fn answer_line(status: u16, body: &[u8], id: Option<&Value>) -> Answer {
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    let failed = status >= 400;
-    if text.is_empty() {
-        if !failed {
-            return Answer::default();
-        }
-        return synthesized(id, format!("1mcp answered HTTP {status} without a body"));
-    }
-    match serde_json::from_str::<Value>(text) {
-        Ok(mut message) if is_json_rpc(&message) => {
-            let anonymous_error = message.get("error").is_some() && message.get("id").is_none_or(Value::is_null);
-            let line = match id {
-                Some(id) if failed && anonymous_error => {
-                    message["id"] = id.clone();
-                    message.to_string()
-                }
-                _ if text.contains(['\n', '\r']) => message.to_string(),
-                _ => text.to_owned(),
-            };
-            Answer { line: Some(line), message: Some(message), complaint: None }
-        }
-        _ => {
-            let quote: String = text.chars().take(QUOTE_CHARS).collect();
-            let why = if failed {
-                format!("1mcp answered HTTP {status}: {quote}")
-            } else {
-                format!("1mcp answered HTTP {status} with a body that is not JSON-RPC: {quote}")
-            };
-            synthesized(id, why)
-        }
-    }
-}
-
-fn synthesized(id: Option<&Value>, why: String) -> Answer {
-    match id {
-        Some(id) => Answer { line: Some(error_line(id, INTERNAL_ERROR, &why)), message: None, complaint: None },
-        None => Answer { line: None, message: None, complaint: Some(why) },
-    }
 }
 
 #[cfg(test)]

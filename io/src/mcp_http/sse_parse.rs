@@ -1,16 +1,30 @@
 //! Incremental parser for `text/event-stream` bodies, following the WHATWG "event stream
 //! interpretation" rules: CRLF, LF or CR line ends (also split across chunks), `:` comments,
 //! one optional space after the colon, multi-line `data`, named events, a leading BOM, and an
-//! unterminated event at end of input discarded.
+//! unterminated event at end of input discarded. An event larger than the limit is skipped
+//! (reported once, with its size) and parsing goes on with the next one.
 
 use onemcp_core::SseEvent;
 
 /// The body broke the event-stream rules we enforce.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum SseError {
-    /// One event (or one line) grew past the limit.
-    #[error("event stream event exceeds {0} bytes")]
-    TooLarge(usize),
+    /// One event grew past `max` bytes; `len` bytes of it were discarded.
+    #[error("event stream event of {len} bytes exceeds {max} bytes")]
+    TooLarge {
+        /// The limit.
+        max: usize,
+        /// Bytes of the event (fields and line ends not counted) that were discarded.
+        len: usize,
+    },
+}
+
+/// One complete event and the stream's last event id at its dispatch.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct ParsedEvent {
+    pub(crate) event: SseEvent,
+    /// `id:` in force for this event (what a reconnect sends as `Last-Event-ID`).
+    pub(crate) id: Option<String>,
 }
 
 /// Feeds on body chunks, yields complete events.
@@ -25,9 +39,16 @@ pub(crate) struct SseParser {
     event: Option<String>,
     data: String,
     has_data: bool,
-    /// Last `id:` seen (kept for completeness; MCP resumption is not used by the bridge).
     last_event_id: Option<String>,
+    /// Skipping an over-large event: bytes seen so far, and whether the current line had any.
+    skipping: Option<Skip>,
     max_event_bytes: usize,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Skip {
+    len: usize,
+    line_has_bytes: bool,
 }
 
 impl SseParser {
@@ -41,21 +62,16 @@ impl SseParser {
             data: String::new(),
             has_data: false,
             last_event_id: None,
+            skipping: None,
             max_event_bytes,
         }
     }
 
-    /// The last event id the server sent, if any.
-    #[cfg(test)]
-    pub(crate) fn last_event_id(&self) -> Option<&str> {
-        self.last_event_id.as_deref()
-    }
-
-    /// Consumes one chunk; returns the events it completed, in order.
-    pub(crate) fn push(&mut self, mut chunk: &[u8]) -> Result<Vec<SseEvent>, SseError> {
+    /// Consumes one chunk; returns the events it completed (and the ones it skipped), in order.
+    pub(crate) fn push(&mut self, mut chunk: &[u8]) -> Vec<Result<ParsedEvent, SseError>> {
         let mut out = Vec::new();
         if chunk.is_empty() {
-            return Ok(out);
+            return out;
         }
         if self.after_cr && chunk.first() == Some(&b'\n') {
             chunk = &chunk[1..];
@@ -64,7 +80,7 @@ impl SseParser {
         while !chunk.is_empty() {
             match chunk.iter().position(|b| *b == b'\n' || *b == b'\r') {
                 Some(end) => {
-                    self.extend_line(&chunk[..end])?;
+                    self.extend_line(&chunk[..end]);
                     let was_cr = chunk[end] == b'\r';
                     chunk = &chunk[end + 1..];
                     if was_cr {
@@ -74,30 +90,54 @@ impl SseParser {
                             self.after_cr = true;
                         }
                     }
-                    let line = std::mem::take(&mut self.line);
-                    if let Some(event) = self.take_line(&line) {
-                        out.push(event);
+                    if let Some(item) = self.end_line() {
+                        out.push(item);
                     }
                 }
                 None => {
-                    self.extend_line(chunk)?;
+                    self.extend_line(chunk);
                     break;
                 }
             }
         }
-        Ok(out)
+        out
     }
 
-    fn extend_line(&mut self, bytes: &[u8]) -> Result<(), SseError> {
-        if self.line.len() + bytes.len() + self.data.len() > self.max_event_bytes {
-            return Err(SseError::TooLarge(self.max_event_bytes));
+    fn extend_line(&mut self, bytes: &[u8]) {
+        if let Some(skip) = &mut self.skipping {
+            skip.len += bytes.len();
+            skip.line_has_bytes |= !bytes.is_empty();
+            return;
+        }
+        let len = self.line.len() + bytes.len() + self.data.len();
+        if len > self.max_event_bytes {
+            // Drop what is buffered; the rest of the event is only counted.
+            self.skipping = Some(Skip { len, line_has_bytes: true });
+            self.line = Vec::new();
+            self.data = String::new();
+            self.has_data = false;
+            self.event = None;
+            return;
         }
         self.line.extend_from_slice(bytes);
-        Ok(())
+    }
+
+    fn end_line(&mut self) -> Option<Result<ParsedEvent, SseError>> {
+        if let Some(skip) = &mut self.skipping {
+            if std::mem::take(&mut skip.line_has_bytes) {
+                return None;
+            }
+            // A blank line ends the skipped event.
+            let len = skip.len;
+            self.skipping = None;
+            return Some(Err(SseError::TooLarge { max: self.max_event_bytes, len }));
+        }
+        let line = std::mem::take(&mut self.line);
+        self.take_line(&line).map(Ok)
     }
 
     /// Interprets one complete line; a blank line dispatches the pending event.
-    fn take_line(&mut self, line: &[u8]) -> Option<SseEvent> {
+    fn take_line(&mut self, line: &[u8]) -> Option<ParsedEvent> {
         let mut line = String::from_utf8_lossy(line).into_owned();
         if std::mem::take(&mut self.at_start) && line.starts_with('\u{feff}') {
             line.remove(0);
@@ -122,18 +162,19 @@ impl SseParser {
                 self.has_data = true;
             }
             "id" if !value.contains('\0') => self.last_event_id = Some(value.to_owned()),
-            // `retry` only matters to a client that reconnects by itself with Last-Event-ID.
+            // `retry` is not honoured: reconnects use the client's own bounded backoff.
             _ => {}
         }
         None
     }
 
-    fn dispatch(&mut self) -> Option<SseEvent> {
+    fn dispatch(&mut self) -> Option<ParsedEvent> {
         let event = self.event.take();
         if !std::mem::take(&mut self.has_data) {
             return None;
         }
-        Some(SseEvent { event, data: std::mem::take(&mut self.data) })
+        let event = SseEvent { event, data: std::mem::take(&mut self.data) };
+        Some(ParsedEvent { event, id: self.last_event_id.clone() })
     }
 }
 
@@ -145,9 +186,13 @@ mod tests {
         SseEvent { event: name.map(str::to_owned), data: data.to_owned() }
     }
 
+    fn events(items: Vec<Result<ParsedEvent, SseError>>) -> Vec<SseEvent> {
+        items.into_iter().filter_map(|item| item.ok().map(|p| p.event)).collect()
+    }
+
     fn parse_chunks(chunks: &[&[u8]]) -> Vec<SseEvent> {
         let mut parser = SseParser::new(1024);
-        chunks.iter().flat_map(|c| parser.push(c).unwrap_or_default()).collect()
+        chunks.iter().flat_map(|c| events(parser.push(c))).collect()
     }
 
     /// Every way of cutting `input` in two gives the same events as the whole.
@@ -182,9 +227,12 @@ mod tests {
     #[test]
     fn comments_ids_retry_and_unknown_fields_are_not_events() {
         let mut parser = SseParser::new(1024);
-        let got = parser.push(b": keep-alive\n\nid: 7\nretry: 10\nfoo: bar\n\n: c\ndata: d\n\n").unwrap_or_default();
-        assert_eq!(got, [ev(None, "d")]);
-        assert_eq!(parser.last_event_id(), Some("7"));
+        let got = parser.push(b": keep-alive\n\nid: 7\nretry: 10\nfoo: bar\n\n: c\ndata: d\n\nid: 8\ndata: e\n\n");
+        let want = [
+            ParsedEvent { event: ev(None, "d"), id: Some("7".into()) },
+            ParsedEvent { event: ev(None, "e"), id: Some("8".into()) },
+        ];
+        assert_eq!(got, want.map(Ok));
     }
 
     #[test]
@@ -203,11 +251,14 @@ mod tests {
     }
 
     #[test]
-    fn oversized_event_is_an_error() {
-        let mut parser = SseParser::new(8);
-        assert_eq!(parser.push(b"data: 0123456789\n\n"), Err(SseError::TooLarge(8)));
-        let mut parser = SseParser::new(16);
-        assert!(parser.push(b"data: 0123\n").is_ok());
-        assert_eq!(parser.push(b"data: 0123456789\n"), Err(SseError::TooLarge(16)));
+    fn an_oversized_event_is_skipped_and_the_next_one_still_arrives() {
+        let input = b"data: 0123456789\ndata: more\n\ndata: ok\n\n";
+        for cut in 0..=input.len() {
+            let mut parser = SseParser::new(8);
+            let mut got = parser.push(&input[..cut]);
+            got.extend(parser.push(&input[cut..]));
+            let got: Vec<_> = got.into_iter().map(|r| r.map(|p| p.event)).collect();
+            assert_eq!(got, [Err(SseError::TooLarge { max: 8, len: 26 }), Ok(ev(None, "ok"))], "split at {cut}");
+        }
     }
 }

@@ -1,0 +1,190 @@
+//! The legacy HTTP+SSE transport (2024-11-05): a GET event stream whose first `endpoint`
+//! event names where to POST; every server message is a `message` event on that stream.
+
+use super::{CONNECT_TIMEOUT, Conn, End, MAX_IN_FLIGHT, PEER, STOPPED, request_id, shown_url};
+use crate::mcp_http::messages::Envelope;
+use crate::mcp_http::{self, ParsedEvents};
+use futures_util::StreamExt;
+use hyper::http::uri::{Parts, PathAndQuery};
+use hyper::{Method, Uri};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
+
+/// Auto mode found no streamable-HTTP server (`context` says why): try legacy SSE, then send
+/// it `first`, the message the streamable attempt could not deliver.
+pub(super) async fn fall_back(
+    conn: &Arc<Conn>,
+    first: String,
+    lines: mpsc::Receiver<String>,
+    stop: oneshot::Receiver<()>,
+    context: &str,
+) -> End {
+    match run(conn, vec![first], lines, stop, false).await {
+        // Spawned was already reported; a failed fallback is still a start that failed.
+        End::SpawnFailed(why) => End::SpawnFailed(format!("{context}; legacy SSE: {why}")),
+        end => end,
+    }
+}
+
+/// Runs one legacy connection until it is stopped or its stream ends; `pending` is sent
+/// first. `announce` reports `BackendSpawned` once the endpoint is known.
+pub(super) async fn run(
+    conn: &Arc<Conn>,
+    pending: Vec<String>,
+    mut lines: mpsc::Receiver<String>,
+    mut stop: oneshot::Receiver<()>,
+    announce: bool,
+) -> End {
+    let opened = tokio::select! {
+        _ = &mut stop => return End::Exited(STOPPED.into()),
+        opened = tokio::time::timeout(CONNECT_TIMEOUT, open(conn)) => opened,
+    };
+    let (endpoint, mut events) = match opened {
+        Ok(Ok(opened)) => opened,
+        Ok(Err(why)) => return End::SpawnFailed(why),
+        Err(_) => {
+            return End::SpawnFailed(format!(
+                "{} sent no endpoint event within {} s",
+                conn.shown,
+                CONNECT_TIMEOUT.as_secs()
+            ));
+        }
+    };
+    tracing::debug!(server = %conn.server, endpoint = %shown_url(&endpoint), "legacy SSE connection open");
+    if announce {
+        conn.spawned().await;
+    }
+    let endpoint = Arc::new(endpoint);
+    let mut tasks = JoinSet::new();
+    for line in pending {
+        tasks.spawn(post(Arc::clone(conn), Arc::clone(&endpoint), line));
+    }
+    loop {
+        tokio::select! {
+            _ = &mut stop => break End::Exited(STOPPED.into()),
+            item = events.next() => match item {
+                Some(item) => {
+                    if let Err(why) = conn.event(item).await {
+                        break End::Exited(format!("the SSE stream broke off: {why}"));
+                    }
+                }
+                None => break End::Exited("the server closed the SSE stream".into()),
+            },
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            line = lines.recv(), if tasks.len() < MAX_IN_FLIGHT => match line {
+                Some(line) => {
+                    tasks.spawn(post(Arc::clone(conn), Arc::clone(&endpoint), line));
+                }
+                None => break End::Exited(STOPPED.into()),
+            },
+        }
+    }
+}
+
+/// GETs the stream and waits for its `endpoint` event.
+async fn open(conn: &Conn) -> Result<(Uri, ParsedEvents), String> {
+    let request = conn.request(Method::GET, &conn.url, Some("text/event-stream"), None, None)?;
+    let response = conn.send(request).await?;
+    let status = response.status();
+    if !status.is_success() || !mcp_http::is_event_stream(response.headers()) {
+        return Err(format!("{} answered HTTP {status} without an event stream to the SSE GET", conn.shown));
+    }
+    let mut events = mcp_http::event_stream(response.into_body(), conn.max_line);
+    while let Some(item) = events.next().await {
+        match item {
+            Ok(parsed) if parsed.event.event.as_deref() == Some("endpoint") => {
+                let endpoint = resolve_endpoint(&conn.url, parsed.event.data.trim())?;
+                return Ok((endpoint, events));
+            }
+            Ok(_) => tracing::debug!(server = %conn.server, "ignoring an event before the endpoint event"),
+            Err(error) => return Err(format!("{}: {error}", conn.shown)),
+        }
+    }
+    Err(format!("{} closed the SSE stream before sending its endpoint", conn.shown))
+}
+
+/// POSTs one message to the endpoint; answers come on the stream, so only failures matter.
+async fn post(conn: Arc<Conn>, endpoint: Arc<Uri>, line: String) {
+    let id = request_id(&Envelope::read(line.as_bytes()));
+    let request = conn.request(Method::POST, &endpoint, None, Some(line), None);
+    let response = match request {
+        Ok(request) => conn.send(request).await,
+        Err(why) => Err(why),
+    };
+    let why = match response {
+        Ok(response) if response.status().is_success() => return,
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let body = mcp_http::read_body(response.into_body(), 4096).await.unwrap_or_default();
+            let quote = crate::mcp_http::messages::quote(&String::from_utf8_lossy(&body));
+            format!("{PEER} answered HTTP {status}: {quote}")
+        }
+        Err(why) => why,
+    };
+    conn.failed(id.as_ref(), &why).await;
+}
+
+/// The POST URL an `endpoint` event names, resolved against the stream's URL (RFC 3986 §5.2).
+/// It must stay on the same origin: the config's headers (credentials) go with every POST.
+pub(super) fn resolve_endpoint(base: &Uri, endpoint: &str) -> Result<Uri, String> {
+    let refused = |why: &str| format!("unusable endpoint event from {}: {why}", shown_url(base));
+    if endpoint.is_empty() {
+        return Err(refused("it is empty"));
+    }
+    let resolved = if endpoint.contains("://") {
+        endpoint.parse::<Uri>().map_err(|_| refused("not a URL"))?
+    } else if let Some(rest) = endpoint.strip_prefix("//") {
+        format!("{}://{rest}", base.scheme_str().unwrap_or("http")).parse::<Uri>().map_err(|_| refused("not a URL"))?
+    } else {
+        let (path, query) = match endpoint.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (endpoint, None),
+        };
+        let path = if path.is_empty() {
+            base.path().to_owned()
+        } else if path.starts_with('/') {
+            remove_dot_segments(path)
+        } else {
+            let dir = base.path().rsplit_once('/').map_or("", |(dir, _)| dir);
+            remove_dot_segments(&format!("{dir}/{path}"))
+        };
+        let path_and_query = match query {
+            Some(query) => format!("{path}?{query}"),
+            None => path,
+        };
+        let mut parts = Parts::default();
+        parts.scheme = base.scheme().cloned();
+        parts.authority = base.authority().cloned();
+        parts.path_and_query = Some(path_and_query.parse::<PathAndQuery>().map_err(|_| refused("not a URL path"))?);
+        Uri::from_parts(parts).map_err(|_| refused("not a URL"))?
+    };
+    let origin = |uri: &Uri| {
+        (uri.scheme_str().map(str::to_ascii_lowercase), uri.host().map(str::to_ascii_lowercase), uri.port_u16())
+    };
+    if origin(&resolved) != origin(base) {
+        return Err(refused("it points to another origin"));
+    }
+    Ok(resolved)
+}
+
+/// RFC 3986 §5.2.4 on an absolute path.
+fn remove_dot_segments(path: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    for (i, segment) in segments.iter().enumerate() {
+        let last = i + 1 == segments.len();
+        match *segment {
+            "." | ".." => {
+                if *segment == ".." {
+                    out.pop();
+                }
+                if last {
+                    out.push("");
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    format!("/{}", out.join("/"))
+}

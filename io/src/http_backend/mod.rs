@@ -1,0 +1,298 @@
+//! HTTP backends: a remote MCP server presented to the driver like a child process. Lines the
+//! core writes are POSTed; what the server answers (JSON bodies, response event streams, the
+//! session's GET stream, legacy SSE `message` events) comes back as `BackendLine`s; a lost
+//! session or an unreachable server is the connection's "exit".
+//!
+//! One task per connection owns everything (the POSTs in flight, the server stream), so
+//! aborting it or stopping it ends every request of that incarnation. The core still decides
+//! everything: io only peeks at the `initialize` response for the session headers.
+
+mod legacy_sse;
+mod streamable;
+#[cfg(test)]
+mod tests;
+
+use crate::backend::BackendHandle;
+use crate::mcp_http::messages::{Envelope, INTERNAL_ERROR, error_line, event_line};
+use crate::mcp_http::sse_parse::ParsedEvent;
+use crate::mcp_http::{self, HttpClient, StreamError, error_text};
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{self, HeaderName, HeaderValue};
+use hyper::{Method, Request, Response, Uri};
+use onemcp_core::config::{HttpConfig, HttpFlavor};
+use onemcp_core::{ExitInfo, Gen, Input};
+use serde_json::Value;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// Bound on TCP connects, and on the wait for the head of a GET (streams answer at once).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bound on ending the session when the backend is stopped.
+const DELETE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Messages queued for one connection before the driver's writes are refused.
+const LINE_QUEUE: usize = 1024;
+/// POSTs in flight per connection; further lines wait in the queue.
+const MAX_IN_FLIGHT: usize = 64;
+/// Sent with every request so the server's logs say who is calling.
+const USER_AGENT: &str = concat!("1mcp/", env!("CARGO_PKG_VERSION"));
+/// How synthesized errors name the other side.
+const PEER: &str = "the server";
+/// Exit reason of a connection the core stopped.
+const STOPPED: &str = "stopped";
+
+/// Headers from the config: names are logged, values never (they carry tokens).
+#[derive(Clone, Default)]
+pub(crate) struct ConfigHeaders(Vec<(HeaderName, HeaderValue)>);
+
+impl std::fmt::Debug for ConfigHeaders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.iter().map(|(name, _)| name.as_str())).finish()
+    }
+}
+
+/// Headers the transport sets itself; a config entry for one of them is ignored.
+const RESERVED: [&str; 7] =
+    ["accept", "content-type", "content-length", "host", "mcp-session-id", "mcp-protocol-version", "last-event-id"];
+
+impl ConfigHeaders {
+    /// Checks every entry; an error names the header, never its value.
+    pub(crate) fn new(headers: &std::collections::BTreeMap<String, String>) -> Result<Self, String> {
+        let mut out = Vec::new();
+        for (name, value) in headers {
+            let header = HeaderName::from_bytes(name.trim().as_bytes())
+                .map_err(|_| format!("header name {name:?} is not a valid HTTP header name"))?;
+            let mut value = HeaderValue::from_str(value.trim())
+                .map_err(|_| format!("the value of header {name:?} is not a valid HTTP header value"))?;
+            if RESERVED.contains(&header.as_str()) {
+                tracing::warn!(header = header.as_str(), "configured header is set by the transport; ignored");
+                continue;
+            }
+            // Keeps it out of hyper's own debug output.
+            value.set_sensitive(true);
+            out.push((header, value));
+        }
+        Ok(ConfigHeaders(out))
+    }
+}
+
+/// `scheme://host:port/path` of `uri`: no credentials, no query (either may hold secrets).
+pub(crate) fn shown_url(uri: &Uri) -> String {
+    let scheme = uri.scheme_str().unwrap_or("http");
+    let host = uri.host().unwrap_or_default();
+    match uri.port_u16() {
+        Some(port) => format!("{scheme}://{host}:{port}{}", uri.path()),
+        None => format!("{scheme}://{host}{}", uri.path()),
+    }
+}
+
+/// Parses the configured endpoint URL: `http://` or `https://` with a host.
+pub(crate) fn endpoint_uri(url: &str) -> Result<Uri, String> {
+    let uri: Uri = url.trim().parse().map_err(|_| "the URL is not valid".to_owned())?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
+        return Err(format!("{}: only http:// and https:// URLs are supported", shown_url(&uri)));
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err("the URL has no host".to_owned());
+    }
+    Ok(uri)
+}
+
+/// Session headers learned from the `initialize` answer.
+#[derive(Clone, Debug, Default)]
+struct Session {
+    id: Option<HeaderValue>,
+    version: Option<HeaderValue>,
+}
+
+/// What POST and stream tasks tell the connection task.
+#[derive(Debug)]
+enum Control {
+    /// `notifications/initialized` was accepted: time to open the server stream.
+    Initialized,
+    /// The server answered 404 to our session id.
+    SessionLost,
+    /// The server stays unreachable.
+    Unreachable(String),
+}
+
+/// How a connection ended.
+#[derive(Debug, PartialEq, Eq)]
+enum End {
+    /// It never worked (first request failed).
+    SpawnFailed(String),
+    /// It worked, then ended for this reason.
+    Exited(String),
+}
+
+/// What the tasks of one connection share.
+struct Conn {
+    server: String,
+    generation: Gen,
+    client: HttpClient,
+    url: Uri,
+    /// `url` as it may appear in messages.
+    shown: String,
+    headers: ConfigHeaders,
+    max_line: usize,
+    events: mpsc::Sender<Input>,
+    session: Mutex<Session>,
+    control: mpsc::UnboundedSender<Control>,
+}
+
+impl Conn {
+    fn session(&self) -> Session {
+        self.session.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    fn set_session(&self, session: Session) {
+        *self.session.lock().unwrap_or_else(PoisonError::into_inner) = session;
+    }
+
+    /// A request to `uri` with the config headers, and the session's if `with_session`.
+    fn request(
+        &self,
+        method: Method,
+        uri: &Uri,
+        accept: Option<&'static str>,
+        body: Option<String>,
+        session: Option<&Session>,
+    ) -> Result<Request<Full<Bytes>>, String> {
+        let mut builder = Request::builder().method(method).uri(uri.clone()).header(header::USER_AGENT, USER_AGENT);
+        for (name, value) in &self.headers.0 {
+            builder = builder.header(name, value);
+        }
+        if let Some(accept) = accept {
+            builder = builder.header(header::ACCEPT, accept);
+        }
+        if body.is_some() {
+            builder = builder.header(header::CONTENT_TYPE, "application/json");
+        }
+        if let Some(session) = session {
+            if let Some(id) = &session.id {
+                builder = builder.header("mcp-session-id", id);
+            }
+            if let Some(version) = &session.version {
+                builder = builder.header("mcp-protocol-version", version);
+            }
+        }
+        builder.body(Full::new(body.map(Bytes::from).unwrap_or_default())).map_err(|e| e.to_string())
+    }
+
+    /// Sends `request`; a failure is described with the (redacted) URL.
+    async fn send(&self, request: Request<Full<Bytes>>) -> Result<Response<Incoming>, String> {
+        self.client.request(request).await.map_err(|e| format!("cannot reach {}: {}", self.shown, error_text(&e)))
+    }
+
+    /// Hands one message to the core; false once the hub is gone.
+    async fn line(&self, line: String) -> bool {
+        let input = Input::BackendLine { backend: self.server.clone(), generation: self.generation, line };
+        self.events.send(input).await.is_ok()
+    }
+
+    async fn too_long(&self, len: usize) {
+        tracing::warn!(server = %self.server, generation = %self.generation, len, "server message too long; discarded");
+        let input = Input::BackendLineTooLong { backend: self.server.clone(), generation: self.generation, len };
+        let _ = self.events.send(input).await;
+    }
+
+    /// Request `id` failed without an answer: the core gets an error response at once (it
+    /// would otherwise wait for its timeout). Anything else is only logged.
+    async fn failed(&self, id: Option<&Value>, why: &str) {
+        match id {
+            Some(id) => {
+                self.line(error_line(id, INTERNAL_ERROR, why)).await;
+            }
+            None => {
+                tracing::warn!(server = %self.server, generation = %self.generation, "message not delivered: {why}")
+            }
+        }
+    }
+
+    /// Delivers one event of a stream; returns the JSON-RPC message it carried.
+    async fn event(&self, item: Result<ParsedEvent, StreamError>) -> Result<Option<Value>, String> {
+        match item {
+            Ok(parsed) => {
+                if parsed.event.event.as_deref().is_some_and(|name| name != "message") {
+                    return Ok(None);
+                }
+                let Some((line, message)) = event_line(&parsed.event.data) else { return Ok(None) };
+                self.line(line).await;
+                Ok(message)
+            }
+            Err(StreamError::Event(crate::mcp_http::sse_parse::SseError::TooLarge { len, .. })) => {
+                self.too_long(len).await;
+                Ok(None)
+            }
+            Err(StreamError::Broken(why)) => Err(why),
+        }
+    }
+
+    async fn report(&self, end: End) {
+        let (backend, generation) = (self.server.clone(), self.generation);
+        let input = match end {
+            End::SpawnFailed(error) => Input::BackendSpawnFailed { backend, generation, error },
+            End::Exited(reason) => {
+                tracing::debug!(server = %self.server, %generation, %reason, "HTTP backend connection ended");
+                Input::BackendExited {
+                    backend,
+                    generation,
+                    status: ExitInfo { reason: Some(reason), ..ExitInfo::default() },
+                }
+            }
+        };
+        let _ = self.events.send(input).await;
+    }
+
+    async fn spawned(&self) {
+        let input = Input::BackendSpawned { backend: self.server.clone(), generation: self.generation, pid: None };
+        let _ = self.events.send(input).await;
+    }
+}
+
+/// The request id of a line, if it is a request.
+fn request_id(envelope: &Envelope) -> Option<Value> {
+    envelope.is_request().then(|| envelope.id.clone()).flatten()
+}
+
+/// Opens backend `name`/`generation` at `config.url`; its events go to `events`. Only a bad
+/// URL or header fails here; an unreachable server is reported as `BackendSpawnFailed` later.
+pub(crate) fn connect(
+    name: &str,
+    generation: Gen,
+    config: &HttpConfig,
+    max_line: usize,
+    events: mpsc::Sender<Input>,
+) -> Result<BackendHandle, String> {
+    let url = endpoint_uri(&config.url)?;
+    let shown = shown_url(&url);
+    let headers = ConfigHeaders::new(&config.headers).map_err(|why| format!("{shown}: {why}"))?;
+    let client = mcp_http::http_client(CONNECT_TIMEOUT)?;
+    let (control, control_rx) = mpsc::unbounded_channel();
+    let conn = Arc::new(Conn {
+        server: name.to_owned(),
+        generation,
+        client,
+        url,
+        shown,
+        headers,
+        max_line,
+        events,
+        session: Mutex::new(Session::default()),
+        control,
+    });
+    let (lines_tx, lines) = mpsc::channel(LINE_QUEUE);
+    let (stop_tx, stop) = oneshot::channel();
+    let flavor = config.flavor;
+    let task = tokio::spawn(async move {
+        let end = match flavor {
+            HttpFlavor::Sse => legacy_sse::run(&conn, Vec::new(), lines, stop, true).await,
+            HttpFlavor::Auto | HttpFlavor::Streamable => {
+                streamable::run(&conn, flavor == HttpFlavor::Auto, lines, stop, control_rx).await
+            }
+        };
+        conn.report(end).await;
+    });
+    Ok(BackendHandle::from_parts(None, lines_tx, stop_tx, task))
+}

@@ -1,0 +1,293 @@
+//! Streamable HTTP (2025-11-25), client side: every message is a POST; answers are a JSON body
+//! or a response event stream; the session's GET stream carries the server's own messages.
+
+use super::{
+    CONNECT_TIMEOUT, Conn, Control, DELETE_TIMEOUT, End, MAX_IN_FLIGHT, PEER, STOPPED, Session, legacy_sse, request_id,
+};
+use crate::mcp_http::messages::{Envelope, answer_line, is_response_to};
+use crate::mcp_http::{self, BodyError};
+use futures_util::StreamExt;
+use hyper::body::Incoming;
+use hyper::header::HeaderValue;
+use hyper::{Method, Response, StatusCode};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
+
+const POST_ACCEPT: &str = "application/json, text/event-stream";
+const STREAM_ACCEPT: &str = "text/event-stream";
+/// Failed connects in a row to (re)open the server stream before the server counts as gone.
+const STREAM_RETRIES: u32 = 6;
+/// First pause before reopening the server stream; doubles per failure up to [`STREAM_BACKOFF_MAX`].
+const STREAM_BACKOFF: Duration = Duration::from_millis(100);
+const STREAM_BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// Exit reason when the server forgot our session.
+pub(super) const SESSION_LOST: &str = "the server lost the MCP session (HTTP 404)";
+
+/// True if an `initialize` POST answered `status` with `body` means "not a streamable-HTTP
+/// server, try legacy SSE" (spec, backwards compatibility): 400, 404 or 405, unless the body
+/// is the server's JSON-RPC answer to that very request.
+pub(super) fn falls_back_to_sse(status: u16, body: &[u8], id: Option<&Value>) -> bool {
+    if !matches!(status, 400 | 404 | 405) {
+        return false;
+    }
+    let answered = serde_json::from_slice::<Value>(body).ok().is_some_and(|message| is_response_to(&message, id));
+    !answered
+}
+
+/// Runs one streamable-HTTP connection until it is stopped or lost. With `auto`, a refused
+/// first POST switches to legacy SSE.
+pub(super) async fn run(
+    conn: &Arc<Conn>,
+    auto: bool,
+    mut lines: mpsc::Receiver<String>,
+    mut stop: oneshot::Receiver<()>,
+    mut control: mpsc::UnboundedReceiver<Control>,
+) -> End {
+    conn.spawned().await;
+    // The first message (the core's `initialize`) decides whether the server is there at all,
+    // and, in auto mode, which transport it speaks.
+    let first = tokio::select! {
+        _ = &mut stop => return End::Exited(STOPPED.into()),
+        line = lines.recv() => match line {
+            Some(line) => line,
+            None => return End::Exited(STOPPED.into()),
+        },
+    };
+    let envelope = Envelope::read(first.as_bytes());
+    let id = request_id(&envelope);
+    let request = match conn.request(Method::POST, &conn.url, Some(POST_ACCEPT), Some(first.clone()), None) {
+        Ok(request) => request,
+        Err(why) => return End::SpawnFailed(why),
+    };
+    let response = tokio::select! {
+        _ = &mut stop => return End::Exited(STOPPED.into()),
+        response = conn.send(request) => response,
+    };
+    let response = match response {
+        Ok(response) => response,
+        Err(why) => return End::SpawnFailed(why),
+    };
+    let mut tasks = JoinSet::new();
+    let status = response.status().as_u16();
+    if auto && matches!(status, 400 | 404 | 405) {
+        let body = mcp_http::read_body(response.into_body(), conn.max_line).await.unwrap_or_default();
+        if falls_back_to_sse(status, &body, id.as_ref()) {
+            tracing::info!(server = %conn.server, status, "not a streamable-HTTP server; trying legacy HTTP+SSE");
+            let context = format!("POST answered HTTP {status}");
+            return legacy_sse::fall_back(conn, first, lines, stop, &context).await;
+        }
+        deliver_body(conn, status, Ok(body), id.as_ref()).await;
+    } else {
+        tasks.spawn(answered(Arc::clone(conn), response, envelope, None));
+    }
+
+    let mut stream: Option<tokio::task::JoinHandle<()>> = None;
+    let end = loop {
+        tokio::select! {
+            _ = &mut stop => break End::Exited(STOPPED.into()),
+            Some(message) = control.recv() => match message {
+                Control::Initialized => {
+                    if stream.is_none() {
+                        stream = Some(tokio::spawn(listen(Arc::clone(conn))));
+                    }
+                }
+                Control::SessionLost => break End::Exited(SESSION_LOST.into()),
+                Control::Unreachable(why) => break End::Exited(why),
+            },
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            line = lines.recv(), if tasks.len() < MAX_IN_FLIGHT => match line {
+                Some(line) => {
+                    tasks.spawn(post(Arc::clone(conn), line));
+                }
+                // The driver dropped the handle: same as a stop.
+                None => break End::Exited(STOPPED.into()),
+            },
+        }
+    };
+    tasks.abort_all();
+    if let Some(stream) = stream {
+        stream.abort();
+    }
+    if end == End::Exited(STOPPED.into()) {
+        end_session(conn).await;
+    }
+    end
+}
+
+/// POSTs one message and delivers the answer.
+async fn post(conn: Arc<Conn>, line: String) {
+    let envelope = Envelope::read(line.as_bytes());
+    let id = request_id(&envelope);
+    let initialize = envelope.is_request() && envelope.method.as_deref() == Some("initialize");
+    let session = (!initialize).then(|| conn.session());
+    let request = conn.request(Method::POST, &conn.url, Some(POST_ACCEPT), Some(line), session.as_ref());
+    let response = match request {
+        Ok(request) => conn.send(request).await,
+        Err(why) => Err(why),
+    };
+    match response {
+        Ok(response) => answered(conn, response, envelope, session).await,
+        Err(why) => conn.failed(id.as_ref(), &why).await,
+    }
+}
+
+/// Delivers the answer to a POSTed message; `session` is what the request carried.
+async fn answered(conn: Arc<Conn>, response: Response<Incoming>, envelope: Envelope, session: Option<Session>) {
+    let id = request_id(&envelope);
+    let status = response.status();
+    let with_session = session.as_ref().is_some_and(|s| s.id.is_some());
+    if status == StatusCode::NOT_FOUND && with_session {
+        // Nothing is replayed: the core fails what is in flight and starts over.
+        let _ = conn.control.send(Control::SessionLost);
+        return;
+    }
+    let initialize = envelope.is_request() && envelope.method.as_deref() == Some("initialize");
+    if initialize && status.is_success() {
+        // Known before the core sees the answer, so its next message carries the session.
+        conn.set_session(Session { id: response.headers().get("mcp-session-id").cloned(), version: None });
+    }
+    if status.is_success() && mcp_http::is_event_stream(response.headers()) {
+        let mut events = mcp_http::event_stream(response.into_body(), conn.max_line);
+        let mut answered = false;
+        while let Some(item) = events.next().await {
+            let item = if initialize { item.inspect(|parsed| note_version(&conn, &parsed.event.data)) } else { item };
+            match conn.event(item).await {
+                Ok(message) => answered |= message.is_some_and(|m| is_response_to(&m, id.as_ref())),
+                Err(why) => {
+                    if !answered {
+                        conn.failed(id.as_ref(), &format!("{PEER} broke off its answer: {why}")).await;
+                    }
+                    return;
+                }
+            }
+        }
+        if !answered && id.is_some() {
+            conn.failed(id.as_ref(), &format!("{PEER} ended its event stream without answering")).await;
+        }
+    } else {
+        let body = mcp_http::read_body(response.into_body(), conn.max_line).await;
+        if initialize && let Ok(body) = &body {
+            note_version(&conn, &String::from_utf8_lossy(body));
+        }
+        deliver_body(&conn, status.as_u16(), body, id.as_ref()).await;
+    }
+    let initialized = envelope.method.as_deref() == Some("notifications/initialized") && envelope.id.is_none();
+    if initialized && status.is_success() {
+        let _ = conn.control.send(Control::Initialized);
+    }
+}
+
+/// Delivers a complete answer (or says why there is none).
+async fn deliver_body(conn: &Conn, status: u16, body: Result<Vec<u8>, BodyError>, id: Option<&Value>) {
+    match body {
+        Ok(body) => {
+            let answer = answer_line(PEER, status, &body, id);
+            if let Some(line) = answer.line {
+                conn.line(line).await;
+            }
+            if let Some(why) = answer.complaint {
+                tracing::warn!(server = %conn.server, generation = %conn.generation, "{why}");
+            }
+        }
+        Err(BodyError::TooLarge(len)) => {
+            conn.too_long(len).await;
+            let why = format!("{PEER}'s answer exceeds {} bytes", conn.max_line);
+            conn.failed(id, &why).await;
+        }
+        Err(error @ BodyError::Broken(_)) => conn.failed(id, &format!("{PEER}: {error}")).await,
+    }
+}
+
+/// Records the negotiated version if `data` is the `initialize` result.
+fn note_version(conn: &Conn, data: &str) {
+    let Ok(message) = serde_json::from_str::<Value>(data) else { return };
+    let version = message.pointer("/result/protocolVersion").and_then(Value::as_str);
+    if let Some(version) = version.and_then(|v| HeaderValue::from_str(v).ok()) {
+        let mut session = conn.session();
+        session.version = Some(version);
+        conn.set_session(session);
+    }
+}
+
+/// Keeps the session's GET stream open, delivering what it carries; reconnects with bounded
+/// backoff (and `Last-Event-ID` when the server numbers its events).
+async fn listen(conn: Arc<Conn>) {
+    let mut last_event_id: Option<String> = None;
+    let mut failures = 0u32;
+    loop {
+        let session = conn.session();
+        let request = conn.request(Method::GET, &conn.url, Some(STREAM_ACCEPT), None, Some(&session));
+        let request = request.map(|mut request| {
+            if let Some(id) = last_event_id.as_deref().and_then(|id| HeaderValue::from_str(id).ok()) {
+                request.headers_mut().insert("last-event-id", id);
+            }
+            request
+        });
+        let why = match request {
+            Ok(request) => match tokio::time::timeout(CONNECT_TIMEOUT, conn.send(request)).await {
+                Ok(Ok(response)) => {
+                    let status = response.status();
+                    if status == StatusCode::METHOD_NOT_ALLOWED {
+                        tracing::debug!(server = %conn.server, "the server offers no stream of its own");
+                        return;
+                    }
+                    if status == StatusCode::NOT_FOUND && session.id.is_some() {
+                        let _ = conn.control.send(Control::SessionLost);
+                        return;
+                    }
+                    if !status.is_success() || !mcp_http::is_event_stream(response.headers()) {
+                        // Not what the spec allows, but not fatal: requests still work.
+                        tracing::warn!(server = %conn.server, %status, "the server refused its stream's GET; no server-initiated messages");
+                        return;
+                    }
+                    {
+                        failures = 0;
+                        let mut events = mcp_http::event_stream(response.into_body(), conn.max_line);
+                        while let Some(item) = events.next().await {
+                            if let Ok(parsed) = &item
+                                && parsed.id.is_some()
+                            {
+                                last_event_id.clone_from(&parsed.id);
+                            }
+                            if let Err(why) = conn.event(item).await {
+                                tracing::debug!(server = %conn.server, %why, "server stream broke");
+                            }
+                        }
+                        tracing::debug!(server = %conn.server, "server stream ended; reopening");
+                        None
+                    }
+                }
+                Ok(Err(why)) => Some(why),
+                Err(_) => Some(format!("the server stream did not open within {} s", CONNECT_TIMEOUT.as_secs())),
+            },
+            Err(why) => Some(why),
+        };
+        if let Some(why) = why {
+            failures += 1;
+            tracing::debug!(server = %conn.server, failures, %why, "cannot open the server stream");
+            if failures >= STREAM_RETRIES {
+                let _ = conn.control.send(Control::Unreachable(why));
+                return;
+            }
+        }
+        let backoff = STREAM_BACKOFF.saturating_mul(1 << failures.min(6)).min(STREAM_BACKOFF_MAX);
+        tokio::time::sleep(backoff).await;
+    }
+}
+
+/// DELETE the session (best effort, bounded): the server may free it at once.
+async fn end_session(conn: &Conn) {
+    let session = conn.session();
+    if session.id.is_none() {
+        return;
+    }
+    let Ok(request) = conn.request(Method::DELETE, &conn.url, None, None, Some(&session)) else { return };
+    match tokio::time::timeout(DELETE_TIMEOUT, conn.send(request)).await {
+        Ok(Ok(response)) => tracing::debug!(server = %conn.server, status = %response.status(), "session ended"),
+        Ok(Err(why)) => tracing::debug!(server = %conn.server, %why, "could not end the session"),
+        Err(_) => tracing::debug!(server = %conn.server, "ending the session timed out"),
+    }
+}

@@ -1,0 +1,223 @@
+use super::legacy_sse::resolve_endpoint;
+use super::streamable::{SESSION_LOST, falls_back_to_sse};
+use super::*;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use serde_json::json;
+use std::collections::BTreeMap;
+use tokio::time::timeout;
+
+fn uri(text: &str) -> Uri {
+    match text.parse() {
+        Ok(uri) => uri,
+        Err(e) => panic!("{text}: {e}"),
+    }
+}
+
+#[test]
+fn the_endpoint_event_resolves_against_the_stream_url() {
+    let base = uri("http://127.0.0.1:8080/mcp/sse?key=1");
+    let resolved = |endpoint: &str| resolve_endpoint(&base, endpoint).map(|u| u.to_string());
+    assert_eq!(resolved("/messages?sessionId=abc").as_deref(), Ok("http://127.0.0.1:8080/messages?sessionId=abc"));
+    assert_eq!(resolved("messages?sessionId=abc").as_deref(), Ok("http://127.0.0.1:8080/mcp/messages?sessionId=abc"));
+    assert_eq!(resolved("./a/../b/./messages").as_deref(), Ok("http://127.0.0.1:8080/mcp/b/messages"));
+    assert_eq!(resolved("../../../messages").as_deref(), Ok("http://127.0.0.1:8080/messages"));
+    assert_eq!(resolved("?sessionId=1").as_deref(), Ok("http://127.0.0.1:8080/mcp/sse?sessionId=1"));
+    assert_eq!(resolved("http://127.0.0.1:8080/m?s=1").as_deref(), Ok("http://127.0.0.1:8080/m?s=1"));
+    assert_eq!(resolved("//127.0.0.1:8080/m").as_deref(), Ok("http://127.0.0.1:8080/m"));
+    // Credentials go with every POST: another origin is refused.
+    for elsewhere in ["http://evil.example/m", "//evil.example/m", "https://127.0.0.1:8080/m", "http://127.0.0.1:9/m"] {
+        let refused = resolved(elsewhere);
+        assert!(refused.as_ref().is_err_and(|e| e.contains("another origin")), "{elsewhere}: {refused:?}");
+    }
+    assert!(resolved("").is_err());
+    // Messages name the stream without its query.
+    assert!(resolved("").is_err_and(|e| e.contains("http://127.0.0.1:8080/mcp/sse") && !e.contains("key=1")));
+}
+
+#[test]
+fn auto_mode_falls_back_only_when_the_server_does_not_speak_streamable_http() {
+    let id = json!(0);
+    assert!(falls_back_to_sse(404, b"Cannot POST /mcp", Some(&id)));
+    assert!(falls_back_to_sse(405, b"", Some(&id)));
+    assert!(falls_back_to_sse(400, br#"{"error":"no"}"#, Some(&id)));
+    // An error without our id is not an answer to the initialize.
+    assert!(falls_back_to_sse(400, br#"{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"x"}}"#, Some(&id)));
+    // The server answered the initialize itself: it speaks streamable HTTP, only refused us.
+    let answered = br#"{"jsonrpc":"2.0","id":0,"error":{"code":-32602,"message":"bad version"}}"#;
+    assert!(!falls_back_to_sse(400, answered, Some(&id)));
+    for status in [200, 202, 401, 403, 500, 502] {
+        assert!(!falls_back_to_sse(status, b"", Some(&id)), "{status}");
+    }
+}
+
+#[test]
+fn configured_headers_never_show_their_values() {
+    let secret = "Bearer sk-very-secret";
+    let headers = BTreeMap::from([
+        ("Authorization".to_owned(), secret.to_owned()),
+        ("X-Team".to_owned(), "blue".to_owned()),
+        ("Accept".to_owned(), "text/html".to_owned()),
+    ]);
+    let parsed = ConfigHeaders::new(&headers);
+    let shown = format!("{parsed:?}");
+    assert_eq!(shown, r#"Ok(["authorization", "x-team"])"#, "reserved names are dropped, values never shown");
+    assert!(parsed.is_ok_and(|h| h.0.iter().all(|(_, v)| v.is_sensitive())));
+    let bad = BTreeMap::from([("Authorization".to_owned(), "Bearer sk-x\nInjected: 1".to_owned())]);
+    let error = ConfigHeaders::new(&bad).err().unwrap_or_default();
+    assert!(error.contains("\"Authorization\"") && !error.contains("sk-x"), "{error}");
+    let bad_name = BTreeMap::from([("Bad Name".to_owned(), "v".to_owned())]);
+    assert!(ConfigHeaders::new(&bad_name).is_err_and(|e| e.contains("Bad Name")));
+}
+
+#[test]
+fn urls_in_messages_carry_no_credentials_or_query() {
+    assert_eq!(shown_url(&uri("https://user:pw@api.example.com/mcp?token=abc")), "https://api.example.com/mcp");
+    assert_eq!(shown_url(&uri("http://127.0.0.1:3000/mcp")), "http://127.0.0.1:3000/mcp");
+    assert!(endpoint_uri("ftp://x/y").is_err_and(|e| e.contains("only http")));
+    assert!(endpoint_uri("http:///nohost").is_err());
+    assert!(endpoint_uri("not a url").is_err());
+    assert!(endpoint_uri("https://example.com/mcp").is_ok());
+}
+
+/// What the fake server saw: (method, session header, protocol header, x-team header).
+type Seen = Arc<Mutex<Vec<(String, Option<String>, Option<String>, Option<String>)>>>;
+
+/// A streamable-HTTP server in a box: `initialize` creates session `s1`; `boom` gets an HTML
+/// 500; `lost` gets the 404 of a forgotten session; everything else is echoed as a result.
+async fn fake_server(seen: Seen) -> String {
+    let app = axum::Router::new().route(
+        "/mcp",
+        post(move |headers: HeaderMap, body: String| {
+            let seen = Arc::clone(&seen);
+            async move {
+                let message: Value = serde_json::from_str(&body).unwrap_or_default();
+                let method = message["method"].as_str().unwrap_or_default().to_owned();
+                let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+                seen.lock().unwrap_or_else(PoisonError::into_inner).push((
+                    method.clone(),
+                    header("mcp-session-id"),
+                    header("mcp-protocol-version"),
+                    header("x-team"),
+                ));
+                let json = |status: u16, body: Value, session: bool| {
+                    let mut response = axum::response::Response::new(axum::body::Body::from(body.to_string()));
+                    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+                    response.headers_mut().insert("content-type", HeaderValue::from_static("application/json"));
+                    if session {
+                        response.headers_mut().insert("mcp-session-id", HeaderValue::from_static("s1"));
+                    }
+                    response
+                };
+                match method.as_str() {
+                    "initialize" => json(
+                        200,
+                        json!({"jsonrpc": "2.0", "id": message["id"], "result": {"protocolVersion": "2025-06-18"}}),
+                        true,
+                    ),
+                    "boom" => {
+                        let mut response = json(500, json!(null), false);
+                        *response.body_mut() = axum::body::Body::from("<html>\n\u{1b}[31mboom</html>");
+                        response
+                    }
+                    "lost" => json(404, json!(null), false),
+                    _ if message.get("id").is_none() => json(202, json!(null), false),
+                    _ => json(200, json!({"jsonrpc": "2.0", "id": message["id"], "result": {"echo": method}}), false),
+                }
+            }
+        }),
+    );
+    let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+        Ok(listener) => listener,
+        Err(e) => panic!("bind: {e}"),
+    };
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://127.0.0.1:{port}/mcp")
+}
+
+async fn next(rx: &mut mpsc::Receiver<Input>) -> Input {
+    match timeout(Duration::from_secs(10), rx.recv()).await {
+        Ok(Some(input)) => input,
+        other => panic!("no backend event: {other:?}"),
+    }
+}
+
+fn line_of(input: Input) -> Value {
+    match input {
+        Input::BackendLine { line, .. } => serde_json::from_str(&line).unwrap_or_default(),
+        other => panic!("expected a line, got {other:?}"),
+    }
+}
+
+fn config(url: &str) -> HttpConfig {
+    HttpConfig {
+        url: url.to_owned(),
+        flavor: HttpFlavor::Streamable,
+        headers: BTreeMap::from([("X-Team".to_owned(), "blue".to_owned())]),
+    }
+}
+
+#[tokio::test]
+async fn streamable_session_errors_and_a_lost_session() {
+    let seen = Seen::default();
+    let url = fake_server(Arc::clone(&seen)).await;
+    let (tx, mut rx) = mpsc::channel(16);
+    let handle = connect("t", Gen(1), &config(&url), 1024, tx);
+    let Ok(handle) = handle else { panic!("connect failed") };
+    assert!(matches!(next(&mut rx).await, Input::BackendSpawned { pid: None, .. }));
+    let write = |line: Value| assert_eq!(handle.write(line.to_string()), Ok(()));
+    write(json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {}}));
+    assert_eq!(line_of(next(&mut rx).await)["result"]["protocolVersion"], "2025-06-18");
+    write(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    write(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}));
+    assert_eq!(line_of(next(&mut rx).await), json!({"jsonrpc": "2.0", "id": 1, "result": {"echo": "tools/list"}}));
+    // An HTTP error becomes the request's error response, naming the status, body cleaned up.
+    write(json!({"jsonrpc": "2.0", "id": "b", "method": "boom"}));
+    let error = line_of(next(&mut rx).await);
+    assert_eq!(error["id"], "b");
+    assert_eq!(error["error"]["message"], "the server answered HTTP 500: <html>  [31mboom</html>");
+    // 404 to a request carrying the session: the connection is over.
+    write(json!({"jsonrpc": "2.0", "id": 2, "method": "lost"}));
+    match next(&mut rx).await {
+        Input::BackendExited { status, .. } => assert_eq!(status.reason.as_deref(), Some(SESSION_LOST)),
+        other => panic!("expected the exit, got {other:?}"),
+    }
+    let seen = seen.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    let s1 = |m: &str| (m.to_owned(), Some("s1".to_owned()), Some("2025-06-18".to_owned()), Some("blue".to_owned()));
+    assert_eq!(seen[0], ("initialize".to_owned(), None, None, Some("blue".to_owned())));
+    // Only notifications/initialized and later carry the session (the GET stream is not a POST).
+    assert!(seen[1..].iter().all(|s| *s == s1(&s.0)), "{seen:?}");
+    assert_eq!(seen.len(), 5, "{seen:?}");
+}
+
+#[tokio::test]
+async fn an_unreachable_server_fails_the_start_naming_the_url_without_secrets() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port());
+    let Ok(port) = port else { return };
+    let (tx, mut rx) = mpsc::channel(16);
+    let url = format!("http://127.0.0.1:{port}/mcp?api_key=hunter2");
+    let Ok(handle) = connect("t", Gen(1), &config(&url), 1024, tx) else { panic!("connect failed") };
+    assert!(matches!(next(&mut rx).await, Input::BackendSpawned { .. }));
+    assert_eq!(handle.write(r#"{"jsonrpc":"2.0","id":0,"method":"initialize"}"#.into()), Ok(()));
+    match next(&mut rx).await {
+        Input::BackendSpawnFailed { error, .. } => {
+            assert!(error.starts_with(&format!("cannot reach http://127.0.0.1:{port}/mcp: ")), "{error}");
+            assert!(!error.contains("hunter2"), "{error}");
+        }
+        other => panic!("expected a failed start, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn stop_reports_stopped_promptly() {
+    let url = fake_server(Seen::default()).await;
+    let (tx, mut rx) = mpsc::channel(16);
+    let Ok(mut handle) = connect("t", Gen(1), &config(&url), 1024, tx) else { panic!("connect failed") };
+    assert!(matches!(next(&mut rx).await, Input::BackendSpawned { .. }));
+    handle.stop();
+    match next(&mut rx).await {
+        Input::BackendExited { status, .. } => assert_eq!(status.reason.as_deref(), Some(STOPPED)),
+        other => panic!("expected the exit, got {other:?}"),
+    }
+}
