@@ -140,7 +140,6 @@ async fn http_backend_leg(suite: ConformanceSuite) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "HTTP backends not implemented yet (issue 3)"]
 async fn proxy_with_an_http_backend_matches_the_fixture_on_the_stable_suite() {
     let suite = ConformanceSuite::Stable;
     if tooling("proxy_with_an_http_backend_matches_the_fixture_on_the_stable_suite", suite).is_none() {
@@ -150,7 +149,6 @@ async fn proxy_with_an_http_backend_matches_the_fixture_on_the_stable_suite() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "HTTP backends not implemented yet (issue 3)"]
 async fn proxy_with_an_http_backend_matches_the_fixture_on_the_2025_11_25_requirements() {
     let suite = ConformanceSuite::Next20251125;
     if tooling("proxy_with_an_http_backend_matches_the_fixture_on_the_2025_11_25_requirements", suite).is_none() {
