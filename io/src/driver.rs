@@ -258,7 +258,10 @@ impl Driver {
     /// Last step of shutdown: no backend may outlive the daemon, no client waits forever.
     fn finish(mut self) {
         for ((server, generation), handle) in std::mem::take(&mut self.backends) {
-            tracing::warn!(server = %server, %generation, "killing backend process group");
+            match handle.pid() {
+                Some(pid) => tracing::warn!(server = %server, %generation, pid, "killing backend process group"),
+                None => tracing::warn!(server = %server, %generation, "dropping backend connection"),
+            }
             handle.kill_now();
         }
         // Dropping the slots answers pending requests with 503 and ends open streams.

@@ -5,7 +5,7 @@ use super::{
     CONNECT_TIMEOUT, Conn, Control, DELETE_TIMEOUT, End, MAX_IN_FLIGHT, PEER, STOPPED, Session, legacy_sse, request_id,
 };
 use crate::mcp_http::messages::{Envelope, answer_line, is_response_to};
-use crate::mcp_http::{self, BodyError};
+use crate::mcp_http::{self, BodyError, ParsedEvents};
 use futures_util::StreamExt;
 use hyper::body::Incoming;
 use hyper::header::HeaderValue;
@@ -213,69 +213,68 @@ fn note_version(conn: &Conn, data: &str) {
 }
 
 /// Keeps the session's GET stream open, delivering what it carries; reconnects with bounded
-/// backoff (and `Last-Event-ID` when the server numbers its events).
+/// backoff (and `Last-Event-ID` when the server numbers its events). Connects that keep
+/// failing mean the server is gone.
 async fn listen(conn: Arc<Conn>) {
     let mut last_event_id: Option<String> = None;
     let mut failures = 0u32;
     loop {
-        let session = conn.session();
-        let request = conn.request(Method::GET, &conn.url, Some(STREAM_ACCEPT), None, Some(&session));
-        let request = request.map(|mut request| {
-            if let Some(id) = last_event_id.as_deref().and_then(|id| HeaderValue::from_str(id).ok()) {
-                request.headers_mut().insert("last-event-id", id);
-            }
-            request
-        });
-        let why = match request {
-            Ok(request) => match tokio::time::timeout(CONNECT_TIMEOUT, conn.send(request)).await {
-                Ok(Ok(response)) => {
-                    let status = response.status();
-                    if status == StatusCode::METHOD_NOT_ALLOWED {
-                        tracing::debug!(server = %conn.server, "the server offers no stream of its own");
-                        return;
-                    }
-                    if status == StatusCode::NOT_FOUND && session.id.is_some() {
-                        let _ = conn.control.send(Control::SessionLost);
-                        return;
-                    }
-                    if !status.is_success() || !mcp_http::is_event_stream(response.headers()) {
-                        // Not what the spec allows, but not fatal: requests still work.
-                        tracing::warn!(server = %conn.server, %status, "the server refused its stream's GET; no server-initiated messages");
-                        return;
-                    }
+        match open_stream(&conn, last_event_id.as_deref()).await {
+            Ok(Some(mut events)) => {
+                failures = 0;
+                while let Some(item) = events.next().await {
+                    if let Ok(parsed) = &item
+                        && parsed.id.is_some()
                     {
-                        failures = 0;
-                        let mut events = mcp_http::event_stream(response.into_body(), conn.max_line);
-                        while let Some(item) = events.next().await {
-                            if let Ok(parsed) = &item
-                                && parsed.id.is_some()
-                            {
-                                last_event_id.clone_from(&parsed.id);
-                            }
-                            if let Err(why) = conn.event(item).await {
-                                tracing::debug!(server = %conn.server, %why, "server stream broke");
-                            }
-                        }
-                        tracing::debug!(server = %conn.server, "server stream ended; reopening");
-                        None
+                        last_event_id.clone_from(&parsed.id);
+                    }
+                    if let Err(why) = conn.event(item).await {
+                        tracing::debug!(server = %conn.server, %why, "server stream broke");
                     }
                 }
-                Ok(Err(why)) => Some(why),
-                Err(_) => Some(format!("the server stream did not open within {} s", CONNECT_TIMEOUT.as_secs())),
-            },
-            Err(why) => Some(why),
-        };
-        if let Some(why) = why {
-            failures += 1;
-            tracing::debug!(server = %conn.server, failures, %why, "cannot open the server stream");
-            if failures >= STREAM_RETRIES {
-                let _ = conn.control.send(Control::Unreachable(why));
-                return;
+                tracing::debug!(server = %conn.server, "server stream ended; reopening");
+            }
+            Ok(None) => return,
+            Err(why) => {
+                failures += 1;
+                tracing::debug!(server = %conn.server, failures, %why, "cannot open the server stream");
+                if failures >= STREAM_RETRIES {
+                    let _ = conn.control.send(Control::Unreachable(why));
+                    return;
+                }
             }
         }
         let backoff = STREAM_BACKOFF.saturating_mul(1 << failures.min(6)).min(STREAM_BACKOFF_MAX);
         tokio::time::sleep(backoff).await;
     }
+}
+
+/// GETs the server stream: its events, `None` if there is none to be had (405, a refusal, a
+/// lost session, which is reported), or why the server could not be reached.
+async fn open_stream(conn: &Conn, last_event_id: Option<&str>) -> Result<Option<ParsedEvents>, String> {
+    let session = conn.session();
+    let mut request = conn.request(Method::GET, &conn.url, Some(STREAM_ACCEPT), None, Some(&session))?;
+    if let Some(id) = last_event_id.and_then(|id| HeaderValue::from_str(id).ok()) {
+        request.headers_mut().insert("last-event-id", id);
+    }
+    let response = tokio::time::timeout(CONNECT_TIMEOUT, conn.send(request))
+        .await
+        .map_err(|_| format!("the server stream did not open within {} s", CONNECT_TIMEOUT.as_secs()))??;
+    let status = response.status();
+    if status == StatusCode::NOT_FOUND && session.id.is_some() {
+        let _ = conn.control.send(Control::SessionLost);
+        return Ok(None);
+    }
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        tracing::debug!(server = %conn.server, "the server offers no stream of its own");
+        return Ok(None);
+    }
+    if !status.is_success() || !mcp_http::is_event_stream(response.headers()) {
+        // Not what the spec allows, but not fatal: requests and their answers still work.
+        tracing::warn!(server = %conn.server, %status, "the server refused its stream's GET; no server-initiated messages");
+        return Ok(None);
+    }
+    Ok(Some(mcp_http::event_stream(response.into_body(), conn.max_line)))
 }
 
 /// DELETE the session (best effort, bounded): the server may free it at once.
