@@ -86,6 +86,23 @@ pub struct ServeArgs {
     #[arg(long, env = "ONE_MCP_NO_AUTH")]
     pub no_auth: bool,
 
+    /// Apply edits of the config file without a restart (SIGHUP reloads either way)
+    #[arg(
+        long,
+        env = "ONE_MCP_ENABLE_CONFIG_RELOAD",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        default_value = "true",
+        default_missing_value = "true",
+        value_parser = BoolishValueParser::new(),
+        action = ArgAction::Set,
+    )]
+    pub enable_config_reload: bool,
+
+    /// Quiet time after the last edit of the config file before it is reloaded
+    #[arg(long, env = "ONE_MCP_CONFIG_RELOAD_DEBOUNCE", value_name = "MS", default_value_t = 500)]
+    pub config_reload_debounce: u64,
+
     /// Tag expression choosing the servers the client sees; only for --transport stdio (HTTP
     /// clients pass ?tag-filter=)
     #[arg(short = 'f', long, env = "ONE_MCP_FILTER", value_name = "EXPR")]

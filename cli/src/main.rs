@@ -12,7 +12,7 @@ use anyhow::Context;
 use args::{Cli, Command, LogLevel, ServeArgs, Transport};
 use clap::Parser;
 use onemcp_core::hub::PresetsFile;
-use onemcp_core::{FrontConfig, HubConfig};
+use onemcp_core::{FrontConfig, HubConfig, Input};
 use std::process::ExitCode;
 
 /// Refusal printed when auth was not switched off: it is on by default but not built yet.
@@ -96,7 +96,7 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
 
     let presets = read_presets(&paths.config_dir)?;
     if args.transport == Transport::Stdio {
-        return serve_stdio(&args, parsed.config, presets);
+        return serve_stdio(&args, &paths.config, parsed.config, presets);
     }
 
     // Bound before anything else starts so port 0 is resolved and "address in use" is early.
@@ -122,7 +122,9 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
     pidfile::write(&paths.config_dir, &info)?;
     tracing::info!("1mcp listening on {url}");
 
-    let result = run_daemon(onemcp_io::DaemonSettings::new(listener, hub_config));
+    let settings =
+        onemcp_io::DaemonSettings::new(listener, hub_config).with_config_source(config_source(&args, &paths.config));
+    let result = run_daemon(settings);
     pidfile::remove(&paths.config_dir, pid);
     result?;
     tracing::info!("1mcp stopped");
@@ -132,15 +134,48 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
 /// One client on stdin/stdout; no listener and no server.pid (nothing for `proxy` to find).
 fn serve_stdio(
     args: &ServeArgs,
+    config_path: &std::path::Path,
     mcp: onemcp_core::config::McpConfig,
     presets: Option<PresetsFile>,
 ) -> Result<(), Failure> {
     // The hub checks Host like for any local HTTP client; the bridge presents itself as one.
     let front = FrontConfig { host: "127.0.0.1".into(), port: 0, external_url: args.external_url.clone() };
     let hub_config = HubConfig { mcp, front, presets, auth_enabled: false, ..HubConfig::default() };
-    run_daemon(onemcp_io::DaemonSettings::stdio(args.view(), hub_config))?;
+    let config_path = config_path.to_path_buf();
+    run_daemon(
+        onemcp_io::DaemonSettings::stdio(args.view(), hub_config).with_config_source(config_source(args, &config_path)),
+    )?;
     tracing::info!("1mcp stopped");
     Ok(())
+}
+
+/// Hot reload of `config`: each settled edit (or SIGHUP) is parsed like at startup, with
+/// `.env` read afresh, and handed to the core, which applies it or reports why not.
+fn config_source(args: &ServeArgs, config: &std::path::Path) -> onemcp_io::ConfigSource {
+    let path = config.to_path_buf();
+    let source = config.display().to_string();
+    let parse_path = path.clone();
+    let parse = move |text: &str| -> Input {
+        let env = match config_file::environment(&parse_path) {
+            Ok(env) => env,
+            Err(e) => return Input::ConfigInvalid { errors: vec![format!("{e:#}")] },
+        };
+        match onemcp_core::config::parse_mcp_json(text, &source, &env) {
+            Ok(parsed) => {
+                for warning in &parsed.warnings {
+                    tracing::warn!("{warning}");
+                }
+                Input::ConfigChanged { config: parsed.config }
+            }
+            Err(errors) => Input::ConfigInvalid { errors: errors.errors.iter().map(ToString::to_string).collect() },
+        }
+    };
+    onemcp_io::ConfigSource {
+        path,
+        parse: std::sync::Arc::new(parse),
+        debounce: std::time::Duration::from_millis(args.config_reload_debounce),
+        watch: args.enable_config_reload,
+    }
 }
 
 /// `presets.json` from the config directory (1MCP's file), if there is one; the core parses it.

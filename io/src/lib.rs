@@ -20,11 +20,13 @@ mod http_backend;
 mod lines;
 mod mcp_http;
 pub mod proxy;
+mod reload;
 mod sse;
 mod stderr;
 mod stdio_front;
 
 pub use bridge::ViewQuery;
+pub use reload::{ConfigSource, ParseConfig};
 
 use clock::Clock;
 use onemcp_core::{Hub, HubConfig};
@@ -41,17 +43,25 @@ pub struct DaemonSettings {
     pub hub_config: HubConfig,
     /// Size limits and timings.
     pub limits: Limits,
+    /// The configuration file to reload on change and on SIGHUP, if any.
+    pub config_source: Option<ConfigSource>,
 }
 
 impl DaemonSettings {
     /// HTTP front end on `listener`, default [`Limits`].
     pub fn new(listener: std::net::TcpListener, hub_config: HubConfig) -> Self {
-        DaemonSettings { front: Front::Http(listener), hub_config, limits: Limits::default() }
+        DaemonSettings { front: Front::Http(listener), hub_config, limits: Limits::default(), config_source: None }
     }
 
     /// One client on stdin/stdout seeing `view`, default [`Limits`]. End of stdin stops the daemon.
     pub fn stdio(view: ViewQuery, hub_config: HubConfig) -> Self {
-        DaemonSettings { front: Front::Stdio(view), hub_config, limits: Limits::default() }
+        DaemonSettings { front: Front::Stdio(view), hub_config, limits: Limits::default(), config_source: None }
+    }
+
+    /// Reload the configuration from `source` (hot reload).
+    pub fn with_config_source(mut self, source: ConfigSource) -> Self {
+        self.config_source = Some(source);
+        self
     }
 }
 
@@ -116,29 +126,34 @@ pub enum IoError {
 /// Backend events queued for the hub before readers wait (back-pressure on flooding backends).
 const BACKEND_QUEUE: usize = 256;
 
-/// Runs the daemon until SIGTERM, SIGINT or SIGHUP, then shuts down gracefully: backends are
-/// stopped (a second signal skips the wait) and none survives the return.
+/// Runs the daemon until SIGTERM or SIGINT, then shuts down gracefully: backends are stopped
+/// (a second signal skips the wait) and none survives the return. SIGHUP reloads the
+/// configuration (1MCP shuts down on it; a reload is what the signal means to daemons).
 pub async fn run(settings: DaemonSettings) -> Result<(), IoError> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).map_err(IoError::Signals)?;
     let mut int = signal(SignalKind::interrupt()).map_err(IoError::Signals)?;
-    // 1MCP treats SIGHUP as a shutdown too; without a handler it would kill us uncleanly.
     let mut hup = signal(SignalKind::hangup()).map_err(IoError::Signals)?;
     let (tx, rx) = mpsc::channel(4);
+    let (hup_tx, hup_rx) = mpsc::channel(1);
     let stdin_closed = tx.clone();
     tokio::spawn(async move {
         loop {
             tokio::select! {
                 _ = term.recv() => {}
                 _ = int.recv() => {}
-                _ = hup.recv() => {}
+                _ = hup.recv() => {
+                    // One pending reload is enough: more hangups before it runs change nothing.
+                    let _ = hup_tx.try_send(());
+                    continue;
+                }
             }
             if tx.send(()).await.is_err() {
                 return;
             }
         }
     });
-    drive(settings, stdin_closed, rx).await
+    drive(settings, stdin_closed, rx, hup_rx).await
 }
 
 /// Runs the daemon until `shutdown` completes, then shuts down as [`run`] does.
@@ -147,12 +162,13 @@ where
     F: Future<Output = ()> + Send + 'static,
 {
     let (tx, rx) = mpsc::channel(2);
+    let (_no_hangups, hup_rx) = mpsc::channel(1);
     let stdin_closed = tx.clone();
     tokio::spawn(async move {
         shutdown.await;
         let _ = tx.send(()).await;
     });
-    drive(settings, stdin_closed, rx).await
+    drive(settings, stdin_closed, rx, hup_rx).await
 }
 
 /// `stdin_closed` is how the stdio front end asks for the same shutdown a signal causes.
@@ -160,8 +176,9 @@ async fn drive(
     settings: DaemonSettings,
     stdin_closed: mpsc::Sender<()>,
     shutdown: mpsc::Receiver<()>,
+    hangups: mpsc::Receiver<()>,
 ) -> Result<(), IoError> {
-    let DaemonSettings { front, mut hub_config, limits } = settings;
+    let DaemonSettings { front, mut hub_config, limits, config_source } = settings;
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(IoError::Entropy)?;
 
@@ -199,10 +216,14 @@ async fn drive(
         max_line_bytes: limits.max_line_bytes,
         max_stderr_line_bytes: limits.max_stderr_line_bytes,
     };
+    let reload_task = config_source.map(|source| tokio::spawn(reload::run(source, backend_tx.clone(), hangups)));
     let driver = driver::Driver::new(hub, clock, backend_tx, pipe_limits, stop_accepting, limits.shutdown_grace);
     let inbox = driver::Inbox { front: front_rx, backends: backend_rx, shutdown };
     let result = tokio::spawn(driver.run(inbox)).await;
     let _ = hub_done.send(true);
+    if let Some(task) = reload_task {
+        task.abort();
+    }
 
     // The hub is gone: pending requests got 503, streams ended; give responses a moment to flush.
     let _ = tokio::time::timeout(limits.http_drain, front_task).await;
