@@ -86,7 +86,8 @@ pub struct Limits {
     pub max_stderr_line_bytes: usize,
     /// Silence after which an open event stream gets a keep-alive comment.
     pub keep_alive: Duration,
-    /// Time backends get to stop after a shutdown request before their groups are killed.
+    /// Time from a shutdown request until remaining backend groups are killed: the core's drain
+    /// of calls in flight (3 s) plus the stop ladder (stdin close, TERM).
     pub shutdown_grace: Duration,
     /// Time the HTTP server gets to flush responses once the hub has stopped.
     pub http_drain: Duration,
@@ -99,7 +100,7 @@ impl Default for Limits {
             max_line_bytes: 16 * 1024 * 1024,
             max_stderr_line_bytes: 8 * 1024,
             keep_alive: Duration::from_secs(15),
-            shutdown_grace: Duration::from_secs(4),
+            shutdown_grace: Duration::from_secs(8),
             http_drain: Duration::from_secs(1),
         }
     }

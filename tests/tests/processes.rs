@@ -69,3 +69,20 @@ async fn backend_stderr_is_logged_under_its_name_and_rate_limited() {
     assert!(noise.len() < 100, "{} of 2000 noise lines logged: not bounded", noise.len());
     assert!(log.contains("stderr rate limit reached"), "suppression is reported, not silent");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_a_call_in_flight_finish_before_stopping() {
+    let (mut daemon, backends) = started_with_backends().await;
+    let client = onemcp_tests::mcp_client(&daemon.url).await.expect("connect");
+    let call = client.call_tool(onemcp_tests::call_args("alpha_1mcp_sleep", serde_json::json!({"ms": 1000})));
+    let signal = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        daemon.signal(Signal::TERM);
+    };
+    let (result, ()) = tokio::join!(onemcp_tests::bounded("the call in flight", call), signal);
+    let result = result.expect("the call finishes normally during the drain");
+    assert_eq!(onemcp_tests::tool_text(&result), "slept 1000");
+    let status = daemon.wait_exit(Duration::from_secs(10)).await.expect("then the daemon exits");
+    assert!(status.success(), "{status}");
+    assert_eq!(survivors(&backends, Duration::from_secs(5)).await, Vec::<u32>::new());
+}

@@ -431,11 +431,36 @@ impl Hub {
         self.request_list_page(now, name, generation, kind, Vec::new(), 0, None);
     }
 
+    /// Stop taking work, let calls in flight finish (up to `drain_grace`), then stop everything.
     pub(super) fn handle_shutdown(&mut self, now: Instant) {
         if self.shutting_down {
             return;
         }
         self.shutting_down = true;
+        if self.calls_in_flight() == 0 {
+            return self.finish_shutdown(now);
+        }
+        tracing::info!(calls = self.calls_in_flight(), "shutting down: letting calls in flight finish");
+        self.drain_timer = Some(self.timers.insert(now.after(self.config.drain_grace), Timer::Drain));
+    }
+
+    /// Forwarded client calls still waiting on backends.
+    fn calls_in_flight(&self) -> usize {
+        self.backends.values().flat_map(|b| b.pending.values()).filter(|p| matches!(p, Pending::Client(_))).count()
+    }
+
+    /// During a drain, finish as soon as the last call is answered.
+    pub(super) fn check_drained(&mut self, now: Instant) {
+        if self.shutting_down && self.drain_timer.is_some() && self.calls_in_flight() == 0 {
+            self.finish_shutdown(now);
+        }
+    }
+
+    /// The drain is over (all answered, or out of time): end sessions and stop backends.
+    pub(super) fn finish_shutdown(&mut self, now: Instant) {
+        if let Some(timer) = self.drain_timer.take() {
+            self.timers.remove(timer);
+        }
         let sessions: Vec<String> = self.sessions.keys().cloned().collect();
         for session in sessions {
             self.end_session(now, &session, "1mcp is shutting down");

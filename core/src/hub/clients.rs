@@ -268,6 +268,10 @@ impl Hub {
     }
 
     pub(super) fn forward(&mut self, now: Instant, req: Incoming, server: &str, body: Map<String, Value>) {
+        if self.shutting_down {
+            let e = jsonrpc::error(Some(&req.id), code::INTERNAL_ERROR, "1mcp is shutting down; not taking new calls");
+            return self.answer(&req, &e);
+        }
         let in_flight = self.sessions.get(&req.session).map_or(0, |s| s.in_flight.len());
         if in_flight >= MAX_IN_FLIGHT_PER_SESSION {
             // One client must not be able to fill every backend's table.
@@ -392,6 +396,13 @@ impl Hub {
     }
 
     fn deliver_call(&mut self, backend: &str, call: ClientCall, message: &Value) {
+        self.deliver_call_inner(backend, call, message);
+        if self.shutting_down {
+            self.check_drained(self.last_now);
+        }
+    }
+
+    fn deliver_call_inner(&mut self, backend: &str, call: ClientCall, message: &Value) {
         self.timers.remove(call.timer);
         let Some(Exchange::Call { mode, id, streaming, .. }) = self.exchanges.remove(&call.exchange) else { return };
         if let Some(s) = self.sessions.get_mut(&call.session) {

@@ -48,6 +48,8 @@ pub struct HubConfig {
     pub presets: Option<PresetsFile>,
     /// Entries per page of a paginated list (`?pagination=true`).
     pub page_size: usize,
+    /// How long a shutdown waits for calls in flight before failing them.
+    pub drain_grace: Duration,
 }
 
 /// The text of a presets file and where it came from (for messages).
@@ -69,6 +71,7 @@ impl Default for HubConfig {
             auth_enabled: false,
             presets: None,
             page_size: 100,
+            drain_grace: Duration::from_secs(3),
         }
     }
 }
@@ -106,6 +109,8 @@ enum Timer {
     Restart { backend: String, generation: Gen },
     /// A per-session instance may have been idle long enough to stop.
     Idle { backend: String, generation: Gen },
+    /// The shutdown drain is out of time.
+    Drain,
 }
 
 /// An exchange the hub holds open.
@@ -140,6 +145,10 @@ pub struct Hub {
     next_instance: u64,
     /// Why the last configuration change was rejected, until a valid one arrives.
     config_error: Option<Vec<String>>,
+    /// Set while a shutdown waits for calls in flight.
+    drain_timer: Option<crate::timer::TimerKey>,
+    /// The time of the input being handled, for the few paths that finish work on the side.
+    last_now: Instant,
 }
 
 impl Hub {
@@ -169,6 +178,8 @@ impl Hub {
             queued: BTreeMap::new(),
             next_instance: 0,
             config_error: None,
+            drain_timer: None,
+            last_now: now,
         };
         hub.cursor_key = CursorKey::new(hub.random_bytes());
         if let Some(file) = &hub.config.presets {
@@ -187,6 +198,7 @@ impl Hub {
 
     /// Feed one fact.
     pub fn handle(&mut self, now: Instant, input: Input) {
+        self.last_now = now;
         match input {
             Input::HttpRequest { exchange, request } => self.handle_http(now, exchange, request),
             Input::ExchangeClosed { exchange } => self.handle_exchange_closed(now, exchange),
@@ -212,6 +224,7 @@ impl Hub {
 
     /// Fire every timer due at or before `now`; spurious calls are no-ops.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.last_now = now;
         while let Some(timer) = self.timers.pop_due(now) {
             match timer {
                 Timer::Connect { backend, generation } => self.handle_connect_timeout(now, &backend, generation),
@@ -220,6 +233,11 @@ impl Hub {
                 }
                 Timer::Restart { backend, generation } => self.handle_restart_due(now, &backend, generation),
                 Timer::Idle { backend, generation } => self.handle_idle_due(now, &backend, generation),
+                Timer::Drain => {
+                    self.drain_timer = None;
+                    tracing::warn!("shutdown grace is over; failing the calls still in flight");
+                    self.finish_shutdown(now);
+                }
             }
         }
     }

@@ -472,14 +472,34 @@ fn a_backend_that_never_initializes_is_failed_and_stopped_at_its_deadline() {
 }
 
 #[test]
-fn shutdown_stops_every_backend_and_answers_what_is_pending() {
+fn shutdown_lets_calls_in_flight_finish_then_stops_every_backend() {
+    let mut h = two_backends();
+    let s = h.initialize();
+    let x = h.call(&s, json!(1), "alpha_1mcp_echo", json!({}));
+    let sent = h.backend_writes("alpha");
+    h.feed(Input::Shutdown);
+    assert!(h.response(x).is_none(), "the call in flight is not cut short");
+    assert!(!h.outputs.iter().any(|o| matches!(o, Output::StopBackend { .. })), "backends run until it is answered");
+    let late = h.call(&s, json!(2), "beta_1mcp_echo", json!({}));
+    assert!(h.json_response(late).1["error"]["message"].as_str().is_some_and(|m| m.contains("shutting down")));
+    h.advance(Duration::from_millis(500));
+    h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": sent[0]["id"], "result": {"finished": true}}));
+    assert_eq!(h.json_response(x).1["result"]["finished"], true, "answered for real");
+    let stopped = h.outputs.iter().filter(|o| matches!(o, Output::StopBackend { .. })).count();
+    assert_eq!(stopped, 2, "and then everything stops at once");
+    assert_eq!(h.hub.stats(), HubStats::default());
+}
+
+#[test]
+fn a_shutdown_drain_is_bounded_by_its_grace() {
     let mut h = two_backends();
     let s = h.initialize();
     let x = h.call(&s, json!(1), "alpha_1mcp_echo", json!({}));
     h.feed(Input::Shutdown);
-    assert!(h.json_response(x).1["error"].is_object());
-    let stopped = h.outputs.iter().filter(|o| matches!(o, Output::StopBackend { .. })).count();
-    assert_eq!(stopped, 2);
+    h.advance(Duration::from_millis(2_999));
+    assert!(h.response(x).is_none());
+    h.advance(Duration::from_millis(1));
+    assert!(h.json_response(x).1["error"]["message"].as_str().is_some_and(|m| m.contains("shutting down")));
     assert_eq!(h.hub.stats(), HubStats::default());
 }
 
