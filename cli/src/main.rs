@@ -122,8 +122,11 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
     pidfile::write(&paths.config_dir, &info)?;
     tracing::info!("1mcp listening on {url}");
 
-    let settings =
+    let mut settings =
         onemcp_io::DaemonSettings::new(listener, hub_config).with_config_source(config_source(&args, &paths.config));
+    if let Some(path) = &args.record {
+        settings = settings.with_record(path);
+    }
     let result = run_daemon(settings);
     pidfile::remove(&paths.config_dir, pid);
     result?;
@@ -142,9 +145,12 @@ fn serve_stdio(
     let front = FrontConfig { host: "127.0.0.1".into(), port: 0, external_url: args.external_url.clone() };
     let hub_config = HubConfig { mcp, front, presets, auth_enabled: false, ..HubConfig::default() };
     let config_path = config_path.to_path_buf();
-    run_daemon(
-        onemcp_io::DaemonSettings::stdio(args.view(), hub_config).with_config_source(config_source(args, &config_path)),
-    )?;
+    let mut settings =
+        onemcp_io::DaemonSettings::stdio(args.view(), hub_config).with_config_source(config_source(args, &config_path));
+    if let Some(path) = &args.record {
+        settings = settings.with_record(path);
+    }
+    run_daemon(settings)?;
     tracing::info!("1mcp stopped");
     Ok(())
 }

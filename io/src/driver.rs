@@ -5,6 +5,7 @@ use crate::backend::{self, BackendHandle, PipeLimits, WriteRefused};
 use crate::clock::Clock;
 use crate::exchange::{FrontMsg, Head};
 use crate::http_backend;
+use crate::record::Recorder;
 use onemcp_core::config::TransportConfig;
 use onemcp_core::{ExchangeId, Gen, Hub, Input, Output, SseEvent};
 use std::collections::{BTreeMap, VecDeque};
@@ -49,6 +50,8 @@ pub(crate) struct Driver {
     /// Tells the HTTP server to stop accepting connections.
     stop_accepting: watch::Sender<bool>,
     shutdown_grace: Duration,
+    /// `serve --record`: every input, as fed.
+    recorder: Option<Recorder>,
 }
 
 impl Driver {
@@ -60,6 +63,7 @@ impl Driver {
         pipe_limits: PipeLimits,
         stop_accepting: watch::Sender<bool>,
         shutdown_grace: Duration,
+        recorder: Option<Recorder>,
     ) -> Self {
         Driver {
             hub,
@@ -71,6 +75,7 @@ impl Driver {
             pending: VecDeque::new(),
             stop_accepting,
             shutdown_grace,
+            recorder,
         }
     }
 
@@ -147,6 +152,9 @@ impl Driver {
             }
             let Some(input) = self.pending.pop_front() else { break };
             let now = self.clock.now();
+            if let Some(recorder) = &mut self.recorder {
+                recorder.record(now, &input);
+            }
             self.hub.handle(now, input);
         }
     }
@@ -266,6 +274,9 @@ impl Driver {
         }
         // Dropping the slots answers pending requests with 503 and ends open streams.
         self.exchanges.clear();
+        if let Some(recorder) = &mut self.recorder {
+            recorder.finish();
+        }
     }
 }
 

@@ -20,6 +20,7 @@ mod http_backend;
 mod lines;
 mod mcp_http;
 pub mod proxy;
+mod record;
 mod reload;
 mod sse;
 mod stderr;
@@ -31,6 +32,7 @@ pub use reload::{ConfigSource, ParseConfig};
 use clock::Clock;
 use onemcp_core::{Hub, HubConfig};
 use std::future::Future;
+use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
@@ -45,22 +47,42 @@ pub struct DaemonSettings {
     pub limits: Limits,
     /// The configuration file to reload on change and on SIGHUP, if any.
     pub config_source: Option<ConfigSource>,
+    /// Where to record every hub input as JSON lines (`serve --record`), if anywhere.
+    pub record: Option<PathBuf>,
 }
 
 impl DaemonSettings {
     /// HTTP front end on `listener`, default [`Limits`].
     pub fn new(listener: std::net::TcpListener, hub_config: HubConfig) -> Self {
-        DaemonSettings { front: Front::Http(listener), hub_config, limits: Limits::default(), config_source: None }
+        DaemonSettings {
+            front: Front::Http(listener),
+            hub_config,
+            limits: Limits::default(),
+            config_source: None,
+            record: None,
+        }
     }
 
     /// One client on stdin/stdout seeing `view`, default [`Limits`]. End of stdin stops the daemon.
     pub fn stdio(view: ViewQuery, hub_config: HubConfig) -> Self {
-        DaemonSettings { front: Front::Stdio(view), hub_config, limits: Limits::default(), config_source: None }
+        DaemonSettings {
+            front: Front::Stdio(view),
+            hub_config,
+            limits: Limits::default(),
+            config_source: None,
+            record: None,
+        }
     }
 
     /// Reload the configuration from `source` (hot reload).
     pub fn with_config_source(mut self, source: ConfigSource) -> Self {
         self.config_source = Some(source);
+        self
+    }
+
+    /// Record every input the hub is fed to `path` (JSON lines, mode 0600; it holds secrets).
+    pub fn with_record(mut self, path: impl Into<PathBuf>) -> Self {
+        self.record = Some(path.into());
         self
     }
 }
@@ -119,6 +141,15 @@ pub enum IoError {
     /// The OS random source failed.
     #[error("cannot read OS randomness: {0}")]
     Entropy(#[source] getrandom::Error),
+    /// The `--record` file could not be created.
+    #[error("cannot create the recording {path}: {source}")]
+    Record {
+        /// The file.
+        path: PathBuf,
+        /// Why not.
+        #[source]
+        source: std::io::Error,
+    },
     /// The hub task panicked.
     #[error("the hub task failed: {0}")]
     Hub(#[source] tokio::task::JoinError),
@@ -179,7 +210,7 @@ async fn drive(
     shutdown: mpsc::Receiver<()>,
     hangups: mpsc::Receiver<()>,
 ) -> Result<(), IoError> {
-    let DaemonSettings { front, mut hub_config, limits, config_source } = settings;
+    let DaemonSettings { front, mut hub_config, limits, config_source, record } = settings;
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(IoError::Entropy)?;
 
@@ -212,13 +243,22 @@ async fn drive(
     let clock = Clock::start();
     // The wall clock is read once, at the monotonic epoch; the hub derives timestamps from both.
     hub_config.wall_epoch_ms = unix_time_ms();
-    let hub = Hub::new(clock.now(), hub_config, seed);
+    let started = clock.now();
+    let recorder = match record {
+        Some(path) => match record::Recorder::create(&path, &hub_config, seed, started) {
+            Ok(recorder) => Some(recorder),
+            Err(source) => return Err(IoError::Record { path, source }),
+        },
+        None => None,
+    };
+    let hub = Hub::new(started, hub_config, seed);
     let pipe_limits = backend::PipeLimits {
         max_line_bytes: limits.max_line_bytes,
         max_stderr_line_bytes: limits.max_stderr_line_bytes,
     };
     let reload_task = config_source.map(|source| tokio::spawn(reload::run(source, backend_tx.clone(), hangups)));
-    let driver = driver::Driver::new(hub, clock, backend_tx, pipe_limits, stop_accepting, limits.shutdown_grace);
+    let driver =
+        driver::Driver::new(hub, clock, backend_tx, pipe_limits, stop_accepting, limits.shutdown_grace, recorder);
     let inbox = driver::Inbox { front: front_rx, backends: backend_rx, shutdown };
     let result = tokio::spawn(driver.run(inbox)).await;
     let _ = hub_done.send(true);
