@@ -195,6 +195,8 @@ pub struct ClientCall {
     pub timer: TimerKey,
     /// The client's `progressToken`, replaced by the backend-side id on the way out.
     pub progress_token: Option<Value>,
+    /// Progress extends the timeout, but never past this.
+    pub hard_deadline: Instant,
 }
 
 /// What a backend said about itself in `initialize`.
@@ -257,6 +259,10 @@ pub struct Backend {
     pub instances: BTreeMap<String, String>,
     /// When an idle per-session instance is stopped.
     pub idle_timer: Option<TimerKey>,
+    /// Requests that timed out in a row (any answer resets it).
+    pub timeouts_in_a_row: u32,
+    /// While set and in the future, requests fail fast instead of waiting on a stuck server.
+    pub circuit_open_until: Option<Instant>,
 }
 
 impl Backend {
@@ -268,6 +274,8 @@ impl Backend {
             owner: None,
             instances: BTreeMap::new(),
             idle_timer: None,
+            timeouts_in_a_row: 0,
+            circuit_open_until: None,
             name,
             config,
             generation: Gen(0),

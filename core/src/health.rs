@@ -99,6 +99,9 @@ fn detail(now: Instant, b: &Backend) -> Value {
     if b.restarts > 0 {
         d["restarts"] = b.restarts.into();
     }
+    if let Some(until) = b.circuit_open_until.filter(|u| *u > now) {
+        d["circuit"] = json!({"open": true, "retryInMs": until.since(now).as_millis() as u64});
+    }
     if b.config.per_session.is_some() {
         d["sessionInstances"] = b.instances.len().into();
     }

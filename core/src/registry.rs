@@ -234,6 +234,7 @@ mod tests {
             disabled: false,
             connection_timeout: None,
             request_timeout: None,
+            max_total_timeout: None,
             disabled_tools: disabled.iter().map(|s| s.to_string()).collect(),
             tool_description_overrides: BTreeMap::from([("echo".to_owned(), "Echo, overridden".to_owned())]),
             instruction_override: None,

@@ -64,6 +64,7 @@ mod tests {
             disabled: false,
             connection_timeout: None,
             request_timeout: None,
+            max_total_timeout: None,
             disabled_tools: vec![],
             tool_description_overrides: BTreeMap::new(),
             instruction_override: None,

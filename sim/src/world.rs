@@ -101,6 +101,7 @@ fn server_config(request_timeout_ms: u64, connect_timeout_ms: u64) -> ServerConf
         disabled: false,
         connection_timeout: Some(Duration::from_millis(connect_timeout_ms)),
         request_timeout: Some(Duration::from_millis(request_timeout_ms)),
+        max_total_timeout: None,
         disabled_tools: vec![],
         tool_description_overrides: BTreeMap::new(),
         instruction_override: None,

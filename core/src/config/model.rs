@@ -22,8 +22,11 @@ pub struct ServerConfig {
     pub disabled: bool,
     /// Time allowed to start and initialize (`connectionTimeout`, else `timeout`).
     pub connection_timeout: Option<Duration>,
-    /// Time allowed per request (`requestTimeout`, else `timeout`).
+    /// Time allowed per request (`requestTimeout`, else `timeout`); progress restarts it.
     pub request_timeout: Option<Duration>,
+    /// Hard limit on one request however much progress it reports (`maxTotalTimeout`,
+    /// default ten request timeouts).
+    pub max_total_timeout: Option<Duration>,
     /// Tools hidden from lists and refused when called (original names).
     pub disabled_tools: Vec<String>,
     /// Replacement tool descriptions by original tool name.

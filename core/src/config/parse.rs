@@ -125,6 +125,7 @@ const SERVER_ONLY_KEYS: &[&str] = &[
     "instructionOverride",
     "prefix",
     "perSession",
+    "maxTotalTimeout",
     "stderr",
     "template",
 ];
@@ -355,6 +356,7 @@ fn parse_server(
         disabled,
         connection_timeout: merged.connection_timeout.or(merged.timeout).map(Duration::from_millis),
         request_timeout: merged.request_timeout.or(merged.timeout).map(Duration::from_millis),
+        max_total_timeout: f.millis(d, "maxTotalTimeout").map(Duration::from_millis),
         disabled_tools,
         tool_description_overrides,
         instruction_override,
@@ -722,6 +724,7 @@ mod tests {
             disabled: false,
             connection_timeout: None,
             request_timeout: None,
+            max_total_timeout: None,
             disabled_tools: vec![],
             tool_description_overrides: BTreeMap::new(),
             instruction_override: None,

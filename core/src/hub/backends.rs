@@ -103,12 +103,24 @@ impl Hub {
             }
             None => return,
         };
+        backend.timeouts_in_a_row += 1;
+        if backend.timeouts_in_a_row >= super::clients::CIRCUIT_THRESHOLD {
+            tracing::warn!(
+                server = name,
+                timeouts = backend.timeouts_in_a_row,
+                "server is not answering; failing fast for a while"
+            );
+            backend.circuit_open_until = Some(now.after(super::clients::CIRCUIT_COOLDOWN));
+        }
         let cancel =
             jsonrpc::notification("notifications/cancelled", Some(json!({"requestId": id, "reason": "timed out"})));
         self.write(name, generation, &cancel);
-        let message = format!("server '{name}' did not answer {} within {} ms", call.method, timeout.as_millis());
+        let message = if now >= call.hard_deadline {
+            format!("server '{name}' did not finish {} within its maximum time (maxTotalTimeout)", call.method)
+        } else {
+            format!("server '{name}' did not answer {} within {} ms", call.method, timeout.as_millis())
+        };
         tracing::warn!(server = name, "{message}");
-        let _ = now;
         self.fail_client_call(name, call, message);
     }
 

@@ -12,6 +12,11 @@ use crate::session::LogLevel;
 use crate::time::Instant;
 use serde_json::{Map, Value, json};
 
+/// Timeouts in a row after which a server's circuit opens.
+pub const CIRCUIT_THRESHOLD: u32 = 3;
+/// How long an open circuit fails requests fast before letting one through again.
+pub const CIRCUIT_COOLDOWN: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Most forwarded requests one session may have waiting on backends at once.
 pub const MAX_IN_FLIGHT_PER_SESSION: usize = 256;
 
@@ -292,6 +297,14 @@ impl Hub {
     fn send_to_backend(&mut self, now: Instant, req: Incoming, backend_name: &str, mut body: Map<String, Value>) {
         let Incoming { exchange, mode, sse_ok, session, id: client_id } = req;
         let method = body.get("method").and_then(Value::as_str).unwrap_or_default().to_owned();
+        if let Some(until) = self.backends.get(backend_name).and_then(|b| b.circuit_open_until).filter(|u| *u > now) {
+            let why = format!(
+                "server '{backend_name}' stopped answering ({CIRCUIT_THRESHOLD} timeouts in a row); failing fast for {} ms more",
+                until.since(now).as_millis()
+            );
+            let e = jsonrpc::error(Some(&client_id), code::INTERNAL_ERROR, why);
+            return self.reply(exchange, mode, &e, vec![]);
+        }
         let Some(backend) = self.backends.get_mut(backend_name).filter(|b| b.state == BackendState::Ready) else {
             let state = self.backends.get(backend_name).map(|b| b.state.clone());
             let why = match state {
@@ -306,6 +319,7 @@ impl Hub {
         body.insert("id".into(), id.into());
         let progress_token = swap_progress_token(&mut body, id);
         let timeout = backend.config.request_timeout.unwrap_or(DEFAULT_REQUEST_TIMEOUT);
+        let hard_deadline = now.after(backend.config.max_total_timeout.unwrap_or(timeout * 10));
         let generation = backend.generation;
         let timer =
             self.timers.insert(now.after(timeout), Timer::Request { backend: backend_name.to_owned(), generation, id });
@@ -318,6 +332,7 @@ impl Hub {
                 method,
                 timer,
                 progress_token,
+                hard_deadline,
             }),
         );
         self.outputs.push_back(Output::WriteBackend {
@@ -376,6 +391,11 @@ impl Hub {
     /// A backend answered a forwarded request: deliver it to its client under the client's id,
     /// with error messages prefixed by the server name so the client knows who said it.
     pub(super) fn complete_client_call(&mut self, backend: &str, call: ClientCall, mut message: Map<String, Value>) {
+        if let Some(b) = self.backends.get_mut(backend) {
+            // It answers again: whatever stuck it is over.
+            b.timeouts_in_a_row = 0;
+            b.circuit_open_until = None;
+        }
         message.insert("id".into(), call.client_id.clone());
         if let Some(error) = message.get_mut("error").and_then(Value::as_object_mut) {
             let text = error.get("message").and_then(Value::as_str).unwrap_or("error").to_owned();

@@ -302,10 +302,23 @@ impl Hub {
         else {
             return;
         };
+        self.extend_deadline(name, token.unwrap_or_default());
         if let Some(params) = body.get_mut("params").and_then(Value::as_object_mut) {
             params.insert("progressToken".into(), theirs);
         }
         self.push_to_session(&session, Some(exchange), &Value::Object(body));
+    }
+
+    /// A call that reports progress is alive: its timeout starts over, up to its hard deadline.
+    fn extend_deadline(&mut self, name: &str, id: u64) {
+        let now = self.last_now;
+        let Some(b) = self.backends.get_mut(name) else { return };
+        let timeout = b.config.request_timeout.unwrap_or(super::DEFAULT_REQUEST_TIMEOUT);
+        let generation = b.generation;
+        let Some(Pending::Client(call)) = b.pending.get_mut(&id) else { return };
+        let at = now.after(timeout).min(call.hard_deadline);
+        self.timers.remove(call.timer);
+        call.timer = self.timers.insert(at, Timer::Request { backend: name.to_owned(), generation, id });
     }
 
     /// `notifications/message` from a backend: to the one session it concerns, at that

@@ -12,6 +12,7 @@ fn server(prefix: bool) -> ServerConfig {
         disabled: false,
         connection_timeout: None,
         request_timeout: Some(Duration::from_secs(5)),
+        max_total_timeout: None,
         disabled_tools: vec![],
         tool_description_overrides: BTreeMap::new(),
         instruction_override: None,
@@ -1201,4 +1202,60 @@ fn one_session_cannot_hold_more_than_its_share_of_requests() {
     h.backend_writes("alpha");
     h.call(&other, json!(1), "alpha_1mcp_echo", json!({}));
     assert_eq!(h.backend_writes("alpha").len(), 1, "another session is not affected");
+}
+
+#[test]
+fn progress_keeps_a_long_call_alive_until_its_hard_maximum() {
+    let cfg = ServerConfig { max_total_timeout: Some(Duration::from_secs(14)), ..server(true) };
+    let mut h = Harness::new(&[("alpha", cfg)]);
+    h.bring_up("alpha", &["slow"]);
+    let s = h.initialize();
+    let x = h.post(
+        Some(&s),
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "alpha_1mcp_slow", "_meta": {"progressToken": "p"}}}),
+    );
+    let token = h.backend_writes("alpha")[0]["params"]["_meta"]["progressToken"].clone();
+    let progress = json!({"jsonrpc": "2.0", "method": "notifications/progress", "params": {"progressToken": token, "progress": 1}});
+    for _ in 0..2 {
+        h.advance(Duration::from_secs(4));
+        h.backend_says("alpha", progress.clone());
+    }
+    h.advance(Duration::from_secs(4));
+    let (events, closed) = h.events(x);
+    assert_eq!((events.len(), closed), (2, false), "12 s in, well past the 5 s request timeout, still alive");
+    h.backend_says("alpha", progress);
+    h.advance(Duration::from_millis(1_999));
+    assert!(!h.events(x).1, "progress at 12 s extends it to the 14 s maximum, not to 17 s");
+    h.advance(Duration::from_millis(1));
+    let (events, closed) = h.events(x);
+    assert!(closed, "the hard maximum ends it even with progress");
+    let last = events.last().cloned().unwrap_or_default();
+    assert!(last["error"]["message"].as_str().is_some_and(|m| m.contains("maxTotalTimeout")), "{last}");
+}
+
+#[test]
+fn repeated_timeouts_open_a_circuit_that_fails_fast_until_the_server_answers() {
+    let mut h = two_backends();
+    let s = h.initialize();
+    for i in 0..3 {
+        let x = h.call(&s, json!(i), "alpha_1mcp_echo", json!({}));
+        h.advance(Duration::from_secs(6));
+        assert!(h.json_response(x).1["error"]["message"].as_str().is_some_and(|m| m.contains("did not answer")));
+    }
+    h.backend_writes("alpha");
+    let x = h.call(&s, json!(9), "alpha_1mcp_echo", json!({}));
+    let (_, body) = h.json_response(x);
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("failing fast")), "{body}");
+    assert!(h.backend_writes("alpha").is_empty(), "nothing sent to a stuck server");
+    let b = h.call(&s, json!(10), "beta_1mcp_echo", json!({}));
+    assert_eq!(h.backend_writes("beta").len(), 1, "other servers are unaffected");
+    let _ = b;
+    h.advance(Duration::from_secs(31));
+    let x = h.call(&s, json!(11), "alpha_1mcp_echo", json!({}));
+    let sent = h.backend_writes("alpha");
+    assert_eq!(sent.len(), 1, "after the cool-down a request goes through again");
+    h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": sent[0]["id"], "result": {}}));
+    assert_eq!(h.json_response(x).1["id"], 11);
+    assert_eq!(h.hub.backends["alpha"].timeouts_in_a_row, 0, "an answer closes the circuit");
 }
