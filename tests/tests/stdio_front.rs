@@ -64,7 +64,7 @@ async fn requests_in_flight_do_not_hold_up_later_ones() {
     let dir = tempfile::tempdir().expect("temporary config dir");
     let mut daemon = serve_stdio(&dir, &[]);
     daemon.initialize().await;
-    daemon.tools_once_listed(&["alpha_1mcp_sleep"]).await;
+    daemon.tools_once_listed(&["alpha_1mcp_sleep", "beta_1mcp_echo"]).await;
     let slow = json!({"jsonrpc": "2.0", "id": "slow", "method": "tools/call",
         "params": {"name": "alpha_1mcp_sleep", "arguments": {"ms": 1500}}});
     daemon.send(&slow).await;
