@@ -106,7 +106,14 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
     let url = format!("http://{local}/mcp");
 
     let front = FrontConfig { host: args.host.clone(), port: local.port(), external_url: args.external_url.clone() };
-    let hub_config = HubConfig { mcp: parsed.config, front, presets, auth_enabled: false, ..HubConfig::default() };
+    let hub_config = HubConfig {
+        mcp: parsed.config,
+        front,
+        presets,
+        auth_enabled: false,
+        ping_interval: Some(PING_INTERVAL),
+        ..HubConfig::default()
+    };
 
     let pid = std::process::id();
     let info = pidfile::PidInfo {
@@ -143,7 +150,14 @@ fn serve_stdio(
 ) -> Result<(), Failure> {
     // The hub checks Host like for any local HTTP client; the bridge presents itself as one.
     let front = FrontConfig { host: "127.0.0.1".into(), port: 0, external_url: args.external_url.clone() };
-    let hub_config = HubConfig { mcp, front, presets, auth_enabled: false, ..HubConfig::default() };
+    let hub_config = HubConfig {
+        mcp,
+        front,
+        presets,
+        auth_enabled: false,
+        ping_interval: Some(PING_INTERVAL),
+        ..HubConfig::default()
+    };
     let config_path = config_path.to_path_buf();
     let mut settings =
         onemcp_io::DaemonSettings::stdio(args.view(), hub_config).with_config_source(config_source(args, &config_path));
@@ -154,6 +168,9 @@ fn serve_stdio(
     tracing::info!("1mcp stopped");
     Ok(())
 }
+
+/// Idle backends are pinged this often; one that does not answer is restarted.
+const PING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Hot reload of `config`: each settled edit (or SIGHUP) is parsed like at startup, with
 /// `.env` read afresh, and handed to the core, which applies it or reports why not.

@@ -93,6 +93,13 @@ impl Hub {
                 let Value::Object(body) = error else { return };
                 return self.handle_list_page(now, name, generation, fetch, body);
             }
+            Some(Pending::Internal { method, .. }) if method == "ping" => {
+                // Alive processes answer pings; this one is hung. A restart is the cure.
+                let generation = backend.generation;
+                self.outputs.push_back(Output::StopBackend { backend: name.to_owned(), generation });
+                let why = format!("stopped answering (no reply to a ping within {} s)", super::PING_TIMEOUT.as_secs());
+                return self.fail_backend(now, name, why);
+            }
             Some(Pending::Internal { method, .. }) => {
                 tracing::warn!(server = name, "{method} got no answer within {} ms", timeout.as_millis());
                 return;
@@ -167,6 +174,24 @@ impl Hub {
             }
         };
         self.take_down(now, name, state, &reason);
+    }
+
+    fn schedule_ping(&mut self, now: Instant, name: &str) {
+        let (Some(interval), Some(b)) = (self.config.ping_interval, self.backends.get(name)) else { return };
+        let generation = b.generation;
+        self.timers.insert(now.after(interval), Timer::Ping { backend: name.to_owned(), generation });
+    }
+
+    pub(super) fn handle_ping_due(&mut self, now: Instant, name: &str, generation: Gen) {
+        let Some(b) = self.backends.get(name).filter(|b| b.generation == generation && b.state == BackendState::Ready)
+        else {
+            return;
+        };
+        // Only idle backends are pinged: one with requests in flight shows its health by answering them.
+        if b.pending.is_empty() {
+            self.internal_request_within(now, name, "ping", json!({}), super::PING_TIMEOUT);
+        }
+        self.schedule_ping(now, name);
     }
 
     pub(super) fn handle_restart_due(&mut self, now: Instant, name: &str, generation: Gen) {
@@ -404,6 +429,7 @@ impl Hub {
         );
         self.rebuild_registry();
         self.sync_backend_log_levels(now);
+        self.schedule_ping(now, name);
     }
 
     fn handle_backend_notification(&mut self, now: Instant, name: &str, method: &str, body: Map<String, Value>) {

@@ -50,7 +50,13 @@ pub struct HubConfig {
     pub page_size: usize,
     /// How long a shutdown waits for calls in flight before failing them.
     pub drain_grace: Duration,
+    /// Ping backends idle this long; one that does not answer within [`PING_TIMEOUT`] is
+    /// restarted. `None` (the default here; the daemon sets 30 s) never pings.
+    pub ping_interval: Option<Duration>,
 }
+
+/// How long a backend has to answer a liveness ping.
+pub const PING_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The text of a presets file and where it came from (for messages).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,6 +78,7 @@ impl Default for HubConfig {
             presets: None,
             page_size: 100,
             drain_grace: Duration::from_secs(3),
+            ping_interval: None,
         }
     }
 }
@@ -111,6 +118,8 @@ enum Timer {
     Idle { backend: String, generation: Gen },
     /// The shutdown drain is out of time.
     Drain,
+    /// Time to check that an idle backend still answers.
+    Ping { backend: String, generation: Gen },
 }
 
 /// An exchange the hub holds open.
@@ -233,6 +242,7 @@ impl Hub {
                 }
                 Timer::Restart { backend, generation } => self.handle_restart_due(now, &backend, generation),
                 Timer::Idle { backend, generation } => self.handle_idle_due(now, &backend, generation),
+                Timer::Ping { backend, generation } => self.handle_ping_due(now, &backend, generation),
                 Timer::Drain => {
                     self.drain_timer = None;
                     tracing::warn!("shutdown grace is over; failing the calls still in flight");

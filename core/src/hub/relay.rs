@@ -407,10 +407,23 @@ impl Hub {
 
     /// Send a request of the proxy's own; its answer is only logged.
     pub(super) fn internal_request(&mut self, now: Instant, name: &str, method: &str, params: Value) {
+        let timeout =
+            self.backends.get(name).and_then(|b| b.config.request_timeout).unwrap_or(super::DEFAULT_REQUEST_TIMEOUT);
+        self.internal_request_within(now, name, method, params, timeout);
+    }
+
+    /// Like [`Hub::internal_request`], with its own deadline.
+    pub(super) fn internal_request_within(
+        &mut self,
+        now: Instant,
+        name: &str,
+        method: &str,
+        params: Value,
+        timeout: std::time::Duration,
+    ) {
         let Some(b) = self.backends.get_mut(name).filter(|b| b.state == BackendState::Ready) else { return };
         let id = b.allocate_id();
         let generation = b.generation;
-        let timeout = b.config.request_timeout.unwrap_or(super::DEFAULT_REQUEST_TIMEOUT);
         let timer = self.timers.insert(now.after(timeout), Timer::Request { backend: name.to_owned(), generation, id });
         if let Some(b) = self.backends.get_mut(name) {
             b.pending.insert(id, Pending::Internal { method: method.to_owned(), timer });

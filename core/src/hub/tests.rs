@@ -1259,3 +1259,37 @@ fn repeated_timeouts_open_a_circuit_that_fails_fast_until_the_server_answers() {
     assert_eq!(h.json_response(x).1["id"], 11);
     assert_eq!(h.hub.backends["alpha"].timeouts_in_a_row, 0, "an answer closes the circuit");
 }
+
+#[test]
+fn an_idle_backend_that_stops_answering_pings_is_restarted() {
+    let config = HubConfig { ping_interval: Some(Duration::from_secs(30)), ..HubConfig::default() };
+    let mut h = Harness::with_config(&[("alpha", server(true))], config);
+    h.bring_up("alpha", &["echo"]);
+    h.advance(Duration::from_secs(30));
+    let ping = h.backend_writes("alpha");
+    assert_eq!(ping[0]["method"], "ping");
+    h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": ping[0]["id"], "result": {}}));
+    h.advance(Duration::from_secs(30));
+    let ping = h.backend_writes("alpha");
+    assert_eq!(ping.len(), 1, "pinged again a period later");
+    h.advance(Duration::from_secs(10));
+    assert!(h.outputs.iter().any(|o| matches!(o, Output::StopBackend { backend, .. } if backend == "alpha")));
+    let state = &h.hub.backends["alpha"].state;
+    assert_eq!(state.label(), "restarting");
+    assert!(state.reason().is_some_and(|r| r.contains("ping")), "{state:?}");
+}
+
+#[test]
+fn a_busy_backend_is_not_pinged() {
+    let config = HubConfig { ping_interval: Some(Duration::from_secs(30)), ..HubConfig::default() };
+    let mut h = Harness::with_config(
+        &[("alpha", ServerConfig { request_timeout: Some(Duration::from_secs(120)), ..server(true) })],
+        config,
+    );
+    h.bring_up("alpha", &["echo"]);
+    let s = h.initialize();
+    h.call(&s, json!(1), "alpha_1mcp_echo", json!({}));
+    h.backend_writes("alpha");
+    h.advance(Duration::from_secs(30));
+    assert!(h.backend_writes("alpha").is_empty(), "requests in flight are the liveness check");
+}
