@@ -112,6 +112,7 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
         presets,
         auth_enabled: false,
         ping_interval: Some(PING_INTERVAL),
+        session_idle_timeout: Some(SESSION_IDLE_TIMEOUT),
         ..HubConfig::default()
     };
 
@@ -156,6 +157,7 @@ fn serve_stdio(
         presets,
         auth_enabled: false,
         ping_interval: Some(PING_INTERVAL),
+        session_idle_timeout: Some(SESSION_IDLE_TIMEOUT),
         ..HubConfig::default()
     };
     let config_path = config_path.to_path_buf();
@@ -171,6 +173,9 @@ fn serve_stdio(
 
 /// Idle backends are pinged this often; one that does not answer is restarted.
 const PING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Sessions unused this long (no stream, nothing in flight) are ended: 1MCP's session TTL.
+const SESSION_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
 
 /// Hot reload of `config`: each settled edit (or SIGHUP) is parsed like at startup, with
 /// `.env` read afresh, and handed to the core, which applies it or reports why not.

@@ -496,7 +496,7 @@ impl Hub {
 
     /// The drain is over (all answered, or out of time): end sessions and stop backends.
     pub(super) fn finish_shutdown(&mut self, now: Instant) {
-        if let Some(timer) = self.drain_timer.take() {
+        for timer in [self.drain_timer.take(), self.sweep_timer.take()].into_iter().flatten() {
             self.timers.remove(timer);
         }
         let sessions: Vec<String> = self.sessions.keys().cloned().collect();

@@ -160,6 +160,7 @@ impl Hub {
         session.view = view;
         tracing::info!(session = %session_id, client = %session.client_info, version, view = ?session.view.filter.as_ref().map(ToString::to_string), "session started");
         self.sessions.insert(session_id.clone(), session);
+        self.schedule_session_sweep(now);
         let result = self.initialize_result(version);
         self.reply(exchange, mode, &jsonrpc::result(id, result), vec![(SESSION_HEADER.into(), session_id)]);
     }

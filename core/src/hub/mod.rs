@@ -53,6 +53,10 @@ pub struct HubConfig {
     /// Ping backends idle this long; one that does not answer within [`PING_TIMEOUT`] is
     /// restarted. `None` (the default here; the daemon sets 30 s) never pings.
     pub ping_interval: Option<Duration>,
+    /// End sessions without an open stream or a call in flight after this long unused
+    /// (clients rarely send DELETE). `None` (the default here; the daemon sets 24 h, 1MCP's
+    /// session TTL) keeps them until `max_sessions` refuses new ones.
+    pub session_idle_timeout: Option<Duration>,
 }
 
 /// How long a backend has to answer a liveness ping.
@@ -79,6 +83,7 @@ impl Default for HubConfig {
             page_size: 100,
             drain_grace: Duration::from_secs(3),
             ping_interval: None,
+            session_idle_timeout: None,
         }
     }
 }
@@ -120,6 +125,8 @@ enum Timer {
     Drain,
     /// Time to check that an idle backend still answers.
     Ping { backend: String, generation: Gen },
+    /// Time to end sessions nobody has used for `session_idle_timeout`.
+    SessionSweep,
 }
 
 /// An exchange the hub holds open.
@@ -158,6 +165,8 @@ pub struct Hub {
     drain_timer: Option<crate::timer::TimerKey>,
     /// The time of the input being handled, for the few paths that finish work on the side.
     last_now: Instant,
+    /// The pending idle-session sweep, if sessions exist to sweep.
+    sweep_timer: Option<crate::timer::TimerKey>,
 }
 
 impl Hub {
@@ -189,6 +198,7 @@ impl Hub {
             config_error: None,
             drain_timer: None,
             last_now: now,
+            sweep_timer: None,
         };
         hub.cursor_key = CursorKey::new(hub.random_bytes());
         if let Some(file) = &hub.config.presets {
@@ -243,6 +253,7 @@ impl Hub {
                 Timer::Restart { backend, generation } => self.handle_restart_due(now, &backend, generation),
                 Timer::Idle { backend, generation } => self.handle_idle_due(now, &backend, generation),
                 Timer::Ping { backend, generation } => self.handle_ping_due(now, &backend, generation),
+                Timer::SessionSweep => self.handle_session_sweep(now),
                 Timer::Drain => {
                     self.drain_timer = None;
                     tracing::warn!("shutdown grace is over; failing the calls still in flight");

@@ -79,3 +79,31 @@ impl Hub {
         self.config_error.as_deref()
     }
 }
+
+impl Hub {
+    /// Make sure a sweep is scheduled while there are sessions and a timeout is configured.
+    pub(super) fn schedule_session_sweep(&mut self, now: Instant) {
+        let Some(timeout) = self.config.session_idle_timeout else { return };
+        if self.sweep_timer.is_some() || self.sessions.is_empty() {
+            return;
+        }
+        // Often enough to keep the overshoot small, rarely enough to cost nothing.
+        let every = (timeout / 4).clamp(std::time::Duration::from_secs(1), std::time::Duration::from_secs(60));
+        self.sweep_timer = Some(self.timers.insert(now.after(every), super::Timer::SessionSweep));
+    }
+
+    pub(super) fn handle_session_sweep(&mut self, now: Instant) {
+        self.sweep_timer = None;
+        let Some(timeout) = self.config.session_idle_timeout else { return };
+        let idle: Vec<String> = self
+            .sessions
+            .values()
+            .filter(|s| s.stream.is_none() && s.in_flight.is_empty() && now.since(s.last_active) >= timeout)
+            .map(|s| s.id.clone())
+            .collect();
+        for session in idle {
+            self.end_session(now, &session, "it was idle too long");
+        }
+        self.schedule_session_sweep(now);
+    }
+}

@@ -1293,3 +1293,20 @@ fn a_busy_backend_is_not_pinged() {
     h.advance(Duration::from_secs(30));
     assert!(h.backend_writes("alpha").is_empty(), "requests in flight are the liveness check");
 }
+
+#[test]
+fn sessions_nobody_uses_are_ended_but_connected_ones_are_kept() {
+    let config = HubConfig { session_idle_timeout: Some(Duration::from_secs(60)), ..HubConfig::default() };
+    let mut h = Harness::with_config(&[("alpha", server(true))], config);
+    h.bring_up("alpha", &["echo"]);
+    let (idle, listening, busy) = (h.initialize(), h.initialize(), h.initialize());
+    h.open_stream(&listening);
+    h.advance(Duration::from_secs(30));
+    let x = h.call(&busy, json!(1), "alpha_1mcp_echo", json!({}));
+    h.advance(Duration::from_secs(45));
+    let alive: Vec<bool> = [&idle, &listening, &busy].iter().map(|s| h.hub.sessions.contains_key(*s)).collect();
+    assert_eq!(alive, [false, true, true], "only the unused session without a stream is ended");
+    let x2 = h.post(Some(&idle), json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}));
+    assert_eq!(h.json_response(x2).0, 404, "an ended session is gone");
+    let _ = x;
+}
