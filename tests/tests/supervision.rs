@@ -56,6 +56,7 @@ async fn a_backend_killed_mid_call_fails_that_call_and_comes_back() {
     let back = Instant::now();
     let health = daemon.wait_for_health("alpha back", |h| status_of(h, "alpha") == "ready").await;
     let recovery = back.elapsed();
+    eprintln!("call failed after the kill -> backend ready again: {recovery:?}");
     assert!(recovery < Duration::from_secs(5), "alpha took {recovery:?} to come back");
     assert_eq!(health["servers"]["details"][0]["restarts"], 1, "{health}");
     let again = bounded("alpha again", client.call_tool(call_args("alpha_1mcp_echo", json!({"text": "back"})))).await;
