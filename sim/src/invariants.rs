@@ -20,6 +20,15 @@ pub enum Invariant {
     OneGeneration,
     /// Outputs name only exchanges and backends the hub was given.
     KnownParty,
+    /// 6: a reload restarts only what changed; servers it leaves alone keep their process and
+    /// their calls, a tags-only change respawns nothing, an invalid file changes nothing.
+    ReloadScope,
+    /// A server removed by a reload is never written to (nor spawned) again.
+    Removed,
+    /// The hub never panics, whatever it is fed.
+    NoPanic,
+    /// A recording is well formed (header first, inputs in time order, exchanges opened once).
+    Replayable,
 }
 
 impl fmt::Display for Invariant {
@@ -30,6 +39,10 @@ impl fmt::Display for Invariant {
             Invariant::Drains => "invariant 5 (tables bounded and drained)",
             Invariant::OneGeneration => "one live generation per backend",
             Invariant::KnownParty => "outputs name known exchanges and backends",
+            Invariant::ReloadScope => "invariant 6 (a reload restarts only what changed)",
+            Invariant::Removed => "a removed server gets no more writes",
+            Invariant::NoPanic => "the hub never panics",
+            Invariant::Replayable => "the recording is well formed",
         })
     }
 }

@@ -16,11 +16,13 @@ pub mod fake_backend;
 pub mod fake_client;
 pub mod faults;
 pub mod invariants;
+pub mod replay;
 pub mod trace;
 pub mod world;
 
 pub use faults::{BackendFaults, ClientFaults, FaultPlan};
 pub use invariants::{CallOutcome, CallResult, Invariant};
+pub use replay::{ReplayReport, replay, replay_reader};
 pub use world::World;
 
 use onemcp_core::HubStats;

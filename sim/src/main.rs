@@ -3,13 +3,14 @@
 //! ```text
 //! onemcp-sim run --seed N [--steps K] [--trace] [--spare-relists]
 //! onemcp-sim swarm --seeds A..B [--steps K] [--spare-relists]
+//! onemcp-sim replay FILE
 //! ```
 
 use anyhow::{Context, bail};
-use onemcp_sim::{SimOptions, run};
+use onemcp_sim::{SimOptions, replay, run};
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: onemcp-sim run --seed N [--steps K] [--trace] [--spare-relists]\n       onemcp-sim swarm --seeds A..B [--steps K] [--spare-relists]";
+const USAGE: &str = "usage: onemcp-sim run --seed N [--steps K] [--trace] [--spare-relists]\n       onemcp-sim swarm --seeds A..B [--steps K] [--spare-relists]\n       onemcp-sim replay FILE   (a `1mcp serve --record FILE` recording)";
 
 fn main() -> anyhow::Result<ExitCode> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -63,6 +64,32 @@ fn main() -> anyhow::Result<ExitCode> {
                 "seeds {a}..{b}: {seeds} run, {steps} steps, {events} events, {requests} requests, {faults} faults injected, {violations} violations"
             );
             Ok(if violations == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Some("replay") => {
+            let path = args.get(1).context("replay needs a FILE")?;
+            match replay(std::path::Path::new(path)) {
+                Ok(r) => {
+                    println!(
+                        "{path} ok: {} inputs ({} HTTP requests, {} JSON-RPC requests, {} answered, {} abandoned), \
+                         {} outputs, {} timers, {:.3}s recorded{}, settled {:?}",
+                        r.inputs,
+                        r.requests,
+                        r.rpc_requests,
+                        r.rpc_answered,
+                        r.closed,
+                        r.outputs,
+                        r.timers,
+                        r.recorded.as_secs_f64(),
+                        if r.appended_shutdown { " (no shutdown recorded; one was appended)" } else { "" },
+                        r.settled
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(violation) => {
+                    println!("{violation}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
         }
         _ => bail!("{USAGE}"),
     }
