@@ -63,7 +63,7 @@ struct Proc {
 }
 
 /// The shape and behaviour of one fake server.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct BackendShape {
     /// Tools it offers (always includes `echo`).
     pub tools: Vec<String>,
@@ -121,6 +121,8 @@ pub struct FakeBackend {
     /// Whether hang and partial faults may hit list requests of a ready server (see
     /// [`crate::SimOptions::faulty_relists`]).
     pub faulty_relists: bool,
+    /// Dies right after every start, faults on or off (a restart storm).
+    pub storm: bool,
 }
 
 impl FakeBackend {
@@ -135,6 +137,7 @@ impl FakeBackend {
             faults_injected: 0,
             cancels_received: 0,
             faulty_relists: true,
+            storm: false,
         }
     }
 
@@ -147,6 +150,14 @@ impl FakeBackend {
     /// The hub asked for a new incarnation.
     pub fn handle_spawn(&mut self, rng: &mut ChaCha8Rng, faults_on: bool, generation: Gen) -> Vec<Scheduled> {
         self.procs.insert(generation, Proc { state: ProcState::Starting, cancelled: BTreeSet::new(), tool_lists: 0 });
+        if self.storm {
+            let up = between(rng, 1, 20) * MS;
+            let down = up + between(rng, 1, 30) * MS;
+            return vec![
+                Scheduled { delay: up, act: BackendAct::Spawned },
+                Scheduled { delay: down, act: BackendAct::Crash },
+            ];
+        }
         let p = self.faults.spawn_fail;
         if self.fault(rng, faults_on, p) {
             return vec![Scheduled { delay: between(rng, 0, 50) * MS, act: BackendAct::SpawnFailed }];

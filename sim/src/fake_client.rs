@@ -72,6 +72,8 @@ pub struct FakeClient {
     stream_delivered: bool,
     /// Faults injected by this client (disconnects, cancels, deletes, unknown tools).
     pub faults_injected: u64,
+    /// Stop after this many calls and lists (scripted scenarios); `None` for no limit.
+    pub max_calls: Option<u64>,
 }
 
 impl FakeClient {
@@ -87,6 +89,7 @@ impl FakeClient {
             stream: None,
             stream_delivered: false,
             faults_injected: 0,
+            max_calls: None,
         }
     }
 
@@ -184,6 +187,9 @@ impl FakeClient {
                     self.in_flight.remove(&target);
                     return vec![ClientAction::Close(target)];
                 }
+                if self.max_calls.is_some_and(|max| self.next_rpc >= max) {
+                    return vec![];
+                }
                 let x = exchange();
                 let (n, id) = self.fresh_id(rng);
                 if chance(rng, faults.list) {
@@ -240,6 +246,6 @@ impl FakeClient {
 
     /// True once the client will send nothing more.
     pub fn is_done(&self) -> bool {
-        self.state == ClientState::Done
+        self.state == ClientState::Done || self.max_calls.is_some_and(|max| self.next_rpc >= max)
     }
 }

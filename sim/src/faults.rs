@@ -81,6 +81,20 @@ pub struct ClientFaults {
     pub listen: f64,
 }
 
+/// Faults of the world around the servers: configuration reloads and how servers are run.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct WorldFaults {
+    /// Mean gap between configuration reloads in milliseconds; 0 for none. A reload adds a
+    /// server, removes one, changes one's command (a restart) or only its tags (no restart).
+    pub reload_every_ms: u64,
+    /// Per reload: the new file is invalid instead (`ConfigInvalid`).
+    pub invalid: f64,
+    /// A server run per client session (`perSession`), if any.
+    pub per_session: Option<String>,
+    /// A server that dies right after every start: a restart storm that ends in a crash loop.
+    pub storm: Option<String>,
+}
+
 /// Every fault probability of one run.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct FaultPlan {
@@ -88,6 +102,8 @@ pub struct FaultPlan {
     pub backends: BTreeMap<String, BackendFaults>,
     /// For all clients.
     pub clients: ClientFaults,
+    /// Reloads, per-session servers, restart storms.
+    pub world: WorldFaults,
 }
 
 /// With probability ~40% a fault is off for the whole run, else drawn up to `max`.
@@ -133,8 +149,16 @@ impl ClientFaults {
 impl FaultPlan {
     /// Draw a whole plan for `backends`.
     pub fn swarm(rng: &mut ChaCha8Rng, backends: &[String]) -> FaultPlan {
-        let backends = backends.iter().map(|b| (b.clone(), BackendFaults::swarm(rng))).collect();
-        FaultPlan { backends, clients: ClientFaults::swarm(rng) }
+        let names = backends;
+        let backends = names.iter().map(|b| (b.clone(), BackendFaults::swarm(rng))).collect();
+        let clients = ClientFaults::swarm(rng);
+        let world = WorldFaults {
+            reload_every_ms: if chance(rng, 0.5) { between(rng, 200, 3000) } else { 0 },
+            invalid: maybe(rng, 0.3),
+            per_session: if chance(rng, 0.3) { pick(rng, names).cloned() } else { None },
+            storm: if chance(rng, 0.15) { pick(rng, names).cloned() } else { None },
+        };
+        FaultPlan { backends, clients, world }
     }
 
     /// The faults of one backend (none if unlisted).

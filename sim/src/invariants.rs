@@ -156,16 +156,52 @@ struct GenLog {
     request_ids: BTreeSet<u64>,
 }
 
+/// The server a backend name belongs to: per-session instances are `<server>_1mcp_session<N>`.
+pub fn server_of(name: &str) -> &str {
+    name.split_once("_1mcp_session").map_or(name, |(server, _)| server)
+}
+
+/// What a configuration change delivered right now may and may not do, until the next step.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReloadScope {
+    /// Servers the change leaves alone (unchanged, or only tags changed): none of their
+    /// processes may be stopped or spawned, none of their calls answered.
+    pub untouched: BTreeSet<String>,
+    /// The file was invalid: nothing at all may happen.
+    pub invalid: bool,
+    /// What changed, for messages.
+    pub what: String,
+}
+
+/// Which output names a backend, for [`Ledger::known_backend`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BackendUse {
+    Spawn,
+    Write,
+    Stop,
+}
+
 /// The observer's books.
 #[derive(Debug, Default)]
 pub struct Ledger {
     records: BTreeMap<ExchangeId, Record>,
-    /// payload -> (target backend, times a backend received it).
-    payloads: BTreeMap<String, (String, u32)>,
+    /// payload -> (target backend, times a backend received it, issuing client).
+    payloads: BTreeMap<String, (String, u32, usize)>,
     /// backend -> newest generation spawned.
     latest: BTreeMap<String, Gen>,
     gens: BTreeMap<(String, Gen), GenLog>,
+    /// Servers configured now.
     backends: BTreeSet<String>,
+    /// Servers a reload removed (and no later reload added back).
+    removed: BTreeSet<String>,
+    /// Every generation ever spawned, of any backend.
+    spawned: BTreeSet<Gen>,
+    /// Per-session instance -> the client whose calls it serves (from the first call it got).
+    instance_owner: BTreeMap<String, usize>,
+    /// Instances spawned and not stopped (an upper bound on the live ones).
+    live_instances: BTreeSet<String>,
+    /// Set while the outputs of a configuration change are drained.
+    reload: Option<ReloadScope>,
     /// Responses seen.
     pub responses: u64,
 }
@@ -180,7 +216,7 @@ impl Ledger {
     pub fn issue(&mut self, exchange: ExchangeId, client: usize, asked: Asked) {
         match &asked {
             Asked::Call { payload, backend, .. } => {
-                self.payloads.insert(payload.clone(), (backend.clone(), 0));
+                self.payloads.insert(payload.clone(), (backend.clone(), 0, client));
             }
             Asked::Cancel { target } => {
                 if let Some(r) = self.records.get_mut(target) {
@@ -240,8 +276,60 @@ impl Ledger {
         }
     }
 
+    /// A configuration change is about to be delivered: `configured` is the new set of
+    /// servers, `removed` the ones it drops. Holds until [`Ledger::end_reload`].
+    pub fn begin_reload(&mut self, scope: ReloadScope, configured: BTreeSet<String>, removed: BTreeSet<String>) {
+        if !scope.invalid {
+            self.removed.extend(removed);
+            self.removed.retain(|r| !configured.contains(r));
+            self.backends = configured;
+        }
+        self.reload = Some(scope);
+    }
+
+    /// The outputs of the last configuration change are all drained.
+    pub fn end_reload(&mut self) {
+        self.reload = None;
+    }
+
+    /// Rule 6 on one output drained right after a configuration change.
+    fn check_reload(&self, output: &Output) -> Result<(), Breach> {
+        let Some(scope) = &self.reload else { return Ok(()) };
+        if scope.invalid {
+            return breach(
+                Invariant::ReloadScope,
+                format!("an invalid configuration ({}) changed something: {output:?}", scope.what),
+            );
+        }
+        let (verb, name) = match output {
+            Output::SpawnBackend { backend, .. } => ("spawned", backend),
+            Output::StopBackend { backend, .. } => ("stopped", backend),
+            Output::Respond { exchange, .. } | Output::PushEvent { exchange, .. } => {
+                let Some(Record { asked: Asked::Call { backend, .. }, .. }) = self.records.get(exchange) else {
+                    return Ok(());
+                };
+                if let Output::PushEvent { event, .. } = output
+                    && serde_json::from_str::<Value>(&event.data).is_ok_and(|m| m.get("method").is_some())
+                {
+                    return Ok(());
+                }
+                ("answered a call to", backend)
+            }
+            _ => return Ok(()),
+        };
+        let server = server_of(name);
+        if scope.untouched.contains(server) {
+            return breach(
+                Invariant::ReloadScope,
+                format!("a reload that leaves {server} alone ({}) {verb} {name}: {output:?}", scope.what),
+            );
+        }
+        Ok(())
+    }
+
     /// Check one hub output; returns the exchange it completed, if any.
     pub fn handle_output(&mut self, output: &Output) -> Result<Option<Completed>, Breach> {
+        self.check_reload(output)?;
         match output {
             Output::Respond { exchange, response } => {
                 let r = self.record(*exchange, "a response")?;
@@ -300,7 +388,16 @@ impl Ledger {
                 Ok(Some(self.completed(*exchange)))
             }
             Output::SpawnBackend { backend, generation, .. } => {
-                self.known_backend(backend)?;
+                self.known_backend(backend, BackendUse::Spawn)?;
+                if !self.spawned.insert(*generation) {
+                    return breach(
+                        Invariant::OneGeneration,
+                        format!("{backend} spawned as {generation}, already used"),
+                    );
+                }
+                if server_of(backend) != backend {
+                    self.live_instances.insert(backend.clone());
+                }
                 if let Some(old) = self.latest.get(backend)
                     && *old >= *generation
                 {
@@ -310,19 +407,28 @@ impl Ledger {
                 Ok(None)
             }
             Output::WriteBackend { backend, generation, line } => {
-                self.known_backend(backend)?;
+                self.known_backend(backend, BackendUse::Write)?;
                 self.check_write(backend, *generation, line)?;
                 Ok(None)
             }
             Output::StopBackend { backend, .. } => {
-                self.known_backend(backend)?;
+                self.known_backend(backend, BackendUse::Stop)?;
+                self.live_instances.remove(backend);
                 Ok(None)
             }
         }
     }
 
-    fn known_backend(&self, backend: &str) -> Result<(), Breach> {
-        if self.backends.contains(backend) {
+    fn known_backend(&self, backend: &str, what: BackendUse) -> Result<(), Breach> {
+        let server = server_of(backend);
+        if self.removed.contains(server) {
+            // Stopping what a reload removed is the point; anything else talks to a ghost.
+            return match what {
+                BackendUse::Stop => Ok(()),
+                _ => breach(Invariant::Removed, format!("{what:?} of {backend} after {server} was removed")),
+            };
+        }
+        if self.backends.contains(server) {
             Ok(())
         } else {
             breach(Invariant::KnownParty, format!("an output names unknown backend {backend:?}"))
@@ -487,8 +593,22 @@ impl Ledger {
                             format!("{backend} was asked for tool {name:?} instead of its original name echo: {line}"),
                         );
                     }
+                    let owner = if server_of(backend) == backend {
+                        None
+                    } else {
+                        self.payloads.get(payload).map(|(_, _, client)| *client)
+                    };
+                    if let Some(client) = owner {
+                        let first = *self.instance_owner.entry(backend.to_owned()).or_insert(client);
+                        if first != client {
+                            return breach(
+                                Invariant::Attribution,
+                                format!("{backend}, client {first}'s instance, got client {client}'s call: {line}"),
+                            );
+                        }
+                    }
                     match self.payloads.get_mut(payload) {
-                        Some((target, seen)) if target == backend => {
+                        Some((target, seen, _)) if target == server_of(backend) => {
                             *seen += 1;
                             if *seen > 1 {
                                 return breach(
@@ -497,7 +617,7 @@ impl Ledger {
                                 );
                             }
                         }
-                        Some((target, _)) => {
+                        Some((target, _, _)) => {
                             return breach(
                                 Invariant::Attribution,
                                 format!("payload {payload:?} for {target} was routed to {backend}"),
@@ -552,7 +672,8 @@ impl Ledger {
                 ),
             );
         }
-        let bound = stats.pending_backend_requests + self.backends.len();
+        // Per server a connect, restart or ping timer; per instance that plus its idle timer.
+        let bound = stats.pending_backend_requests + self.backends.len() + 2 * self.live_instances.len();
         if stats.timers > bound {
             return breach(
                 Invariant::Drains,
@@ -725,6 +846,41 @@ mod tests {
                 .to_string(),
         };
         assert_eq!(invariant(l.handle_output(&cancel)), Some(Invariant::Attribution), "cancel of an id never sent");
+    }
+
+    #[test]
+    fn catches_reloads_that_touch_what_they_should_not() {
+        let spawn = |b: &str, g: u64| Output::SpawnBackend {
+            backend: b.into(),
+            generation: Gen(g),
+            transport: TransportConfig::Stdio(LaunchSpec::default()),
+        };
+        let configured = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect::<BTreeSet<String>>();
+        let (mut l, x) = ledger_with_call();
+        assert_eq!(invariant(l.handle_output(&spawn("alpha", 1))), None);
+        // beta's command changed; alpha is untouched: its call may not be failed, nor alpha respawned.
+        let scope = ReloadScope { untouched: configured(&["alpha"]), invalid: false, what: "Command(beta)".into() };
+        l.begin_reload(scope.clone(), configured(&["alpha", "beta"]), BTreeSet::new());
+        let failed =
+            json!({"jsonrpc": "2.0", "id": 7, "error": {"code": -32603, "message": "server 'alpha' was stopped"}});
+        assert_eq!(invariant(l.handle_output(&respond(x, failed))), Some(Invariant::ReloadScope));
+        assert_eq!(invariant(l.handle_output(&spawn("alpha", 3))), Some(Invariant::ReloadScope));
+        assert_eq!(invariant(l.handle_output(&spawn("beta", 4))), None);
+        l.end_reload();
+        assert_eq!(invariant(l.handle_output(&spawn("gamma", 5))), Some(Invariant::KnownParty));
+        assert_eq!(invariant(l.handle_output(&spawn("beta", 4))), Some(Invariant::OneGeneration), "reused");
+        // An invalid file: nothing at all may happen.
+        l.begin_reload(ReloadScope { invalid: true, ..scope }, BTreeSet::new(), BTreeSet::new());
+        assert_eq!(
+            invariant(l.handle_output(&Output::StopBackend { backend: "beta".into(), generation: Gen(4) })),
+            Some(Invariant::ReloadScope)
+        );
+        // Removed: it may be stopped, never written to or spawned again.
+        l.begin_reload(ReloadScope::default(), configured(&["alpha"]), configured(&["beta"]));
+        let stop = Output::StopBackend { backend: "beta_1mcp_session2".into(), generation: Gen(6) };
+        assert_eq!(invariant(l.handle_output(&stop)), None);
+        let write = Output::WriteBackend { backend: "beta".into(), generation: Gen(4), line: "{}".into() };
+        assert_eq!(invariant(l.handle_output(&write)), Some(Invariant::Removed));
     }
 
     #[test]

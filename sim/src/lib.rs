@@ -20,10 +20,11 @@ pub mod replay;
 pub mod trace;
 pub mod world;
 
-pub use faults::{BackendFaults, ClientFaults, FaultPlan};
+pub use fake_backend::BackendShape;
+pub use faults::{BackendFaults, ClientFaults, FaultPlan, WorldFaults};
 pub use invariants::{CallOutcome, CallResult, Invariant};
 pub use replay::{ReplayReport, replay, replay_reader};
-pub use world::World;
+pub use world::{ConfigChange, World};
 
 use onemcp_core::HubStats;
 use std::fmt;
@@ -70,6 +71,18 @@ pub struct SimOptions {
     /// after `notifications/tools/list_changed`. Off only to step around a known core bug
     /// (those requests have no timeout, so a silent server leaves them pending forever).
     pub faulty_relists: bool,
+    /// Let clients disconnect while a per-session server is in play. Off by default to step
+    /// around a known core bug: a request queued for a starting per-session instance ignores
+    /// its client's disconnect, is forwarded anyway and answered on the closed exchange.
+    pub per_session_disconnects: bool,
+    /// Configuration changes at fixed instants (milliseconds), whatever the faults.
+    pub script: Vec<(u64, ConfigChange)>,
+    /// Calls (and lists) each client makes before going quiet; `None` for no limit.
+    pub max_calls: Option<u64>,
+    /// Latest instant a client starts, in milliseconds.
+    pub client_start_ms: u64,
+    /// Every backend's shape, instead of one drawn from the seed.
+    pub shape: Option<BackendShape>,
 }
 
 impl Default for SimOptions {
@@ -87,6 +100,11 @@ impl Default for SimOptions {
             full_trace: false,
             shutdown: true,
             faulty_relists: true,
+            per_session_disconnects: false,
+            script: Vec::new(),
+            max_calls: None,
+            client_start_ms: 1500,
+            shape: None,
         }
     }
 }

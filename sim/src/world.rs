@@ -6,16 +6,16 @@
 
 use crate::fake_backend::{BackendAct, BackendShape, FakeBackend, Fired, MS, Scheduled};
 use crate::fake_client::{ClientAction, FakeClient};
-use crate::faults::{FaultPlan, between, chance};
-use crate::invariants::{Breach, Invariant, Ledger};
+use crate::faults::{FaultPlan, below, between, chance, pick};
+use crate::invariants::{Breach, Invariant, Ledger, ReloadScope, server_of};
 use crate::trace::{Trace, input_line, output_line};
 use crate::{Faults, SimOptions, SimReport, Violation};
-use onemcp_core::config::{LaunchSpec, McpConfig, RestartConfig, ServerConfig, TransportConfig};
+use onemcp_core::config::{LaunchSpec, McpConfig, PerSessionConfig, RestartConfig, ServerConfig, TransportConfig};
 use onemcp_core::{Gen, Hub, HubConfig, Input, Instant, Output};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 use std::cmp::{Ordering, Reverse};
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::time::Duration;
 
 /// Server names, in the order backends are added.
@@ -33,6 +33,8 @@ pub enum Event {
     },
     /// A client decides what to do next.
     Wake(usize),
+    /// The configuration file changes: this change, or one drawn from the seed.
+    Reload(Option<ConfigChange>),
     /// A backend process does something.
     Backend {
         /// Server name.
@@ -42,6 +44,21 @@ pub enum Event {
         /// What.
         act: BackendAct,
     },
+}
+
+/// One edit of the configuration file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfigChange {
+    /// A new server (one of [`BACKEND_NAMES`]).
+    Add(String),
+    /// A server is deleted from the file.
+    Remove(String),
+    /// A server's command changes: it must restart.
+    Command(String),
+    /// Only a server's tags change: nothing may restart.
+    Tags(String),
+    /// The file is saved broken: nothing may change.
+    Invalid,
 }
 
 /// Queue entry wrapper: ordering is decided by (time, seq), which is unique, so the event
@@ -92,6 +109,12 @@ pub struct World {
     steps: u64,
     events: u64,
     requests: u64,
+    /// The configuration the hub runs now.
+    config: McpConfig,
+    /// Edits so far (command versions and tags are numbered by it).
+    reloads: u64,
+    request_timeout_ms: u64,
+    connect_timeout_ms: u64,
 }
 
 fn server_config(request_timeout_ms: u64, connect_timeout_ms: u64) -> ServerConfig {
@@ -120,26 +143,32 @@ impl World {
         let n_clients = options.clients.unwrap_or_else(|| between(&mut rng, 1, 5) as usize).max(1);
         let colliding = options.colliding_ids.unwrap_or_else(|| chance(&mut rng, 0.7));
         let names: Vec<String> = BACKEND_NAMES[..n_backends].iter().map(|s| (*s).to_owned()).collect();
-        let plan = match &options.faults {
+        let mut plan = match &options.faults {
             Faults::Swarm => FaultPlan::swarm(&mut rng, &names),
             Faults::Off => FaultPlan::default(),
             Faults::Plan(plan) => plan.clone(),
         };
+        if plan.world.per_session.is_some() && !options.per_session_disconnects {
+            plan.clients.disconnect = 0.0;
+        }
         let max_latency_ms = between(&mut rng, 1, 120);
         let mut mcp = McpConfig::default();
         let mut backends = BTreeMap::new();
         for name in &names {
-            mcp.servers.insert(name.clone(), server_config(options.request_timeout_ms, options.connect_timeout_ms));
-            let shape = BackendShape::swarm(&mut rng, options.request_timeout_ms);
-            let mut fake = FakeBackend::new(name.clone(), shape, plan.backend(name));
-            fake.faulty_relists = options.faulty_relists;
-            backends.insert(name.clone(), fake);
+            let server = world_server(&mut rng, &plan, name, options.request_timeout_ms, options.connect_timeout_ms);
+            mcp.servers.insert(name.clone(), server);
+            backends.insert(name.clone(), fake_backend(&mut rng, &plan, name, options));
         }
-        let clients =
-            (0..n_clients).map(|i| FakeClient::new(i, chance(&mut rng, plan.clients.sse), colliding)).collect();
+        let clients = (0..n_clients)
+            .map(|i| {
+                let mut client = FakeClient::new(i, chance(&mut rng, plan.clients.sse), colliding);
+                client.max_calls = options.max_calls;
+                client
+            })
+            .collect();
         let mut hub_seed = [0u8; 32];
         rng.fill_bytes(&mut hub_seed);
-        let hub = Hub::new(Instant(0), HubConfig { mcp, ..HubConfig::default() }, hub_seed);
+        let hub = Hub::new(Instant(0), HubConfig { mcp: mcp.clone(), ..HubConfig::default() }, hub_seed);
         let mut world = World {
             hub,
             clients,
@@ -159,10 +188,21 @@ impl World {
             steps: 0,
             events: 0,
             requests: 0,
+            config: mcp,
+            reloads: 0,
+            request_timeout_ms: options.request_timeout_ms,
+            connect_timeout_ms: options.connect_timeout_ms,
         };
         for i in 0..n_clients {
-            let at = between(&mut world.rng, 0, 1500) * MS;
+            let at = between(&mut world.rng, 0, options.client_start_ms) * MS;
             world.schedule(at, Event::Wake(i));
+        }
+        for (at_ms, change) in &options.script {
+            world.schedule(at_ms * MS, Event::Reload(Some(change.clone())));
+        }
+        if world.plan.world.reload_every_ms > 0 {
+            let at = between(&mut world.rng, 1, 2 * world.plan.world.reload_every_ms) * MS;
+            world.schedule(at, Event::Reload(None));
         }
         world
     }
@@ -196,6 +236,7 @@ impl World {
         let next_event = self.queue.peek().map(|Reverse((at, _, _))| *at);
         let deadline = self.hub.poll_timeout();
         self.steps += 1;
+        self.ledger.end_reload();
         let outcome = match (next_event, deadline) {
             (None, None) => {
                 self.steps -= 1;
@@ -244,8 +285,9 @@ impl World {
         match event {
             Event::Deliver { input, who } => self.deliver(input, &who),
             Event::Wake(i) => self.wake(i),
+            Event::Reload(change) => self.reload(change),
             Event::Backend { backend, generation, act } => {
-                let Some(fake) = self.backends.get_mut(&backend) else { return Ok(()) };
+                let Some(fake) = self.backends.get_mut(server_of(&backend)) else { return Ok(()) };
                 let input = match (fake.fire(generation, &act), act) {
                     (Fired::Dropped, _) => return Ok(()),
                     (Fired::Exit(status), _) => Input::BackendExited { backend, generation, status },
@@ -270,7 +312,7 @@ impl World {
         if !self.issuing {
             return;
         }
-        let names: Vec<String> = self.backends.keys().cloned().collect();
+        let names: Vec<String> = self.config.servers.keys().cloned().collect();
         let Some(client) = self.clients.get_mut(i) else { return };
         let actions = client.wake(&mut self.rng, &self.plan.clients, &names, &mut self.next_exchange);
         let done = client.is_done();
@@ -302,6 +344,81 @@ impl World {
         }
     }
 
+    /// Deliver a configuration change (scripted, or drawn from the seed and rescheduled);
+    /// the ledger learns first what it may and may not touch.
+    fn reload(&mut self, change: Option<ConfigChange>) {
+        let scripted = change.is_some();
+        if !self.faults_on && !scripted {
+            return;
+        }
+        let change = change.unwrap_or_else(|| self.draw_change());
+        if !scripted {
+            let next = between(&mut self.rng, 1, 2 * self.plan.world.reload_every_ms) * MS;
+            self.schedule(next, Event::Reload(None));
+        }
+        self.reloads += 1;
+        let old = self.config.clone();
+        let mut new = old.clone();
+        let mut changed = BTreeSet::new();
+        match &change {
+            ConfigChange::Invalid => {}
+            ConfigChange::Add(name) => {
+                if !self.backends.contains_key(name) {
+                    let options = SimOptions { request_timeout_ms: self.request_timeout_ms, ..SimOptions::default() };
+                    let fake = fake_backend(&mut self.rng, &self.plan, name, &options);
+                    self.backends.insert(name.clone(), fake);
+                }
+                let server =
+                    world_server(&mut self.rng, &self.plan, name, self.request_timeout_ms, self.connect_timeout_ms);
+                new.servers.insert(name.clone(), server);
+                changed.insert(name.clone());
+            }
+            ConfigChange::Remove(name) => {
+                new.servers.remove(name);
+                changed.insert(name.clone());
+            }
+            ConfigChange::Command(name) => {
+                if let Some(TransportConfig::Stdio(spec)) = new.servers.get_mut(name).map(|s| &mut s.transport) {
+                    spec.command = format!("fake-server-v{}", self.reloads);
+                    changed.insert(name.clone());
+                }
+            }
+            ConfigChange::Tags(name) => {
+                if let Some(server) = new.servers.get_mut(name) {
+                    server.tags = vec![format!("t{}", self.reloads)];
+                }
+            }
+        }
+        let untouched: BTreeSet<String> = old.servers.keys().filter(|n| !changed.contains(*n)).cloned().collect();
+        let removed: BTreeSet<String> = old.servers.keys().filter(|n| !new.servers.contains_key(*n)).cloned().collect();
+        let scope = ReloadScope { untouched, invalid: change == ConfigChange::Invalid, what: format!("{change:?}") };
+        self.ledger.begin_reload(scope, new.servers.keys().cloned().collect(), removed);
+        let input = if change == ConfigChange::Invalid {
+            Input::ConfigInvalid { errors: vec![format!("mcp.json:1: edit {} is not JSON", self.reloads)] }
+        } else {
+            self.config = new.clone();
+            Input::ConfigChanged { config: new }
+        };
+        self.deliver(input, "-");
+    }
+
+    /// A random edit: invalid with the plan's probability, else add, remove, restart or retag.
+    fn draw_change(&mut self) -> ConfigChange {
+        if chance(&mut self.rng, self.plan.world.invalid) {
+            return ConfigChange::Invalid;
+        }
+        let configured: Vec<String> = self.config.servers.keys().cloned().collect();
+        let absent: Vec<String> =
+            BACKEND_NAMES.iter().map(|n| (*n).to_owned()).filter(|n| !self.config.servers.contains_key(n)).collect();
+        let any = pick(&mut self.rng, &configured).cloned().unwrap_or_default();
+        match below(&mut self.rng, 4) {
+            0 if !absent.is_empty() => ConfigChange::Add(pick(&mut self.rng, &absent).cloned().unwrap_or_default()),
+            1 if configured.len() > 1 => ConfigChange::Remove(any),
+            2 => ConfigChange::Command(any),
+            _ => ConfigChange::Tags(any),
+        }
+    }
+
     /// Client-to-hub latency: usually small, sometimes a spike.
     fn latency(&mut self) -> u64 {
         let spike = chance(&mut self.rng, 0.02);
@@ -320,7 +437,7 @@ impl World {
             match output {
                 Output::SpawnBackend { backend, generation, .. } => {
                     let on = self.faults_on;
-                    let acts = match self.backends.get_mut(&backend) {
+                    let acts = match self.backends.get_mut(server_of(&backend)) {
                         Some(fake) => fake.handle_spawn(&mut self.rng, on, generation),
                         None => vec![],
                     };
@@ -328,14 +445,14 @@ impl World {
                 }
                 Output::WriteBackend { backend, generation, line } => {
                     let on = self.faults_on;
-                    let acts = match self.backends.get_mut(&backend) {
+                    let acts = match self.backends.get_mut(server_of(&backend)) {
                         Some(fake) => fake.handle_line(&mut self.rng, on, generation, &line),
                         None => vec![],
                     };
                     self.schedule_backend(&backend, generation, acts);
                 }
                 Output::StopBackend { backend, generation } => {
-                    let acts = match self.backends.get_mut(&backend) {
+                    let acts = match self.backends.get_mut(server_of(&backend)) {
                         Some(fake) => fake.handle_stop(&mut self.rng, generation),
                         None => vec![],
                     };
@@ -417,4 +534,36 @@ impl World {
             backends: self.backends.len(),
         }
     }
+}
+
+/// A server's configuration in this world: per-session and storm servers get their settings.
+fn world_server(
+    rng: &mut ChaCha8Rng,
+    plan: &FaultPlan,
+    name: &str,
+    request_timeout_ms: u64,
+    connect_timeout_ms: u64,
+) -> ServerConfig {
+    let mut server = server_config(request_timeout_ms, connect_timeout_ms);
+    if plan.world.per_session.as_deref() == Some(name) {
+        let idle = Duration::from_millis(between(rng, 300, 5000));
+        server.per_session = Some(PerSessionConfig { max_instances: 8, idle_timeout: idle });
+    }
+    if plan.world.storm.as_deref() == Some(name) {
+        server.restart = RestartConfig {
+            restart_on_exit: true,
+            max_restarts: between(rng, 1, 4) as u32,
+            restart_delay: Duration::from_millis(between(rng, 50, 400)),
+        };
+    }
+    server
+}
+
+/// The scripted server behind `name`.
+fn fake_backend(rng: &mut ChaCha8Rng, plan: &FaultPlan, name: &str, options: &SimOptions) -> FakeBackend {
+    let shape = options.shape.clone().unwrap_or_else(|| BackendShape::swarm(rng, options.request_timeout_ms));
+    let mut fake = FakeBackend::new(name.to_owned(), shape, plan.backend(name));
+    fake.faulty_relists = options.faulty_relists;
+    fake.storm = plan.world.storm.as_deref() == Some(name);
+    fake
 }
