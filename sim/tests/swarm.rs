@@ -161,7 +161,6 @@ fn reloads_mid_traffic_touch_only_what_changed() {
 /// A per-session server with clients that hang up: a request queued while its session's
 /// instance starts is forwarded after the client left and answered on the closed exchange.
 #[test]
-#[ignore = "core bug: a request queued for a starting perSession instance ignores ExchangeClosed (SEED=32 with --per-session-disconnects)"]
 fn a_request_queued_for_a_starting_instance_is_dropped_when_its_client_leaves() {
     let options = SimOptions { per_session_disconnects: true, ..SimOptions::default() };
     if let Err(violation) = run(32, &options) {

@@ -467,6 +467,10 @@ impl Hub {
     }
 
     pub(super) fn handle_exchange_closed(&mut self, now: Instant, exchange: ExchangeId) {
+        // A request still waiting for its instance to start is simply forgotten.
+        for waiting in self.queued.values_mut() {
+            waiting.retain(|(req, _)| req.exchange != exchange);
+        }
         match self.exchanges.get(&exchange).cloned() {
             Some(Exchange::Call { backend, id, .. }) => {
                 self.abandon_call(&backend, id, "client disconnected");
