@@ -198,7 +198,7 @@ pub struct Ledger {
     spawned: BTreeSet<Gen>,
     /// Per-session instance -> the client whose calls it serves (from the first call it got).
     instance_owner: BTreeMap<String, usize>,
-    /// Instances spawned and not stopped (an upper bound on the live ones).
+    /// Instances ever spawned (an upper bound on the ones the hub still holds timers for).
     live_instances: BTreeSet<String>,
     /// Set while the outputs of a configuration change are drained.
     reload: Option<ReloadScope>,
@@ -412,8 +412,9 @@ impl Ledger {
                 Ok(None)
             }
             Output::StopBackend { backend, .. } => {
+                // A stopped instance stays counted: the hub forgets it (and its idle timer)
+                // only when that timer fires or its session asks again, which is bounded.
                 self.known_backend(backend, BackendUse::Stop)?;
-                self.live_instances.remove(backend);
                 Ok(None)
             }
         }
