@@ -71,9 +71,9 @@ pub struct SimOptions {
     /// after `notifications/tools/list_changed`. Off only to step around a known core bug
     /// (those requests have no timeout, so a silent server leaves them pending forever).
     pub faulty_relists: bool,
-    /// Let clients disconnect while a per-session server is in play. Off by default to step
-    /// around a known core bug: a request queued for a starting per-session instance ignores
-    /// its client's disconnect, is forwarded anyway and answered on the closed exchange.
+    /// Let clients disconnect while a per-session server is in play (on by default; it was
+    /// held back while a request queued for a starting instance ignored its client's
+    /// disconnect, fixed in the core since).
     pub per_session_disconnects: bool,
     /// Configuration changes at fixed instants (milliseconds), whatever the faults.
     pub script: Vec<(u64, ConfigChange)>,
@@ -100,7 +100,7 @@ impl Default for SimOptions {
             full_trace: false,
             shutdown: true,
             faulty_relists: true,
-            per_session_disconnects: false,
+            per_session_disconnects: true,
             script: Vec::new(),
             max_calls: None,
             client_start_ms: 1500,

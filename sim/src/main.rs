@@ -18,8 +18,6 @@ fn main() -> anyhow::Result<ExitCode> {
     // `--spare-relists` steps around the known relist-timeout core bug so other findings show.
     let mut options =
         SimOptions { faulty_relists: !args.iter().any(|a| a == "--spare-relists"), ..SimOptions::default() };
-    // `--per-session-disconnects` turns on the fault that trips the queued-instance core bug.
-    options.per_session_disconnects = args.iter().any(|a| a == "--per-session-disconnects");
     if let Some(steps) = flag("--steps") {
         options.steps = steps.parse().context("--steps takes a number")?;
     }

@@ -159,7 +159,8 @@ fn reloads_mid_traffic_touch_only_what_changed() {
 }
 
 /// A per-session server with clients that hang up: a request queued while its session's
-/// instance starts is forwarded after the client left and answered on the closed exchange.
+/// instance starts is dropped when its client leaves (SEED=32 once found it forwarded anyway
+/// and answered on the closed exchange).
 #[test]
 fn a_request_queued_for_a_starting_instance_is_dropped_when_its_client_leaves() {
     let options = SimOptions { per_session_disconnects: true, ..SimOptions::default() };
