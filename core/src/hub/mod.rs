@@ -33,6 +33,8 @@ use std::time::Duration;
 
 /// Everything the hub needs to know at start.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+// Recordings carry a HubConfig; fields added later must not make older recordings unreadable.
+#[serde(default)]
 pub struct HubConfig {
     /// The servers to run.
     pub mcp: McpConfig,
