@@ -11,6 +11,7 @@ mod proxy;
 use anyhow::Context;
 use args::{Cli, Command, LogLevel, ServeArgs, Transport};
 use clap::Parser;
+use onemcp_core::config::McpConfig;
 use onemcp_core::hub::PresetsFile;
 use onemcp_core::{FrontConfig, HubConfig, Input};
 use std::process::ExitCode;
@@ -106,15 +107,7 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
     let url = format!("http://{local}/mcp");
 
     let front = FrontConfig { host: args.host.clone(), port: local.port(), external_url: args.external_url.clone() };
-    let hub_config = HubConfig {
-        mcp: parsed.config,
-        front,
-        presets,
-        auth_enabled: false,
-        ping_interval: Some(PING_INTERVAL),
-        session_idle_timeout: Some(SESSION_IDLE_TIMEOUT),
-        ..HubConfig::default()
-    };
+    let hub_config = daemon_hub_config(parsed.config, front, presets);
 
     let pid = std::process::id();
     let info = pidfile::PidInfo {
@@ -130,12 +123,8 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
     pidfile::write(&paths.config_dir, &info)?;
     tracing::info!("1mcp listening on {url}");
 
-    let mut settings =
-        onemcp_io::DaemonSettings::new(listener, hub_config).with_config_source(config_source(&args, &paths.config));
-    if let Some(path) = &args.record {
-        settings = settings.with_record(path);
-    }
-    let result = run_daemon(settings);
+    let settings = onemcp_io::DaemonSettings::new(listener, hub_config);
+    let result = run_daemon(with_reload_and_record(settings, &args, &paths.config));
     pidfile::remove(&paths.config_dir, pid);
     result?;
     tracing::info!("1mcp stopped");
@@ -146,12 +135,20 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
 fn serve_stdio(
     args: &ServeArgs,
     config_path: &std::path::Path,
-    mcp: onemcp_core::config::McpConfig,
+    mcp: McpConfig,
     presets: Option<PresetsFile>,
 ) -> Result<(), Failure> {
     // The hub checks Host like for any local HTTP client; the bridge presents itself as one.
     let front = FrontConfig { host: "127.0.0.1".into(), port: 0, external_url: args.external_url.clone() };
-    let hub_config = HubConfig {
+    let settings = onemcp_io::DaemonSettings::stdio(args.view(), daemon_hub_config(mcp, front, presets));
+    run_daemon(with_reload_and_record(settings, args, config_path))?;
+    tracing::info!("1mcp stopped");
+    Ok(())
+}
+
+/// The hub settings of a running daemon (the core's defaults suit tests and the simulator).
+fn daemon_hub_config(mcp: McpConfig, front: FrontConfig, presets: Option<PresetsFile>) -> HubConfig {
+    HubConfig {
         mcp,
         front,
         presets,
@@ -159,16 +156,20 @@ fn serve_stdio(
         ping_interval: Some(PING_INTERVAL),
         session_idle_timeout: Some(SESSION_IDLE_TIMEOUT),
         ..HubConfig::default()
-    };
-    let config_path = config_path.to_path_buf();
-    let mut settings =
-        onemcp_io::DaemonSettings::stdio(args.view(), hub_config).with_config_source(config_source(args, &config_path));
-    if let Some(path) = &args.record {
-        settings = settings.with_record(path);
     }
-    run_daemon(settings)?;
-    tracing::info!("1mcp stopped");
-    Ok(())
+}
+
+/// Hot reload from the config file, and `--record` if asked.
+fn with_reload_and_record(
+    settings: onemcp_io::DaemonSettings,
+    args: &ServeArgs,
+    config: &std::path::Path,
+) -> onemcp_io::DaemonSettings {
+    let settings = settings.with_config_source(config_source(args, config));
+    match &args.record {
+        Some(path) => settings.with_record(path),
+        None => settings,
+    }
 }
 
 /// Idle backends are pinged this often; one that does not answer is restarted.

@@ -224,23 +224,14 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{LaunchSpec, RestartConfig, TransportConfig};
     use serde_json::json;
 
     fn server(prefix: bool, disabled: &[&str]) -> ServerConfig {
         ServerConfig {
-            transport: TransportConfig::Stdio(LaunchSpec::default()),
-            tags: vec![],
-            disabled: false,
-            connection_timeout: None,
-            request_timeout: None,
-            max_total_timeout: None,
             disabled_tools: disabled.iter().map(|s| s.to_string()).collect(),
             tool_description_overrides: BTreeMap::from([("echo".to_owned(), "Echo, overridden".to_owned())]),
-            instruction_override: None,
             prefix_names: prefix,
-            per_session: None,
-            restart: RestartConfig::default(),
+            ..ServerConfig::stdio("")
         }
     }
 

@@ -54,24 +54,10 @@ fn needs_restart(old: &ServerConfig, new: &ServerConfig) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{LaunchSpec, RestartConfig, TransportConfig};
-    use std::collections::BTreeMap;
+    use crate::config::{LaunchSpec, TransportConfig};
 
     fn stdio(command: &str) -> ServerConfig {
-        ServerConfig {
-            transport: TransportConfig::Stdio(LaunchSpec { command: command.into(), ..LaunchSpec::default() }),
-            tags: vec![],
-            disabled: false,
-            connection_timeout: None,
-            request_timeout: None,
-            max_total_timeout: None,
-            disabled_tools: vec![],
-            tool_description_overrides: BTreeMap::new(),
-            instruction_override: None,
-            prefix_names: true,
-            restart: RestartConfig::default(),
-            per_session: None,
-        }
+        ServerConfig::stdio(command)
     }
 
     fn config(servers: &[(&str, ServerConfig)]) -> McpConfig {

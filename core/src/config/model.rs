@@ -57,6 +57,26 @@ impl Default for PerSessionConfig {
     }
 }
 
+impl ServerConfig {
+    /// A stdio server running `command`, with every other setting at its default.
+    pub fn stdio(command: &str) -> ServerConfig {
+        ServerConfig {
+            transport: TransportConfig::Stdio(LaunchSpec { command: command.to_owned(), ..LaunchSpec::default() }),
+            tags: Vec::new(),
+            disabled: false,
+            connection_timeout: None,
+            request_timeout: None,
+            max_total_timeout: None,
+            disabled_tools: Vec::new(),
+            tool_description_overrides: BTreeMap::new(),
+            instruction_override: None,
+            prefix_names: true,
+            restart: RestartConfig::default(),
+            per_session: None,
+        }
+    }
+}
+
 /// Transport of a server.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]

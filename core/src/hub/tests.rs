@@ -6,20 +6,7 @@ use crate::event::{ExitInfo, HttpMethod, HttpRequest};
 use serde_json::json;
 
 fn server(prefix: bool) -> ServerConfig {
-    ServerConfig {
-        transport: TransportConfig::Stdio(LaunchSpec { command: "srv".into(), ..LaunchSpec::default() }),
-        tags: vec![],
-        disabled: false,
-        connection_timeout: None,
-        request_timeout: Some(Duration::from_secs(5)),
-        max_total_timeout: None,
-        disabled_tools: vec![],
-        tool_description_overrides: BTreeMap::new(),
-        instruction_override: None,
-        prefix_names: prefix,
-        per_session: None,
-        restart: RestartConfig::default(),
-    }
+    ServerConfig { request_timeout: Some(Duration::from_secs(5)), prefix_names: prefix, ..ServerConfig::stdio("srv") }
 }
 
 /// A hub plus the bookkeeping a test needs to play clients and backends.
