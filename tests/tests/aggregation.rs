@@ -65,7 +65,7 @@ async fn tools_are_prefixed_and_listed_in_server_order() {
     let (_daemon, client) = start().await;
     let first = names(&bounded("tools/list", client.list_all_tools()).await.expect("tools/list"), "name");
     let second = names(&bounded("tools/list", client.list_all_tools()).await.expect("tools/list"), "name");
-    let own = ["echo", "add", "sleep", "fail", "whoami", "pid", "getenv"];
+    let own = ["echo", "add", "sleep", "fail", "whoami", "pid", "freeze", "getenv"];
     let mut expected: Vec<String> = own.iter().map(|t| format!("alpha_1mcp_{t}")).collect();
     expected.extend(own.iter().chain(&["hidden"]).map(|t| format!("beta_1mcp_{t}")));
     expected.extend(own.iter().chain(&["hidden"]).map(|t| (*t).to_owned()));
@@ -205,7 +205,7 @@ async fn a_large_tool_list_arrives_whole_and_in_order() {
         .collect();
     let expected: Vec<String> = (0..300).map(|i| format!("many_1mcp_t{i}")).collect();
     assert_eq!(numbered, expected, "numbered tools lost, duplicated or reordered");
-    assert_eq!(tools.len(), 8 + 8 + 300, "alpha's 8 + many's 8 + 300 numbered");
+    assert_eq!(tools.len(), 9 + 9 + 300, "alpha's 9 + many's 9 + 300 numbered");
     let result =
         bounded("t299", client.call_tool(call_args("many_1mcp_t299", json!({})))).await.expect("call many_1mcp_t299");
     assert_eq!(tool_text(&result), "many: t299");

@@ -39,6 +39,7 @@ struct FixtureConfig {
     instructions: Option<String>,
     many_tools: usize,
     start_delay_ms: u64,
+    huge_line_mb: usize,
 }
 
 impl FixtureConfig {
@@ -51,6 +52,7 @@ impl FixtureConfig {
             instructions: None,
             many_tools: 0,
             start_delay_ms: 0,
+            huge_line_mb: 0,
         };
         while let Some(arg) = args.next() {
             let mut value = |flag: &str| args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -69,6 +71,10 @@ impl FixtureConfig {
                 "--many-tools" => {
                     let n = value("--many-tools")?;
                     config.many_tools = n.parse().map_err(|e| format!("--many-tools {n}: {e}"))?;
+                }
+                "--huge-line" => {
+                    let mb = value("--huge-line")?;
+                    config.huge_line_mb = mb.parse().map_err(|e| format!("--huge-line {mb}: {e}"))?;
                 }
                 "--start-delay" => {
                     let ms = value("--start-delay")?;
@@ -149,6 +155,11 @@ impl FixtureServer {
             ),
             Tool::new("whoami", "Answer with the server name", schema(json!({"type": "object", "properties": {}}))),
             Tool::new("pid", "Answer with this process's id", schema(json!({"type": "object", "properties": {}}))),
+            Tool::new(
+                "freeze",
+                "Stop this whole process (SIGSTOP): it neither reads nor answers any more",
+                schema(json!({"type": "object", "properties": {}})),
+            ),
             Tool::new(
                 "getenv",
                 "Answer with the value of an environment variable, or (unset)",
@@ -236,6 +247,10 @@ impl ServerHandler for FixtureServer {
             "fail" => Err(McpError::internal_error(format!("{name} refused: fail was called"), None)),
             "whoami" => text_result(name),
             "pid" => text_result(std::process::id().to_string()),
+            "freeze" => {
+                let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::STOP);
+                text_result("thawed".to_owned())
+            }
             "getenv" => {
                 let variable = argument(&arguments, "name")?
                     .as_str()
@@ -363,6 +378,16 @@ async fn main() -> ExitCode {
             // A closed stderr must not stop the fixture from serving.
             let _ = writeln!(stderr, "fixture-server {}: noise line {i}", config.name);
         }
+    }
+    if config.huge_line_mb > 0 {
+        // One enormous line (a server dumping a blob to stdout): the gateway must not buffer it.
+        let mut stdout = std::io::stdout().lock();
+        let chunk = vec![b'x'; 1024 * 1024];
+        for _ in 0..config.huge_line_mb {
+            let _ = stdout.write_all(&chunk);
+        }
+        let _ = stdout.write_all(b"\n");
+        let _ = stdout.flush();
     }
     if config.start_delay_ms > 0 {
         // A server that takes a while before it reads stdin (npx downloading, a JVM warming up).
