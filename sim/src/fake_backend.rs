@@ -6,6 +6,7 @@
 //! "written" at time t reaches the hub at t, in write order (a pipe does not reorder).
 
 use crate::faults::{BackendFaults, below, between, chance};
+use crate::invariants::FAKE_TOOL_ERROR;
 use onemcp_core::{ExitInfo, Gen};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
@@ -273,7 +274,8 @@ impl FakeBackend {
             _ => json!({"error": {"code": -32601, "message": format!("no method {method}")}}),
         };
         if method == "tools/call" && self.fault(rng, on, f.error) {
-            body = json!({"error": {"code": -32000, "message": "the tool failed on purpose"}});
+            let text = message.pointer("/params/arguments/text").cloned().unwrap_or(Value::Null);
+            body = json!({"error": {"code": -32000, "message": FAKE_TOOL_ERROR, "data": {"text": text}}});
         }
         body["jsonrpc"] = json!("2.0");
         body["id"] = id.clone();

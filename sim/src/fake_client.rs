@@ -74,6 +74,8 @@ pub struct FakeClient {
     pub faults_injected: u64,
     /// Stop after this many calls and lists (scripted scenarios); `None` for no limit.
     pub max_calls: Option<u64>,
+    /// The URL query of its `/mcp` requests (`tags=a`, `tag-filter=...`): its view; empty for none.
+    pub query: String,
 }
 
 impl FakeClient {
@@ -90,6 +92,7 @@ impl FakeClient {
             stream_delivered: false,
             faults_injected: 0,
             max_calls: None,
+            query: String::new(),
         }
     }
 
@@ -101,6 +104,7 @@ impl FakeClient {
         HttpRequest {
             method: Some(method),
             path: "/mcp".into(),
+            query: self.query.clone(),
             host: Some("127.0.0.1:3050".into()),
             accept: Some(if self.sse { "text/event-stream" } else { "application/json, text/event-stream" }.into()),
             content_type: body.map(|_| "application/json".into()),
@@ -192,7 +196,10 @@ impl FakeClient {
                 }
                 let x = exchange();
                 let (n, id) = self.fresh_id(rng);
-                if chance(rng, faults.list) {
+                // A client with a view lists now and then whatever the faults, so its view is
+                // checked in lists too; its calls go to any configured server, in view or not.
+                let list = if self.query.is_empty() { faults.list } else { faults.list.max(0.15) };
+                if chance(rng, list) {
                     let body = json!({"jsonrpc": "2.0", "id": id, "method": "tools/list"});
                     self.in_flight.insert(x, InFlight { id: id.clone(), delivered: false });
                     return vec![ClientAction::Send {

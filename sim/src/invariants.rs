@@ -1,7 +1,10 @@
 //! The ledger of everything clients asked and the hub did, and the DESIGN.md invariants
-//! checked against it: 1 (exactly one response), 2 (attribution), 5 (tables drain), plus
-//! "one live generation receives writes" and "outputs name only exchanges the hub was given".
+//! checked against it: 1 (exactly one response), 2 (attribution), 3 (a failing backend affects
+//! only its own calls), 4 (a session sees and calls only what its view admits), 5 (tables
+//! drain), plus "one live generation receives writes" and "outputs name only exchanges the hub
+//! was given".
 
+use onemcp_core::view::TagFilter;
 use onemcp_core::{ExchangeId, Gen, HubStats, Output};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -14,6 +17,10 @@ pub enum Invariant {
     OneResponse,
     /// 2: a response reaches the exchange that asked, under its id, with its payload.
     Attribution,
+    /// 3: one backend failing affects only the requests routed to it.
+    Isolation,
+    /// 4: a session sees and calls only what its view admits, in lists and in calls.
+    View,
     /// 5: tables are bounded and drain after quiescence.
     Drains,
     /// Only the newest generation of a backend receives writes.
@@ -36,6 +43,8 @@ impl fmt::Display for Invariant {
         f.write_str(match self {
             Invariant::OneResponse => "invariant 1 (exactly one response)",
             Invariant::Attribution => "invariant 2 (attribution, no cross-talk)",
+            Invariant::Isolation => "invariant 3 (a failing backend affects only its own calls)",
+            Invariant::View => "invariant 4 (a session sees and calls only what its view admits)",
             Invariant::Drains => "invariant 5 (tables bounded and drained)",
             Invariant::OneGeneration => "one live generation per backend",
             Invariant::KnownParty => "outputs name known exchanges and backends",
@@ -59,6 +68,10 @@ pub struct Breach {
 fn breach<T>(invariant: Invariant, detail: impl Into<String>) -> Result<T, Breach> {
     Err(Breach { invariant, detail: detail.into() })
 }
+
+/// The message of the error a fake backend fails a call with on purpose; its `data.text` is
+/// the call's payload, so the ledger knows which calls each backend failed itself.
+pub const FAKE_TOOL_ERROR: &str = "the tool failed on purpose";
 
 /// What a client asked on one exchange.
 #[derive(Clone, Debug, PartialEq)]
@@ -133,6 +146,9 @@ struct Record {
     headers: Vec<(String, String)>,
     status: u16,
     result: Option<CallResult>,
+    /// A call its session's view did not admit when the hub received it: it must be refused
+    /// with -32602 and never reach a backend.
+    refused: bool,
 }
 
 /// A finished exchange, for the client that owns it.
@@ -202,6 +218,20 @@ pub struct Ledger {
     live_instances: BTreeSet<String>,
     /// Set while the outputs of a configuration change are drained.
     reload: Option<ReloadScope>,
+    /// Each configured server's tags, as the hub has them now.
+    tags: BTreeMap<String, Vec<String>>,
+    /// Per client with a view (`?tags=` / `?tag-filter=`): what it admits.
+    views: BTreeMap<usize, TagFilter>,
+    /// Payloads of calls refused by their session's view: no backend may ever see them.
+    refused_payloads: BTreeSet<String>,
+    /// Payload -> server whose fake backend answered that call with an error (it said so).
+    backend_errors: BTreeMap<String, String>,
+    /// Servers whose process exited or failed to spawn in this step (set until the next step).
+    failing: BTreeSet<String>,
+    /// The server whose process sent this step's input, if any (set until the next step).
+    source: Option<String>,
+    /// Every server name ever configured (a hub error naming one of them names a culprit).
+    known_servers: BTreeSet<String>,
     /// Responses seen.
     pub responses: u64,
 }
@@ -209,7 +239,53 @@ pub struct Ledger {
 impl Ledger {
     /// Books for a hub configured with `backends`.
     pub fn new(backends: impl IntoIterator<Item = String>) -> Ledger {
-        Ledger { backends: backends.into_iter().collect(), ..Ledger::default() }
+        let backends: BTreeSet<String> = backends.into_iter().collect();
+        Ledger { known_servers: backends.clone(), backends, ..Ledger::default() }
+    }
+
+    /// The servers' tags from now on (at start, and before each valid configuration change
+    /// is delivered: a tags-only change re-decides every view at that step).
+    pub fn set_tags(&mut self, tags: BTreeMap<String, Vec<String>>) {
+        self.known_servers.extend(tags.keys().cloned());
+        self.tags = tags;
+    }
+
+    /// `client` opens its session with this view (from the same query the hub parses).
+    pub fn set_view(&mut self, client: usize, filter: TagFilter) {
+        self.views.insert(client, filter);
+    }
+
+    /// Whether `client`'s view admits `server` now; `None` for a client without a view.
+    fn admits(&self, client: usize, server: &str) -> Option<bool> {
+        let filter = self.views.get(&client)?;
+        let tags = self.tags.get(server).filter(|_| self.backends.contains(server));
+        Some(tags.is_some_and(|t| filter.admits(t)))
+    }
+
+    /// The hub is about to learn that `server`'s process ended or never started: until the
+    /// next step, no call to another server may be failed.
+    pub fn begin_failure(&mut self, server: &str) {
+        self.failing.insert(server.to_owned());
+    }
+
+    /// This step's input comes from `server`'s process (a line, a spawn, an exit).
+    pub fn begin_source(&mut self, server: &str) {
+        self.source = Some(server.to_owned());
+    }
+
+    /// `backend` is about to hand the hub this line: remember which calls it failed itself.
+    pub fn handle_backend_line(&mut self, backend: &str, line: &str) {
+        let Ok(message) = serde_json::from_str::<Value>(line) else { return };
+        if let Some(text) = message.pointer("/error/data/text").and_then(Value::as_str) {
+            self.backend_errors.insert(text.to_owned(), server_of(backend).to_owned());
+        }
+    }
+
+    /// A new step begins: what held for the last one's outputs only is forgotten.
+    pub fn end_step(&mut self) {
+        self.reload = None;
+        self.failing.clear();
+        self.source = None;
     }
 
     /// A client issued a request on `exchange` (not yet delivered).
@@ -243,14 +319,24 @@ impl Ledger {
             headers: vec![],
             status: 0,
             result: None,
+            refused: false,
         };
         self.records.insert(exchange, record);
     }
 
     /// The hub is about to receive the request of `exchange`.
     pub fn handle_delivered(&mut self, exchange: ExchangeId) {
+        let Some(r) = self.records.get(&exchange) else { return };
+        let refused = match &r.asked {
+            Asked::Call { backend, .. } => self.admits(r.client, backend) == Some(false),
+            _ => false,
+        };
+        if let (true, Asked::Call { payload, .. }) = (refused, &r.asked) {
+            self.refused_payloads.insert(payload.clone());
+        }
         if let Some(r) = self.records.get_mut(&exchange) {
             r.delivered = true;
+            r.refused = refused;
         }
     }
 
@@ -280,6 +366,7 @@ impl Ledger {
     /// servers, `removed` the ones it drops. Holds until [`Ledger::end_reload`].
     pub fn begin_reload(&mut self, scope: ReloadScope, configured: BTreeSet<String>, removed: BTreeSet<String>) {
         if !scope.invalid {
+            self.known_servers.extend(configured.iter().cloned());
             self.removed.extend(removed);
             self.removed.retain(|r| !configured.contains(r));
             self.backends = configured;
@@ -290,6 +377,24 @@ impl Ledger {
     /// The outputs of the last configuration change are all drained.
     pub fn end_reload(&mut self) {
         self.reload = None;
+    }
+
+    /// Rule 4 on a message pushed to a session on its own (not an answer): in a step whose
+    /// input came from `source`'s process, a `list_changed` can only be about `source`, so a
+    /// session whose view does not admit `source` must not hear it.
+    fn check_push_view(&self, client: usize, message: &Value) -> Result<(), Breach> {
+        let method = message.get("method").and_then(Value::as_str).unwrap_or_default();
+        if !method.ends_with("/list_changed") {
+            return Ok(());
+        }
+        let Some(source) = self.source.as_deref() else { return Ok(()) };
+        if self.admits(client, source) == Some(false) {
+            return breach(
+                Invariant::View,
+                format!("client {client} heard {method} caused by {source}, which its view does not admit"),
+            );
+        }
+        Ok(())
     }
 
     /// Rule 6 on one output drained right after a configuration change.
@@ -363,7 +468,10 @@ impl Ledger {
                 if !r.stream_open {
                     return breach(Invariant::KnownParty, format!("an event on {exchange} without an open stream"));
                 }
+                let client = r.client;
                 let message: Value = serde_json::from_str(&event.data).unwrap_or(Value::Null);
+                self.check_push_view(client, &message)?;
+                let r = self.record(*exchange, "an event")?;
                 let is_response = message.get("method").is_none()
                     && (message.get("result").is_some() || message.get("error").is_some());
                 if is_response {
@@ -444,6 +552,18 @@ impl Ledger {
     /// Invariants 1 and 2 on one JSON-RPC answer (or bodyless HTTP answer).
     fn check_answer(&mut self, exchange: ExchangeId, status: u16, body: &str) -> Result<(), Breach> {
         let backends = self.backends.clone();
+        let Some(r) = self.records.get(&exchange) else { return Ok(()) };
+        // What rules 3 and 4 need to know, read before the record is borrowed for writing.
+        let admitted: Option<BTreeSet<String>> = self
+            .views
+            .contains_key(&r.client)
+            .then(|| self.backends.iter().filter(|b| self.admits(r.client, b) == Some(true)).cloned().collect());
+        let failed_by = match &r.asked {
+            Asked::Call { payload, .. } => self.backend_errors.get(payload).cloned(),
+            _ => None,
+        };
+        let failing = self.failing.clone();
+        let known = self.known_servers.clone();
         let Some(r) = self.records.get_mut(&exchange) else { return Ok(()) };
         if r.answers > 1 {
             return breach(Invariant::OneResponse, format!("{exchange} received {} responses", r.answers));
@@ -511,7 +631,16 @@ impl Ledger {
         }
         let error_text = error.map(|e| e.get("message").and_then(Value::as_str).unwrap_or_default().to_owned());
         match (&r.asked, result) {
-            (Asked::Call { payload, .. }, Some(result)) => {
+            (Asked::Call { payload, backend, .. }, Some(result)) => {
+                if r.refused {
+                    return breach(
+                        Invariant::View,
+                        format!(
+                            "{exchange} called {backend}, outside client {}'s view, and got a result: {body}",
+                            r.client
+                        ),
+                    );
+                }
                 let text = result.pointer("/content/0/text").and_then(Value::as_str).unwrap_or_default();
                 if text != payload {
                     return breach(
@@ -530,6 +659,44 @@ impl Ledger {
                         format!("the error for a call to {backend} on {exchange} does not name it: {body}"),
                     );
                 }
+                // Rule 4: a call outside the view is refused as an unknown tool.
+                let code = error.and_then(|e| e.get("code")).and_then(Value::as_i64);
+                // (Unless its session was deleted first: then the session is what is unknown.)
+                if r.refused && !r.session_gone && code != Some(-32602) {
+                    return breach(
+                        Invariant::View,
+                        format!(
+                            "{exchange} called {backend}, outside client {}'s view, and got error {code:?} instead of -32602: {body}",
+                            r.client
+                        ),
+                    );
+                }
+                // Rule 3: an error is the target's own (its fake said so), or the hub's about
+                // the target; never another server's, nor one made while another server failed.
+                let message = error_text.as_deref().unwrap_or_default();
+                if message.contains(FAKE_TOOL_ERROR) {
+                    if failed_by.as_deref() != Some(backend.as_str()) {
+                        return breach(
+                            Invariant::Isolation,
+                            format!(
+                                "{exchange} called {backend} and got a tool error its backend never wrote (it came from {failed_by:?}): {body}"
+                            ),
+                        );
+                    }
+                } else if let Some(other) = known.iter().find(|k| *k != backend && whole.contains(k.as_str())) {
+                    return breach(
+                        Invariant::Isolation,
+                        format!("{exchange} called {backend} but was failed with an error naming {other}: {body}"),
+                    );
+                }
+                if !failing.is_empty() && !failing.contains(backend) {
+                    return breach(
+                        Invariant::Isolation,
+                        format!(
+                            "{exchange} called {backend} and was failed in the step where {failing:?} failed: {body}"
+                        ),
+                    );
+                }
                 r.result = Some(CallResult::Error(error_text.unwrap_or_default()));
             }
             (Asked::List { .. }, Some(result)) => {
@@ -540,6 +707,17 @@ impl Ledger {
                         return breach(
                             Invariant::Attribution,
                             format!("tools/list on {exchange} lists {name:?}, which no configured server owns"),
+                        );
+                    }
+                    if let Some(admitted) = &admitted
+                        && !admitted.contains(owner)
+                    {
+                        return breach(
+                            Invariant::View,
+                            format!(
+                                "tools/list on {exchange} shows client {} {name:?}, whose server its view does not admit (it admits {admitted:?}): {body}",
+                                r.client
+                            ),
                         );
                     }
                 }
@@ -592,6 +770,14 @@ impl Ledger {
                         return breach(
                             Invariant::Attribution,
                             format!("{backend} was asked for tool {name:?} instead of its original name echo: {line}"),
+                        );
+                    }
+                    if self.refused_payloads.contains(payload) {
+                        return breach(
+                            Invariant::View,
+                            format!(
+                                "{backend} was sent payload {payload:?}, a call its session's view refused: {line}"
+                            ),
                         );
                     }
                     let owner = if server_of(backend) == backend {
@@ -882,6 +1068,126 @@ mod tests {
         assert_eq!(invariant(l.handle_output(&stop)), None);
         let write = Output::WriteBackend { backend: "beta".into(), generation: Gen(4), line: "{}".into() };
         assert_eq!(invariant(l.handle_output(&write)), Some(Invariant::Removed));
+    }
+
+    /// alpha is tagged `a`, beta `b`; client 0 opened its session with `?tags=a`.
+    fn ledger_with_view() -> Ledger {
+        let mut l = Ledger::new(["alpha".to_owned(), "beta".to_owned()]);
+        let tags = |t: &str| vec![t.to_owned()];
+        l.set_tags([("alpha".to_owned(), tags("a")), ("beta".to_owned(), tags("b"))].into_iter().collect());
+        let spec = onemcp_core::view::parse_view_query("tags=a", &onemcp_core::view::Presets::default());
+        l.set_view(0, spec.ok().and_then(|v| v.filter).expect("a filter"));
+        l
+    }
+
+    fn send(l: &mut Ledger, x: u64, asked: Asked) -> ExchangeId {
+        l.issue(ExchangeId(x), 0, asked);
+        l.handle_delivered(ExchangeId(x));
+        ExchangeId(x)
+    }
+
+    fn call(l: &mut Ledger, x: u64, backend: &str) -> ExchangeId {
+        let asked = Asked::Call { id: json!(x), payload: format!("c0-r{x}"), backend: backend.into() };
+        send(l, x, asked)
+    }
+
+    fn error(id: u64, code: i64, message: &str) -> Value {
+        json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
+    }
+
+    fn list(id: u64, tools: &[&str]) -> Value {
+        let tools: Vec<Value> = tools.iter().map(|t| json!({"name": t})).collect();
+        json!({"jsonrpc": "2.0", "id": id, "result": {"tools": tools}})
+    }
+
+    #[test]
+    fn catches_calls_outside_the_view_that_are_answered_or_forwarded() {
+        let mut l = ledger_with_view();
+        let x = call(&mut l, 1, "beta");
+        assert_eq!(invariant(l.handle_output(&respond(x, ok(json!(1), "c0-r1")))), Some(Invariant::View), "a result");
+        let x = call(&mut l, 2, "beta");
+        let wrong = error(2, -32603, "server 'beta' failed");
+        assert_eq!(invariant(l.handle_output(&respond(x, wrong))), Some(Invariant::View), "not -32602");
+        let x = call(&mut l, 3, "beta");
+        let unknown = error(3, -32602, "Unknown tool: beta_1mcp_echo");
+        assert_eq!(invariant(l.handle_output(&respond(x, unknown))), None, "refused as unknown");
+        let spawn = Output::SpawnBackend {
+            backend: "beta".into(),
+            generation: Gen(1),
+            transport: TransportConfig::Stdio(LaunchSpec::default()),
+        };
+        assert_eq!(invariant(l.handle_output(&spawn)), None);
+        let write = Output::WriteBackend {
+            backend: "beta".into(),
+            generation: Gen(1),
+            line: json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "c0-r3"}}}).to_string(),
+        };
+        assert_eq!(invariant(l.handle_output(&write)), Some(Invariant::View), "a refused call reached beta");
+        // In the view: answered normally.
+        let x = call(&mut l, 4, "alpha");
+        assert_eq!(invariant(l.handle_output(&respond(x, ok(json!(4), "c0-r4")))), None);
+    }
+
+    #[test]
+    fn catches_lists_and_list_changed_outside_the_view_and_follows_a_retag() {
+        let mut l = ledger_with_view();
+        let x = send(&mut l, 1, Asked::List { id: json!(1) });
+        let leaky = list(1, &["alpha_1mcp_echo", "beta_1mcp_echo"]);
+        assert_eq!(invariant(l.handle_output(&respond(x, leaky))), Some(Invariant::View));
+        let x = send(&mut l, 2, Asked::List { id: json!(2) });
+        assert_eq!(invariant(l.handle_output(&respond(x, list(2, &["alpha_1mcp_echo"])))), None);
+        // A tags-only reload tags beta `a`: from that step on client 0 sees it, and a call to
+        // alpha (now `b`) is refused.
+        let retag = [("alpha".to_owned(), vec!["b".to_owned()]), ("beta".to_owned(), vec!["a".to_owned()])];
+        l.set_tags(retag.into_iter().collect());
+        let x = send(&mut l, 3, Asked::List { id: json!(3) });
+        assert_eq!(invariant(l.handle_output(&respond(x, list(3, &["beta_1mcp_echo"])))), None);
+        let x = send(&mut l, 4, Asked::List { id: json!(4) });
+        assert_eq!(invariant(l.handle_output(&respond(x, list(4, &["alpha_1mcp_echo"])))), Some(Invariant::View));
+        let x = call(&mut l, 5, "alpha");
+        assert_eq!(invariant(l.handle_output(&respond(x, ok(json!(5), "c0-r5")))), Some(Invariant::View));
+        // A list_changed caused by alpha's process reaches a session that does not see alpha.
+        let stream = send(&mut l, 6, Asked::Stream);
+        assert_eq!(invariant(l.handle_output(&Output::OpenStream { exchange: stream, headers: vec![] })), None);
+        let changed = Output::PushEvent {
+            exchange: stream,
+            event: SseEvent {
+                event: None,
+                data: json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}).to_string(),
+            },
+        };
+        l.begin_source("beta");
+        assert_eq!(invariant(l.handle_output(&changed)), None, "beta is in view");
+        l.end_step();
+        l.begin_source("alpha");
+        assert_eq!(invariant(l.handle_output(&changed)), Some(Invariant::View), "alpha is not");
+    }
+
+    #[test]
+    fn catches_a_failing_backend_that_fails_another_backends_calls() {
+        // In the step where beta exits, a call to alpha is failed.
+        let (mut l, x) = ledger_with_call();
+        l.begin_failure("beta");
+        let e = error(7, -32603, "server 'alpha' is unavailable");
+        assert_eq!(invariant(l.handle_output(&respond(x, e.clone()))), Some(Invariant::Isolation), "beta's step");
+        l.end_step();
+        let (mut l, x) = ledger_with_call();
+        assert_eq!(invariant(l.handle_output(&respond(x, e))), None, "in a step of its own it may be alpha's fault");
+        // An error naming beta for a call to alpha.
+        let (mut l, x) = ledger_with_call();
+        let e = error(7, -32603, "alpha_1mcp_echo: server 'beta' exited with code 1");
+        assert_eq!(invariant(l.handle_output(&respond(x, e))), Some(Invariant::Isolation));
+        // A tool error alpha never wrote (beta did).
+        let fake = |text: &str| json!({"jsonrpc": "2.0", "id": 7, "error": {"code": -32000, "message": format!("alpha: {FAKE_TOOL_ERROR}"), "data": {"text": text}}});
+        let own = |text: &str| {
+            json!({"jsonrpc": "2.0", "id": 3, "error": {"code": -32000, "message": FAKE_TOOL_ERROR, "data": {"text": text}}}).to_string()
+        };
+        let (mut l, x) = ledger_with_call();
+        l.handle_backend_line("beta", &own("c0-r7"));
+        assert_eq!(invariant(l.handle_output(&respond(x, fake("c0-r7")))), Some(Invariant::Isolation));
+        let (mut l, x) = ledger_with_call();
+        l.handle_backend_line("alpha", &own("c0-r7"));
+        assert_eq!(invariant(l.handle_output(&respond(x, fake("c0-r7")))), None, "alpha's own error");
     }
 
     #[test]

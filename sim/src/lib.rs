@@ -4,7 +4,8 @@
 //! initialize and call tools, scripted stdio backends that answer after random delays, a
 //! virtual clock, and faults drawn per seed (crashes, hangs, garbage, duplicate and unknown-id
 //! responses, slow answers, spawn failures, disconnects, cancellations, session deletes).
-//! After every step it checks DESIGN.md's routing rules 1, 2 and 5; a breach comes back as a
+//! Servers carry tags and some clients open their session with a view (`?tags=a`,
+//! `?tag-filter=a%20and%20not%20b`). After every step it checks DESIGN.md's routing rules 1-6; a breach comes back as a
 //! [`Violation`] carrying `SEED=<n> step=<k>` and the last trace lines. One seed is one run:
 //! running it again reproduces the same trace byte for byte.
 //!
@@ -83,6 +84,9 @@ pub struct SimOptions {
     pub client_start_ms: u64,
     /// Every backend's shape, instead of one drawn from the seed.
     pub shape: Option<BackendShape>,
+    /// Give servers tags and some clients a view (`?tags=`, `?tag-filter=`), checking rule 4;
+    /// `None`: on for swarm faults, off for fixed plans (whose scenarios assert outcomes).
+    pub views: Option<bool>,
 }
 
 impl Default for SimOptions {
@@ -105,6 +109,7 @@ impl Default for SimOptions {
             max_calls: None,
             client_start_ms: 1500,
             shape: None,
+            views: None,
         }
     }
 }

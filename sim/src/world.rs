@@ -11,6 +11,7 @@ use crate::invariants::{Breach, Invariant, Ledger, ReloadScope, server_of};
 use crate::trace::{Trace, input_line, output_line};
 use crate::{Faults, SimOptions, SimReport, Violation};
 use onemcp_core::config::{LaunchSpec, McpConfig, PerSessionConfig, RestartConfig, ServerConfig, TransportConfig};
+use onemcp_core::view::{Presets, parse_view_query};
 use onemcp_core::{Gen, Hub, HubConfig, Input, Instant, Output};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
@@ -20,6 +21,21 @@ use std::time::Duration;
 
 /// Server names, in the order backends are added.
 pub const BACKEND_NAMES: [&str; 4] = ["alpha", "beta", "gamma", "delta"];
+
+/// The tags servers draw theirs from (when views are on).
+pub const TAGS: [&str; 3] = ["a", "b", "c"];
+
+/// The views clients draw from (when views are on): URL queries of `/mcp`.
+pub const VIEW_QUERIES: [&str; 8] = [
+    "tags=a",
+    "tags=b,c",
+    "tags=c&app=sim",
+    "tag-filter=a%20and%20not%20b",
+    "tag-filter=b+or+c",
+    "tag-filter=not%20a",
+    "filter=a,c",
+    "tag-filter=%28a%20or%20b%29%20and%20not%20c",
+];
 
 /// Something scheduled to happen.
 #[derive(Debug)]
@@ -115,6 +131,20 @@ pub struct World {
     reloads: u64,
     request_timeout_ms: u64,
     connect_timeout_ms: u64,
+    /// Servers have tags and some clients views; drawn from `view_rng`, a stream of its own,
+    /// so turning views on or off leaves every other draw of the seed where it was.
+    views: bool,
+    view_rng: ChaCha8Rng,
+}
+
+/// One or two distinct tags from [`TAGS`].
+fn draw_tags(rng: &mut ChaCha8Rng) -> Vec<String> {
+    let first = below(rng, TAGS.len() as u64) as usize;
+    let mut tags = vec![TAGS[first].to_owned()];
+    if chance(rng, 0.4) {
+        tags.push(TAGS[(first + 1 + below(rng, TAGS.len() as u64 - 1) as usize) % TAGS.len()].to_owned());
+    }
+    tags
 }
 
 fn server_config(request_timeout_ms: u64, connect_timeout_ms: u64) -> ServerConfig {
@@ -152,17 +182,32 @@ impl World {
             plan.clients.disconnect = 0.0;
         }
         let max_latency_ms = between(&mut rng, 1, 120);
+        let views = options.views.unwrap_or(matches!(options.faults, Faults::Swarm));
+        let mut view_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x7669_6577_7669_6577);
+        let mut ledger = Ledger::new(names.clone());
         let mut mcp = McpConfig::default();
         let mut backends = BTreeMap::new();
         for name in &names {
-            let server = world_server(&mut rng, &plan, name, options.request_timeout_ms, options.connect_timeout_ms);
+            let mut server =
+                world_server(&mut rng, &plan, name, options.request_timeout_ms, options.connect_timeout_ms);
+            if views {
+                server.tags = draw_tags(&mut view_rng);
+            }
             mcp.servers.insert(name.clone(), server);
             backends.insert(name.clone(), fake_backend(&mut rng, &plan, name, options));
         }
+        ledger.set_tags(tags_of(&mcp));
         let clients = (0..n_clients)
             .map(|i| {
                 let mut client = FakeClient::new(i, chance(&mut rng, plan.clients.sse), colliding);
                 client.max_calls = options.max_calls;
+                if views && chance(&mut view_rng, 0.5) {
+                    client.query = pick(&mut view_rng, &VIEW_QUERIES).map(|q| (*q).to_owned()).unwrap_or_default();
+                    let spec = parse_view_query(&client.query, &Presets::default());
+                    if let Some(filter) = spec.ok().and_then(|v| v.filter) {
+                        ledger.set_view(i, filter);
+                    }
+                }
                 client
             })
             .collect();
@@ -179,7 +224,7 @@ impl World {
             seq: 0,
             seed,
             plan,
-            ledger: Ledger::new(names),
+            ledger,
             trace: Trace::new(options.trace_lines, options.full_trace),
             faults_on: true,
             issuing: true,
@@ -192,6 +237,8 @@ impl World {
             reloads: 0,
             request_timeout_ms: options.request_timeout_ms,
             connect_timeout_ms: options.connect_timeout_ms,
+            views,
+            view_rng,
         };
         for i in 0..n_clients {
             let at = between(&mut world.rng, 0, options.client_start_ms) * MS;
@@ -236,7 +283,7 @@ impl World {
         let next_event = self.queue.peek().map(|Reverse((at, _, _))| *at);
         let deadline = self.hub.poll_timeout();
         self.steps += 1;
-        self.ledger.end_reload();
+        self.ledger.end_step();
         let outcome = match (next_event, deadline) {
             (None, None) => {
                 self.steps -= 1;
@@ -288,7 +335,18 @@ impl World {
             Event::Reload(change) => self.reload(change),
             Event::Backend { backend, generation, act } => {
                 let Some(fake) = self.backends.get_mut(server_of(&backend)) else { return Ok(()) };
-                let input = match (fake.fire(generation, &act), act) {
+                let fired = fake.fire(generation, &act);
+                if fired != Fired::Dropped {
+                    self.ledger.begin_source(server_of(&backend));
+                }
+                match (&fired, &act) {
+                    (Fired::Exit(_), _) | (Fired::Deliver, BackendAct::SpawnFailed) => {
+                        self.ledger.begin_failure(server_of(&backend));
+                    }
+                    (Fired::Deliver, BackendAct::Line { line, .. }) => self.ledger.handle_backend_line(&backend, line),
+                    _ => {}
+                }
+                let input = match (fired, act) {
                     (Fired::Dropped, _) => return Ok(()),
                     (Fired::Exit(status), _) => Input::BackendExited { backend, generation, status },
                     (Fired::Deliver, BackendAct::Spawned) => {
@@ -368,8 +426,11 @@ impl World {
                     let fake = fake_backend(&mut self.rng, &self.plan, name, &options);
                     self.backends.insert(name.clone(), fake);
                 }
-                let server =
+                let mut server =
                     world_server(&mut self.rng, &self.plan, name, self.request_timeout_ms, self.connect_timeout_ms);
+                if self.views {
+                    server.tags = draw_tags(&mut self.view_rng);
+                }
                 new.servers.insert(name.clone(), server);
                 changed.insert(name.clone());
             }
@@ -385,13 +446,18 @@ impl World {
             }
             ConfigChange::Tags(name) => {
                 if let Some(server) = new.servers.get_mut(name) {
-                    server.tags = vec![format!("t{}", self.reloads)];
+                    server.tags =
+                        if self.views { draw_tags(&mut self.view_rng) } else { vec![format!("t{}", self.reloads)] };
                 }
             }
         }
         let untouched: BTreeSet<String> = old.servers.keys().filter(|n| !changed.contains(*n)).cloned().collect();
         let removed: BTreeSet<String> = old.servers.keys().filter(|n| !new.servers.contains_key(*n)).cloned().collect();
         let scope = ReloadScope { untouched, invalid: change == ConfigChange::Invalid, what: format!("{change:?}") };
+        if change != ConfigChange::Invalid {
+            // The hub re-decides every view with the new tags at this very step.
+            self.ledger.set_tags(tags_of(&new));
+        }
         self.ledger.begin_reload(scope, new.servers.keys().cloned().collect(), removed);
         let input = if change == ConfigChange::Invalid {
             Input::ConfigInvalid { errors: vec![format!("mcp.json:1: edit {} is not JSON", self.reloads)] }
@@ -534,6 +600,11 @@ impl World {
             backends: self.backends.len(),
         }
     }
+}
+
+/// Every configured server's tags.
+fn tags_of(config: &McpConfig) -> BTreeMap<String, Vec<String>> {
+    config.servers.iter().map(|(name, server)| (name.clone(), server.tags.clone())).collect()
 }
 
 /// A server's configuration in this world: per-session and storm servers get their settings.
