@@ -1297,3 +1297,16 @@ fn sessions_nobody_uses_are_ended_but_connected_ones_are_kept() {
     assert_eq!(h.json_response(x2).0, 404, "an ended session is gone");
     let _ = x;
 }
+
+#[test]
+fn the_session_count_is_bounded() {
+    let mut h = Harness::with_config(&[("alpha", server(true))], HubConfig { max_sessions: 2, ..HubConfig::default() });
+    let (a, _b) = (h.initialize(), h.initialize());
+    let x = h.post(None, json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {}}));
+    let (status, body) = h.json_response(x);
+    assert_eq!(status, 503, "{body}");
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("too many sessions")));
+    let d = h.http(HttpMethod::Delete, Some(&a), "");
+    h.json_response(d);
+    h.initialize();
+}
