@@ -10,7 +10,7 @@ use crate::faults::{FaultPlan, below, between, chance, pick};
 use crate::invariants::{Breach, Invariant, Ledger, ReloadScope, server_of};
 use crate::trace::{Trace, input_line, output_line};
 use crate::{Faults, SimOptions, SimReport, Violation};
-use onemcp_core::config::{LaunchSpec, McpConfig, PerSessionConfig, RestartConfig, ServerConfig, TransportConfig};
+use onemcp_core::config::{McpConfig, PerSessionConfig, RestartConfig, ServerConfig, TransportConfig};
 use onemcp_core::view::{Presets, parse_view_query};
 use onemcp_core::{Gen, Hub, HubConfig, Input, Instant, Output};
 use rand_chacha::ChaCha8Rng;
@@ -149,18 +149,9 @@ fn draw_tags(rng: &mut ChaCha8Rng) -> Vec<String> {
 
 fn server_config(request_timeout_ms: u64, connect_timeout_ms: u64) -> ServerConfig {
     ServerConfig {
-        transport: TransportConfig::Stdio(LaunchSpec { command: "fake-server".into(), ..LaunchSpec::default() }),
-        tags: vec![],
-        disabled: false,
         connection_timeout: Some(Duration::from_millis(connect_timeout_ms)),
         request_timeout: Some(Duration::from_millis(request_timeout_ms)),
-        max_total_timeout: None,
-        disabled_tools: vec![],
-        tool_description_overrides: BTreeMap::new(),
-        instruction_override: None,
-        prefix_names: true,
-        per_session: None,
-        restart: RestartConfig::default(),
+        ..ServerConfig::stdio("fake-server")
     }
 }
 

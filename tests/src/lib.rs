@@ -9,6 +9,7 @@ mod binaries;
 mod cli_run;
 mod daemon;
 mod error;
+mod http_fixture;
 pub mod js;
 mod mcp;
 mod procfs;
@@ -20,6 +21,7 @@ pub use binaries::{onemcp_binary, workspace_root};
 pub use cli_run::{CliRun, run_onemcp};
 pub use daemon::Daemon;
 pub use error::HarnessError;
+pub use http_fixture::start_http_fixture;
 pub use mcp::{
     McpClient, call_args, fixture_backend, json_rpc_error, mcp_client, mcp_client_with_version, mcp_config, tool_text,
 };

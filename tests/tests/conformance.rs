@@ -7,19 +7,13 @@
 //! by scenario (a per-scenario direct-vs-proxy table is printed either way). Needs the tooling
 //! from `tests/js/setup.sh`; without it these tests skip loudly (fail under `CI=true`).
 
-use std::process::Stdio;
-use std::time::Duration;
-
 use onemcp_tests::Daemon;
 use onemcp_tests::js::{
     ConformanceSuite, SuiteResults, node_binary, outcome_table, pass_map, require_tool, run_conformance,
 };
 use serde_json::json;
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 const FIXTURE: &str = env!("CARGO_BIN_EXE_conformance-server");
-/// How long the fixture may take to print its URL.
-const FIXTURE_START: Duration = Duration::from_secs(10);
 
 /// The conformance fixture serving streamable HTTP on 127.0.0.1; killed (by PID) when dropped.
 struct HttpFixture {
@@ -29,23 +23,7 @@ struct HttpFixture {
 
 impl HttpFixture {
     async fn start() -> HttpFixture {
-        let mut child = tokio::process::Command::new(FIXTURE)
-            .args(["--http", "0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn the conformance fixture");
-        let stdout = child.stdout.take().expect("the fixture's stdout is piped");
-        let mut line = String::new();
-        let read = tokio::time::timeout(FIXTURE_START, BufReader::new(stdout).read_line(&mut line)).await;
-        let url = match read {
-            Ok(Ok(_)) => line.trim().strip_prefix("listening on ").map(str::to_owned),
-            _ => None,
-        };
-        let url = url
-            .unwrap_or_else(|| panic!("conformance fixture did not print its URL within {FIXTURE_START:?}: {line:?}"));
+        let (child, url) = onemcp_tests::start_http_fixture(FIXTURE, 0).await;
         HttpFixture { url, _child: child }
     }
 }

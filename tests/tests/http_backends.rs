@@ -17,28 +17,14 @@ use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::{ClientHandler, RoleClient, ServiceExt};
 use serde_json::{Value, json};
-use std::process::Stdio;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 const CONFORMANCE_SERVER: &str = env!("CARGO_BIN_EXE_conformance-server");
 
 /// The conformance fixture on `port` (0: any); returns it (killed on drop) and its URL.
 async fn http_fixture(port: u16) -> (tokio::process::Child, String) {
-    let mut child = tokio::process::Command::new(CONFORMANCE_SERVER)
-        .args(["--http", &port.to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn the conformance fixture");
-    let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
-    let mut line = String::new();
-    bounded("the fixture's `listening on` line", stdout.read_line(&mut line)).await.expect("read stdout");
-    let url = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected: {line:?}"));
-    (child, url.to_owned())
+    onemcp_tests::start_http_fixture(CONFORMANCE_SERVER, port).await
 }
 
 fn port_of(url: &str) -> u16 {
