@@ -263,6 +263,15 @@ pub struct Backend {
     pub timeouts_in_a_row: u32,
     /// While set and in the future, requests fail fast instead of waiting on a stuck server.
     pub circuit_open_until: Option<Instant>,
+    /// The server has asked a client for its roots (learned, kept across restarts): sessions
+    /// that declare roots get an instance of their own, since a shared one holds nobody's.
+    pub asks_for_roots: bool,
+    /// A per-session instance that is initialized but not serving until its session has
+    /// answered its roots question, so no call reaches it before it knows its client's roots.
+    pub awaiting_roots: bool,
+    /// Its first attempt is over: it became ready or failed once. Readiness waits for this,
+    /// never for a failed server's restarts.
+    pub first_attempt_over: bool,
 }
 
 impl Backend {
@@ -276,6 +285,9 @@ impl Backend {
             idle_timer: None,
             timeouts_in_a_row: 0,
             circuit_open_until: None,
+            asks_for_roots: false,
+            awaiting_roots: false,
+            first_attempt_over: false,
             name,
             config,
             generation: Gen(0),

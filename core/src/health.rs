@@ -28,7 +28,16 @@ pub fn overall<'a>(
     } else {
         "degraded"
     };
-    let details: Vec<Value> = backends.iter().map(|b| detail(now, b)).collect();
+    let details: Vec<Value> = backends
+        .iter()
+        .map(|b| {
+            let ready_instances = all
+                .iter()
+                .filter(|i| i.owner.is_some() && i.server == b.name)
+                .filter(|i| i.state == BackendState::Ready);
+            detail(now, b, ready_instances.count())
+        })
+        .collect();
     let mut body = json!({
         "status": status,
         "timestamp": timestamp(config, now),
@@ -56,15 +65,21 @@ pub fn overall<'a>(
     (if status == "unhealthy" { 503 } else { 200 }, body)
 }
 
-/// `GET /health/ready`: ready (200) once no backend is starting or waiting to restart, else 503.
-/// Backends that failed for good (unsupervised, or a crash loop) do not hold readiness back:
-/// the daemon serves everything else, and `/health` says what is down.
+/// `GET /health/ready`: ready (200) once 1mcp can serve: every enabled server has become ready
+/// or has failed its first attempt, else 503 naming the servers still on their first attempt.
+/// Failed, restarting and crash-looping servers do not hold readiness back: the daemon serves
+/// everything else, and `/health` says what is down.
 pub fn readiness<'a>(now: Instant, config: &HubConfig, backends: impl Iterator<Item = &'a Backend>) -> (u16, Value) {
     let backends: Vec<&Backend> = backends.filter(|b| b.owner.is_none()).collect();
     let starting = count(&backends, "starting");
     let restarting = count(&backends, "restarting");
-    let ready = starting == 0 && restarting == 0;
-    let body = json!({
+    let waiting: Vec<&str> = backends
+        .iter()
+        .filter(|b| b.state != BackendState::Disabled && !b.first_attempt_over)
+        .map(|b| b.name.as_str())
+        .collect();
+    let ready = waiting.is_empty();
+    let mut body = json!({
         "status": if ready { "ready" } else { "not_ready" },
         "timestamp": timestamp(config, now),
         "servers": {
@@ -77,6 +92,9 @@ pub fn readiness<'a>(now: Instant, config: &HubConfig, backends: impl Iterator<I
             "disabled": count(&backends, "disabled"),
         },
     });
+    if !ready {
+        body["waitingFor"] = waiting.into();
+    }
     (if ready { 200 } else { 503 }, body)
 }
 
@@ -84,7 +102,7 @@ fn count(backends: &[&Backend], label: &str) -> usize {
     backends.iter().filter(|b| b.state.label() == label).count()
 }
 
-fn detail(now: Instant, b: &Backend) -> Value {
+fn detail(now: Instant, b: &Backend, ready_instances: usize) -> Value {
     let mut d = json!({
         "name": b.name,
         "status": b.state.label(),
@@ -102,8 +120,12 @@ fn detail(now: Instant, b: &Backend) -> Value {
     if let Some(until) = b.circuit_open_until.filter(|u| *u > now) {
         d["circuit"] = json!({"open": true, "retryInMs": until.since(now).as_millis() as u64});
     }
-    if b.config.per_session.is_some() {
+    if b.config.per_session.is_some() || !b.instances.is_empty() {
         d["sessionInstances"] = b.instances.len().into();
+        d["sessionInstancesReady"] = ready_instances.into();
+    }
+    if b.asks_for_roots {
+        d["asksForRoots"] = true.into();
     }
     if b.state == BackendState::Ready {
         d["tools"] = b.catalog.tools.len().into();

@@ -64,6 +64,8 @@ pub struct ServerRequest {
     pub generation: crate::ids::Gen,
     /// The id the backend used.
     pub backend_id: Value,
+    /// What it asked (`roots/list`, `sampling/createMessage`, ...).
+    pub method: String,
 }
 
 /// MCP log levels (RFC 5424 severities), least severe first.
@@ -110,6 +112,11 @@ impl LogLevel {
 }
 
 impl Session {
+    /// Whether the client declared a capability (`roots`, `sampling`, ...) at `initialize`.
+    pub fn declares(&self, capability: &str) -> bool {
+        self.client_capabilities.contains_key(capability)
+    }
+
     /// A session created by `initialize`.
     pub fn new(
         id: String,

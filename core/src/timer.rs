@@ -7,6 +7,13 @@ use std::collections::BTreeMap;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct TimerKey(Instant, u64);
 
+impl TimerKey {
+    /// When the timer fires.
+    pub fn deadline(self) -> Instant {
+        self.0
+    }
+}
+
 /// Deadlines with payloads; deterministic order, no allocation per poll.
 #[derive(Debug)]
 pub struct TimerTable<T> {

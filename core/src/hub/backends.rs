@@ -25,7 +25,9 @@ impl Hub {
         }
         backend.generation = generation;
         backend.info = None;
-        backend.catalog = Default::default();
+        // The catalog stays as last listed until the new incarnation lists again, so a call
+        // meanwhile can be told its server is restarting rather than that the tool is unknown.
+        backend.awaiting_roots = false;
         backend.lists_in_flight.clear();
         backend.lists_stale.clear();
         backend.set_state(now, BackendState::Spawning);
@@ -50,10 +52,17 @@ impl Hub {
         backend.set_state(now, BackendState::Initializing);
         let id = backend.allocate_id();
         backend.pending.insert(id, Pending::Initialize);
+        let owner = backend.owner.clone();
+        let capabilities = match owner.and_then(|o| self.sessions.get(&o)) {
+            // A per-session instance speaks to exactly one client: it is told what that client declared.
+            Some(session) => Value::Object(session.client_capabilities.clone()),
+            // A shared server: sampling and elicitation go to the client whose call caused them
+            // (or are refused cleanly); roots are answered with none (DESIGN.md rule 2).
+            None => json!({"roots": {}, "sampling": {}, "elicitation": {"form": {}, "url": {}}}),
+        };
         let params = json!({
             "protocolVersion": SUPPORTED_VERSIONS[0],
-            // Forwarded to the client session each request belongs to, when it declared them.
-            "capabilities": {"roots": {"listChanged": true}, "sampling": {}, "elicitation": {"form": {}, "url": {}}},
+            "capabilities": capabilities,
             "clientInfo": {"name": super::clients::SERVER_NAME, "version": super::clients::SERVER_VERSION},
         });
         self.write(name, generation, &jsonrpc::request(&id.into(), "initialize", params));
@@ -79,7 +88,12 @@ impl Hub {
         }
         let timeout = backend.config.connection_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
         self.outputs.push_back(Output::StopBackend { backend: name.to_owned(), generation });
-        self.fail_backend(now, name, format!("did not become ready within {} ms", timeout.as_millis()));
+        let why = format!(
+            "did not become ready within {} ms (if it needs longer to start, e.g. a first `npx -y` download, \
+             raise \"connectionTimeout\" for this server in the config)",
+            timeout.as_millis()
+        );
+        self.fail_backend(now, name, why);
     }
 
     pub(super) fn handle_request_timeout(&mut self, now: Instant, name: &str, generation: Gen, id: u64) {
@@ -135,6 +149,7 @@ impl Hub {
     pub(super) fn fail_backend(&mut self, now: Instant, name: &str, reason: String) {
         tracing::error!(server = name, "server failed: {reason}");
         let Some(backend) = self.backends.get_mut(name) else { return };
+        backend.first_attempt_over = true;
         // A backend that stayed up long enough starts its backoff afresh.
         if backend.state == BackendState::Ready && now.since(backend.since) >= STABLE_PERIOD {
             backend.restarts = 0;
@@ -254,7 +269,9 @@ impl Hub {
         };
         match message {
             Message::Response { id, body } => self.handle_backend_response(now, name, generation, &id, body),
-            Message::Request { id, method, body } => self.handle_server_request(name, generation, &id, &method, body),
+            Message::Request { id, method, body } => {
+                self.handle_server_request(now, name, generation, &id, &method, body)
+            }
             Message::Notification { method, body } => self.handle_backend_notification(now, name, &method, body),
         }
     }
@@ -309,8 +326,16 @@ impl Hub {
         let Some(backend) = self.current(name, generation) else { return };
         tracing::info!(server = name, version = %info.protocol_version, "server initialized");
         backend.info = Some(info);
+        backend.catalog = Default::default();
         backend.set_state(now, BackendState::Listing);
         self.write(name, generation, &jsonrpc::notification("notifications/initialized", None));
+        if self.needs_roots_first(name) {
+            // It will ask its client for roots now; it serves once they are given.
+            if let Some(b) = self.backends.get_mut(name) {
+                b.awaiting_roots = true;
+            }
+            return;
+        }
         // A per-session instance serves calls only; the shared backend lists for everyone.
         let kinds: Vec<ListKind> = if self.is_instance(name) {
             Vec::new()
@@ -408,12 +433,13 @@ impl Hub {
         }
     }
 
-    fn mark_ready(&mut self, now: Instant, name: &str) {
+    pub(super) fn mark_ready(&mut self, now: Instant, name: &str) {
         let Some(backend) = self.backends.get_mut(name) else { return };
         if let Some(timer) = backend.connect_timer.take() {
             self.timers.remove(timer);
         }
         backend.set_state(now, BackendState::Ready);
+        backend.first_attempt_over = true;
         if backend.owner.is_some() {
             tracing::info!(instance = name, "per-session instance ready");
             return self.release_queue(now, name);

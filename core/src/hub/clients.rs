@@ -46,6 +46,9 @@ pub(super) struct Incoming {
     pub session: String,
     /// The client's request id.
     pub id: RequestId,
+    /// The answer's event stream is already open (something reached the client on it while
+    /// the request waited for its instance), so the answer ends that stream.
+    pub streaming: bool,
 }
 
 impl Hub {
@@ -121,8 +124,13 @@ impl Hub {
         self.answer(&req, &message);
     }
 
-    fn answer(&mut self, req: &Incoming, message: &Value) {
-        self.reply(req.exchange, req.mode, message, vec![]);
+    pub(super) fn answer(&mut self, req: &Incoming, message: &Value) {
+        if req.streaming && !matches!(req.mode, ReplyMode::Legacy { .. }) {
+            self.push_event(req.exchange, message);
+            self.outputs.push_back(Output::CloseStream { exchange: req.exchange });
+        } else {
+            self.reply(req.exchange, req.mode, message, vec![]);
+        }
     }
 
     /// A merged list as this session's view shows it: whole, or one page with a signed cursor
@@ -186,10 +194,20 @@ impl Hub {
         let Some(route) = route else {
             let disabled =
                 self.registry.disabled_tool_owner(&name).filter(|s| kind == Kind::Tool && self.sees(&req.session, s));
-            let message = match disabled {
-                Some(server) => format!("Tool {name} is disabled by the configuration of server '{server}'"),
-                None => format!("Unknown {what}: {name}"),
-            };
+            if let Some(server) = disabled {
+                let message = format!("Tool {name} is disabled by the configuration of server '{server}'");
+                let e =
+                    jsonrpc::error_with_data(Some(&req.id), code::INVALID_PARAMS, message, Some(json!({ what: name })));
+                return self.answer(&req, &e);
+            }
+            if let Some(server) = self.down_owner(&req.session, kind, &name).map(str::to_owned) {
+                // Its server is starting or down: say so, rather than pretend the name is a typo.
+                let (message, mut data) = self.unavailable(now, &server);
+                data[what] = Value::String(name);
+                let e = jsonrpc::error_with_data(Some(&req.id), code::INTERNAL_ERROR, message, Some(data));
+                return self.answer(&req, &e);
+            }
+            let message = format!("Unknown {what}: {name}");
             let e = jsonrpc::error_with_data(Some(&req.id), code::INVALID_PARAMS, message, Some(json!({ what: name })));
             return self.answer(&req, &e);
         };
@@ -216,6 +234,13 @@ impl Hub {
         };
         match self.resource_owner(&req.session, &uri) {
             Some(backend) => self.forward(now, req, &backend, body),
+            None if self.down_resource_owner(&req.session, &uri).is_some() => {
+                let server = self.down_resource_owner(&req.session, &uri).unwrap_or_default().to_owned();
+                let (message, mut data) = self.unavailable(now, &server);
+                data["uri"] = Value::String(uri);
+                let e = jsonrpc::error_with_data(Some(&req.id), code::INTERNAL_ERROR, message, Some(data));
+                self.answer(&req, &e)
+            }
             None => {
                 let e = jsonrpc::error_with_data(
                     Some(&req.id),
@@ -295,26 +320,23 @@ impl Hub {
 
     /// Send a client request to one backend (or instance) under a fresh backend-side id.
     fn send_to_backend(&mut self, now: Instant, req: Incoming, backend_name: &str, mut body: Map<String, Value>) {
-        let Incoming { exchange, mode, sse_ok, session, id: client_id } = req;
-        let method = body.get("method").and_then(Value::as_str).unwrap_or_default().to_owned();
         if let Some(until) = self.backends.get(backend_name).and_then(|b| b.circuit_open_until).filter(|u| *u > now) {
             let why = format!(
                 "server '{backend_name}' stopped answering ({CIRCUIT_THRESHOLD} timeouts in a row); failing fast for {} ms more",
                 until.since(now).as_millis()
             );
-            let e = jsonrpc::error(Some(&client_id), code::INTERNAL_ERROR, why);
-            return self.reply(exchange, mode, &e, vec![]);
+            let data = json!({"server": backend_name, "state": "circuit-open", "retryInMs": until.since(now).as_millis() as u64});
+            let e = jsonrpc::error_with_data(Some(&req.id), code::INTERNAL_ERROR, why, Some(data));
+            return self.answer(&req, &e);
         }
-        let Some(backend) = self.backends.get_mut(backend_name).filter(|b| b.state == BackendState::Ready) else {
-            let state = self.backends.get(backend_name).map(|b| b.state.clone());
-            let why = match state {
-                Some(BackendState::Failed(reason)) => format!("server '{backend_name}' is unavailable: {reason}"),
-                Some(s) => format!("server '{backend_name}' is {}", s.label()),
-                None => format!("server '{backend_name}' is not configured"),
-            };
-            let e = jsonrpc::error(Some(&client_id), code::INTERNAL_ERROR, why);
-            return self.reply(exchange, mode, &e, vec![]);
-        };
+        if self.backends.get(backend_name).is_none_or(|b| b.state != BackendState::Ready) {
+            let (message, data) = self.unavailable(now, backend_name);
+            let e = jsonrpc::error_with_data(Some(&req.id), code::INTERNAL_ERROR, message, Some(data));
+            return self.answer(&req, &e);
+        }
+        let Some(backend) = self.backends.get_mut(backend_name) else { return };
+        let Incoming { exchange, mode, sse_ok, session, id: client_id, streaming } = req;
+        let method = body.get("method").and_then(Value::as_str).unwrap_or_default().to_owned();
         let id = backend.allocate_id();
         body.insert("id".into(), id.into());
         let progress_token = swap_progress_token(&mut body, id);
@@ -341,27 +363,34 @@ impl Hub {
             line: Value::Object(body).to_string(),
         });
         self.exchanges
-            .insert(exchange, Exchange::Call { backend: backend_name.to_owned(), id, mode, sse_ok, streaming: false });
+            .insert(exchange, Exchange::Call { backend: backend_name.to_owned(), id, mode, sse_ok, streaming });
         if let Some(s) = self.sessions.get_mut(&session) {
             s.in_flight.insert((backend_name.to_owned(), id));
         }
     }
 
-    pub(super) fn handle_client_notification(&mut self, session: &str, method: &str, body: &Map<String, Value>) {
+    pub(super) fn handle_client_notification(
+        &mut self,
+        now: Instant,
+        session: &str,
+        method: &str,
+        body: &Map<String, Value>,
+    ) {
         match method {
             "notifications/initialized" => {
                 if let Some(s) = self.sessions.get_mut(session) {
                     s.initialized = true;
                 }
+                self.start_roots_instances(now, session);
             }
             "notifications/roots/list_changed" => {
-                // Roots belong to the client; every server it uses should re-ask.
+                // Roots belong to the client: only its own instances hold them (a shared server
+                // holds nobody's), so only they are told to ask again.
                 let message = jsonrpc::notification(method, None);
                 let targets: Vec<(String, crate::ids::Gen)> = self
                     .backends
                     .values()
-                    .filter(|b| b.state == BackendState::Ready)
-                    .filter(|b| self.viewers(&b.name).iter().any(|v| v == session))
+                    .filter(|b| b.state == BackendState::Ready && b.owner.as_deref() == Some(session))
                     .map(|b| (b.name.clone(), b.generation))
                     .collect();
                 for (name, generation) in targets {
@@ -398,8 +427,8 @@ impl Hub {
         }
         message.insert("id".into(), call.client_id.clone());
         if let Some(error) = message.get_mut("error").and_then(Value::as_object_mut) {
-            let text = error.get("message").and_then(Value::as_str).unwrap_or("error").to_owned();
-            error.insert("message".into(), Value::String(format!("{backend}: {text}")));
+            let server = self.backends.get(backend).map_or(backend, |b| b.server.as_str());
+            attribute_error(error, server);
         }
         self.deliver_call(backend, call, &Value::Object(message));
     }
@@ -528,6 +557,22 @@ impl Hub {
             }
         }
         tracing::info!(session = %session_id, "session ended: {reason}");
+    }
+}
+
+/// A backend's JSON-RPC error passes through as it was (code, message, data); which server
+/// said it is added to `data` without disturbing what the server put there: into an object
+/// (unless it has a `server` member of its own), as the whole of an absent or null `data`.
+/// Any other `data` (a string, a list) is left exactly as the server sent it.
+fn attribute_error(error: &mut Map<String, Value>, server: &str) {
+    match error.get_mut("data") {
+        None | Some(Value::Null) => {
+            error.insert("data".into(), json!({"server": server}));
+        }
+        Some(Value::Object(data)) => {
+            data.entry("server").or_insert_with(|| Value::String(server.to_owned()));
+        }
+        Some(_) => {}
     }
 }
 

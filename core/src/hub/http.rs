@@ -30,7 +30,7 @@ impl Hub {
         let method = req.method.unwrap_or(crate::event::HttpMethod::Other);
         match (req.path.as_str(), method) {
             ("/mcp", HttpMethod::Post) => self.handle_mcp_post(now, exchange, req),
-            ("/mcp", HttpMethod::Get) => self.handle_mcp_get(exchange, req),
+            ("/mcp", HttpMethod::Get) => self.handle_mcp_get(now, exchange, req),
             ("/mcp", HttpMethod::Delete) => self.handle_mcp_delete(now, exchange, req),
             ("/mcp", HttpMethod::Other) => {
                 let body = jsonrpc::error(None, code::INVALID_REQUEST, "Method not allowed");
@@ -111,15 +111,15 @@ impl Hub {
         match message {
             Message::Request { id, method, body } => {
                 let sse_ok = front::accepts_event_stream(req.accept.as_deref());
-                let req = Incoming { exchange, mode, sse_ok, session: session_id, id };
+                let req = Incoming { exchange, mode, sse_ok, session: session_id, id, streaming: false };
                 self.handle_client_request(now, req, &method, body)
             }
             Message::Notification { method, body } => {
-                self.handle_client_notification(&session_id, &method, &body);
+                self.handle_client_notification(now, &session_id, &method, &body);
                 self.respond_empty(exchange, 202, vec![]);
             }
             Message::Response { id, body } => {
-                self.handle_client_response(&session_id, &id, body);
+                self.handle_client_response(now, &session_id, &id, body);
                 self.respond_empty(exchange, 202, vec![]);
             }
         }
@@ -165,7 +165,7 @@ impl Hub {
         self.reply(exchange, mode, &jsonrpc::result(id, result), vec![(SESSION_HEADER.into(), session_id)]);
     }
 
-    fn handle_mcp_get(&mut self, exchange: ExchangeId, req: HttpRequest) {
+    fn handle_mcp_get(&mut self, now: Instant, exchange: ExchangeId, req: HttpRequest) {
         if !front::accepts_event_stream(req.accept.as_deref()) {
             let body =
                 jsonrpc::error(None, code::INVALID_REQUEST, "Not Acceptable: GET /mcp needs Accept: text/event-stream");
@@ -186,8 +186,10 @@ impl Hub {
         self.exchanges.insert(exchange, Exchange::Stream { session: session_id.clone() });
         self.outputs.push_back(crate::event::Output::OpenStream {
             exchange,
-            headers: vec![(SESSION_HEADER.into(), session_id)],
+            headers: vec![(SESSION_HEADER.into(), session_id.clone())],
         });
+        // The session can be asked things now: its roots-holding instances can start.
+        self.start_roots_instances(now, &session_id);
     }
 
     fn handle_mcp_delete(&mut self, now: Instant, exchange: ExchangeId, req: HttpRequest) {

@@ -7,22 +7,35 @@
 use super::clients::Incoming;
 use super::{Hub, Timer};
 use crate::backend::{Backend, BackendState, Pending};
+use crate::config::PerSessionConfig;
 use crate::event::Output;
 use crate::ids::Gen;
 use crate::jsonrpc::{self, code};
 use crate::registry::SEPARATOR;
 use crate::time::Instant;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 /// A client request waiting for its session's instance to start: where to answer, and the message.
 pub(super) type Waiting = (Incoming, Map<String, Value>);
 
 impl Hub {
+    /// The limits of `session`'s own instance of `server`, if its requests go to one: the
+    /// server is configured `perSession`, or it asks clients for roots and this session has
+    /// roots to give (a shared server holds nobody's roots: DESIGN.md rule 2).
+    pub(super) fn own_instance_limits(&self, session: &str, server: &str) -> Option<PerSessionConfig> {
+        let shared = self.backends.get(server)?;
+        if let Some(limits) = &shared.config.per_session {
+            return Some(limits.clone());
+        }
+        let has_roots = self.sessions.get(session).is_some_and(|s| s.declares("roots"));
+        (shared.asks_for_roots && has_roots).then(PerSessionConfig::default)
+    }
+
     /// The backend that serves `session`'s requests for `server`: the shared one, or the
     /// session's own instance (started now if it has none). `Err` says why there is none.
     pub(super) fn instance_for(&mut self, now: Instant, session: &str, server: &str) -> Result<String, String> {
+        let Some(limits) = self.own_instance_limits(session, server) else { return Ok(server.to_owned()) };
         let Some(shared) = self.backends.get(server) else { return Ok(server.to_owned()) };
-        let Some(limits) = shared.config.per_session.clone() else { return Ok(server.to_owned()) };
         if let Some(key) = shared.instances.get(session).cloned() {
             if self.backends.get(&key).is_some_and(|b| b.state.is_running()) {
                 self.touch_instance(now, &key);
@@ -33,9 +46,12 @@ impl Hub {
         }
         let running = self.backends.get(server).map_or(0, |b| b.instances.len());
         if running >= limits.max_instances as usize {
-            return Err(format!(
-                "server '{server}' already runs {running} per-session instances (perSession.maxInstances)"
-            ));
+            let why = if self.backends.get(server).is_some_and(|b| b.config.per_session.is_some()) {
+                "perSession.maxInstances"
+            } else {
+                "one per client session that has roots, since the server asks for them"
+            };
+            return Err(format!("server '{server}' already runs {running} per-session instances ({why})"));
         }
         self.next_instance += 1;
         let key = format!("{server}{SEPARATOR}session{}", self.next_instance);
@@ -44,6 +60,7 @@ impl Hub {
         let mut config = shared.config.clone();
         // A dead instance is replaced on the session's next request, not restarted in place.
         config.restart.restart_on_exit = false;
+        config.per_session = Some(limits);
         let mut instance = Backend::new(key.clone(), config, now);
         instance.server = server.to_owned();
         instance.owner = Some(session.to_owned());
@@ -52,6 +69,38 @@ impl Hub {
         self.start_backend(now, &key);
         self.touch_instance(now, &key);
         Ok(key)
+    }
+
+    /// Start `session`'s own instances of the servers that ask for roots, ahead of its first
+    /// call, so each has its client's roots before it is used. Only once the session can be
+    /// asked (it declared roots and has a stream open).
+    pub(super) fn start_roots_instances(&mut self, now: Instant, session: &str) {
+        let Some(s) = self.sessions.get(session) else { return };
+        if !s.declares("roots") || s.stream.is_none() {
+            return;
+        }
+        let servers: Vec<String> = self
+            .backends
+            .values()
+            .filter(|b| b.owner.is_none() && b.asks_for_roots)
+            .filter(|b| !b.instances.contains_key(session) && b.state.is_running())
+            .map(|b| b.name.clone())
+            .filter(|name| self.sees(session, name))
+            .collect();
+        for server in servers {
+            if let Err(why) = self.instance_for(now, session, &server) {
+                tracing::warn!(server = %server, session, "no instance with the client's roots: {why}");
+            }
+        }
+    }
+
+    /// Whether `name` is an instance that must have its client's roots before serving: its
+    /// server asks for roots, and its session has them.
+    pub(super) fn needs_roots_first(&self, name: &str) -> bool {
+        let Some(b) = self.backends.get(name) else { return false };
+        let Some(owner) = b.owner.as_deref() else { return false };
+        let asks = self.backends.get(&b.server).is_some_and(|shared| shared.asks_for_roots);
+        asks && self.sessions.get(owner).is_some_and(|s| s.declares("roots"))
     }
 
     /// Hold a request until its instance is ready (answered with an error if it never is).
@@ -71,10 +120,12 @@ impl Hub {
     /// An instance failed or went away: what waited for it gets an error.
     pub(super) fn fail_queue(&mut self, instance: &str, reason: &str) {
         let Some(queue) = self.queued.remove(instance) else { return };
+        let server = self.backends.get(instance).map_or(instance, |b| b.server.as_str()).to_owned();
         for (req, _) in queue {
-            let message = format!("the session's instance of server '{instance}' could not start: {reason}");
-            let e = jsonrpc::error(Some(&req.id), code::INTERNAL_ERROR, message);
-            self.reply(req.exchange, req.mode, &e, vec![]);
+            let message = format!("the session's instance of server '{server}' could not start: {reason}");
+            let data = json!({"server": server, "instance": instance});
+            let e = jsonrpc::error_with_data(Some(&req.id), code::INTERNAL_ERROR, message, Some(data));
+            self.answer(&req, &e);
         }
     }
 

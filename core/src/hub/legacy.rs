@@ -82,12 +82,18 @@ impl Hub {
                 self.push_event(stream, &jsonrpc::result(&id, result));
             }
             Message::Request { id, method, body } => {
-                let req =
-                    Incoming { exchange, mode: ReplyMode::Legacy { stream }, sse_ok: true, session: session_id, id };
+                let req = Incoming {
+                    exchange,
+                    mode: ReplyMode::Legacy { stream },
+                    sse_ok: true,
+                    session: session_id,
+                    id,
+                    streaming: false,
+                };
                 self.handle_client_request(now, req, &method, body);
             }
-            Message::Notification { method, body } => self.handle_client_notification(&session_id, &method, &body),
-            Message::Response { id, body } => self.handle_client_response(&session_id, &id, body),
+            Message::Notification { method, body } => self.handle_client_notification(now, &session_id, &method, &body),
+            Message::Response { id, body } => self.handle_client_response(now, &session_id, &id, body),
         }
     }
 }

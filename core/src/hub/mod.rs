@@ -4,6 +4,7 @@
 //! draining [`Hub::poll_output`] to `None` after each. The hub never panics on peer input:
 //! a malformed message from a client or a backend becomes a JSON-RPC error or a log line.
 
+mod availability;
 mod backends;
 mod clients;
 mod instances;

@@ -77,7 +77,30 @@ impl Hub {
             .filter(|(x, _)| self.exchange_session(**x).as_deref() == Some(session))
             .map(|(x, _)| *x)
             .collect();
-        calls.into_iter().next_back().is_some_and(|x| self.push(x, message))
+        if let Some(x) = calls.into_iter().next_back() {
+            return self.push(x, message);
+        }
+        self.push_on_queued(session, message)
+    }
+
+    /// Deliver on a request of the session's still waiting for its instance to start (the
+    /// instance's own questions, like roots, come before it serves): its answer turns into an
+    /// event stream that this message opens. False if the session has none that can stream.
+    fn push_on_queued(&mut self, session: &str, message: &Value) -> bool {
+        let waiting = self
+            .queued
+            .values_mut()
+            .flatten()
+            .map(|(req, _)| req)
+            .filter(|req| req.session == session && req.sse_ok && !matches!(req.mode, ReplyMode::Legacy { .. }))
+            .next_back();
+        let Some(req) = waiting else { return false };
+        let exchange = req.exchange;
+        if !std::mem::replace(&mut req.streaming, true) {
+            self.outputs.push_back(Output::OpenStream { exchange, headers: vec![] });
+        }
+        self.push_event(exchange, message);
+        true
     }
 
     fn exchange_session(&self, exchange: ExchangeId) -> Option<String> {
@@ -142,6 +165,7 @@ impl Hub {
     /// A backend asks its client something (sampling, elicitation, roots, ...).
     pub(super) fn handle_server_request(
         &mut self,
+        now: Instant,
         name: &str,
         generation: Gen,
         id: &Value,
@@ -151,6 +175,14 @@ impl Hub {
         if method == "ping" {
             // Liveness of the proxy itself: answered here, never bothers a client.
             return self.write(name, generation, &jsonrpc::result(id, json!({})));
+        }
+        if method == "roots/list" && !self.is_instance(name) {
+            // A shared server holds nobody's roots (DESIGN.md rule 2): whatever it was told
+            // would confine it for every client, now and after that client left. It gets the
+            // answer of a client without roots; a session that has roots gets an instance of
+            // its own, which asks it.
+            self.learn_asks_for_roots(now, name);
+            return self.write(name, generation, &jsonrpc::result(id, json!({"roots": []})));
         }
         let (session, call) = match self.owner(name) {
             Owner::Session { session, call } => (session, call),
@@ -171,17 +203,6 @@ impl Hub {
                 return self.write(name, generation, &jsonrpc::error(Some(id), code::INTERNAL_ERROR, text));
             }
         };
-        if method == "roots/list" && self.viewers(name).len() > 1 {
-            // Roots name the client's own files; a backend shared by several sessions keeps
-            // whatever answer it gets for all of them, so no single client may answer for all.
-            let n = self.viewers(name).len();
-            tracing::warn!(server = name, sessions = n, "refusing roots/list from a server shared by several sessions");
-            let text = format!(
-                "1mcp will not give one client's roots to a server shared by {n} client sessions \
-                 (run this server per session to give it roots)"
-            );
-            return self.write(name, generation, &jsonrpc::error(Some(id), code::INTERNAL_ERROR, text));
-        }
         if let Err(missing) = self.client_can_answer(&session, method, &body) {
             let text = format!("the client session does not support {missing}");
             return self.write(name, generation, &jsonrpc::error(Some(id), code::METHOD_NOT_FOUND, text));
@@ -197,10 +218,21 @@ impl Hub {
         message.insert("id".into(), Value::String(front_id.clone()));
         if !self.push_to_session(&session, call, &Value::Object(message)) {
             let text = format!("the client session has no open stream to receive {method}");
+            if self.backends.get(name).is_some_and(|b| b.awaiting_roots) {
+                // Without its client's roots the instance would serve with the server's own
+                // defaults; an instance of a roots-holding server fails closed instead.
+                self.outputs.push_back(Output::StopBackend { backend: name.to_owned(), generation });
+                self.fail_backend(now, name, format!("its client could not be asked for roots: {text}"));
+            }
             return self.write(name, generation, &jsonrpc::error(Some(id), code::INTERNAL_ERROR, text));
         }
         if let Some(s) = self.sessions.get_mut(&session) {
-            let request = ServerRequest { backend: name.to_owned(), generation, backend_id: id.clone() };
+            let request = ServerRequest {
+                backend: name.to_owned(),
+                generation,
+                backend_id: id.clone(),
+                method: method.to_owned(),
+            };
             s.server_requests.insert(front_id.clone(), request);
         }
         if let Some(b) = self.backends.get_mut(name) {
@@ -231,7 +263,13 @@ impl Hub {
     }
 
     /// A client answered a request we forwarded from a backend.
-    pub(super) fn handle_client_response(&mut self, session: &str, id: &Value, mut body: Map<String, Value>) {
+    pub(super) fn handle_client_response(
+        &mut self,
+        now: Instant,
+        session: &str,
+        id: &Value,
+        mut body: Map<String, Value>,
+    ) {
         let Some(front_id) = id.as_str() else { return };
         let Some(request) = self.sessions.get_mut(session).and_then(|s| s.server_requests.remove(front_id)) else {
             tracing::debug!(session, %id, "dropping a client response nobody awaits");
@@ -242,8 +280,28 @@ impl Hub {
             return;
         };
         backend.server_requests.remove(&request.backend_id.to_string());
+        let roots_given = request.method == "roots/list" && std::mem::take(&mut backend.awaiting_roots);
         body.insert("id".into(), request.backend_id);
         self.write(&request.backend, request.generation, &Value::Object(body));
+        if roots_given {
+            // Its client's roots are on their way: calls may reach it now, not before.
+            self.mark_ready(now, &request.backend);
+        }
+    }
+
+    /// A shared server asked for roots: from now on, sessions with roots get an instance of
+    /// their own (those already connected at once).
+    fn learn_asks_for_roots(&mut self, now: Instant, name: &str) {
+        let Some(b) = self.backends.get_mut(name).filter(|b| !b.asks_for_roots) else { return };
+        b.asks_for_roots = true;
+        tracing::info!(
+            server = name,
+            "server asks clients for roots: it gets none while shared; each session that has roots gets its own instance"
+        );
+        let sessions: Vec<String> = self.sessions.keys().cloned().collect();
+        for session in sessions {
+            self.start_roots_instances(now, &session);
+        }
     }
 
     /// Answer, with an error, every request a session still owes its backends.

@@ -315,17 +315,27 @@ fn unknown_and_disabled_tools_are_invalid_params_naming_the_tool() {
 }
 
 #[test]
-fn backend_errors_reach_the_client_with_the_server_name() {
+fn backend_errors_pass_through_as_they_were_with_the_server_added_to_their_data() {
     let mut h = two_backends();
     let s = h.initialize();
-    let x = h.call(&s, json!(3), "alpha_1mcp_add", json!({}));
-    let sent = h.backend_writes("alpha");
-    h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": sent[0]["id"], "error": {"code": -32602, "message": "a is required", "data": {"k": 1}}}));
-    let (_, body) = h.json_response(x);
-    assert_eq!(body["id"], 3);
-    assert_eq!(body["error"]["code"], -32602);
-    assert_eq!(body["error"]["message"], "alpha: a is required");
-    assert_eq!(body["error"]["data"], json!({"k": 1}));
+    let mut answer = |h: &mut Harness, id: u64, error: Value| {
+        let x = h.call(&s, json!(id), "alpha_1mcp_add", json!({}));
+        let sent = h.backend_writes("alpha");
+        h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": sent[0]["id"], "error": error}));
+        let (_, body) = h.json_response(x);
+        assert_eq!(body["id"], id);
+        body["error"].clone()
+    };
+    let error = answer(&mut h, 3, json!({"code": -32602, "message": "a is required", "data": {"k": 1}}));
+    assert_eq!(error, json!({"code": -32602, "message": "a is required", "data": {"k": 1, "server": "alpha"}}));
+    let error = answer(&mut h, 4, json!({"code": -32000, "message": "boom"}));
+    assert_eq!(error, json!({"code": -32000, "message": "boom", "data": {"server": "alpha"}}));
+    let error = answer(&mut h, 5, json!({"code": -32001, "message": "m", "data": null}));
+    assert_eq!(error["data"], json!({"server": "alpha"}));
+    let error = answer(&mut h, 6, json!({"code": -32002, "message": "m", "data": "text of its own"}));
+    assert_eq!(error["data"], "text of its own", "data that is not an object is left as the server sent it");
+    let error = answer(&mut h, 7, json!({"code": -32003, "message": "m", "data": {"server": "upstream-x"}}));
+    assert_eq!(error["data"], json!({"server": "upstream-x"}), "the server's own member wins");
 }
 
 #[test]
@@ -598,7 +608,7 @@ fn a_server_request_two_sessions_could_own_is_refused_not_guessed() {
     let xa = h.call(&a, json!(1), "alpha_1mcp_echo", json!({}));
     let xb = h.call(&b, json!(1), "alpha_1mcp_echo", json!({}));
     h.backend_writes("alpha");
-    h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": 7, "method": "roots/list"}));
+    h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": 7, "method": "sampling/createMessage", "params": {}}));
     let reply = h.backend_writes("alpha");
     assert_eq!(reply[0]["id"], 7);
     assert!(reply[0]["error"]["message"].as_str().is_some_and(|m| m.contains("refusing rather than guessing")));
@@ -720,7 +730,7 @@ fn server_requests_are_withdrawn_and_answered_when_either_side_goes_away() {
     let mut h = two_backends();
     let s = h.initialize_with(client_features());
     let stream = h.open_stream(&s);
-    h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": 1, "method": "roots/list"}));
+    h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": 1, "method": "elicitation/create", "params": {"message": "?"}}));
     let (events, _) = h.events(stream);
     let front_id = events[0]["id"].clone();
     h.backend_says(
@@ -729,7 +739,7 @@ fn server_requests_are_withdrawn_and_answered_when_either_side_goes_away() {
     );
     let (events, _) = h.events(stream);
     assert_eq!(events[0]["params"], json!({"requestId": front_id, "reason": "bored"}));
-    h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": 2, "method": "roots/list"}));
+    h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": 2, "method": "elicitation/create", "params": {"message": "?"}}));
     h.events(stream);
     let d = h.http(HttpMethod::Delete, Some(&s), "");
     assert_eq!(h.json_response(d).0, 200);
@@ -991,24 +1001,137 @@ fn unsupervised_backends_stay_failed_and_shutdown_cancels_pending_restarts() {
     assert_eq!(h.hub.stats().timers, 0);
 }
 
+fn roots(path: &str) -> Value {
+    json!({"roots": [{"uri": format!("file://{path}"), "name": path}]})
+}
+
+/// Walk a per-session instance through spawn and initialize; returns its `initialize` params.
+fn initialize_instance(h: &mut Harness, key: &str) -> Value {
+    let generation = h.generation(key);
+    h.feed(Input::BackendSpawned { backend: key.into(), generation, pid: Some(3) });
+    let init = h.backend_writes(key).pop().expect("initialize sent");
+    let result = json!({"protocolVersion": "2025-11-25", "capabilities": {"tools": {}}, "serverInfo": {"name": "x", "version": "1"}});
+    h.backend_says(key, json!({"jsonrpc": "2.0", "id": init["id"], "result": result}));
+    init["params"].clone()
+}
+
 #[test]
-fn roots_are_never_given_to_a_backend_other_sessions_share() {
+fn a_shared_server_holds_nobodys_roots_and_a_session_with_roots_gets_its_own_instance() {
     let mut h = two_backends();
-    let a = h.initialize_with(client_features());
-    let stream_a = h.open_stream(&a);
+    // At start, with no client connected, the shared server asks: it gets the answer of a
+    // client without roots (not an error it would log as a failure).
     h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": 1, "method": "roots/list"}));
-    assert_eq!(h.events(stream_a).0.len(), 1, "with one session the roots request is its own");
-    let b = h.initialize_with(client_features());
-    let x = h.call(&a, json!(1), "alpha_1mcp_echo", json!({}));
-    h.backend_writes("alpha");
+    assert_eq!(h.backend_writes("alpha"), [json!({"jsonrpc": "2.0", "id": 1, "result": {"roots": []}})]);
+    let a = h.initialize_with(client_features());
+    let c = h.initialize();
+    let (stream_a, stream_c) = (h.open_stream(&a), h.open_stream(&c));
+    let instances = h.spawned_instances("alpha");
+    assert_eq!(instances.len(), 1, "a (with roots) gets an instance once it can be asked; c does not");
+    assert!(h.spawned_instances("beta").is_empty(), "beta never asked for roots");
+    let mine = instances[0].clone();
+    let params = initialize_instance(&mut h, &mine);
+    assert_eq!(params["capabilities"], client_features(), "told exactly what a declared");
+    assert_eq!(h.backend_writes(&mine), [json!({"jsonrpc": "2.0", "method": "notifications/initialized"})]);
+    assert!(h.hub.backends[&mine].state.is_starting(), "not serving before it has a's roots");
+    let xa = h.call(&a, json!(1), "alpha_1mcp_echo", json!({}));
+    assert!(h.backend_writes(&mine).is_empty(), "a's call waits for the roots");
+    h.backend_says(&mine, json!({"jsonrpc": "2.0", "id": "r1", "method": "roots/list"}));
+    let (asked, _) = h.events(stream_a);
+    assert_eq!(asked.len(), 1, "a is asked on its stream: {asked:?}");
+    assert!(h.events(stream_c).0.is_empty(), "c is never asked for a's instance");
+    let answer = h.post(Some(&a), json!({"jsonrpc": "2.0", "id": asked[0]["id"], "result": roots("/ws/shell")}));
+    assert_eq!(h.json_response(answer).0, 202);
+    let sent = h.backend_writes(&mine);
+    assert_eq!(sent[0], json!({"jsonrpc": "2.0", "id": "r1", "result": roots("/ws/shell")}));
+    assert_eq!(sent[1]["method"], "tools/call", "the call follows the roots: {sent:?}");
+    assert_eq!(sent.len(), 2);
+    // c's calls go to the shared server, which still has no roots, whoever asks.
+    h.call(&c, json!(1), "alpha_1mcp_echo", json!({}));
+    assert_eq!(h.backend_writes("alpha")[0]["method"], "tools/call");
     h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": 2, "method": "roots/list"}));
-    let reply = h.backend_writes("alpha");
-    assert!(
-        reply[0]["error"]["message"].as_str().is_some_and(|m| m.contains("shared by 2 client sessions")),
-        "{reply:?}"
+    assert_eq!(h.backend_writes("alpha"), [json!({"jsonrpc": "2.0", "id": 2, "result": {"roots": []}})]);
+    assert!(h.events(stream_a).0.is_empty() && h.events(stream_c).0.is_empty());
+    // a's roots change: only a's instance is told.
+    h.post(Some(&a), json!({"jsonrpc": "2.0", "method": "notifications/roots/list_changed"}));
+    assert_eq!(h.backend_writes(&mine), [json!({"jsonrpc": "2.0", "method": "notifications/roots/list_changed"})]);
+    assert!(h.backend_writes("alpha").is_empty() && h.backend_writes("beta").is_empty());
+    h.backend_says(&mine, json!({"jsonrpc": "2.0", "id": sent[1]["id"], "result": {"from": "mine"}}));
+    assert_eq!(h.json_response(xa).1["result"]["from"], "mine");
+    // a leaves: its instance goes, and nothing of a's stays with the shared server.
+    let d = h.http(HttpMethod::Delete, Some(&a), "");
+    assert_eq!(h.json_response(d).0, 200);
+    assert!(!h.hub.backends.contains_key(&mine));
+    h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": 3, "method": "roots/list"}));
+    assert_eq!(h.backend_writes("alpha")[0]["result"], json!({"roots": []}));
+}
+
+#[test]
+fn an_instance_that_must_have_roots_asks_on_a_waiting_call_or_fails_closed() {
+    let mut h = two_backends();
+    h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": 1, "method": "roots/list"}));
+    h.backend_writes("alpha");
+    // No GET stream: the first call starts the instance, and the roots question rides on it.
+    let a = h.initialize_with(client_features());
+    let x = h.call(&a, json!(1), "alpha_1mcp_echo", json!({}));
+    let mine = h.spawned_instances("alpha").remove(0);
+    initialize_instance(&mut h, &mine);
+    h.backend_writes(&mine);
+    h.backend_says(&mine, json!({"jsonrpc": "2.0", "id": 9, "method": "roots/list"}));
+    let (asked, closed) = h.events(x);
+    assert_eq!((asked.len(), closed), (1, false), "asked on the waiting call's stream");
+    h.post(Some(&a), json!({"jsonrpc": "2.0", "id": asked[0]["id"], "result": roots("/ws")}));
+    let sent = h.backend_writes(&mine);
+    assert_eq!((sent[0]["id"].clone(), sent[1]["method"].clone()), (json!(9), json!("tools/call")));
+    h.backend_says(&mine, json!({"jsonrpc": "2.0", "id": sent[1]["id"], "result": {"ok": 1}}));
+    let (answer, closed) = h.events(x);
+    assert_eq!((answer[0]["result"]["ok"].clone(), closed), (json!(1), true), "the answer ends that stream");
+    // A client that can take no stream at all cannot be asked: its instance fails closed
+    // instead of serving with the server's defaults.
+    let b = h.initialize_with(client_features());
+    h.next_exchange += 1;
+    let xb = ExchangeId(h.next_exchange);
+    let request = HttpRequest {
+        method: Some(HttpMethod::Post),
+        path: "/mcp".into(),
+        host: Some("127.0.0.1:3050".into()),
+        accept: Some("application/json".into()),
+        session_id: Some(b.clone()),
+        body: json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "alpha_1mcp_echo"}})
+            .to_string()
+            .into_bytes(),
+        ..HttpRequest::default()
+    };
+    h.feed(Input::HttpRequest { exchange: xb, request });
+    let theirs = h.spawned_instances("alpha").into_iter().find(|k| *k != mine).expect("b's instance");
+    initialize_instance(&mut h, &theirs);
+    h.backend_says(&theirs, json!({"jsonrpc": "2.0", "id": 1, "method": "roots/list"}));
+    assert!(h.outputs.iter().any(|o| matches!(o, Output::StopBackend { backend, .. } if *backend == theirs)));
+    let (_, body) = h.json_response(xb);
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("could not be asked for roots"), "{body}");
+    assert_eq!(body["error"]["data"]["server"], "alpha");
+}
+
+#[test]
+fn instances_of_per_session_servers_are_told_exactly_what_their_client_declared() {
+    let mut h = Harness::new(&[("solo", per_session(4, 60_000))]);
+    let shared_init = {
+        let generation = h.generation("solo");
+        h.feed(Input::BackendSpawned { backend: "solo".into(), generation, pid: Some(1) });
+        h.backend_writes("solo").pop().expect("initialize")
+    };
+    assert_eq!(
+        shared_init["params"]["capabilities"],
+        json!({"roots": {}, "sampling": {}, "elicitation": {"form": {}, "url": {}}}),
+        "a shared server may ask for sampling and elicitation (routed to the calling client) and gets no roots"
     );
-    assert!(h.events(x).0.is_empty() && h.events(stream_a).0.is_empty(), "a is not asked on b's behalf");
-    let _ = b;
+    let mut h = Harness::new(&[("solo", per_session(4, 60_000))]);
+    h.bring_up("solo", &["echo"]);
+    let plain = h.initialize_with(json!({"sampling": {}}));
+    h.call(&plain, json!(1), "solo_1mcp_echo", json!({}));
+    let key = h.spawned_instances("solo").remove(0);
+    assert_eq!(initialize_instance(&mut h, &key)["capabilities"], json!({"sampling": {}}));
+    assert_eq!(h.hub.backends[&key].state, BackendState::Ready, "the server never asked for roots: no wait");
 }
 
 fn per_session(max: u32, idle_ms: u64) -> ServerConfig {
@@ -1309,4 +1432,89 @@ fn the_session_count_is_bounded() {
     let d = h.http(HttpMethod::Delete, Some(&a), "");
     h.json_response(d);
     h.initialize();
+}
+
+impl Harness {
+    fn get(&mut self, path: &str) -> (u16, Value) {
+        let x = self.http_at(HttpMethod::Get, path, "", None, "");
+        self.json_response(x)
+    }
+}
+
+#[test]
+fn ready_once_every_server_is_up_or_has_failed_its_first_attempt() {
+    let mut h = Harness::new(&[("good", server(true)), ("broken", server(true)), ("slow", server(true))]);
+    let (status, body) = h.get("/health/ready");
+    assert_eq!((status, body["waitingFor"].clone()), (503, json!(["broken", "good", "slow"])));
+    h.bring_up("good", &["echo"]);
+    let generation = h.generation("broken");
+    h.feed(Input::BackendSpawnFailed { backend: "broken".into(), generation, error: "no such file".into() });
+    assert_eq!(h.hub.backends["broken"].state.label(), "restarting");
+    let (status, body) = h.get("/health/ready");
+    assert_eq!((status, body["waitingFor"].clone()), (503, json!(["slow"])), "only a first attempt holds it back");
+    h.bring_up("slow", &["nap"]);
+    let (status, body) = h.get("/health/ready");
+    assert_eq!(status, 200, "a restarting server does not hold readiness back: {body}");
+    assert_eq!(body["servers"]["restarting"], 1);
+    // Its restarts come and go; readiness stays.
+    h.advance(Duration::from_millis(1_300));
+    assert_eq!(h.hub.backends["broken"].state.label(), "starting");
+    assert_eq!(h.get("/health/ready").0, 200);
+}
+
+#[test]
+fn a_call_to_a_server_that_is_not_serving_says_which_server_and_why() {
+    let unprefixed = ServerConfig { prefix_names: false, ..server(false) };
+    let mut h = Harness::new(&[("alpha", server(true)), ("plain", unprefixed), ("slow", server(true))]);
+    h.bring_up("alpha", &["echo"]);
+    h.bring_up("plain", &["lookup"]);
+    let s = h.initialize();
+    let call = |h: &mut Harness, id: u64, tool: &str| {
+        let x = h.call(&s, json!(id), tool, json!({}));
+        h.json_response(x).1["error"].clone()
+    };
+    let error = call(&mut h, 1, "slow_1mcp_anything");
+    assert_eq!(error["code"], -32603);
+    assert!(error["message"].as_str().is_some_and(|m| m.starts_with("server 'slow' is starting")), "{error}");
+    assert_eq!((error["data"]["server"].clone(), error["data"]["state"].clone()), (json!("slow"), json!("starting")));
+    assert_eq!(error["data"]["tool"], "slow_1mcp_anything");
+    exit(&mut h, "alpha");
+    exit(&mut h, "plain");
+    h.advance(Duration::from_millis(100));
+    let error = call(&mut h, 2, "alpha_1mcp_echo");
+    let message = error["message"].as_str().unwrap_or_default();
+    assert!(message.starts_with("server 'alpha' is restarting (attempt 1, next start in"), "{error}");
+    assert_eq!(error["data"]["state"], "restarting");
+    let retry = error["data"]["retryInMs"].as_u64().expect("retryInMs");
+    assert!((600..=1_100).contains(&retry), "the jittered first delay less the 100 ms waited: {retry}");
+    assert!(error["data"]["since"].as_str().is_some_and(|t| t.ends_with('Z')));
+    assert_eq!(error["data"]["sinceMs"], 100);
+    let error = call(&mut h, 3, "lookup");
+    assert_eq!((error["data"]["server"].clone(), error["data"]["state"].clone()), (json!("plain"), json!("restarting")));
+    let error = call(&mut h, 4, "alpha_typo");
+    assert_eq!((error["code"].clone(), error["message"].clone()), (json!(-32602), json!("Unknown tool: alpha_typo")));
+    assert!(h.backend_writes("alpha").is_empty() && h.backend_writes("plain").is_empty());
+}
+
+#[test]
+fn a_crash_looping_server_says_so_to_its_callers_but_not_to_sessions_that_cannot_see_it() {
+    let cfg = ServerConfig {
+        restart: RestartConfig { restart_on_exit: true, max_restarts: 1, restart_delay: Duration::from_millis(10) },
+        tags: vec!["db".into()],
+        ..server(true)
+    };
+    let mut h = Harness::new(&[("flaky", cfg)]);
+    exit(&mut h, "flaky");
+    h.advance(Duration::from_millis(50));
+    exit(&mut h, "flaky");
+    assert_eq!(h.hub.backends["flaky"].state.label(), "crash-loop");
+    let s = h.initialize();
+    let x = h.call(&s, json!(1), "flaky_1mcp_q", json!({}));
+    let error = h.json_response(x).1["error"].clone();
+    assert!(error["message"].as_str().is_some_and(|m| m.contains("crash loop")), "{error}");
+    assert_eq!((error["data"]["state"].clone(), error["data"]["restarts"].clone()), (json!("crash-loop"), json!(1)));
+    let web = h.initialize_at("tags=web").expect("web view");
+    let x = h.call(&web, json!(1), "flaky_1mcp_q", json!({}));
+    let error = h.json_response(x).1["error"].clone();
+    assert_eq!(error["message"], "Unknown tool: flaky_1mcp_q", "a view does not learn of servers outside it");
 }
