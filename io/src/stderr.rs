@@ -1,5 +1,9 @@
-//! Backend stderr: always drained (a full pipe would block the backend), re-logged at WARN,
-//! and rate-limited so a chatty backend cannot flood our log.
+//! Backend stderr: always drained (a full pipe would block the backend), re-logged at INFO
+//! under the server's name, and rate-limited so a chatty backend cannot flood our log.
+//!
+//! stderr is a server's own log channel: start-up banners, its INFO lines, progress bars. Most
+//! of it is not a problem, and 1mcp cannot tell which line is, so it is logged at INFO, where
+//! a default run shows it, and WARN and above stay for what 1mcp itself finds wrong.
 
 use crate::lines::{LineReader, LineStatus};
 use onemcp_core::Gen;
@@ -80,7 +84,7 @@ pub(crate) async fn drain<R: AsyncRead + Unpin>(server: String, generation: Gen,
         };
         let verdict = limiter.admit(Instant::now());
         if let Some(n) = verdict.suppressed_before {
-            tracing::warn!(server = %server, %generation, "{n} stderr lines suppressed");
+            tracing::info!(server = %server, %generation, "{n} stderr lines suppressed");
         }
         if verdict.suppression_started {
             tracing::warn!(
@@ -93,15 +97,15 @@ pub(crate) async fn drain<R: AsyncRead + Unpin>(server: String, generation: Gen,
         if verdict.log {
             let text = String::from_utf8_lossy(&buf);
             match status {
-                LineStatus::Complete => tracing::warn!(server = %server, %generation, "stderr: {text}"),
+                LineStatus::Complete => tracing::info!(server = %server, %generation, "stderr: {text}"),
                 LineStatus::Truncated { len } => {
-                    tracing::warn!(server = %server, %generation, "stderr: {text}... (truncated, {len} bytes)")
+                    tracing::info!(server = %server, %generation, "stderr: {text}... (truncated, {len} bytes)")
                 }
             }
         }
     }
     if let Some(n) = limiter.take_suppressed() {
-        tracing::warn!(server = %server, %generation, "{n} stderr lines suppressed");
+        tracing::info!(server = %server, %generation, "{n} stderr lines suppressed");
     }
 }
 

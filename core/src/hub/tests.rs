@@ -318,7 +318,7 @@ fn unknown_and_disabled_tools_are_invalid_params_naming_the_tool() {
 fn backend_errors_pass_through_as_they_were_with_the_server_added_to_their_data() {
     let mut h = two_backends();
     let s = h.initialize();
-    let mut answer = |h: &mut Harness, id: u64, error: Value| {
+    let answer = |h: &mut Harness, id: u64, error: Value| {
         let x = h.call(&s, json!(id), "alpha_1mcp_add", json!({}));
         let sent = h.backend_writes("alpha");
         h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": sent[0]["id"], "error": error}));
@@ -730,7 +730,10 @@ fn server_requests_are_withdrawn_and_answered_when_either_side_goes_away() {
     let mut h = two_backends();
     let s = h.initialize_with(client_features());
     let stream = h.open_stream(&s);
-    h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": 1, "method": "elicitation/create", "params": {"message": "?"}}));
+    h.backend_says(
+        "alpha",
+        json!({"jsonrpc": "2.0", "id": 1, "method": "elicitation/create", "params": {"message": "?"}}),
+    );
     let (events, _) = h.events(stream);
     let front_id = events[0]["id"].clone();
     h.backend_says(
@@ -739,7 +742,10 @@ fn server_requests_are_withdrawn_and_answered_when_either_side_goes_away() {
     );
     let (events, _) = h.events(stream);
     assert_eq!(events[0]["params"], json!({"requestId": front_id, "reason": "bored"}));
-    h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": 2, "method": "elicitation/create", "params": {"message": "?"}}));
+    h.backend_says(
+        "alpha",
+        json!({"jsonrpc": "2.0", "id": 2, "method": "elicitation/create", "params": {"message": "?"}}),
+    );
     h.events(stream);
     let d = h.http(HttpMethod::Delete, Some(&s), "");
     assert_eq!(h.json_response(d).0, 200);
@@ -1490,7 +1496,10 @@ fn a_call_to_a_server_that_is_not_serving_says_which_server_and_why() {
     assert!(error["data"]["since"].as_str().is_some_and(|t| t.ends_with('Z')));
     assert_eq!(error["data"]["sinceMs"], 100);
     let error = call(&mut h, 3, "lookup");
-    assert_eq!((error["data"]["server"].clone(), error["data"]["state"].clone()), (json!("plain"), json!("restarting")));
+    assert_eq!(
+        (error["data"]["server"].clone(), error["data"]["state"].clone()),
+        (json!("plain"), json!("restarting"))
+    );
     let error = call(&mut h, 4, "alpha_typo");
     assert_eq!((error["code"].clone(), error["message"].clone()), (json!(-32602), json!("Unknown tool: alpha_typo")));
     assert!(h.backend_writes("alpha").is_empty() && h.backend_writes("plain").is_empty());
