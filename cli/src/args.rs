@@ -8,7 +8,13 @@ use std::path::PathBuf;
 
 /// `1mcp`: one MCP endpoint in front of many MCP servers.
 #[derive(Debug, Parser)]
-#[command(name = "1mcp", version, about, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "1mcp",
+    version,
+    about,
+    args_conflicts_with_subcommands = true,
+    after_help = "The keys of a server entry in mcp.json (connectionTimeout, restartOnExit, perSession, ...): 1mcp config keys"
+)]
 pub struct Cli {
     /// What to do; `serve` when omitted.
     #[command(subcommand)]
@@ -32,6 +38,16 @@ pub enum Command {
     Serve(ServeArgs),
     /// Bridge stdin/stdout to a running daemon, so stdio-only clients share it.
     Proxy(ProxyArgs),
+    /// About the configuration file (`1mcp config keys`).
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// `1mcp config ...`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// List every key of a server entry in mcp.json, with its default and meaning.
+    Keys,
 }
 
 /// Options of `serve`.
@@ -256,14 +272,14 @@ mod tests {
     fn parse(args: &[&str]) -> Result<ServeArgs, clap::Error> {
         match Cli::try_parse_from(args)?.into_command() {
             Command::Serve(args) => Ok(args),
-            Command::Proxy(_) => Err(clap::Error::new(clap::error::ErrorKind::InvalidSubcommand)),
+            Command::Proxy(_) | Command::Config(_) => Err(clap::Error::new(clap::error::ErrorKind::InvalidSubcommand)),
         }
     }
 
     fn parse_proxy(args: &[&str]) -> Option<ProxyArgs> {
         match Cli::try_parse_from(args).ok()?.into_command() {
             Command::Proxy(args) => Some(args),
-            Command::Serve(_) => None,
+            Command::Serve(_) | Command::Config(_) => None,
         }
     }
 

@@ -9,7 +9,7 @@ mod pidfile;
 mod proxy;
 
 use anyhow::Context;
-use args::{Cli, Command, LogLevel, ServeArgs, Transport};
+use args::{Cli, Command, ConfigCommand, LogLevel, ServeArgs, Transport};
 use clap::Parser;
 use onemcp_core::config::McpConfig;
 use onemcp_core::hub::PresetsFile;
@@ -40,6 +40,10 @@ fn main() -> ExitCode {
     let args = match Cli::parse().into_command() {
         Command::Serve(args) => args,
         Command::Proxy(args) => return proxy::main(args),
+        Command::Config(ConfigCommand::Keys) => {
+            print!("{}", onemcp_core::config::keys::keys_page());
+            return ExitCode::SUCCESS;
+        }
     };
     match serve(args) {
         Ok(()) => ExitCode::SUCCESS,

@@ -83,6 +83,17 @@ fn version_prints_the_version() {
 }
 
 #[test]
+fn config_keys_lists_the_per_server_keys_and_help_points_there() {
+    let run = run_onemcp(&["config", "keys"], KILL_AFTER);
+    assert_eq!(run.code, Some(0), "{}", run.describe());
+    for key in ["connectionTimeout", "requestTimeout", "restartOnExit", "perSession", "disabledTools", "headers"] {
+        assert!(run.stdout.lines().any(|l| l.trim_start().starts_with(key)), "{key} missing: {}", run.describe());
+    }
+    let help = run_onemcp(&["--help"], KILL_AFTER);
+    assert!(help.stdout.contains("1mcp config keys"), "{}", help.describe());
+}
+
+#[test]
 fn line_and_column_matcher_needs_both_numbers() {
     assert!(mentions_line_and_column("mcp.json:3:14: expected value", 3));
     assert!(mentions_line_and_column("at line 3:9", 3));

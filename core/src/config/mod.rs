@@ -3,6 +3,7 @@
 mod diagnostics;
 mod env;
 mod fields;
+pub mod keys;
 mod model;
 mod parse;
 

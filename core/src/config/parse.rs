@@ -7,6 +7,7 @@
 use super::diagnostics::Diagnostics;
 use super::env::{EnvSpec, child_env, substitute};
 use super::fields::{Fields, kind};
+use super::keys::{self, KeyScope};
 use super::model::{
     HttpConfig, HttpFlavor, LaunchSpec, McpConfig, PerSessionConfig, RestartConfig, ServerConfig, TransportConfig,
 };
@@ -99,52 +100,6 @@ const UNSUPPORTED_TOP_LEVEL_KEYS: &[&str] = &[
     "publishedInstructionTemplates",
     "activeInstructionTemplate",
 ];
-const DEFAULTS_KEYS: &[&str] = &[
-    "env",
-    "timeout",
-    "connectionTimeout",
-    "requestTimeout",
-    "headers",
-    "inheritParentEnv",
-    "envFilter",
-    "restartOnExit",
-    "maxRestarts",
-    "restartDelay",
-    "oauth",
-];
-const SERVER_ONLY_KEYS: &[&str] = &[
-    "type",
-    "command",
-    "args",
-    "cwd",
-    "url",
-    "tags",
-    "disabled",
-    "disabledTools",
-    "toolDescriptionOverrides",
-    "instructionOverride",
-    "prefix",
-    "perSession",
-    "maxTotalTimeout",
-    "stderr",
-    "template",
-];
-/// Keys that only mean something to a child process.
-const STDIO_ONLY_KEYS: &[&str] = &[
-    "command",
-    "args",
-    "cwd",
-    "env",
-    "inheritParentEnv",
-    "envFilter",
-    "restartOnExit",
-    "maxRestarts",
-    "restartDelay",
-    "stderr",
-];
-/// Keys that only mean something to a remote server.
-const HTTP_ONLY_KEYS: &[&str] = &["url", "headers", "oauth"];
-
 /// Parse `mcp.json` text. `source` is the file path used in messages. `env` is the parent
 /// process environment snapshot (the core never reads the environment itself).
 pub fn parse_mcp_json(text: &str, source: &str, env: &BTreeMap<String, String>) -> Result<ParsedConfig, ConfigErrors> {
@@ -216,7 +171,7 @@ fn parse_root(root: &Map<String, Value>, parent_env: &BTreeMap<String, String>, 
 
 fn read_defaults(obj: &Map<String, Value>, d: &mut Diagnostics<'_>) -> Shared {
     let fields = Fields::defaults(obj);
-    fields.warn_unknown(d, DEFAULTS_KEYS);
+    fields.warn_unknown(d, &keys::defaults_keys().collect::<Vec<_>>());
     if fields.has("oauth") {
         fields.warn(d, "oauth", "OAuth for backends is not supported yet, ignored");
     }
@@ -315,7 +270,7 @@ fn parse_server(
         return None;
     };
     let f = Fields::server(name, obj);
-    let known: Vec<&str> = DEFAULTS_KEYS.iter().chain(SERVER_ONLY_KEYS).copied().collect();
+    let known: Vec<&str> = keys::server_keys().collect();
     f.warn_unknown(d, &known);
     for key in ["oauth", "template"] {
         if f.has(key) {
@@ -334,11 +289,11 @@ fn parse_server(
     let merged = own.merged_with(defaults);
     let transport = match kind? {
         TransportKind::Stdio => {
-            warn_inapplicable(&f, d, HTTP_ONLY_KEYS, "a stdio");
+            warn_inapplicable(&f, d, &keys::keys_only_for(KeyScope::Http).collect::<Vec<_>>(), "a stdio");
             TransportConfig::Stdio(build_stdio(&f, &merged, own_env_filter, parent_env, d)?)
         }
         TransportKind::Http(flavor) => {
-            warn_inapplicable(&f, d, STDIO_ONLY_KEYS, "an http");
+            warn_inapplicable(&f, d, &keys::keys_only_for(KeyScope::Stdio).collect::<Vec<_>>(), "an http");
             TransportConfig::Http(build_http(&f, &merged, flavor, parent_env, d)?)
         }
     };

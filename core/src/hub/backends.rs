@@ -406,7 +406,13 @@ impl Hub {
                     body.get("error").and_then(|e| e.get("message")).and_then(Value::as_str).unwrap_or("no result");
                 // A failed re-list must not wipe what the backend offered before.
                 let fallback = if ready { "keeping the previous list" } else { "treating it as empty" };
-                tracing::warn!(server = name, "{} failed ({why}); {fallback}", kind.method());
+                let code = body.get("error").and_then(|e| e.get("code")).and_then(Value::as_i64);
+                if code == Some(code::METHOD_NOT_FOUND) {
+                    // Common and harmless (a resources server without templates): not a warning.
+                    tracing::info!(server = name, "{} is not implemented; {fallback}", kind.method());
+                } else {
+                    tracing::warn!(server = name, "{} failed ({why}); {fallback}", kind.method());
+                }
                 (!ready).then(Vec::new)
             }
         };
