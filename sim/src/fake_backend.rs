@@ -9,6 +9,7 @@ use crate::faults::{BackendFaults, below, between, chance};
 use crate::invariants::FAKE_TOOL_ERROR;
 use onemcp_core::{ExitInfo, Gen};
 use rand_chacha::ChaCha8Rng;
+use rand_core::SeedableRng;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -124,6 +125,14 @@ pub struct FakeBackend {
     pub faulty_relists: bool,
     /// Dies right after every start, faults on or off (a restart storm).
     pub storm: bool,
+    /// Asks its client for roots (`roots/list`) after every `notifications/initialized` and
+    /// every `notifications/roots/list_changed`, and now and then again after an answer.
+    pub asks_roots: bool,
+    /// The draws of its roots questions: a stream of their own, so a seed's other draws stay
+    /// where they were whether or not the server asks.
+    pub roots_rng: ChaCha8Rng,
+    /// Roots questions asked (their ids are `roots-<n>`).
+    pub roots_asked: u64,
 }
 
 impl FakeBackend {
@@ -139,6 +148,9 @@ impl FakeBackend {
             cancels_received: 0,
             faulty_relists: true,
             storm: false,
+            asks_roots: false,
+            roots_rng: ChaCha8Rng::seed_from_u64(0),
+            roots_asked: 0,
         }
     }
 
@@ -233,10 +245,14 @@ impl FakeBackend {
                 }
                 vec![]
             }
+            (None, "notifications/initialized" | "notifications/roots/list_changed") if self.asks_roots => {
+                self.ask_roots(0, 50)
+            }
             (None, _) => vec![],
             (Some(id), _) if method.is_empty() => {
-                let _ = id; // an answer to our own ping; nothing to do
-                vec![]
+                // An answer to one of our own questions: now and then, ask for roots again.
+                let ours = id.as_str().is_some_and(|id| id.starts_with("roots-"));
+                if ours && faults_on && chance(&mut self.roots_rng, 0.15) { self.ask_roots(100, 1500) } else { vec![] }
             }
             (Some(id), _) => {
                 let relist = self.note_list(generation, &method, &message);
@@ -244,6 +260,14 @@ impl FakeBackend {
                 self.answer(rng, on, &id, &method, &message)
             }
         }
+    }
+
+    /// Ask the client for its roots, `lo..=hi` milliseconds from now.
+    fn ask_roots(&mut self, lo: u64, hi: u64) -> Vec<Scheduled> {
+        self.roots_asked += 1;
+        let line = json!({"jsonrpc": "2.0", "id": format!("roots-{}", self.roots_asked), "method": "roots/list"});
+        let delay = between(&mut self.roots_rng, lo, hi) * MS;
+        vec![Scheduled { delay, act: BackendAct::Line { line: line.to_string(), answers: None } }]
     }
 
     /// Count cursor-less `tools/list` requests; true if this is a list request of a re-listing.

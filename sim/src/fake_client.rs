@@ -76,6 +76,12 @@ pub struct FakeClient {
     pub max_calls: Option<u64>,
     /// The URL query of its `/mcp` requests (`tags=a`, `tag-filter=...`): its view; empty for none.
     pub query: String,
+    /// Declares the `roots` capability, opens a GET stream as soon as it has a session, and
+    /// answers every `roots/list` with its one root, `file:///client-<index>`.
+    pub roots: bool,
+    /// With roots: may cancel calls, whose answer may already be an event stream (see
+    /// [`crate::SimOptions::cancel_streamed_calls`]).
+    pub cancel_streamed: bool,
 }
 
 impl FakeClient {
@@ -93,7 +99,66 @@ impl FakeClient {
             faults_injected: 0,
             max_calls: None,
             query: String::new(),
+            roots: false,
+            cancel_streamed: true,
         }
+    }
+
+    /// The capabilities it declares at `initialize`. A client with roots also names itself in
+    /// `experimental` (`{"sim": {"client": <index>}}`): a per-session instance is told exactly
+    /// its client's capabilities, so the ledger learns from the instance's `initialize` whose
+    /// it is, before any call or roots question could be misrouted.
+    pub fn capabilities(&self) -> Value {
+        if self.roots {
+            json!({"roots": {"listChanged": true}, "experimental": {"sim": {"client": self.index}}})
+        } else {
+            json!({})
+        }
+    }
+
+    /// The one root it answers `roots/list` with.
+    pub fn root_uri(index: usize) -> String {
+        format!("file:///client-{index}")
+    }
+
+    fn post(&self, next_exchange: &mut u64, body: &Value, asked: Asked) -> Option<ClientAction> {
+        if !matches!(self.state, ClientState::Active { .. }) {
+            return None;
+        }
+        *next_exchange += 1;
+        let request = Box::new(self.request(HttpMethod::Post, Some(body)));
+        Some(ClientAction::Send { exchange: ExchangeId(*next_exchange), request, asked })
+    }
+
+    /// A client with roots, just given its session: open the GET stream it can be asked on.
+    pub fn open_roots_stream(&mut self, next_exchange: &mut u64) -> Option<ClientAction> {
+        if !self.roots || self.stream.is_some() || !matches!(self.state, ClientState::Active { .. }) {
+            return None;
+        }
+        *next_exchange += 1;
+        let x = ExchangeId(*next_exchange);
+        self.stream = Some(x);
+        let request = Box::new(self.request(HttpMethod::Get, None));
+        Some(ClientAction::Send { exchange: x, request, asked: Asked::Stream })
+    }
+
+    /// `roots/list` reached it under `id`: answer with its roots (a client without roots
+    /// answers nothing; the ledger flags that it was asked at all).
+    pub fn answer_roots(&mut self, id: &Value, next_exchange: &mut u64) -> Option<ClientAction> {
+        if !self.roots {
+            return None;
+        }
+        let body = json!({"jsonrpc": "2.0", "id": id, "result": {"roots": [{"uri": Self::root_uri(self.index)}]}});
+        self.post(next_exchange, &body, Asked::Reply)
+    }
+
+    /// Its roots changed: tell the hub (`notifications/roots/list_changed`).
+    pub fn roots_changed(&mut self, next_exchange: &mut u64) -> Option<ClientAction> {
+        if !self.roots {
+            return None;
+        }
+        let body = json!({"jsonrpc": "2.0", "method": "notifications/roots/list_changed"});
+        self.post(next_exchange, &body, Asked::Notify)
     }
 
     fn request(&self, method: HttpMethod, body: Option<&Value>) -> HttpRequest {
@@ -147,7 +212,7 @@ impl FakeClient {
             ClientState::Idle => {
                 self.state = ClientState::Initializing;
                 let body = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-                    "protocolVersion": CLIENT_VERSION, "capabilities": {},
+                    "protocolVersion": CLIENT_VERSION, "capabilities": self.capabilities(),
                     "clientInfo": {"name": format!("sim-client-{}", self.index), "version": "1"}}});
                 vec![ClientAction::Send {
                     exchange: exchange(),
@@ -162,7 +227,12 @@ impl FakeClient {
                     self.state = ClientState::Done;
                     return vec![ClientAction::Send { exchange: exchange(), request, asked: Asked::Delete }];
                 }
-                let waiting: Vec<ExchangeId> = self.in_flight.keys().copied().collect();
+                // A client with roots may be asked on a call's stream at any moment, so its
+                // cancels could race that push: it cancels only if allowed to (see
+                // `cancel_streamed`).
+                let may_cancel = self.cancel_streamed || !self.roots;
+                let waiting: Vec<ExchangeId> =
+                    if may_cancel { self.in_flight.keys().copied().collect() } else { vec![] };
                 if !waiting.is_empty() && self.fault(rng, faults.cancel) {
                     let Some(target) = pick(rng, &waiting).copied() else { return vec![] };
                     let id = self.in_flight.remove(&target).map(|f| f.id).unwrap_or(Value::Null);

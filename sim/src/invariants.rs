@@ -36,6 +36,10 @@ pub enum Invariant {
     NoPanic,
     /// A recording is well formed (header first, inputs in time order, exchanges opened once).
     Replayable,
+    /// Rule 2, roots: a shared server is answered `{"roots": []}` and never reaches a client;
+    /// a client's roots, its roots questions and its `roots/list_changed` go only to and from
+    /// its own instances.
+    RootsStayWithTheirClient,
 }
 
 impl fmt::Display for Invariant {
@@ -52,6 +56,7 @@ impl fmt::Display for Invariant {
             Invariant::Removed => "a removed server gets no more writes",
             Invariant::NoPanic => "the hub never panics",
             Invariant::Replayable => "the recording is well formed",
+            Invariant::RootsStayWithTheirClient => "rule 2 (roots stay with their client)",
         })
     }
 }
@@ -99,6 +104,10 @@ pub enum Asked {
     },
     /// `DELETE /mcp`.
     Delete,
+    /// A JSON-RPC response to a request the hub pushed (a `roots/list` answer).
+    Reply,
+    /// A notification other than a cancel (`notifications/roots/list_changed`).
+    Notify,
     /// `GET /mcp`: a standalone stream for server messages.
     Stream,
 }
@@ -232,6 +241,15 @@ pub struct Ledger {
     source: Option<String>,
     /// Every server name ever configured (a hub error naming one of them names a culprit).
     known_servers: BTreeSet<String>,
+    /// Clients that declared `roots`, with exactly the capabilities they declared.
+    roots_clients: BTreeMap<usize, Value>,
+    /// Per-session instance -> the client whose capabilities (and so roots) it was given, read
+    /// from the client marker in its `initialize` (see [`crate::fake_client::FakeClient::capabilities`]).
+    roots_owner: BTreeMap<String, usize>,
+    /// The backend (instance name included) whose process sent this step's input, if any.
+    source_backend: Option<String>,
+    /// The client whose request is this step's input, if any.
+    step_client: Option<usize>,
     /// Responses seen.
     pub responses: u64,
 }
@@ -268,9 +286,21 @@ impl Ledger {
         self.failing.insert(server.to_owned());
     }
 
-    /// This step's input comes from `server`'s process (a line, a spawn, an exit).
-    pub fn begin_source(&mut self, server: &str) {
-        self.source = Some(server.to_owned());
+    /// This step's input comes from `backend`'s process (a line, a spawn, an exit); `backend`
+    /// may be a per-session instance.
+    pub fn begin_source(&mut self, backend: &str) {
+        self.source = Some(server_of(backend).to_owned());
+        self.source_backend = Some(backend.to_owned());
+    }
+
+    /// `client` declared `roots`, with exactly these capabilities.
+    pub fn set_roots(&mut self, client: usize, capabilities: Value) {
+        self.roots_clients.insert(client, capabilities);
+    }
+
+    /// The client that sent `exchange`'s request, if the ledger knows it.
+    pub fn client_of(&self, exchange: ExchangeId) -> Option<usize> {
+        self.records.get(&exchange).map(|r| r.client)
     }
 
     /// `backend` is about to hand the hub this line: remember which calls it failed itself.
@@ -286,6 +316,8 @@ impl Ledger {
         self.reload = None;
         self.failing.clear();
         self.source = None;
+        self.source_backend = None;
+        self.step_client = None;
     }
 
     /// A client issued a request on `exchange` (not yet delivered).
@@ -337,6 +369,7 @@ impl Ledger {
         if let Some(r) = self.records.get_mut(&exchange) {
             r.delivered = true;
             r.refused = refused;
+            self.step_client = Some(r.client);
         }
     }
 
@@ -471,6 +504,7 @@ impl Ledger {
                 let client = r.client;
                 let message: Value = serde_json::from_str(&event.data).unwrap_or(Value::Null);
                 self.check_push_view(client, &message)?;
+                self.check_roots_question(client, &message)?;
                 let r = self.record(*exchange, "an event")?;
                 let is_response = message.get("method").is_none()
                     && (message.get("result").is_some() || message.get("error").is_some());
@@ -579,6 +613,15 @@ impl Ledger {
                     _ => breach(
                         Invariant::OneResponse,
                         format!("a notification on {exchange} was answered {status}: {body}"),
+                    ),
+                };
+            }
+            Asked::Reply | Asked::Notify => {
+                return match status {
+                    202 | 404 => Ok(()),
+                    _ => breach(
+                        Invariant::OneResponse,
+                        format!("a client's response or notification on {exchange} was answered {status}: {body}"),
                     ),
                 };
             }
@@ -752,6 +795,7 @@ impl Ledger {
         let Ok(message) = serde_json::from_str::<Value>(line) else {
             return breach(Invariant::KnownParty, format!("the hub wrote a non-JSON line to {backend}: {line}"));
         };
+        self.check_roots_write(backend, &message, line)?;
         let log = self.gens.entry((backend.to_owned(), generation)).or_default();
         let method = message.get("method").and_then(Value::as_str);
         match (method, message.get("id")) {
@@ -831,6 +875,91 @@ impl Ledger {
                 }
             }
             _ => {}
+        }
+        Ok(())
+    }
+
+    /// Rule 2 on a message pushed to `client`: a `roots/list` comes only from an instance of
+    /// that very client (the step's input is that instance's line: the hub forwards a server's
+    /// question in the step it arrives), and only to a client that declared roots.
+    fn check_roots_question(&self, client: usize, message: &Value) -> Result<(), Breach> {
+        if message.get("method").and_then(Value::as_str) != Some("roots/list") {
+            return Ok(());
+        }
+        let fail = |why: String| breach(Invariant::RootsStayWithTheirClient, format!("{why}: {message}"));
+        if !self.roots_clients.contains_key(&client) {
+            return fail(format!("client {client}, which declared no roots, was asked roots/list"));
+        }
+        let Some(from) = self.source_backend.as_deref() else {
+            return fail(format!("client {client} was asked roots/list in a step no server spoke"));
+        };
+        if server_of(from) == from {
+            return fail(format!("the shared server {from}'s roots/list reached client {client}"));
+        }
+        match self.roots_owner.get(from) {
+            Some(owner) if *owner == client => Ok(()),
+            owner => fail(format!("{from} (client {owner:?}'s instance) asked client {client} for its roots")),
+        }
+    }
+
+    /// Rule 2 on a line written to `backend`: an instance is initialized with exactly its
+    /// client's capabilities and a shared server with none of a client's; a shared server is
+    /// told `{"roots": []}`, an instance only its own client's roots; a client's
+    /// `roots/list_changed` reaches only its own instances.
+    ///
+    /// Whose an instance is comes from its `initialize`: a client with roots names itself in
+    /// its capabilities, which the hub hands its instances verbatim. That is learnt before the
+    /// instance can ask or be called, and does not depend on the routing it checks; the
+    /// owner from the first call ([`Ledger::instance_owner`]) must agree with it.
+    fn check_roots_write(&mut self, backend: &str, message: &Value, line: &str) -> Result<(), Breach> {
+        let shared = server_of(backend) == backend;
+        let fail = |why: String| breach(Invariant::RootsStayWithTheirClient, format!("{why}: {line}"));
+        let method = message.get("method").and_then(Value::as_str);
+        if method == Some("initialize") {
+            let caps = message.pointer("/params/capabilities").cloned().unwrap_or(Value::Null);
+            let Some(client) = caps.pointer("/experimental/sim/client").and_then(Value::as_u64) else { return Ok(()) };
+            let client = client as usize;
+            if shared {
+                return fail(format!("the shared server {backend} was told client {client}'s capabilities"));
+            }
+            if self.roots_clients.get(&client) != Some(&caps) {
+                return fail(format!("{backend} was not told exactly what client {client} declared"));
+            }
+            self.roots_owner.insert(backend.to_owned(), client);
+            let first = *self.instance_owner.entry(backend.to_owned()).or_insert(client);
+            if first != client {
+                return fail(format!("{backend} served client {first}'s calls but has client {client}'s capabilities"));
+            }
+            return Ok(());
+        }
+        if method == Some("notifications/roots/list_changed") {
+            let owner = self.roots_owner.get(backend).or_else(|| self.instance_owner.get(backend));
+            return match (self.step_client, shared, owner) {
+                (Some(from), false, Some(owner)) if from == *owner => Ok(()),
+                (from, _, owner) => fail(format!(
+                    "roots/list_changed from client {from:?} reached {backend} (an instance of client {owner:?}, or shared)"
+                )),
+            };
+        }
+        let Some(roots) = message.pointer("/result/roots").filter(|_| method.is_none()) else { return Ok(()) };
+        if shared {
+            if roots.as_array().is_some_and(Vec::is_empty) {
+                return Ok(());
+            }
+            return fail(format!("the shared server {backend} was given roots other than []"));
+        }
+        let Some(owner) = self.roots_owner.get(backend) else {
+            return fail(format!("{backend}, an instance of a client without roots, was given roots"));
+        };
+        let mine = crate::fake_client::FakeClient::root_uri(*owner);
+        let uris: Vec<&str> = roots
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| r.get("uri").and_then(Value::as_str).unwrap_or_default())
+            .collect();
+        if uris.is_empty() || uris.iter().any(|u| *u != mine) {
+            return fail(format!("{backend}, client {owner}'s instance, was given roots {uris:?}"));
         }
         Ok(())
     }
@@ -1188,6 +1317,79 @@ mod tests {
         let (mut l, x) = ledger_with_call();
         l.handle_backend_line("alpha", &own("c0-r7"));
         assert_eq!(invariant(l.handle_output(&respond(x, fake("c0-r7")))), None, "alpha's own error");
+    }
+
+    #[test]
+    fn catches_roots_that_leave_their_client() {
+        let (mut l, _) = ledger_with_call();
+        let caps = |k: usize| json!({"roots": {"listChanged": true}, "experimental": {"sim": {"client": k}}});
+        l.set_roots(0, caps(0));
+        l.set_roots(1, caps(1));
+        let spawn = |b: &str, g: u64| Output::SpawnBackend {
+            backend: b.into(),
+            generation: Gen(g),
+            transport: TransportConfig::Stdio(LaunchSpec::default()),
+        };
+        let write = |b: &str, g: u64, m: Value| Output::WriteBackend {
+            backend: b.into(),
+            generation: Gen(g),
+            line: m.to_string(),
+        };
+        let roots = |uris: &[&str]| {
+            let roots: Vec<Value> = uris.iter().map(|u| json!({"uri": u})).collect();
+            json!({"jsonrpc": "2.0", "id": "roots-1", "result": {"roots": roots}})
+        };
+        let rule = Some(Invariant::RootsStayWithTheirClient);
+        // A shared server is told no roots, never a client's.
+        assert_eq!(invariant(l.handle_output(&spawn("alpha", 1))), None);
+        assert_eq!(invariant(l.handle_output(&write("alpha", 1, roots(&[])))), None);
+        assert_eq!(invariant(l.handle_output(&write("alpha", 1, roots(&["file:///client-0"])))), rule, "shared");
+        // Nor a client's capabilities.
+        let init =
+            |k: usize| json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": caps(k)}});
+        assert_eq!(
+            invariant(l.handle_output(&write("alpha", 1, init(0)))),
+            rule,
+            "shared told a client's capabilities"
+        );
+        // Client 0's instance gets client 0's roots only.
+        let mine = "alpha_1mcp_session1";
+        assert_eq!(invariant(l.handle_output(&spawn(mine, 2))), None);
+        assert_eq!(invariant(l.handle_output(&write(mine, 2, init(0)))), None);
+        assert_eq!(invariant(l.handle_output(&write(mine, 2, roots(&["file:///client-1"])))), rule, "client 1's roots");
+        assert_eq!(invariant(l.handle_output(&write(mine, 2, roots(&["file:///client-0"])))), None);
+        // Its roots question reaches client 0 only, and a shared server's reaches nobody.
+        let stream = |l: &mut Ledger, x: u64, client: usize| {
+            l.issue(ExchangeId(x), client, Asked::Stream);
+            l.handle_delivered(ExchangeId(x));
+            assert_eq!(
+                invariant(l.handle_output(&Output::OpenStream { exchange: ExchangeId(x), headers: vec![] })),
+                None
+            );
+            ExchangeId(x)
+        };
+        let (s0, s1) = (stream(&mut l, 10, 0), stream(&mut l, 11, 1));
+        let ask = |x: ExchangeId| Output::PushEvent {
+            exchange: x,
+            event: SseEvent {
+                event: None,
+                data: json!({"jsonrpc": "2.0", "id": "1mcp-1", "method": "roots/list"}).to_string(),
+            },
+        };
+        l.end_step();
+        l.begin_source(mine);
+        assert_eq!(invariant(l.handle_output(&ask(s1))), rule, "client 1 asked for client 0's instance");
+        assert_eq!(invariant(l.handle_output(&ask(s0))), None);
+        l.end_step();
+        l.begin_source("alpha");
+        assert_eq!(invariant(l.handle_output(&ask(s0))), rule, "a shared server's question reached a client");
+        // Client 1's roots/list_changed reaches client 0's instance.
+        l.end_step();
+        l.issue(ExchangeId(12), 1, Asked::Notify);
+        l.handle_delivered(ExchangeId(12));
+        let changed = json!({"jsonrpc": "2.0", "method": "notifications/roots/list_changed"});
+        assert_eq!(invariant(l.handle_output(&write(mine, 2, changed.clone()))), rule, "another client's change");
+        assert_eq!(invariant(l.handle_output(&write("alpha", 1, changed))), rule, "to a shared server");
     }
 
     #[test]

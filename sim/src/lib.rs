@@ -87,6 +87,16 @@ pub struct SimOptions {
     /// Give servers tags and some clients a view (`?tags=`, `?tag-filter=`), checking rule 4;
     /// `None`: on for swarm faults, off for fixed plans (whose scenarios assert outcomes).
     pub views: Option<bool>,
+    /// Let some servers ask for roots (`roots/list`) and some clients declare and answer
+    /// them, checking that roots stay with their client; `None`: drawn per seed for swarm
+    /// faults (from a stream of its own), off for fixed plans.
+    pub roots: Option<bool>,
+    /// Let clients with roots cancel calls, whose answer may already be an event stream (a
+    /// server's `roots/list` pushed on it, possibly while the cancel is on its way). Off only to
+    /// step around a known core bug: the hub ends such a cancelled call with a plain `204` on an
+    /// exchange whose stream is already open, instead of closing the stream
+    /// (`onemcp-sim run --seed 31 --cancel-streamed`).
+    pub cancel_streamed_calls: bool,
 }
 
 impl Default for SimOptions {
@@ -110,6 +120,8 @@ impl Default for SimOptions {
             client_start_ms: 1500,
             shape: None,
             views: None,
+            roots: None,
+            cancel_streamed_calls: false,
         }
     }
 }

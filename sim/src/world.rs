@@ -7,7 +7,7 @@
 use crate::fake_backend::{BackendAct, BackendShape, FakeBackend, Fired, MS, Scheduled};
 use crate::fake_client::{ClientAction, FakeClient};
 use crate::faults::{FaultPlan, below, between, chance, pick};
-use crate::invariants::{Breach, Invariant, Ledger, ReloadScope, server_of};
+use crate::invariants::{Asked, Breach, Invariant, Ledger, ReloadScope, server_of};
 use crate::trace::{Trace, input_line, output_line};
 use crate::{Faults, SimOptions, SimReport, Violation};
 use onemcp_core::config::{McpConfig, PerSessionConfig, RestartConfig, ServerConfig, TransportConfig};
@@ -15,6 +15,7 @@ use onemcp_core::view::{Presets, parse_view_query};
 use onemcp_core::{Gen, Hub, HubConfig, Input, Instant, Output};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
+use serde_json::Value;
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::time::Duration;
@@ -135,6 +136,10 @@ pub struct World {
     /// so turning views on or off leaves every other draw of the seed where it was.
     views: bool,
     view_rng: ChaCha8Rng,
+    /// Some servers ask for roots and some clients have them; every draw about roots comes
+    /// from `roots_rng`, a stream of its own, so the seed's other draws stay where they were.
+    roots: bool,
+    roots_rng: ChaCha8Rng,
 }
 
 /// One or two distinct tags from [`TAGS`].
@@ -175,6 +180,9 @@ impl World {
         let max_latency_ms = between(&mut rng, 1, 120);
         let views = options.views.unwrap_or(matches!(options.faults, Faults::Swarm));
         let mut view_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x7669_6577_7669_6577);
+        let mut roots_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x726f_6f74_726f_6f74);
+        let roots =
+            options.roots.unwrap_or_else(|| matches!(options.faults, Faults::Swarm) && chance(&mut roots_rng, 0.5));
         let mut ledger = Ledger::new(names.clone());
         let mut mcp = McpConfig::default();
         let mut backends = BTreeMap::new();
@@ -185,13 +193,22 @@ impl World {
                 server.tags = draw_tags(&mut view_rng);
             }
             mcp.servers.insert(name.clone(), server);
-            backends.insert(name.clone(), fake_backend(&mut rng, &plan, name, options));
+            let mut fake = fake_backend(&mut rng, &plan, name, options);
+            if roots {
+                draw_roots_asks(&mut roots_rng, &mut fake);
+            }
+            backends.insert(name.clone(), fake);
         }
         ledger.set_tags(tags_of(&mcp));
         let clients = (0..n_clients)
             .map(|i| {
                 let mut client = FakeClient::new(i, chance(&mut rng, plan.clients.sse), colliding);
                 client.max_calls = options.max_calls;
+                client.cancel_streamed = options.cancel_streamed_calls;
+                if roots && chance(&mut roots_rng, 0.6) {
+                    client.roots = true;
+                    ledger.set_roots(i, client.capabilities());
+                }
                 if views && chance(&mut view_rng, 0.5) {
                     client.query = pick(&mut view_rng, &VIEW_QUERIES).map(|q| (*q).to_owned()).unwrap_or_default();
                     let spec = parse_view_query(&client.query, &Presets::default());
@@ -230,6 +247,8 @@ impl World {
             connect_timeout_ms: options.connect_timeout_ms,
             views,
             view_rng,
+            roots,
+            roots_rng,
         };
         for i in 0..n_clients {
             let at = between(&mut world.rng, 0, options.client_start_ms) * MS;
@@ -328,7 +347,7 @@ impl World {
                 let Some(fake) = self.backends.get_mut(server_of(&backend)) else { return Ok(()) };
                 let fired = fake.fire(generation, &act);
                 if fired != Fired::Dropped {
-                    self.ledger.begin_source(server_of(&backend));
+                    self.ledger.begin_source(&backend);
                 }
                 match (&fired, &act) {
                     (Fired::Exit(_), _) | (Fired::Deliver, BackendAct::SpawnFailed) => {
@@ -367,30 +386,46 @@ impl World {
         let done = client.is_done();
         for action in actions {
             let latency = self.latency();
-            match action {
-                ClientAction::Send { exchange, request, asked } => {
-                    self.requests += 1;
-                    self.ledger.issue(exchange, i, asked);
-                    self.schedule(
-                        latency,
-                        Event::Deliver {
-                            input: Input::HttpRequest { exchange, request: *request },
-                            who: format!("c{i}"),
-                        },
-                    );
-                }
-                ClientAction::Close(exchange) => {
-                    self.schedule(
-                        latency,
-                        Event::Deliver { input: Input::ExchangeClosed { exchange }, who: format!("c{i}") },
-                    );
-                }
-            }
+            self.dispatch(i, action, latency);
+        }
+        // Now and then a client's roots change (drawn apart from the rest, see `roots_rng`).
+        if self.roots
+            && self.clients.get(i).is_some_and(|c| c.roots)
+            && chance(&mut self.roots_rng, 0.03)
+            && let Some(action) = self.clients.get_mut(i).and_then(|c| c.roots_changed(&mut self.next_exchange))
+        {
+            let latency = self.roots_latency();
+            self.dispatch(i, action, latency);
         }
         if !done {
             let next = between(&mut self.rng, 5, 400) * MS;
             self.schedule(next, Event::Wake(i));
         }
+    }
+
+    /// Send what client `i` does, `latency` from now.
+    fn dispatch(&mut self, i: usize, action: ClientAction, latency: u64) {
+        match action {
+            ClientAction::Send { exchange, request, asked } => {
+                self.requests += 1;
+                self.ledger.issue(exchange, i, asked);
+                self.schedule(
+                    latency,
+                    Event::Deliver { input: Input::HttpRequest { exchange, request: *request }, who: format!("c{i}") },
+                );
+            }
+            ClientAction::Close(exchange) => {
+                self.schedule(
+                    latency,
+                    Event::Deliver { input: Input::ExchangeClosed { exchange }, who: format!("c{i}") },
+                );
+            }
+        }
+    }
+
+    /// Client-to-hub latency of what clients do about roots (from `roots_rng`).
+    fn roots_latency(&mut self) -> u64 {
+        between(&mut self.roots_rng, 0, self.max_latency_ms) * MS
     }
 
     /// Deliver a configuration change (scripted, or drawn from the seed and rescheduled);
@@ -414,7 +449,10 @@ impl World {
             ConfigChange::Add(name) => {
                 if !self.backends.contains_key(name) {
                     let options = SimOptions { request_timeout_ms: self.request_timeout_ms, ..SimOptions::default() };
-                    let fake = fake_backend(&mut self.rng, &self.plan, name, &options);
+                    let mut fake = fake_backend(&mut self.rng, &self.plan, name, &options);
+                    if self.roots {
+                        draw_roots_asks(&mut self.roots_rng, &mut fake);
+                    }
                     self.backends.insert(name.clone(), fake);
                 }
                 let mut server =
@@ -484,12 +522,30 @@ impl World {
     }
 
     fn drain(&mut self) -> Result<(), Breach> {
+        // What clients do about roots in answer to these outputs, sent once they are drained.
+        let mut roots_acts = vec![];
         while let Some(output) = self.hub.poll_output() {
             self.trace.push(self.clock, output_line(&output));
             if let Some(done) = self.ledger.handle_output(&output)?
                 && let Some(c) = self.clients.get_mut(done.client)
             {
                 c.handle_response(done.exchange, &done.asked, done.status, &done.headers);
+                // A client with roots opens its stream as soon as it has a session.
+                if done.asked == Asked::Initialize
+                    && self.issuing
+                    && let Some(action) = c.open_roots_stream(&mut self.next_exchange)
+                {
+                    roots_acts.push((done.client, action));
+                }
+            }
+            // A client answers the roots question that reached it, whatever the phase.
+            if let Output::PushEvent { exchange, event } = &output
+                && let Ok(message) = serde_json::from_str::<Value>(&event.data)
+                && message.get("method").and_then(Value::as_str) == Some("roots/list")
+                && let (Some(id), Some(i)) = (message.get("id"), self.ledger.client_of(*exchange))
+                && let Some(action) = self.clients.get_mut(i).and_then(|c| c.answer_roots(id, &mut self.next_exchange))
+            {
+                roots_acts.push((i, action));
             }
             match output {
                 Output::SpawnBackend { backend, generation, .. } => {
@@ -520,6 +576,10 @@ impl World {
                 | Output::PushEvent { .. }
                 | Output::CloseStream { .. } => {}
             }
+        }
+        for (i, action) in roots_acts {
+            let latency = self.roots_latency();
+            self.dispatch(i, action, latency);
         }
         Ok(())
     }
@@ -619,6 +679,12 @@ fn world_server(
         };
     }
     server
+}
+
+/// Whether a server asks for roots, and its own stream of roots draws.
+fn draw_roots_asks(roots_rng: &mut ChaCha8Rng, fake: &mut FakeBackend) {
+    fake.asks_roots = chance(roots_rng, 0.5);
+    fake.roots_rng = ChaCha8Rng::seed_from_u64(roots_rng.next_u64());
 }
 
 /// The scripted server behind `name`.

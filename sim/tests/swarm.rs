@@ -168,3 +168,20 @@ fn a_request_queued_for_a_starting_instance_is_dropped_when_its_client_leaves() 
         panic!("{violation}");
     }
 }
+
+/// Worlds where some servers ask for roots and some clients have them: a shared server is
+/// told none, each client's instances are told only its roots (rule 2); and the runs really
+/// go through both paths.
+#[test]
+fn roots_stay_with_their_client() {
+    let options = SimOptions { roots: Some(true), full_trace: true, steps: 800, ..SimOptions::default() };
+    let (mut shared, mut own) = (0, 0);
+    for seed in 0..20 {
+        let report = run(seed, &options).unwrap_or_else(|v| panic!("{v}"));
+        let writes = report.trace.iter().filter(|l| l.contains("OUT write") && l.contains(r#""result":{"roots""#));
+        for line in writes {
+            if line.contains("_1mcp_session") { own += 1 } else { shared += 1 }
+        }
+    }
+    assert!(shared > 0 && own > 0, "both paths taken: {shared} shared answers, {own} instances given roots");
+}
