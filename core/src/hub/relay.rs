@@ -92,8 +92,7 @@ impl Hub {
             .values_mut()
             .flatten()
             .map(|(req, _)| req)
-            .filter(|req| req.session == session && req.sse_ok && !matches!(req.mode, ReplyMode::Legacy { .. }))
-            .next_back();
+            .rfind(|req| req.session == session && req.sse_ok && !matches!(req.mode, ReplyMode::Legacy { .. }));
         let Some(req) = waiting else { return false };
         let exchange = req.exchange;
         if !std::mem::replace(&mut req.streaming, true) {
