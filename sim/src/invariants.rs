@@ -521,7 +521,8 @@ impl Ledger {
                     return breach(Invariant::KnownParty, format!("closing {exchange}, which has no open stream"));
                 }
                 r.ended = true;
-                if r.answers == 0 && !matches!(r.asked, Asked::Cancel { .. } | Asked::Stream) {
+                // A cancelled call gets no answer; a stream already open for it just closes.
+                if r.answers == 0 && !r.cancelled && !matches!(r.asked, Asked::Cancel { .. } | Asked::Stream) {
                     return breach(
                         Invariant::OneResponse,
                         format!("the stream of {exchange} closed without a response"),

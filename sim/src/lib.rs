@@ -91,12 +91,6 @@ pub struct SimOptions {
     /// them, checking that roots stay with their client; `None`: drawn per seed for swarm
     /// faults (from a stream of its own), off for fixed plans.
     pub roots: Option<bool>,
-    /// Let clients with roots cancel calls, whose answer may already be an event stream (a
-    /// server's `roots/list` pushed on it, possibly while the cancel is on its way). Off only to
-    /// step around a known core bug: the hub ends such a cancelled call with a plain `204` on an
-    /// exchange whose stream is already open, instead of closing the stream
-    /// (`onemcp-sim run --seed 31 --cancel-streamed`).
-    pub cancel_streamed_calls: bool,
 }
 
 impl Default for SimOptions {
@@ -121,7 +115,6 @@ impl Default for SimOptions {
             shape: None,
             views: None,
             roots: None,
-            cancel_streamed_calls: false,
         }
     }
 }

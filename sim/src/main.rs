@@ -1,8 +1,8 @@
 //! `onemcp-sim`: run one seed, or sweep a range of seeds, through the deterministic simulator.
 //!
 //! ```text
-//! onemcp-sim run --seed N [--steps K] [--trace] [--spare-relists] [--cancel-streamed]
-//! onemcp-sim swarm --seeds A..B [--steps K] [--spare-relists] [--cancel-streamed]
+//! onemcp-sim run --seed N [--steps K] [--trace] [--spare-relists]
+//! onemcp-sim swarm --seeds A..B [--steps K] [--spare-relists]
 //! onemcp-sim replay FILE
 //! ```
 
@@ -10,19 +10,14 @@ use anyhow::{Context, bail};
 use onemcp_sim::{SimOptions, replay, run};
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: onemcp-sim run --seed N [--steps K] [--trace] [--spare-relists] [--cancel-streamed]\n       onemcp-sim swarm --seeds A..B [--steps K] [--spare-relists] [--cancel-streamed]\n       onemcp-sim replay FILE   (a `1mcp serve --record FILE` recording)";
+const USAGE: &str = "usage: onemcp-sim run --seed N [--steps K] [--trace] [--spare-relists]\n       onemcp-sim swarm --seeds A..B [--steps K] [--spare-relists]\n       onemcp-sim replay FILE   (a `1mcp serve --record FILE` recording)";
 
 fn main() -> anyhow::Result<ExitCode> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map(String::as_str);
     // `--spare-relists` steps around the known relist-timeout core bug so other findings show.
-    // `--cancel-streamed` lets clients cancel calls whose answer is already a stream, which
-    // finds the known cancel-after-stream core bug (see `SimOptions::cancel_streamed_calls`).
-    let mut options = SimOptions {
-        faulty_relists: !args.iter().any(|a| a == "--spare-relists"),
-        cancel_streamed_calls: args.iter().any(|a| a == "--cancel-streamed"),
-        ..SimOptions::default()
-    };
+    let mut options =
+        SimOptions { faulty_relists: !args.iter().any(|a| a == "--spare-relists"), ..SimOptions::default() };
     if let Some(steps) = flag("--steps") {
         options.steps = steps.parse().context("--steps takes a number")?;
     }

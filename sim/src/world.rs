@@ -204,7 +204,6 @@ impl World {
             .map(|i| {
                 let mut client = FakeClient::new(i, chance(&mut rng, plan.clients.sse), colliding);
                 client.max_calls = options.max_calls;
-                client.cancel_streamed = options.cancel_streamed_calls;
                 if roots && chance(&mut roots_rng, 0.6) {
                     client.roots = true;
                     ledger.set_roots(i, client.capabilities());

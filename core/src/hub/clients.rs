@@ -406,14 +406,44 @@ impl Hub {
                     })
                 });
                 if let Some((backend, id)) = found.cloned() {
-                    // A cancelled request gets no JSON-RPC response (spec), but its HTTP request
-                    // must still end, or the client's connection waits forever.
-                    if let Some(exchange) = self.abandon_call(&backend, id, "cancelled by the client") {
-                        self.respond_empty(exchange, 204, vec![]);
+                    let how = self.exchanges.values().find_map(|e| match e {
+                        Exchange::Call { backend: b, id: i, mode, streaming, .. } if *b == backend && *i == id => {
+                            Some((*mode, *streaming))
+                        }
+                        _ => None,
+                    });
+                    if let (Some(exchange), Some((mode, streaming))) =
+                        (self.abandon_call(&backend, id, "cancelled by the client"), how)
+                    {
+                        self.end_cancelled(exchange, mode, streaming);
                     }
+                    return;
+                }
+                // Still waiting for its instance to start: it is simply never sent.
+                let mut cancelled = None;
+                for waiting in self.queued.values_mut() {
+                    if let Some(at) = waiting.iter().position(|(r, _)| r.session == session && r.id == request_id) {
+                        cancelled = Some(waiting.remove(at).0);
+                        break;
+                    }
+                }
+                if let Some(req) = cancelled {
+                    self.end_cancelled(req.exchange, req.mode, req.streaming);
                 }
             }
             _ => tracing::debug!(session, method, "ignoring client notification"),
+        }
+    }
+
+    /// End the HTTP side of a request the client cancelled: it gets no JSON-RPC response (spec),
+    /// but its HTTP request must still end, or the client's connection waits forever. A stream
+    /// already open for it (progress or a server request went first) is closed; a legacy
+    /// session's POST was answered when it arrived.
+    fn end_cancelled(&mut self, exchange: ExchangeId, mode: ReplyMode, streaming: bool) {
+        match mode {
+            ReplyMode::Legacy { .. } => {}
+            _ if streaming => self.outputs.push_back(Output::CloseStream { exchange }),
+            _ => self.respond_empty(exchange, 204, vec![]),
         }
     }
 

@@ -38,9 +38,13 @@ impl Hub {
         for name in &plan.updated {
             let Some(server) = config.servers.get(name) else { continue };
             for backend in self.backends.values_mut().filter(|b| b.server == *name) {
+                // An instance keeps instance limits even when the server has no `perSession`
+                // of its own (an instance for a client's roots).
+                let limits = server.per_session.clone().or_else(|| backend.config.per_session.take());
                 backend.config = server.clone();
                 if backend.owner.is_some() {
                     backend.config.restart.restart_on_exit = false;
+                    backend.config.per_session = limits;
                 }
             }
         }

@@ -547,6 +547,35 @@ fn a_cancelled_call_ends_its_http_exchange_without_a_json_rpc_response() {
     assert_eq!(h.hub.stats().open_exchanges, 0);
 }
 
+#[test]
+fn a_cancelled_call_whose_stream_is_open_is_closed_not_answered_again() {
+    let mut h = two_backends();
+    let s = h.initialize_with(client_features());
+    let x = h.call(&s, json!(9), "beta_1mcp_echo", json!({}));
+    h.backend_writes("beta");
+    // The server asks something on the call's stream first: the exchange is now an SSE stream.
+    h.backend_says("beta", json!({"jsonrpc": "2.0", "id": "q", "method": "sampling/createMessage", "params": {}}));
+    assert_eq!(h.events(x).0.len(), 1);
+    h.post(Some(&s), json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 9}}));
+    assert!(h.response(x).is_none(), "no plain response on an exchange already streaming");
+    assert_eq!(h.events(x), (vec![], true), "its stream is closed");
+    assert_eq!(h.hub.stats().open_exchanges, 0);
+}
+
+#[test]
+fn a_request_cancelled_while_it_waits_for_its_instance_is_never_sent() {
+    let mut h = Harness::new(&[("solo", per_session(4, 60_000))]);
+    h.bring_up("solo", &["echo"]);
+    let s = h.initialize();
+    let x = h.call(&s, json!(4), "solo_1mcp_echo", json!({}));
+    let key = h.spawned_instances("solo").remove(0);
+    h.post(Some(&s), json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 4}}));
+    assert_eq!(h.response(x).map(|r| r.status), Some(204));
+    h.bring_up_instance(&key);
+    let sent = h.backend_writes(&key);
+    assert!(sent.iter().all(|m| m["method"] != "tools/call"), "{sent:?}");
+}
+
 const ALL_CLIENT_FEATURES: &str = r#"{"sampling": {}, "elicitation": {}, "roots": {"listChanged": true}}"#;
 
 fn client_features() -> Value {
