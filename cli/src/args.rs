@@ -102,6 +102,11 @@ pub struct ServeArgs {
     #[arg(long, env = "ONE_MCP_NO_AUTH")]
     pub no_auth: bool,
 
+    /// Allow serving without authentication on a --host other than loopback (only when
+    /// something in front authenticates)
+    #[arg(long, env = "ONE_MCP_ALLOW_UNAUTHENTICATED_REMOTE")]
+    pub allow_unauthenticated_remote: bool,
+
     /// Apply edits of the config file without a restart (SIGHUP reloads either way)
     #[arg(
         long,

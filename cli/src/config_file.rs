@@ -64,7 +64,7 @@ pub fn ensure_exists(path: &Path) -> anyhow::Result<bool> {
 pub fn environment(config: &Path) -> anyhow::Result<BTreeMap<String, String>> {
     let mut env = BTreeMap::new();
     let dotenv = config.parent().unwrap_or(Path::new(".")).join(".env");
-    match std::fs::read_to_string(&dotenv) {
+    match onemcp_io::files::read_config_text(&dotenv) {
         Ok(text) => env.extend(parse_dotenv(&text)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", dotenv.display())),

@@ -3,6 +3,7 @@
 use crate::args::LogLevel;
 use anyhow::Context;
 use std::io::IsTerminal;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::Arc;
 use tracing::level_filters::LevelFilter;
@@ -26,9 +27,11 @@ pub fn init(level: LogLevel, file: Option<&Path>) -> anyhow::Result<()> {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
             }
+            // Logs name servers, sessions and errors: readable by the owner only.
             let file = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
+                .mode(0o600)
                 .open(path)
                 .with_context(|| format!("cannot open log file {}", path.display()))?;
             builder.with_ansi(false).with_writer(Arc::new(file)).try_init()

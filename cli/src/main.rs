@@ -68,6 +68,10 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
     if args.auth_enabled() {
         return Err(Failure::Usage(AUTH_NOT_AVAILABLE.into()));
     }
+    if args.transport != Transport::Stdio {
+        onemcp_core::front::check_exposure(&args.host, args.auth_enabled(), args.allow_unauthenticated_remote)
+            .map_err(Failure::Usage)?;
+    }
 
     // Logs never go to stdout (stderr or --log-file): with --transport stdio it is the client's.
     init_logging(args.log_level, args.log_file.as_deref())?;
@@ -89,8 +93,8 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
     if config_file::ensure_exists(&paths.config)? {
         tracing::info!(path = %paths.config.display(), "created an empty configuration");
     }
-    let text =
-        std::fs::read_to_string(&paths.config).with_context(|| format!("cannot read {}", paths.config.display()))?;
+    let text = onemcp_io::files::read_config_text(&paths.config)
+        .with_context(|| format!("cannot read {}", paths.config.display()))?;
     let env = config_file::environment(&paths.config)?;
     let source = paths.config.display().to_string();
     let parsed = onemcp_core::config::parse_mcp_json(&text, &source, &env)
@@ -110,6 +114,13 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
     let local = listener.local_addr().context("cannot read the bound address")?;
     let url = format!("http://{local}/mcp");
 
+    if local.ip().is_unspecified() && args.external_url.is_none() {
+        tracing::warn!(
+            host = %args.host,
+            "listening on every interface without --external-url: only requests from this machine are \
+             admitted; other machines get 403 unless their Host is the --external-url host"
+        );
+    }
     let front = FrontConfig { host: args.host.clone(), port: local.port(), external_url: args.external_url.clone() };
     let hub_config = daemon_hub_config(parsed.config, front, presets);
 
@@ -214,7 +225,7 @@ fn config_source(args: &ServeArgs, config: &std::path::Path) -> onemcp_io::Confi
 /// `presets.json` from the config directory (1MCP's file), if there is one; the core parses it.
 fn read_presets(config_dir: &std::path::Path) -> anyhow::Result<Option<PresetsFile>> {
     let path = config_dir.join("presets.json");
-    match std::fs::read_to_string(&path) {
+    match onemcp_io::files::read_config_text(&path) {
         Ok(text) => Ok(Some(PresetsFile { source: path.display().to_string(), text })),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(anyhow::Error::new(e).context(format!("cannot read {}", path.display()))),

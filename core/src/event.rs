@@ -141,6 +141,10 @@ pub struct HttpRequest {
     pub session_id: Option<String>,
     /// `MCP-Protocol-Version` header.
     pub protocol_version: Option<String>,
+    /// The connection came from a loopback address. On a wildcard bind, loopback `Host` names
+    /// are admitted only then: from elsewhere they would let anyone past the Host check.
+    #[serde(default)]
+    pub from_loopback: bool,
     /// Request body bytes (UTF-8 expected; anything else is a parse error).
     #[serde(with = "body_text")]
     pub body: Vec<u8>,

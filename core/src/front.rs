@@ -12,9 +12,15 @@ pub enum Refusal {
 }
 
 /// Check `Host` and `Origin` (spec: servers MUST validate Origin; 403 when invalid).
-pub fn check_host_and_origin(front: &FrontConfig, host: Option<&str>, origin: Option<&str>) -> Result<(), Refusal> {
+/// `from_loopback`: the connection came from a loopback address.
+pub fn check_host_and_origin(
+    front: &FrontConfig,
+    host: Option<&str>,
+    origin: Option<&str>,
+    from_loopback: bool,
+) -> Result<(), Refusal> {
     if let Some(host) = host
-        && !host_allowed(front, hostname(host))
+        && !host_allowed(front, hostname(host), from_loopback)
     {
         return Err(Refusal::ForbiddenHost);
     }
@@ -23,7 +29,7 @@ pub fn check_host_and_origin(front: &FrontConfig, host: Option<&str>, origin: Op
             return Err(Refusal::ForbiddenOrigin);
         };
         let authority = rest.split('/').next().unwrap_or_default();
-        if !host_allowed(front, hostname(authority)) {
+        if !host_allowed(front, hostname(authority), from_loopback) {
             return Err(Refusal::ForbiddenOrigin);
         }
     }
@@ -41,7 +47,8 @@ fn hostname(authority: &str) -> String {
     host.to_ascii_lowercase()
 }
 
-fn is_loopback(host: &str) -> bool {
+/// Whether `host` (a name or address, without port) is a loopback one.
+pub fn is_loopback(host: &str) -> bool {
     let octets: Vec<&str> = host.split('.').collect();
     let ipv4_loopback = octets.len() == 4 && octets[0] == "127" && octets.iter().all(|o| o.parse::<u8>().is_ok());
     ipv4_loopback || host == "localhost" || host == "::1" || host.ends_with(".localhost")
@@ -51,9 +58,9 @@ fn is_wildcard(host: &str) -> bool {
     host == "0.0.0.0" || host == "::" || host.is_empty()
 }
 
-fn host_allowed(front: &FrontConfig, host: String) -> bool {
+fn host_allowed(front: &FrontConfig, host: String, from_loopback: bool) -> bool {
     let bound = hostname(&front.host);
-    if host == bound {
+    if host == bound && !is_wildcard(&bound) {
         return true;
     }
     if let Some(external) = &front.external_url {
@@ -62,9 +69,31 @@ fn host_allowed(front: &FrontConfig, host: String) -> bool {
             return true;
         }
     }
-    // A loopback name is only safe when the socket is loopback-only or the operator chose a
-    // wildcard bind; a public bind answers only to its own name.
-    is_loopback(&host) && (is_loopback(&bound) || is_wildcard(&bound))
+    // A loopback name is only safe when the socket is loopback-only, or on a wildcard bind for
+    // a connection that really came from this machine: from elsewhere, `Host: localhost` sent
+    // to a public address would pass. Off loopback only the external URL's host is admitted.
+    is_loopback(&host) && (is_loopback(&bound) || (is_wildcard(&bound) && from_loopback))
+}
+
+/// Whether serving on `host` with authentication `auth_enabled` is allowed: without
+/// authentication, only on loopback, unless the operator explicitly allows it (something in
+/// front must then authenticate). `Err` says why not, for the operator.
+pub fn check_exposure(host: &str, auth_enabled: bool, allow_unauthenticated_remote: bool) -> Result<(), String> {
+    let name = hostname(host);
+    if auth_enabled || is_loopback(&name) || allow_unauthenticated_remote {
+        return Ok(());
+    }
+    Err(format!(
+        "refusing to serve without authentication on {host}: anyone who can reach it could use every tool. \
+         Keep --host on loopback (127.0.0.1), or add --allow-unauthenticated-remote if something in front \
+         authenticates"
+    ))
+}
+
+/// Whether a request body's `Content-Type` is JSON (absent counts as JSON, as clients that
+/// send none mean it).
+pub fn is_json_content_type(content_type: Option<&str>) -> bool {
+    content_type.is_none_or(|ct| ct.trim_start().to_ascii_lowercase().starts_with("application/json"))
 }
 
 /// How the client wants to be answered.
@@ -125,22 +154,48 @@ mod tests {
     #[test]
     fn loopback_daemon_accepts_loopback_names_only() {
         let f = front("127.0.0.1");
-        assert_eq!(check_host_and_origin(&f, Some("127.0.0.1:3050"), None), Ok(()));
-        assert_eq!(check_host_and_origin(&f, Some("localhost:3050"), Some("http://localhost:6274")), Ok(()));
-        assert_eq!(check_host_and_origin(&f, Some("[::1]:3050"), None), Ok(()));
-        assert_eq!(check_host_and_origin(&f, Some("evil.example.com"), None), Err(Refusal::ForbiddenHost));
-        assert_eq!(check_host_and_origin(&f, None, Some("http://evil.example.com")), Err(Refusal::ForbiddenOrigin));
-        assert_eq!(check_host_and_origin(&f, None, Some("null")), Err(Refusal::ForbiddenOrigin));
-        assert_eq!(check_host_and_origin(&f, Some("127.0.0.1.evil.com"), None), Err(Refusal::ForbiddenHost));
+        assert_eq!(check_host_and_origin(&f, Some("127.0.0.1:3050"), None, false), Ok(()));
+        assert_eq!(check_host_and_origin(&f, Some("localhost:3050"), Some("http://localhost:6274"), false), Ok(()));
+        assert_eq!(check_host_and_origin(&f, Some("[::1]:3050"), None, false), Ok(()));
+        assert_eq!(check_host_and_origin(&f, Some("evil.example.com"), None, false), Err(Refusal::ForbiddenHost));
+        assert_eq!(
+            check_host_and_origin(&f, None, Some("http://evil.example.com"), false),
+            Err(Refusal::ForbiddenOrigin)
+        );
+        assert_eq!(check_host_and_origin(&f, None, Some("null"), false), Err(Refusal::ForbiddenOrigin));
+        assert_eq!(check_host_and_origin(&f, Some("127.0.0.1.evil.com"), None, false), Err(Refusal::ForbiddenHost));
     }
 
     #[test]
     fn public_bind_answers_to_its_own_and_external_names() {
         let mut f = front("10.0.0.5");
         f.external_url = Some("https://mcp.example.org/base".into());
-        assert_eq!(check_host_and_origin(&f, Some("10.0.0.5:3050"), None), Ok(()));
-        assert_eq!(check_host_and_origin(&f, Some("mcp.example.org"), Some("https://mcp.example.org")), Ok(()));
-        assert_eq!(check_host_and_origin(&f, Some("localhost"), None), Err(Refusal::ForbiddenHost));
+        assert_eq!(check_host_and_origin(&f, Some("10.0.0.5:3050"), None, false), Ok(()));
+        assert_eq!(check_host_and_origin(&f, Some("mcp.example.org"), Some("https://mcp.example.org"), false), Ok(()));
+        assert_eq!(check_host_and_origin(&f, Some("localhost"), None, false), Err(Refusal::ForbiddenHost));
+    }
+
+    #[test]
+    fn a_wildcard_bind_admits_loopback_names_only_from_loopback_and_otherwise_the_external_host() {
+        let mut f = front("0.0.0.0");
+        assert_eq!(check_host_and_origin(&f, Some("localhost:3050"), None, true), Ok(()));
+        assert_eq!(check_host_and_origin(&f, Some("localhost:3050"), None, false), Err(Refusal::ForbiddenHost));
+        assert_eq!(check_host_and_origin(&f, Some("127.0.0.1"), None, false), Err(Refusal::ForbiddenHost));
+        assert_eq!(check_host_and_origin(&f, Some("0.0.0.0:3050"), None, false), Err(Refusal::ForbiddenHost));
+        assert_eq!(check_host_and_origin(&f, Some("203.0.113.7:3050"), None, false), Err(Refusal::ForbiddenHost));
+        f.external_url = Some("https://mcp.example.org".into());
+        assert_eq!(check_host_and_origin(&f, Some("mcp.example.org"), None, false), Ok(()));
+    }
+
+    #[test]
+    fn serving_without_auth_off_loopback_needs_an_explicit_flag() {
+        assert!(check_exposure("127.0.0.1", false, false).is_ok());
+        assert!(check_exposure("localhost", false, false).is_ok());
+        assert!(check_exposure("0.0.0.0", true, false).is_ok());
+        let refused = check_exposure("0.0.0.0", false, false).expect_err("refused");
+        assert!(refused.contains("--allow-unauthenticated-remote"), "{refused}");
+        assert!(check_exposure("0.0.0.0", false, true).is_ok());
+        assert!(check_exposure("192.168.1.5", false, false).is_err());
     }
 
     #[test]

@@ -34,6 +34,7 @@ pub mod registry;
 pub mod reload;
 pub mod session;
 pub mod supervision;
+pub mod text;
 pub mod time;
 pub mod timer;
 pub mod uri_template;

@@ -23,6 +23,35 @@ pub fn is_supported_version(version: &str) -> bool {
     SUPPORTED_VERSIONS.contains(&version)
 }
 
+/// Most bytes of `capabilities` (as JSON) a client may declare; a larger `initialize` is
+/// refused. A session keeps its capabilities for its whole life (they are passed to its
+/// per-session instances), and real clients declare well under 1 KiB.
+pub const MAX_CAPABILITIES_BYTES: usize = 16 * 1024;
+
+/// Longest `clientInfo` string kept (`name`, `version`, `title`); the rest of `clientInfo` is
+/// not kept at all: it is self-reported and only ever shown in logs.
+pub const MAX_CLIENT_INFO_CHARS: usize = 128;
+
+/// Why an `initialize` asks a session to keep more than it may; `None` if it is within bounds.
+pub fn oversized_initialize(params: Option<&Map<String, Value>>) -> Option<String> {
+    let capabilities = params.and_then(|p| p.get("capabilities"))?;
+    let len = serde_json::to_string(capabilities).map_or(0, |t| t.len());
+    (len > MAX_CAPABILITIES_BYTES)
+        .then(|| format!("capabilities is {len} bytes; a session may declare at most {MAX_CAPABILITIES_BYTES}"))
+}
+
+/// The bounded part of `clientInfo` a session keeps: its name, version and title, each cut to
+/// [`MAX_CLIENT_INFO_CHARS`].
+fn bounded_client_info(info: Option<&Value>) -> Value {
+    let mut kept = Map::new();
+    for key in ["name", "version", "title"] {
+        if let Some(text) = info.and_then(|i| i.get(key)).and_then(Value::as_str) {
+            kept.insert(key.into(), Value::String(crate::text::clip(text, MAX_CLIENT_INFO_CHARS).into_owned()));
+        }
+    }
+    Value::Object(kept)
+}
+
 /// One client session.
 #[derive(Debug)]
 pub struct Session {
@@ -32,7 +61,7 @@ pub struct Session {
     pub protocol_version: &'static str,
     /// What the client declared it can do.
     pub client_capabilities: Map<String, Value>,
-    /// `clientInfo` as sent (for logs only: self-reported, never trusted).
+    /// `clientInfo`'s name, version and title, bounded (for logs only: self-reported, never trusted).
     pub client_info: Value,
     /// `notifications/initialized` seen.
     pub initialized: bool,
@@ -129,7 +158,7 @@ impl Session {
             id,
             protocol_version,
             client_capabilities: field("capabilities").and_then(|v| v.as_object().cloned()).unwrap_or_default(),
-            client_info: field("clientInfo").unwrap_or(Value::Null),
+            client_info: bounded_client_info(params.and_then(|p| p.get("clientInfo"))),
             initialized: false,
             stream: None,
             legacy: false,

@@ -50,7 +50,11 @@ async fn handle(State(state): State<FrontState>, request: Request) -> Response {
     };
     let exchange = ExchangeId(state.next_exchange.fetch_add(1, Ordering::Relaxed));
     tracing::debug!(%exchange, method = %parts.method, path = parts.uri.path(), "http request");
-    let request = Box::new(to_core(&parts, body));
+    let from_loopback = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .is_some_and(|peer| peer.0.ip().to_canonical().is_loopback());
+    let request = Box::new(to_core(&parts, body, from_loopback));
 
     let (reply, answer) = oneshot::channel();
     // Armed from here: if this future is dropped (client gone) the hub hears about it.
@@ -101,7 +105,7 @@ async fn read_body(headers: &HeaderMap, body: Body, max: usize) -> Result<Vec<u8
     Ok(out)
 }
 
-fn to_core(parts: &Parts, body: Vec<u8>) -> HttpRequest {
+fn to_core(parts: &Parts, body: Vec<u8>, from_loopback: bool) -> HttpRequest {
     let header = |name: &HeaderName| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let method = match parts.method {
         Method::GET => HttpMethod::Get,
@@ -119,6 +123,7 @@ fn to_core(parts: &Parts, body: Vec<u8>) -> HttpRequest {
         content_type: header(&header::CONTENT_TYPE),
         session_id: header(&HeaderName::from_static("mcp-session-id")),
         protocol_version: header(&HeaderName::from_static("mcp-protocol-version")),
+        from_loopback,
         body,
     }
 }

@@ -15,6 +15,7 @@ mod bridge;
 mod clock;
 mod driver;
 mod exchange;
+pub mod files;
 mod http;
 mod http_backend;
 mod lines;
@@ -229,7 +230,9 @@ async fn drive(
                 let stopped = async move {
                     let _ = accepting.wait_for(|stop| *stop).await;
                 };
-                if let Err(error) = axum::serve(listener, router).with_graceful_shutdown(stopped).await {
+                // The peer address decides whether loopback Host names are admitted (core::front).
+                let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+                if let Err(error) = axum::serve(listener, service).with_graceful_shutdown(stopped).await {
                     tracing::error!(%error, "HTTP server failed");
                 }
             })

@@ -58,7 +58,7 @@ fn stamp(path: &std::path::Path) -> Option<Stamp> {
 /// Runs until `inputs` closes. `hangups` carries SIGHUP: reload now, changed or not.
 pub(crate) async fn run(source: ConfigSource, inputs: mpsc::Sender<Input>, mut hangups: mpsc::Receiver<()>) {
     let mut seen = stamp(&source.path);
-    let mut loaded = std::fs::read_to_string(&source.path).ok();
+    let mut loaded = crate::files::read_config_text(&source.path).ok();
     let mut settling_since: Option<Instant> = None;
     loop {
         let forced = tokio::select! {
@@ -81,7 +81,7 @@ pub(crate) async fn run(source: ConfigSource, inputs: mpsc::Sender<Input>, mut h
             continue;
         }
         settling_since = None;
-        let input = match std::fs::read_to_string(&source.path) {
+        let input = match crate::files::read_config_text(&source.path) {
             Ok(text) if !forced && loaded.as_deref() == Some(text.as_str()) => continue,
             Ok(text) => {
                 let input = (source.parse)(&text);

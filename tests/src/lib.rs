@@ -26,7 +26,7 @@ pub use mcp::{
     McpClient, call_args, fixture_backend, json_rpc_error, mcp_client, mcp_client_with_version, mcp_config, tool_text,
 };
 pub use procfs::{children_of, is_alive};
-pub use raw_http::{HttpRequest, HttpResponse, initialize_request, raw_http, raw_http_head};
+pub use raw_http::{HttpRequest, HttpResponse, initialize_request, raw_http, raw_http_head, raw_http_to};
 pub use sse_stream::{SseEvent, SseStream};
 pub use stdio::StdioProcess;
 

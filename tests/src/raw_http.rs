@@ -2,6 +2,7 @@
 //! would hide or refuse to produce: spoofed `Host`, malformed bodies, oversized bodies, missing or
 //! stale session headers.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -183,12 +184,20 @@ pub fn initialize_request(protocol_version: &str) -> Value {
 /// The request is written concurrently with reading, so a server that answers early (413) and
 /// closes is observed as that answer rather than as a write error.
 pub async fn raw_http(port: u16, request: &HttpRequest) -> Result<HttpResponse, HarnessError> {
-    exchange(port, request, ReadMode::Full).await
+    exchange(LOOPBACK, port, request, ReadMode::Full).await
 }
+
+/// Like [`raw_http`], to `ip` instead of 127.0.0.1 (a connection that does not come from
+/// loopback, when `ip` is one of this machine's other addresses).
+pub async fn raw_http_to(ip: IpAddr, port: u16, request: &HttpRequest) -> Result<HttpResponse, HarnessError> {
+    exchange(ip, port, request, ReadMode::Full).await
+}
+
+const LOOPBACK: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
 /// Sends `request` and returns once the response head is read (for never-ending SSE streams).
 pub async fn raw_http_head(port: u16, request: &HttpRequest) -> Result<HttpResponse, HarnessError> {
-    exchange(port, request, ReadMode::HeadOnly).await
+    exchange(LOOPBACK, port, request, ReadMode::HeadOnly).await
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,16 +206,21 @@ enum ReadMode {
     HeadOnly,
 }
 
-async fn exchange(port: u16, request: &HttpRequest, mode: ReadMode) -> Result<HttpResponse, HarnessError> {
-    let what = format!("{} {} on port {port}", request.method, request.path);
-    match tokio::time::timeout(EXCHANGE_TIMEOUT, exchange_unbounded(port, request, mode)).await {
+async fn exchange(ip: IpAddr, port: u16, request: &HttpRequest, mode: ReadMode) -> Result<HttpResponse, HarnessError> {
+    let what = format!("{} {} on {ip} port {port}", request.method, request.path);
+    match tokio::time::timeout(EXCHANGE_TIMEOUT, exchange_unbounded(ip, port, request, mode)).await {
         Ok(result) => result,
         Err(_) => Err(HarnessError::Timeout { what, after: EXCHANGE_TIMEOUT }),
     }
 }
 
-async fn exchange_unbounded(port: u16, request: &HttpRequest, mode: ReadMode) -> Result<HttpResponse, HarnessError> {
-    let stream = TcpStream::connect(("127.0.0.1", port)).await?;
+async fn exchange_unbounded(
+    ip: IpAddr,
+    port: u16,
+    request: &HttpRequest,
+    mode: ReadMode,
+) -> Result<HttpResponse, HarnessError> {
+    let stream = TcpStream::connect((ip, port)).await?;
     let (mut reader, mut writer) = stream.into_split();
     let mut bytes = request.head(port);
     bytes.extend_from_slice(&request.body);

@@ -94,6 +94,36 @@ fn config_keys_lists_the_per_server_keys_and_help_points_there() {
 }
 
 #[test]
+fn serving_without_auth_beyond_loopback_needs_an_explicit_flag() {
+    let dir = config_dir();
+    let (run, _) = serve_with_config(&dir, r#"{"mcpServers": {}}"#, &["--no-auth", "-H", "0.0.0.0"]);
+    assert_eq!(run.code, Some(2), "{}", run.describe());
+    assert!(run.stderr.contains("--allow-unauthenticated-remote"), "{}", run.describe());
+    assert!(run.elapsed < FAIL_FAST, "{}", run.describe());
+}
+
+#[test]
+fn an_endless_config_file_is_refused_not_read_forever() {
+    let run = run_onemcp(&["serve", "--no-auth", "-P", "0", "-c", "/dev/zero"], KILL_AFTER);
+    assert_eq!(run.code, Some(1), "{}", run.describe());
+    assert!(run.stderr.contains("larger than"), "{}", run.describe());
+    assert!(run.elapsed < FAIL_FAST, "{}", run.describe());
+}
+
+#[test]
+fn the_log_file_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = config_dir();
+    let log = dir.path().join("logs").join("1mcp.log");
+    let log_arg = log.to_string_lossy().into_owned();
+    // An invalid config makes serve exit right after logging has started.
+    let (run, _) = serve_with_config(&dir, r#"{"mcpServers": []}"#, &["--no-auth", "--log-file", &log_arg]);
+    assert_eq!(run.code, Some(1), "{}", run.describe());
+    let mode = std::fs::metadata(&log).expect("log file created").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "log file mode {mode:o}");
+}
+
+#[test]
 fn line_and_column_matcher_needs_both_numbers() {
     assert!(mentions_line_and_column("mcp.json:3:14: expected value", 3));
     assert!(mentions_line_and_column("at line 3:9", 3));

@@ -1,6 +1,7 @@
 //! `mcp.json`: the file format (1MCP-compatible), its parsing and validation, and the model.
 
 mod diagnostics;
+mod duplicates;
 mod env;
 mod fields;
 pub mod keys;

@@ -105,8 +105,20 @@ const UNSUPPORTED_TOP_LEVEL_KEYS: &[&str] = &[
 pub fn parse_mcp_json(text: &str, source: &str, env: &BTreeMap<String, String>) -> Result<ParsedConfig, ConfigErrors> {
     // Editors on Windows save UTF-8 with a BOM; serde_json rejects it.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let root: Value = serde_json::from_str(text).map_err(|e| ConfigErrors { errors: vec![json_error(source, &e)] })?;
+    let (root, duplicated) = super::duplicates::parse_noting_duplicates(text)
+        .map_err(|e| ConfigErrors { errors: vec![json_error(source, &e)] })?;
     let mut d = Diagnostics::new(source, text);
+    for path in &duplicated {
+        match path.as_slice() {
+            [servers, name] if servers == "mcpServers" => {
+                d.warn(Some(name), None, "the server is defined twice; the last definition wins")
+            }
+            [servers, name, rest @ ..] if servers == "mcpServers" => {
+                d.warn(Some(name), Some(&rest.join(".")), "duplicate key; the last one wins")
+            }
+            _ => d.warn(None, Some(&path.join(".")), "duplicate key; the last one wins"),
+        }
+    }
     let config = match &root {
         Value::Object(root) => parse_root(root, env, &mut d),
         other => {
@@ -912,6 +924,21 @@ mod tests {
             problems(r#"{"serverDefaults": [], "mcpServers": {}}"#),
             vec![(None, Some("serverDefaults".into()), "expected an object, found an array".into())]
         );
+    }
+
+    #[test]
+    fn duplicate_keys_and_servers_are_warned_about_and_the_last_wins() {
+        let text = "{\"mcpServers\": {\n  \"a\": {\"command\": \"one\", \"command\": \"two\"},\n  \"b\": {\"command\": \"x\"},\n  \"b\": {\"command\": \"y\"}}}";
+        let parsed = parse_ok(text);
+        assert_eq!(
+            warnings_of(&parsed),
+            vec![
+                "server \"a\": field \"command\": duplicate key; the last one wins",
+                "server \"b\": the server is defined twice; the last definition wins",
+            ]
+        );
+        assert_eq!(launch(&parsed.config.servers["a"]).command, "two");
+        assert_eq!(launch(&parsed.config.servers["b"]).command, "y");
     }
 
     #[test]

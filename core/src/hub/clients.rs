@@ -431,7 +431,7 @@ impl Hub {
                     self.end_cancelled(req.exchange, req.mode, req.streaming);
                 }
             }
-            _ => tracing::debug!(session, method, "ignoring client notification"),
+            _ => tracing::debug!(session, method = %crate::text::for_log(method), "ignoring client notification"),
         }
     }
 

@@ -17,14 +17,17 @@ pub const SESSION_HEADER: &str = "Mcp-Session-Id";
 
 impl Hub {
     pub(super) fn handle_http(&mut self, now: Instant, exchange: ExchangeId, req: HttpRequest) {
-        if let Err(refusal) =
-            front::check_host_and_origin(&self.config.front, req.host.as_deref(), req.origin.as_deref())
-        {
+        if let Err(refusal) = front::check_host_and_origin(
+            &self.config.front,
+            req.host.as_deref(),
+            req.origin.as_deref(),
+            req.from_loopback,
+        ) {
             let message = match refusal {
                 Refusal::ForbiddenHost => "Forbidden: Host header is not allowed",
                 Refusal::ForbiddenOrigin => "Forbidden: Origin is not allowed",
             };
-            tracing::warn!(path = %req.path, "refused request: {message}");
+            tracing::warn!(path = %crate::text::for_log(&req.path), "refused request: {message}");
             return self.respond(exchange, 403, &jsonrpc::error(None, code::INVALID_REQUEST, message), vec![]);
         }
         let method = req.method.unwrap_or(crate::event::HttpMethod::Other);
@@ -69,9 +72,7 @@ impl Hub {
             );
             return self.respond(exchange, 406, &body, vec![]);
         };
-        if let Some(ct) = &req.content_type
-            && !ct.to_ascii_lowercase().starts_with("application/json")
-        {
+        if !front::is_json_content_type(req.content_type.as_deref()) {
             let body = jsonrpc::error(None, code::INVALID_REQUEST, "Unsupported Media Type: use application/json");
             return self.respond(exchange, 415, &body, vec![]);
         }
@@ -153,12 +154,18 @@ impl Hub {
             }
         };
         let params = jsonrpc::params(body);
+        if let Some(why) = session::oversized_initialize(params) {
+            tracing::warn!("refused an initialize: {why}");
+            let body = jsonrpc::error(Some(id), code::INVALID_PARAMS, format!("initialize refused: {why}"));
+            return self.respond(exchange, 400, &body, vec![]);
+        }
         let requested = params.and_then(|p| p.get("protocolVersion")).and_then(Value::as_str);
         let version = session::negotiate_version(requested);
         let session_id = session::format_session_id(self.random_bytes());
         let mut session = Session::new(session_id.clone(), version, params, now);
         session.view = view;
-        tracing::info!(session = %session_id, client = %session.client_info, version, view = ?session.view.filter.as_ref().map(ToString::to_string), "session started");
+        let view = session.view.filter.as_ref().map(|f| crate::text::for_log(&f.to_string()).into_owned());
+        tracing::info!(session = %session_id, client = %session.client_info, version, view = ?view, "session started");
         self.sessions.insert(session_id.clone(), session);
         self.schedule_session_sweep(now);
         let result = self.initialize_result(version);

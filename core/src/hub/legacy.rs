@@ -57,6 +57,10 @@ impl Hub {
             let body = jsonrpc::error(None, code::SESSION_NOT_FOUND, "Session not found: open /sse first");
             return self.respond(exchange, 404, &body, vec![]);
         };
+        if !front::is_json_content_type(req.content_type.as_deref()) {
+            let body = jsonrpc::error(None, code::INVALID_REQUEST, "Unsupported Media Type: use application/json");
+            return self.respond(exchange, 415, &body, vec![]);
+        }
         let message = match jsonrpc::parse(&req.body) {
             Ok(m) => m,
             Err(e) => return self.respond(exchange, 400, &jsonrpc::error(e.id(), e.code(), e.to_string()), vec![]),
@@ -68,6 +72,11 @@ impl Hub {
         match message {
             Message::Request { id, method, body } if method == "initialize" => {
                 let params = jsonrpc::params(&body);
+                if let Some(why) = session::oversized_initialize(params) {
+                    tracing::warn!("refused an initialize: {why}");
+                    let e = jsonrpc::error(Some(&id), code::INVALID_PARAMS, format!("initialize refused: {why}"));
+                    return self.push_event(stream, &e);
+                }
                 let requested = params.and_then(|p| p.get("protocolVersion")).and_then(|v| v.as_str());
                 let version = session::negotiate_version(requested);
                 if let Some(s) = self.sessions.get_mut(&session_id) {

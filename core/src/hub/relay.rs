@@ -271,7 +271,7 @@ impl Hub {
     ) {
         let Some(front_id) = id.as_str() else { return };
         let Some(request) = self.sessions.get_mut(session).and_then(|s| s.server_requests.remove(front_id)) else {
-            tracing::debug!(session, %id, "dropping a client response nobody awaits");
+            tracing::debug!(session, id = %crate::text::for_log(&id.to_string()), "dropping a client response nobody awaits");
             return;
         };
         let Some(backend) = self.backends.get_mut(&request.backend).filter(|b| b.generation == request.generation)

@@ -1556,3 +1556,47 @@ fn a_crash_looping_server_says_so_to_its_callers_but_not_to_sessions_that_cannot
     let error = h.json_response(x).1["error"].clone();
     assert_eq!(error["message"], "Unknown tool: flaky_1mcp_q", "a view does not learn of servers outside it");
 }
+
+#[test]
+fn an_initialize_that_asks_a_session_to_keep_too_much_is_refused_and_client_info_is_bounded() {
+    let mut h = two_backends();
+    let big = "x".repeat(crate::session::MAX_CAPABILITIES_BYTES);
+    let x = h.post(None, json!({"jsonrpc": "2.0", "id": 0, "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {"experimental": {"blob": big}}, "clientInfo": {"name": "t", "version": "1"}}}));
+    let (status, body) = h.json_response(x);
+    assert_eq!((status, body["error"]["code"].clone()), (400, json!(-32602)));
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("capabilities is")), "{body}");
+    assert_eq!(h.hub.stats().sessions, 0, "nothing kept");
+    let name = "n".repeat(3_000_000);
+    let x = h.post(
+        None,
+        json!({"jsonrpc": "2.0", "id": 0, "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": name, "version": "1", "extra": "y".repeat(100_000)}}}),
+    );
+    assert_eq!(h.json_response(x).0, 200);
+    let session = h.hub.sessions.values().next().expect("a session");
+    let kept = session.client_info.to_string();
+    assert!(kept.len() < 400, "clientInfo is kept bounded: {} bytes", kept.len());
+    assert!(session.client_info.get("extra").is_none());
+}
+
+#[test]
+fn a_legacy_post_that_is_not_json_is_refused_like_one_to_mcp() {
+    let mut h = two_backends();
+    h.http_at(HttpMethod::Get, "/sse", "", None, "");
+    let session = h.hub.sessions.keys().next().cloned().expect("legacy session");
+    h.next_exchange += 1;
+    let x = ExchangeId(h.next_exchange);
+    let request = HttpRequest {
+        method: Some(HttpMethod::Post),
+        path: "/messages".into(),
+        query: format!("sessionId={session}"),
+        host: Some("127.0.0.1:3050".into()),
+        content_type: Some("text/plain".into()),
+        body: br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#.to_vec(),
+        ..HttpRequest::default()
+    };
+    h.feed(Input::HttpRequest { exchange: x, request });
+    assert_eq!(h.json_response(x).0, 415);
+}

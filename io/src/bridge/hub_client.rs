@@ -75,6 +75,8 @@ fn to_core(request: BridgeRequest) -> HttpRequest {
         origin: None,
         session_id: request.session_id,
         protocol_version: request.protocol_version,
+        // In-process: this machine by construction.
+        from_loopback: true,
         body: request.body,
     }
 }
