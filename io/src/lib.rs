@@ -19,6 +19,7 @@ pub mod files;
 mod http;
 mod http_backend;
 mod lines;
+pub mod listener;
 mod mcp_http;
 pub mod proxy;
 mod record;
@@ -114,6 +115,8 @@ pub struct Limits {
     pub shutdown_grace: Duration,
     /// Time the HTTP server gets to flush responses once the hub has stopped.
     pub http_drain: Duration,
+    /// Bounds on client connections (the cap is lowered to fit the open-files limit).
+    pub connections: listener::ConnectionLimits,
 }
 
 impl Default for Limits {
@@ -125,6 +128,7 @@ impl Default for Limits {
             keep_alive: Duration::from_secs(15),
             shutdown_grace: Duration::from_secs(8),
             http_drain: Duration::from_secs(1),
+            connections: listener::ConnectionLimits::default(),
         }
     }
 }
@@ -217,7 +221,7 @@ async fn drive(
 
     let (front_tx, front_rx) = mpsc::unbounded_channel();
     let (backend_tx, backend_rx) = mpsc::channel(BACKEND_QUEUE);
-    let (stop_accepting, mut accepting) = watch::channel(false);
+    let (stop_accepting, accepting) = watch::channel(false);
     // Set once the hub task is over: the stdio front end then winds down.
     let (hub_done, hub_stopped) = watch::channel(false);
 
@@ -226,16 +230,10 @@ async fn drive(
             listener.set_nonblocking(true).map_err(IoError::Listener)?;
             let listener = tokio::net::TcpListener::from_std(listener).map_err(IoError::Listener)?;
             let router = http::router(http::FrontState::new(front_tx, limits.max_body_bytes, limits.keep_alive));
-            tokio::spawn(async move {
-                let stopped = async move {
-                    let _ = accepting.wait_for(|stop| *stop).await;
-                };
-                // The peer address decides whether loopback Host names are admitted (core::front).
-                let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-                if let Err(error) = axum::serve(listener, service).with_graceful_shutdown(stopped).await {
-                    tracing::error!(%error, "HTTP server failed");
-                }
-            })
+            let fd_limit = listener::raise_fd_limit();
+            let connections = limits.connections.within_fd_limit(fd_limit);
+            tracing::debug!(fd_limit, max_connections = connections.max_connections, "connection limits");
+            tokio::spawn(listener::serve(listener, router, connections, accepting))
         }
         Front::Stdio(view) => {
             let front = stdio_front::StdioFront { view, limits, shutting_down: accepting, hub_stopped, stdin_closed };

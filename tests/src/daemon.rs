@@ -59,6 +59,18 @@ impl Daemon {
         env: &[(&str, &str)],
         files: &[(&str, &str)],
     ) -> Daemon {
+        Self::start_under(&[], config, extra_args, env, files).await
+    }
+
+    /// Like [`Daemon::start_with_files`], run through `wrapper` (a program and its arguments
+    /// that end by running the command after them, e.g. `prlimit --nofile=1024: --`).
+    pub async fn start_under(
+        wrapper: &[&str],
+        config: &Value,
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+        files: &[(&str, &str)],
+    ) -> Daemon {
         let dir =
             tempfile::Builder::new().prefix("onemcp-e2e-").tempdir().expect("create the daemon's temporary directory");
         for (name, contents) in files {
@@ -72,7 +84,14 @@ impl Daemon {
         let stderr = File::create(&stderr_path).expect("create the daemon stderr file");
         let stdout = File::create(&stdout_path).expect("create the daemon stdout file");
 
-        let mut command = Command::new(onemcp_binary());
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(onemcp_binary());
+                command
+            }
+            None => Command::new(onemcp_binary()),
+        };
         command
             .arg("serve")
             .arg("--no-auth")

@@ -80,3 +80,42 @@ async fn a_wildcard_bind_does_not_answer_to_localhost_from_another_address() {
     assert_eq!(local.status, 200, "from this machine, localhost is fine: {}", local.describe());
     assert!(daemon.stderr().contains("listening on every interface without --external-url"));
 }
+
+/// The daemon's soft open-files limit, from /proc.
+fn soft_fd_limit(pid: u32) -> u64 {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("read /proc/PID/limits");
+    let line = limits.lines().find(|l| l.starts_with("Max open files")).expect("open files line");
+    line.split_whitespace().nth(3).and_then(|v| v.parse().ok()).expect("soft limit")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_silent_sockets_do_not_take_the_daemon_down() {
+    if !std::path::Path::new("/usr/bin/prlimit").exists() {
+        eprintln!("SKIPPED: prlimit (util-linux) is needed to start the daemon with a soft limit of 1024");
+        return;
+    }
+    let fixture = env!("CARGO_BIN_EXE_fixture-server");
+    let config = mcp_config([("alpha", fixture_backend(fixture, "alpha", &[]))]);
+    // The soft limit many systems start services with; the hard one stays as it is.
+    let daemon = Daemon::start_under(&["/usr/bin/prlimit", "--nofile=1024:", "--"], &config, &[], &[], &[]).await;
+    daemon.wait_ready().await;
+    let raised = soft_fd_limit(daemon.pid());
+    if raised <= 2048 {
+        eprintln!("SKIPPED: the hard open-files limit here is {raised}, so the soft one cannot be raised past it");
+        return;
+    }
+    let mut silent = Vec::new();
+    for _ in 0..1030 {
+        match tokio::net::TcpStream::connect(("127.0.0.1", daemon.port)).await {
+            Ok(stream) => silent.push(stream),
+            Err(error) => panic!("connect #{} failed: {error}", silent.len()),
+        }
+    }
+    let started = std::time::Instant::now();
+    let (status, health) = daemon.get_json("/health").await;
+    let took = started.elapsed();
+    assert_eq!(status, 200, "{health}");
+    eprintln!("soft fd limit raised to {raised}; /health with 1030 silent sockets open: {took:?}");
+    assert!(took < std::time::Duration::from_secs(2), "answered promptly: {took:?}");
+    drop(silent);
+}
