@@ -145,6 +145,9 @@ pub struct HttpRequest {
     /// are admitted only then: from elsewhere they would let anyone past the Host check.
     #[serde(default)]
     pub from_loopback: bool,
+    /// What the request presented as a credential, as io found it.
+    #[serde(default)]
+    pub credential: crate::auth::Credential,
     /// Request body bytes (UTF-8 expected; anything else is a parse error).
     #[serde(with = "body_text")]
     pub body: Vec<u8>,

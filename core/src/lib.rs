@@ -21,6 +21,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod auth;
 pub mod backend;
 pub mod config;
 pub mod cursor;

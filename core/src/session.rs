@@ -82,6 +82,9 @@ pub struct Session {
     /// Server-to-client requests forwarded to this client and not yet answered, by the id the
     /// client sees.
     pub server_requests: BTreeMap<String, ServerRequest>,
+    /// The principal that created it (with authentication on): only it may use the session,
+    /// and it sees no more than its token's tags.
+    pub principal: Option<crate::auth::Principal>,
 }
 
 /// A backend's request forwarded to a client: how to route the client's answer back.
@@ -168,6 +171,7 @@ impl Session {
             log_level: None,
             subscriptions: BTreeSet::new(),
             server_requests: BTreeMap::new(),
+            principal: None,
         }
     }
 }

@@ -124,6 +124,7 @@ fn to_core(parts: &Parts, body: Vec<u8>, from_loopback: bool) -> HttpRequest {
         session_id: header(&HeaderName::from_static("mcp-session-id")),
         protocol_version: header(&HeaderName::from_static("mcp-protocol-version")),
         from_loopback,
+        credential: onemcp_core::auth::Credential::None,
         body,
     }
 }

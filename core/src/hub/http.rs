@@ -30,16 +30,22 @@ impl Hub {
             tracing::warn!(path = %crate::text::for_log(&req.path), "refused request: {message}");
             return self.respond(exchange, 403, &jsonrpc::error(None, code::INVALID_REQUEST, message), vec![]);
         }
+        let Ok(principal) = self.admit(now, exchange, &req) else { return };
         let method = req.method.unwrap_or(crate::event::HttpMethod::Other);
         match (req.path.as_str(), method) {
-            ("/mcp", HttpMethod::Post) => self.handle_mcp_post(now, exchange, req),
+            ("/mcp", HttpMethod::Post) => self.handle_mcp_post(now, exchange, req, principal),
             ("/mcp", HttpMethod::Get) => self.handle_mcp_get(now, exchange, req),
             ("/mcp", HttpMethod::Delete) => self.handle_mcp_delete(now, exchange, req),
             ("/mcp", HttpMethod::Other) => {
                 let body = jsonrpc::error(None, code::INVALID_REQUEST, "Method not allowed");
                 self.respond(exchange, 405, &body, vec![("Allow".into(), "GET, POST, DELETE".into())])
             }
-            ("/sse", HttpMethod::Get) => self.handle_sse_open(now, exchange, &req),
+            ("/sse", HttpMethod::Get) => self.handle_sse_open(now, exchange, &req, principal),
+            (path, HttpMethod::Get)
+                if path == super::door::METADATA_PATH || path.starts_with("/.well-known/oauth-protected-resource/") =>
+            {
+                self.handle_resource_metadata(exchange)
+            }
             ("/messages", HttpMethod::Post) => self.handle_legacy_post(now, exchange, &req),
             ("/health", HttpMethod::Get) => {
                 let (status, body) = health::overall(
@@ -63,7 +69,13 @@ impl Hub {
         }
     }
 
-    fn handle_mcp_post(&mut self, now: Instant, exchange: ExchangeId, req: HttpRequest) {
+    fn handle_mcp_post(
+        &mut self,
+        now: Instant,
+        exchange: ExchangeId,
+        req: HttpRequest,
+        principal: Option<crate::auth::Principal>,
+    ) {
         let Some(mode) = front::reply_mode(req.accept.as_deref()) else {
             let body = jsonrpc::error(
                 None,
@@ -86,7 +98,7 @@ impl Hub {
         if let Message::Request { method, id, body } = &message
             && method == "initialize"
         {
-            return self.handle_initialize(now, exchange, mode, &req, id, body);
+            return self.handle_initialize(now, exchange, mode, &req, id, body, principal);
         }
         let Some(session_id) = req.session_id else {
             let body = jsonrpc::error(
@@ -126,6 +138,7 @@ impl Hub {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn handle_initialize(
         &mut self,
         now: Instant,
@@ -134,6 +147,7 @@ impl Hub {
         req: &HttpRequest,
         id: &Value,
         body: &serde_json::Map<String, Value>,
+        principal: Option<crate::auth::Principal>,
     ) {
         if let Some(existing) = req.session_id.as_deref() {
             if !self.sessions.contains_key(existing) {
@@ -153,6 +167,9 @@ impl Hub {
                 return self.respond(exchange, 400, &body, vec![]);
             }
         };
+        if self.refuse_view_beyond_scope(exchange, principal.as_ref(), &view) {
+            return;
+        }
         let params = jsonrpc::params(body);
         if let Some(why) = session::oversized_initialize(params) {
             tracing::warn!("refused an initialize: {why}");
@@ -164,6 +181,7 @@ impl Hub {
         let session_id = session::format_session_id(self.random_bytes());
         let mut session = Session::new(session_id.clone(), version, params, now);
         session.view = view;
+        session.principal = principal;
         let view = session.view.filter.as_ref().map(|f| crate::text::for_log(&f.to_string()).into_owned());
         tracing::info!(session = %session_id, client = %session.client_info, version, view = ?view, "session started");
         self.sessions.insert(session_id.clone(), session);

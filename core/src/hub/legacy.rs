@@ -16,7 +16,13 @@ use crate::view::parse_view_query;
 const LEGACY_VERSION: &str = "2024-11-05";
 
 impl Hub {
-    pub(super) fn handle_sse_open(&mut self, now: Instant, exchange: ExchangeId, req: &HttpRequest) {
+    pub(super) fn handle_sse_open(
+        &mut self,
+        now: Instant,
+        exchange: ExchangeId,
+        req: &HttpRequest,
+        principal: Option<crate::auth::Principal>,
+    ) {
         if req.accept.is_some() && !front::accepts_event_stream(req.accept.as_deref()) {
             let body = jsonrpc::error(None, code::INVALID_REQUEST, "Not Acceptable: GET /sse needs text/event-stream");
             return self.respond(exchange, 406, &body, vec![]);
@@ -32,10 +38,14 @@ impl Hub {
                 return self.respond(exchange, 400, &body, vec![]);
             }
         };
+        if self.refuse_view_beyond_scope(exchange, principal.as_ref(), &view) {
+            return;
+        }
         let session_id = session::format_session_id(self.random_bytes());
         let mut session = Session::new(session_id.clone(), LEGACY_VERSION, None, now);
         session.legacy = true;
         session.view = view;
+        session.principal = principal;
         session.stream = Some(exchange);
         tracing::info!(session = %session_id, "legacy SSE session started");
         self.sessions.insert(session_id.clone(), session);
@@ -84,6 +94,7 @@ impl Hub {
                         legacy: true,
                         stream: Some(stream),
                         view: std::mem::take(&mut s.view),
+                        principal: s.principal.take(),
                         ..Session::new(session_id.clone(), version, params, now)
                     };
                 }

@@ -7,6 +7,7 @@
 mod availability;
 mod backends;
 mod clients;
+mod door;
 mod instances;
 mod legacy;
 mod relay;

@@ -16,6 +16,8 @@ struct Harness {
     next_exchange: u64,
     /// Outputs not yet claimed by an assertion.
     outputs: Vec<Output>,
+    /// What every request presents as its credential.
+    credential: crate::auth::Credential,
 }
 
 impl Harness {
@@ -29,7 +31,7 @@ impl Harness {
             mcp.servers.insert((*name).to_owned(), s.clone());
         }
         let hub = Hub::new(Instant(0), HubConfig { mcp, ..config }, [7; 32]);
-        let mut h = Harness { hub, now: Instant(0), next_exchange: 0, outputs: vec![] };
+        let mut h = Harness { hub, now: Instant(0), next_exchange: 0, outputs: vec![], credential: Default::default() };
         h.drain();
         h
     }
@@ -124,6 +126,7 @@ impl Harness {
             accept: Some("application/json, text/event-stream".into()),
             session_id: session.map(str::to_owned),
             body: body.as_bytes().to_vec(),
+            credential: self.credential.clone(),
             ..HttpRequest::default()
         };
         self.feed(Input::HttpRequest { exchange, request });
@@ -1599,4 +1602,122 @@ fn a_legacy_post_that_is_not_json_is_refused_like_one_to_mcp() {
     };
     h.feed(Input::HttpRequest { exchange: x, request });
     assert_eq!(h.json_response(x).0, 415);
+}
+
+fn token(id: &str, tags: Option<&[&str]>) -> crate::auth::Credential {
+    crate::auth::Credential::Token(Box::new(crate::auth::TokenGrant {
+        id: id.into(),
+        name: format!("{id}-name"),
+        tags: tags.map(|t| t.iter().map(|s| (*s).to_owned()).collect()),
+        expires_at_ms: Some(2_000_000),
+        revoked: false,
+    }))
+}
+
+fn guarded_views() -> Harness {
+    let mut h = views();
+    h.hub.config.auth_enabled = true;
+    h.hub.config.wall_epoch_ms = 1_000_000;
+    h
+}
+
+fn challenge(r: &HttpResponse) -> String {
+    r.headers.iter().find(|(k, _)| k == "WWW-Authenticate").map(|(_, v)| v.clone()).unwrap_or_default()
+}
+
+#[test]
+fn with_auth_on_mcp_endpoints_need_a_live_token_and_say_where_to_learn_more() {
+    let mut h = guarded_views();
+    for (path, method) in [("/mcp", HttpMethod::Post), ("/sse", HttpMethod::Get), ("/messages", HttpMethod::Post)] {
+        let x = h.http_at(method, path, "", None, "{}");
+        let r = h.response(x).expect("answered");
+        assert_eq!(r.status, 401, "{path}");
+        assert_eq!(
+            challenge(&r),
+            "Bearer resource_metadata=\"http://127.0.0.1:3050/.well-known/oauth-protected-resource/mcp\""
+        );
+    }
+    let x = h.http_at(HttpMethod::Get, "/.well-known/oauth-protected-resource/mcp", "", None, "");
+    let (status, metadata) = h.json_response(x);
+    assert_eq!((status, metadata["resource"].clone()), (200, json!("http://127.0.0.1:3050/mcp")));
+    assert_eq!(metadata["scopes_supported"], json!(["tag:db", "tag:web"]));
+    for (credential, why) in [
+        (crate::auth::Credential::Malformed, "not a bearer token"),
+        (crate::auth::Credential::Unknown, "unknown token"),
+        (token("late", None), "expired"),
+    ] {
+        h.credential = credential;
+        if why == "expired" {
+            h.hub.config.wall_epoch_ms = 2_000_000;
+        }
+        let x = h.post(None, json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {}}));
+        let r = h.response(x).expect("answered");
+        assert_eq!(r.status, 401, "{why}");
+        assert!(challenge(&r).ends_with(", error=\"invalid_token\""), "{why}: {}", challenge(&r));
+        assert!(r.body.contains(why), "{why}: {}", r.body);
+    }
+    h.hub.config.wall_epoch_ms = 1_000_000;
+    h.credential = token("ok", None);
+    let x = h.http_at(HttpMethod::Post, "/mcp", "access_token=abc", None, "{}");
+    assert_eq!(h.response(x).map(|r| r.status), Some(400), "never a token in the URL");
+    let x = h.http_at(HttpMethod::Get, "/health", "", None, "");
+    assert_eq!(h.response(x).map(|r| r.status), Some(200), "health needs no token");
+    assert!(h.initialize_at("").is_ok(), "a live token gets in");
+}
+
+#[test]
+fn a_tokens_tags_bound_its_sessions_and_a_view_past_them_is_403() {
+    let mut h = guarded_views();
+    h.credential = token("web-only", Some(&["web"]));
+    let (status, body) = h.initialize_at("tags=db").expect_err("db is beyond the token");
+    assert_eq!(status, 403, "{body}");
+    let x = h.http_at(
+        HttpMethod::Post,
+        "/mcp",
+        "tag-filter=web%20and%20not%20prod",
+        None,
+        &json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {}}).to_string(),
+    );
+    let r = h.response(x).expect("answered");
+    assert_eq!(r.status, 403);
+    assert!(
+        challenge(&r).contains("error=\"insufficient_scope\"") && challenge(&r).contains("scope=\"tag:prod\""),
+        "{}",
+        challenge(&r)
+    );
+    let s = h.initialize_at("").expect("no view: the token's tags");
+    assert_eq!(
+        tool_names(&h.list(&s, "tools/list", None)),
+        ["alpha_1mcp_a1", "alpha_1mcp_a2", "alpha_1mcp_a3", "beta_1mcp_b1"]
+    );
+    let x = h.call(&s, json!(1), "gamma_1mcp_g1", json!({}));
+    assert_eq!(
+        h.json_response(x).1["error"]["message"],
+        "Unknown tool: gamma_1mcp_g1",
+        "gamma (db only) is not the token's"
+    );
+    assert!(h.backend_writes("gamma").is_empty());
+}
+
+#[test]
+fn a_session_belongs_to_the_principal_that_opened_it() {
+    let mut h = guarded_views();
+    h.credential = token("a", None);
+    let s = h.initialize_at("").expect("a's session");
+    h.credential = token("b", None);
+    let x = h.call(&s, json!(1), "alpha_1mcp_a1", json!({}));
+    let (status, body) = h.json_response(x);
+    assert_eq!((status, body["error"]["code"].clone()), (404, json!(-32001)), "b never sees a's session");
+    let d = h.http(HttpMethod::Delete, Some(&s), "");
+    assert_eq!(h.json_response(d).0, 404, "nor ends it");
+    assert!(h.backend_writes("alpha").is_empty());
+    h.credential = token("a", None);
+    h.call(&s, json!(2), "alpha_1mcp_a1", json!({}));
+    assert_eq!(h.backend_writes("alpha").len(), 1, "a still can");
+    // Legacy sessions too: /messages?sessionId= of another principal is not found.
+    let sse = h.http_at(HttpMethod::Get, "/sse", "", None, "");
+    let legacy = h.hub.sessions.iter().find(|(_, v)| v.stream == Some(sse)).map(|(k, _)| k.clone()).expect("legacy");
+    h.credential = token("b", None);
+    let x = h.http_at(HttpMethod::Post, "/messages", &format!("sessionId={legacy}"), None, "{}");
+    assert_eq!(h.response(x).map(|r| r.status), Some(404));
 }

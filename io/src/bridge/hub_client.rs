@@ -77,6 +77,7 @@ fn to_core(request: BridgeRequest) -> HttpRequest {
         protocol_version: request.protocol_version,
         // In-process: this machine by construction.
         from_loopback: true,
+        credential: onemcp_core::auth::Credential::None,
         body: request.body,
     }
 }

@@ -1,0 +1,145 @@
+//! The front door: with authentication on, every MCP endpoint (`/mcp`, `/sse`, `/messages`)
+//! admits a request only with a live bearer token; a session belongs to the principal that
+//! created it; and the token's tags bound what its sessions may see (DESIGN.md rule 4).
+//! Refusals follow RFC 6750 and RFC 9728: 401 with a challenge pointing at this server's
+//! protected resource metadata, 403 `insufficient_scope` naming the scopes a view lacks.
+
+use super::Hub;
+use crate::auth::{self, Denial, Principal};
+use crate::event::HttpRequest;
+use crate::front;
+use crate::ids::ExchangeId;
+use crate::jsonrpc::{self, code};
+use crate::time::Instant;
+use crate::view::ViewSpec;
+use serde_json::{Value, json};
+
+/// Where the protected resource metadata lives (RFC 9728), before the path-inserted suffix.
+pub const METADATA_PATH: &str = "/.well-known/oauth-protected-resource";
+
+/// The paths that speak MCP and need a token.
+fn is_mcp_path(path: &str) -> bool {
+    matches!(path, "/mcp" | "/sse" | "/messages")
+}
+
+impl Hub {
+    /// Admit an MCP request: `Ok(None)` with authentication off, `Ok(Some(principal))` for a
+    /// live token whose principal owns the session it names, `Err(())` once refused (answered).
+    pub(super) fn admit(
+        &mut self,
+        now: Instant,
+        exchange: ExchangeId,
+        req: &HttpRequest,
+    ) -> Result<Option<Principal>, ()> {
+        if !self.config.auth_enabled || !is_mcp_path(&req.path) {
+            return Ok(None);
+        }
+        if auth::token_in_query(&req.query) {
+            tracing::warn!(path = %crate::text::for_log(&req.path), "refused a token in the query string");
+            let body = jsonrpc::error(
+                None,
+                code::INVALID_REQUEST,
+                "Bad Request: send the token in the Authorization header, never in the URL",
+            );
+            self.respond(exchange, 400, &body, vec![]);
+            return Err(());
+        }
+        let principal = match auth::admit(&req.credential, self.wall_ms(now)) {
+            Ok(principal) => principal,
+            Err(denial) => {
+                if let Denial::Invalid(why) = &denial {
+                    tracing::warn!(path = %crate::text::for_log(&req.path), "refused a request: {why}");
+                }
+                let challenge = self.challenge(denial.error_code(), None);
+                let body = jsonrpc::error(None, code::INVALID_REQUEST, denial.message());
+                self.respond(exchange, 401, &body, vec![("WWW-Authenticate".into(), challenge)]);
+                return Err(());
+            }
+        };
+        let claimed = req.session_id.clone().or_else(|| {
+            (req.path == "/messages").then(|| front::query_param(&req.query, "sessionId").map(str::to_owned)).flatten()
+        });
+        let foreign = claimed
+            .and_then(|id| self.sessions.get(&id))
+            .is_some_and(|s| s.principal.as_ref().map(|p| &p.id) != Some(&principal.id));
+        if foreign {
+            // Another principal's session does not exist, as far as this one can tell.
+            tracing::warn!(token = %principal.name, "refused a request for another principal's session");
+            let body = jsonrpc::error(
+                None,
+                code::SESSION_NOT_FOUND,
+                "Session not found: send initialize to start a new session",
+            );
+            self.respond(exchange, 404, &body, vec![]);
+            return Err(());
+        }
+        Ok(Some(principal))
+    }
+
+    /// Refuse a view that reaches past the principal's tags (403 `insufficient_scope`); true
+    /// when refused (answered).
+    pub(super) fn refuse_view_beyond_scope(
+        &mut self,
+        exchange: ExchangeId,
+        principal: Option<&Principal>,
+        view: &ViewSpec,
+    ) -> bool {
+        let missing = principal.map(|p| p.missing_scopes(view)).unwrap_or_default();
+        if missing.is_empty() {
+            return false;
+        }
+        let scopes = missing.join(" ");
+        tracing::warn!(token = %principal.map_or("", |p| p.name.as_str()), scopes = %scopes, "refused a view beyond the token's tags");
+        let challenge = self.challenge(Some("insufficient_scope"), Some(&scopes));
+        let text = format!("Forbidden: the token does not cover {scopes}");
+        self.respond(
+            exchange,
+            403,
+            &jsonrpc::error(None, code::INVALID_REQUEST, text),
+            vec![("WWW-Authenticate".into(), challenge)],
+        );
+        true
+    }
+
+    /// `GET /.well-known/oauth-protected-resource[/mcp|/sse|/messages]` (RFC 9728).
+    pub(super) fn handle_resource_metadata(&mut self, exchange: ExchangeId) {
+        let scopes: std::collections::BTreeSet<String> =
+            self.config.mcp.servers.values().flat_map(|s| s.tags.iter().map(|t| format!("tag:{t}"))).collect();
+        let body = json!({
+            "resource": format!("{}/mcp", self.public_base()),
+            "resource_name": super::SERVER_NAME,
+            "authorization_servers": Value::Array(Vec::new()),
+            "bearer_methods_supported": ["header"],
+            "scopes_supported": scopes,
+        });
+        self.respond(exchange, 200, &body, vec![]);
+    }
+
+    /// The `WWW-Authenticate` value for a refusal.
+    fn challenge(&self, error: Option<&str>, scope: Option<&str>) -> String {
+        let mut value = format!("Bearer resource_metadata=\"{}{METADATA_PATH}/mcp\"", self.public_base());
+        if let Some(scope) = scope {
+            value.push_str(&format!(", scope=\"{scope}\""));
+        }
+        if let Some(error) = error {
+            value.push_str(&format!(", error=\"{error}\""));
+        }
+        value
+    }
+
+    /// This server's base URL as clients reach it: `--external-url`, else the bound address.
+    fn public_base(&self) -> String {
+        let front = &self.config.front;
+        if let Some(url) = &front.external_url {
+            return url.trim_end_matches('/').to_owned();
+        }
+        let host = if matches!(front.host.as_str(), "0.0.0.0" | "::" | "") { "127.0.0.1" } else { front.host.as_str() };
+        let host = if host.contains(':') { format!("[{host}]") } else { host.to_owned() };
+        format!("http://{host}:{}", front.port)
+    }
+
+    /// Unix time in ms at `now`.
+    fn wall_ms(&self, now: Instant) -> u64 {
+        self.config.wall_epoch_ms + now.0 / 1_000_000
+    }
+}
