@@ -12,7 +12,8 @@ BIN=${1:?usage: repeat.sh BIN [N] [CONFIG | --broken]}; N=${2:-3}; CONFIG=${3:-$
 QUIET_MAX_S=${QUIET_MAX_S:-180}; QUIET_PCT=${QUIET_PCT:-15}; RUN_MAX_S=${RUN_MAX_S:-300}
 mkdir -p "$R"
 LINES=$(mktemp "$R/.repeat.XXXXXX")
-trap 'rm -f "$LINES"' EXIT
+RUNOUT=$(mktemp "$R/.repeat-run.XXXXXX")
+trap 'rm -f "$LINES" "$RUNOUT"' EXIT
 wait_quiet() {
   python3 - "$QUIET_MAX_S" "$QUIET_PCT" <<'PY'
 import sys, time
@@ -34,9 +35,11 @@ for i in $(seq 1 "$N"); do
   quiet=$(wait_quiet)
   echo "--- run $i/$N ($quiet)"
   # timeout sends SIGTERM to bench.py, which then stops the daemon and its servers by PID
-  timeout "$RUN_MAX_S" "$HERE/run.sh" "$BIN" "$CONFIG" | tee /dev/stderr | { grep '^ready_ms=' || true; } >>"$LINES" \
-    || { echo "--- run $i/$N: exit ${PIPESTATUS[0]}"; failed=1; }
-done 2>&1
+  rc=0
+  timeout "$RUN_MAX_S" "$HERE/run.sh" "$BIN" "$CONFIG" 2>&1 | tee "$RUNOUT" || rc=${PIPESTATUS[0]}
+  if [ "$rc" != 0 ]; then echo "--- run $i/$N: exit $rc"; failed=1; fi
+  grep '^ready_ms=' "$RUNOUT" >>"$LINES" || true
+done
 python3 - "$LINES" <<'PY'
 import statistics, sys
 rows = [dict(kv.split("=", 1) for kv in l.split()) for l in open(sys.argv[1]) if l.strip()]
