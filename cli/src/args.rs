@@ -41,6 +41,46 @@ pub enum Command {
     /// About the configuration file (`1mcp config keys`).
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Personal access tokens for clients and scripts (`create`, `list`, `revoke`).
+    Token(TokenArgs),
+}
+
+/// `1mcp token ...`.
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: TokenAction,
+    /// mcp.json of the daemon (its directory holds tokens.json)
+    #[arg(short = 'c', long, env = "ONE_MCP_CONFIG", value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+    /// Directory holding tokens.json [default: the --config file's directory, else ~/.config/1mcp]
+    #[arg(short = 'd', long, env = "ONE_MCP_CONFIG_DIR", value_name = "DIR", global = true)]
+    pub config_dir: Option<PathBuf>,
+}
+
+/// A token subcommand.
+#[derive(Debug, Subcommand)]
+pub enum TokenAction {
+    /// Mint a token (printed once; only its hash is stored).
+    Create {
+        /// Servers it may see: those with any of these tags [default: all]
+        #[arg(long, value_name = "TAG,...", value_delimiter = ',')]
+        tags: Vec<String>,
+        /// How long it is valid, e.g. 30m, 12h, 7d [default: no expiry]
+        #[arg(long, value_name = "DURATION")]
+        ttl: Option<String>,
+        /// A name to recognise it by in `token list` and in logs
+        #[arg(long, default_value = "token")]
+        name: String,
+    },
+    /// List the tokens (never the tokens themselves).
+    List,
+    /// Revoke tokens by id or name; running daemons refuse them from the next request.
+    Revoke {
+        /// The token's id (`t_...`) or name.
+        which: String,
+    },
 }
 
 /// `1mcp config ...`.
@@ -218,6 +258,11 @@ pub struct ProxyArgs {
     #[arg(short = 'd', long, env = "ONE_MCP_CONFIG_DIR", value_name = "DIR")]
     pub config_dir: Option<PathBuf>,
 
+    /// Bearer token for the daemon [default: for the daemon found through the config dir, a
+    /// token kept in that dir]
+    #[arg(long, env = "ONE_MCP_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+
     /// Log level [default: info]
     #[arg(long, env = "ONE_MCP_LOG_LEVEL", value_enum, ignore_case = true)]
     pub log_level: Option<LogLevel>,
@@ -277,14 +322,16 @@ mod tests {
     fn parse(args: &[&str]) -> Result<ServeArgs, clap::Error> {
         match Cli::try_parse_from(args)?.into_command() {
             Command::Serve(args) => Ok(args),
-            Command::Proxy(_) | Command::Config(_) => Err(clap::Error::new(clap::error::ErrorKind::InvalidSubcommand)),
+            Command::Proxy(_) | Command::Config(_) | Command::Token(_) => {
+                Err(clap::Error::new(clap::error::ErrorKind::InvalidSubcommand))
+            }
         }
     }
 
     fn parse_proxy(args: &[&str]) -> Option<ProxyArgs> {
         match Cli::try_parse_from(args).ok()?.into_command() {
             Command::Proxy(args) => Some(args),
-            Command::Serve(_) | Command::Config(_) => None,
+            Command::Serve(_) | Command::Config(_) | Command::Token(_) => None,
         }
     }
 

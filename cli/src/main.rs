@@ -7,6 +7,7 @@ mod config_file;
 mod logging;
 mod pidfile;
 mod proxy;
+mod token;
 
 use anyhow::Context;
 use args::{Cli, Command, ConfigCommand, LogLevel, ServeArgs, Transport};
@@ -15,10 +16,6 @@ use onemcp_core::config::McpConfig;
 use onemcp_core::hub::PresetsFile;
 use onemcp_core::{FrontConfig, HubConfig, Input};
 use std::process::ExitCode;
-
-/// Refusal printed when auth was not switched off: it is on by default but not built yet.
-const AUTH_NOT_AVAILABLE: &str = "authentication is enabled by default but not available in this build yet; \
-start with --no-auth (or --enable-auth=false) to serve without it";
 
 /// How `serve` ended when it did not succeed.
 enum Failure {
@@ -40,6 +37,7 @@ fn main() -> ExitCode {
     let args = match Cli::parse().into_command() {
         Command::Serve(args) => args,
         Command::Proxy(args) => return proxy::main(args),
+        Command::Token(args) => return token::main(args),
         Command::Config(ConfigCommand::Keys) => {
             print!("{}", onemcp_core::config::keys::keys_page());
             return ExitCode::SUCCESS;
@@ -65,9 +63,6 @@ fn main() -> ExitCode {
 }
 
 fn serve(args: ServeArgs) -> Result<(), Failure> {
-    if args.auth_enabled() {
-        return Err(Failure::Usage(AUTH_NOT_AVAILABLE.into()));
-    }
     if args.transport != Transport::Stdio {
         onemcp_core::front::check_exposure(&args.host, args.auth_enabled(), args.allow_unauthenticated_remote)
             .map_err(Failure::Usage)?;
@@ -122,7 +117,15 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
         );
     }
     let front = FrontConfig { host: args.host.clone(), port: local.port(), external_url: args.external_url.clone() };
-    let hub_config = daemon_hub_config(parsed.config, front, presets);
+    let hub_config =
+        HubConfig { auth_enabled: args.auth_enabled(), ..daemon_hub_config(parsed.config, front, presets) };
+    if args.auth_enabled() {
+        tracing::info!(
+            "authentication is on: clients send `Authorization: Bearer <token>`; mint one with `1mcp token create`"
+        );
+    } else {
+        tracing::warn!("authentication is off (--no-auth): anyone who can reach {url} can use every tool");
+    }
 
     let pid = std::process::id();
     let info = pidfile::PidInfo {
@@ -138,7 +141,10 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
     pidfile::write(&paths.config_dir, &info)?;
     tracing::info!("1mcp listening on {url}");
 
-    let settings = onemcp_io::DaemonSettings::new(listener, hub_config);
+    let mut settings = onemcp_io::DaemonSettings::new(listener, hub_config);
+    if args.auth_enabled() {
+        settings = settings.with_tokens(&paths.config_dir);
+    }
     let result = run_daemon(with_reload_and_record(settings, &args, &paths.config));
     pidfile::remove(&paths.config_dir, pid);
     result?;

@@ -28,8 +28,17 @@ fn run(args: ProxyArgs) -> anyhow::Result<()> {
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")?;
     let result = runtime.block_on(async {
-        let url = discover(&args, timeout).await?;
-        proxy::run(ProxySettings { url, timeout, view: args.view() }).await.map_err(anyhow::Error::from)
+        let (url, local_dir) = discover(&args, timeout).await?;
+        let token = match (&args.token, local_dir) {
+            (Some(token), _) => Some(token.clone()),
+            // Only the daemon found through its own config dir gets that dir's token.
+            (None, Some(dir)) => Some(
+                onemcp_io::tokens::local_token(&dir, now_ms())
+                    .with_context(|| format!("cannot get a token for the daemon in {}", dir.display()))?,
+            ),
+            (None, None) => None,
+        };
+        proxy::run(ProxySettings { url, timeout, view: args.view(), token }).await.map_err(anyhow::Error::from)
     });
     // A blocked stdin read must not hold the exit.
     runtime.shutdown_timeout(Duration::from_millis(200));
@@ -37,26 +46,28 @@ fn run(args: ProxyArgs) -> anyhow::Result<()> {
 }
 
 /// The daemon URL: `--url` as given, else the first of the pid file's URL (if its process is
-/// alive) and the default that answers `/health/live`.
-async fn discover(args: &ProxyArgs, timeout: Duration) -> anyhow::Result<String> {
+/// alive) and the default that answers `/health/live`; with the config dir when the URL came
+/// from that dir's pid file (that daemon takes the dir's token).
+async fn discover(args: &ProxyArgs, timeout: Duration) -> anyhow::Result<(String, Option<std::path::PathBuf>)> {
     if let Some(url) = &args.url {
-        return Ok(url.clone());
+        return Ok((url.clone(), None));
     }
     let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
     let paths = config_file::resolve(args.config.as_deref(), args.config_dir.as_deref(), home.as_deref())?;
     let mut candidates = Vec::new();
     match pidfile::read_running(&paths.config_dir) {
-        Some(info) => candidates.push(info.url),
+        Some(info) => candidates.push((info.url, Some(paths.config_dir.clone()))),
         None => tracing::debug!(dir = %paths.config_dir.display(), "no running daemon recorded in server.pid"),
     }
-    candidates.push(DEFAULT_URL.to_owned());
-    candidates.dedup();
+    if candidates.iter().all(|(url, _)| url != DEFAULT_URL) {
+        candidates.push((DEFAULT_URL.to_owned(), None));
+    }
     let mut tried = Vec::new();
-    for url in candidates {
+    for (url, dir) in candidates {
         match proxy::probe(&url, timeout).await {
             Ok(()) => {
                 tracing::debug!(%url, "found a running daemon");
-                return Ok(url);
+                return Ok((url, dir));
             }
             Err(error) => tried.push(error.to_string()),
         }
@@ -66,4 +77,9 @@ async fn discover(args: &ProxyArgs, timeout: Duration) -> anyhow::Result<String>
         pidfile::path(&paths.config_dir).display(),
         tried.join("; ")
     )
+}
+
+fn now_ms() -> u64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
 }

@@ -4,6 +4,7 @@
 
 use crate::exchange::{CloseGuard, FrontMsg, Head};
 use crate::sse;
+use crate::tokens::TokenStore;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -24,12 +25,18 @@ pub(crate) struct FrontState {
     next_exchange: Arc<AtomicU64>,
     max_body_bytes: usize,
     keep_alive: Duration,
+    tokens: Option<Arc<TokenStore>>,
 }
 
 impl FrontState {
-    /// State for a front end feeding `front`.
-    pub(crate) fn new(front: mpsc::UnboundedSender<FrontMsg>, max_body_bytes: usize, keep_alive: Duration) -> Self {
-        FrontState { front, next_exchange: Arc::new(AtomicU64::new(1)), max_body_bytes, keep_alive }
+    /// State for a front end feeding `front`; bearer tokens are looked up in `tokens`, if given.
+    pub(crate) fn new(
+        front: mpsc::UnboundedSender<FrontMsg>,
+        max_body_bytes: usize,
+        keep_alive: Duration,
+        tokens: Option<Arc<TokenStore>>,
+    ) -> Self {
+        FrontState { front, next_exchange: Arc::new(AtomicU64::new(1)), max_body_bytes, keep_alive, tokens }
     }
 }
 
@@ -54,7 +61,12 @@ async fn handle(State(state): State<FrontState>, request: Request) -> Response {
         .extensions
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .is_some_and(|peer| peer.0.ip().to_canonical().is_loopback());
-    let request = Box::new(to_core(&parts, body, from_loopback));
+    let mut request = Box::new(to_core(&parts, body, from_loopback));
+    if let Some(tokens) = &state.tokens {
+        // The token is hashed and looked up here; only what the store says reaches the core.
+        let authorization = parts.headers.get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or(""));
+        request.credential = tokens.credential(authorization);
+    }
 
     let (reply, answer) = oneshot::channel();
     // Armed from here: if this future is dropped (client gone) the hub hears about it.

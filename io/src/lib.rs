@@ -27,6 +27,7 @@ mod reload;
 mod sse;
 mod stderr;
 mod stdio_front;
+pub mod tokens;
 
 pub use bridge::ViewQuery;
 pub use reload::{ConfigSource, ParseConfig};
@@ -51,6 +52,9 @@ pub struct DaemonSettings {
     pub config_source: Option<ConfigSource>,
     /// Where to record every hub input as JSON lines (`serve --record`), if anywhere.
     pub record: Option<PathBuf>,
+    /// The config directory whose token store bearer tokens are looked up in (authentication
+    /// on); `None`: requests carry no credential.
+    pub token_dir: Option<PathBuf>,
 }
 
 impl DaemonSettings {
@@ -62,6 +66,7 @@ impl DaemonSettings {
             limits: Limits::default(),
             config_source: None,
             record: None,
+            token_dir: None,
         }
     }
 
@@ -73,12 +78,19 @@ impl DaemonSettings {
             limits: Limits::default(),
             config_source: None,
             record: None,
+            token_dir: None,
         }
     }
 
     /// Reload the configuration from `source` (hot reload).
     pub fn with_config_source(mut self, source: ConfigSource) -> Self {
         self.config_source = Some(source);
+        self
+    }
+
+    /// Look bearer tokens up in the store of config directory `dir` (authentication on).
+    pub fn with_tokens(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.token_dir = Some(dir.into());
         self
     }
 
@@ -215,7 +227,7 @@ async fn drive(
     shutdown: mpsc::Receiver<()>,
     hangups: mpsc::Receiver<()>,
 ) -> Result<(), IoError> {
-    let DaemonSettings { front, mut hub_config, limits, config_source, record } = settings;
+    let DaemonSettings { front, mut hub_config, limits, config_source, record, token_dir } = settings;
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(IoError::Entropy)?;
 
@@ -229,7 +241,9 @@ async fn drive(
         Front::Http(listener) => {
             listener.set_nonblocking(true).map_err(IoError::Listener)?;
             let listener = tokio::net::TcpListener::from_std(listener).map_err(IoError::Listener)?;
-            let router = http::router(http::FrontState::new(front_tx, limits.max_body_bytes, limits.keep_alive));
+            let tokens = token_dir.map(|dir| std::sync::Arc::new(tokens::TokenStore::new(&dir)));
+            let router =
+                http::router(http::FrontState::new(front_tx, limits.max_body_bytes, limits.keep_alive, tokens));
             let fd_limit = listener::raise_fd_limit();
             let connections = limits.connections.within_fd_limit(fd_limit);
             tracing::debug!(fd_limit, max_connections = connections.max_connections, "connection limits");

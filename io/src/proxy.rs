@@ -17,6 +17,8 @@ pub struct ProxySettings {
     pub timeout: Duration,
     /// Which servers the session sees.
     pub view: ViewQuery,
+    /// The bearer token to present, if the daemon wants one.
+    pub token: Option<String>,
 }
 
 /// Why the proxy stopped with a failure.
@@ -59,7 +61,10 @@ pub async fn probe(url: &str, timeout: Duration) -> Result<(), ProxyError> {
 pub async fn run(settings: ProxySettings) -> Result<(), ProxyError> {
     use tokio::signal::unix::{SignalKind, signal};
     let limits = Limits::default();
-    let transport = HttpTransport::new(&settings.url, settings.timeout, limits.max_line_bytes)?;
+    let mut transport = HttpTransport::new(&settings.url, settings.timeout, limits.max_line_bytes)?;
+    if let Some(token) = &settings.token {
+        transport = transport.with_token(token)?;
+    }
     let url = transport.url();
     transport.probe().await.map_err(|why| ProxyError::NoDaemon { url: url.clone(), why })?;
     for ignored in settings.view.ignored() {

@@ -6,7 +6,8 @@
 //   3. A changes its roots (<ws>/other) and says so: A's view follows, C's does not.
 //   4. A leaves; a new client D (no roots) is not confined to anything of A's.
 //
-// Usage: node roots-filesystem.mjs <daemon MCP URL> <ws dir>. Prints one JSON line last:
+// Usage: node roots-filesystem.mjs <daemon MCP URL> <ws dir> (a bearer token in ONEMCP_TOKEN
+// when the daemon wants one). Prints one JSON line last:
 // {"checks":[{"client":"A","check":"...","ok":true,"detail":"..."}]}; exits 0 when the script
 // itself ran to the end, whatever the checks say (the Rust test judges).
 
@@ -48,7 +49,10 @@ async function connect(label, roots) {
       return { roots: state.roots.map((dir) => ({ uri: pathToFileURL(dir).href, name: dir })) };
     });
   }
-  state.transport = new StreamableHTTPClientTransport(new URL(url));
+  // With authentication on (as 1mcp starts by default) the token comes in ONEMCP_TOKEN.
+  const token = process.env.ONEMCP_TOKEN;
+  const requestInit = token ? { headers: { Authorization: `Bearer ${token}` } } : undefined;
+  state.transport = new StreamableHTTPClientTransport(new URL(url), { requestInit });
   await client.connect(state.transport, { timeout: STEP_MS });
   return state;
 }

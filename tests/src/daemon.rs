@@ -71,6 +71,23 @@ impl Daemon {
         env: &[(&str, &str)],
         files: &[(&str, &str)],
     ) -> Daemon {
+        Self::launch(wrapper, config, extra_args, env, files, false).await
+    }
+
+    /// A daemon with authentication on, as `1mcp serve` starts by default (tokens are made
+    /// with `1mcp token create -d <daemon.dir>`).
+    pub async fn start_with_auth(config: &Value, extra_args: &[&str]) -> Daemon {
+        Self::launch(&[], config, extra_args, &[], &[], true).await
+    }
+
+    async fn launch(
+        wrapper: &[&str],
+        config: &Value,
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+        files: &[(&str, &str)],
+        auth: bool,
+    ) -> Daemon {
         let dir =
             tempfile::Builder::new().prefix("onemcp-e2e-").tempdir().expect("create the daemon's temporary directory");
         for (name, contents) in files {
@@ -92,9 +109,11 @@ impl Daemon {
             }
             None => Command::new(onemcp_binary()),
         };
+        command.arg("serve");
+        if !auth {
+            command.arg("--no-auth");
+        }
         command
-            .arg("serve")
-            .arg("--no-auth")
             .args(["-P", "0"])
             .arg("-d")
             .arg(dir.path())

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use onemcp_tests::{CliRun, fixture_backend, fixture_server_bin, mcp_config, run_onemcp};
+use onemcp_tests::{CliRun, run_onemcp};
 use tempfile::TempDir;
 
 /// A failing start must be reported within this.
@@ -57,17 +57,6 @@ fn invalid_server_entry_exits_1_naming_server_and_field() {
     assert!(run.elapsed < FAIL_FAST, "took {:?} to fail: {}", run.elapsed, run.describe());
     assert!(run.stderr.contains("broken-entry"), "stderr does not name the server: {}", run.describe());
     assert!(run.stderr.contains("args"), "stderr does not name the field: {}", run.describe());
-}
-
-#[test]
-fn serving_without_auth_needs_an_explicit_no_auth() {
-    let dir = config_dir();
-    let config = mcp_config([("alpha", fixture_backend(fixture_server_bin!(), "alpha", &[]))]);
-    let (run, _) = serve_with_config(&dir, &config.to_string(), &[]);
-    assert_eq!(run.code, Some(2), "{}", run.describe());
-    assert!(run.elapsed < FAIL_FAST, "took {:?} to fail: {}", run.elapsed, run.describe());
-    let output = format!("{}{}", run.stdout, run.stderr);
-    assert!(output.contains("--no-auth"), "no hint about --no-auth: {}", run.describe());
 }
 
 #[test]

@@ -48,6 +48,8 @@ pub(crate) struct HttpTransport {
     /// with the tool's result).
     setup_timeout: Duration,
     max_body_bytes: usize,
+    /// `Authorization` value sent with every request, if the daemon wants a token.
+    bearer: Option<HeaderValue>,
 }
 
 impl HttpTransport {
@@ -76,7 +78,16 @@ impl HttpTransport {
             base_query: uri.query().filter(|q| !q.is_empty()).map(str::to_owned),
             setup_timeout,
             max_body_bytes,
+            bearer: None,
         })
+    }
+
+    /// Send `Authorization: Bearer <token>` with every MCP request.
+    pub(crate) fn with_token(mut self, token: &str) -> Result<Self, UrlError> {
+        let value = HeaderValue::from_str(&format!("Bearer {token}"))
+            .map_err(|_| UrlError::Invalid { url: self.url(), why: "the token is not a valid header value".into() })?;
+        self.bearer = Some(value);
+        Ok(self)
     }
 
     /// The endpoint URL as used.
@@ -126,6 +137,9 @@ impl HttpTransport {
         }
         if let Some(content_type) = request.content_type() {
             builder = builder.header(header::CONTENT_TYPE, content_type);
+        }
+        if let Some(bearer) = &self.bearer {
+            builder = builder.header(header::AUTHORIZATION, bearer.clone());
         }
         for (name, value) in
             [("mcp-session-id", &request.session_id), ("mcp-protocol-version", &request.protocol_version)]

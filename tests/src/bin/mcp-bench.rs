@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! mcp-bench startup --bin target/release/1mcp --config examples/demo.json
-//! mcp-bench proxy   --url http://127.0.0.1:3050/mcp --tool alpha_1mcp_echo [--n 5000] [--pid PID]
+//! mcp-bench proxy   --url http://127.0.0.1:3050/mcp --tool alpha_1mcp_echo [--n 5000] [--pid PID] [--token T]
 //! mcp-bench direct  --command target/release/fixture-server [--n 5000]
 //! ```
 //!
@@ -49,6 +49,8 @@ struct Http {
     host: String,
     path: String,
     session: Option<String>,
+    /// Bearer token sent with every request, for a daemon with authentication on.
+    token: Option<String>,
 }
 
 impl Http {
@@ -58,7 +60,7 @@ impl Http {
         let stream = TcpStream::connect(host).map_err(|e| format!("connect {host}: {e}"))?;
         stream.set_nodelay(true).map_err(|e| e.to_string())?;
         stream.set_read_timeout(Some(Duration::from_secs(30))).map_err(|e| e.to_string())?;
-        Ok(Http { stream: BufReader::new(stream), host: host.to_owned(), path, session: None })
+        Ok(Http { stream: BufReader::new(stream), host: host.to_owned(), path, session: None, token: None })
     }
 
     fn request(&mut self, method: &str, path: &str, body: &str) -> BenchResult<(u16, String)> {
@@ -70,6 +72,9 @@ impl Http {
         );
         if let Some(s) = &self.session {
             head.push_str(&format!("Mcp-Session-Id: {s}\r\n"));
+        }
+        if let Some(t) = &self.token {
+            head.push_str(&format!("Authorization: Bearer {t}\r\n"));
         }
         head.push_str("\r\n");
         let stream = self.stream.get_mut();
@@ -132,6 +137,7 @@ fn proxy(args: &[String]) -> BenchResult<()> {
     let (url, tool, n) = (required(args, "--url")?, required(args, "--tool")?, count(args)?);
     let pid = flag(args, "--pid");
     let mut http = Http::connect(url)?;
+    http.token = flag(args, "--token").map(str::to_owned);
     http.post(INITIALIZE)?;
     http.post(INITIALIZED)?;
     for id in 1..=100 {
