@@ -33,7 +33,7 @@ fn run(args: ProxyArgs) -> anyhow::Result<()> {
             (Some(token), _) => Some(token.clone()),
             // Only the daemon found through its own config dir gets that dir's token.
             (None, Some(dir)) => Some(
-                onemcp_io::tokens::local_token(&dir, now_ms())
+                onemcp_io::tokens::local_token(&dir, onemcp_io::unix_time_ms())
                     .with_context(|| format!("cannot get a token for the daemon in {}", dir.display()))?,
             ),
             (None, None) => None,
@@ -77,9 +77,4 @@ async fn discover(args: &ProxyArgs, timeout: Duration) -> anyhow::Result<(String
         pidfile::path(&paths.config_dir).display(),
         tried.join("; ")
     )
-}
-
-fn now_ms() -> u64 {
-    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
 }

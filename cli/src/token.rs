@@ -4,7 +4,7 @@ use crate::args::{TokenAction, TokenArgs};
 use crate::config_file;
 use anyhow::{Context, bail};
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// Runs a token subcommand.
 pub fn main(args: TokenArgs) -> ExitCode {
@@ -21,7 +21,7 @@ fn run(args: TokenArgs) -> anyhow::Result<()> {
     let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
     let paths = config_file::resolve(args.config.as_deref(), args.config_dir.as_deref(), home.as_deref())?;
     let dir = &paths.config_dir;
-    let now = now_ms();
+    let now = onemcp_io::unix_time_ms();
     match args.action {
         TokenAction::Create { tags, ttl, name } => {
             let ttl = ttl.as_deref().map(parse_duration).transpose()?;
@@ -101,11 +101,6 @@ fn parse_duration(text: &str) -> anyhow::Result<Duration> {
         bail!("--ttl must be more than zero");
     }
     Ok(Duration::from_secs(seconds))
-}
-
-fn now_ms() -> u64 {
-    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

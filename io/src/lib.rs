@@ -286,7 +286,8 @@ async fn drive(
     result.map_err(IoError::Hub)
 }
 
-fn unix_time_ms() -> u64 {
+/// Unix time now, in milliseconds (0 before 1970, saturating far in the future).
+pub fn unix_time_ms() -> u64 {
     let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX)
 }
