@@ -42,11 +42,11 @@ pub struct TokenGrant {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Principal {
     /// The token's id: sessions are bound to it.
-    pub id: String,
+    pub(crate) id: String,
     /// The token's name, for logs.
-    pub name: String,
+    pub(crate) name: String,
     /// What it may see: servers with any of these tags; `None`: everything.
-    pub tags: Option<BTreeSet<String>>,
+    pub(crate) tags: Option<BTreeSet<String>>,
 }
 
 /// Why a request is not admitted.

@@ -17,15 +17,15 @@ pub enum KeyScope {
 #[derive(Clone, Copy, Debug)]
 pub struct ServerKey {
     /// The key as written in `mcp.json`.
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     /// Which servers it applies to.
-    pub scope: KeyScope,
+    pub(crate) scope: KeyScope,
     /// Whether `serverDefaults` may set it for every server.
-    pub in_defaults: bool,
+    pub(crate) in_defaults: bool,
     /// Its default, in words.
-    pub default: &'static str,
+    pub(crate) default: &'static str,
     /// What it does.
-    pub meaning: &'static str,
+    pub(crate) meaning: &'static str,
 }
 
 const fn key(
