@@ -34,16 +34,16 @@ fn stderr(output: &Output) -> String {
 }
 
 #[test]
-fn refuses_to_start_while_auth_is_on() {
+fn starts_with_authentication_on_by_default() {
+    // Auth on is the default and no reason to refuse: it gets as far as the (broken) config.
     let dir = temp_dir("auth");
+    assert!(std::fs::create_dir_all(&dir).is_ok());
+    assert!(std::fs::write(dir.join("mcp.json"), "{\n  \"mcpServers\": [\n").is_ok());
     let output = run(onemcp().args(["-P", "0", "-d"]).arg(&dir));
-    assert_eq!(output.status.code(), Some(2));
-    assert_eq!(
-        stderr(&output),
-        "1mcp: authentication is enabled by default but not available in this build yet; start with --no-auth (or --enable-auth=false) to serve without it\n"
-    );
-    // Nothing was created before refusing.
-    assert!(!dir.exists());
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let text = stderr(&output);
+    assert!(text.contains("mcp.json:") && !text.contains("--no-auth"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
