@@ -28,6 +28,9 @@ if (!url || !ws) {
   process.exit(64);
 }
 const healthUrl = new URL('/health', url).href;
+// With authentication on (as 1mcp starts by default) the token comes in ONEMCP_TOKEN; /health
+// shows its details only to a token.
+const authHeaders = process.env.ONEMCP_TOKEN ? { Authorization: `Bearer ${process.env.ONEMCP_TOKEN}` } : undefined;
 const STEP_MS = 20_000;
 
 const checks = [];
@@ -49,9 +52,7 @@ async function connect(label, roots) {
       return { roots: state.roots.map((dir) => ({ uri: pathToFileURL(dir).href, name: dir })) };
     });
   }
-  // With authentication on (as 1mcp starts by default) the token comes in ONEMCP_TOKEN.
-  const token = process.env.ONEMCP_TOKEN;
-  const requestInit = token ? { headers: { Authorization: `Bearer ${token}` } } : undefined;
+  const requestInit = authHeaders ? { headers: authHeaders } : undefined;
   state.transport = new StreamableHTTPClientTransport(new URL(url), { requestInit });
   await client.connect(state.transport, { timeout: STEP_MS });
   return state;
@@ -73,7 +74,7 @@ async function instancesReady(n) {
   const deadline = Date.now() + STEP_MS;
   let last = '';
   while (Date.now() < deadline) {
-    const health = await (await fetch(healthUrl)).json();
+    const health = await (await fetch(healthUrl, { headers: authHeaders })).json();
     const fs = health.servers.details.find((d) => d.name === 'filesystem');
     last = JSON.stringify(fs);
     if ((fs?.sessionInstancesReady ?? 0) === n) return last;

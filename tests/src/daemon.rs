@@ -31,6 +31,10 @@ pub struct Daemon {
     pub url: String,
     /// The daemon's temporary config directory (holds `mcp.json`, `server.pid`, logs).
     pub dir: TempDir,
+    /// With authentication on: a token (all servers) minted for the test, which the observer
+    /// calls below ([`Daemon::get_json`], [`Daemon::wait_ready`], [`Daemon::wait_for_health`])
+    /// present; [`Daemon::http`] sends exactly the request it is given.
+    pub token: Option<String>,
     child: Child,
     stderr_path: PathBuf,
 }
@@ -77,7 +81,20 @@ impl Daemon {
     /// A daemon with authentication on, as `1mcp serve` starts by default (tokens are made
     /// with `1mcp token create -d <daemon.dir>`).
     pub async fn start_with_auth(config: &Value, extra_args: &[&str]) -> Daemon {
-        Self::launch(&[], config, extra_args, &[], &[], true).await
+        let mut daemon = Self::launch(&[], config, extra_args, &[], &[], true).await;
+        let dir = daemon.dir.path().to_string_lossy().into_owned();
+        let minted = crate::run_onemcp(&["token", "create", "-d", &dir, "--name", "harness"], STARTUP_TIMEOUT);
+        assert_eq!(minted.code, Some(0), "minting the harness token: {}", minted.describe());
+        daemon.token = Some(minted.stdout.trim().to_owned());
+        daemon
+    }
+
+    /// `request` with the harness token, if there is one.
+    fn observed(&self, request: HttpRequest) -> HttpRequest {
+        match &self.token {
+            Some(token) => request.header("Authorization", &format!("Bearer {token}")),
+            None => request,
+        }
     }
 
     async fn launch(
@@ -128,7 +145,7 @@ impl Daemon {
         command.envs(env.iter().copied());
         let child = command.spawn().expect("spawn the 1mcp daemon");
 
-        let mut daemon = Daemon { port: 0, url: String::new(), dir, child, stderr_path };
+        let mut daemon = Daemon { port: 0, url: String::new(), dir, token: None, child, stderr_path };
         match daemon.wait_for_pid_file().await {
             Ok(port) => {
                 daemon.port = port;
@@ -181,7 +198,8 @@ impl Daemon {
 
     /// `GET path` on the daemon, body parsed as JSON; panics if it is not JSON.
     pub async fn get_json(&self, path: &str) -> (u16, Value) {
-        let response = self.http(&HttpRequest::get(path)).await.unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let response =
+            self.http(&self.observed(HttpRequest::get(path))).await.unwrap_or_else(|e| panic!("GET {path}: {e}"));
         let body =
             response.json().unwrap_or_else(|e| panic!("GET {path}: body is not JSON ({e}): {}", response.describe()));
         (response.status, body)
@@ -192,7 +210,7 @@ impl Daemon {
         let deadline = Instant::now() + READY_TIMEOUT;
         let mut last = String::from("no answer yet");
         while Instant::now() < deadline {
-            match self.http(&HttpRequest::get("/health/ready")).await {
+            match self.http(&self.observed(HttpRequest::get("/health/ready"))).await {
                 Ok(response) if response.status == 200 => return,
                 Ok(response) => last = response.describe(),
                 Err(e) => last = e.to_string(),
@@ -208,7 +226,7 @@ impl Daemon {
         let deadline = Instant::now() + READY_TIMEOUT;
         let mut last = Value::Null;
         while Instant::now() < deadline {
-            if let Ok(response) = self.http(&HttpRequest::get("/health")).await {
+            if let Ok(response) = self.http(&self.observed(HttpRequest::get("/health"))).await {
                 last = response.json().unwrap_or(Value::Null);
                 if accept(&last) {
                     return last;

@@ -113,6 +113,14 @@ async fn the_door_admits_live_tokens_only_and_bounds_what_they_see() {
     let (status, why) = open(&daemon, &brief, "").await.expect_err("expired");
     assert!(status == 401 && why.contains("expired"), "{status} {why}");
 
+    // /health: status only for strangers (server names, commands and errors need a token).
+    let stranger = daemon.http(&HttpRequest::get("/health")).await.expect("health");
+    let body = stranger.json().expect("JSON");
+    assert_eq!(stranger.status, 200);
+    assert!(body.get("servers").is_none() && body["status"] == "healthy", "{body}");
+    let (_, detailed) = daemon.get_json("/health").await;
+    assert_eq!(detailed["servers"]["total"], 2, "with a token: {detailed}");
+
     // No token, however it was used, is in the log; the store keeps only hashes.
     let log = daemon.stderr();
     let store = std::fs::read_to_string(daemon.dir.path().join("tokens.json")).expect("token store");

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use onemcp_tests::js::{client_table, js_dir, node_binary, parse_client_report, require_tool, run_bounded};
-use onemcp_tests::{Daemon, fixture_backend, mcp_client, run_onemcp, workspace_root};
+use onemcp_tests::{Daemon, fixture_backend, mcp_client, workspace_root};
 use rmcp::ServiceExt;
 use rmcp::model::{ClientCapabilities, GetPromptRequestParams, Implementation, InitializeRequestParams};
 use serde_json::{Value, json};
@@ -51,9 +51,7 @@ async fn a_clients_roots_confine_only_its_own_server_filesystem() {
     // Authentication on, as a user runs it: the client script presents a token.
     let daemon = Daemon::start_with_auth(&config, &[]).await;
     daemon.wait_ready().await;
-    let dir = daemon.dir.path().to_string_lossy().into_owned();
-    let minted = run_onemcp(&["token", "create", "-d", &dir, "--name", "roots-test"], Duration::from_secs(10));
-    assert_eq!(minted.code, Some(0), "{}", minted.describe());
+    let token = daemon.token.clone().expect("a token with auth on");
     let health = daemon
         .wait_for_health("filesystem learned to ask for roots", |h| {
             h["servers"]["details"][0]["asksForRoots"] == json!(true)
@@ -64,7 +62,7 @@ async fn a_clients_roots_confine_only_its_own_server_filesystem() {
     let scratch = tempfile::Builder::new().prefix("onemcp-roots-").tempdir().expect("scratch");
     let mut command = tokio::process::Command::new(node_binary());
     command.arg(workspace_root().join("tests/js/roots-filesystem.mjs")).arg(&daemon.url).arg(ws.path());
-    command.env("ONEMCP_JS_DIR", js_dir()).env("ONEMCP_TOKEN", minted.stdout.trim());
+    command.env("ONEMCP_JS_DIR", js_dir()).env("ONEMCP_TOKEN", &token);
     let output = run_bounded(command, scratch.path(), Duration::from_secs(120)).await;
     let checks = parse_client_report(&output.stdout)
         .unwrap_or_else(|| panic!("no report (timed out: {})\n{}", output.timed_out, output.tail(80)));

@@ -101,6 +101,16 @@ impl Hub {
         true
     }
 
+    /// A health document as the caller may see it: whole with authentication off or a live
+    /// token; otherwise only its status and time (server names, commands, URLs and errors are
+    /// for those who may use the servers). The HTTP status stays, for load balancers.
+    pub(super) fn health_for(&self, now: Instant, req: &HttpRequest, body: Value) -> Value {
+        if !self.config.auth_enabled || auth::admit(&req.credential, self.wall_ms(now)).is_ok() {
+            return body;
+        }
+        json!({"status": body["status"], "timestamp": body["timestamp"]})
+    }
+
     /// `GET /.well-known/oauth-protected-resource[/mcp|/sse|/messages]` (RFC 9728).
     pub(super) fn handle_resource_metadata(&mut self, exchange: ExchangeId) {
         let scopes: std::collections::BTreeSet<String> =

@@ -55,6 +55,7 @@ impl Hub {
                     self.registry.collisions(),
                     self.config_errors(),
                 );
+                let body = self.health_for(now, &req, body);
                 self.respond(exchange, status, &body, vec![])
             }
             ("/health/live", HttpMethod::Get) => {
@@ -63,6 +64,7 @@ impl Hub {
             }
             ("/health/ready", HttpMethod::Get) => {
                 let (status, body) = health::readiness(now, &self.config, self.backends.values());
+                let body = self.health_for(now, &req, body);
                 self.respond(exchange, status, &body, vec![])
             }
             _ => self.respond(exchange, 404, &json!({"error": "not found", "path": req.path}), vec![]),

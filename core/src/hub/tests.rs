@@ -1721,3 +1721,23 @@ fn a_session_belongs_to_the_principal_that_opened_it() {
     let x = h.http_at(HttpMethod::Post, "/messages", &format!("sessionId={legacy}"), None, "{}");
     assert_eq!(h.response(x).map(|r| r.status), Some(404));
 }
+
+#[test]
+fn with_auth_on_health_tells_strangers_only_its_status() {
+    let mut h = guarded_views();
+    for path in ["/health", "/health/ready"] {
+        let x = h.http_at(HttpMethod::Get, path, "", None, "");
+        let (status, body) = h.json_response(x);
+        assert_eq!(status, 200, "{path}: the status code stays for load balancers");
+        let keys: Vec<&String> = body.as_object().map(|o| o.keys().collect()).unwrap_or_default();
+        assert_eq!(keys, ["status", "timestamp"], "{path}: {body}");
+    }
+    h.credential = token("ops", None);
+    let x = h.http_at(HttpMethod::Get, "/health", "", None, "");
+    let (_, body) = h.json_response(x);
+    assert_eq!(body["servers"]["total"], 3, "a live token sees the details: {body}");
+    h.hub.config.auth_enabled = false;
+    h.credential = crate::auth::Credential::None;
+    let x = h.http_at(HttpMethod::Get, "/health", "", None, "");
+    assert_eq!(h.json_response(x).1["servers"]["total"], 3, "with auth off, the whole document as before");
+}
