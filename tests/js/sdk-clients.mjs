@@ -97,7 +97,12 @@ async function makeClient(label) {
           args: [join(jsDir, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js'), 'stdio'],
           stderr: 'ignore',
         })
-      : new StreamableHTTPClientTransport(new URL(url));
+      : new StreamableHTTPClientTransport(new URL(url), {
+          // With authentication on (1mcp's default) the bearer token comes in ONEMCP_TOKEN.
+          requestInit: process.env.ONEMCP_TOKEN
+            ? { headers: { Authorization: `Bearer ${process.env.ONEMCP_TOKEN}` } }
+            : undefined,
+        });
   await withTimeout(client.connect(transport), STEP_MS, `${label} connect`);
   return { client, state, transport };
 }

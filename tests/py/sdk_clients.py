@@ -26,6 +26,7 @@ from mcp import types
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
 
 STEP_S = 20.0
 """Upper bound for any one round trip."""
@@ -100,7 +101,13 @@ async def connect(stack: AsyncExitStack, peer: Peer, target: list[str]) -> None:
         params = StdioServerParameters(command=target[1], args=[target[2], "stdio"])
         read, write = await stack.enter_async_context(stdio_client(params, errlog=open(os.devnull, "w")))
     else:
-        read, write = await stack.enter_async_context(streamable_http_client(target[0]))
+        # With authentication on (1mcp's default) the bearer token comes in ONEMCP_TOKEN.
+        token = os.environ.get("ONEMCP_TOKEN")
+        http_client = None
+        if token:
+            headers = {"Authorization": f"Bearer {token}"}
+            http_client = await stack.enter_async_context(create_mcp_http_client(headers=headers))
+        read, write = await stack.enter_async_context(streamable_http_client(target[0], http_client=http_client))
     session = ClientSession(
         read,
         write,

@@ -6,7 +6,8 @@
 //! The client scripts are `tests/js/sdk-clients.mjs` and `tests/py/sdk_clients.py`; each prints a
 //! JSON report the tests turn into a table. The `*_direct_baseline` tests run the same scripts
 //! with each client owning its own server-everything (no proxy), which proves the scripts'
-//! expectations are what the real server does. Needs the tooling from `tests/js/setup.sh`;
+//! expectations are what the real server does. Through 1mcp they run with authentication on
+//! (the default), presenting a token from `1mcp token create`. Needs the tooling from `tests/js/setup.sh`;
 //! without it these tests skip loudly (fail under `CI=true`).
 
 use std::path::PathBuf;
@@ -75,10 +76,11 @@ async fn typescript_sdk_clients_through_1mcp() {
     if require_tool("typescript_sdk_clients_through_1mcp", &[&node_binary(), &server_everything_js()]).is_none() {
         return;
     }
-    let daemon = Daemon::start(&everything_config()).await;
+    let daemon = Daemon::start_with_auth(&everything_config(), &[]).await;
     daemon.wait_ready().await;
-    let checks =
-        run_script("TypeScript SDK clients A+B through 1mcp", ts_command(std::slice::from_ref(&daemon.url))).await;
+    let mut command = ts_command(std::slice::from_ref(&daemon.url));
+    command.env("ONEMCP_TOKEN", daemon.token.as_deref().unwrap_or_default());
+    let checks = run_script("TypeScript SDK clients A+B through 1mcp", command).await;
     assert_all_ok("TypeScript SDK clients A+B through 1mcp (server-everything, stdio)", &checks);
 }
 
@@ -88,9 +90,11 @@ async fn python_sdk_clients_through_1mcp() {
     if require_tool("python_sdk_clients_through_1mcp", &tools.map(PathBuf::as_path)).is_none() {
         return;
     }
-    let daemon = Daemon::start(&everything_config()).await;
+    let daemon = Daemon::start_with_auth(&everything_config(), &[]).await;
     daemon.wait_ready().await;
-    let checks = run_script("Python SDK clients A+B through 1mcp", py_command(std::slice::from_ref(&daemon.url))).await;
+    let mut command = py_command(std::slice::from_ref(&daemon.url));
+    command.env("ONEMCP_TOKEN", daemon.token.as_deref().unwrap_or_default());
+    let checks = run_script("Python SDK clients A+B through 1mcp", command).await;
     assert_all_ok("Python SDK clients A+B through 1mcp (server-everything, stdio)", &checks);
 }
 
