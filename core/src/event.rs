@@ -141,10 +141,11 @@ pub struct HttpRequest {
     pub session_id: Option<String>,
     /// `MCP-Protocol-Version` header.
     pub protocol_version: Option<String>,
-    /// The connection came from a loopback address. On a wildcard bind, loopback `Host` names
-    /// are admitted only then: from elsewhere they would let anyone past the Host check.
+    /// The peer's IP address, as text (`127.0.0.1`, `::1`), if known: for the log, and on a
+    /// wildcard bind loopback `Host` names are admitted only from a loopback peer (from
+    /// elsewhere they would let anyone past the Host check).
     #[serde(default)]
-    pub from_loopback: bool,
+    pub peer: Option<String>,
     /// What the request presented as a credential, as io found it.
     #[serde(default)]
     pub credential: crate::auth::Credential,

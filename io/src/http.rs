@@ -57,11 +57,11 @@ async fn handle(State(state): State<FrontState>, request: Request) -> Response {
     };
     let exchange = ExchangeId(state.next_exchange.fetch_add(1, Ordering::Relaxed));
     tracing::debug!(%exchange, method = %parts.method, path = parts.uri.path(), "http request");
-    let from_loopback = parts
+    let peer = parts
         .extensions
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .is_some_and(|peer| peer.0.ip().to_canonical().is_loopback());
-    let mut request = Box::new(to_core(&parts, body, from_loopback));
+        .map(|peer| peer.0.ip().to_canonical().to_string());
+    let mut request = Box::new(to_core(&parts, body, peer));
     if let Some(tokens) = &state.tokens {
         // The token is hashed and looked up here; only what the store says reaches the core.
         let authorization = parts.headers.get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or(""));
@@ -117,7 +117,7 @@ async fn read_body(headers: &HeaderMap, body: Body, max: usize) -> Result<Vec<u8
     Ok(out)
 }
 
-fn to_core(parts: &Parts, body: Vec<u8>, from_loopback: bool) -> HttpRequest {
+fn to_core(parts: &Parts, body: Vec<u8>, peer: Option<String>) -> HttpRequest {
     let header = |name: &HeaderName| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let method = match parts.method {
         Method::GET => HttpMethod::Get,
@@ -135,7 +135,7 @@ fn to_core(parts: &Parts, body: Vec<u8>, from_loopback: bool) -> HttpRequest {
         content_type: header(&header::CONTENT_TYPE),
         session_id: header(&HeaderName::from_static("mcp-session-id")),
         protocol_version: header(&HeaderName::from_static("mcp-protocol-version")),
-        from_loopback,
+        peer,
         credential: onemcp_core::auth::Credential::None,
         body,
     }

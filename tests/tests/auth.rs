@@ -129,6 +129,11 @@ async fn the_door_admits_live_tokens_only_and_bounds_what_they_see() {
         assert!(!store.contains(token.as_str()), "a token is stored in clear");
     }
     assert!(log.contains("authentication is on"), "start-up says how clients get in");
+    let refusals: Vec<&str> = log.lines().filter(|l| l.contains("refused a request")).collect();
+    assert!(
+        !refusals.is_empty() && refusals.iter().all(|l| l.contains("127.0.0.1")),
+        "refusals name the peer: {refusals:#?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

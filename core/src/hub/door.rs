@@ -35,7 +35,7 @@ impl Hub {
             return Ok(None);
         }
         if auth::token_in_query(&req.query) {
-            tracing::warn!(path = %crate::text::for_log(&req.path), "refused a token in the query string");
+            tracing::warn!(peer = ?req.peer, path = %crate::text::for_log(&req.path), "refused a token in the query string");
             let body = jsonrpc::error(
                 None,
                 code::INVALID_REQUEST,
@@ -48,7 +48,7 @@ impl Hub {
             Ok(principal) => principal,
             Err(denial) => {
                 if let Denial::Invalid(why) = &denial {
-                    tracing::warn!(path = %crate::text::for_log(&req.path), "refused a request: {why}");
+                    tracing::warn!(peer = ?req.peer, path = %crate::text::for_log(&req.path), "refused a request: {why}");
                 }
                 let challenge = self.challenge(denial.error_code(), None);
                 let body = jsonrpc::error(None, code::INVALID_REQUEST, denial.message());
@@ -64,7 +64,7 @@ impl Hub {
             .is_some_and(|s| s.principal.as_ref().map(|p| &p.id) != Some(&principal.id));
         if foreign {
             // Another principal's session does not exist, as far as this one can tell.
-            tracing::warn!(token = %principal.name, "refused a request for another principal's session");
+            tracing::warn!(peer = ?req.peer, token = %principal.name, "refused a request for another principal's session");
             let body = jsonrpc::error(
                 None,
                 code::SESSION_NOT_FOUND,

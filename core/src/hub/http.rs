@@ -21,13 +21,13 @@ impl Hub {
             &self.config.front,
             req.host.as_deref(),
             req.origin.as_deref(),
-            req.from_loopback,
+            req.peer.as_deref().is_some_and(front::is_loopback),
         ) {
             let message = match refusal {
                 Refusal::ForbiddenHost => "Forbidden: Host header is not allowed",
                 Refusal::ForbiddenOrigin => "Forbidden: Origin is not allowed",
             };
-            tracing::warn!(path = %crate::text::for_log(&req.path), "refused request: {message}");
+            tracing::warn!(peer = ?req.peer, path = %crate::text::for_log(&req.path), "refused request: {message}");
             return self.respond(exchange, 403, &jsonrpc::error(None, code::INVALID_REQUEST, message), vec![]);
         }
         let Ok(principal) = self.admit(now, exchange, &req) else { return };

@@ -76,7 +76,7 @@ fn to_core(request: BridgeRequest) -> HttpRequest {
         session_id: request.session_id,
         protocol_version: request.protocol_version,
         // In-process: this machine by construction.
-        from_loopback: true,
+        peer: Some("127.0.0.1".into()),
         credential: onemcp_core::auth::Credential::None,
         body: request.body,
     }
