@@ -6,6 +6,7 @@
 
 use crate::faults::{ClientFaults, chance, pick};
 use crate::invariants::Asked;
+use onemcp_core::auth::Credential;
 use onemcp_core::{ExchangeId, HttpMethod, HttpRequest};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
@@ -79,6 +80,8 @@ pub struct FakeClient {
     /// Declares the `roots` capability, opens a GET stream as soon as it has a session, and
     /// answers every `roots/list` with its one root, `file:///client-<index>`.
     pub roots: bool,
+    /// What its requests present (authentication on): a token, or something the door refuses.
+    pub credential: Credential,
 }
 
 impl FakeClient {
@@ -97,6 +100,7 @@ impl FakeClient {
             max_calls: None,
             query: String::new(),
             roots: false,
+            credential: Credential::None,
         }
     }
 
@@ -172,8 +176,31 @@ impl FakeClient {
             protocol_version: session_id.as_ref().map(|_| CLIENT_VERSION.into()),
             session_id,
             body: body.map(|b| b.to_string().into_bytes()).unwrap_or_default(),
+            credential: self.credential.clone(),
             ..HttpRequest::default()
         }
+    }
+
+    /// A request under its own credential naming `session`, another client's session (a
+    /// principal probing someone else's session): a `tools/call` of `backend` (`kind` 0), a
+    /// DELETE (1) or a GET stream (2). The hub must answer 404 and do nothing else. Not tracked
+    /// as in flight: the client never cancels or hangs up on it.
+    pub fn probe(&self, session: String, n: u64, backend: &str, kind: u64) -> (Box<HttpRequest>, Asked) {
+        let (method, body, asked) = match kind {
+            1 => (HttpMethod::Delete, None, Asked::Delete),
+            2 => (HttpMethod::Get, None, Asked::Stream),
+            _ => {
+                let id = json!(format!("probe-{}-{n}", self.index));
+                let payload = format!("c{}-x{n}", self.index);
+                let body = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                    "params": {"name": format!("{backend}_1mcp_echo"), "arguments": {"text": payload}}});
+                (HttpMethod::Post, Some(body), Asked::Call { id, payload, backend: backend.to_owned() })
+            }
+        };
+        let mut request = Box::new(self.request(method, body.as_ref()));
+        request.session_id = Some(session);
+        request.protocol_version = Some(CLIENT_VERSION.into());
+        (request, asked)
     }
 
     fn fresh_id(&mut self, rng: &mut ChaCha8Rng) -> (u64, Value) {
@@ -311,6 +338,10 @@ impl FakeClient {
                 (200, Some(session)) => ClientState::Active { session },
                 _ => ClientState::Done,
             };
+        }
+        // Turned away at the door (its token expired): it gives up rather than knock forever.
+        if status == 401 {
+            self.state = ClientState::Done;
         }
     }
 

@@ -1,9 +1,11 @@
 //! The ledger of everything clients asked and the hub did, and the DESIGN.md invariants
 //! checked against it: 1 (exactly one response), 2 (attribution), 3 (a failing backend affects
-//! only its own calls), 4 (a session sees and calls only what its view admits), 5 (tables
-//! drain), plus "one live generation receives writes" and "outputs name only exchanges the hub
-//! was given".
+//! only its own calls), 4 (a session sees and calls only what its view and its token admit),
+//! 5 (tables drain), plus "one live generation receives writes", "outputs name only exchanges
+//! the hub was given" and the front door (with authentication on, nothing without a live token,
+//! and no principal reaches another's session).
 
+use onemcp_core::auth::Credential;
 use onemcp_core::view::TagFilter;
 use onemcp_core::{ExchangeId, Gen, HubStats, Output};
 use serde_json::Value;
@@ -19,7 +21,9 @@ pub enum Invariant {
     Attribution,
     /// 3: one backend failing affects only the requests routed to it.
     Isolation,
-    /// 4: a session sees and calls only what its view admits, in lists and in calls.
+    /// 4: a session sees and calls only what its filter and its credentials admit (its view
+    /// AND its token's tags), in lists, calls and notifications; a view reaching past the
+    /// token's tags is refused at `initialize` (403).
     View,
     /// 5: tables are bounded and drain after quiescence.
     Drains,
@@ -40,6 +44,12 @@ pub enum Invariant {
     /// a client's roots, its roots questions and its `roots/list_changed` go only to and from
     /// its own instances.
     RootsStayWithTheirClient,
+    /// The front door (authentication on): a request without a live token (none, malformed,
+    /// unknown, revoked, expired when the hub handles it) is answered 401 with a challenge (a
+    /// token in the URL: 400), opens no session and causes nothing else; a request naming
+    /// another principal's session is answered 404 (-32001) and causes nothing else; a live
+    /// token is never refused.
+    Door,
 }
 
 impl fmt::Display for Invariant {
@@ -48,7 +58,7 @@ impl fmt::Display for Invariant {
             Invariant::OneResponse => "invariant 1 (exactly one response)",
             Invariant::Attribution => "invariant 2 (attribution, no cross-talk)",
             Invariant::Isolation => "invariant 3 (a failing backend affects only its own calls)",
-            Invariant::View => "invariant 4 (a session sees and calls only what its view admits)",
+            Invariant::View => "invariant 4 (a session sees and calls only what its view and its token admit)",
             Invariant::Drains => "invariant 5 (tables bounded and drained)",
             Invariant::OneGeneration => "one live generation per backend",
             Invariant::KnownParty => "outputs name known exchanges and backends",
@@ -57,6 +67,7 @@ impl fmt::Display for Invariant {
             Invariant::NoPanic => "the hub never panics",
             Invariant::Replayable => "the recording is well formed",
             Invariant::RootsStayWithTheirClient => "rule 2 (roots stay with their client)",
+            Invariant::Door => "the front door (no live token: 401 and nothing else; another's session: 404)",
         })
     }
 }
@@ -158,6 +169,10 @@ struct Record {
     /// A call its session's view did not admit when the hub received it: it must be refused
     /// with -32602 and never reach a backend.
     refused: bool,
+    /// Names another client's session under its own token (authentication on).
+    foreign: bool,
+    /// The status the front door must refuse it with, decided when the hub received it.
+    door: Option<u16>,
 }
 
 /// A finished exchange, for the client that owns it.
@@ -173,6 +188,51 @@ pub struct Completed {
     pub status: u16,
     /// Response headers (from the stream opening for SSE).
     pub headers: Vec<(String, String)>,
+}
+
+/// The front door's part of an answer (authentication on): a request the door had to refuse
+/// got exactly that refusal (`true`: nothing more to check); one it had to let through was not
+/// refused for its credential.
+fn check_door(exchange: ExchangeId, r: &Record, status: u16, body: &str) -> Result<bool, Breach> {
+    let challenge = r.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("www-authenticate")).map(|(_, v)| v.as_str());
+    let client = r.client;
+    let Some(expected) = r.door else {
+        if status == 401 || (status == 403 && challenge.is_some()) {
+            return breach(
+                Invariant::Door,
+                format!(
+                    "{exchange} ({:?}) of client {client}, with a live token and a view within it, was refused {status}: {body}",
+                    r.asked
+                ),
+            );
+        }
+        return Ok(false);
+    };
+    if status != expected {
+        return breach(
+            Invariant::Door,
+            format!(
+                "{exchange} ({:?}) of client {client} had to be refused {expected} at the door but was answered {status}: {body}",
+                r.asked
+            ),
+        );
+    }
+    let code = serde_json::from_str::<Value>(body).ok().and_then(|m| m.pointer("/error/code").and_then(Value::as_i64));
+    let fine = match expected {
+        401 => challenge.is_some_and(|c| c.starts_with("Bearer ") && c.contains("resource_metadata=")),
+        403 => challenge.is_some_and(|c| c.contains("error=\"insufficient_scope\"")),
+        404 => code == Some(-32001),
+        _ => true,
+    };
+    if !fine {
+        return breach(
+            Invariant::Door,
+            format!(
+                "{exchange} of client {client} was refused {status} without the right challenge or code (challenge {challenge:?}): {body}"
+            ),
+        );
+    }
+    Ok(true)
 }
 
 /// Per backend generation: which ids the hub used on it.
@@ -250,6 +310,18 @@ pub struct Ledger {
     source_backend: Option<String>,
     /// The client whose request is this step's input, if any.
     step_client: Option<usize>,
+    /// Authentication is on: requests go through the front door.
+    auth: bool,
+    /// What each client's requests present (authentication on).
+    credentials: BTreeMap<usize, Credential>,
+    /// Clients that put a token in their URL query as well.
+    query_tokens: BTreeSet<usize>,
+    /// Per client with a tag-bound token: its tags, lower-cased.
+    scopes: BTreeMap<usize, BTreeSet<String>>,
+    /// The hub's wall clock (Unix ms) at the input being delivered.
+    wall_ms: u64,
+    /// This step's input is a request the door refuses: the refusal is its only output.
+    door_step: Option<ExchangeId>,
     /// Responses seen.
     pub responses: u64,
 }
@@ -273,11 +345,72 @@ impl Ledger {
         self.views.insert(client, filter);
     }
 
-    /// Whether `client`'s view admits `server` now; `None` for a client without a view.
+    /// The hub runs with authentication on.
+    pub fn enable_auth(&mut self) {
+        self.auth = true;
+    }
+
+    /// What `client`'s requests present; `query_token`: its URL carries `access_token=` too.
+    pub fn set_credential(&mut self, client: usize, credential: Credential, query_token: bool) {
+        if let Credential::Token(grant) = &credential
+            && let Some(tags) = &grant.tags
+        {
+            self.scopes.insert(client, tags.iter().map(|t| t.to_lowercase()).collect());
+        }
+        if query_token {
+            self.query_tokens.insert(client);
+        }
+        self.credentials.insert(client, credential);
+    }
+
+    /// The hub's wall clock (Unix ms) when it handles the next input.
+    pub fn set_wall_ms(&mut self, wall_ms: u64) {
+        self.wall_ms = wall_ms;
+    }
+
+    /// Whether `client` presents a live token now (known, not revoked, not expired).
+    fn live(&self, client: usize) -> bool {
+        match self.credentials.get(&client) {
+            Some(Credential::Token(grant)) => !grant.revoked && grant.expires_at_ms.is_none_or(|at| self.wall_ms < at),
+            _ => false,
+        }
+    }
+
+    /// What the front door must answer a request of `r` with right now; `None`: let through.
+    fn door(&self, r: &Record) -> Option<u16> {
+        if !self.auth {
+            return None;
+        }
+        if self.query_tokens.contains(&r.client) {
+            return Some(400);
+        }
+        if !self.live(r.client) {
+            return Some(401);
+        }
+        if r.foreign {
+            return Some(404);
+        }
+        let beyond = |scope: &BTreeSet<String>, filter: &TagFilter| !filter.referenced_tags().is_subset(scope);
+        if r.asked == Asked::Initialize
+            && let (Some(scope), Some(filter)) = (self.scopes.get(&r.client), self.views.get(&r.client))
+            && beyond(scope, filter)
+        {
+            return Some(403);
+        }
+        None
+    }
+
+    /// Whether `client`'s view and token admit `server` now; `None` for a client with neither
+    /// a view nor a tag-bound token.
     fn admits(&self, client: usize, server: &str) -> Option<bool> {
-        let filter = self.views.get(&client)?;
+        let (filter, scope) = (self.views.get(&client), self.scopes.get(&client));
+        if filter.is_none() && scope.is_none() {
+            return None;
+        }
         let tags = self.tags.get(server).filter(|_| self.backends.contains(server));
-        Some(tags.is_some_and(|t| filter.admits(t)))
+        Some(tags.is_some_and(|t| {
+            filter.is_none_or(|f| f.admits(t)) && scope.is_none_or(|s| t.iter().any(|tag| s.contains(tag)))
+        }))
     }
 
     /// The hub is about to learn that `server`'s process ended or never started: until the
@@ -318,6 +451,7 @@ impl Ledger {
         self.source = None;
         self.source_backend = None;
         self.step_client = None;
+        self.door_step = None;
     }
 
     /// A client issued a request on `exchange` (not yet delivered).
@@ -338,6 +472,20 @@ impl Ledger {
             }
             _ => {}
         }
+        self.insert_record(exchange, client, asked, false);
+    }
+
+    /// `client` issued a request on `exchange` naming another client's session under its own
+    /// token (authentication on): whatever it asks (a call, a DELETE, a stream), it touches
+    /// nothing of its own client's, and the door must refuse it.
+    pub fn issue_probe(&mut self, exchange: ExchangeId, client: usize, asked: Asked) {
+        if let Asked::Call { payload, backend, .. } = &asked {
+            self.payloads.insert(payload.clone(), (backend.clone(), 0, client));
+        }
+        self.insert_record(exchange, client, asked, true);
+    }
+
+    fn insert_record(&mut self, exchange: ExchangeId, client: usize, asked: Asked, foreign: bool) {
         let record = Record {
             client,
             asked,
@@ -352,6 +500,8 @@ impl Ledger {
             status: 0,
             result: None,
             refused: false,
+            foreign,
+            door: None,
         };
         self.records.insert(exchange, record);
     }
@@ -359,16 +509,21 @@ impl Ledger {
     /// The hub is about to receive the request of `exchange`.
     pub fn handle_delivered(&mut self, exchange: ExchangeId) {
         let Some(r) = self.records.get(&exchange) else { return };
+        let door = self.door(r);
         let refused = match &r.asked {
             Asked::Call { backend, .. } => self.admits(r.client, backend) == Some(false),
             _ => false,
         };
-        if let (true, Asked::Call { payload, .. }) = (refused, &r.asked) {
+        if let (true, Asked::Call { payload, .. }) = (refused || door.is_some(), &r.asked) {
             self.refused_payloads.insert(payload.clone());
+        }
+        if door.is_some() {
+            self.door_step = Some(exchange);
         }
         if let Some(r) = self.records.get_mut(&exchange) {
             r.delivered = true;
             r.refused = refused;
+            r.door = door;
             self.step_client = Some(r.client);
         }
     }
@@ -424,7 +579,7 @@ impl Ledger {
         if self.admits(client, source) == Some(false) {
             return breach(
                 Invariant::View,
-                format!("client {client} heard {method} caused by {source}, which its view does not admit"),
+                format!("client {client} heard {method} caused by {source}, which its view and token do not admit"),
             );
         }
         Ok(())
@@ -468,6 +623,11 @@ impl Ledger {
     /// Check one hub output; returns the exchange it completed, if any.
     pub fn handle_output(&mut self, output: &Output) -> Result<Option<Completed>, Breach> {
         self.check_reload(output)?;
+        if let Some(x) = self.door_step
+            && !matches!(output, Output::Respond { exchange, .. } if *exchange == x)
+        {
+            return breach(Invariant::Door, format!("{x}, refused at the door, caused {output:?}"));
+        }
         match output {
             Output::Respond { exchange, response } => {
                 let r = self.record(*exchange, "a response")?;
@@ -589,19 +749,22 @@ impl Ledger {
         let backends = self.backends.clone();
         let Some(r) = self.records.get(&exchange) else { return Ok(()) };
         // What rules 3 and 4 need to know, read before the record is borrowed for writing.
-        let admitted: Option<BTreeSet<String>> = self
-            .views
-            .contains_key(&r.client)
-            .then(|| self.backends.iter().filter(|b| self.admits(r.client, b) == Some(true)).cloned().collect());
+        let admitted: Option<BTreeSet<String>> = (self.views.contains_key(&r.client)
+            || self.scopes.contains_key(&r.client))
+        .then(|| self.backends.iter().filter(|b| self.admits(r.client, b) == Some(true)).cloned().collect());
         let failed_by = match &r.asked {
             Asked::Call { payload, .. } => self.backend_errors.get(payload).cloned(),
             _ => None,
         };
         let failing = self.failing.clone();
         let known = self.known_servers.clone();
+        let auth = self.auth;
         let Some(r) = self.records.get_mut(&exchange) else { return Ok(()) };
         if r.answers > 1 {
             return breach(Invariant::OneResponse, format!("{exchange} received {} responses", r.answers));
+        }
+        if auth && check_door(exchange, r, status, body)? {
+            return Ok(());
         }
         // A cancelled call gets no JSON-RPC answer; its HTTP request is released with an empty 204.
         if r.cancelled && status == 204 && body.is_empty() {
@@ -680,7 +843,7 @@ impl Ledger {
                     return breach(
                         Invariant::View,
                         format!(
-                            "{exchange} called {backend}, outside client {}'s view, and got a result: {body}",
+                            "{exchange} called {backend}, outside what client {}'s view and token admit, and got a result: {body}",
                             r.client
                         ),
                     );
@@ -710,7 +873,7 @@ impl Ledger {
                     return breach(
                         Invariant::View,
                         format!(
-                            "{exchange} called {backend}, outside client {}'s view, and got error {code:?} instead of -32602: {body}",
+                            "{exchange} called {backend}, outside what client {}'s view and token admit, and got error {code:?} instead of -32602: {body}",
                             r.client
                         ),
                     );
@@ -759,7 +922,7 @@ impl Ledger {
                         return breach(
                             Invariant::View,
                             format!(
-                                "tools/list on {exchange} shows client {} {name:?}, whose server its view does not admit (it admits {admitted:?}): {body}",
+                                "tools/list on {exchange} shows client {} {name:?}, whose server its view and token do not admit (it admits {admitted:?}): {body}",
                                 r.client
                             ),
                         );
@@ -821,7 +984,7 @@ impl Ledger {
                         return breach(
                             Invariant::View,
                             format!(
-                                "{backend} was sent payload {payload:?}, a call its session's view refused: {line}"
+                                "{backend} was sent payload {payload:?}, a call its session's view or token, or the door, refused: {line}"
                             ),
                         );
                     }
@@ -1291,6 +1454,139 @@ mod tests {
         l.end_step();
         l.begin_source("alpha");
         assert_eq!(invariant(l.handle_output(&changed)), Some(Invariant::View), "alpha is not");
+    }
+
+    /// alpha is tagged `a`, beta `b`; authentication is on and client 0 holds token `tok-0`.
+    fn ledger_with_token(tags: Option<&[&str]>, expires_at_ms: Option<u64>) -> Ledger {
+        let mut l = Ledger::new(["alpha".to_owned(), "beta".to_owned()]);
+        let tag = |t: &str| vec![t.to_owned()];
+        l.set_tags([("alpha".to_owned(), tag("a")), ("beta".to_owned(), tag("b"))].into_iter().collect());
+        l.enable_auth();
+        l.set_credential(0, token(0, tags, expires_at_ms), false);
+        l
+    }
+
+    fn token(client: usize, tags: Option<&[&str]>, expires_at_ms: Option<u64>) -> Credential {
+        Credential::Token(Box::new(onemcp_core::auth::TokenGrant {
+            id: format!("tok-{client}"),
+            name: format!("client-{client}"),
+            tags: tags.map(|t| t.iter().map(|s| (*s).to_owned()).collect()),
+            expires_at_ms,
+            revoked: false,
+        }))
+    }
+
+    fn refusal(x: ExchangeId, status: u16, challenge: Option<&str>, body: Value) -> Output {
+        let headers = challenge.map(|c| ("WWW-Authenticate".to_owned(), c.to_owned())).into_iter().collect();
+        Output::Respond {
+            exchange: x,
+            response: HttpResponse { status, content_type: None, headers, body: body.to_string() },
+        }
+    }
+
+    #[test]
+    fn catches_list_entries_outside_a_tokens_tags() {
+        // A token bound to `A` (capitals: tags compare lower-cased), no view: it sees alpha only.
+        let mut l = ledger_with_token(Some(&["A"]), None);
+        let x = send(&mut l, 1, Asked::List { id: json!(1) });
+        let leaky = list(1, &["alpha_1mcp_echo", "beta_1mcp_echo"]);
+        assert_eq!(invariant(l.handle_output(&respond(x, leaky))), Some(Invariant::View), "beta is not tagged a");
+        let x = send(&mut l, 2, Asked::List { id: json!(2) });
+        assert_eq!(invariant(l.handle_output(&respond(x, list(2, &["alpha_1mcp_echo"])))), None);
+        // Calls outside the token's tags are refused as unknown tools, never answered.
+        let x = call(&mut l, 3, "beta");
+        assert_eq!(invariant(l.handle_output(&respond(x, ok(json!(3), "c0-r3")))), Some(Invariant::View));
+        let x = call(&mut l, 4, "beta");
+        let unknown = error(4, -32602, "Unknown tool: beta_1mcp_echo");
+        assert_eq!(invariant(l.handle_output(&respond(x, unknown))), None);
+        // A view and a token apply together: `not a` within a token for `a` and `b` is beta only.
+        let mut l = ledger_with_token(Some(&["a", "b"]), None);
+        let spec = onemcp_core::view::parse_view_query("tag-filter=not%20a", &onemcp_core::view::Presets::default());
+        l.set_view(0, spec.ok().and_then(|v| v.filter).expect("a filter"));
+        let x = send(&mut l, 5, Asked::List { id: json!(5) });
+        assert_eq!(invariant(l.handle_output(&respond(x, list(5, &["alpha_1mcp_echo"])))), Some(Invariant::View));
+        let x = send(&mut l, 6, Asked::List { id: json!(6) });
+        assert_eq!(invariant(l.handle_output(&respond(x, list(6, &["beta_1mcp_echo"])))), None);
+        // A list_changed caused by beta reaches a session whose token is bound to `a`.
+        let mut l = ledger_with_token(Some(&["a"]), None);
+        let stream = send(&mut l, 7, Asked::Stream);
+        assert_eq!(invariant(l.handle_output(&Output::OpenStream { exchange: stream, headers: vec![] })), None);
+        let changed = Output::PushEvent {
+            exchange: stream,
+            event: SseEvent {
+                event: None,
+                data: json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}).to_string(),
+            },
+        };
+        l.begin_source("beta");
+        assert_eq!(invariant(l.handle_output(&changed)), Some(Invariant::View));
+    }
+
+    #[test]
+    fn catches_a_door_that_lets_through_what_it_must_refuse() {
+        let challenge =
+            Some("Bearer resource_metadata=\"http://127.0.0.1:3050/.well-known/oauth-protected-resource/mcp\"");
+        let denied = json!({"jsonrpc": "2.0", "error": {"code": -32600, "message": "Unauthorized"}});
+        // A token valid until 1000 ms: live at 999, refused from 1000 on (the hub's clock decides).
+        let mut l = ledger_with_token(None, Some(1000));
+        l.set_wall_ms(999);
+        let x = call(&mut l, 1, "alpha");
+        assert_eq!(invariant(l.handle_output(&respond(x, ok(json!(1), "c0-r1")))), None);
+        let x = call(&mut l, 2, "alpha");
+        assert_eq!(invariant(l.handle_output(&refusal(x, 401, challenge, denied.clone()))), Some(Invariant::Door));
+        l.end_step();
+        l.set_wall_ms(1000);
+        let x = call(&mut l, 3, "alpha");
+        assert_eq!(invariant(l.handle_output(&respond(x, ok(json!(3), "c0-r3")))), Some(Invariant::Door), "expired");
+        l.end_step();
+        let x = call(&mut l, 4, "alpha");
+        assert_eq!(
+            invariant(l.handle_output(&refusal(x, 401, None, denied.clone()))),
+            Some(Invariant::Door),
+            "no challenge"
+        );
+        l.end_step();
+        // Refused properly, but the step does something else too.
+        let x = call(&mut l, 5, "alpha");
+        assert_eq!(invariant(l.handle_output(&refusal(x, 401, challenge, denied))), None);
+        let spawn = Output::SpawnBackend {
+            backend: "alpha".into(),
+            generation: Gen(1),
+            transport: TransportConfig::Stdio(LaunchSpec::default()),
+        };
+        assert_eq!(invariant(l.handle_output(&spawn)), Some(Invariant::Door), "a refused request spawned alpha");
+        l.end_step();
+        assert_eq!(invariant(l.handle_output(&spawn)), None);
+        let write = Output::WriteBackend {
+            backend: "alpha".into(),
+            generation: Gen(1),
+            line: json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "c0-r5"}}}).to_string(),
+        };
+        assert_eq!(invariant(l.handle_output(&write)), Some(Invariant::View), "a refused call reached alpha later");
+        // Client 1, with a live token of its own, names client 0's session: 404, never served.
+        l.set_credential(1, token(1, None, None), false);
+        let probe = |l: &mut Ledger, x: u64| {
+            let asked = Asked::Call { id: json!(x), payload: format!("c1-x{x}"), backend: "alpha".into() };
+            l.issue_probe(ExchangeId(x), 1, asked);
+            l.handle_delivered(ExchangeId(x));
+            ExchangeId(x)
+        };
+        l.end_step();
+        let x = probe(&mut l, 6);
+        assert_eq!(invariant(l.handle_output(&respond(x, ok(json!(6), "c1-x6")))), Some(Invariant::Door));
+        l.end_step();
+        let x = probe(&mut l, 7);
+        let gone = error(7, -32001, "Session not found: send initialize to start a new session");
+        assert_eq!(invariant(l.handle_output(&refusal(x, 404, None, gone))), None);
+        // A DELETE of client 0's session by client 1 is accepted: client 0's session is gone.
+        l.end_step();
+        l.issue_probe(ExchangeId(8), 1, Asked::Delete);
+        l.handle_delivered(ExchangeId(8));
+        let deleted = Output::Respond {
+            exchange: ExchangeId(8),
+            response: HttpResponse { status: 200, content_type: None, headers: vec![], body: String::new() },
+        };
+        assert_eq!(invariant(l.handle_output(&deleted)), Some(Invariant::Door));
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! virtual clock, and faults drawn per seed (crashes, hangs, garbage, duplicate and unknown-id
 //! responses, slow answers, spawn failures, disconnects, cancellations, session deletes).
 //! Servers carry tags and some clients open their session with a view (`?tags=a`,
-//! `?tag-filter=a%20and%20not%20b`). After every step it checks DESIGN.md's routing rules 1-6; a breach comes back as a
+//! `?tag-filter=a%20and%20not%20b`); some seeds run with authentication on, each client
+//! presenting its own credential. After every step it checks DESIGN.md's routing rules 1-6; a breach comes back as a
 //! [`Violation`] carrying `SEED=<n> step=<k>` and the last trace lines. One seed is one run:
 //! running it again reproduces the same trace byte for byte.
 //!
@@ -91,6 +92,11 @@ pub struct SimOptions {
     /// them, checking that roots stay with their client; `None`: drawn per seed for swarm
     /// faults (from a stream of its own), off for fixed plans.
     pub roots: Option<bool>,
+    /// Run the hub with authentication on: every client presents a credential (mostly a live
+    /// token, tag-bound or not; some none, unknown, malformed, revoked, expired, expiring
+    /// mid-run, or in the URL) and some probe other clients' sessions; `None`: drawn per seed
+    /// for swarm faults (from a stream of its own), off for fixed plans.
+    pub auth: Option<bool>,
 }
 
 impl Default for SimOptions {
@@ -115,6 +121,7 @@ impl Default for SimOptions {
             shape: None,
             views: None,
             roots: None,
+            auth: None,
         }
     }
 }
@@ -152,6 +159,8 @@ pub struct SimReport {
     pub clients: usize,
     /// Backends in the world.
     pub backends: usize,
+    /// The hub ran with authentication on.
+    pub auth: bool,
 }
 
 impl fmt::Display for SimReport {

@@ -1,8 +1,8 @@
 //! `onemcp-sim`: run one seed, or sweep a range of seeds, through the deterministic simulator.
 //!
 //! ```text
-//! onemcp-sim run --seed N [--steps K] [--trace] [--spare-relists]
-//! onemcp-sim swarm --seeds A..B [--steps K] [--spare-relists]
+//! onemcp-sim run --seed N [--steps K] [--trace] [--spare-relists] [--auth on|off]
+//! onemcp-sim swarm --seeds A..B [--steps K] [--spare-relists] [--auth on|off]
 //! onemcp-sim replay FILE
 //! ```
 
@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use onemcp_sim::{SimOptions, replay, run};
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: onemcp-sim run --seed N [--steps K] [--trace] [--spare-relists]\n       onemcp-sim swarm --seeds A..B [--steps K] [--spare-relists]\n       onemcp-sim replay FILE   (a `1mcp serve --record FILE` recording)";
+const USAGE: &str = "usage: onemcp-sim run --seed N [--steps K] [--trace] [--spare-relists] [--auth on|off]\n       onemcp-sim swarm --seeds A..B [--steps K] [--spare-relists] [--auth on|off]\n       onemcp-sim replay FILE   (a `1mcp serve --record FILE` recording)";
 
 fn main() -> anyhow::Result<ExitCode> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -21,6 +21,13 @@ fn main() -> anyhow::Result<ExitCode> {
     if let Some(steps) = flag("--steps") {
         options.steps = steps.parse().context("--steps takes a number")?;
     }
+    // `--auth on|off` forces authentication for every seed instead of drawing it per seed.
+    options.auth = match flag("--auth") {
+        None => None,
+        Some("on") => Some(true),
+        Some("off") => Some(false),
+        Some(other) => bail!("--auth takes on or off, not {other:?}"),
+    };
     match args.first().map(String::as_str) {
         Some("run") => {
             let seed: u64 = flag("--seed").context("run needs --seed N")?.parse().context("--seed takes a number")?;
@@ -43,8 +50,8 @@ fn main() -> anyhow::Result<ExitCode> {
             let range = flag("--seeds").context("swarm needs --seeds A..B")?;
             let (a, b) = range.split_once("..").context("--seeds takes A..B")?;
             let (a, b): (u64, u64) = (a.parse().context("seed range start")?, b.parse().context("seed range end")?);
-            let (mut seeds, mut events, mut steps, mut requests, mut faults, mut violations) =
-                (0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
+            let (mut seeds, mut events, mut steps, mut requests, mut faults, mut violations, mut auth) =
+                (0u64, 0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
             for seed in a..b {
                 seeds += 1;
                 match run(seed, &options) {
@@ -53,6 +60,7 @@ fn main() -> anyhow::Result<ExitCode> {
                         steps += r.steps;
                         requests += r.requests;
                         faults += r.faults_injected;
+                        auth += u64::from(r.auth);
                     }
                     Err(v) => {
                         violations += 1;
@@ -61,7 +69,7 @@ fn main() -> anyhow::Result<ExitCode> {
                 }
             }
             println!(
-                "seeds {a}..{b}: {seeds} run, {steps} steps, {events} events, {requests} requests, {faults} faults injected, {violations} violations"
+                "seeds {a}..{b}: {seeds} run, {steps} steps, {events} events, {requests} requests, {faults} faults injected, {violations} violations ({auth} passing seeds ran with authentication on)"
             );
             Ok(if violations == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }

@@ -1,6 +1,7 @@
 //! The event trace: one compact line per input and output, kept as a short ring for violation
 //! reports, optionally in full, and always folded into a hash so two runs compare cheaply.
 
+use onemcp_core::auth::Credential;
 use onemcp_core::{Input, Instant, Output};
 use std::collections::VecDeque;
 
@@ -94,7 +95,8 @@ pub fn input_line(input: &Input, who: &str) -> String {
             let session =
                 request.session_id.as_deref().map(|s| format!(" sid={}", short_session(s))).unwrap_or_default();
             let body = String::from_utf8_lossy(&request.body);
-            format!("IN  {who}/{exchange} {method}{session} {}", shorten(&body))
+            let credential = credential_label(&request.credential);
+            format!("IN  {who}/{exchange} {method}{session}{credential} {}", shorten(&body))
         }
         Input::ExchangeClosed { exchange } => format!("IN  {who}/{exchange} closed"),
         Input::BackendSpawned { backend, generation, .. } => format!("IN  {backend}#{generation} spawned"),
@@ -113,6 +115,22 @@ pub fn input_line(input: &Input, who: &str) -> String {
         }
         Input::ConfigInvalid { errors } => format!("IN  config invalid: {}", errors.join("; ")),
         Input::Shutdown => "IN  shutdown".to_owned(),
+    }
+}
+
+/// ` auth=<what>` for a request presenting a credential; empty for none (so runs with
+/// authentication off trace exactly as before).
+fn credential_label(credential: &Credential) -> String {
+    match credential {
+        Credential::None => String::new(),
+        Credential::Malformed => " auth=malformed".to_owned(),
+        Credential::Unknown => " auth=unknown".to_owned(),
+        Credential::Token(grant) => {
+            let tags = grant.tags.as_ref().map(|t| format!("[{}]", t.join(","))).unwrap_or_default();
+            let expires = grant.expires_at_ms.map(|at| format!("@{at}")).unwrap_or_default();
+            let revoked = if grant.revoked { "!revoked" } else { "" };
+            format!(" auth={}{tags}{expires}{revoked}", grant.id)
+        }
     }
 }
 

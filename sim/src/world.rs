@@ -5,14 +5,15 @@
 //! and checked; the cheap bounds of invariant 5 are checked after every step too.
 
 use crate::fake_backend::{BackendAct, BackendShape, FakeBackend, Fired, MS, Scheduled};
-use crate::fake_client::{ClientAction, FakeClient};
+use crate::fake_client::{ClientAction, ClientState, FakeClient};
 use crate::faults::{FaultPlan, below, between, chance, pick};
 use crate::invariants::{Asked, Breach, Invariant, Ledger, ReloadScope, server_of};
 use crate::trace::{Trace, input_line, output_line};
 use crate::{Faults, SimOptions, SimReport, Violation};
+use onemcp_core::auth::{Credential, TokenGrant};
 use onemcp_core::config::{McpConfig, PerSessionConfig, RestartConfig, ServerConfig, TransportConfig};
 use onemcp_core::view::{Presets, parse_view_query};
-use onemcp_core::{Gen, Hub, HubConfig, Input, Instant, Output};
+use onemcp_core::{ExchangeId, Gen, Hub, HubConfig, Input, Instant, Output};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 use serde_json::Value;
@@ -38,13 +39,16 @@ pub const VIEW_QUERIES: [&str; 8] = [
     "tag-filter=%28a%20or%20b%29%20and%20not%20c",
 ];
 
+/// The hub's wall clock at virtual time 0 when authentication is on (Unix ms).
+pub const WALL_EPOCH_MS: u64 = 1_764_683_731_000;
+
 /// Something scheduled to happen.
 #[derive(Debug)]
 pub enum Event {
     /// An input reaches the hub; `who` labels it in the trace.
     Deliver {
-        /// The input.
-        input: Input,
+        /// The input (boxed: a request is much larger than the other events).
+        input: Box<Input>,
         /// Which client sent it (`-` for none).
         who: String,
     },
@@ -140,6 +144,50 @@ pub struct World {
     /// from `roots_rng`, a stream of its own, so the seed's other draws stay where they were.
     roots: bool,
     roots_rng: ChaCha8Rng,
+    /// Authentication is on; every draw about credentials and probes of other clients'
+    /// sessions comes from `auth_rng`, a stream of its own.
+    auth: bool,
+    auth_rng: ChaCha8Rng,
+    /// Probes of other clients' sessions so far (numbers their payloads).
+    probes: u64,
+}
+
+/// A client's credential (and whether it also puts a token in its URL), from `auth_rng`:
+/// mostly a live token, some bound to tags (sometimes spelt in capitals), some refused.
+/// Each client has a token of its own (`tok-<index>`): no two clients are the same principal.
+fn draw_credential(rng: &mut ChaCha8Rng, client: usize) -> (Credential, bool) {
+    let token = |tags: Option<Vec<String>>, expires_at_ms: Option<u64>, revoked: bool| {
+        Credential::Token(Box::new(TokenGrant {
+            id: format!("tok-{client}"),
+            name: format!("client-{client}"),
+            tags,
+            expires_at_ms,
+            revoked,
+        }))
+    };
+    let roll = below(rng, 100);
+    match roll {
+        0..60 => {
+            // Bound to no tag at all, now and then: it may open a session that sees nothing.
+            let tags = chance(rng, 0.5).then(|| {
+                let upper = chance(rng, 0.2);
+                let tags = if chance(rng, 0.05) { vec![] } else { draw_tags(rng) };
+                tags.into_iter().map(|t| if upper { t.to_uppercase() } else { t }).collect()
+            });
+            let expires = chance(rng, 0.3).then_some(WALL_EPOCH_MS + 3_600_000);
+            (token(tags, expires, false), false)
+        }
+        60..72 => {
+            let tags = chance(rng, 0.5).then(|| draw_tags(rng));
+            (token(tags, Some(WALL_EPOCH_MS + between(rng, 1, 5000)), false), false)
+        }
+        72..78 => (Credential::None, false),
+        78..82 => (Credential::Malformed, false),
+        82..87 => (Credential::Unknown, false),
+        87..92 => (token(None, None, true), false),
+        92..97 => (token(None, Some(WALL_EPOCH_MS - below(rng, 2)), false), false),
+        _ => (token(None, None, false), true),
+    }
 }
 
 /// One or two distinct tags from [`TAGS`].
@@ -181,9 +229,15 @@ impl World {
         let views = options.views.unwrap_or(matches!(options.faults, Faults::Swarm));
         let mut view_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x7669_6577_7669_6577);
         let mut roots_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x726f_6f74_726f_6f74);
+        let mut auth_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6175_7468_6175_7468);
+        let auth =
+            options.auth.unwrap_or_else(|| matches!(options.faults, Faults::Swarm) && chance(&mut auth_rng, 0.35));
         let roots =
             options.roots.unwrap_or_else(|| matches!(options.faults, Faults::Swarm) && chance(&mut roots_rng, 0.5));
         let mut ledger = Ledger::new(names.clone());
+        if auth {
+            ledger.enable_auth();
+        }
         let mut mcp = McpConfig::default();
         let mut backends = BTreeMap::new();
         for name in &names {
@@ -215,12 +269,26 @@ impl World {
                         ledger.set_view(i, filter);
                     }
                 }
+                if auth {
+                    let (credential, query_token) = draw_credential(&mut auth_rng, i);
+                    if query_token {
+                        let sep = if client.query.is_empty() { "" } else { "&" };
+                        client.query = format!("{}{sep}access_token=sim-secret", client.query);
+                    }
+                    ledger.set_credential(i, credential.clone(), query_token);
+                    client.credential = credential;
+                }
                 client
             })
             .collect();
         let mut hub_seed = [0u8; 32];
         rng.fill_bytes(&mut hub_seed);
-        let hub = Hub::new(Instant(0), HubConfig { mcp: mcp.clone(), ..HubConfig::default() }, hub_seed);
+        let mut hub_config = HubConfig { mcp: mcp.clone(), ..HubConfig::default() };
+        if auth {
+            hub_config.auth_enabled = true;
+            hub_config.wall_epoch_ms = WALL_EPOCH_MS;
+        }
+        let hub = Hub::new(Instant(0), hub_config, hub_seed);
         let mut world = World {
             hub,
             clients,
@@ -248,6 +316,9 @@ impl World {
             view_rng,
             roots,
             roots_rng,
+            auth,
+            auth_rng,
+            probes: 0,
         };
         for i in 0..n_clients {
             let at = between(&mut world.rng, 0, options.client_start_ms) * MS;
@@ -323,6 +394,10 @@ impl World {
     fn deliver(&mut self, input: Input, who: &str) {
         match &input {
             Input::HttpRequest { exchange, .. } => {
+                if self.auth {
+                    // The door decides by the hub's wall clock at the very step it handles this.
+                    self.ledger.set_wall_ms(WALL_EPOCH_MS + self.clock.0 / 1_000_000);
+                }
                 self.ledger.handle_delivered(*exchange);
                 if let Some(c) =
                     who.strip_prefix('c').and_then(|i| i.parse::<usize>().ok()).and_then(|i| self.clients.get_mut(i))
@@ -339,7 +414,7 @@ impl World {
 
     fn handle_event(&mut self, event: Event) -> Result<(), Breach> {
         match event {
-            Event::Deliver { input, who } => self.deliver(input, &who),
+            Event::Deliver { input, who } => self.deliver(*input, &who),
             Event::Wake(i) => self.wake(i),
             Event::Reload(change) => self.reload(change),
             Event::Backend { backend, generation, act } => {
@@ -396,6 +471,10 @@ impl World {
             let latency = self.roots_latency();
             self.dispatch(i, action, latency);
         }
+        // Now and then a client names another client's session under its own token.
+        if self.auth && chance(&mut self.auth_rng, 0.05) {
+            self.probe(i, &names);
+        }
         if !done {
             let next = between(&mut self.rng, 5, 400) * MS;
             self.schedule(next, Event::Wake(i));
@@ -410,16 +489,48 @@ impl World {
                 self.ledger.issue(exchange, i, asked);
                 self.schedule(
                     latency,
-                    Event::Deliver { input: Input::HttpRequest { exchange, request: *request }, who: format!("c{i}") },
+                    Event::Deliver {
+                        input: Box::new(Input::HttpRequest { exchange, request: *request }),
+                        who: format!("c{i}"),
+                    },
                 );
             }
             ClientAction::Close(exchange) => {
                 self.schedule(
                     latency,
-                    Event::Deliver { input: Input::ExchangeClosed { exchange }, who: format!("c{i}") },
+                    Event::Deliver { input: Box::new(Input::ExchangeClosed { exchange }), who: format!("c{i}") },
                 );
             }
         }
+    }
+
+    /// Client `i` sends a call naming another client's live session with its own credential
+    /// (every draw from `auth_rng`); the ledger expects 404, or the door's refusal of the
+    /// credential itself.
+    fn probe(&mut self, i: usize, names: &[String]) {
+        let sessions: Vec<String> = self
+            .clients
+            .iter()
+            .filter(|c| c.index != i)
+            .filter_map(|c| match &c.state {
+                ClientState::Active { session } => Some(session.clone()),
+                _ => None,
+            })
+            .collect();
+        let Some(session) = pick(&mut self.auth_rng, &sessions).cloned() else { return };
+        let Some(backend) = pick(&mut self.auth_rng, names).cloned() else { return };
+        // Mostly calls; now and then a DELETE or a GET stream of the other's session.
+        let kind = [0, 0, 0, 1, 2][below(&mut self.auth_rng, 5) as usize];
+        let Some(client) = self.clients.get(i) else { return };
+        self.probes += 1;
+        self.next_exchange += 1;
+        let exchange = ExchangeId(self.next_exchange);
+        let (request, asked) = client.probe(session, self.probes, &backend, kind);
+        let latency = between(&mut self.auth_rng, 0, self.max_latency_ms) * MS;
+        self.requests += 1;
+        self.ledger.issue_probe(exchange, i, asked);
+        let input = Box::new(Input::HttpRequest { exchange, request: *request });
+        self.schedule(latency, Event::Deliver { input, who: format!("c{i}") });
     }
 
     /// Client-to-hub latency of what clients do about roots (from `roots_rng`).
@@ -617,7 +728,7 @@ impl World {
         self.ledger.check_quiescent(&settled).map_err(|b| self.violation(b))?;
         if options.shutdown {
             self.trace.push(self.clock, "--- shutdown ---".into());
-            self.schedule(MS, Event::Deliver { input: Input::Shutdown, who: "-".into() });
+            self.schedule(MS, Event::Deliver { input: Box::new(Input::Shutdown), who: "-".into() });
             self.run_to_quiescence(options.liveness_steps, "shutdown")?;
             let stats = self.hub.stats();
             self.ledger.check_quiescent(&stats).map_err(|b| self.violation(b))?;
@@ -631,7 +742,7 @@ impl World {
 
     fn report(self, settled: onemcp_core::HubStats) -> SimReport {
         let backend_faults: u64 = self.backends.values().map(|b| b.faults_injected).sum();
-        let client_faults: u64 = self.clients.iter().map(|c| c.faults_injected).sum();
+        let client_faults: u64 = self.clients.iter().map(|c| c.faults_injected).sum::<u64>() + self.probes;
         SimReport {
             seed: self.seed,
             steps: self.steps,
@@ -648,6 +759,7 @@ impl World {
             trace: self.trace.full().map(<[String]>::to_vec).unwrap_or_default(),
             clients: self.clients.len(),
             backends: self.backends.len(),
+            auth: self.auth,
         }
     }
 }

@@ -185,3 +185,27 @@ fn roots_stay_with_their_client() {
     }
     assert!(shared > 0 && own > 0, "both paths taken: {shared} shared answers, {own} instances given roots");
 }
+
+/// Worlds with authentication on: each client presents its own credential (live tokens, some
+/// bound to tags; none, unknown, malformed, revoked, expired, expiring mid-run, in the URL) and
+/// some name other clients' sessions. Rule 4 holds with the token's tags, the door refuses what
+/// it must and nothing else; and the runs really go through every path.
+#[test]
+fn principals_see_only_what_their_tokens_admit() {
+    let options = SimOptions { auth: Some(true), full_trace: true, steps: 800, ..SimOptions::default() };
+    let (mut refused, mut foreign, mut scoped, mut served) = (0, 0, 0, 0);
+    for seed in 0..30 {
+        let report = run(seed, &options).unwrap_or_else(|v| panic!("{v}"));
+        assert!(report.auth);
+        for line in &report.trace {
+            refused += usize::from(line.contains(" 401 "));
+            foreign += usize::from(line.contains(" 404 ") && line.contains("-32001"));
+            scoped += usize::from(line.contains(" 403 "));
+            served += usize::from(line.contains("OUT respond") && line.contains(r#""result""#));
+        }
+    }
+    assert!(
+        refused > 0 && foreign > 0 && scoped > 0 && served > 0,
+        "{refused} refused 401, {foreign} foreign 404, {scoped} scope 403, {served} served"
+    );
+}
