@@ -265,13 +265,13 @@ pub struct Backend {
     pub circuit_open_until: Option<Instant>,
     /// The server has asked a client for its roots (learned, kept across restarts): sessions
     /// that declare roots get an instance of their own, since a shared one holds nobody's.
-    pub asks_for_roots: bool,
+    pub(crate) asks_for_roots: bool,
     /// A per-session instance that is initialized but not serving until its session has
     /// answered its roots question, so no call reaches it before it knows its client's roots.
-    pub awaiting_roots: bool,
+    pub(crate) awaiting_roots: bool,
     /// Its first attempt is over: it became ready or failed once. Readiness waits for this,
     /// never for a failed server's restarts.
-    pub first_attempt_over: bool,
+    pub(crate) first_attempt_over: bool,
 }
 
 impl Backend {

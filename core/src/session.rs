@@ -84,7 +84,7 @@ pub struct Session {
     pub server_requests: BTreeMap<String, ServerRequest>,
     /// The principal that created it (with authentication on): only it may use the session,
     /// and it sees no more than its token's tags.
-    pub principal: Option<crate::auth::Principal>,
+    pub(crate) principal: Option<crate::auth::Principal>,
 }
 
 /// A backend's request forwarded to a client: how to route the client's answer back.
@@ -97,7 +97,7 @@ pub struct ServerRequest {
     /// The id the backend used.
     pub backend_id: Value,
     /// What it asked (`roots/list`, `sampling/createMessage`, ...).
-    pub method: String,
+    pub(crate) method: String,
 }
 
 /// MCP log levels (RFC 5424 severities), least severe first.

@@ -1442,18 +1442,18 @@ mod tests {
         // A list_changed caused by alpha's process reaches a session that does not see alpha.
         let stream = send(&mut l, 6, Asked::Stream);
         assert_eq!(invariant(l.handle_output(&Output::OpenStream { exchange: stream, headers: vec![] })), None);
-        let changed = Output::PushEvent {
-            exchange: stream,
-            event: SseEvent {
-                event: None,
-                data: json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}).to_string(),
-            },
-        };
+        let changed = tools_list_changed_on(stream);
         l.begin_source("beta");
         assert_eq!(invariant(l.handle_output(&changed)), None, "beta is in view");
         l.end_step();
         l.begin_source("alpha");
         assert_eq!(invariant(l.handle_output(&changed)), Some(Invariant::View), "alpha is not");
+    }
+
+    /// `notifications/tools/list_changed` pushed on `stream`.
+    fn tools_list_changed_on(stream: ExchangeId) -> Output {
+        let data = json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}).to_string();
+        Output::PushEvent { exchange: stream, event: SseEvent { event: None, data } }
     }
 
     /// alpha is tagged `a`, beta `b`; authentication is on and client 0 holds token `tok-0`.
@@ -1511,13 +1511,7 @@ mod tests {
         let mut l = ledger_with_token(Some(&["a"]), None);
         let stream = send(&mut l, 7, Asked::Stream);
         assert_eq!(invariant(l.handle_output(&Output::OpenStream { exchange: stream, headers: vec![] })), None);
-        let changed = Output::PushEvent {
-            exchange: stream,
-            event: SseEvent {
-                event: None,
-                data: json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}).to_string(),
-            },
-        };
+        let changed = tools_list_changed_on(stream);
         l.begin_source("beta");
         assert_eq!(invariant(l.handle_output(&changed)), Some(Invariant::View));
     }
