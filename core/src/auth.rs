@@ -34,8 +34,12 @@ pub struct TokenGrant {
     pub tags: Option<Vec<String>>,
     /// Unix time (ms) from which it is no longer valid.
     pub expires_at_ms: Option<u64>,
-    /// Revoked by the operator.
+    /// Revoked by the operator (or, for an OAuth grant, its refresh family was revoked).
     pub revoked: bool,
+    /// The resource it was issued for (RFC 8707), if it names one; `None`: a personal access
+    /// token of this daemon's own store, valid for this daemon only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
 }
 
 /// Who a request acts for, once admitted.
@@ -76,8 +80,10 @@ impl Denial {
     }
 }
 
-/// Decide whether `credential` admits a request at wall time `now_ms` (Unix ms).
-pub fn admit(credential: &Credential, now_ms: u64) -> Result<Principal, Denial> {
+/// Decide whether `credential` admits a request at wall time `now_ms` (Unix ms) to a server
+/// whose resource identifiers `ours` accepts (a token issued for another resource is refused:
+/// RFC 8707, and the spec's "MUST only accept tokens valid for its own resources").
+pub fn admit(credential: &Credential, now_ms: u64, ours: impl Fn(&str) -> bool) -> Result<Principal, Denial> {
     match credential {
         Credential::None => Err(Denial::Missing),
         Credential::Malformed => Err(Denial::Invalid("Unauthorized: the Authorization header is not a bearer token")),
@@ -85,6 +91,9 @@ pub fn admit(credential: &Credential, now_ms: u64) -> Result<Principal, Denial> 
         Credential::Token(grant) if grant.revoked => Err(Denial::Invalid("Unauthorized: the token was revoked")),
         Credential::Token(grant) if grant.expires_at_ms.is_some_and(|at| now_ms >= at) => {
             Err(Denial::Invalid("Unauthorized: the token has expired"))
+        }
+        Credential::Token(grant) if grant.audience.as_deref().is_some_and(|aud| !ours(aud)) => {
+            Err(Denial::Invalid("Unauthorized: the token was issued for another resource"))
         }
         Credential::Token(grant) => Ok(Principal {
             id: grant.id.clone(),
@@ -126,7 +135,12 @@ mod tests {
             tags: tags.map(|t| t.iter().map(|s| (*s).to_owned()).collect()),
             expires_at_ms,
             revoked,
+            audience: None,
         }))
+    }
+
+    fn admit(credential: &Credential, now_ms: u64) -> Result<Principal, Denial> {
+        super::admit(credential, now_ms, |aud| aud == "http://127.0.0.1:3050/mcp")
     }
 
     #[test]
@@ -138,6 +152,18 @@ mod tests {
         assert!(matches!(admit(&grant(None, Some(10), false), 10), Err(Denial::Invalid(m)) if m.contains("expired")));
         let p = admit(&grant(Some(&["Web"]), Some(10), false), 9).expect("admitted");
         assert_eq!(p.tags, Some(BTreeSet::from(["web".to_owned()])));
+    }
+
+    #[test]
+    fn a_token_for_another_resource_is_refused() {
+        let for_resource = |aud: &str| {
+            let Credential::Token(mut g) = grant(None, None, false) else { unreachable!() };
+            g.audience = Some(aud.to_owned());
+            Credential::Token(g)
+        };
+        assert!(admit(&for_resource("http://127.0.0.1:3050/mcp"), 0).is_ok());
+        let refused = admit(&for_resource("https://other.example/mcp"), 0);
+        assert!(matches!(refused, Err(Denial::Invalid(m)) if m.contains("another resource")));
     }
 
     #[test]

@@ -47,6 +47,7 @@ impl TokenRecord {
             tags: self.tags.clone(),
             expires_at_ms: self.expires_at_ms,
             revoked: self.revoked,
+            audience: None,
         }
     }
 

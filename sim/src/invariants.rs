@@ -1473,6 +1473,7 @@ mod tests {
             tags: tags.map(|t| t.iter().map(|s| (*s).to_owned()).collect()),
             expires_at_ms,
             revoked: false,
+            audience: None,
         }))
     }
 

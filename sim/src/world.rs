@@ -163,6 +163,7 @@ fn draw_credential(rng: &mut ChaCha8Rng, client: usize) -> (Credential, bool) {
             tags,
             expires_at_ms,
             revoked,
+            audience: None,
         }))
     };
     let roll = below(rng, 100);

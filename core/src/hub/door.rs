@@ -44,13 +44,13 @@ impl Hub {
             self.respond(exchange, 400, &body, vec![]);
             return Err(());
         }
-        let principal = match auth::admit(&req.credential, self.wall_ms(now)) {
+        let principal = match auth::admit(&req.credential, self.wall_ms(now), |aud| self.is_our_resource(aud)) {
             Ok(principal) => principal,
             Err(denial) => {
                 if let Denial::Invalid(why) = &denial {
                     tracing::warn!(peer = ?req.peer, path = %crate::text::for_log(&req.path), "refused a request: {why}");
                 }
-                let challenge = self.challenge(denial.error_code(), None);
+                let challenge = self.challenge(&req.path, denial.error_code(), None);
                 let body = jsonrpc::error(None, code::INVALID_REQUEST, denial.message());
                 self.respond(exchange, 401, &body, vec![("WWW-Authenticate".into(), challenge)]);
                 return Err(());
@@ -81,6 +81,7 @@ impl Hub {
     pub(super) fn refuse_view_beyond_scope(
         &mut self,
         exchange: ExchangeId,
+        path: &str,
         principal: Option<&Principal>,
         view: &ViewSpec,
     ) -> bool {
@@ -90,7 +91,7 @@ impl Hub {
         }
         let scopes = missing.join(" ");
         tracing::warn!(token = %principal.map_or("", |p| p.name.as_str()), scopes = %scopes, "refused a view beyond the token's tags");
-        let challenge = self.challenge(Some("insufficient_scope"), Some(&scopes));
+        let challenge = self.challenge(path, Some("insufficient_scope"), Some(&scopes));
         let text = format!("Forbidden: the token does not cover {scopes}");
         self.respond(
             exchange,
@@ -105,29 +106,56 @@ impl Hub {
     /// token; otherwise only its status and time (server names, commands, URLs and errors are
     /// for those who may use the servers). The HTTP status stays, for load balancers.
     pub(super) fn health_for(&self, now: Instant, req: &HttpRequest, body: Value) -> Value {
-        if !self.config.auth_enabled || auth::admit(&req.credential, self.wall_ms(now)).is_ok() {
+        let admitted = || auth::admit(&req.credential, self.wall_ms(now), |aud| self.is_our_resource(aud)).is_ok();
+        if !self.config.auth_enabled || admitted() {
             return body;
         }
         json!({"status": body["status"], "timestamp": body["timestamp"]})
     }
 
-    /// `GET /.well-known/oauth-protected-resource[/mcp|/sse|/messages]` (RFC 9728).
-    pub(super) fn handle_resource_metadata(&mut self, exchange: ExchangeId) {
-        let scopes: std::collections::BTreeSet<String> =
-            self.config.mcp.servers.values().flat_map(|s| s.tags.iter().map(|t| format!("tag:{t}"))).collect();
+    /// `GET /.well-known/oauth-protected-resource[/mcp|/sse|/messages]` (RFC 9728): the
+    /// resource is the URL the metadata was asked for (the path after the well-known prefix,
+    /// or the base URL at the root), unless an audience is configured.
+    pub(super) fn handle_resource_metadata(&mut self, exchange: ExchangeId, path: &str) {
+        let suffix = path.strip_prefix(METADATA_PATH).unwrap_or_default();
+        if !(suffix.is_empty() || is_mcp_path(suffix)) {
+            return self.respond(exchange, 404, &json!({"error": "not found", "path": path}), vec![]);
+        }
+        let base = self.public_base();
+        let resource = self.config.auth_audience.clone().unwrap_or_else(|| format!("{base}{suffix}"));
+        let issuer = self.config.auth_issuer.clone().unwrap_or(base);
         let body = json!({
-            "resource": format!("{}/mcp", self.public_base()),
+            "resource": resource,
             "resource_name": super::SERVER_NAME,
-            "authorization_servers": Value::Array(Vec::new()),
+            "authorization_servers": [issuer],
             "bearer_methods_supported": ["header"],
-            "scopes_supported": scopes,
+            "scopes_supported": self.scopes_supported(),
         });
         self.respond(exchange, 200, &body, vec![]);
     }
 
-    /// The `WWW-Authenticate` value for a refusal.
-    fn challenge(&self, error: Option<&str>, scope: Option<&str>) -> String {
-        let mut value = format!("Bearer resource_metadata=\"{}{METADATA_PATH}/mcp\"", self.public_base());
+    /// The scopes this server knows: `tag:<name>` for every tag of a configured server.
+    pub fn scopes_supported(&self) -> Vec<String> {
+        let scopes: std::collections::BTreeSet<String> =
+            self.config.mcp.servers.values().flat_map(|s| s.tags.iter().map(|t| format!("tag:{t}"))).collect();
+        scopes.into_iter().collect()
+    }
+
+    /// Whether `audience` names this server (RFC 8707): the configured audience, else its base
+    /// URL or one of its MCP endpoints (a trailing slash aside).
+    fn is_our_resource(&self, audience: &str) -> bool {
+        let audience = audience.trim_end_matches('/');
+        if let Some(configured) = &self.config.auth_audience {
+            return audience == configured.trim_end_matches('/');
+        }
+        let base = self.public_base();
+        audience.strip_prefix(base.as_str()).is_some_and(|path| path.is_empty() || is_mcp_path(path))
+    }
+
+    /// The `WWW-Authenticate` value for a refusal of a request to `path`.
+    fn challenge(&self, path: &str, error: Option<&str>, scope: Option<&str>) -> String {
+        let suffix = if is_mcp_path(path) { path } else { "/mcp" };
+        let mut value = format!("Bearer resource_metadata=\"{}{METADATA_PATH}{suffix}\"", self.public_base());
         if let Some(scope) = scope {
             value.push_str(&format!(", scope=\"{scope}\""));
         }
@@ -138,7 +166,7 @@ impl Hub {
     }
 
     /// This server's base URL as clients reach it: `--external-url`, else the bound address.
-    fn public_base(&self) -> String {
+    pub fn public_base(&self) -> String {
         let front = &self.config.front;
         if let Some(url) = &front.external_url {
             return url.trim_end_matches('/').to_owned();

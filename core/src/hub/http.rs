@@ -44,7 +44,7 @@ impl Hub {
             (path, HttpMethod::Get)
                 if path == super::door::METADATA_PATH || path.starts_with("/.well-known/oauth-protected-resource/") =>
             {
-                self.handle_resource_metadata(exchange)
+                self.handle_resource_metadata(exchange, &req.path)
             }
             ("/messages", HttpMethod::Post) => self.handle_legacy_post(now, exchange, &req),
             ("/health", HttpMethod::Get) => {
@@ -169,7 +169,7 @@ impl Hub {
                 return self.respond(exchange, 400, &body, vec![]);
             }
         };
-        if self.refuse_view_beyond_scope(exchange, principal.as_ref(), &view) {
+        if self.refuse_view_beyond_scope(exchange, &req.path, principal.as_ref(), &view) {
             return;
         }
         let params = jsonrpc::params(body);

@@ -38,7 +38,7 @@ impl Hub {
                 return self.respond(exchange, 400, &body, vec![]);
             }
         };
-        if self.refuse_view_beyond_scope(exchange, principal.as_ref(), &view) {
+        if self.refuse_view_beyond_scope(exchange, &req.path, principal.as_ref(), &view) {
             return;
         }
         let session_id = session::format_session_id(self.random_bytes());

@@ -48,6 +48,12 @@ pub struct HubConfig {
     pub max_sessions: usize,
     /// Whether the front end requires authentication (reported in `/health`).
     pub auth_enabled: bool,
+    /// The authorization server clients are sent to (RFC 9728 `authorization_servers`): an
+    /// external identity provider's issuer; `None`: the one this daemon embeds.
+    pub auth_issuer: Option<String>,
+    /// The audience tokens must carry (`--auth-audience`); `None`: any of this server's own
+    /// resource URIs (its base URL, `/mcp`, `/sse`, `/messages`).
+    pub auth_audience: Option<String>,
     /// `presets.json` from the config directory, as text, if there is one.
     pub presets: Option<PresetsFile>,
     /// Entries per page of a paginated list (`?pagination=true`).
@@ -83,6 +89,8 @@ impl Default for HubConfig {
             wall_epoch_ms: 0,
             max_sessions: 10_000,
             auth_enabled: false,
+            auth_issuer: None,
+            auth_audience: None,
             presets: None,
             page_size: 100,
             drain_grace: Duration::from_secs(3),

@@ -1611,6 +1611,7 @@ fn token(id: &str, tags: Option<&[&str]>) -> crate::auth::Credential {
         tags: tags.map(|t| t.iter().map(|s| (*s).to_owned()).collect()),
         expires_at_ms: Some(2_000_000),
         revoked: false,
+        audience: None,
     }))
 }
 
@@ -1634,16 +1635,26 @@ fn with_auth_on_mcp_endpoints_need_a_live_token_and_say_where_to_learn_more() {
         assert_eq!(r.status, 401, "{path}");
         assert_eq!(
             challenge(&r),
-            "Bearer resource_metadata=\"http://127.0.0.1:3050/.well-known/oauth-protected-resource/mcp\""
+            format!("Bearer resource_metadata=\"http://127.0.0.1:3050/.well-known/oauth-protected-resource{path}\"")
         );
     }
-    let x = h.http_at(HttpMethod::Get, "/.well-known/oauth-protected-resource/mcp", "", None, "");
-    let (status, metadata) = h.json_response(x);
-    assert_eq!((status, metadata["resource"].clone()), (200, json!("http://127.0.0.1:3050/mcp")));
-    assert_eq!(metadata["scopes_supported"], json!(["tag:db", "tag:web"]));
+    for (suffix, resource) in [("/mcp", "http://127.0.0.1:3050/mcp"), ("", "http://127.0.0.1:3050")] {
+        let x = h.http_at(HttpMethod::Get, &format!("/.well-known/oauth-protected-resource{suffix}"), "", None, "");
+        let (status, metadata) = h.json_response(x);
+        assert_eq!((status, metadata["resource"].clone()), (200, json!(resource)));
+        assert_eq!(metadata["scopes_supported"], json!(["tag:db", "tag:web"]));
+        assert_eq!(metadata["authorization_servers"], json!(["http://127.0.0.1:3050"]), "the embedded server");
+    }
+    let x = h.http_at(HttpMethod::Get, "/.well-known/oauth-protected-resource/health", "", None, "");
+    assert_eq!(h.response(x).map(|r| r.status), Some(404), "metadata only for MCP endpoints");
+    let mut foreign = token("elsewhere", None);
+    if let crate::auth::Credential::Token(grant) = &mut foreign {
+        grant.audience = Some("https://other.example/mcp".into());
+    }
     for (credential, why) in [
         (crate::auth::Credential::Malformed, "not a bearer token"),
         (crate::auth::Credential::Unknown, "unknown token"),
+        (foreign, "another resource"),
         (token("late", None), "expired"),
     ] {
         h.credential = credential;
@@ -1663,6 +1674,28 @@ fn with_auth_on_mcp_endpoints_need_a_live_token_and_say_where_to_learn_more() {
     let x = h.http_at(HttpMethod::Get, "/health", "", None, "");
     assert_eq!(h.response(x).map(|r| r.status), Some(200), "health needs no token");
     assert!(h.initialize_at("").is_ok(), "a live token gets in");
+    if let crate::auth::Credential::Token(grant) = &mut h.credential {
+        grant.audience = Some("http://127.0.0.1:3050/mcp/".into());
+    }
+    assert!(h.initialize_at("").is_ok(), "a token issued for this server's /mcp gets in");
+}
+
+#[test]
+fn an_external_issuer_and_audience_are_what_the_metadata_names_and_tokens_must_carry() {
+    let mut h = guarded_views();
+    h.hub.config.auth_issuer = Some("https://idp.example.com/realms/a".into());
+    h.hub.config.auth_audience = Some("https://mcp.example.com".into());
+    let x = h.http_at(HttpMethod::Get, "/.well-known/oauth-protected-resource/mcp", "", None, "");
+    let (_, metadata) = h.json_response(x);
+    assert_eq!(metadata["authorization_servers"], json!(["https://idp.example.com/realms/a"]));
+    assert_eq!(metadata["resource"], json!("https://mcp.example.com"));
+    h.credential = token("ours", None);
+    for (audience, admitted) in [("https://mcp.example.com", true), ("http://127.0.0.1:3050/mcp", false)] {
+        if let crate::auth::Credential::Token(grant) = &mut h.credential {
+            grant.audience = Some(audience.into());
+        }
+        assert_eq!(h.initialize_at("").is_ok(), admitted, "{audience}");
+    }
 }
 
 #[test]
