@@ -4,6 +4,9 @@
 #              0.2.0-alpha.12 (as "conformance-next"), server-everything and the TypeScript SDK,
 #              exactly as tests/js/package-lock.json pins them (npm ci).
 #   target/py  a venv with the official Python SDK (`mcp`), as tests/py/requirements.txt pins it.
+#   chromium   Debian's package (/usr/bin/chromium), driven headless by puppeteer-core (pinned in
+#              package.json) in the OAuth browser tests; installed with apt-get only when absent
+#              and only as root (CI runs as root); otherwise those tests skip loudly (fail in CI).
 # Idempotent: a stamp (hash of the pin files) skips work that is already done, so re-runs take
 # well under a second. Needs only npm (any Node >= 18 to run it), python3 with venv, and the
 # npm and PyPI registries. Prints the paths the tests look for (ONEMCP_NODE, ONEMCP_PYTHON).
@@ -35,6 +38,21 @@ else
   echo "$js_hash" >"$js_stamp"
 fi
 
+# ---- Browser (Debian chromium, for the OAuth browser tests) ---------------------------------
+chromium=/usr/bin/chromium
+if [[ -x "$chromium" ]]; then
+  echo "setup: $chromium is present"
+elif [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
+  echo "setup: installing Debian's chromium (apt-get, --no-install-recommends)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  [[ -x "$chromium" ]] || { echo "setup: apt-get did not install $chromium" >&2; exit 1; }
+else
+  echo "setup: $chromium is missing and this is not root with apt-get: install Debian's chromium" \
+    "(apt-get install chromium); the OAuth browser tests skip until then" >&2
+fi
+
 # ---- Python SDK ---------------------------------------------------------------------------
 py_hash="$(hash_of "$py_src/requirements.txt")"
 py_stamp="$py_dir/.installed"
@@ -52,3 +70,6 @@ fi
 
 echo "setup: ONEMCP_NODE=$js_dir/node_modules/.bin/node ($("$js_dir/node_modules/.bin/node" --version))"
 echo "setup: ONEMCP_PYTHON=$py_dir/bin/python"
+if [[ -x "$chromium" ]]; then
+  echo "setup: ONEMCP_CHROMIUM=$chromium ($("$chromium" --version 2>/dev/null | head -1))"
+fi
