@@ -201,13 +201,19 @@ pub async fn run_conformance(suite: ConformanceSuite, url: &str) -> SuiteResults
 
 /// Reads `DIR/server-<scenario>-<timestamp>/checks.json` files.
 pub fn read_checks(results_dir: &Path) -> SuiteResults {
+    read_checks_prefixed(results_dir, "server-")
+}
+
+/// Reads `DIR/<prefix><scenario>-<timestamp>/checks.json` files (`server-` for server mode,
+/// `authorization-server-` for the `authorization` command).
+pub fn read_checks_prefixed(results_dir: &Path, prefix: &str) -> SuiteResults {
     let mut results = SuiteResults::new();
     let Ok(entries) = std::fs::read_dir(results_dir) else {
         return results;
     };
     for entry in entries.flatten() {
         let dir_name = entry.file_name().to_string_lossy().into_owned();
-        let Some(scenario) = scenario_of(&dir_name) else { continue };
+        let Some(scenario) = scenario_of(&dir_name, prefix) else { continue };
         let Ok(text) = std::fs::read_to_string(entry.path().join("checks.json")) else { continue };
         let checks: Vec<Value> = serde_json::from_str(&text).unwrap_or_default();
         let failures: Vec<String> = checks
@@ -223,9 +229,9 @@ pub fn read_checks(results_dir: &Path) -> SuiteResults {
     results
 }
 
-/// `server-tools-list-2026-12-02T14-37-57-854Z` -> `tools-list`.
-fn scenario_of(dir_name: &str) -> Option<String> {
-    let rest = dir_name.strip_prefix("server-")?;
+/// `server-tools-list-2026-12-02T14-37-57-854Z` (prefix `server-`) -> `tools-list`.
+fn scenario_of(dir_name: &str, prefix: &str) -> Option<String> {
+    let rest = dir_name.strip_prefix(prefix)?;
     // The suffix is "-YYYY-MM-DDTHH-MM-SS-mmmZ": 25 characters.
     let cut = rest.len().checked_sub(25)?;
     let (name, stamp) = rest.split_at(cut);
@@ -314,9 +320,18 @@ mod tests {
 
     #[test]
     fn scenario_names_come_from_result_directories() {
-        assert_eq!(scenario_of("server-tools-list-2026-12-02T14-37-57-854Z").as_deref(), Some("tools-list"));
-        assert_eq!(scenario_of("server-ping-2026-12-02T14-37-57-854Z").as_deref(), Some("ping"));
-        assert_eq!(scenario_of("client-initialize-2026-12-02T14-37-57-854Z"), None);
-        assert_eq!(scenario_of("server-2026-12-02T14-37-57-854Z"), None);
+        let server = |dir: &str| scenario_of(dir, "server-");
+        assert_eq!(server("server-tools-list-2026-12-02T14-37-57-854Z").as_deref(), Some("tools-list"));
+        assert_eq!(server("server-ping-2026-12-02T14-37-57-854Z").as_deref(), Some("ping"));
+        assert_eq!(server("client-initialize-2026-12-02T14-37-57-854Z"), None);
+        assert_eq!(server("server-2026-12-02T14-37-57-854Z"), None);
+        assert_eq!(
+            scenario_of(
+                "authorization-server-authorization-code-grant-2026-12-07T12-00-00-000Z",
+                "authorization-server-"
+            )
+            .as_deref(),
+            Some("authorization-code-grant")
+        );
     }
 }
