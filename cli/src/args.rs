@@ -43,6 +43,30 @@ pub enum Command {
     Config(ConfigCommand),
     /// Personal access tokens for clients and scripts (`create`, `list`, `revoke`).
     Token(TokenArgs),
+    /// The operator's side of authorization (`1mcp auth link`).
+    Auth(AuthArgs),
+}
+
+/// `1mcp auth ...`.
+#[derive(Debug, Args)]
+pub struct AuthArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: AuthAction,
+    /// mcp.json of the daemon (its directory holds the operator secret)
+    #[arg(short = 'c', long, env = "ONE_MCP_CONFIG", value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+    /// Config directory of the daemon [default: the --config file's directory, else ~/.config/1mcp]
+    #[arg(short = 'd', long, env = "ONE_MCP_CONFIG_DIR", value_name = "DIR", global = true)]
+    pub config_dir: Option<PathBuf>,
+}
+
+/// An auth subcommand.
+#[derive(Debug, Subcommand)]
+pub enum AuthAction {
+    /// Print a one-time link that signs this browser in as the operator of the running daemon
+    /// (valid for an hour); the consent page approves clients only for the operator.
+    Link,
 }
 
 /// `1mcp token ...`.
@@ -147,6 +171,22 @@ pub struct ServeArgs {
     #[arg(long, env = "ONE_MCP_ALLOW_UNAUTHENTICATED_REMOTE")]
     pub allow_unauthenticated_remote: bool,
 
+    /// Accept JWT access tokens (RFC 9068) from this external identity provider (its issuer
+    /// URL, exactly as in the tokens' `iss`); the embedded authorization server is then off.
+    /// Needs --auth-audience
+    #[arg(long, env = "ONE_MCP_AUTH_ISSUER", value_name = "URL", requires = "auth_audience")]
+    pub auth_issuer: Option<String>,
+
+    /// The audience (RFC 8707 resource) the identity provider issues tokens for; tokens for
+    /// any other are refused
+    #[arg(long, env = "ONE_MCP_AUTH_AUDIENCE", value_name = "URI", requires = "auth_issuer")]
+    pub auth_audience: Option<String>,
+
+    /// The token claim holding scopes (`tag:<name>` entries bound what a token sees); with
+    /// `scope`, `scp` is read when `scope` is missing
+    #[arg(long, env = "ONE_MCP_AUTH_SCOPE_CLAIM", value_name = "CLAIM", default_value = "scope")]
+    pub auth_scope_claim: String,
+
     /// Apply edits of the config file without a restart (SIGHUP reloads either way)
     #[arg(
         long,
@@ -203,6 +243,15 @@ impl ServeArgs {
     /// Whether authentication was asked for.
     pub fn auth_enabled(&self) -> bool {
         self.enable_auth && !self.no_auth
+    }
+
+    /// The external identity provider asked for, if any.
+    pub fn external_idp(&self) -> Option<onemcp_io::IdpSettings> {
+        Some(onemcp_io::IdpSettings {
+            issuer: self.auth_issuer.clone()?,
+            audience: self.auth_audience.clone()?,
+            scope_claim: self.auth_scope_claim.clone(),
+        })
     }
 
     /// The view the stdio client gets.
@@ -322,7 +371,7 @@ mod tests {
     fn parse(args: &[&str]) -> Result<ServeArgs, clap::Error> {
         match Cli::try_parse_from(args)?.into_command() {
             Command::Serve(args) => Ok(args),
-            Command::Proxy(_) | Command::Config(_) | Command::Token(_) => {
+            Command::Proxy(_) | Command::Config(_) | Command::Token(_) | Command::Auth(_) => {
                 Err(clap::Error::new(clap::error::ErrorKind::InvalidSubcommand))
             }
         }
@@ -331,7 +380,7 @@ mod tests {
     fn parse_proxy(args: &[&str]) -> Option<ProxyArgs> {
         match Cli::try_parse_from(args).ok()?.into_command() {
             Command::Proxy(args) => Some(args),
-            Command::Serve(_) | Command::Config(_) | Command::Token(_) => None,
+            Command::Serve(_) | Command::Config(_) | Command::Token(_) | Command::Auth(_) => None,
         }
     }
 
@@ -366,6 +415,20 @@ mod tests {
         assert_eq!(auth(&["1mcp", "--enable-auth"]), Some(true));
         assert_eq!(auth(&["1mcp", "--enable-auth", "true", "--no-auth"]), Some(false));
         assert_eq!(auth(&["1mcp", "--enable-auth=maybe"]), None);
+    }
+
+    #[test]
+    fn an_external_identity_provider_needs_issuer_and_audience() {
+        let idp = |argv: &[&str]| parse(argv).map(|a| a.external_idp());
+        assert_eq!(idp(&["1mcp"]).ok(), Some(None));
+        let both =
+            ["1mcp", "--auth-issuer", "https://idp.example.com", "--auth-audience", "https://mcp.example.com/mcp"];
+        let settings = idp(&both).ok().flatten().expect("both given");
+        assert_eq!((settings.issuer.as_str(), settings.scope_claim.as_str()), ("https://idp.example.com", "scope"));
+        assert!(idp(&["1mcp", "--auth-issuer", "https://idp.example.com"]).is_err(), "the audience is required");
+        assert!(idp(&["1mcp", "--auth-audience", "https://mcp.example.com/mcp"]).is_err(), "so is the issuer");
+        let roles = [&both[..], &["--auth-scope-claim", "roles"]].concat();
+        assert_eq!(idp(&roles).ok().flatten().map(|s| s.scope_claim), Some("roles".to_owned()));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! stops it. `1mcp proxy` bridges stdin/stdout to a daemon that is already running.
 
 mod args;
+mod auth;
 mod config_file;
 mod logging;
 mod pidfile;
@@ -38,6 +39,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => args,
         Command::Proxy(args) => return proxy::main(args),
         Command::Token(args) => return token::main(args),
+        Command::Auth(args) => return auth::main(args),
         Command::Config(ConfigCommand::Keys) => {
             print!("{}", onemcp_core::config::keys::keys_page());
             return ExitCode::SUCCESS;
@@ -66,6 +68,13 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
     if args.transport != Transport::Stdio {
         onemcp_core::front::check_exposure(&args.host, args.auth_enabled(), args.allow_unauthenticated_remote)
             .map_err(Failure::Usage)?;
+    }
+    let external_idp = args.external_idp();
+    if let Some(idp) = &external_idp {
+        if !args.auth_enabled() {
+            return Err(Failure::Usage("--auth-issuer needs authentication on (drop --no-auth)".into()));
+        }
+        idp.check().map_err(Failure::Usage)?;
     }
 
     // Logs never go to stdout (stderr or --log-file): with --transport stdio it is the client's.
@@ -117,8 +126,12 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
         );
     }
     let front = FrontConfig { host: args.host.clone(), port: local.port(), external_url: args.external_url.clone() };
-    let hub_config =
-        HubConfig { auth_enabled: args.auth_enabled(), ..daemon_hub_config(parsed.config, front, presets) };
+    let hub_config = HubConfig {
+        auth_enabled: args.auth_enabled(),
+        auth_issuer: external_idp.as_ref().map(|idp| idp.issuer.clone()),
+        auth_audience: external_idp.as_ref().map(|idp| idp.audience.clone()),
+        ..daemon_hub_config(parsed.config, front, presets)
+    };
     if args.auth_enabled() {
         tracing::info!(
             "authentication is on: clients send `Authorization: Bearer <token>`; mint one with `1mcp token create`"
@@ -137,13 +150,21 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
         started_at: pidfile::rfc3339_utc(std::time::SystemTime::now()),
         config_dir: paths.config_dir.display().to_string(),
         log_file: args.log_file.as_ref().map(|p| p.display().to_string()),
+        auth_issuer: (args.auth_enabled() && external_idp.is_none()).then(|| hub_config.front.public_base()),
     };
     pidfile::write(&paths.config_dir, &info)?;
     tracing::info!("1mcp listening on {url}");
+    if let Some(issuer) = &info.auth_issuer {
+        auth::announce_operator_link(&paths.config_dir, issuer);
+    }
 
     let mut settings = onemcp_io::DaemonSettings::new(listener, hub_config);
     if args.auth_enabled() {
         settings = settings.with_tokens(&paths.config_dir);
+    }
+    if let Some(idp) = external_idp {
+        tracing::info!(issuer = %idp.issuer, audience = %idp.audience, "accepting JWT access tokens from an external identity provider");
+        settings = settings.with_external_idp(idp);
     }
     let result = run_daemon(with_reload_and_record(settings, &args, &paths.config));
     pidfile::remove(&paths.config_dir, pid);

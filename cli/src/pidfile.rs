@@ -25,6 +25,10 @@ pub struct PidInfo {
     pub config_dir: String,
     /// Log file, if logging to one.
     pub log_file: Option<String>,
+    /// Issuer of the embedded authorization server, if it serves one (operator links point
+    /// there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_issuer: Option<String>,
 }
 
 /// Path of the pid file in `config_dir`.
@@ -105,6 +109,7 @@ mod tests {
             started_at: at(0),
             config_dir: dir.display().to_string(),
             log_file: None,
+            auth_issuer: None,
         };
         assert!(write(&dir, &info).is_ok());
         let text = std::fs::read_to_string(path(&dir)).unwrap_or_default();

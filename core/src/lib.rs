@@ -31,6 +31,7 @@ pub mod health;
 pub mod hub;
 pub mod ids;
 pub mod jsonrpc;
+pub mod oauth;
 pub mod registry;
 pub mod reload;
 pub mod session;

@@ -25,6 +25,29 @@ pub fn read_config_text(path: &Path) -> std::io::Result<String> {
     read_text_bounded(path, MAX_CONFIG_FILE_BYTES)
 }
 
+/// Replace `path` with `bytes` atomically: written to a mode 0600 temporary file beside it,
+/// synced, then renamed over it (readers see the old file or the new one, never half of one).
+/// For files that hold secrets or their hashes.
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let temporary = dir.join(format!(".{name}.{}", std::process::id()));
+    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&temporary)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&temporary, path)
+}
+
+/// What identifies one version of a file without reading it (modification time, size, inode);
+/// `None` if it does not exist.
+pub fn stamp(path: &Path) -> Option<(i64, i64, u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.mtime(), m.mtime_nsec(), m.len(), m.ino()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,6 +26,10 @@ pub(crate) struct FrontState {
     max_body_bytes: usize,
     keep_alive: Duration,
     tokens: Option<Arc<TokenStore>>,
+    /// An external identity provider whose JWTs are accepted beside the store's tokens.
+    idp: Option<Arc<crate::idp::ExternalIdp>>,
+    /// The embedded authorization server: its endpoints, and its access tokens.
+    auth: Option<Arc<crate::oauth::AuthServer>>,
 }
 
 impl FrontState {
@@ -36,7 +40,27 @@ impl FrontState {
         keep_alive: Duration,
         tokens: Option<Arc<TokenStore>>,
     ) -> Self {
-        FrontState { front, next_exchange: Arc::new(AtomicU64::new(1)), max_body_bytes, keep_alive, tokens }
+        FrontState {
+            front,
+            next_exchange: Arc::new(AtomicU64::new(1)),
+            max_body_bytes,
+            keep_alive,
+            tokens,
+            idp: None,
+            auth: None,
+        }
+    }
+
+    /// Serve the embedded authorization server's endpoints and accept its access tokens.
+    pub(crate) fn with_auth_server(mut self, auth: Option<Arc<crate::oauth::AuthServer>>) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    /// Bearer JWTs go to `idp`, if given (other bearer tokens still to the store).
+    pub(crate) fn with_idp(mut self, idp: Option<Arc<crate::idp::ExternalIdp>>) -> Self {
+        self.idp = idp;
+        self
     }
 }
 
@@ -47,6 +71,11 @@ pub(crate) fn router(state: FrontState) -> Router {
 
 async fn handle(State(state): State<FrontState>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
+    if let Some(auth) = &state.auth
+        && crate::oauth::is_oauth_path(parts.uri.path())
+    {
+        return authorization_server(auth, &parts, body).await;
+    }
     let body = match read_body(&parts.headers, body, state.max_body_bytes).await {
         Ok(body) => body,
         Err(BodyError::TooLarge) => return too_large(state.max_body_bytes),
@@ -63,9 +92,14 @@ async fn handle(State(state): State<FrontState>, request: Request) -> Response {
         .map(|peer| peer.0.ip().to_canonical().to_string());
     let mut request = Box::new(to_core(&parts, body, peer));
     if let Some(tokens) = &state.tokens {
-        // The token is hashed and looked up here; only what the store says reaches the core.
+        // The token is hashed and looked up here (or, a JWT with an external provider, verified);
+        // only what the store or the verifier says reaches the core.
         let authorization = parts.headers.get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or(""));
-        request.credential = tokens.credential(authorization);
+        let bearer = authorization.and_then(|v| v.split_once(' ')).map(|(_, token)| token.trim());
+        request.credential = match (&state.auth, bearer) {
+            (Some(auth), Some(token)) if token.starts_with(crate::oauth::ACCESS_PREFIX) => auth.credential(token),
+            _ => crate::idp::credential(tokens, state.idp.as_ref(), authorization).await,
+        };
     }
 
     let (reply, answer) = oneshot::channel();
@@ -91,6 +125,25 @@ async fn handle(State(state): State<FrontState>, request: Request) -> Response {
             unavailable()
         }
     }
+}
+
+/// A request to the embedded authorization server: small bodies only, answered there.
+async fn authorization_server(auth: &crate::oauth::AuthServer, parts: &Parts, body: Body) -> Response {
+    let body = match read_body(&parts.headers, body, crate::oauth::MAX_BODY_BYTES).await {
+        Ok(body) => body,
+        Err(BodyError::TooLarge) => return too_large(crate::oauth::MAX_BODY_BYTES),
+        Err(BodyError::Read(_)) => return json_error(StatusCode::BAD_REQUEST, -32700, "could not read request body"),
+    };
+    let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|peer| peer.0.ip());
+    let request = crate::oauth::OAuthRequest {
+        method: &parts.method,
+        path: parts.uri.path(),
+        query: parts.uri.query().unwrap_or_default(),
+        headers: &parts.headers,
+        body: &body,
+        peer,
+    };
+    auth.handle(request).await
 }
 
 enum BodyError {

@@ -18,9 +18,12 @@ mod exchange;
 pub mod files;
 mod http;
 mod http_backend;
+mod idp;
+mod jwt;
 mod lines;
 pub mod listener;
 mod mcp_http;
+pub mod oauth;
 pub mod proxy;
 mod record;
 mod reload;
@@ -30,6 +33,7 @@ mod stdio_front;
 pub mod tokens;
 
 pub use bridge::ViewQuery;
+pub use idp::IdpSettings;
 pub use reload::{ConfigSource, ParseConfig};
 
 use clock::Clock;
@@ -55,6 +59,10 @@ pub struct DaemonSettings {
     /// The config directory whose token store bearer tokens are looked up in (authentication
     /// on); `None`: requests carry no credential.
     pub token_dir: Option<PathBuf>,
+    /// An external identity provider whose JWT access tokens are accepted (beside personal
+    /// access tokens); with one, the embedded authorization server is off (see
+    /// [`DaemonSettings::serves_embedded_authorization_server`]).
+    pub external_idp: Option<IdpSettings>,
 }
 
 impl DaemonSettings {
@@ -67,6 +75,7 @@ impl DaemonSettings {
             config_source: None,
             record: None,
             token_dir: None,
+            external_idp: None,
         }
     }
 
@@ -79,6 +88,7 @@ impl DaemonSettings {
             config_source: None,
             record: None,
             token_dir: None,
+            external_idp: None,
         }
     }
 
@@ -92,6 +102,19 @@ impl DaemonSettings {
     pub fn with_tokens(mut self, dir: impl Into<PathBuf>) -> Self {
         self.token_dir = Some(dir.into());
         self
+    }
+
+    /// Accept JWT access tokens from the external identity provider `settings` name (and no
+    /// longer serve the embedded authorization server).
+    pub fn with_external_idp(mut self, settings: IdpSettings) -> Self {
+        self.external_idp = Some(settings);
+        self
+    }
+
+    /// Whether this daemon runs its own OAuth authorization server: authentication on and no
+    /// external identity provider (clients are sent to that one instead).
+    pub fn serves_embedded_authorization_server(&self) -> bool {
+        self.token_dir.is_some() && self.external_idp.is_none()
     }
 
     /// Record every input the hub is fed to `path` (JSON lines, mode 0600; it holds secrets).
@@ -167,6 +190,12 @@ pub enum IoError {
         #[source]
         source: std::io::Error,
     },
+    /// The external identity provider's client could not be set up.
+    #[error("cannot set up the identity provider client: {0}")]
+    Idp(String),
+    /// The authorization server's secret could not be read or made.
+    #[error("cannot set up the authorization server: {0}")]
+    AuthServer(#[source] std::io::Error),
     /// The hub task panicked.
     #[error("the hub task failed: {0}")]
     Hub(#[source] tokio::task::JoinError),
@@ -227,7 +256,8 @@ async fn drive(
     shutdown: mpsc::Receiver<()>,
     hangups: mpsc::Receiver<()>,
 ) -> Result<(), IoError> {
-    let DaemonSettings { front, mut hub_config, limits, config_source, record, token_dir } = settings;
+    let embedded_auth = settings.serves_embedded_authorization_server();
+    let DaemonSettings { front, mut hub_config, limits, mut config_source, record, token_dir, external_idp } = settings;
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(IoError::Entropy)?;
 
@@ -241,9 +271,39 @@ async fn drive(
         Front::Http(listener) => {
             listener.set_nonblocking(true).map_err(IoError::Listener)?;
             let listener = tokio::net::TcpListener::from_std(listener).map_err(IoError::Listener)?;
+            let auth = match &token_dir {
+                Some(dir) if embedded_auth => {
+                    let tags = oauth_tags(&hub_config.mcp);
+                    let server =
+                        oauth::AuthServer::new(dir, hub_config.front.clone(), tags).map_err(IoError::AuthServer)?;
+                    Some(std::sync::Arc::new(server))
+                }
+                _ => None,
+            };
+            if let (Some(auth), Some(source)) = (&auth, &mut config_source) {
+                // Reloads change the tags the consent page offers.
+                let (auth, parse) = (std::sync::Arc::clone(auth), std::sync::Arc::clone(&source.parse));
+                source.parse = std::sync::Arc::new(move |text: &str| {
+                    let input = parse(text);
+                    if let onemcp_core::Input::ConfigChanged { config } = &input {
+                        auth.set_tags(oauth_tags(config));
+                    }
+                    input
+                });
+            }
             let tokens = token_dir.map(|dir| std::sync::Arc::new(tokens::TokenStore::new(&dir)));
-            let router =
-                http::router(http::FrontState::new(front_tx, limits.max_body_bytes, limits.keep_alive, tokens));
+            let idp = match &external_idp {
+                Some(settings) => Some(std::sync::Arc::new(idp::ExternalIdp::new(settings).map_err(IoError::Idp)?)),
+                None => None,
+            };
+            if let Some(idp) = &idp {
+                tokio::spawn(std::sync::Arc::clone(idp).warm_up());
+            }
+            let router = http::router(
+                http::FrontState::new(front_tx, limits.max_body_bytes, limits.keep_alive, tokens)
+                    .with_idp(idp)
+                    .with_auth_server(auth),
+            );
             let fd_limit = listener::raise_fd_limit();
             let connections = limits.connections.within_fd_limit(fd_limit);
             tracing::debug!(fd_limit, max_connections = connections.max_connections, "connection limits");
@@ -284,6 +344,11 @@ async fn drive(
     // The hub is gone: pending requests got 503, streams ended; give responses a moment to flush.
     let _ = tokio::time::timeout(limits.http_drain, front_task).await;
     result.map_err(IoError::Hub)
+}
+
+/// The tags of the configured servers: the scopes the authorization server offers.
+fn oauth_tags(config: &onemcp_core::config::McpConfig) -> std::collections::BTreeSet<String> {
+    config.servers.values().flat_map(|s| s.tags.iter().cloned()).collect()
 }
 
 /// Unix time now, in milliseconds (0 before 1970, saturating far in the future).

@@ -8,8 +8,6 @@ use onemcp_core::auth::{Credential, TokenGrant};
 use ring::digest;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -76,12 +74,12 @@ impl TokenRecord {
 }
 
 /// `sha256:<hex>` of a token.
-fn hash_of(token: &str) -> String {
+pub(crate) fn hash_of(token: &str) -> String {
     let digest = digest::digest(&digest::SHA256, token.as_bytes());
     format!("sha256:{}", hex(digest.as_ref()))
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -99,16 +97,13 @@ pub fn read(dir: &Path) -> std::io::Result<Vec<TokenRecord>> {
     Ok(tokens.iter().filter_map(TokenRecord::from_json).collect())
 }
 
-/// Replace the store with `tokens`: written to a 0600 temporary file, then renamed over it.
+/// Replace the store with `tokens` (atomically, mode 0600).
 fn write(dir: &Path, tokens: &[TokenRecord]) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let path = dir.join(FILE_NAME);
-    let temporary = dir.join(format!(".{FILE_NAME}.{}", std::process::id()));
     let body = json!({"version": 1, "tokens": tokens.iter().map(TokenRecord::to_json).collect::<Vec<_>>()});
-    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&temporary)?;
-    file.write_all(serde_json::to_string_pretty(&body).unwrap_or_default().as_bytes())?;
-    file.sync_all()?;
-    std::fs::rename(&temporary, &path)
+    crate::files::write_private(
+        &dir.join(FILE_NAME),
+        serde_json::to_string_pretty(&body).unwrap_or_default().as_bytes(),
+    )
 }
 
 /// A new token for `name`, bound to `tags`, valid until `expires_at_ms`; returns its record
@@ -174,11 +169,7 @@ pub fn local_token(dir: &Path, now_ms: u64) -> std::io::Result<String> {
         }
     }
     let (_, token) = create(dir, "1mcp proxy", None, None, now_ms)?;
-    let temporary = dir.join(format!(".{LOCAL_TOKEN_FILE}.{}", std::process::id()));
-    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&temporary)?;
-    file.write_all(token.as_bytes())?;
-    file.sync_all()?;
-    std::fs::rename(&temporary, &path)?;
+    crate::files::write_private(&path, token.as_bytes())?;
     Ok(token)
 }
 
@@ -219,7 +210,7 @@ impl TokenStore {
     }
 
     fn refresh(&self, cache: &mut Cache) {
-        let stamp = std::fs::metadata(&self.path).ok().map(|m| (m.mtime(), m.mtime_nsec(), m.len(), m.ino()));
+        let stamp = crate::files::stamp(&self.path);
         if stamp == cache.stamp && stamp.is_some() {
             return;
         }

@@ -165,15 +165,9 @@ impl Hub {
         value
     }
 
-    /// This server's base URL as clients reach it: `--external-url`, else the bound address.
+    /// This server's base URL as clients reach it.
     pub fn public_base(&self) -> String {
-        let front = &self.config.front;
-        if let Some(url) = &front.external_url {
-            return url.trim_end_matches('/').to_owned();
-        }
-        let host = if matches!(front.host.as_str(), "0.0.0.0" | "::" | "") { "127.0.0.1" } else { front.host.as_str() };
-        let host = if host.contains(':') { format!("[{host}]") } else { host.to_owned() };
-        format!("http://{host}:{}", front.port)
+        self.config.front.public_base()
     }
 
     /// Unix time in ms at `now`.

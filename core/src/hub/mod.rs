@@ -111,6 +111,20 @@ pub struct FrontConfig {
     pub external_url: Option<String>,
 }
 
+impl FrontConfig {
+    /// The base URL clients reach this server at (no trailing slash): `--external-url`, else
+    /// the bound address (a wildcard bind is reached at `127.0.0.1`). Tokens are issued for it,
+    /// and it is the embedded authorization server's issuer.
+    pub fn public_base(&self) -> String {
+        if let Some(url) = &self.external_url {
+            return url.trim_end_matches('/').to_owned();
+        }
+        let host = if matches!(self.host.as_str(), "0.0.0.0" | "::" | "") { "127.0.0.1" } else { self.host.as_str() };
+        let host = if host.contains(':') { format!("[{host}]") } else { host.to_owned() };
+        format!("http://{host}:{}", self.port)
+    }
+}
+
 impl Default for FrontConfig {
     fn default() -> Self {
         FrontConfig { host: "127.0.0.1".into(), port: 3050, external_url: None }
