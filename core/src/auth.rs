@@ -51,6 +51,9 @@ pub struct Principal {
     pub(crate) name: String,
     /// What it may see: servers with any of these tags; `None`: everything.
     pub(crate) tags: Option<BTreeSet<String>>,
+    /// When the credential it presented stops being valid (Unix ms): its sessions' streams
+    /// close then, and the client reconnects with a fresh token.
+    pub(crate) expires_at_ms: Option<u64>,
 }
 
 /// Why a request is not admitted.
@@ -99,6 +102,7 @@ pub fn admit(credential: &Credential, now_ms: u64, ours: impl Fn(&str) -> bool) 
             id: grant.id.clone(),
             name: grant.name.clone(),
             tags: grant.tags.as_ref().map(|tags| tags.iter().map(|t| t.to_lowercase()).collect()),
+            expires_at_ms: grant.expires_at_ms,
         }),
     }
 }

@@ -77,6 +77,12 @@ pub enum Input {
         /// One line per problem (file, line, server, field).
         errors: Vec<String>,
     },
+    /// Tokens were revoked (by `1mcp token revoke`, RFC 7009 revocation, or a refresh token
+    /// presented twice): the sessions their principals opened end now, streams included.
+    CredentialsRevoked {
+        /// Principal ids (a token's id, `oauth:<grant>` for the authorization server's).
+        principals: Vec<String>,
+    },
     /// The daemon is stopping: stop backends, answer what is pending.
     Shutdown,
 }

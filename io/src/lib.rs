@@ -27,6 +27,7 @@ pub mod oauth;
 pub mod proxy;
 mod record;
 mod reload;
+mod revocations;
 mod sse;
 mod stderr;
 mod stdio_front;
@@ -267,6 +268,7 @@ async fn drive(
     // Set once the hub task is over: the stdio front end then winds down.
     let (hub_done, hub_stopped) = watch::channel(false);
 
+    let mut revocation_task = None;
     let front_task = match front {
         Front::Http(listener) => {
             listener.set_nonblocking(true).map_err(IoError::Listener)?;
@@ -290,6 +292,9 @@ async fn drive(
                     }
                     input
                 });
+            }
+            if let Some(dir) = &token_dir {
+                revocation_task = Some(tokio::spawn(revocations::watch(dir.clone(), auth.clone(), backend_tx.clone())));
             }
             let tokens = token_dir.map(|dir| std::sync::Arc::new(tokens::TokenStore::new(&dir)));
             let idp = match &external_idp {
@@ -337,7 +342,7 @@ async fn drive(
     let inbox = driver::Inbox { front: front_rx, backends: backend_rx, shutdown };
     let result = tokio::spawn(driver.run(inbox)).await;
     let _ = hub_done.send(true);
-    if let Some(task) = reload_task {
+    for task in reload_task.into_iter().chain(revocation_task) {
         task.abort();
     }
 

@@ -59,9 +59,14 @@ impl Hub {
         let claimed = req.session_id.clone().or_else(|| {
             (req.path == "/messages").then(|| front::query_param(&req.query, "sessionId").map(str::to_owned)).flatten()
         });
-        let foreign = claimed
-            .and_then(|id| self.sessions.get(&id))
-            .is_some_and(|s| s.principal.as_ref().map(|p| &p.id) != Some(&principal.id));
+        let session = claimed.and_then(|id| self.sessions.get_mut(&id));
+        let foreign = session.as_ref().is_some_and(|s| s.principal.as_ref().map(|p| &p.id) != Some(&principal.id));
+        if let Some(session) = session
+            && !foreign
+        {
+            // The same grant with a fresher token (a refresh): its expiry and tags now apply.
+            session.principal = Some(principal.clone());
+        }
         if foreign {
             // Another principal's session does not exist, as far as this one can tell.
             tracing::warn!(peer = ?req.peer, token = %principal.name, "refused a request for another principal's session");
@@ -74,6 +79,41 @@ impl Hub {
             return Err(());
         }
         Ok(Some(principal))
+    }
+
+    /// Tokens were revoked: end the sessions their principals opened (streams close, calls in
+    /// flight are cancelled), as the next request with the token would be refused anyway.
+    pub(super) fn handle_credentials_revoked(&mut self, now: Instant, principals: &[String]) {
+        let ended: Vec<String> = self
+            .sessions
+            .values()
+            .filter(|s| s.principal.as_ref().is_some_and(|p| principals.contains(&p.id)))
+            .map(|s| s.id.clone())
+            .collect();
+        for session in ended {
+            self.end_session(now, &session, "its token was revoked");
+        }
+    }
+
+    /// Close the event streams of sessions whose token has expired (checked by the session
+    /// sweep): a stream is not a way to keep listening past a token's life. The session
+    /// stays; the client reopens its stream with a fresh token.
+    pub(super) fn close_streams_of_expired_tokens(&mut self, now: Instant) {
+        let now_ms = self.wall_ms(now);
+        let expired: Vec<String> = self
+            .sessions
+            .values()
+            .filter(|s| {
+                s.stream.is_some() && s.principal.as_ref().and_then(|p| p.expires_at_ms).is_some_and(|at| now_ms >= at)
+            })
+            .map(|s| s.id.clone())
+            .collect();
+        for id in expired {
+            let Some(stream) = self.sessions.get_mut(&id).and_then(|s| s.stream.take()) else { continue };
+            self.exchanges.remove(&stream);
+            self.outputs.push_back(crate::event::Output::CloseStream { exchange: stream });
+            tracing::info!(session = %id, "closed an event stream: its token expired");
+        }
     }
 
     /// Refuse a view that reaches past the principal's tags (403 `insufficient_scope`); true

@@ -263,6 +263,7 @@ impl Hub {
             }
             Input::ConfigChanged { config } => self.handle_config_changed(now, config),
             Input::ConfigInvalid { errors } => self.handle_config_invalid(errors),
+            Input::CredentialsRevoked { principals } => self.handle_credentials_revoked(now, &principals),
             Input::Shutdown => self.handle_shutdown(now),
         }
     }

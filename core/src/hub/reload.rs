@@ -98,6 +98,7 @@ impl Hub {
 
     pub(super) fn handle_session_sweep(&mut self, now: Instant) {
         self.sweep_timer = None;
+        self.close_streams_of_expired_tokens(now);
         let Some(timeout) = self.config.session_idle_timeout else { return };
         let idle: Vec<String> = self
             .sessions

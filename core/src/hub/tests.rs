@@ -1774,3 +1774,45 @@ fn with_auth_on_health_tells_strangers_only_its_status() {
     let x = h.http_at(HttpMethod::Get, "/health", "", None, "");
     assert_eq!(h.json_response(x).1["servers"]["total"], 3, "with auth off, the whole document as before");
 }
+
+#[test]
+fn a_revoked_token_ends_its_sessions_and_no_others() {
+    let mut h = guarded_views();
+    h.credential = token("a", None);
+    let a = h.initialize_at("").expect("a's session");
+    let a_stream = h.open_stream(&a);
+    h.credential = token("b", None);
+    let b = h.initialize_at("").expect("b's session");
+    let b_stream = h.open_stream(&b);
+    h.feed(Input::CredentialsRevoked { principals: vec!["a".into()] });
+    assert!(h.events(a_stream).1, "a's stream closes at once");
+    assert!(!h.events(b_stream).1, "b's stays open");
+    assert!(!h.hub.sessions.contains_key(&a) && h.hub.sessions.contains_key(&b));
+}
+
+#[test]
+fn a_stream_does_not_outlive_its_token_and_a_refreshed_token_carries_on() {
+    let mut h = guarded_views();
+    h.hub.config.session_idle_timeout = Some(Duration::from_secs(3600));
+    // Expires 1 000 s after the wall epoch (token() expires at 2 000 000 ms; epoch 1 000 000).
+    h.credential = token("grant", Some(&["web", "db"]));
+    let s = h.initialize_at("").expect("session");
+    let stream = h.open_stream(&s);
+    h.advance(Duration::from_secs(900));
+    assert!(!h.events(stream).1, "still valid");
+    // The client refreshes: the same grant, a later expiry, narrower tags.
+    if let crate::auth::Credential::Token(grant) = &mut h.credential {
+        grant.expires_at_ms = Some(4_000_000);
+        grant.tags = Some(vec!["web".into()]);
+    }
+    assert_eq!(
+        tool_names(&h.list(&s, "tools/list", None)),
+        ["alpha_1mcp_a1", "alpha_1mcp_a2", "alpha_1mcp_a3", "beta_1mcp_b1"],
+        "the refreshed token's tags apply to the session"
+    );
+    h.advance(Duration::from_secs(200));
+    assert!(!h.events(stream).1, "past the first token's expiry, the refreshed one holds the stream");
+    h.advance(Duration::from_secs(3000));
+    assert!(h.events(stream).1, "closed once the refreshed token expired too");
+    assert!(h.hub.sessions.contains_key(&s), "the session stays for a fresh token");
+}

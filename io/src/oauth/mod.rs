@@ -187,6 +187,14 @@ impl AuthServer {
         }))
     }
 
+    /// The principals of revoked grants (`oauth:<grant>`).
+    pub fn revoked_principals(&self) -> impl Iterator<Item = String> {
+        let state = self.store.snapshot();
+        let revoked: Vec<String> =
+            state.families.iter().filter(|f| f.revoked).map(|f| format!("oauth:{}", f.id)).collect();
+        revoked.into_iter()
+    }
+
     /// Answer one request to an authorization server path.
     pub async fn handle(&self, request: OAuthRequest<'_>) -> Response {
         let from_loopback = request.peer.is_some_and(|p| p.to_canonical().is_loopback());
@@ -993,7 +1001,9 @@ fn html(status: StatusCode, page: &str) -> Response {
         "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     );
     set(&mut response, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
-    set(&mut response, header::REFERRER_POLICY, "no-referrer");
+    // Not no-referrer: under it browsers send `Origin: null` with the consent form's POST,
+    // which the Origin check refuses. same-origin still sends nothing to other sites.
+    set(&mut response, header::REFERRER_POLICY, "same-origin");
     no_store(response)
 }
 
