@@ -81,7 +81,13 @@ impl Daemon {
     /// A daemon with authentication on, as `1mcp serve` starts by default (tokens are made
     /// with `1mcp token create -d <daemon.dir>`).
     pub async fn start_with_auth(config: &Value, extra_args: &[&str]) -> Daemon {
-        let mut daemon = Self::launch(&[], config, extra_args, &[], &[], true).await;
+        Self::start_with_auth_files(config, extra_args, &[]).await
+    }
+
+    /// Like [`Daemon::start_with_auth`], first writing `files` (name, contents) into the config
+    /// dir (e.g. another daemon's `operator.secret` or `oauth.json`).
+    pub async fn start_with_auth_files(config: &Value, extra_args: &[&str], files: &[(&str, &str)]) -> Daemon {
+        let mut daemon = Self::launch(&[], config, extra_args, &[], files, true).await;
         let dir = daemon.dir.path().to_string_lossy().into_owned();
         let minted = crate::run_onemcp(&["token", "create", "-d", &dir, "--name", "harness"], STARTUP_TIMEOUT);
         assert_eq!(minted.code, Some(0), "minting the harness token: {}", minted.describe());
