@@ -301,24 +301,26 @@ async function discover() {
   return { t401, issuer, metadata: m, resource: prm.json?.resource ?? mcpUrl, scopes: prm.json?.scopes_supported };
 }
 
-async function register(metadata, redirectUri, clientName) {
+/** Registers a public client (or, with `authMethod`, a confidential one); its client_id (and secret). */
+async function register(metadata, redirectUri, clientName, authMethod = 'none') {
   const r = await http('POST', metadata.registration_endpoint, {
     body: {
       client_name: clientName,
       redirect_uris: [redirectUri],
       grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
-      token_endpoint_auth_method: 'none',
+      token_endpoint_auth_method: authMethod,
       application_type: 'native',
     },
   });
+  const confidential = authMethod !== 'none';
   check(
     'flow',
-    'dynamic registration (public client)',
-    r.status === 201 && typeof r.json?.client_id === 'string' && !r.json?.client_secret,
+    `dynamic registration (${confidential ? 'confidential' : 'public'} client)`,
+    r.status === 201 && typeof r.json?.client_id === 'string' && confidential === (typeof r.json?.client_secret === 'string'),
     `${r.status} client_id=${r.json?.client_id} secret=${r.json?.client_secret ? 'yes' : 'no'}`,
   );
-  return r.json?.client_id;
+  return confidential ? { clientId: r.json?.client_id, secret: r.json?.client_secret } : r.json?.client_id;
 }
 
 function pkce() {
@@ -555,10 +557,11 @@ async function runFlow() {
       check('revoke', "revoking the refresh token ends the grant's access token", access2.status === 401, `access token then: ${access2.status}`);
     }
 
-    // 7. A third login: revoking its access token refuses it at /mcp from the next request on.
+    // 7. A third login, by a client that sends no `resource` (RFC 8707 is recent; many clients
+    // omit it): its token works at /mcp; revoking it refuses it from the next request on.
     const third = pkce();
     const state3 = b64url(randomBytes(16));
-    await page.goto(authorizeUrl(metadata, { clientId, redirectUri: cb.redirectUri, challenge: third.challenge, state: state3, scope, resource }), {
+    await page.goto(authorizeUrl(metadata, { clientId, redirectUri: cb.redirectUri, challenge: third.challenge, state: state3, scope }), {
       waitUntil: 'load',
       timeout: STEP_MS,
     });
@@ -566,7 +569,7 @@ async function runFlow() {
     const hit3 = await cb.waitFor(state3, STEP_MS);
     const token3 = (await exchange(metadata, {
       grant_type: 'authorization_code', code: hit3?.searchParams.get('code') ?? '', redirect_uri: cb.redirectUri, client_id: clientId,
-      code_verifier: third.verifier, resource,
+      code_verifier: third.verifier,
     })).json ?? {};
     const live = await mcp(token3.access_token, initialize(8));
     const revoked = await http('POST', metadata.revocation_endpoint, {
@@ -579,7 +582,7 @@ async function runFlow() {
       live.status === 200 && revoked.status === 200 && afterRevoke.status === 401,
       `before ${live.status}; revoke ${revoked.status}; then /mcp ${afterRevoke.status} ${afterRevoke.text.slice(0, 120)}`,
     );
-    const refresh3 = await exchange(metadata, { grant_type: 'refresh_token', refresh_token: token3.refresh_token ?? '', client_id: clientId, resource });
+    const refresh3 = await exchange(metadata, { grant_type: 'refresh_token', refresh_token: token3.refresh_token ?? '', client_id: clientId });
     note(`after revoking an access token, the refresh token of its grant: ${describe(refresh3)} (RFC 7009: MAY be revoked too)`);
 
   } finally {
@@ -778,9 +781,13 @@ async function runConformance() {
   const metadata = (await http('GET', `${issuer}/.well-known/oauth-authorization-server`)).json ?? {};
   const port = await freePort();
   const redirectUri = `http://127.0.0.1:${port}/callback`;
-  const clientId = await register(metadata, redirectUri, 'MCP conformance suite');
-  const args = [settings.conformanceCli, 'authorization', '--url', issuer, '--client-id', clientId, '--resource', mcpUrl, '-p', String(port), '-o', settings.outDir];
-  console.error(`running: node ${args.join(' ')}`);
+  // settings.clientAuth (e.g. "client_secret_post"): a confidential client, its secret passed on.
+  const registered = await register(metadata, redirectUri, 'MCP conformance suite', settings.clientAuth ?? 'none');
+  const clientId = typeof registered === 'string' ? registered : registered.clientId;
+  const args = [settings.conformanceCli, 'authorization', '--url', issuer, '--client-id', clientId, '-p', String(port), '-o', settings.outDir];
+  if (typeof registered !== 'string') args.push('--client-secret', registered.secret ?? '');
+  if (settings.noResource !== true) args.push('--resource', mcpUrl);
+  console.error(`running: node ${args.join(' ').replace(/--client-secret \S+/, '--client-secret …')}`);
   runner = spawn(settings.node, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let printedUrl;
   let buffered = '';
