@@ -540,7 +540,7 @@ mod tests {
     fn alg_none_and_hmac_with_the_public_key_as_secret_are_refused() {
         let signer = Signer::rsa();
         let jwk = signer.jwk("k1");
-        let set = keys(&[jwk.clone()]);
+        let set = keys(std::slice::from_ref(&jwk));
         let body = b64(claims().to_string().as_bytes());
         for alg in ["none", "None", "NONE"] {
             let header = b64(json!({"alg": alg, "typ": "at+jwt", "kid": "k1"}).to_string().as_bytes());
