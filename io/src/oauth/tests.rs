@@ -386,3 +386,32 @@ async fn access_tokens_from_another_secret_or_tampered_are_unknown() {
     let shared = AuthServer::new(rig._dir.path(), FrontConfig::default(), BTreeSet::new()).expect("second daemon");
     assert!(matches!(shared.credential(&access), Credential::Token(_)), "a daemon sharing the config dir accepts it");
 }
+
+/// What checking a credential costs (a benchmark, not a test: run with
+/// `cargo test --release -p onemcp-io -- --ignored --nocapture credential_check_cost`).
+#[tokio::test]
+#[ignore = "benchmark"]
+async fn credential_check_cost() {
+    let mut rig = Rig::new();
+    rig.sign_in().await;
+    let id = rig.register(json!({})).await["client_id"].as_str().expect("id").to_owned();
+    let code = rig.approve(&id, None, &[("everything", "1")]).await;
+    let access = rig.redeem(&id, &code, VERIFIER).await.json()["access_token"].as_str().expect("access").to_owned();
+    let (_, pat) = crate::tokens::create(rig._dir.path(), "bench", None, None, 0).expect("pat");
+    let store = crate::tokens::TokenStore::new(rig._dir.path());
+    let pat_header = format!("Bearer {pat}");
+    const N: u32 = 200_000;
+    for (name, check) in [
+        (
+            "oauth access token",
+            Box::new(|| matches!(rig.server.credential(&access), Credential::Token(_))) as Box<dyn Fn() -> bool>,
+        ),
+        ("personal access token", Box::new(|| matches!(store.credential(Some(&pat_header)), Credential::Token(_)))),
+    ] {
+        let started = std::time::Instant::now();
+        for _ in 0..N {
+            assert!(check());
+        }
+        println!("{name}: {:.2} us per check", started.elapsed().as_secs_f64() * 1e6 / f64::from(N));
+    }
+}
