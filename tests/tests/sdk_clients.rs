@@ -9,6 +9,13 @@
 //! expectations are what the real server does. Through 1mcp they run with authentication on
 //! (the default), presenting a token from `1mcp token create`. Needs the tooling from `tests/js/setup.sh`;
 //! without it these tests skip loudly (fail under `CI=true`).
+//!
+//! The `*_logs_in_*` tests run the same SDKs' OAuth clients (`tests/js/sdk-oauth.mjs`,
+//! `tests/py/sdk_oauth.py`) through 1mcp's own authorization server against two tagged fixture
+//! servers: 401, discovery, dynamic registration or a Client ID Metadata Document served by the
+//! script on loopback, PKCE, the operator's consent (the script plays the browser with the cookie
+//! of a `1mcp auth link`) narrowing the grant to `alpha`, the token, a tool call, the `beta` tool
+//! refused, and a refresh with rotation in the same session.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -117,4 +124,126 @@ async fn python_sdk_clients_direct_baseline() {
         ["--direct".to_owned(), node_binary().display().to_string(), server_everything_js().display().to_string()];
     let checks = run_script("Python SDK clients A+B direct", py_command(&target)).await;
     assert_all_ok("Python SDK clients A+B, each with its own server-everything (no proxy)", &checks);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The official SDK clients through 1mcp's OAuth 2.1 login (tests/js/sdk-oauth.mjs,
+// tests/py/sdk_oauth.py): 401, discovery, registration or a Client ID Metadata Document, PKCE,
+// the operator's consent narrowing the grant to one tag, the token, a tool call, a refresh.
+// ---------------------------------------------------------------------------------------------
+
+fn oauth_ts_script() -> PathBuf {
+    workspace_root().join("tests/js/sdk-oauth.mjs")
+}
+
+fn oauth_py_script() -> PathBuf {
+    workspace_root().join("tests/py/sdk_oauth.py")
+}
+
+/// Two fixture servers tagged `alpha` and `beta` (tools `alpha_1mcp_echo`, `beta_1mcp_echo`, ...).
+fn tagged_config() -> serde_json::Value {
+    let fixture = env!("CARGO_BIN_EXE_fixture-server");
+    onemcp_tests::mcp_config([
+        ("alpha", onemcp_tests::fixture_backend(fixture, "alpha", &[])),
+        ("beta", onemcp_tests::fixture_backend(fixture, "beta", &[])),
+    ])
+}
+
+/// A fresh one-time operator link for the daemon (`1mcp auth link`).
+fn operator_link(daemon: &Daemon) -> String {
+    let config = daemon.config_path().to_string_lossy().into_owned();
+    let run = onemcp_tests::run_onemcp(&["auth", "link", "-c", &config], Duration::from_secs(10));
+    assert_eq!(run.code, Some(0), "{}", run.describe());
+    run.stdout.trim().to_owned()
+}
+
+/// Runs an OAuth client script against a fresh auth daemon with a fresh operator link; asserts
+/// every check passed and names the checks that must be there.
+async fn oauth_run(what: &str, mut command: tokio::process::Command, daemon: &Daemon, required: &[&str]) {
+    command.env("ONEMCP_OPERATOR_LINK", operator_link(daemon)).env("ONEMCP_TAG", "alpha");
+    let scratch = tempfile::Builder::new().prefix("onemcp-sdk-oauth-").tempdir().expect("create a scratch directory");
+    command.env("ONEMCP_JS_DIR", js_dir());
+    let output = run_bounded(command, scratch.path(), SCRIPT_LIMIT).await;
+    let checks = match parse_client_report(&output.stdout) {
+        Some(checks) if !checks.is_empty() => checks,
+        _ => panic!("{what}: no report (timed out: {})\n{}", output.timed_out, output.tail(80)),
+    };
+    let report: serde_json::Value =
+        output.stdout.lines().rev().find_map(|l| serde_json::from_str(l).ok()).unwrap_or_default();
+    let table = client_table(what, &checks);
+    assert!(checks.iter().all(|c| c.ok), "{what}: some steps failed:{table}\n{}", output.tail(40));
+    for name in required {
+        assert!(checks.iter().any(|c| c.check == *name), "{what}: step {name} never ran:{table}");
+    }
+    eprintln!("{table}login (first 401 to first tool result): {} ms", report["loginMs"]);
+}
+
+const TS_OAUTH_STEPS: [&str; 12] = [
+    "sign-in",
+    "first-connect-needs-login",
+    "discovery",
+    "consent-page",
+    "pkce-authorization-request",
+    "consent-approved",
+    "token",
+    "sees-only-its-tag",
+    "tool-call",
+    "other-tag-refused",
+    "refresh",
+    "call-after-refresh",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typescript_sdk_client_logs_in_with_dynamic_registration() {
+    if require_tool("typescript_sdk_client_logs_in_with_dynamic_registration", &[&node_binary()]).is_none() {
+        return;
+    }
+    let daemon = Daemon::start_with_auth(&tagged_config(), &[]).await;
+    daemon.wait_ready().await;
+    let mut command = tokio::process::Command::new(node_binary());
+    command.arg(oauth_ts_script()).args([daemon.url.as_str(), "dcr"]);
+    let mut steps = TS_OAUTH_STEPS.to_vec();
+    steps.push("dynamic-registration");
+    oauth_run("TypeScript SDK client, OAuth with dynamic registration", command, &daemon, &steps).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typescript_sdk_client_logs_in_with_a_client_id_metadata_document() {
+    if require_tool("typescript_sdk_client_logs_in_with_a_client_id_metadata_document", &[&node_binary()]).is_none() {
+        return;
+    }
+    let daemon = Daemon::start_with_auth(&tagged_config(), &[]).await;
+    daemon.wait_ready().await;
+    let mut command = tokio::process::Command::new(node_binary());
+    command.arg(oauth_ts_script()).args([daemon.url.as_str(), "cimd"]);
+    let mut steps = TS_OAUTH_STEPS.to_vec();
+    steps.push("metadata-document");
+    oauth_run("TypeScript SDK client, OAuth with a Client ID Metadata Document", command, &daemon, &steps).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_sdk_client_logs_in_with_dynamic_registration() {
+    if require_tool("python_sdk_client_logs_in_with_dynamic_registration", &[&python_binary()]).is_none() {
+        return;
+    }
+    let daemon = Daemon::start_with_auth(&tagged_config(), &[]).await;
+    daemon.wait_ready().await;
+    let mut command = tokio::process::Command::new(python_binary());
+    command.arg(oauth_py_script()).arg(&daemon.url);
+    let steps = [
+        "sign-in",
+        "first-request-401",
+        "discovery",
+        "dynamic-registration",
+        "consent-page",
+        "pkce-authorization-request",
+        "consent-approved",
+        "token",
+        "sees-only-its-tag",
+        "tool-call",
+        "other-tag-refused",
+        "refresh",
+        "call-after-refresh",
+    ];
+    oauth_run("Python SDK client, OAuth with dynamic registration", command, &daemon, &steps).await;
 }
