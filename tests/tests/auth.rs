@@ -1104,3 +1104,78 @@ async fn no_secret_of_a_whole_oauth_flow_reaches_the_log() {
         eprintln!("not in {lines} log lines: {what}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oauth_sessions_belong_to_their_grant_and_the_door_refuses_misuse() {
+    let daemon = Daemon::start_with_auth(&oauth_daemon_config(), &[]).await;
+    let client_id = public_client(&daemon).await;
+    let cookie = sign_in(&daemon).await;
+    let first = grant(&daemon, &cookie, &client_id).await;
+    let second = grant(&daemon, &cookie, &client_id).await;
+    let (access1, refresh1) = (text_of(&first, "access_token"), text_of(&first, "refresh_token"));
+    let access2 = text_of(&second, "access_token");
+    let session = open(&daemon, &access1, "").await.expect("session of the first grant");
+
+    // Another grant's token (same client, same operator) does not get this session.
+    let stolen = list_status(&daemon, &access2, &session).await;
+    seen("another grant's access token with this session's id", stolen);
+    assert_eq!(stolen, 404);
+    // A refreshed token of the same grant keeps it.
+    let (status, refreshed) = refresh(&daemon, &client_id, &refresh1).await;
+    assert_eq!(status, 200, "{refreshed}");
+    assert_eq!(list_status(&daemon, &text_of(&refreshed, "access_token"), &session).await, 200);
+
+    // Malformed bearer values and a token in the URL.
+    for (attack, header) in [
+        ("Authorization: Bearer 1mcp_at_ (empty token)", "Bearer 1mcp_at_".to_owned()),
+        ("Authorization: Bearer with a token of spaces and junk", "Bearer 1mcp_at_ x.y".to_owned()),
+        ("Authorization: a refresh token as the bearer", format!("Bearer {}", text_of(&refreshed, "refresh_token"))),
+    ] {
+        let r = daemon
+            .http(&HttpRequest::mcp_post(None, &initialize_request("2025-11-25")).header("Authorization", &header))
+            .await
+            .expect("answered");
+        seen(attack, r.status);
+        assert!(r.status == 401 || r.status == 400, "{attack}: {}", r.describe());
+        assert!(r.header("Mcp-Session-Id").is_none(), "{attack}");
+    }
+    let in_url =
+        HttpRequest::mcp_post(None, &initialize_request("2025-11-25")).at(&format!("/mcp?access_token={access2}"));
+    let r = daemon.http(&in_url).await.expect("answered");
+    seen("OAuth access token in the query string", r.status);
+    assert_eq!(r.status, 400, "{}", r.describe());
+
+    // A foreign Host on the authorization server's endpoints (DNS rebinding).
+    for path in ["/.well-known/oauth-authorization-server", "/register", "/token", "/authorize?client_id=x"] {
+        let method = if matches!(path, "/register" | "/token") { "POST" } else { "GET" };
+        let r = daemon.http(&HttpRequest::new(method, path).header("Host", "evil.example")).await.expect("answered");
+        seen(&format!("{method} {path} with Host: evil.example"), r.status);
+        assert_eq!(r.status, 403, "{path}: {}", r.describe());
+    }
+}
+
+/// Found by the battery: io/src/http.rs takes whatever follows the first space of any
+/// `Authorization` scheme as an OAuth access token, so `Basic 1mcp_at_...` (or `Token ...`) is
+/// admitted where RFC 6750 (and the door for personal tokens, `Credential::Malformed`) wants
+/// `Bearer`. Not a way in without the token, but a scheme confusion; un-ignore once the header
+/// is read as `Bearer` only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "io/src/http.rs admits an OAuth access token under any Authorization scheme (reported)"]
+async fn oauth_access_tokens_are_admitted_as_bearer_tokens_only() {
+    let daemon = Daemon::start_with_auth(&oauth_daemon_config(), &[]).await;
+    let client_id = public_client(&daemon).await;
+    let cookie = sign_in(&daemon).await;
+    let access = text_of(&grant(&daemon, &cookie, &client_id).await, "access_token");
+    open(&daemon, &access, "").await.expect("as a bearer token it works");
+    for scheme in ["Basic", "Token", "MAC"] {
+        let r = daemon
+            .http(
+                &HttpRequest::mcp_post(None, &initialize_request("2025-11-25"))
+                    .header("Authorization", &format!("{scheme} {access}")),
+            )
+            .await
+            .expect("answered");
+        seen(&format!("Authorization: {scheme} <OAuth access token>"), r.status);
+        assert_eq!(r.status, 401, "{scheme}: {}", r.describe());
+    }
+}
