@@ -95,7 +95,10 @@ async fn handle(State(state): State<FrontState>, request: Request) -> Response {
         // The token is hashed and looked up here (or, a JWT with an external provider, verified);
         // only what the store or the verifier says reaches the core.
         let authorization = parts.headers.get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or(""));
-        let bearer = authorization.and_then(|v| v.split_once(' ')).map(|(_, token)| token.trim());
+        let bearer = authorization
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim());
         request.credential = match (&state.auth, bearer) {
             (Some(auth), Some(token)) if token.starts_with(crate::oauth::ACCESS_PREFIX) => auth.credential(token),
             _ => crate::idp::credential(tokens, state.idp.as_ref(), authorization).await,

@@ -368,10 +368,20 @@ impl Ledger {
         self.wall_ms = wall_ms;
     }
 
-    /// Whether `client` presents a live token now (known, not revoked, not expired).
+    /// Whether `client` presents a live token now (known, not revoked, not expired, issued for
+    /// this server if it names a resource: its base URL or an MCP endpoint of the simulated
+    /// hub's front end, `http://127.0.0.1:3050`).
     fn live(&self, client: usize) -> bool {
+        let ours = |aud: &str| {
+            let aud = aud.strip_suffix('/').unwrap_or(aud);
+            ["", "/mcp", "/sse", "/messages"].iter().any(|path| aud == format!("http://127.0.0.1:3050{path}"))
+        };
         match self.credentials.get(&client) {
-            Some(Credential::Token(grant)) => !grant.revoked && grant.expires_at_ms.is_none_or(|at| self.wall_ms < at),
+            Some(Credential::Token(grant)) => {
+                !grant.revoked
+                    && grant.expires_at_ms.is_none_or(|at| self.wall_ms < at)
+                    && grant.audience.as_deref().is_none_or(ours)
+            }
             _ => false,
         }
     }

@@ -156,16 +156,18 @@ pub struct World {
 /// mostly a live token, some bound to tags (sometimes spelt in capitals), some refused.
 /// Each client has a token of its own (`tok-<index>`): no two clients are the same principal.
 fn draw_credential(rng: &mut ChaCha8Rng, client: usize) -> (Credential, bool) {
-    let token = |tags: Option<Vec<String>>, expires_at_ms: Option<u64>, revoked: bool| {
-        Credential::Token(Box::new(TokenGrant {
-            id: format!("tok-{client}"),
-            name: format!("client-{client}"),
-            tags,
-            expires_at_ms,
-            revoked,
-            audience: None,
-        }))
-    };
+    let with_audience =
+        |tags: Option<Vec<String>>, expires_at_ms: Option<u64>, revoked: bool, audience: Option<&str>| {
+            Credential::Token(Box::new(TokenGrant {
+                id: format!("tok-{client}"),
+                name: format!("client-{client}"),
+                tags,
+                expires_at_ms,
+                revoked,
+                audience: audience.map(str::to_owned),
+            }))
+        };
+    let token = |tags, expires_at_ms, revoked| with_audience(tags, expires_at_ms, revoked, None);
     let roll = below(rng, 100);
     match roll {
         0..60 => {
@@ -176,7 +178,9 @@ fn draw_credential(rng: &mut ChaCha8Rng, client: usize) -> (Credential, bool) {
                 tags.into_iter().map(|t| if upper { t.to_uppercase() } else { t }).collect()
             });
             let expires = chance(rng, 0.3).then_some(WALL_EPOCH_MS + 3_600_000);
-            (token(tags, expires, false), false)
+            // An OAuth token names the resource it was issued for: one of this server's.
+            let audience = chance(rng, 0.3).then(|| OUR_RESOURCES[below(rng, OUR_RESOURCES.len() as u64) as usize]);
+            (with_audience(tags, expires, false, audience), false)
         }
         60..72 => {
             let tags = chance(rng, 0.5).then(|| draw_tags(rng));
@@ -185,11 +189,26 @@ fn draw_credential(rng: &mut ChaCha8Rng, client: usize) -> (Credential, bool) {
         72..78 => (Credential::None, false),
         78..82 => (Credential::Malformed, false),
         82..87 => (Credential::Unknown, false),
-        87..92 => (token(None, None, true), false),
+        87..90 => (token(None, None, true), false),
+        90..92 => {
+            let elsewhere = OTHER_RESOURCES[below(rng, OTHER_RESOURCES.len() as u64) as usize];
+            (with_audience(None, None, false, Some(elsewhere)), false)
+        }
         92..97 => (token(None, Some(WALL_EPOCH_MS - below(rng, 2)), false), false),
         _ => (token(None, None, false), true),
     }
 }
+
+/// Resources of the simulated hub (its default front end), as clients spell them.
+const OUR_RESOURCES: [&str; 4] =
+    ["http://127.0.0.1:3050", "http://127.0.0.1:3050/mcp", "http://127.0.0.1:3050/mcp/", "http://127.0.0.1:3050/sse"];
+/// Resources of other servers: a token issued for one of them is refused (RFC 8707).
+const OTHER_RESOURCES: [&str; 4] = [
+    "https://elsewhere.example/mcp",
+    "http://127.0.0.1:3051/mcp",
+    "http://127.0.0.1:3050/other",
+    "http://127.0.0.1:3050.evil.example/mcp",
+];
 
 /// One or two distinct tags from [`TAGS`].
 fn draw_tags(rng: &mut ChaCha8Rng) -> Vec<String> {

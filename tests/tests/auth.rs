@@ -1160,7 +1160,6 @@ async fn oauth_sessions_belong_to_their_grant_and_the_door_refuses_misuse() {
 /// `Bearer`. Not a way in without the token, but a scheme confusion; un-ignore once the header
 /// is read as `Bearer` only.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "io/src/http.rs admits an OAuth access token under any Authorization scheme (reported)"]
 async fn oauth_access_tokens_are_admitted_as_bearer_tokens_only() {
     let daemon = Daemon::start_with_auth(&oauth_daemon_config(), &[]).await;
     let client_id = public_client(&daemon).await;
