@@ -17,7 +17,9 @@ use hyper::body::Bytes;
 use hyper::{Request, Uri, header};
 use onemcp_core::auth::Credential;
 use serde_json::Value;
-use std::sync::{Arc, RwLock};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 /// Longest wait for one metadata or key set request (connect, answer and body).
@@ -31,6 +33,11 @@ pub const RETRY_GAP: Duration = Duration::from_secs(5);
 /// A key set older than this is refetched (in the background) on the next token, so keys the
 /// provider removed stop working.
 pub const KEYS_MAX_AGE: Duration = Duration::from_secs(10 * 60);
+/// Longest a whole refresh (discovery and key set) may take.
+const REFRESH_LIMIT: Duration = Duration::from_secs(10);
+/// Most verified tokens remembered (by SHA-256), so a client's next request with the same
+/// token costs a hash instead of a signature check; the set is emptied when full.
+const MAX_REMEMBERED: usize = 1024;
 
 /// Where tokens come from and what they must say.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -102,6 +109,12 @@ pub(crate) struct ExternalIdp {
     client: HttpClient,
     snapshot: RwLock<Arc<Snapshot>>,
     fetcher: tokio::sync::Mutex<Fetcher>,
+    /// Set while a background refresh of a stale key set runs (one at a time).
+    refreshing: AtomicBool,
+    /// Tokens verified with the key set of a generation, by the SHA-256 of the token. Only
+    /// what the verifier says is kept (never the token); a new key set makes every entry
+    /// stale, so a key the provider removed stops working for remembered tokens too.
+    remembered: Mutex<HashMap<[u8; 32], (u64, jwt::Verified)>>,
 }
 
 impl ExternalIdp {
@@ -116,6 +129,8 @@ impl ExternalIdp {
             client: mcp_http::http_client(FETCH_TIMEOUT)?,
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
             fetcher: tokio::sync::Mutex::new(Fetcher::default()),
+            refreshing: AtomicBool::new(false),
+            remembered: Mutex::new(HashMap::new()),
         })
     }
 
@@ -132,19 +147,40 @@ impl ExternalIdp {
     pub(crate) async fn credential(self: &Arc<Self>, token: &str) -> Credential {
         let now_s = crate::unix_time_ms() / 1000;
         let mut snapshot = self.snapshot();
-        let mut outcome = jwt::verify(token, &snapshot.keys, &self.rules, now_s);
+        let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
+        let key: [u8; 32] = digest.as_ref().try_into().unwrap_or_default();
+        let known = self.remembered.lock().ok().and_then(|r| r.get(&key).cloned());
+        let mut outcome = match known {
+            // Verified before with these keys (expiry is still the core's decision, each time).
+            Some((generation, verified)) if generation == snapshot.generation => Ok(verified),
+            _ => jwt::verify(token, &snapshot.keys, &self.rules, now_s),
+        };
         if outcome == Err(Rejection::UnknownKey) {
             // Rotated keys, or none loaded yet: refetch (rate-limited) and try once more.
             self.refresh(snapshot.generation).await;
             snapshot = self.snapshot();
             outcome = jwt::verify(token, &snapshot.keys, &self.rules, now_s);
-        } else if snapshot.fetched_at.is_some_and(|at| at.elapsed() > KEYS_MAX_AGE) {
+        } else if snapshot.fetched_at.is_some_and(|at| at.elapsed() > KEYS_MAX_AGE)
+            && !self.refreshing.swap(true, Ordering::AcqRel)
+        {
             let idp = Arc::clone(self);
             let seen = snapshot.generation;
-            tokio::spawn(async move { idp.refresh(seen).await });
+            tokio::spawn(async move {
+                idp.refresh(seen).await;
+                idp.refreshing.store(false, Ordering::Release);
+            });
         }
         match outcome {
-            Ok(verified) => Credential::Token(Box::new(verified.grant(&self.rules))),
+            Ok(verified) => {
+                let grant = verified.grant(&self.rules);
+                if let Ok(mut remembered) = self.remembered.lock() {
+                    if remembered.len() >= MAX_REMEMBERED {
+                        remembered.clear();
+                    }
+                    remembered.insert(key, (snapshot.generation, verified));
+                }
+                Credential::Token(Box::new(grant))
+            }
             Err(rejection) => {
                 // The reason only: nothing of the token is logged.
                 tracing::debug!(issuer = %self.rules.issuer, reason = %rejection, "refused a JWT access token");
@@ -167,7 +203,8 @@ impl ExternalIdp {
             return;
         }
         fetcher.last_attempt = Some(Instant::now());
-        match self.fetch(&mut fetcher).await {
+        let fetched = tokio::time::timeout(REFRESH_LIMIT, self.fetch(&mut fetcher)).await;
+        match fetched.unwrap_or_else(|_| Err(format!("no key set within {REFRESH_LIMIT:?}"))) {
             Ok(keys) => {
                 let jwks_uri = fetcher.jwks_uri.as_ref().map(ToString::to_string).unwrap_or_default();
                 tracing::info!(issuer = %self.rules.issuer, %jwks_uri, keys = keys.len(), "fetched the identity provider's keys");
@@ -311,6 +348,7 @@ pub(crate) async fn credential(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jwt::tests::{Signer, keys};
 
     fn settings(issuer: &str) -> IdpSettings {
         IdpSettings {
@@ -376,6 +414,84 @@ mod tests {
         assert!(jwks_uri_of(b"<html>", ours).is_err());
         let local = "http://127.0.0.1:9";
         assert!(jwks_uri_of(doc(local, "http://127.0.0.1:9/jwks").as_bytes(), local).is_ok());
+    }
+
+    /// A verifier for an issuer on a closed loopback port, holding `keys` as if fetched.
+    fn seeded(keys: KeySet, generation: u64) -> Arc<ExternalIdp> {
+        let idp = ExternalIdp::new(&IdpSettings { issuer: ISSUER.into(), ..settings(ISSUER) }).expect("client");
+        idp.seed(keys, generation);
+        Arc::new(idp)
+    }
+
+    impl ExternalIdp {
+        fn seed(&self, keys: KeySet, generation: u64) {
+            let next = Snapshot { keys, fetched_at: Some(Instant::now()), generation };
+            *self.snapshot.write().expect("lock") = Arc::new(next);
+        }
+    }
+
+    const ISSUER: &str = "http://127.0.0.1:9";
+
+    fn token_of(signer: &Signer, kid: &str, exp: u64) -> String {
+        let claims = serde_json::json!({
+            "iss": ISSUER, "sub": "alice", "aud": "https://mcp.example.com/mcp", "exp": exp, "scope": "tag:web",
+        });
+        signer.token(&signer.header(kid), &claims)
+    }
+
+    #[tokio::test]
+    async fn remembered_tokens_skip_the_signature_check_until_the_keys_change() {
+        let signer = Signer::ec();
+        let idp = seeded(keys(&[signer.jwk("k1")]), 1);
+        let exp = crate::unix_time_ms() / 1000 + 300;
+        let token = token_of(&signer, "k1", exp);
+        for _ in 0..2 {
+            let Credential::Token(grant) = idp.credential(&token).await else { panic!("admitted") };
+            assert_eq!((grant.id.as_str(), grant.tags.clone()), ("http://127.0.0.1:9#alice", Some(vec!["web".into()])));
+        }
+        let remembered = idp.remembered.lock().expect("lock").clone();
+        assert_eq!(remembered.len(), 1);
+        assert!(!format!("{remembered:?}").contains(&token), "only what the verifier said is kept");
+        // The provider drops the key: the remembered token no longer gets in (the refetch the
+        // unknown kid causes fails here: nothing listens on port 9).
+        idp.seed(keys(&[Signer::ec().jwk("k2")]), 2);
+        assert_eq!(idp.credential(&token).await, Credential::Unknown);
+        // An expired token is handed over with its expiry, for the core to refuse.
+        idp.seed(keys(&[signer.jwk("k1")]), 3);
+        let Credential::Token(grant) = idp.credential(&token_of(&signer, "k1", 1)).await else { panic!("verified") };
+        assert_eq!(grant.expires_at_ms, Some((1 + jwt::LEEWAY_S) * 1000));
+    }
+
+    /// Cost per request of a bearer JWT, the first time (signature check) and then (a hash).
+    /// Run with `cargo test -p onemcp-io --release jwt_credential_cost -- --ignored --nocapture`.
+    #[tokio::test]
+    #[ignore = "a measurement, not a check"]
+    async fn jwt_credential_cost() {
+        const ROUNDS: u32 = 2_000;
+        for signer in [Signer::ec(), Signer::rsa()] {
+            let idp = seeded(keys(&[signer.jwk("k1")]), 1);
+            let exp = crate::unix_time_ms() / 1000 + 3600;
+            let tokens: Vec<String> = (0..ROUNDS).map(|i| token_of(&signer, "k1", exp + u64::from(i))).collect();
+            let started = std::time::Instant::now();
+            for token in &tokens {
+                assert!(matches!(idp.credential(token).await, Credential::Token(_)));
+            }
+            let first = started.elapsed() / ROUNDS;
+            idp.remembered.lock().expect("lock").clear();
+            let token = &tokens[0];
+            let _ = idp.credential(token).await;
+            let started = std::time::Instant::now();
+            for _ in 0..ROUNDS {
+                assert!(matches!(idp.credential(token).await, Credential::Token(_)));
+            }
+            let again = started.elapsed() / ROUNDS;
+            eprintln!(
+                "{}: {:.1} µs a new token, {:.1} µs a token seen before ({ROUNDS} rounds each)",
+                signer.alg(),
+                first.as_secs_f64() * 1e6,
+                again.as_secs_f64() * 1e6
+            );
+        }
     }
 
     #[test]

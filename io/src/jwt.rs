@@ -343,7 +343,7 @@ pub(crate) fn verify(token: &str, keys: &KeySet, rules: &Rules, now_s: u64) -> R
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use onemcp_core::auth::{Credential, Denial, admit};
     use ring::rand::SystemRandom;
@@ -392,31 +392,31 @@ mod tests {
     }
 
     /// A signer: either key kind, with its JWK.
-    enum Signer {
+    pub(crate) enum Signer {
         Ec(EcdsaKeyPair),
         Rsa(RsaKeyPair),
     }
 
     impl Signer {
-        fn ec() -> Signer {
+        pub(crate) fn ec() -> Signer {
             let rng = SystemRandom::new();
             let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).expect("generate");
             Signer::Ec(EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).expect("key"))
         }
 
-        fn rsa() -> Signer {
+        pub(crate) fn rsa() -> Signer {
             let der = base64::engine::general_purpose::STANDARD.decode(RSA_TEST_KEY).expect("base64");
             Signer::Rsa(RsaKeyPair::from_der(&der).expect("RSA key"))
         }
 
-        fn alg(&self) -> &'static str {
+        pub(crate) fn alg(&self) -> &'static str {
             match self {
                 Signer::Ec(_) => "ES256",
                 Signer::Rsa(_) => "RS256",
             }
         }
 
-        fn jwk(&self, kid: &str) -> Value {
+        pub(crate) fn jwk(&self, kid: &str) -> Value {
             match self {
                 Signer::Ec(k) => {
                     let point = k.public_key().as_ref();
@@ -442,18 +442,18 @@ mod tests {
             }
         }
 
-        fn token(&self, header: &Value, claims: &Value) -> String {
+        pub(crate) fn token(&self, header: &Value, claims: &Value) -> String {
             let signing_input =
                 format!("{}.{}", b64(header.to_string().as_bytes()), b64(claims.to_string().as_bytes()));
             format!("{signing_input}.{}", b64(&self.sign(signing_input.as_bytes())))
         }
 
-        fn header(&self, kid: &str) -> Value {
+        pub(crate) fn header(&self, kid: &str) -> Value {
             json!({"alg": self.alg(), "typ": "at+jwt", "kid": kid})
         }
     }
 
-    fn keys(jwks: &[Value]) -> KeySet {
+    pub(crate) fn keys(jwks: &[Value]) -> KeySet {
         KeySet::parse(json!({ "keys": jwks }).to_string().as_bytes()).expect("key set")
     }
 
