@@ -50,7 +50,13 @@ impl Hub {
                 if let Denial::Invalid(why) = &denial {
                     tracing::warn!(peer = ?req.peer, path = %crate::text::for_log(&req.path), "refused a request: {why}");
                 }
-                let challenge = self.challenge(&req.path, denial.error_code(), None);
+                // Name the scopes the request's view needs, so a client asks for them (RFC 6750).
+                let needed = crate::view::parse_view_query(&req.query, &self.presets)
+                    .ok()
+                    .and_then(|view| view.filter)
+                    .map(|f| f.referenced_tags().into_iter().map(|t| format!("tag:{t}")).collect::<Vec<_>>().join(" "))
+                    .filter(|scopes| !scopes.is_empty());
+                let challenge = self.challenge(&req.path, denial.error_code(), needed.as_deref());
                 let body = jsonrpc::error(None, code::INVALID_REQUEST, denial.message());
                 self.respond(exchange, 401, &body, vec![("WWW-Authenticate".into(), challenge)]);
                 return Err(());

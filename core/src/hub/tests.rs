@@ -1645,6 +1645,11 @@ fn with_auth_on_mcp_endpoints_need_a_live_token_and_say_where_to_learn_more() {
         assert_eq!(metadata["scopes_supported"], json!(["tag:db", "tag:web"]));
         assert_eq!(metadata["authorization_servers"], json!(["http://127.0.0.1:3050"]), "the embedded server");
     }
+    let x = h.http_at(HttpMethod::Post, "/mcp", "tag-filter=web%20and%20not%20prod", None, "{}");
+    assert!(
+        challenge(&h.response(x).expect("answered")).contains("scope=\"tag:prod tag:web\""),
+        "a 401 names the scopes the view needs"
+    );
     let x = h.http_at(HttpMethod::Get, "/.well-known/oauth-protected-resource/health", "", None, "");
     assert_eq!(h.response(x).map(|r| r.status), Some(404), "metadata only for MCP endpoints");
     let mut foreign = token("elsewhere", None);
