@@ -122,6 +122,39 @@ impl Hub {
         }
     }
 
+    /// Refuse a new session to a principal that holds its quota already (429); true when
+    /// refused (answered). Logged once per principal until it is under its quota again.
+    pub(super) fn refuse_session_beyond_quota(
+        &mut self,
+        exchange: ExchangeId,
+        id: Option<&Value>,
+        principal: Option<&Principal>,
+    ) -> bool {
+        let Some(principal) = principal else { return false };
+        let held =
+            self.sessions.values().filter(|s| s.principal.as_ref().is_some_and(|p| p.id == principal.id)).count();
+        if held < self.config.max_sessions_per_principal {
+            self.quota_logged.remove(&principal.id);
+            return false;
+        }
+        if self.quota_logged.len() >= 1024 {
+            self.quota_logged.clear();
+        }
+        if self.quota_logged.insert(principal.id.clone()) {
+            tracing::warn!(token = %principal.name, limit = self.config.max_sessions_per_principal, "refused a session: the token holds its quota of sessions");
+        }
+        let text = format!(
+            "Too Many Requests: this token already holds {held} sessions; end some (DELETE /mcp) or let idle ones expire"
+        );
+        self.respond(
+            exchange,
+            429,
+            &jsonrpc::error(id, code::INTERNAL_ERROR, text),
+            vec![("Retry-After".into(), "5".into())],
+        );
+        true
+    }
+
     /// Refuse a view that reaches past the principal's tags (403 `insufficient_scope`); true
     /// when refused (answered).
     pub(super) fn refuse_view_beyond_scope(

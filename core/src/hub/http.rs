@@ -169,7 +169,9 @@ impl Hub {
                 return self.respond(exchange, 400, &body, vec![]);
             }
         };
-        if self.refuse_view_beyond_scope(exchange, &req.path, principal.as_ref(), &view) {
+        if self.refuse_view_beyond_scope(exchange, &req.path, principal.as_ref(), &view)
+            || self.refuse_session_beyond_quota(exchange, Some(id), principal.as_ref())
+        {
             return;
         }
         let params = jsonrpc::params(body);

@@ -38,7 +38,9 @@ impl Hub {
                 return self.respond(exchange, 400, &body, vec![]);
             }
         };
-        if self.refuse_view_beyond_scope(exchange, &req.path, principal.as_ref(), &view) {
+        if self.refuse_view_beyond_scope(exchange, &req.path, principal.as_ref(), &view)
+            || self.refuse_session_beyond_quota(exchange, None, principal.as_ref())
+        {
             return;
         }
         let session_id = session::format_session_id(self.random_bytes());

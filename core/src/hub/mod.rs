@@ -46,6 +46,9 @@ pub struct HubConfig {
     pub wall_epoch_ms: u64,
     /// Most concurrent client sessions; more are refused with 503.
     pub max_sessions: usize,
+    /// Most concurrent sessions one principal (token or grant) may hold; more are refused
+    /// with 429, so one client cannot take every session from the others.
+    pub max_sessions_per_principal: usize,
     /// Whether the front end requires authentication (reported in `/health`).
     pub auth_enabled: bool,
     /// The authorization server clients are sent to (RFC 9728 `authorization_servers`): an
@@ -88,6 +91,7 @@ impl Default for HubConfig {
             front: FrontConfig::default(),
             wall_epoch_ms: 0,
             max_sessions: 10_000,
+            max_sessions_per_principal: 1_000,
             auth_enabled: false,
             auth_issuer: None,
             auth_audience: None,
@@ -193,6 +197,8 @@ pub struct Hub {
     last_now: Instant,
     /// The pending idle-session sweep, if sessions exist to sweep.
     sweep_timer: Option<crate::timer::TimerKey>,
+    /// Principals already told (in the log) that they hit their session quota.
+    quota_logged: std::collections::BTreeSet<String>,
 }
 
 impl Hub {
@@ -225,6 +231,7 @@ impl Hub {
             drain_timer: None,
             last_now: now,
             sweep_timer: None,
+            quota_logged: std::collections::BTreeSet::new(),
         };
         hub.cursor_key = CursorKey::new(hub.random_bytes());
         if let Some(file) = &hub.config.presets {

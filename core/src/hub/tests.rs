@@ -1821,3 +1821,22 @@ fn a_stream_does_not_outlive_its_token_and_a_refreshed_token_carries_on() {
     assert!(h.events(stream).1, "closed once the refreshed token expired too");
     assert!(h.hub.sessions.contains_key(&s), "the session stays for a fresh token");
 }
+
+#[test]
+fn one_token_cannot_take_every_session() {
+    let mut h = guarded_views();
+    h.hub.config.max_sessions_per_principal = 2;
+    h.credential = token("greedy", None);
+    let first = h.initialize_at("").expect("first");
+    h.initialize_at("").expect("second");
+    let (status, body) = h.initialize_at("").expect_err("over its quota");
+    assert_eq!(status, 429, "{body}");
+    let x = h.http_at(HttpMethod::Get, "/sse", "", None, "");
+    assert_eq!(h.response(x).map(|r| r.status), Some(429), "legacy sessions count too");
+    h.credential = token("other", None);
+    assert!(h.initialize_at("").is_ok(), "another token is not affected");
+    h.credential = token("greedy", None);
+    let d = h.http(HttpMethod::Delete, Some(&first), "");
+    assert_eq!(h.response(d).map(|r| r.status), Some(200));
+    assert!(h.initialize_at("").is_ok(), "under its quota again");
+}
