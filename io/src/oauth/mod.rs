@@ -322,19 +322,11 @@ impl AuthServer {
             refresh: grants.iter().any(|g| g == "refresh_token"),
             created_at: now,
         };
-        let saved = self
-            .store
-            .update(now, |state| {
-                if state.clients.len() >= store::MAX_CLIENTS {
-                    return Err(());
-                }
-                state.clients.push(client);
-                Ok(())
-            })
-            .await;
+        let saved =
+            self.store.update(now, |state| store::push_bounded(&mut state.clients, client, store::MAX_CLIENTS)).await;
         match saved {
             Ok(Ok(())) => {}
-            Ok(Err(())) => {
+            Ok(Err(store::Full)) => {
                 tracing::warn!(limit = store::MAX_CLIENTS, "refused a client registration: too many clients");
                 return registration_error("invalid_client_metadata", "this server has too many registered clients");
             }
@@ -523,19 +515,11 @@ impl AuthServer {
             expires_at: now + CODE_TTL_MS,
             family: None,
         };
-        let saved = self
-            .store
-            .update(now, |state| {
-                if state.codes.len() >= store::MAX_CODES {
-                    return Err(());
-                }
-                state.codes.push(record);
-                Ok(())
-            })
-            .await;
+        let saved =
+            self.store.update(now, |state| store::push_bounded(&mut state.codes, record, store::MAX_CODES)).await;
         match saved {
             Ok(Ok(())) => {}
-            Ok(Err(())) => {
+            Ok(Err(store::Full)) => {
                 tracing::warn!(limit = store::MAX_CODES, "refused a consent: too many outstanding codes");
                 return html(StatusCode::SERVICE_UNAVAILABLE, &pages::error("Busy", "too many pending codes; retry"));
             }

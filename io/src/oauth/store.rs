@@ -241,6 +241,19 @@ impl PrivateMode for std::fs::OpenOptions {
     }
 }
 
+/// A list of the state is full.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Full;
+
+/// Push `item` unless `list` already holds `max` (nothing changes then).
+pub fn push_bounded<T>(list: &mut Vec<T>, item: T, max: usize) -> Result<(), Full> {
+    if list.len() >= max {
+        return Err(Full);
+    }
+    list.push(item);
+    Ok(())
+}
+
 /// Record `presented` as spent in `family` and install `next` as its refresh token.
 pub fn rotate(family: &mut Family, presented: String, next: String) {
     family.spent.push(presented);
