@@ -327,7 +327,10 @@ impl AuthServer {
         match saved {
             Ok(Ok(())) => {}
             Ok(Err(store::Full)) => {
-                tracing::warn!(limit = store::MAX_CLIENTS, "refused a client registration: too many clients");
+                tracing::warn!(
+                    limit = store::MAX_CLIENTS,
+                    "refused a client registration: every registered client holds a live grant"
+                );
                 return registration_error("invalid_client_metadata", "this server has too many registered clients");
             }
             Err(error) => return store_failure(&error),

@@ -107,6 +107,21 @@ impl State {
         self.families.iter_mut().find(|f| f.id == id)
     }
 
+    /// Register `client`. When [`MAX_CLIENTS`] are registered, the oldest client without a live
+    /// grant makes room (registration is open to anyone: spam must not lock real clients
+    /// out); refused only when every client holds a live grant.
+    pub fn register(&mut self, client: Client, now_ms: u64) -> Result<(), Full> {
+        if self.clients.len() >= MAX_CLIENTS {
+            let live =
+                |id: &str| self.families.iter().any(|f| f.client_id == id && !f.revoked && f.expires_at > now_ms);
+            let idle = self.clients.iter().enumerate().filter(|(_, c)| !live(&c.id)).min_by_key(|(_, c)| c.created_at);
+            let Some((index, _)) = idle else { return Err(Full) };
+            self.clients.remove(index);
+        }
+        self.clients.push(client);
+        Ok(())
+    }
+
     /// Drop what can no longer be used: expired codes and links, families expired or revoked
     /// a day ago (kept that long so a reused token still finds its family revoked), and the
     /// oldest families beyond [`MAX_FAMILIES`].
@@ -317,6 +332,37 @@ mod tests {
         assert!(store.snapshot().families[0].revoked, "another daemon's write is seen");
         let mode = std::fs::metadata(dir.path().join(FILE_NAME)).expect("meta").permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
+    }
+
+    #[test]
+    fn a_full_client_list_makes_room_from_clients_without_a_live_grant() {
+        let client = |id: &str, created_at: u64| Client {
+            id: id.into(),
+            name: id.into(),
+            redirect_uris: vec![],
+            auth_method: "none".into(),
+            secret_hash: None,
+            refresh: false,
+            created_at,
+        };
+        let mut state = State::default();
+        for i in 0..MAX_CLIENTS {
+            state.register(client(&format!("c{i}"), i as u64), 0).expect("room");
+        }
+        let mut granted = family("g", 100);
+        granted.client_id = "c0".into();
+        state.families.push(granted);
+        state.register(client("new", 5000), 10).expect("room made");
+        assert!(state.client("c0").is_some(), "a client with a live grant stays");
+        assert!(state.client("c1").is_none(), "the oldest idle one made room");
+        let mut full = State::default();
+        for i in 0..MAX_CLIENTS {
+            full.clients.push(client(&format!("k{i}"), 0));
+            let mut f = family(&format!("f{i}"), 100);
+            f.client_id = format!("k{i}");
+            full.families.push(f);
+        }
+        assert_eq!(full.register(client("late", 1), 10), Err(Full), "every client holds a live grant");
     }
 
     #[tokio::test]
