@@ -1,12 +1,13 @@
-//! Per-address rate limit of the authorization server's endpoints: a token bucket per peer
-//! (30 requests, refilled at one per two seconds), a bounded table of peers, and one log line
+//! Per-address rate limit of the authorization server's endpoints (metadata aside): a token
+//! bucket per peer (60 requests, refilled at one per two seconds; every local client shares
+//! one address, and a login takes about six), a bounded table of peers, and one log line
 //! per peer each time it starts being limited.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 
 /// Requests a peer may make at once.
-const BURST: f64 = 30.0;
+const BURST: f64 = 60.0;
 /// Requests per millisecond refilled.
 const REFILL_PER_MS: f64 = 0.5 / 1000.0;
 /// Peers tracked; beyond, idle (full) buckets are forgotten, then everything.
@@ -63,7 +64,7 @@ mod tests {
         let mut limiter = Limiter::default();
         let a = Some(IpAddr::from([127, 0, 0, 1]));
         let b = Some(IpAddr::from([127, 0, 0, 2]));
-        for _ in 0..30 {
+        for _ in 0..BURST as usize {
             assert_eq!(limiter.check(a, 0), None);
         }
         assert_eq!(limiter.check(a, 0), Some(2));

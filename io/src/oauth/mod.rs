@@ -210,7 +210,9 @@ impl AuthServer {
             return preflight();
         }
         let now = crate::unix_time_ms();
-        let wait = self.limiter.lock().ok().and_then(|mut l| l.check(request.peer, now));
+        // Metadata is static and cheap: every local client reads it, from the same address.
+        let metadata = request.path.starts_with("/.well-known/");
+        let wait = if metadata { None } else { self.limiter.lock().ok().and_then(|mut l| l.check(request.peer, now)) };
         if let Some(retry_after_s) = wait {
             let mut response = json_response(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -705,10 +707,6 @@ impl AuthServer {
 
     /// The token response for `family`, with an access token seeing `tags`.
     fn token_answer(&self, family: &Family, tags: Option<Vec<String>>, refresh: Option<String>, now: u64) -> Value {
-        let scope = match &tags {
-            Some(tags) => rules::scope_string(tags),
-            None => rules::scope_string(&self.known_tags()),
-        };
         let claims = AccessClaims {
             fam: family.id.clone(),
             cid: family.client_id.clone(),
@@ -722,8 +720,13 @@ impl AuthServer {
             "access_token": access,
             "token_type": "Bearer",
             "expires_in": ACCESS_TTL_MS / 1000,
-            "scope": scope,
         });
+        // A grant of every server (asked for with no scope) has no scope string that says so
+        // (untagged servers and servers added later are in it): `scope` is left out, which
+        // OAuth reads as "what was requested".
+        if let Some(tags) = &claims.tags {
+            body["scope"] = json!(rules::scope_string(tags));
+        }
         if let Some(refresh) = refresh {
             body["refresh_token"] = json!(refresh);
         }

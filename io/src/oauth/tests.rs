@@ -230,6 +230,7 @@ async fn a_whole_flow_grants_what_the_operator_approved_and_rotates_refresh_toke
 
     let code = rig.approve(&id, None, &[("everything", "1")]).await;
     let tokens = rig.redeem(&id, &code, VERIFIER).await.json();
+    assert!(tokens.get("scope").is_none(), "every server: no scope string can say so: {tokens}");
     let first_refresh = tokens["refresh_token"].as_str().expect("refresh").to_owned();
     assert_eq!(rig.grant(tokens["access_token"].as_str().expect("access")).tags, None, "every server");
     let rotated = rig.refresh(&id, &first_refresh).await.json();
@@ -414,4 +415,19 @@ async fn credential_check_cost() {
         }
         println!("{name}: {:.2} us per check", started.elapsed().as_secs_f64() * 1e6 / f64::from(N));
     }
+}
+
+#[tokio::test]
+async fn an_address_that_hammers_the_endpoints_is_slowed_but_metadata_stays_readable() {
+    let rig = Rig::new();
+    let mut statuses = Vec::new();
+    for _ in 0..61 {
+        statuses.push(rig.send(Method::POST, "/token", "grant_type=nonsense", &[]).await.status);
+    }
+    assert!(statuses[..60].iter().all(|s| *s != StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
+    let limited = rig.send(Method::POST, "/register", "{}", &[]).await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(limited.header(header::RETRY_AFTER).parse::<u64>().is_ok_and(|s| s >= 1));
+    let metadata = rig.send(Method::GET, "/.well-known/oauth-authorization-server", "", &[]).await;
+    assert_eq!(metadata.status, StatusCode::OK);
 }
