@@ -187,6 +187,63 @@ pub struct ServeArgs {
     #[arg(long, env = "ONE_MCP_AUTH_SCOPE_CLAIM", value_name = "CLAIM", default_value = "scope")]
     pub auth_scope_claim: String,
 
+    /// 1MCP's scope-check switch: scopes are always checked here, so `false` is ignored with a
+    /// warning (in 1MCP it silently switched the bearer check off; --no-auth does that openly)
+    #[arg(
+        long,
+        env = "ONE_MCP_ENABLE_SCOPE_VALIDATION",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        default_value = "true",
+        default_missing_value = "true",
+        value_parser = BoolishValueParser::new(),
+        action = ArgAction::Set,
+    )]
+    pub enable_scope_validation: bool,
+
+    /// 1MCP's extra checks (always on here; accepted for compatibility)
+    #[arg(
+        long,
+        env = "ONE_MCP_ENABLE_ENHANCED_SECURITY",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        default_value = "false",
+        default_missing_value = "true",
+        value_parser = BoolishValueParser::new(),
+        action = ArgAction::Set,
+    )]
+    pub enable_enhanced_security: bool,
+
+    /// Lifetime of the access tokens the authorization server issues, in minutes (clients
+    /// refresh them; 1MCP's default is 1440)
+    #[arg(long, env = "ONE_MCP_SESSION_TTL", value_name = "MINUTES", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=43_200))]
+    pub session_ttl: u64,
+
+    /// 1MCP's directory for OAuth state; 1mcp keeps it in the config dir (where `1mcp auth
+    /// link` and every daemon sharing the dir find it), so this is ignored with a warning
+    #[arg(long, env = "ONE_MCP_SESSION_STORAGE_PATH", value_name = "DIR")]
+    pub session_storage_path: Option<PathBuf>,
+
+    /// Window of the OAuth endpoints' per-address rate limit, in minutes
+    #[arg(long, env = "ONE_MCP_RATE_LIMIT_WINDOW", value_name = "MINUTES", default_value_t = 15,
+          value_parser = clap::value_parser!(u64).range(1..=1440))]
+    pub rate_limit_window: u64,
+
+    /// Requests an address may make to the OAuth endpoints per window (metadata not counted)
+    #[arg(long, env = "ONE_MCP_RATE_LIMIT_MAX", value_name = "N", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_limit_max: u32,
+
+    /// 1MCP's proxy trust setting (for client addresses behind a reverse proxy); 1mcp uses
+    /// the connection's address, so values other than `loopback` are ignored with a warning
+    #[arg(long, env = "ONE_MCP_TRUST_PROXY", value_name = "VALUE", default_value = "loopback")]
+    pub trust_proxy: String,
+
+    /// What `/health` shows callers without a token while authentication is on
+    #[arg(long, env = "ONE_MCP_HEALTH_INFO_LEVEL", value_name = "LEVEL", value_enum, default_value = "minimal")]
+    pub health_info_level: HealthInfoLevel,
+
     /// Apply edits of the config file without a restart (SIGHUP reloads either way)
     #[arg(
         long,
@@ -243,6 +300,40 @@ impl ServeArgs {
     /// Whether authentication was asked for.
     pub fn auth_enabled(&self) -> bool {
         self.enable_auth && !self.no_auth
+    }
+
+    /// The embedded authorization server's settings.
+    pub fn auth_options(&self) -> onemcp_io::oauth::AuthOptions {
+        onemcp_io::oauth::AuthOptions {
+            access_ttl_ms: self.session_ttl * 60 * 1000,
+            rate_limit_max: self.rate_limit_max,
+            rate_limit_window_ms: self.rate_limit_window * 60 * 1000,
+        }
+    }
+
+    /// Warnings about 1MCP flags whose values 1mcp does not follow, one line each.
+    pub fn compatibility_warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if !self.enable_scope_validation {
+            warnings.push(
+                "--enable-scope-validation=false is ignored: a token's scopes are always checked (in 1MCP it \
+                 switched the bearer check off altogether); --no-auth switches authentication off"
+                    .to_owned(),
+            );
+        }
+        if let Some(path) = &self.session_storage_path {
+            warnings.push(format!(
+                "--session-storage-path {} is ignored: authorization state is kept in the config directory",
+                path.display()
+            ));
+        }
+        if self.trust_proxy != "loopback" {
+            warnings.push(format!(
+                "--trust-proxy {} is ignored: client addresses are the connections' own",
+                self.trust_proxy
+            ));
+        }
+        warnings
     }
 
     /// The external identity provider asked for, if any.
@@ -333,6 +424,27 @@ impl ProxyArgs {
     }
 }
 
+/// `--health-info-level` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum HealthInfoLevel {
+    /// Status and time.
+    Minimal,
+    /// Also the version, server counts, names and states.
+    Basic,
+    /// Everything (commands, URLs, tags, errors).
+    Full,
+}
+
+impl From<HealthInfoLevel> for onemcp_core::health::InfoLevel {
+    fn from(level: HealthInfoLevel) -> Self {
+        match level {
+            HealthInfoLevel::Minimal => onemcp_core::health::InfoLevel::Minimal,
+            HealthInfoLevel::Basic => onemcp_core::health::InfoLevel::Basic,
+            HealthInfoLevel::Full => onemcp_core::health::InfoLevel::Full,
+        }
+    }
+}
+
 /// `--log-level` values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum LogLevel {
@@ -382,6 +494,45 @@ mod tests {
             Command::Proxy(args) => Some(args),
             Command::Serve(_) | Command::Config(_) | Command::Token(_) | Command::Auth(_) => None,
         }
+    }
+
+    #[test]
+    fn onemcps_auth_flags_are_accepted_and_the_unsafe_ones_do_not_weaken_anything() {
+        let Ok(args) = parse(&[
+            "1mcp",
+            "--enable-auth",
+            "--enable-scope-validation",
+            "false",
+            "--enable-enhanced-security",
+            "--session-ttl",
+            "1440",
+            "--session-storage-path",
+            "/tmp/sessions",
+            "--rate-limit-window",
+            "10",
+            "--rate-limit-max",
+            "50",
+            "--trust-proxy",
+            "true",
+            "--health-info-level",
+            "basic",
+        ]) else {
+            panic!("1MCP's flags must parse")
+        };
+        assert!(args.auth_enabled(), "scope validation off does not switch authentication off");
+        let options = args.auth_options();
+        assert_eq!(
+            (options.access_ttl_ms, options.rate_limit_max, options.rate_limit_window_ms),
+            (1440 * 60_000, 50, 600_000)
+        );
+        let warnings = args.compatibility_warnings();
+        assert_eq!(warnings.len(), 3, "{warnings:?}");
+        assert!(warnings[0].contains("always checked"));
+        assert_eq!(args.health_info_level, HealthInfoLevel::Basic);
+        let Ok(defaults) = parse(&["1mcp"]) else { panic!("parse failed") };
+        assert!(defaults.compatibility_warnings().is_empty());
+        assert_eq!(defaults.auth_options().access_ttl_ms, 3_600_000, "short-lived access tokens by default");
+        assert!(parse(&["1mcp", "--session-ttl", "0"]).is_err());
     }
 
     #[test]

@@ -126,8 +126,12 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
         );
     }
     let front = FrontConfig { host: args.host.clone(), port: local.port(), external_url: args.external_url.clone() };
+    for warning in args.compatibility_warnings() {
+        tracing::warn!("{warning}");
+    }
     let hub_config = HubConfig {
         auth_enabled: args.auth_enabled(),
+        health_info_level: args.health_info_level.into(),
         auth_issuer: external_idp.as_ref().map(|idp| idp.issuer.clone()),
         auth_audience: external_idp.as_ref().map(|idp| idp.audience.clone()),
         ..daemon_hub_config(parsed.config, front, presets)
@@ -158,7 +162,7 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
         auth::announce_operator_link(&paths.config_dir, issuer);
     }
 
-    let mut settings = onemcp_io::DaemonSettings::new(listener, hub_config);
+    let mut settings = onemcp_io::DaemonSettings::new(listener, hub_config).with_auth_options(args.auth_options());
     if args.auth_enabled() {
         settings = settings.with_tokens(&paths.config_dir);
     }

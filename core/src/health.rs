@@ -5,6 +5,7 @@ use crate::config::TransportConfig;
 use crate::hub::HubConfig;
 use crate::registry::Collision;
 use crate::time::Instant;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 /// `GET /health`: overall status (200 healthy/degraded, 503 unhealthy) and per-backend detail.
@@ -63,6 +64,53 @@ pub fn overall<'a>(
         body["configuration"]["reloadErrors"] = errors.into();
     }
     (if status == "unhealthy" { 503 } else { 200 }, body)
+}
+
+/// How much of the health documents a caller without a token sees while authentication is on
+/// (1MCP's `--health-info-level`); token holders, and everyone with authentication off, see
+/// them whole.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InfoLevel {
+    /// Status and time only.
+    #[default]
+    Minimal,
+    /// Also the version, server counts, and each server's name and state (no commands, URLs,
+    /// tags or errors).
+    Basic,
+    /// Everything.
+    Full,
+}
+
+impl InfoLevel {
+    /// `body` cut to this level.
+    pub fn apply(self, body: Value) -> Value {
+        match self {
+            InfoLevel::Full => body,
+            InfoLevel::Minimal => json!({"status": body["status"], "timestamp": body["timestamp"]}),
+            InfoLevel::Basic => {
+                let mut basic = json!({"status": body["status"], "timestamp": body["timestamp"]});
+                for key in ["version", "waitingFor"] {
+                    if let Some(value) = body.get(key) {
+                        basic[key] = value.clone();
+                    }
+                }
+                if let Some(servers) = body.get("servers") {
+                    let names: Vec<Value> = servers["details"]
+                        .as_array()
+                        .map(|details| {
+                            details.iter().map(|d| json!({"name": d["name"], "status": d["status"]})).collect()
+                        })
+                        .unwrap_or_default();
+                    basic["servers"] = json!({
+                        "total": servers["total"], "healthy": servers["healthy"], "unhealthy": servers["unhealthy"],
+                        "details": names,
+                    });
+                }
+                basic
+            }
+        }
+    }
 }
 
 /// `GET /health/ready`: ready (200) once 1mcp can serve: every enabled server has become ready

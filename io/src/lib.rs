@@ -64,6 +64,8 @@ pub struct DaemonSettings {
     /// access tokens); with one, the embedded authorization server is off (see
     /// [`DaemonSettings::serves_embedded_authorization_server`]).
     pub external_idp: Option<IdpSettings>,
+    /// Settings of the embedded authorization server (when it runs).
+    pub auth_options: oauth::AuthOptions,
 }
 
 impl DaemonSettings {
@@ -77,6 +79,7 @@ impl DaemonSettings {
             record: None,
             token_dir: None,
             external_idp: None,
+            auth_options: oauth::AuthOptions::default(),
         }
     }
 
@@ -90,6 +93,7 @@ impl DaemonSettings {
             record: None,
             token_dir: None,
             external_idp: None,
+            auth_options: oauth::AuthOptions::default(),
         }
     }
 
@@ -109,6 +113,12 @@ impl DaemonSettings {
     /// longer serve the embedded authorization server).
     pub fn with_external_idp(mut self, settings: IdpSettings) -> Self {
         self.external_idp = Some(settings);
+        self
+    }
+
+    /// Settings for the embedded authorization server.
+    pub fn with_auth_options(mut self, options: oauth::AuthOptions) -> Self {
+        self.auth_options = options;
         self
     }
 
@@ -258,7 +268,16 @@ async fn drive(
     hangups: mpsc::Receiver<()>,
 ) -> Result<(), IoError> {
     let embedded_auth = settings.serves_embedded_authorization_server();
-    let DaemonSettings { front, mut hub_config, limits, mut config_source, record, token_dir, external_idp } = settings;
+    let DaemonSettings {
+        front,
+        mut hub_config,
+        limits,
+        mut config_source,
+        record,
+        token_dir,
+        external_idp,
+        auth_options,
+    } = settings;
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(IoError::Entropy)?;
 
@@ -276,8 +295,8 @@ async fn drive(
             let auth = match &token_dir {
                 Some(dir) if embedded_auth => {
                     let tags = oauth_tags(&hub_config.mcp);
-                    let server =
-                        oauth::AuthServer::new(dir, hub_config.front.clone(), tags).map_err(IoError::AuthServer)?;
+                    let server = oauth::AuthServer::with_options(dir, hub_config.front.clone(), tags, auth_options)
+                        .map_err(IoError::AuthServer)?;
                     Some(std::sync::Arc::new(server))
                 }
                 _ => None,

@@ -182,14 +182,15 @@ impl Hub {
     }
 
     /// A health document as the caller may see it: whole with authentication off or a live
-    /// token; otherwise only its status and time (server names, commands, URLs and errors are
-    /// for those who may use the servers). The HTTP status stays, for load balancers.
+    /// token; otherwise cut to `--health-info-level` (by default only its status and time:
+    /// server names, commands, URLs and errors are for those who may use the servers). The
+    /// HTTP status stays, for load balancers.
     pub(super) fn health_for(&self, now: Instant, req: &HttpRequest, body: Value) -> Value {
         let admitted = || auth::admit(&req.credential, self.wall_ms(now), |aud| self.is_our_resource(aud)).is_ok();
         if !self.config.auth_enabled || admitted() {
             return body;
         }
-        json!({"status": body["status"], "timestamp": body["timestamp"]})
+        self.config.health_info_level.apply(body)
     }
 
     /// `GET /.well-known/oauth-protected-resource[/mcp|/sse|/messages]` (RFC 9728): the

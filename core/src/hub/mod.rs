@@ -51,6 +51,8 @@ pub struct HubConfig {
     pub max_sessions_per_principal: usize,
     /// Whether the front end requires authentication (reported in `/health`).
     pub auth_enabled: bool,
+    /// What callers without a token see of `/health` with authentication on.
+    pub health_info_level: crate::health::InfoLevel,
     /// The authorization server clients are sent to (RFC 9728 `authorization_servers`): an
     /// external identity provider's issuer; `None`: the one this daemon embeds.
     pub auth_issuer: Option<String>,
@@ -93,6 +95,7 @@ impl Default for HubConfig {
             max_sessions: 10_000,
             max_sessions_per_principal: 1_000,
             auth_enabled: false,
+            health_info_level: crate::health::InfoLevel::Minimal,
             auth_issuer: None,
             auth_audience: None,
             presets: None,

@@ -1770,6 +1770,16 @@ fn with_auth_on_health_tells_strangers_only_its_status() {
         let keys: Vec<&String> = body.as_object().map(|o| o.keys().collect()).unwrap_or_default();
         assert_eq!(keys, ["status", "timestamp"], "{path}: {body}");
     }
+    h.hub.config.health_info_level = crate::health::InfoLevel::Basic;
+    let x = h.http_at(HttpMethod::Get, "/health", "", None, "");
+    let (_, body) = h.json_response(x);
+    assert_eq!(body["servers"]["total"], 3, "basic: counts: {body}");
+    assert_eq!(body["servers"]["details"][0].as_object().map(|o| o.len()), Some(2), "basic: name and state: {body}");
+    assert!(!body.to_string().contains("tags") && body.get("configuration").is_none(), "{body}");
+    h.hub.config.health_info_level = crate::health::InfoLevel::Full;
+    let x = h.http_at(HttpMethod::Get, "/health", "", None, "");
+    assert!(h.json_response(x).1["servers"]["details"][0]["tags"].is_array(), "full: everything");
+    h.hub.config.health_info_level = crate::health::InfoLevel::Minimal;
     h.credential = token("ops", None);
     let x = h.http_at(HttpMethod::Get, "/health", "", None, "");
     let (_, body) = h.json_response(x);

@@ -1,20 +1,21 @@
 //! Per-address rate limit of the authorization server's endpoints (metadata aside): a token
-//! bucket per peer (60 requests, refilled at one per two seconds; every local client shares
-//! one address, and a login takes about six), a bounded table of peers, and one log line
+//! bucket per peer holding `--rate-limit-max` requests (100), refilled over
+//! `--rate-limit-window` (15 min), as 1MCP counts them; every local client shares one address,
+//! and a login takes about six requests, a bounded table of peers, and one log line
 //! per peer each time it starts being limited.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-/// Requests a peer may make at once.
-const BURST: f64 = 60.0;
-/// Requests per millisecond refilled.
-const REFILL_PER_MS: f64 = 0.5 / 1000.0;
 /// Peers tracked; beyond, idle (full) buckets are forgotten, then everything.
 const MAX_PEERS: usize = 4096;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Limiter {
+    /// Requests a peer may make at once.
+    burst: f64,
+    /// Requests per millisecond refilled.
+    refill_per_ms: f64,
     buckets: HashMap<Option<IpAddr>, Bucket>,
 }
 
@@ -26,17 +27,25 @@ struct Bucket {
 }
 
 impl Limiter {
+    /// `max` requests per `window_ms` per address (at least one of each).
+    pub(super) fn new(max: u32, window_ms: u64) -> Limiter {
+        let burst = f64::from(max.max(1));
+        Limiter { burst, refill_per_ms: burst / window_ms.max(1) as f64, buckets: HashMap::new() }
+    }
+
     /// Take one request for `peer` at `now_ms`; `Some(seconds)` to wait when over the limit.
     pub(super) fn check(&mut self, peer: Option<IpAddr>, now_ms: u64) -> Option<u64> {
         if self.buckets.len() >= MAX_PEERS && !self.buckets.contains_key(&peer) {
-            self.buckets.retain(|_, b| refilled(b, now_ms) < BURST);
+            let (burst, rate) = (self.burst, self.refill_per_ms);
+            self.buckets.retain(|_, b| refilled(b, now_ms, burst, rate) < burst);
             if self.buckets.len() >= MAX_PEERS {
                 tracing::warn!(peers = MAX_PEERS, "OAuth rate limit table full; forgetting every peer");
                 self.buckets.clear();
             }
         }
-        let bucket = self.buckets.entry(peer).or_insert(Bucket { tokens: BURST, at_ms: now_ms, limited: false });
-        bucket.tokens = refilled(bucket, now_ms);
+        let (burst, rate) = (self.burst, self.refill_per_ms);
+        let bucket = self.buckets.entry(peer).or_insert(Bucket { tokens: burst, at_ms: now_ms, limited: false });
+        bucket.tokens = refilled(bucket, now_ms, burst, rate);
         bucket.at_ms = now_ms;
         if bucket.tokens >= 1.0 {
             bucket.tokens -= 1.0;
@@ -45,14 +54,14 @@ impl Limiter {
         }
         if !bucket.limited {
             bucket.limited = true;
-            tracing::warn!(peer = ?peer, "OAuth endpoints rate-limited for this address ({BURST} requests, then 1 per 2 s)");
+            tracing::warn!(peer = ?peer, burst, "OAuth endpoints rate-limited for this address (--rate-limit-max, --rate-limit-window)");
         }
-        Some(((1.0 - bucket.tokens) / REFILL_PER_MS / 1000.0).ceil() as u64)
+        Some(((1.0 - bucket.tokens) / rate / 1000.0).ceil().max(1.0) as u64)
     }
 }
 
-fn refilled(bucket: &Bucket, now_ms: u64) -> f64 {
-    (bucket.tokens + now_ms.saturating_sub(bucket.at_ms) as f64 * REFILL_PER_MS).min(BURST)
+fn refilled(bucket: &Bucket, now_ms: u64, burst: f64, rate: f64) -> f64 {
+    (bucket.tokens + now_ms.saturating_sub(bucket.at_ms) as f64 * rate).min(burst)
 }
 
 #[cfg(test)]
@@ -61,10 +70,11 @@ mod tests {
 
     #[test]
     fn a_burst_passes_then_requests_wait_and_other_peers_are_unaffected() {
-        let mut limiter = Limiter::default();
+        // 30 per minute: one more every 2 s.
+        let mut limiter = Limiter::new(30, 60_000);
         let a = Some(IpAddr::from([127, 0, 0, 1]));
         let b = Some(IpAddr::from([127, 0, 0, 2]));
-        for _ in 0..BURST as usize {
+        for _ in 0..30 {
             assert_eq!(limiter.check(a, 0), None);
         }
         assert_eq!(limiter.check(a, 0), Some(2));
@@ -75,7 +85,7 @@ mod tests {
 
     #[test]
     fn the_table_is_bounded() {
-        let mut limiter = Limiter::default();
+        let mut limiter = Limiter::new(100, 900_000);
         for i in 0..(MAX_PEERS as u32 + 10) {
             limiter.check(Some(IpAddr::from(i.to_be_bytes())), 0);
         }

@@ -39,8 +39,6 @@ pub const ACCESS_PREFIX: &str = "1mcp_at_";
 const REFRESH_PREFIX: &str = "1mcp_rt_";
 const CODE_PREFIX: &str = "1mcp_code_";
 const SECRET_PREFIX: &str = "1mcp_cs_";
-/// Access token lifetime.
-const ACCESS_TTL_MS: u64 = 3600 * 1000;
 /// A grant (refresh family) lifetime.
 const FAMILY_TTL_MS: u64 = 30 * 24 * 3600 * 1000;
 /// An authorization code's lifetime.
@@ -69,9 +67,28 @@ pub fn is_oauth_path(path: &str) -> bool {
     )
 }
 
+/// The authorization server's settings (1MCP's flags).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AuthOptions {
+    /// Access token lifetime (`--session-ttl`, minutes in 1MCP; 60 here by default: short-lived
+    /// tokens, refreshed by the client).
+    pub access_ttl_ms: u64,
+    /// Requests an address may make to the OAuth endpoints per window (`--rate-limit-max`).
+    pub rate_limit_max: u32,
+    /// The window (`--rate-limit-window`, minutes in 1MCP).
+    pub rate_limit_window_ms: u64,
+}
+
+impl Default for AuthOptions {
+    fn default() -> Self {
+        AuthOptions { access_ttl_ms: 3600 * 1000, rate_limit_max: 100, rate_limit_window_ms: 15 * 60 * 1000 }
+    }
+}
+
 /// The authorization server of one daemon (state shared with every daemon of its config dir).
 #[derive(Debug)]
 pub struct AuthServer {
+    access_ttl_ms: u64,
     keys: Keys,
     store: Store,
     front: FrontConfig,
@@ -138,15 +155,26 @@ impl AuthServer {
     /// The authorization server of config directory `dir`, reached at `front`'s public base
     /// URL, offering `tags` as scopes.
     pub fn new(dir: &Path, front: FrontConfig, tags: BTreeSet<String>) -> std::io::Result<AuthServer> {
+        AuthServer::with_options(dir, front, tags, AuthOptions::default())
+    }
+
+    /// [`AuthServer::new`] with `options`.
+    pub fn with_options(
+        dir: &Path,
+        front: FrontConfig,
+        tags: BTreeSet<String>,
+        options: AuthOptions,
+    ) -> std::io::Result<AuthServer> {
         let issuer = front.public_base();
         let loopback = onemcp_core::front::is_loopback(&front.host);
         Ok(AuthServer {
+            access_ttl_ms: options.access_ttl_ms,
             keys: Keys::load_or_create(dir)?,
             store: Store::new(dir),
             front,
             issuer,
             tags: RwLock::new(tags),
-            limiter: Mutex::new(limit::Limiter::default()),
+            limiter: Mutex::new(limit::Limiter::new(options.rate_limit_max, options.rate_limit_window_ms)),
             documents: cimd::Fetcher::new(loopback),
         })
     }
@@ -713,13 +741,13 @@ impl AuthServer {
             tags,
             aud: family.resource.clone(),
             iat: now,
-            exp: now + ACCESS_TTL_MS,
+            exp: now + self.access_ttl_ms,
         };
         let access = format!("{ACCESS_PREFIX}{}", self.keys.seal(Purpose::AccessToken, &claims));
         let mut body = json!({
             "access_token": access,
             "token_type": "Bearer",
-            "expires_in": ACCESS_TTL_MS / 1000,
+            "expires_in": self.access_ttl_ms / 1000,
         });
         // A grant of every server (asked for with no scope) has no scope string that says so
         // (untagged servers and servers added later are in it): `scope` is left out, which

@@ -420,11 +420,12 @@ async fn credential_check_cost() {
 #[tokio::test]
 async fn an_address_that_hammers_the_endpoints_is_slowed_but_metadata_stays_readable() {
     let rig = Rig::new();
+    let budget = AuthOptions::default().rate_limit_max as usize;
     let mut statuses = Vec::new();
-    for _ in 0..61 {
+    for _ in 0..budget {
         statuses.push(rig.send(Method::POST, "/token", "grant_type=nonsense", &[]).await.status);
     }
-    assert!(statuses[..60].iter().all(|s| *s != StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
+    assert!(statuses.iter().all(|s| *s != StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
     let limited = rig.send(Method::POST, "/register", "{}", &[]).await;
     assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(limited.header(header::RETRY_AFTER).parse::<u64>().is_ok_and(|s| s >= 1));
