@@ -774,6 +774,11 @@ async fn oauth_access_tokens_hold_only_for_their_audience_signature_and_key() {
     let on_b = open(&b, &access, "").await.expect("B (A's secret and URL) accepts A's token");
     let names = tool_names(&b, &access, &on_b).await;
     assert!(!names.is_empty() && names.iter().all(|n| n.starts_with("alpha_1mcp_")), "{names:?}");
+    // B is also what a restart of A is (a new process on A's secret, state and URL): the
+    // refresh token issued before it rotates there, and the new access token works.
+    let (status, rotated) = refresh(&b, &client_id, &text_of(&tokens, "refresh_token")).await;
+    assert_eq!(status, 200, "a refresh token survives a restart: {rotated}");
+    open(&b, &text_of(&rotated, "access_token"), "").await.expect("the refreshed token works after the restart");
     let (status, why) = open(&c, &access, "").await.expect_err("wrong audience");
     seen("access token issued for another resource (daemon with the same key, another URL)", status);
     assert!(status == 401 && why.contains("another resource") && why.contains("invalid_token"), "{why}");
