@@ -18,6 +18,9 @@ use serde_json::Value;
 pub(crate) const MAX_TOKEN_BYTES: usize = 16 * 1024;
 /// Most keys kept from one key set.
 pub(crate) const MAX_KEYS: usize = 64;
+/// Most keys a signature is tried against (a token without `kid`, or a key set repeating one):
+/// a forged token costs at most this many signature checks.
+const MAX_TRIES: usize = 4;
 /// Clock skew tolerated on `exp` and `nbf`, in seconds.
 pub(crate) const LEEWAY_S: u64 = 60;
 /// Longest principal name kept for logs.
@@ -316,7 +319,7 @@ pub(crate) fn verify(token: &str, keys: &KeySet, rules: &Rules, now_s: u64) -> R
     }
     let sig = URL_SAFE_NO_PAD.decode(sig_b64).map_err(|_| Rejection::Malformed("signature"))?;
     let message = &token.as_bytes()[..header_b64.len() + 1 + payload_b64.len()];
-    if !fitting.iter().any(|k| k.verify(alg, message, &sig)) {
+    if !fitting.iter().take(MAX_TRIES).any(|k| k.verify(alg, message, &sig)) {
         return Err(Rejection::Signature);
     }
 
@@ -530,10 +533,16 @@ pub(crate) mod tests {
             verify(&other.token(&other.header("k1"), &claims()), &set, &rules(), NOW),
             Err(Rejection::Signature)
         );
-        // Without a kid, every fitting key is tried.
+        // Without a kid, the fitting keys are tried, the first MAX_TRIES of them.
         let no_kid = json!({"alg": "ES256", "typ": "JWT"});
         assert!(verify(&signer.token(&no_kid, &claims()), &set, &rules(), NOW).is_ok());
         assert_eq!(verify(&other.token(&no_kid, &claims()), &set, &rules(), NOW), Err(Rejection::Signature));
+        let mut many: Vec<Value> = (0..MAX_TRIES).map(|i| Signer::ec().jwk(&format!("d{i}"))).collect();
+        many.push(signer.jwk("k1"));
+        let token = signer.token(&no_kid, &claims());
+        assert_eq!(verify(&token, &keys(&many), &rules(), NOW), Err(Rejection::Signature), "a fifth key is not tried");
+        many.rotate_right(1);
+        assert!(verify(&token, &keys(&many), &rules(), NOW).is_ok());
     }
 
     #[test]
