@@ -8,8 +8,10 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tempfile::TempDir;
 
+use rmcp::model::ProtocolVersion;
+
 use crate::raw_http::{HttpRequest, HttpResponse, raw_http};
-use crate::{HarnessError, onemcp_binary};
+use crate::{HarnessError, McpClient, onemcp_binary};
 
 /// How long the daemon may take to write its pid file.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -22,7 +24,8 @@ const POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// How many trailing stderr lines to print when a test fails.
 const STDERR_TAIL_LINES: usize = 400;
 
-/// A `1mcp serve --no-auth` daemon on a free 127.0.0.1 port.
+/// A `1mcp serve` daemon on a free 127.0.0.1 port (`--no-auth` unless started with
+/// [`Daemon::start_with_auth`]).
 #[derive(Debug)]
 pub struct Daemon {
     /// The TCP port the daemon listens on.
@@ -31,9 +34,11 @@ pub struct Daemon {
     pub url: String,
     /// The daemon's temporary config directory (holds `mcp.json`, `server.pid`, logs).
     pub dir: TempDir,
-    /// With authentication on: a token (all servers) minted for the test, which the observer
-    /// calls below ([`Daemon::get_json`], [`Daemon::wait_ready`], [`Daemon::wait_for_health`])
-    /// present; [`Daemon::http`] sends exactly the request it is given.
+    /// With authentication on: a token (all servers) minted for the test with `1mcp token
+    /// create`, which the client calls below present ([`Daemon::send`], [`Daemon::mcp_client`],
+    /// [`Daemon::authorized`], [`Daemon::get_json`], [`Daemon::wait_ready`],
+    /// [`Daemon::wait_for_health`]); [`Daemon::http`] sends exactly the request it is given.
+    /// `None` with authentication off.
     pub token: Option<String>,
     child: Child,
     stderr_path: PathBuf,
@@ -87,20 +92,44 @@ impl Daemon {
     /// Like [`Daemon::start_with_auth`], first writing `files` (name, contents) into the config
     /// dir (e.g. another daemon's `operator.secret` or `oauth.json`).
     pub async fn start_with_auth_files(config: &Value, extra_args: &[&str], files: &[(&str, &str)]) -> Daemon {
-        let mut daemon = Self::launch(&[], config, extra_args, &[], files, true).await;
-        let dir = daemon.dir.path().to_string_lossy().into_owned();
-        let minted = crate::run_onemcp(&["token", "create", "-d", &dir, "--name", "harness"], STARTUP_TIMEOUT);
-        assert_eq!(minted.code, Some(0), "minting the harness token: {}", minted.describe());
-        daemon.token = Some(minted.stdout.trim().to_owned());
-        daemon
+        Self::launch(&[], config, extra_args, &[], files, true).await
     }
 
-    /// `request` with the harness token, if there is one.
-    fn observed(&self, request: HttpRequest) -> HttpRequest {
-        match &self.token {
-            Some(token) => request.header("Authorization", &format!("Bearer {token}")),
-            None => request,
+    /// A `1mcp serve --no-auth` daemon, no token. Only for tests about what authentication off
+    /// does, or whose client cannot present a token: say which at the call.
+    pub async fn start_without_auth(config: &Value, extra_args: &[&str]) -> Daemon {
+        Self::launch(&[], config, extra_args, &[], &[], false).await
+    }
+
+    /// `Bearer <harness token>`, the `Authorization` value the harness presents (`None` with
+    /// authentication off).
+    pub fn bearer(&self) -> Option<String> {
+        self.token.as_ref().map(|token| format!("Bearer {token}"))
+    }
+
+    /// `request` with the harness token, unless it has an `Authorization` header already (or
+    /// authentication is off).
+    pub fn authorized(&self, request: HttpRequest) -> HttpRequest {
+        match self.bearer() {
+            Some(bearer) if !request.has_header("Authorization") => request.header("Authorization", &bearer),
+            _ => request,
         }
+    }
+
+    /// Sends `request` as a client holding the harness token would (see [`Daemon::authorized`]);
+    /// [`Daemon::http`] sends it as it is, e.g. to check a refusal.
+    pub async fn send(&self, request: &HttpRequest) -> Result<HttpResponse, HarnessError> {
+        raw_http(self.port, &self.authorized(request.clone())).await
+    }
+
+    /// An rmcp client session on [`Daemon::url`], presenting the harness token.
+    pub async fn mcp_client(&self) -> Result<McpClient, HarnessError> {
+        crate::mcp::connect(&self.url, ProtocolVersion::V_2025_11_25, self.token.as_deref()).await
+    }
+
+    /// Like [`Daemon::mcp_client`], offering `protocol_version`.
+    pub async fn mcp_client_with_version(&self, protocol_version: ProtocolVersion) -> Result<McpClient, HarnessError> {
+        crate::mcp::connect(&self.url, protocol_version, self.token.as_deref()).await
     }
 
     async fn launch(
@@ -156,10 +185,16 @@ impl Daemon {
             Ok(port) => {
                 daemon.port = port;
                 daemon.url = format!("http://127.0.0.1:{port}/mcp");
-                daemon
             }
             Err(why) => panic!("1mcp daemon did not come up: {why}\n--- daemon stderr ---\n{}", daemon.stderr_tail()),
         }
+        if auth {
+            let dir = daemon.dir.path().to_string_lossy().into_owned();
+            let minted = crate::run_onemcp(&["token", "create", "-d", &dir, "--name", "harness"], STARTUP_TIMEOUT);
+            assert_eq!(minted.code, Some(0), "minting the harness token: {}", minted.describe());
+            daemon.token = Some(minted.stdout.trim().to_owned());
+        }
+        daemon
     }
 
     /// The daemon's process id.
@@ -205,7 +240,7 @@ impl Daemon {
     /// `GET path` on the daemon, body parsed as JSON; panics if it is not JSON.
     pub async fn get_json(&self, path: &str) -> (u16, Value) {
         let response =
-            self.http(&self.observed(HttpRequest::get(path))).await.unwrap_or_else(|e| panic!("GET {path}: {e}"));
+            self.http(&self.authorized(HttpRequest::get(path))).await.unwrap_or_else(|e| panic!("GET {path}: {e}"));
         let body =
             response.json().unwrap_or_else(|e| panic!("GET {path}: body is not JSON ({e}): {}", response.describe()));
         (response.status, body)
@@ -216,7 +251,7 @@ impl Daemon {
         let deadline = Instant::now() + READY_TIMEOUT;
         let mut last = String::from("no answer yet");
         while Instant::now() < deadline {
-            match self.http(&self.observed(HttpRequest::get("/health/ready"))).await {
+            match self.http(&self.authorized(HttpRequest::get("/health/ready"))).await {
                 Ok(response) if response.status == 200 => return,
                 Ok(response) => last = response.describe(),
                 Err(e) => last = e.to_string(),
@@ -232,7 +267,7 @@ impl Daemon {
         let deadline = Instant::now() + READY_TIMEOUT;
         let mut last = Value::Null;
         while Instant::now() < deadline {
-            if let Ok(response) = self.http(&self.observed(HttpRequest::get("/health"))).await {
+            if let Ok(response) = self.http(&self.authorized(HttpRequest::get("/health"))).await {
                 last = response.json().unwrap_or(Value::Null);
                 if accept(&last) {
                     return last;

@@ -171,19 +171,39 @@ pub type SuiteResults = BTreeMap<String, ScenarioOutcome>;
 /// Longest a whole suite run may take (every scenario is bounded by the suite too).
 pub const SUITE_LIMIT: Duration = Duration::from_secs(300);
 
+/// `tests/js/bearer-preload.mjs`: loaded with `node --import`, it adds a bearer token to every
+/// request a Node program sends to one origin (for clients with no option of their own for it).
+pub fn bearer_preload_js() -> PathBuf {
+    workspace_root().join("tests/js/bearer-preload.mjs")
+}
+
 /// Runs `suite` in server mode against `url` and returns each scenario's outcome, read from the
 /// `checks.json` files it writes. Panics (with the suite's output) if it produced none.
 pub async fn run_conformance(suite: ConformanceSuite, url: &str) -> SuiteResults {
+    run_conformance_with_token(suite, url, None).await
+}
+
+/// Like [`run_conformance`]; with `token`, every request the suite sends to `url`'s origin
+/// carries `Authorization: Bearer <token>`. The suite has no option for that (its server mode
+/// takes only a URL, and its scenarios' clients are built without headers), so
+/// [`bearer_preload_js`] adds the header below it, in undici's global dispatcher.
+pub async fn run_conformance_with_token(suite: ConformanceSuite, url: &str, token: Option<&str>) -> SuiteResults {
     let scratch = tempfile::Builder::new().prefix("onemcp-conformance-").tempdir().expect("create a scratch directory");
     let results_dir = scratch.path().join("results");
     let mut command = tokio::process::Command::new(node_binary());
+    if let Some(token) = token {
+        let origin = url.split('/').take(3).collect::<Vec<_>>().join("/");
+        command.arg("--import").arg(bearer_preload_js());
+        command.env("ONEMCP_JS_DIR", js_dir()).env("ONEMCP_TOKEN", token).env("ONEMCP_BEARER_ORIGIN", origin);
+    }
     command.arg(suite.cli()).args(["server", "--url", url]).args(suite.selection_args()).arg("-o").arg(&results_dir);
     let started = std::time::Instant::now();
     let output = run_bounded(command, scratch.path(), SUITE_LIMIT).await;
     let results = read_checks(&results_dir);
     eprintln!(
-        "conformance {} against {url}: {} scenarios in {:.1}s (exit {:?}{})",
+        "conformance {} against {url}{}: {} scenarios in {:.1}s (exit {:?}{})",
         suite.label(),
+        if token.is_some() { " with a bearer token" } else { "" },
         results.len(),
         started.elapsed().as_secs_f64(),
         output.code,

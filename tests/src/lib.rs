@@ -23,7 +23,8 @@ pub use daemon::Daemon;
 pub use error::HarnessError;
 pub use http_fixture::start_http_fixture;
 pub use mcp::{
-    McpClient, call_args, fixture_backend, json_rpc_error, mcp_client, mcp_client_with_version, mcp_config, tool_text,
+    McpClient, call_args, fixture_backend, json_rpc_error, mcp_client, mcp_client_with_token, mcp_client_with_version,
+    mcp_config, tool_text,
 };
 pub use procfs::{children_of, is_alive};
 pub use raw_http::{HttpRequest, HttpResponse, initialize_request, raw_http, raw_http_head, raw_http_to};

@@ -16,20 +16,41 @@ use crate::{HarnessError, STEP_TIMEOUT};
 pub type McpClient = RunningService<RoleClient, ClientConfig>;
 
 /// Connects to `url` with rmcp's streamable-HTTP client and completes the `initialize`
-/// handshake, offering protocol version 2025-11-25.
+/// handshake, offering protocol version 2025-11-25, without a token (a daemon started by the
+/// harness wants one: use [`crate::Daemon::mcp_client`]).
 pub async fn mcp_client(url: &str) -> Result<McpClient, HarnessError> {
     mcp_client_with_version(url, ProtocolVersion::V_2025_11_25).await
 }
 
 /// Like [`mcp_client`], offering `protocol_version`.
 pub async fn mcp_client_with_version(url: &str, protocol_version: ProtocolVersion) -> Result<McpClient, HarnessError> {
+    connect(url, protocol_version, None).await
+}
+
+/// Like [`mcp_client_with_version`], presenting `token` (`Authorization: Bearer`) if given.
+pub async fn mcp_client_with_token(
+    url: &str,
+    protocol_version: ProtocolVersion,
+    token: Option<&str>,
+) -> Result<McpClient, HarnessError> {
+    connect(url, protocol_version, token).await
+}
+
+pub(crate) async fn connect(
+    url: &str,
+    protocol_version: ProtocolVersion,
+    token: Option<&str>,
+) -> Result<McpClient, HarnessError> {
     // Loopback only: never route the tests through a proxy from the environment.
     let http = reqwest::Client::builder()
         .no_proxy()
         .build()
         .map_err(|e| HarnessError::McpHandshake(format!("building the HTTP client: {e}")))?;
-    let transport =
-        StreamableHttpClientTransport::with_client(http, StreamableHttpClientTransportConfig::with_uri(url));
+    let mut config = StreamableHttpClientTransportConfig::with_uri(url);
+    if let Some(token) = token {
+        config = config.auth_header(token);
+    }
+    let transport = StreamableHttpClientTransport::with_client(http, config);
     let client_config: ClientConfig = InitializeRequestParams::new(
         ClientCapabilities::default(),
         Implementation::new("onemcp-tests", env!("CARGO_PKG_VERSION")),

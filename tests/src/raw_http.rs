@@ -78,7 +78,8 @@ impl HttpRequest {
         self
     }
 
-    fn has_header(&self, name: &str) -> bool {
+    /// Whether the request has a header with this name (case-insensitive).
+    pub fn has_header(&self, name: &str) -> bool {
         self.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
     }
 

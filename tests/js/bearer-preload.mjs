@@ -1,0 +1,63 @@
+// Preloaded with `node --import` into a client that has no way of its own to present a bearer
+// token: the official conformance suite's server mode (its CLI takes only --url; its scenarios
+// build `new StreamableHTTPClientTransport(new URL(url))` and send raw requests with fetch or
+// undici's `request`, none with an Authorization header). 1mcp runs with authentication on, as
+// `1mcp serve` starts by default, so every request to ONEMCP_BEARER_ORIGIN gets
+// `Authorization: Bearer $ONEMCP_TOKEN` unless it carries an Authorization header already.
+// Requests to any other origin are left alone.
+//
+// It installs undici's global dispatcher (the one Node's fetch, the SDK's transports and
+// undici's `request` all use) wrapped in an interceptor. undici comes from target/js
+// (ONEMCP_JS_DIR, default ../../target/js from this file).
+
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const jsDir = process.env.ONEMCP_JS_DIR ?? resolve(here, '../../target/js');
+const require = createRequire(join(jsDir, 'package.json'));
+const { Agent, setGlobalDispatcher } = require('undici');
+
+const token = process.env.ONEMCP_TOKEN;
+const origin = process.env.ONEMCP_BEARER_ORIGIN;
+if (!token || !origin) {
+  throw new Error('bearer-preload.mjs needs ONEMCP_TOKEN and ONEMCP_BEARER_ORIGIN');
+}
+const bearer = `Bearer ${token}`;
+const isAuthorization = (name) => String(name).toLowerCase() === 'authorization';
+
+/** `headers` (any of the shapes undici accepts) with the bearer added unless one is there. */
+function withBearer(headers) {
+  if (headers == null) {
+    return { authorization: bearer };
+  }
+  if (Array.isArray(headers)) {
+    if (headers.length > 0 && Array.isArray(headers[0])) {
+      return headers.some(([name]) => isAuthorization(name)) ? headers : [...headers, ['authorization', bearer]];
+    }
+    // Flat [name, value, name, value, ...].
+    for (let i = 0; i < headers.length; i += 2) {
+      if (isAuthorization(headers[i])) return headers;
+    }
+    return [...headers, 'authorization', bearer];
+  }
+  if (typeof headers[Symbol.iterator] === 'function') {
+    return withBearer([...headers].map(([name, value]) => [name, value]));
+  }
+  return Object.keys(headers).some(isAuthorization) ? headers : { ...headers, authorization: bearer };
+}
+
+const sameOrigin = (value) => {
+  try {
+    return new URL(String(value)).origin === origin;
+  } catch {
+    return false;
+  }
+};
+
+setGlobalDispatcher(
+  new Agent().compose((dispatch) => (options, handler) =>
+    dispatch(sameOrigin(options.origin) ? { ...options, headers: withBearer(options.headers) } : options, handler),
+  ),
+);
