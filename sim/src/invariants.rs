@@ -48,7 +48,8 @@ pub enum Invariant {
     /// unknown, revoked, expired when the hub handles it) is answered 401 with a challenge (a
     /// token in the URL: 400), opens no session and causes nothing else; a request naming
     /// another principal's session is answered 404 (-32001) and causes nothing else; a live
-    /// token is never refused.
+    /// token is never refused; once a token is revoked, its principal's event streams get
+    /// nothing more (its sessions end).
     Door,
 }
 
@@ -318,6 +319,9 @@ pub struct Ledger {
     query_tokens: BTreeSet<usize>,
     /// Per client with a tag-bound token: its tags, lower-cased.
     scopes: BTreeMap<usize, BTreeSet<String>>,
+    /// Clients whose token was revoked mid-run (the hub was told): their event streams get
+    /// nothing more.
+    revoked: BTreeSet<usize>,
     /// The hub's wall clock (Unix ms) at the input being delivered.
     wall_ms: u64,
     /// This step's input is a request the door refuses: the refusal is its only output.
@@ -361,6 +365,15 @@ impl Ledger {
             self.query_tokens.insert(client);
         }
         self.credentials.insert(client, credential);
+    }
+
+    /// `client`'s token is revoked from this step on (the hub is told in the same step): its
+    /// requests are refused at the door, and its open event streams must get nothing more.
+    pub fn revoke(&mut self, client: usize) {
+        if let Some(Credential::Token(grant)) = self.credentials.get_mut(&client) {
+            grant.revoked = true;
+            self.revoked.insert(client);
+        }
     }
 
     /// The hub's wall clock (Unix ms) when it handles the next input.
@@ -672,6 +685,15 @@ impl Ledger {
                     return breach(Invariant::KnownParty, format!("an event on {exchange} without an open stream"));
                 }
                 let client = r.client;
+                if r.asked == Asked::Stream && self.revoked.contains(&client) {
+                    return breach(
+                        Invariant::Door,
+                        format!(
+                            "client {client}'s token was revoked, yet its event stream {exchange} got {}",
+                            event.data
+                        ),
+                    );
+                }
                 let message: Value = serde_json::from_str(&event.data).unwrap_or(Value::Null);
                 self.check_push_view(client, &message)?;
                 self.check_roots_question(client, &message)?;

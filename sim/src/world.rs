@@ -411,7 +411,16 @@ impl World {
         Ok(true)
     }
 
-    fn deliver(&mut self, input: Input, who: &str) {
+    fn deliver(&mut self, mut input: Input, who: &str) {
+        // io looks a token up when its request arrives: a request sent before its token was
+        // revoked but arriving after presents a revoked token.
+        if let Input::HttpRequest { request, .. } = &mut input
+            && let Credential::Token(grant) = &mut request.credential
+            && let Some(i) = who.strip_prefix('c').and_then(|i| i.parse::<usize>().ok())
+            && self.clients.get(i).is_some_and(|c| matches!(&c.credential, Credential::Token(g) if g.revoked))
+        {
+            grant.revoked = true;
+        }
         match &input {
             Input::HttpRequest { exchange, .. } => {
                 if self.auth {
@@ -426,6 +435,14 @@ impl World {
                 }
             }
             Input::ExchangeClosed { exchange } => self.ledger.handle_closed(*exchange),
+            Input::CredentialsRevoked { principals } => {
+                for client in principals.iter().filter_map(|p| p.strip_prefix("tok-")?.parse::<usize>().ok()) {
+                    self.ledger.revoke(client);
+                    if let Some(Credential::Token(grant)) = self.clients.get_mut(client).map(|c| &mut c.credential) {
+                        grant.revoked = true;
+                    }
+                }
+            }
             _ => {}
         }
         self.trace.push(self.clock, input_line(&input, who));
@@ -494,6 +511,13 @@ impl World {
         // Now and then a client names another client's session under its own token.
         if self.auth && chance(&mut self.auth_rng, 0.05) {
             self.probe(i, &names);
+        }
+        // Rarely, the operator revokes a client's token mid-run (`1mcp token revoke`, RFC 7009):
+        // io tells the hub, which must end that principal's sessions and streams.
+        if self.auth && chance(&mut self.auth_rng, 0.004) {
+            let latency = between(&mut self.auth_rng, 0, self.max_latency_ms) * MS;
+            let input = Box::new(Input::CredentialsRevoked { principals: vec![format!("tok-{i}")] });
+            self.schedule(latency, Event::Deliver { input, who: "-".into() });
         }
         if !done {
             let next = between(&mut self.rng, 5, 400) * MS;
