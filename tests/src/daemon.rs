@@ -24,8 +24,8 @@ const POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// How many trailing stderr lines to print when a test fails.
 const STDERR_TAIL_LINES: usize = 400;
 
-/// A `1mcp serve` daemon on a free 127.0.0.1 port (`--no-auth` unless started with
-/// [`Daemon::start_with_auth`]).
+/// A `1mcp serve` daemon on a free 127.0.0.1 port, with authentication on (as a user runs it)
+/// unless started with [`Daemon::start_without_auth`].
 #[derive(Debug)]
 pub struct Daemon {
     /// The TCP port the daemon listens on.
@@ -45,8 +45,9 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    /// Writes `config` as `mcp.json` and starts the daemon; panics (with its stderr) if it does
-    /// not come up.
+    /// Writes `config` as `mcp.json` and starts the daemon with authentication on (the default
+    /// of `1mcp serve`) and a harness token in [`Daemon::token`]; panics (with its stderr) if it
+    /// does not come up.
     pub async fn start(config: &Value) -> Daemon {
         Self::start_with_args(config, &[]).await
     }
@@ -80,11 +81,11 @@ impl Daemon {
         env: &[(&str, &str)],
         files: &[(&str, &str)],
     ) -> Daemon {
-        Self::launch(wrapper, config, extra_args, env, files, false).await
+        Self::launch(wrapper, config, extra_args, env, files, true).await
     }
 
     /// A daemon with authentication on, as `1mcp serve` starts by default (tokens are made
-    /// with `1mcp token create -d <daemon.dir>`).
+    /// with `1mcp token create -d <daemon.dir>`); the same as [`Daemon::start_with_args`].
     pub async fn start_with_auth(config: &Value, extra_args: &[&str]) -> Daemon {
         Self::start_with_auth_files(config, extra_args, &[]).await
     }

@@ -2,8 +2,7 @@
 //! every request routed to the backend that owns the name, errors that say which server failed.
 
 use onemcp_tests::{
-    Daemon, McpClient, bounded, call_args, fixture_backend, fixture_server_bin, json_rpc_error, mcp_client, mcp_config,
-    tool_text,
+    Daemon, McpClient, bounded, call_args, fixture_backend, fixture_server_bin, json_rpc_error, mcp_config, tool_text,
 };
 use rmcp::model::{GetPromptRequestParams, ReadResourceRequestParams};
 use serde_json::{Value, json};
@@ -25,7 +24,7 @@ fn three_backends() -> Value {
 async fn start() -> (Daemon, McpClient) {
     let daemon = Daemon::start(&three_backends()).await;
     daemon.wait_ready().await;
-    let client = mcp_client(&daemon.url).await.expect("connect the MCP client");
+    let client = daemon.mcp_client().await.expect("connect the MCP client");
     (daemon, client)
 }
 
@@ -196,7 +195,7 @@ async fn a_large_tool_list_arrives_whole_and_in_order() {
     ]);
     let daemon = Daemon::start(&config).await;
     daemon.wait_ready().await;
-    let client = mcp_client(&daemon.url).await.expect("connect");
+    let client = daemon.mcp_client().await.expect("connect");
     let tools = names(&bounded("tools/list", client.list_all_tools()).await.expect("tools/list"), "name");
     let numbered: Vec<String> = tools
         .iter()
@@ -220,7 +219,7 @@ async fn unprefixed_collisions_are_settled_by_server_order_and_reported() {
     two["prefix"] = json!(false);
     let daemon = Daemon::start(&mcp_config([("one", one), ("two", two)])).await;
     daemon.wait_ready().await;
-    let client = mcp_client(&daemon.url).await.expect("connect");
+    let client = daemon.mcp_client().await.expect("connect");
     let tools = bounded("tools/list", client.list_all_tools()).await.expect("tools/list");
     let names = names(&tools, "name");
     assert!(names.contains(&"echo".to_owned()) && names.contains(&"two_1mcp_echo".to_owned()), "{names:?}");

@@ -2,7 +2,10 @@
 
 use std::time::{Duration, Instant};
 
-use onemcp_tests::{Daemon, call_args, fixture_backend, fixture_server_bin, mcp_client, mcp_config, tool_text};
+use onemcp_tests::{
+    Daemon, call_args, fixture_backend, fixture_server_bin, mcp_client_with_token, mcp_config, tool_text,
+};
+use rmcp::model::ProtocolVersion;
 use serde_json::json;
 use tokio::task::JoinSet;
 
@@ -22,9 +25,11 @@ async fn concurrent_sessions_get_exactly_their_own_answers() {
 
     let mut sessions = JoinSet::new();
     for session in 0..SESSIONS {
-        let url = daemon.url.clone();
+        let (url, token) = (daemon.url.clone(), daemon.token.clone());
         sessions.spawn(async move {
-            let client = mcp_client(&url).await.unwrap_or_else(|e| panic!("session {session}: connect: {e}"));
+            let client = mcp_client_with_token(&url, ProtocolVersion::V_2025_11_25, token.as_deref())
+                .await
+                .unwrap_or_else(|e| panic!("session {session}: connect: {e}"));
             let mut calls = JoinSet::new();
             for call in 0..CALLS_PER_SESSION {
                 let peer = client.peer().clone();

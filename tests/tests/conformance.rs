@@ -4,12 +4,17 @@
 //! 2025-11-25`.
 //!
 //! The fixture must pass every scenario; the proxy must reproduce the fixture's outcome scenario
-//! by scenario (a per-scenario direct-vs-proxy table is printed either way). Needs the tooling
-//! from `tests/js/setup.sh`; without it these tests skip loudly (fail under `CI=true`).
+//! by scenario (a per-scenario direct-vs-proxy table is printed either way). `1mcp` runs with
+//! authentication on, as `1mcp serve` starts by default: the suite has no way of its own to send
+//! a token (its server mode takes only `--url`; its clients are built without headers), so
+//! `tests/js/bearer-preload.mjs` adds the harness token to each of its requests to the daemon.
+//! Needs the tooling from `tests/js/setup.sh`; without it these tests skip loudly (fail under
+//! `CI=true`).
 
 use onemcp_tests::Daemon;
 use onemcp_tests::js::{
     ConformanceSuite, SuiteResults, node_binary, outcome_table, pass_map, require_tool, run_conformance,
+    run_conformance_with_token,
 };
 use serde_json::json;
 
@@ -60,7 +65,7 @@ async fn proxy_matches_fixture(suite: ConformanceSuite, leg: &str, backend: serd
     let direct = direct_results(suite).await;
     let daemon = Daemon::start(&json!({"mcpServers": {"conformance": backend}})).await;
     daemon.wait_ready().await;
-    let proxy = run_conformance(suite, &daemon.url).await;
+    let proxy = run_conformance_with_token(suite, &daemon.url, daemon.token.as_deref()).await;
     let table = outcome_table(&format!("{} — direct vs 1mcp ({leg})", suite.label()), &direct, &proxy);
     eprintln!("{table}");
     assert_all_pass(suite, &direct);

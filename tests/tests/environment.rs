@@ -1,9 +1,7 @@
 //! Backends get a minimal environment plus their configured `env`; the daemon's own environment
 //! (which may hold secrets) reaches them only with `inheritParentEnv`.
 
-use onemcp_tests::{
-    Daemon, McpClient, bounded, call_args, fixture_backend, fixture_server_bin, mcp_client, mcp_config, tool_text,
-};
+use onemcp_tests::{Daemon, McpClient, bounded, call_args, fixture_backend, fixture_server_bin, mcp_config, tool_text};
 use serde_json::json;
 
 const SECRET_NAME: &str = "ONEMCP_E2E_DAEMON_SECRET";
@@ -26,7 +24,7 @@ async fn backends_see_only_their_env_unless_they_inherit() {
     let config = mcp_config([("inherits", inherits), ("sealed", sealed)]);
     let daemon = Daemon::start_with(&config, &[], &[(SECRET_NAME, SECRET_VALUE)]).await;
     daemon.wait_ready().await;
-    let client = mcp_client(&daemon.url).await.expect("connect");
+    let client = daemon.mcp_client().await.expect("connect");
 
     assert_eq!(getenv(&client, "sealed_1mcp_getenv", "FROM_CONFIG").await, "configured");
     assert_eq!(

@@ -2,7 +2,7 @@
 //! `/health` says which ones failed and why.
 
 use onemcp_tests::{
-    Daemon, bounded, call_args, fixture_backend, fixture_server_bin, json_rpc_error, mcp_client, mcp_config, tool_text,
+    Daemon, bounded, call_args, fixture_backend, fixture_server_bin, json_rpc_error, mcp_config, tool_text,
 };
 use serde_json::{Value, json};
 
@@ -41,7 +41,7 @@ fn status_of<'a>(health: &'a Value, name: &str) -> &'a str {
 async fn good_backend_serves_while_siblings_fail() {
     let daemon = Daemon::start(&mixed_backends()).await;
     daemon.wait_for_health("alpha ready", |h| status_of(h, "alpha") == "ready").await;
-    let client = mcp_client(&daemon.url).await.expect("connect despite failed backends");
+    let client = daemon.mcp_client().await.expect("connect despite failed backends");
     let result = bounded("echo", client.call_tool(call_args("alpha_1mcp_echo", json!({"text": "still here"}))))
         .await
         .expect("alpha_1mcp_echo");
@@ -105,7 +105,7 @@ async fn one_failure_among_three_is_degraded_200() {
 async fn junk_before_the_handshake_is_skipped() {
     let daemon = Daemon::start(&mixed_backends()).await;
     daemon.wait_for_health("garbage ready", |h| status_of(h, "garbage") == "ready").await;
-    let client = mcp_client(&daemon.url).await.expect("connect");
+    let client = daemon.mcp_client().await.expect("connect");
     let result = bounded("echo", client.call_tool(call_args("garbage_1mcp_echo", json!({"text": "x"}))))
         .await
         .expect("garbage_1mcp_echo");
@@ -135,7 +135,7 @@ async fn slow_call_times_out_with_the_server_named_and_the_session_lives_on() {
     alpha["requestTimeout"] = json!(300);
     let daemon = Daemon::start(&mcp_config([("alpha", alpha)])).await;
     daemon.wait_ready().await;
-    let client = mcp_client(&daemon.url).await.expect("connect");
+    let client = daemon.mcp_client().await.expect("connect");
     let started = std::time::Instant::now();
     let tool = "alpha_1mcp_sleep";
     let outcome = bounded(tool, client.call_tool(call_args(tool, json!({"ms": 5000})))).await;
@@ -164,7 +164,7 @@ async fn a_slow_backend_does_not_hold_up_the_others() {
     assert_eq!(status_of(&health, "slow"), "starting", "{health}");
     let (status, ready) = daemon.get_json("/health/ready").await;
     assert_eq!((status, ready["status"].as_str()), (503, Some("not_ready")), "{ready}");
-    let client = mcp_client(&daemon.url).await.expect("connect while slow is starting");
+    let client = daemon.mcp_client().await.expect("connect while slow is starting");
     let result = bounded("echo", client.call_tool(call_args("alpha_1mcp_echo", json!({"text": "now"}))))
         .await
         .expect("alpha serves while slow starts");

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use onemcp_tests::js::{client_table, js_dir, node_binary, parse_client_report, require_tool, run_bounded};
-use onemcp_tests::{Daemon, fixture_backend, mcp_client, workspace_root};
+use onemcp_tests::{Daemon, fixture_backend, workspace_root};
 use rmcp::ServiceExt;
 use rmcp::model::{ClientCapabilities, GetPromptRequestParams, Implementation, InitializeRequestParams};
 use serde_json::{Value, json};
@@ -120,7 +120,7 @@ async fn a_backends_error_passes_through_as_it_was_with_the_server_in_its_data()
     }}});
     let daemon = Daemon::start(&config).await;
     daemon.wait_ready().await;
-    let client = mcp_client(&daemon.url).await.expect("connect");
+    let client = daemon.mcp_client().await.expect("connect");
     let result = onemcp_tests::bounded(
         "prompts/get through 1mcp",
         client.get_prompt(GetPromptRequestParams::new("everything_1mcp_args-prompt")),
@@ -160,7 +160,7 @@ async fn broken_servers_do_not_hold_readiness_back_and_calls_to_them_say_why() {
     assert_eq!(ready["servers"]["restarting"], 2, "{ready}");
     assert!(waited < Duration::from_secs(10), "ready while the broken ones wait 60 s to restart ({waited:?})");
 
-    let client = mcp_client(&daemon.url).await.expect("connect");
+    let client = daemon.mcp_client().await.expect("connect");
     let result = onemcp_tests::bounded(
         "call to a restarting server",
         client.call_tool(onemcp_tests::call_args("broken_1mcp_echo", json!({"text": "x"}))),

@@ -33,13 +33,13 @@ async fn initialize_floods_grow_neither_memory_nor_the_log() {
     let three_mb = "x".repeat(3 * 1024 * 1024);
     for _ in 0..30 {
         let big = initialize_with(json!({"experimental": {"blob": three_mb}}), json!({"name": "t", "version": "1"}));
-        let response = daemon.http(&big).await.expect("initialize answered");
+        let response = daemon.send(&big).await.expect("initialize answered");
         assert_eq!(response.status, 400, "{}", response.describe());
         assert!(response.text().contains("capabilities is"), "{}", response.describe());
     }
     for _ in 0..30 {
         let loud = initialize_with(json!({}), json!({"name": three_mb, "version": "1"}));
-        let response = daemon.http(&loud).await.expect("initialize answered");
+        let response = daemon.send(&loud).await.expect("initialize answered");
         assert_eq!(response.status, 200, "a long name is cut, not refused: {}", response.describe());
     }
     let grown = rss_kib(daemon.pid()).saturating_sub(before);
@@ -68,15 +68,18 @@ async fn a_wildcard_bind_does_not_answer_to_localhost_from_another_address() {
     };
     let fixture = env!("CARGO_BIN_EXE_fixture-server");
     let config = mcp_config([("alpha", fixture_backend(fixture, "alpha", &[]))]);
-    let daemon = Daemon::start_with_args(&config, &["-H", "0.0.0.0", "--allow-unauthenticated-remote"]).await;
+    // Authentication on, as `1mcp serve -H 0.0.0.0` runs: even a valid token does not make a
+    // spoofed Host from elsewhere pass.
+    let daemon = Daemon::start_with_args(&config, &["-H", "0.0.0.0"]).await;
     daemon.wait_ready().await;
-    let spoofed = HttpRequest::get("/health").header("Host", "localhost");
+    let spoofed = daemon.authorized(HttpRequest::get("/health").header("Host", "localhost"));
     let response = raw_http_to(public, daemon.port, &spoofed).await.expect("an answer over the public address");
     assert_eq!(response.status, 403, "Host: localhost from {public}: {}", response.describe());
-    let tools = initialize_with(json!({}), json!({"name": "t", "version": "1"})).header("Host", "localhost");
+    let tools =
+        daemon.authorized(initialize_with(json!({}), json!({"name": "t", "version": "1"})).header("Host", "localhost"));
     let response = raw_http_to(public, daemon.port, &tools).await.expect("an answer");
     assert_eq!(response.status, 403, "no session from {public}: {}", response.describe());
-    let local = daemon.http(&HttpRequest::get("/health").header("Host", "localhost")).await.expect("local answer");
+    let local = daemon.send(&HttpRequest::get("/health").header("Host", "localhost")).await.expect("local answer");
     assert_eq!(local.status, 200, "from this machine, localhost is fine: {}", local.describe());
     assert!(daemon.stderr().contains("listening on every interface without --external-url"));
 }

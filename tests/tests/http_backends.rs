@@ -59,11 +59,15 @@ impl ClientHandler for SamplingClient {
     }
 }
 
-async fn sampling_client(url: &str) -> (SamplingClient, RunningService<RoleClient, SamplingClient>) {
+/// Connected to `daemon` with its harness token (authentication is on, as `1mcp serve` starts).
+async fn sampling_client(daemon: &Daemon) -> (SamplingClient, RunningService<RoleClient, SamplingClient>) {
     let handler = SamplingClient::default();
     let http = reqwest::Client::builder().no_proxy().build().expect("HTTP client");
-    let transport =
-        StreamableHttpClientTransport::with_client(http, StreamableHttpClientTransportConfig::with_uri(url));
+    let mut config = StreamableHttpClientTransportConfig::with_uri(daemon.url.as_str());
+    if let Some(token) = &daemon.token {
+        config = config.auth_header(token);
+    }
+    let transport = StreamableHttpClientTransport::with_client(http, config);
     let client = bounded("MCP initialize with 1mcp", handler.clone().serve(transport)).await.expect("initialize");
     (handler, client)
 }
@@ -84,7 +88,7 @@ async fn typed_and_auto_http_backends_list_call_report_progress_and_sample() {
     let config = mcp_config([("typed", json!({"type": "http", "url": url})), ("auto", json!({"url": url}))]);
     let daemon = Daemon::start(&config).await;
     daemon.wait_ready().await;
-    let (handler, client) = sampling_client(&daemon.url).await;
+    let (handler, client) = sampling_client(&daemon).await;
 
     let names = tool_names(&client).await;
     for server in ["typed", "auto"] {
@@ -120,7 +124,7 @@ async fn a_restarted_server_loses_the_session_and_1mcp_initializes_again() {
     let config = mcp_config([("remote", json!({"type": "http", "url": url}))]);
     let daemon = Daemon::start(&config).await;
     daemon.wait_ready().await;
-    let (_handler, client) = sampling_client(&daemon.url).await;
+    let (_handler, client) = sampling_client(&daemon).await;
     assert!(call_text(&client, "remote_1mcp_test_simple_text").await.contains("simple text"));
 
     let pid = fixture.id().expect("fixture pid");
@@ -235,7 +239,7 @@ async fn a_legacy_sse_server_is_reached_through_the_auto_fallback() {
     let url = legacy_sse_server().await;
     let daemon = Daemon::start(&mcp_config([("legacy", json!({"url": url}))])).await;
     daemon.wait_ready().await;
-    let (_handler, client) = sampling_client(&daemon.url).await;
+    let (_handler, client) = sampling_client(&daemon).await;
     let names = tool_names(&client).await;
     assert_eq!(names, ["legacy_1mcp_echo"]);
     let result = bounded("echo", client.call_tool(call_args("legacy_1mcp_echo", json!({"text": "via sse"})))).await;

@@ -2,7 +2,7 @@
 //! JSON-RPC error shapes, DNS-rebinding protection, body limits.
 
 use onemcp_tests::{
-    Daemon, HttpRequest, HttpResponse, fixture_backend, fixture_server_bin, initialize_request, mcp_config, raw_http,
+    Daemon, HttpRequest, HttpResponse, fixture_backend, fixture_server_bin, initialize_request, mcp_config,
     raw_http_head,
 };
 use serde_json::{Value, json};
@@ -14,8 +14,9 @@ async fn start() -> Daemon {
     daemon
 }
 
+/// Sends `request` with the harness token (authentication is on, as `1mcp serve` starts).
 async fn send(daemon: &Daemon, request: &HttpRequest) -> HttpResponse {
-    raw_http(daemon.port, request).await.unwrap_or_else(|e| panic!("raw HTTP exchange failed: {e}"))
+    daemon.send(request).await.unwrap_or_else(|e| panic!("raw HTTP exchange failed: {e}"))
 }
 
 /// POSTs `initialize` (and `notifications/initialized`); returns the session id.
@@ -137,13 +138,13 @@ async fn get_opens_an_event_stream_only_for_a_session() {
         .header("Accept", "text/event-stream")
         .header("Mcp-Session-Id", &session)
         .header("MCP-Protocol-Version", "2025-11-25");
-    let response = raw_http_head(daemon.port, &stream).await.expect("GET /mcp head");
+    let response = raw_http_head(daemon.port, &daemon.authorized(stream)).await.expect("GET /mcp head");
     assert_eq!(response.status, 200, "{}", response.describe());
     let content_type = response.header("Content-Type").unwrap_or_default();
     assert!(content_type.starts_with("text/event-stream"), "{}", response.describe());
 
     let no_session = HttpRequest::get("/mcp").header("Accept", "text/event-stream");
-    let response = raw_http_head(daemon.port, &no_session).await.expect("GET /mcp head");
+    let response = raw_http_head(daemon.port, &daemon.authorized(no_session)).await.expect("GET /mcp head");
     assert_eq!(response.status, 400, "{}", response.describe());
 }
 

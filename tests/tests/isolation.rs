@@ -2,7 +2,7 @@
 //! filling up, neither stalls the daemon nor touches the other backends.
 
 use onemcp_tests::{
-    Daemon, bounded, call_args, children_of, fixture_backend, fixture_server_bin, mcp_client, mcp_config, tool_text,
+    Daemon, bounded, call_args, children_of, fixture_backend, fixture_server_bin, mcp_config, tool_text,
 };
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -26,7 +26,7 @@ async fn a_50_mb_line_is_discarded_without_buffering_it() {
     ]);
     let daemon = Daemon::start(&config).await;
     daemon.wait_ready().await;
-    let client = mcp_client(&daemon.url).await.expect("connect");
+    let client = daemon.mcp_client().await.expect("connect");
     for server in ["dumper", "beta"] {
         let result =
             bounded(server, client.call_tool(call_args(&format!("{server}_1mcp_echo"), json!({"text": "ok"}))))
@@ -47,7 +47,7 @@ async fn a_frozen_backend_with_a_full_stdin_pipe_stalls_nothing_else() {
     frozen["restartOnExit"] = json!(false);
     let daemon = Daemon::start(&mcp_config([("frozen", frozen), ("beta", fixture_backend(bin, "beta", &[]))])).await;
     daemon.wait_ready().await;
-    let client = mcp_client(&daemon.url).await.expect("connect");
+    let client = daemon.mcp_client().await.expect("connect");
     let stopped_pid = children_of(daemon.pid());
 
     let freeze = bounded("freeze", client.call_tool(call_args("frozen_1mcp_freeze", json!({})))).await;
@@ -66,7 +66,7 @@ async fn a_frozen_backend_with_a_full_stdin_pipe_stalls_nothing_else() {
             .spawn(async move { client.call_tool(call_args("frozen_1mcp_echo", json!({"text": big}))).await.is_ok() });
     }
     // A separate client, as another user of the gateway would be.
-    let other = mcp_client(&daemon.url).await.expect("second client");
+    let other = daemon.mcp_client().await.expect("second client");
     for i in 0..10 {
         let started = Instant::now();
         let text = format!("probe {i}");

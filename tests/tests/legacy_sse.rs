@@ -1,7 +1,7 @@
 //! The legacy HTTP+SSE transport (2024-11-05) end to end: `GET /sse` names the endpoint,
 //! `POST /messages?sessionId=` is accepted with 202, and answers arrive on the stream.
 
-use onemcp_tests::{Daemon, HttpRequest, SseStream, fixture_backend, fixture_server_bin, mcp_config, raw_http};
+use onemcp_tests::{Daemon, HttpRequest, SseStream, fixture_backend, fixture_server_bin, mcp_config};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -10,7 +10,7 @@ const WAIT: Duration = Duration::from_secs(10);
 async fn post(daemon: &Daemon, endpoint: &str, message: Value) -> u16 {
     let request =
         HttpRequest::post(endpoint).header("Content-Type", "application/json").body(message.to_string().into_bytes());
-    raw_http(daemon.port, &request).await.expect("POST /messages").status
+    daemon.send(&request).await.expect("POST /messages").status
 }
 
 async fn next_message(stream: &mut SseStream) -> Value {
@@ -24,7 +24,10 @@ async fn a_legacy_client_gets_its_answers_on_the_stream() {
     let config = mcp_config([("alpha", fixture_backend(fixture_server_bin!(), "alpha", &[]))]);
     let daemon = Daemon::start(&config).await;
     daemon.wait_ready().await;
-    let (status, mut stream) = SseStream::open(daemon.port, "/sse", &[]).await.expect("GET /sse");
+    // Authentication is on (as `1mcp serve` starts): the stream and each POST carry the token.
+    let bearer = daemon.bearer().expect("a harness token");
+    let (status, mut stream) =
+        SseStream::open(daemon.port, "/sse", &[("Authorization", &bearer)]).await.expect("GET /sse");
     assert_eq!(status, 200);
     let endpoint = stream.next_event(WAIT).await.expect("endpoint event");
     assert_eq!(endpoint.event, "endpoint");

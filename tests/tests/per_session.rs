@@ -2,8 +2,7 @@
 //! number, stopped with its session or when idle.
 
 use onemcp_tests::{
-    Daemon, bounded, call_args, children_of, fixture_backend, fixture_server_bin, is_alive, mcp_client, mcp_config,
-    tool_text,
+    Daemon, bounded, call_args, children_of, fixture_backend, fixture_server_bin, is_alive, mcp_config, tool_text,
 };
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -33,13 +32,13 @@ async fn every_session_gets_its_own_process_within_bounds() {
     let shared = children_of(daemon.pid());
     assert_eq!(shared.len(), 1, "only the shared (listing) instance at first");
 
-    let (a, b) = (mcp_client(&daemon.url).await.expect("a"), mcp_client(&daemon.url).await.expect("b"));
+    let (a, b) = (daemon.mcp_client().await.expect("a"), daemon.mcp_client().await.expect("b"));
     let (pa, pb) = (pid_of_instance(&a).await, pid_of_instance(&b).await);
     assert_ne!(pa, pb, "two sessions, two processes");
     assert!(!shared.contains(&pa) && !shared.contains(&pb), "neither is the shared instance");
     assert_eq!(pid_of_instance(&a).await, pa, "a session keeps its instance");
 
-    let c = mcp_client(&daemon.url).await.expect("c");
+    let c = daemon.mcp_client().await.expect("c");
     let refused = bounded("third", c.call_tool(call_args("solo_1mcp_pid", json!({})))).await;
     let error = refused.expect_err("a third session is over maxInstances");
     assert!(error.to_string().contains("maxInstances"), "{error}");

@@ -74,7 +74,7 @@ async fn backend_stderr_is_logged_under_its_name_and_rate_limited() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_a_call_in_flight_finish_before_stopping() {
     let (mut daemon, backends) = started_with_backends().await;
-    let client = onemcp_tests::mcp_client(&daemon.url).await.expect("connect");
+    let client = daemon.mcp_client().await.expect("connect");
     let call = client.call_tool(onemcp_tests::call_args("alpha_1mcp_sleep", serde_json::json!({"ms": 1000})));
     let signal = async {
         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -1,12 +1,22 @@
 //! `1mcp proxy`: stdio clients share one running daemon. The proxy finds it (server.pid in
 //! the config dir, or --url), bridges lines to HTTP and back, keeps each client's traffic to
 //! itself, and fails loudly (errors for what is in flight, exit code, one stderr line) when the
-//! daemon goes away.
+//! daemon goes away. The daemon runs with authentication on (as `1mcp serve` starts): found
+//! through its config dir, the proxy gets a token by itself; given an explicit --url, it is
+//! handed the harness token with --token, as a user would.
 
 use onemcp_tests::{Daemon, StdioProcess, fixture_backend, fixture_server_bin, mcp_config};
 use rustix::process::Signal;
 use serde_json::json;
 use std::time::Duration;
+
+/// `1mcp proxy -u <daemon url> --token <harness token> extra...`.
+fn proxy_to(daemon: &Daemon, extra: &[&str]) -> StdioProcess {
+    let token = daemon.token.as_deref().expect("a harness token");
+    let mut args = vec!["proxy", "-u", &daemon.url, "--token", token];
+    args.extend_from_slice(extra);
+    StdioProcess::spawn(&args)
+}
 
 async fn daemon() -> Daemon {
     let bin = fixture_server_bin!();
@@ -48,14 +58,14 @@ async fn connects_to_an_explicit_url() {
     let daemon = daemon().await;
     let empty = tempfile::tempdir().expect("temporary dir");
     let dir = empty.path().display().to_string();
-    round_trip(StdioProcess::spawn(&["proxy", "-u", &daemon.url, "-d", &dir])).await;
+    round_trip(proxy_to(&daemon, &["-d", &dir])).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_proxies_see_only_their_own_answers() {
     let daemon = daemon().await;
-    let mut one = StdioProcess::spawn(&["proxy", "-u", &daemon.url]);
-    let mut two = StdioProcess::spawn(&["proxy", "-u", &daemon.url]);
+    let mut one = proxy_to(&daemon, &[]);
+    let mut two = proxy_to(&daemon, &[]);
     one.initialize().await;
     two.initialize().await;
     one.tools_once_listed(&["alpha_1mcp_echo"]).await;
@@ -83,7 +93,7 @@ async fn two_proxies_see_only_their_own_answers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vanished_daemon_fails_the_request_in_flight_and_the_proxy() {
     let mut daemon = daemon().await;
-    let mut proxy = StdioProcess::spawn(&["proxy", "-u", &daemon.url, "-t", "2000"]);
+    let mut proxy = proxy_to(&daemon, &["-t", "2000"]);
     proxy.initialize().await;
     proxy.tools_once_listed(&["alpha_1mcp_sleep"]).await;
     let slow = json!({"jsonrpc": "2.0", "id": "stuck", "method": "tools/call",
@@ -121,7 +131,7 @@ async fn no_daemon_is_one_clear_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_view_flags_reach_the_daemon() {
     let daemon = daemon().await;
-    let mut proxy = StdioProcess::spawn(&["proxy", "-u", &daemon.url, "--tags", "beta"]);
+    let mut proxy = proxy_to(&daemon, &["--tags", "beta"]);
     proxy.initialize().await;
     let names = proxy.tools_once_listed(&["beta_1mcp_echo"]).await;
     assert!(names.iter().all(|n| n.starts_with("beta_1mcp_")), "--tags beta let other servers in: {names:?}");

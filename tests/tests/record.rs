@@ -5,9 +5,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use onemcp_tests::{
-    Daemon, bounded, call_args, fixture_backend, fixture_server_bin, mcp_client, mcp_config, tool_text,
-};
+use onemcp_tests::{Daemon, bounded, call_args, fixture_backend, fixture_server_bin, mcp_config, tool_text};
 use serde_json::{Value, json};
 
 /// Set to a path to keep the recording there, with machine paths replaced by placeholders
@@ -15,15 +13,16 @@ use serde_json::{Value, json};
 const KEEP: &str = "SIM_KEEP_RECORDING";
 
 /// Two fixture servers, two sessions: calls to both, one failing call, a list; then SIGTERM.
-async fn record_a_session(path: &Path) {
+/// Authentication is on (as `1mcp serve` starts); returns the token the clients presented.
+async fn record_a_session(path: &Path) -> String {
     let bin = fixture_server_bin!();
     let config =
         mcp_config([("alpha", fixture_backend(bin, "alpha", &[])), ("beta", fixture_backend(bin, "beta", &[]))]);
     let path_arg = path.to_str().expect("a UTF-8 temporary path");
     let mut daemon = Daemon::start_with_args(&config, &["--record", path_arg]).await;
     daemon.wait_ready().await;
-    let first = mcp_client(&daemon.url).await.expect("connect the first client");
-    let second = mcp_client(&daemon.url).await.expect("connect the second client");
+    let first = daemon.mcp_client().await.expect("connect the first client");
+    let second = daemon.mcp_client().await.expect("connect the second client");
     for (client, who) in [(&first, "one"), (&second, "two")] {
         for backend in ["alpha", "beta"] {
             let tool = format!("{backend}_1mcp_echo");
@@ -46,13 +45,14 @@ async fn record_a_session(path: &Path) {
         let text = text.replace(bin, "fixture-server").replace(&daemon.dir.path().display().to_string(), "$DIR");
         std::fs::write(&keep, text).expect("keep the recording");
     }
+    daemon.token.clone().expect("a harness token")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recorded_session_replays_through_the_core_with_every_invariant() {
     let dir = tempfile::Builder::new().prefix("onemcp-record-").tempdir().expect("a temporary directory");
     let path = dir.path().join("session.jsonl");
-    record_a_session(&path).await;
+    let token = record_a_session(&path).await;
 
     let mode = std::fs::metadata(&path).expect("the recording exists").permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "the recording holds secrets: owner-only");
@@ -66,6 +66,12 @@ async fn a_recorded_session_replays_through_the_core_with_every_invariant() {
     for kind in ["backend_spawned", "backend_line", "http_request", "shutdown", "backend_exited"] {
         assert!(kinds.contains(&kind), "no {kind} recorded: {kinds:?}");
     }
+    // Requests are recorded with the credential they presented, never with the token itself.
+    assert!(
+        lines.iter().any(|l| l["input"]["request"]["credential"]["kind"] == "token"),
+        "no request recorded with its token's credential"
+    );
+    assert!(!text.contains(&token), "the bearer token reached the recording");
 
     let report = onemcp_sim::replay(&path).unwrap_or_else(|violation| panic!("{violation}"));
     assert!(!report.appended_shutdown, "the daemon recorded its own shutdown");

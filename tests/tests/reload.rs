@@ -2,8 +2,7 @@
 //! never fail a request to an unaffected backend, and a broken file changes nothing.
 
 use onemcp_tests::{
-    Daemon, McpClient, bounded, call_args, children_of, fixture_backend, fixture_server_bin, mcp_client, mcp_config,
-    tool_text,
+    Daemon, McpClient, bounded, call_args, children_of, fixture_backend, fixture_server_bin, mcp_config, tool_text,
 };
 use rustix::process::Signal;
 use serde_json::{Value, json};
@@ -50,7 +49,7 @@ async fn edits_apply_live_and_never_disturb_an_unaffected_backend() {
     let daemon =
         Daemon::start_with_args(&mcp_config([("alpha", backend("alpha"))]), &["--config-reload-debounce", "100"]).await;
     daemon.wait_ready().await;
-    let client = Arc::new(mcp_client(&daemon.url).await.expect("connect"));
+    let client = Arc::new(daemon.mcp_client().await.expect("connect"));
     let pid = alpha_pid(&daemon).expect("alpha runs");
 
     // Steady traffic to alpha for the whole test; every call must succeed.
@@ -106,7 +105,7 @@ async fn with_watching_off_only_sighup_reloads() {
     let args = ["--enable-config-reload", "false"];
     let daemon = Daemon::start_with_args(&mcp_config([("alpha", backend("alpha"))]), &args).await;
     daemon.wait_ready().await;
-    let client = mcp_client(&daemon.url).await.expect("connect");
+    let client = daemon.mcp_client().await.expect("connect");
     write_config(&daemon, &mcp_config([("alpha", backend("alpha")), ("beta", backend("beta"))]));
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(!tool_names(&client).await.iter().any(|n| n.starts_with("beta_")), "not watched");

@@ -3,7 +3,7 @@
 //! loop that /health shows.
 
 use onemcp_tests::{
-    Daemon, bounded, call_args, children_of, fixture_backend, fixture_server_bin, mcp_client, mcp_config, tool_text,
+    Daemon, bounded, call_args, children_of, fixture_backend, fixture_server_bin, mcp_config, tool_text,
 };
 use rustix::process::{Pid, Signal, kill_process};
 use serde_json::{Value, json};
@@ -35,7 +35,7 @@ async fn a_backend_killed_mid_call_fails_that_call_and_comes_back() {
     let config = mcp_config([("alpha", alpha), ("beta", fixture_backend(bin, "beta", &[]))]);
     let daemon = Daemon::start(&config).await;
     daemon.wait_ready().await;
-    let client = mcp_client(&daemon.url).await.expect("connect");
+    let client = daemon.mcp_client().await.expect("connect");
     let victim = backend_pid(&daemon, "alpha").expect("alpha's process");
 
     let slow = client.call_tool(call_args("alpha_1mcp_sleep", json!({"ms": 5000})));

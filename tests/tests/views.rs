@@ -1,9 +1,7 @@
 //! Client views end to end: `?tags`, `?tag-filter`, `?preset` (from presets.json in the config
 //! directory) and `?pagination=true`, over real HTTP against real backends.
 
-use onemcp_tests::{
-    Daemon, HttpRequest, fixture_backend, fixture_server_bin, initialize_request, mcp_config, raw_http,
-};
+use onemcp_tests::{Daemon, HttpRequest, fixture_backend, fixture_server_bin, initialize_request, mcp_config};
 use serde_json::{Value, json};
 
 const PRESETS: &str = r#"{"version": "1.0.0", "presets": {
@@ -27,7 +25,7 @@ async fn start() -> Daemon {
 /// POST to `/mcp?query`, with the session if given; (status, session header, JSON body).
 async fn post(daemon: &Daemon, query: &str, session: Option<&str>, message: &Value) -> (u16, Option<String>, Value) {
     let request = HttpRequest::mcp_post(session, message).at(&format!("/mcp?{query}"));
-    let response = raw_http(daemon.port, &request).await.expect("POST /mcp");
+    let response = daemon.send(&request).await.expect("POST /mcp");
     let session = response.header("Mcp-Session-Id").map(str::to_owned);
     (response.status, session, response.json_rpc_message().unwrap_or(Value::Null))
 }
