@@ -1,5 +1,5 @@
 //! The `1mcp` command line: refuses bad configs and unsafe defaults fast, with messages that
-//! point at the problem.
+//! point at the problem. Authentication stays on (the default) unless a test is about `--no-auth`.
 
 use std::time::Duration;
 
@@ -41,7 +41,7 @@ fn invalid_json_config_exits_1_naming_file_line_and_column() {
     let dir = config_dir();
     // The syntax error is on line 3.
     let text = "{\n  \"mcpServers\": {\n    \"alpha\": {\"command\": }\n  }\n}\n";
-    let (run, path) = serve_with_config(&dir, text, &["--no-auth"]);
+    let (run, path) = serve_with_config(&dir, text, &[]);
     assert_eq!(run.code, Some(1), "{}", run.describe());
     assert!(run.elapsed < FAIL_FAST, "took {:?} to fail: {}", run.elapsed, run.describe());
     assert!(run.stderr.contains(&path), "stderr does not name {path}: {}", run.describe());
@@ -52,7 +52,7 @@ fn invalid_json_config_exits_1_naming_file_line_and_column() {
 fn invalid_server_entry_exits_1_naming_server_and_field() {
     let dir = config_dir();
     let text = r#"{"mcpServers": {"broken-entry": {"command": "true", "args": 5}}}"#;
-    let (run, _) = serve_with_config(&dir, text, &["--no-auth"]);
+    let (run, _) = serve_with_config(&dir, text, &[]);
     assert_eq!(run.code, Some(1), "{}", run.describe());
     assert!(run.elapsed < FAIL_FAST, "took {:?} to fail: {}", run.elapsed, run.describe());
     assert!(run.stderr.contains("broken-entry"), "stderr does not name the server: {}", run.describe());
@@ -93,7 +93,9 @@ fn serving_without_auth_beyond_loopback_needs_an_explicit_flag() {
 
 #[test]
 fn an_endless_config_file_is_refused_not_read_forever() {
-    let run = run_onemcp(&["serve", "--no-auth", "-P", "0", "-c", "/dev/zero"], KILL_AFTER);
+    let dir = config_dir();
+    let dir_arg = dir.path().to_string_lossy().into_owned();
+    let run = run_onemcp(&["serve", "-P", "0", "-d", &dir_arg, "-c", "/dev/zero"], KILL_AFTER);
     assert_eq!(run.code, Some(1), "{}", run.describe());
     assert!(run.stderr.contains("larger than"), "{}", run.describe());
     assert!(run.elapsed < FAIL_FAST, "{}", run.describe());
@@ -106,7 +108,7 @@ fn the_log_file_is_readable_by_its_owner_only() {
     let log = dir.path().join("logs").join("1mcp.log");
     let log_arg = log.to_string_lossy().into_owned();
     // An invalid config makes serve exit right after logging has started.
-    let (run, _) = serve_with_config(&dir, r#"{"mcpServers": []}"#, &["--no-auth", "--log-file", &log_arg]);
+    let (run, _) = serve_with_config(&dir, r#"{"mcpServers": []}"#, &["--log-file", &log_arg]);
     assert_eq!(run.code, Some(1), "{}", run.describe());
     let mode = std::fs::metadata(&log).expect("log file created").permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "log file mode {mode:o}");

@@ -14,8 +14,9 @@ fn serve_stdio(dir: &tempfile::TempDir, extra_args: &[&str]) -> StdioProcess {
     let path = dir.path().join("mcp.json");
     std::fs::write(&path, config.to_string()).expect("write mcp.json");
     let (path, dir) = (path.display().to_string(), dir.path().display().to_string());
-    // Debug logging: plenty of log lines that must all stay off stdout.
-    let mut args = vec!["serve", "--no-auth", "--transport", "stdio", "-c", &path, "-d", &dir, "--log-level", "debug"];
+    // Debug logging: plenty of log lines that must all stay off stdout. No --no-auth: as a user
+    // types it (the one client is the daemon's own stdin, so there is no token to present).
+    let mut args = vec!["serve", "--transport", "stdio", "-c", &path, "-d", &dir, "--log-level", "debug"];
     args.extend_from_slice(extra_args);
     StdioProcess::spawn(&args)
 }
