@@ -236,3 +236,41 @@ async fn an_unsupported_protocol_version_header_is_a_400() {
     let reply = message(&response);
     assert!(reply["error"]["message"].as_str().is_some_and(|m| m.contains("1999-01-01")), "{reply}");
 }
+
+/// `--no-auth`, the one way to switch authentication off: this test is about what that does, so
+/// it is where the daemon starts without auth. Any local client gets in without a token (raw
+/// HTTP, rmcp, the legacy SSE stream), `/health` shows everything to anyone, and the operator is
+/// warned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_auth_any_local_client_gets_in_and_the_operator_is_warned() {
+    let config = mcp_config([("alpha", fixture_backend(fixture_server_bin!(), "alpha", &[]))]);
+    let daemon = Daemon::start_without_auth(&config, &[]).await;
+    daemon.wait_ready().await;
+    assert!(daemon.token.is_none(), "no harness token with auth off");
+
+    let response = daemon.http(&HttpRequest::mcp_post(None, &initialize_request("2025-11-25"))).await.expect("answer");
+    assert_eq!(response.status, 200, "initialize without a token: {}", response.describe());
+    assert!(response.header("WWW-Authenticate").is_none(), "{}", response.describe());
+
+    let client = onemcp_tests::mcp_client(&daemon.url).await.expect("an rmcp client without a token connects");
+    let result = onemcp_tests::bounded(
+        "echo without a token",
+        client.call_tool(onemcp_tests::call_args("alpha_1mcp_echo", json!({"text": "open"}))),
+    )
+    .await
+    .expect("echo answers");
+    assert_eq!(onemcp_tests::tool_text(&result), "alpha: open");
+    let _ = client.cancel().await;
+
+    let (status, stream) = onemcp_tests::SseStream::open(daemon.port, "/sse", &[]).await.expect("GET /sse");
+    assert_eq!(status, 200, "the legacy stream opens without a token");
+    drop(stream);
+
+    let response = daemon.http(&HttpRequest::get("/health")).await.expect("health");
+    let health = response.json().unwrap_or_else(|e| panic!("not JSON ({e}): {}", response.describe()));
+    assert_eq!(response.status, 200, "{health}");
+    assert_eq!(health["servers"]["details"][0]["name"], "alpha", "the full document, to anyone: {health}");
+
+    let warned: Vec<String> = daemon.stderr().lines().filter(|l| l.contains("WARN")).map(str::to_owned).collect();
+    assert!(warned.iter().any(|l| l.contains("authentication is off")), "no warning that auth is off: {warned:#?}");
+}
