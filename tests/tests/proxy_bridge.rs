@@ -51,6 +51,9 @@ async fn finds_the_daemon_through_its_pid_file() {
     let daemon = daemon().await;
     let dir = daemon.dir.path().display().to_string();
     round_trip(StdioProcess::spawn(&["proxy", "-d", &dir, "--log-level", "debug"])).await;
+    // No --token: the proxy made itself one in the daemon's config dir.
+    let listed = onemcp_tests::run_onemcp(&["token", "list", "-d", &dir], Duration::from_secs(10));
+    assert!(listed.stdout.contains("1mcp proxy"), "the proxy's own token: {}", listed.describe());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
