@@ -274,3 +274,37 @@ async fn without_auth_any_local_client_gets_in_and_the_operator_is_warned() {
     let warned: Vec<String> = daemon.stderr().lines().filter(|l| l.contains("WARN")).map(str::to_owned).collect();
     assert!(warned.iter().any(|l| l.contains("authentication is off")), "no warning that auth is off: {warned:#?}");
 }
+
+/// With authentication on, every method on a session is the session owner's: another valid
+/// token gets 404 for its event stream (GET) and cannot end it (DELETE), and the session lives on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_tokens_get_and_delete_do_not_reach_a_session() {
+    let daemon = start().await;
+    let session = open_session(&daemon).await;
+    let dir = daemon.dir.path().to_string_lossy().into_owned();
+    let minted = onemcp_tests::run_onemcp(
+        &["token", "create", "-d", &dir, "--name", "other"],
+        std::time::Duration::from_secs(10),
+    );
+    assert_eq!(minted.code, Some(0), "{}", minted.describe());
+    let other = format!("Bearer {}", minted.stdout.trim());
+
+    let stream = HttpRequest::get("/mcp")
+        .header("Accept", "text/event-stream")
+        .header("Mcp-Session-Id", &session)
+        .header("MCP-Protocol-Version", "2025-11-25")
+        .header("Authorization", &other);
+    let response = raw_http_head(daemon.port, &stream).await.expect("GET /mcp head");
+    assert_eq!(response.status, 404, "another token's GET: {}", response.describe());
+
+    let delete = HttpRequest::delete("/mcp")
+        .header("Mcp-Session-Id", &session)
+        .header("MCP-Protocol-Version", "2025-11-25")
+        .header("Authorization", &other);
+    let response = daemon.http(&delete).await.expect("DELETE");
+    assert_eq!(response.status, 404, "another token's DELETE: {}", response.describe());
+
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+    let response = send(&daemon, &HttpRequest::mcp_post(Some(&session), &list)).await;
+    assert_eq!(response.status, 200, "the owner's session lives on: {}", response.describe());
+}
