@@ -32,10 +32,13 @@ fn run(args: ProxyArgs) -> anyhow::Result<()> {
         let token = match (&args.token, local_dir) {
             (Some(token), _) => Some(token.clone()),
             // Only the daemon found through its own config dir gets that dir's token.
-            (None, Some(dir)) => Some(
-                onemcp_io::tokens::local_token(&dir, onemcp_io::unix_time_ms())
-                    .with_context(|| format!("cannot get a token for the daemon in {}", dir.display()))?,
-            ),
+            (None, Some(dir)) => {
+                let tags = view_tags(&args, &dir);
+                Some(
+                    onemcp_io::tokens::local_token(&dir, tags.as_ref(), onemcp_io::unix_time_ms())
+                        .with_context(|| format!("cannot get a token for the daemon in {}", dir.display()))?,
+                )
+            }
             (None, None) => None,
         };
         proxy::run(ProxySettings { url, timeout, view: args.view(), token }).await.map_err(anyhow::Error::from)
@@ -43,6 +46,18 @@ fn run(args: ProxyArgs) -> anyhow::Result<()> {
     // A blocked stdin read must not hold the exit.
     runtime.shutdown_timeout(Duration::from_millis(200));
     result
+}
+
+/// The tags the proxy's view names (`--tags`, the tags of `-f`, or of `--preset` in the
+/// config dir's presets.json), which its token is bound to; `None` when the view names none
+/// (every server). A view the daemon cannot parse gets an unbound token and the daemon's 400.
+fn view_tags(args: &ProxyArgs, dir: &std::path::Path) -> Option<std::collections::BTreeSet<String>> {
+    let presets = match onemcp_io::files::read_config_text(&dir.join("presets.json")) {
+        Ok(text) => onemcp_core::view::parse_presets(&text, "presets.json").0,
+        Err(_) => onemcp_core::view::Presets::default(),
+    };
+    let view = onemcp_core::view::parse_view_query(&args.view().to_query(), &presets).ok()?;
+    Some(view.filter?.referenced_tags()).filter(|tags| !tags.is_empty())
 }
 
 /// The daemon URL: `--url` as given, else the first of the pid file's URL (if its process is

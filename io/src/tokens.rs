@@ -152,23 +152,35 @@ pub fn revoke(dir: &Path, which: &str) -> std::io::Result<usize> {
     Ok(revoked)
 }
 
-/// Where `1mcp proxy` keeps the token it presents to the local daemon.
+/// Where `1mcp proxy` keeps the token it presents to the local daemon (for a view bound to
+/// tags: `proxy.<digest of the tags>.token`).
 pub const LOCAL_TOKEN_FILE: &str = "proxy.token";
 
-/// The token `1mcp proxy` presents to the daemon of config directory `dir`: kept in
-/// [`LOCAL_TOKEN_FILE`] (0600) beside the store, minted (all servers, no expiry, named
-/// `1mcp proxy`) on first use and again if it was revoked. Whoever can read the config
-/// directory can already change what the daemon runs, so this grants nothing new.
-pub fn local_token(dir: &Path, now_ms: u64) -> std::io::Result<String> {
-    let path = dir.join(LOCAL_TOKEN_FILE);
+/// The token `1mcp proxy` presents to the daemon of config directory `dir`, bound to `tags`
+/// (the tags its view names; `None`: every server): kept in a 0600 file beside the store,
+/// minted (no expiry, named `1mcp proxy`) on first use and again if it was revoked. Whoever can
+/// read the config directory can already change what the daemon runs, so this grants nothing
+/// new; binding it to the view's tags makes the daemon enforce the view for the token too.
+pub fn local_token(
+    dir: &Path,
+    tags: Option<&std::collections::BTreeSet<String>>,
+    now_ms: u64,
+) -> std::io::Result<String> {
+    let tags: Option<Vec<String>> = tags.map(|t| t.iter().map(|t| t.to_lowercase()).collect());
+    let file = match &tags {
+        None => LOCAL_TOKEN_FILE.to_owned(),
+        Some(tags) => format!("proxy.{}.token", &hash_of(&tags.join("\n"))["sha256:".len()..][..16]),
+    };
+    let path = dir.join(file);
     if let Ok(kept) = std::fs::read_to_string(&path) {
         let kept = kept.trim().to_owned();
         let hash = hash_of(&kept);
-        if read(dir)?.iter().any(|t| t.hash == hash && !t.revoked && t.expires_at_ms.is_none()) {
+        let usable = |t: &TokenRecord| t.hash == hash && !t.revoked && t.expires_at_ms.is_none() && t.tags == tags;
+        if read(dir)?.iter().any(usable) {
             return Ok(kept);
         }
     }
-    let (_, token) = create(dir, "1mcp proxy", None, None, now_ms)?;
+    let (_, token) = create(dir, "1mcp proxy", tags, None, now_ms)?;
     crate::files::write_private(&path, token.as_bytes())?;
     Ok(token)
 }
@@ -263,14 +275,22 @@ mod tests {
     #[test]
     fn the_proxys_local_token_is_kept_reused_and_replaced_once_revoked() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let first = local_token(dir.path(), 1).expect("minted");
-        assert_eq!(local_token(dir.path(), 2).expect("kept"), first);
+        let first = local_token(dir.path(), None, 1).expect("minted");
+        assert_eq!(local_token(dir.path(), None, 2).expect("kept"), first);
         let mode = std::fs::metadata(dir.path().join(LOCAL_TOKEN_FILE)).expect("meta").permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         revoke(dir.path(), "1mcp proxy").expect("revoke");
-        let second = local_token(dir.path(), 3).expect("minted again");
+        let second = local_token(dir.path(), None, 3).expect("minted again");
         assert_ne!(second, first);
         let store = TokenStore::new(dir.path());
         assert!(matches!(store.credential(Some(&format!("Bearer {second}"))), Credential::Token(g) if !g.revoked));
+        let web = std::collections::BTreeSet::from(["Web".to_owned()]);
+        let bound = local_token(dir.path(), Some(&web), 4).expect("a token for the view's tags");
+        assert_ne!(bound, second);
+        assert_eq!(local_token(dir.path(), Some(&web), 5).expect("kept"), bound);
+        assert!(
+            matches!(store.credential(Some(&format!("Bearer {bound}"))), Credential::Token(g) if g.tags == Some(vec!["web".to_owned()]))
+        );
+        assert_eq!(local_token(dir.path(), None, 6).expect("still the unbound one"), second);
     }
 }

@@ -157,6 +157,17 @@ async fn the_proxy_gets_in_by_itself_through_the_config_dir() {
     proxy.close_stdin();
     let status = proxy.wait_exit(Duration::from_secs(15)).await;
     assert!(status.is_some_and(|s| s.success()), "{status:?}\n{}", proxy.describe());
+    // A proxy with a view gets a token bound to that view's tags: the daemon enforces the view
+    // for the token too.
+    let mut tagged = StdioProcess::spawn(&["proxy", "-d", &dir, "--tags", "alpha"]);
+    assert_eq!(tagged.initialize().await["result"]["serverInfo"]["name"], "1mcp");
+    tagged.tools_once_listed(&["alpha_1mcp_echo"]).await;
+    tagged.close_stdin();
+    assert!(tagged.wait_exit(Duration::from_secs(15)).await.is_some_and(|s| s.success()), "{}", tagged.describe());
+    let listed = onemcp_tests::run_onemcp(&["token", "list", "-d", &dir], Duration::from_secs(10));
+    let proxy_tokens: Vec<&str> = listed.stdout.lines().filter(|l| l.contains("1mcp proxy")).collect();
+    assert_eq!(proxy_tokens.len(), 2, "one unbound, one bound to alpha: {}", listed.stdout);
+    assert!(proxy_tokens.iter().any(|l| l.contains("alpha")), "{}", listed.stdout);
     // An explicit --url is not this config dir's daemon as far as the proxy knows: no token.
     let mut stranger = StdioProcess::spawn(&["proxy", "-u", &daemon.url]);
     let refused = stranger.initialize().await;
@@ -165,8 +176,8 @@ async fn the_proxy_gets_in_by_itself_through_the_config_dir() {
 
 // ---------------------------------------------------------------------------------------------
 // The embedded OAuth 2.1 authorization server under attack, end to end (real binary, raw HTTP).
-// Each test has its own daemon: the OAuth endpoints allow 30 requests per address, then 1 per
-// 2 s, and a battery sharing one daemon would run into that limit.
+// Each test has its own daemon: the OAuth endpoints allow a budget of requests per address,
+// and a battery sharing one daemon could run into it.
 // ---------------------------------------------------------------------------------------------
 
 /// RFC 7636 Appendix B: a code verifier and its S256 challenge.
