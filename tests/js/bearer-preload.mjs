@@ -7,8 +7,8 @@
 // Requests to any other origin are left alone.
 //
 // It installs undici's global dispatcher (the one Node's fetch, the SDK's transports and
-// undici's `request` all use) wrapped in an interceptor. undici comes from target/js
-// (ONEMCP_JS_DIR, default ../../target/js from this file).
+// undici's `request` all use) wrapped in an interceptor. undici is the one the conformance suite
+// itself depends on, found from target/js (ONEMCP_JS_DIR, default ../../target/js from this file).
 
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
@@ -16,8 +16,23 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const jsDir = process.env.ONEMCP_JS_DIR ?? resolve(here, '../../target/js');
-const require = createRequire(join(jsDir, 'package.json'));
-const { Agent, setGlobalDispatcher } = require('undici');
+/** undici as the first of these packages would resolve it (npm hoists it to the top today). */
+function loadUndici() {
+  const bases = [
+    'package.json',
+    'node_modules/@modelcontextprotocol/conformance/package.json',
+    'node_modules/conformance-next/package.json',
+  ];
+  for (const base of bases) {
+    try {
+      return createRequire(join(jsDir, base))('undici');
+    } catch {
+      // Not resolvable from there; try the next one.
+    }
+  }
+  throw new Error(`bearer-preload.mjs: undici not found under ${jsDir} (run tests/js/setup.sh)`);
+}
+const { Agent, setGlobalDispatcher } = loadUndici();
 
 const token = process.env.ONEMCP_TOKEN;
 const origin = process.env.ONEMCP_BEARER_ORIGIN;
