@@ -7,8 +7,18 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 /// Starts `bin --http <port>` (0: any free port) and waits for its `listening on <url>` line;
 /// returns the child (killed on drop) and the URL.
 pub async fn start_http_fixture(bin: &str, port: u16) -> (tokio::process::Child, String) {
+    start_http_fixture_with_env(bin, port, &[]).await
+}
+
+/// [`start_http_fixture`] with extra environment variables.
+pub async fn start_http_fixture_with_env(
+    bin: &str,
+    port: u16,
+    env: &[(&str, &std::path::Path)],
+) -> (tokio::process::Child, String) {
     let mut child = tokio::process::Command::new(bin)
         .args(["--http", &port.to_string()])
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

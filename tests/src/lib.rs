@@ -21,7 +21,7 @@ pub use binaries::{onemcp_binary, workspace_root};
 pub use cli_run::{CliRun, run_onemcp};
 pub use daemon::Daemon;
 pub use error::HarnessError;
-pub use http_fixture::start_http_fixture;
+pub use http_fixture::{start_http_fixture, start_http_fixture_with_env};
 pub use mcp::{
     McpClient, call_args, fixture_backend, json_rpc_error, mcp_client, mcp_client_with_token, mcp_client_with_version,
     mcp_config, tool_text,

@@ -174,6 +174,39 @@ async fn the_proxy_gets_in_by_itself_through_the_config_dir() {
     assert!(refused.get("error").is_some(), "no token, no session: {refused}");
 }
 
+/// No token passthrough: an HTTP backend sees the credential its config gives 1mcp for it, on
+/// every request, and never the token the client presented to 1mcp.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_clients_token_never_reaches_a_backend() {
+    let record = tempfile::tempdir().expect("tempdir");
+    let log = record.path().join("requests.log");
+    let (_fixture, url) = onemcp_tests::start_http_fixture_with_env(
+        env!("CARGO_BIN_EXE_conformance-server"),
+        0,
+        &[("CONFORMANCE_SERVER_REQUEST_LOG", &log)],
+    )
+    .await;
+    let config = json!({"mcpServers": {"remote": {"type": "http", "url": url,
+        "headers": {"Authorization": "Bearer credential-for-the-backend"}}}});
+    let daemon = Daemon::start_with_auth(&config, &[]).await;
+    daemon.wait_ready().await;
+    let token = create_token(&daemon, &["--name", "client"]);
+    let session = open(&daemon, &token, "").await.expect("a session");
+    let call = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+        "params": {"name": "remote_1mcp_test_simple_text", "arguments": {}}});
+    let response =
+        daemon.http(&with_token(HttpRequest::mcp_post(Some(&session), &call), &token)).await.expect("called");
+    let message = response.json_rpc_message().unwrap_or_else(|| panic!("no message: {}", response.describe()));
+    assert!(message["result"]["content"][0]["text"].as_str().is_some_and(|t| t.contains("simple text")), "{message}");
+    let seen = std::fs::read_to_string(&log).expect("the backend's request log");
+    let posts = seen.lines().filter(|l| l.starts_with("POST")).count();
+    assert!(posts >= 3, "initialize, initialized, the call at least: {seen}");
+    for line in seen.lines() {
+        assert!(line.ends_with("authorization=Bearer credential-for-the-backend"), "{line}");
+    }
+    assert!(!seen.contains(&token) && !seen.contains("1mcp_pat_"), "the client's token reached the backend: {seen}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // The embedded OAuth 2.1 authorization server under attack, end to end (real binary, raw HTTP).
 // Each test has its own daemon: the OAuth endpoints allow a budget of requests per address,

@@ -650,7 +650,25 @@ async fn serve_http(port: u16) -> ExitCode {
     ]);
     let service: StreamableHttpService<ConformanceServer, LocalSessionManager> =
         StreamableHttpService::new(|| Ok(ConformanceServer), Arc::default(), config);
-    let router = axum::Router::new().nest_service("/mcp", service);
+    let mut router = axum::Router::new().nest_service("/mcp", service);
+    // For tests of what a proxy forwards: one line per request, naming its Authorization.
+    if let Some(path) = std::env::var_os("CONFORMANCE_SERVER_REQUEST_LOG") {
+        let path = std::path::PathBuf::from(path);
+        router = router.layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                let line = format!(
+                    "{} {} authorization={}\n",
+                    request.method(),
+                    request.uri().path(),
+                    request.headers().get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("none")
+                );
+                if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(&path) {
+                    let _ = file.write_all(line.as_bytes());
+                }
+                next.run(request)
+            },
+        ));
+    }
     {
         let mut stdout = std::io::stdout().lock();
         let _ = writeln!(stdout, "listening on http://127.0.0.1:{port}/mcp");
