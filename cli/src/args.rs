@@ -336,12 +336,20 @@ impl ServeArgs {
         warnings
     }
 
-    /// The external identity provider asked for, if any.
-    pub fn external_idp(&self) -> Option<onemcp_io::IdpSettings> {
+    /// The external identity provider asked for, if any: by the flags, else by the config
+    /// file's `auth` section (a flag wins over its key).
+    pub fn external_idp(&self, section: &onemcp_core::config::AuthSection) -> Option<onemcp_io::IdpSettings> {
+        let from_flags = self.auth_issuer.is_some();
+        let pick = |flag: &Option<String>, key: &Option<String>| if from_flags { flag.clone() } else { key.clone() };
+        let scope_claim = match (&section.scope_claim, self.auth_scope_claim.as_str()) {
+            // The flag's default is `scope`; the section's key counts unless the flag was set.
+            (Some(key), "scope") => key.clone(),
+            (_, flag) => flag.to_owned(),
+        };
         Some(onemcp_io::IdpSettings {
-            issuer: self.auth_issuer.clone()?,
-            audience: self.auth_audience.clone()?,
-            scope_claim: self.auth_scope_claim.clone(),
+            issuer: pick(&self.auth_issuer, &section.issuer)?,
+            audience: pick(&self.auth_audience, &section.audience)?,
+            scope_claim,
         })
     }
 
@@ -570,7 +578,8 @@ mod tests {
 
     #[test]
     fn an_external_identity_provider_needs_issuer_and_audience() {
-        let idp = |argv: &[&str]| parse(argv).map(|a| a.external_idp());
+        let none = onemcp_core::config::AuthSection::default();
+        let idp = |argv: &[&str]| parse(argv).map(|a| a.external_idp(&none));
         assert_eq!(idp(&["1mcp"]).ok(), Some(None));
         let both =
             ["1mcp", "--auth-issuer", "https://idp.example.com", "--auth-audience", "https://mcp.example.com/mcp"];
@@ -580,6 +589,38 @@ mod tests {
         assert!(idp(&["1mcp", "--auth-audience", "https://mcp.example.com/mcp"]).is_err(), "so is the issuer");
         let roles = [&both[..], &["--auth-scope-claim", "roles"]].concat();
         assert_eq!(idp(&roles).ok().flatten().map(|s| s.scope_claim), Some("roles".to_owned()));
+    }
+
+    #[test]
+    fn the_config_files_auth_section_names_the_provider_unless_flags_do() {
+        let section = onemcp_core::config::AuthSection {
+            issuer: Some("https://idp.example.com".into()),
+            audience: Some("https://mcp.example.com".into()),
+            scope_claim: Some("scp".into()),
+        };
+        let Ok(plain) = parse(&["1mcp"]) else { panic!("parse failed") };
+        let settings = plain.external_idp(&section).expect("from the file");
+        assert_eq!(
+            (settings.issuer.as_str(), settings.audience.as_str(), settings.scope_claim.as_str()),
+            ("https://idp.example.com", "https://mcp.example.com", "scp")
+        );
+        let Ok(flags) = parse(&[
+            "1mcp",
+            "--auth-issuer",
+            "https://other.example.com",
+            "--auth-audience",
+            "https://mcp.example.com/mcp",
+            "--auth-scope-claim",
+            "roles",
+        ]) else {
+            panic!("parse failed")
+        };
+        let settings = flags.external_idp(&section).expect("from the flags");
+        assert_eq!(
+            (settings.issuer.as_str(), settings.audience.as_str(), settings.scope_claim.as_str()),
+            ("https://other.example.com", "https://mcp.example.com/mcp", "roles"),
+            "flags win"
+        );
     }
 
     #[test]

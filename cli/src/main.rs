@@ -69,13 +69,6 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
         onemcp_core::front::check_exposure(&args.host, args.auth_enabled(), args.allow_unauthenticated_remote)
             .map_err(Failure::Usage)?;
     }
-    let external_idp = args.external_idp();
-    if let Some(idp) = &external_idp {
-        if !args.auth_enabled() {
-            return Err(Failure::Usage("--auth-issuer needs authentication on (drop --no-auth)".into()));
-        }
-        idp.check().map_err(Failure::Usage)?;
-    }
 
     // Logs never go to stdout (stderr or --log-file): with --transport stdio it is the client's.
     init_logging(args.log_level, args.log_file.as_deref())?;
@@ -105,6 +98,13 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
         .map_err(|errors| Failure::Config(errors.errors.iter().map(ToString::to_string).collect()))?;
     for warning in &parsed.warnings {
         tracing::warn!("{warning}");
+    }
+    let external_idp = args.external_idp(&parsed.auth);
+    if let Some(idp) = &external_idp {
+        if !args.auth_enabled() {
+            return Err(Failure::Usage("--auth-issuer needs authentication on (drop --no-auth)".into()));
+        }
+        idp.check().map_err(Failure::Usage)?;
     }
 
     let presets = read_presets(&paths.config_dir)?;

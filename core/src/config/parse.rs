@@ -21,8 +21,55 @@ use std::time::Duration;
 pub struct ParsedConfig {
     /// The validated, resolved configuration.
     pub config: McpConfig,
+    /// The `auth` section: an external identity provider (flags win over it).
+    pub auth: AuthSection,
     /// One human-readable line per warning, formatted like a [`ConfigError`].
     pub warnings: Vec<String>,
+}
+
+/// The `auth` section of `mcp.json`: the same settings as `--auth-issuer`, `--auth-audience`
+/// and `--auth-scope-claim` (a flag wins over its key). Read at start; a change needs a restart.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuthSection {
+    /// `issuer`: the identity provider whose JWT access tokens are accepted.
+    pub issuer: Option<String>,
+    /// `audience`: the resource its tokens must be issued for.
+    pub audience: Option<String>,
+    /// `scopeClaim`: the claim holding the `tag:` scopes.
+    pub scope_claim: Option<String>,
+}
+
+/// Read the `auth` section (absent: empty).
+fn parse_auth(root: &Value, d: &mut Diagnostics<'_>) -> AuthSection {
+    let mut auth = AuthSection::default();
+    let Some(section) = root.get("auth") else { return auth };
+    let Value::Object(section) = section else {
+        d.error(None, Some("auth"), format!("expected an object, found {}", kind(section)));
+        return auth;
+    };
+    for (key, value) in section {
+        let slot = match key.as_str() {
+            "issuer" => &mut auth.issuer,
+            "audience" => &mut auth.audience,
+            "scopeClaim" => &mut auth.scope_claim,
+            _ => {
+                d.warn(None, Some(&format!("auth.{key}")), "unknown key, ignored");
+                continue;
+            }
+        };
+        match value {
+            Value::String(text) if !text.trim().is_empty() => *slot = Some(text.trim().to_owned()),
+            other => d.error(
+                None,
+                Some(&format!("auth.{key}")),
+                format!("expected a non-empty string, found {}", kind(other)),
+            ),
+        }
+    }
+    if auth.issuer.is_some() != auth.audience.is_some() {
+        d.error(None, Some("auth"), "issuer and audience go together: set both or neither");
+    }
+    auth
 }
 
 /// All problems found in a file (every invalid entry, not just the first).
@@ -91,7 +138,7 @@ impl std::error::Error for ConfigErrors {}
 /// names ambiguous.
 const NAME_SEPARATOR: &str = "_1mcp_";
 
-const TOP_LEVEL_KEYS: &[&str] = &["$schema", "version", "serverDefaults", "mcpServers"];
+const TOP_LEVEL_KEYS: &[&str] = &["$schema", "version", "serverDefaults", "mcpServers", "auth"];
 /// 1MCP features we do not implement yet; a file using them still loads.
 const UNSUPPORTED_TOP_LEVEL_KEYS: &[&str] = &[
     "mcpTemplates",
@@ -119,6 +166,7 @@ pub fn parse_mcp_json(text: &str, source: &str, env: &BTreeMap<String, String>) 
             _ => d.warn(None, Some(&path.join(".")), "duplicate key; the last one wins"),
         }
     }
+    let auth = parse_auth(&root, &mut d);
     let config = match &root {
         Value::Object(root) => parse_root(root, env, &mut d),
         other => {
@@ -127,7 +175,7 @@ pub fn parse_mcp_json(text: &str, source: &str, env: &BTreeMap<String, String>) 
         }
     };
     if d.errors.is_empty() {
-        Ok(ParsedConfig { config, warnings: d.warnings })
+        Ok(ParsedConfig { config, auth, warnings: d.warnings })
     } else {
         Err(ConfigErrors { errors: d.errors })
     }
@@ -615,6 +663,36 @@ mod tests {
 
     fn strings(items: &[&str]) -> Vec<String> {
         items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn the_auth_section_names_an_identity_provider() {
+        let parsed = parse_ok(
+            r#"{"auth": {"issuer": "https://idp.example.com", "audience": "https://mcp.example.com", "scopeClaim": "scp", "x": 1},
+                "mcpServers": {}}"#,
+        );
+        assert_eq!(
+            parsed.auth,
+            AuthSection {
+                issuer: Some("https://idp.example.com".into()),
+                audience: Some("https://mcp.example.com".into()),
+                scope_claim: Some("scp".into())
+            }
+        );
+        assert!(
+            parsed.warnings.iter().any(|w| w.contains("auth.x") && w.contains("unknown key")),
+            "{:?}",
+            parsed.warnings
+        );
+        assert_eq!(parsed.warnings.iter().filter(|w| w.contains("unknown key")).count(), 1, "auth itself is known");
+        let env = BTreeMap::new();
+        for bad in [
+            r#"{"auth": {"issuer": "https://idp.example.com"}, "mcpServers": {}}"#,
+            r#"{"auth": {"issuer": 7, "audience": "a"}, "mcpServers": {}}"#,
+            r#"{"auth": [], "mcpServers": {}}"#,
+        ] {
+            assert!(parse_mcp_json(bad, "mcp.json", &env).is_err(), "{bad}");
+        }
     }
 
     fn parse_ok(text: &str) -> ParsedConfig {
