@@ -142,7 +142,7 @@ impl Hub {
             format!("server '{name}' did not answer {} within {} ms", call.method, timeout.as_millis())
         };
         tracing::warn!(server = name, "{message}");
-        self.fail_client_call(name, call, message);
+        self.fail_client_call(now, name, call, message);
     }
 
     /// Mark a backend failed: answer everything it owed, withdraw its names.
@@ -239,7 +239,7 @@ impl Hub {
             _ => None,
         }) {
             let message = format!("server '{name}' {verb} before answering {}: {reason}", call.method);
-            self.fail_client_call(name, call, message);
+            self.fail_client_call(now, name, call, message);
         }
         self.withdraw_server_requests_of(name, reason);
         self.fail_queue(name, reason);
@@ -295,7 +295,7 @@ impl Hub {
                 self.timers.remove(fetch.timer);
                 self.handle_list_page(now, name, generation, fetch, body)
             }
-            Pending::Client(call) => self.complete_client_call(name, call, body),
+            Pending::Client(call) => self.complete_client_call(now, name, call, body),
             Pending::Internal { method, timer } => {
                 self.timers.remove(timer);
                 if let Some(error) = body.get("error") {
@@ -479,7 +479,7 @@ impl Hub {
                 tracing::debug!(server = name, level, "server log: {data}");
                 self.handle_backend_log(name, body);
             }
-            "notifications/progress" => self.handle_backend_progress(name, body),
+            "notifications/progress" => self.handle_backend_progress(now, name, body),
             "notifications/resources/updated" => self.handle_resource_updated(name, body),
             "notifications/cancelled" => self.handle_backend_cancelled(name, &body),
             _ => tracing::debug!(server = name, method, "ignoring server notification"),

@@ -449,7 +449,13 @@ impl Hub {
 
     /// A backend answered a forwarded request: deliver it to its client under the client's id,
     /// with error messages prefixed by the server name so the client knows who said it.
-    pub(super) fn complete_client_call(&mut self, backend: &str, call: ClientCall, mut message: Map<String, Value>) {
+    pub(super) fn complete_client_call(
+        &mut self,
+        now: Instant,
+        backend: &str,
+        call: ClientCall,
+        mut message: Map<String, Value>,
+    ) {
         if let Some(b) = self.backends.get_mut(backend) {
             // It answers again: whatever stuck it is over.
             b.timeouts_in_a_row = 0;
@@ -460,24 +466,24 @@ impl Hub {
             let server = self.backends.get(backend).map_or(backend, |b| b.server.as_str());
             attribute_error(error, server);
         }
-        self.deliver_call(backend, call, &Value::Object(message));
+        self.deliver_call(now, backend, call, &Value::Object(message));
     }
 
     /// Answer a forwarded request with an error of the proxy's own.
-    pub(super) fn fail_client_call(&mut self, backend: &str, call: ClientCall, message: String) {
+    pub(super) fn fail_client_call(&mut self, now: Instant, backend: &str, call: ClientCall, message: String) {
         let error = jsonrpc::error_with_data(
             Some(&call.client_id),
             code::INTERNAL_ERROR,
             message,
             Some(json!({"server": backend})),
         );
-        self.deliver_call(backend, call, &error);
+        self.deliver_call(now, backend, call, &error);
     }
 
-    fn deliver_call(&mut self, backend: &str, call: ClientCall, message: &Value) {
+    fn deliver_call(&mut self, now: Instant, backend: &str, call: ClientCall, message: &Value) {
         self.deliver_call_inner(backend, call, message);
         if self.shutting_down {
-            self.check_drained(self.last_now);
+            self.check_drained(now);
         }
     }
 
@@ -583,7 +589,7 @@ impl Hub {
                     generation,
                     line: cancel.to_string(),
                 });
-                self.fail_client_call(&backend, call, format!("request abandoned: {reason}"));
+                self.fail_client_call(now, &backend, call, format!("request abandoned: {reason}"));
             }
         }
         tracing::info!(session = %session_id, "session ended: {reason}");

@@ -196,8 +196,6 @@ pub struct Hub {
     config_error: Option<Vec<String>>,
     /// Set while a shutdown waits for calls in flight.
     drain_timer: Option<crate::timer::TimerKey>,
-    /// The time of the input being handled, for the few paths that finish work on the side.
-    last_now: Instant,
     /// The pending idle-session sweep, if sessions exist to sweep.
     sweep_timer: Option<crate::timer::TimerKey>,
     /// Principals already told (in the log) that they hit their session quota.
@@ -232,7 +230,6 @@ impl Hub {
             next_instance: 0,
             config_error: None,
             drain_timer: None,
-            last_now: now,
             sweep_timer: None,
             quota_logged: std::collections::BTreeSet::new(),
         };
@@ -253,7 +250,6 @@ impl Hub {
 
     /// Feed one fact.
     pub fn handle(&mut self, now: Instant, input: Input) {
-        self.last_now = now;
         match input {
             Input::HttpRequest { exchange, request } => self.handle_http(now, exchange, request),
             Input::ExchangeClosed { exchange } => self.handle_exchange_closed(now, exchange),
@@ -280,7 +276,6 @@ impl Hub {
 
     /// Fire every timer due at or before `now`; spurious calls are no-ops.
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.last_now = now;
         while let Some(timer) = self.timers.pop_due(now) {
             match timer {
                 Timer::Connect { backend, generation } => self.handle_connect_timeout(now, &backend, generation),

@@ -348,7 +348,7 @@ impl Hub {
     }
 
     /// `notifications/progress` from a backend: only ever to the request it belongs to.
-    pub(super) fn handle_backend_progress(&mut self, name: &str, mut body: Map<String, Value>) {
+    pub(super) fn handle_backend_progress(&mut self, now: Instant, name: &str, mut body: Map<String, Value>) {
         let token = jsonrpc::params(&body).and_then(|p| p.get("progressToken")).and_then(Value::as_u64);
         let Some(call) = token.and_then(|t| match self.backends.get(name)?.pending.get(&t)? {
             Pending::Client(call) => Some(call),
@@ -361,7 +361,7 @@ impl Hub {
         else {
             return;
         };
-        self.extend_deadline(name, token.unwrap_or_default());
+        self.extend_deadline(now, name, token.unwrap_or_default());
         if let Some(params) = body.get_mut("params").and_then(Value::as_object_mut) {
             params.insert("progressToken".into(), theirs);
         }
@@ -369,8 +369,7 @@ impl Hub {
     }
 
     /// A call that reports progress is alive: its timeout starts over, up to its hard deadline.
-    fn extend_deadline(&mut self, name: &str, id: u64) {
-        let now = self.last_now;
+    fn extend_deadline(&mut self, now: Instant, name: &str, id: u64) {
         let Some(b) = self.backends.get_mut(name) else { return };
         let timeout = b.config.request_timeout.unwrap_or(super::DEFAULT_REQUEST_TIMEOUT);
         let generation = b.generation;
