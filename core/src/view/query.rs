@@ -193,33 +193,32 @@ fn decode(param: &'static str, raw: &str, plus: Plus) -> Result<String, ViewErro
     percent_decode(raw, plus).map_err(|reason| ViewError::InvalidEncoding { param, reason })
 }
 
+/// Decodes one query key or value. Escapes are checked first, because `percent_encoding` passes a
+/// broken escape (`%zz`, a trailing `%`) through as text, while a view is refused with the byte
+/// offset of the first bad `%` (the message of the 400). A valid escape's hex digits are never `%`
+/// or `+`, so every `%` in the raw text starts an escape and every raw `+` is a literal `+` to map.
 fn percent_decode(raw: &str, plus: Plus) -> Result<String, DecodeError> {
     let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&byte) = bytes.get(i) {
-        match byte {
-            b'%' => {
-                let hi = bytes.get(i + 1).and_then(|b| (*b as char).to_digit(16));
-                let lo = bytes.get(i + 2).and_then(|b| (*b as char).to_digit(16));
-                let (Some(hi), Some(lo)) = (hi, lo) else {
-                    return Err(DecodeError::BadEscape { pos: i });
-                };
-                // Two hex digits are at most 0xff.
-                out.push((hi * 16 + lo) as u8);
-                i += 3;
-            }
-            b'+' if matches!(plus, Plus::Space) => {
-                out.push(b' ');
-                i += 1;
-            }
-            other => {
-                out.push(other);
-                i += 1;
-            }
-        }
+    let is_escape = |pos: usize| bytes.get(pos + 1..pos + 3).is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit));
+    let bad = bytes.iter().enumerate().filter(|(_, b)| **b == b'%').map(|(pos, _)| pos).find(|&pos| !is_escape(pos));
+    if let Some(pos) = bad {
+        return Err(DecodeError::BadEscape { pos });
     }
-    String::from_utf8(out).map_err(|_| DecodeError::NotUtf8)
+    // `+` → space before decoding, so an encoded `%2B` stays a `+` (as in form decoding).
+    let spaced;
+    let text = match plus {
+        Plus::Space if raw.contains('+') => {
+            spaced = raw.replace('+', " ");
+            spaced.as_str()
+        }
+        _ => raw,
+    };
+    // `%00` decodes to a NUL character like any other byte; UTF-8 is checked on the decoded bytes,
+    // so a multibyte character may be escaped byte by byte (`%E2%82%AC`), but not cut short (`%C3`).
+    match percent_encoding::percent_decode_str(text).decode_utf8() {
+        Ok(decoded) => Ok(decoded.into_owned()),
+        Err(_) => Err(DecodeError::NotUtf8),
+    }
 }
 
 #[cfg(test)]
@@ -412,6 +411,61 @@ mod tests {
         assert_eq!(percent_decode("%C3", Plus::Keep), Err(DecodeError::NotUtf8));
     }
 
+    #[test]
+    fn percent_decoding_tricky_inputs() {
+        // An encoded plus is a plus in both readings; a raw one is a space only in form reading.
+        assert_eq!(percent_decode("%2B", Plus::Space), Ok("+".to_owned()));
+        assert_eq!(percent_decode("%2b", Plus::Keep), Ok("+".to_owned()));
+        assert_eq!(percent_decode("+", Plus::Space), Ok(" ".to_owned()));
+        assert_eq!(percent_decode("+", Plus::Keep), Ok("+".to_owned()));
+        assert_eq!(percent_decode("%2B+%2B", Plus::Space), Ok("+ +".to_owned()));
+        // Broken escapes are refused at the first bad '%', not passed through.
+        assert_eq!(percent_decode("%zz", Plus::Keep), Err(DecodeError::BadEscape { pos: 0 }));
+        assert_eq!(percent_decode("a%41%zz", Plus::Space), Err(DecodeError::BadEscape { pos: 4 }));
+        assert_eq!(percent_decode("%%41", Plus::Keep), Err(DecodeError::BadEscape { pos: 0 }));
+        assert_eq!(percent_decode("%4", Plus::Keep), Err(DecodeError::BadEscape { pos: 0 }));
+        assert_eq!(percent_decode("%é1", Plus::Keep), Err(DecodeError::BadEscape { pos: 0 }));
+        // `%25` is a literal '%', not the start of another escape.
+        assert_eq!(percent_decode("%2541", Plus::Keep), Ok("%41".to_owned()));
+        // UTF-8: raw or escaped multibyte characters, mixed; a lone continuation byte is not text.
+        assert_eq!(percent_decode("é%C3%A9%e2%82%ac😀", Plus::Keep), Ok("éé€😀".to_owned()));
+        assert_eq!(percent_decode("%F0%9F%98%80", Plus::Space), Ok("😀".to_owned()));
+        assert_eq!(percent_decode("%A9", Plus::Keep), Err(DecodeError::NotUtf8));
+        assert_eq!(percent_decode("%C3+", Plus::Space), Err(DecodeError::NotUtf8));
+        // NUL decodes like any byte (what the filter grammar makes of it is its business).
+        assert_eq!(percent_decode("a%00b", Plus::Keep), Ok("a\0b".to_owned()));
+        assert_eq!(percent_decode("", Plus::Space), Ok(String::new()));
+    }
+
+    /// The hand-written decoder `percent_decode` replaced, kept as the oracle it must agree with.
+    fn reference_decode(raw: &str, plus: Plus) -> Result<String, DecodeError> {
+        let bytes = raw.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while let Some(&byte) = bytes.get(i) {
+            match byte {
+                b'%' => {
+                    let hi = bytes.get(i + 1).and_then(|b| (*b as char).to_digit(16));
+                    let lo = bytes.get(i + 2).and_then(|b| (*b as char).to_digit(16));
+                    let (Some(hi), Some(lo)) = (hi, lo) else {
+                        return Err(DecodeError::BadEscape { pos: i });
+                    };
+                    out.push((hi * 16 + lo) as u8);
+                    i += 3;
+                }
+                b'+' if matches!(plus, Plus::Space) => {
+                    out.push(b' ');
+                    i += 1;
+                }
+                other => {
+                    out.push(other);
+                    i += 1;
+                }
+            }
+        }
+        String::from_utf8(out).map_err(|_| DecodeError::NotUtf8)
+    }
+
     fn arb_tag() -> impl Strategy<Value = String> {
         "[a-z0-9_.][a-z0-9_.-]{0,5}".prop_filter("not a keyword", |t| !matches!(t.as_str(), "and" | "or" | "not"))
     }
@@ -456,6 +510,14 @@ mod tests {
             prop_assert_eq!(typed.map(|s| s.filter), Ok(want.clone()));
             let generated = parse_view_query(&format!("tag-filter={}", form_encode(&e.to_string())), &Presets::default());
             prop_assert_eq!(generated.map(|s| s.filter), Ok(want));
+        }
+
+        #[test]
+        fn decoding_agrees_with_the_hand_written_decoder(
+            raw in "([a-zA-Z0-9 +%é€]|%[0-9a-fA-F]{2}|%[0-9a-fA-F]?[g-z+%]?){0,12}"
+        ) {
+            prop_assert_eq!(percent_decode(&raw, Plus::Space), reference_decode(&raw, Plus::Space));
+            prop_assert_eq!(percent_decode(&raw, Plus::Keep), reference_decode(&raw, Plus::Keep));
         }
 
         #[test]

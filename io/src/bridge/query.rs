@@ -1,6 +1,8 @@
 //! The view a stdio client asks for (`--preset`, `--filter`, `--tags`, `--pagination`), as the
 //! query string an HTTP client would put on `/mcp`.
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
 /// Which servers and pages a bridged session sees.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ViewQuery {
@@ -51,18 +53,15 @@ impl ViewQuery {
     }
 }
 
-/// Percent-encodes everything but RFC 3986 unreserved characters (so `+`, `&`, `=`, spaces,
-/// `!` and parentheses of a tag expression survive any query decoder).
+/// Everything but RFC 3986 unreserved characters (`A-Z a-z 0-9 - . _ ~`) is escaped, so `+`, `&`,
+/// `=`, spaces, `!` and parentheses of a tag expression survive any query decoder: a space goes out
+/// as `%20`, never `+`, and a `+` as `%2B`, so the daemon's `+`-as-space-or-AND reading is never
+/// asked to guess. Stricter than `form_urlencoded`, which writes spaces as `+`.
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+/// Percent-encodes the UTF-8 bytes of `text` for a query value (upper-case hex, as RFC 3986 prefers).
 pub(crate) fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(text, QUERY_VALUE).to_string()
 }
 
 #[cfg(test)]
@@ -114,5 +113,25 @@ mod tests {
     fn encoding_is_utf8_bytes() {
         assert_eq!(encode("é/?#"), "%C3%A9%2F%3F%23");
         assert_eq!(encode("A-z_0.9~"), "A-z_0.9~");
+    }
+
+    #[test]
+    fn encoding_tricky_inputs() {
+        assert_eq!(encode("a+b c"), "a%2Bb%20c");
+        assert_eq!(encode("%2B"), "%252B");
+        assert_eq!(encode("a&b=c;d#e"), "a%26b%3Dc%3Bd%23e");
+        assert_eq!(encode("\0\u{7f}"), "%00%7F");
+        assert_eq!(encode("€😀"), "%E2%82%AC%F0%9F%98%80");
+        assert_eq!(encode(""), "");
+    }
+
+    #[test]
+    fn the_daemon_reads_back_what_the_bridge_writes() {
+        use onemcp_core::view::{Presets, TagFilter, parse_view_query};
+        for tags in [["a+b", "c d"], ["%2B", "é€"], ["x&y=z", "100%"]] {
+            let query = view(None, None, &tags, false).to_query();
+            let spec = parse_view_query(&query, &Presets::default()).expect("the daemon reads it");
+            assert_eq!(spec.filter, Some(TagFilter::Any(tags.iter().map(|t| t.to_lowercase()).collect())), "{query}");
+        }
     }
 }
