@@ -140,11 +140,9 @@ async fn slow_call_times_out_with_the_server_named_and_the_session_lives_on() {
     let tool = "alpha_1mcp_sleep";
     let outcome = bounded(tool, client.call_tool(call_args(tool, json!({"ms": 5000})))).await;
     let error = json_rpc_error(tool, outcome);
-    assert!(
-        started.elapsed() < std::time::Duration::from_secs(4),
-        "the 300 ms requestTimeout was not applied (took {:?})",
-        started.elapsed()
-    );
+    println!("the call failed after {:?}", started.elapsed());
+    // By its reason, not by a clock window: the server's own 300 ms timeout ended it.
+    assert!(error.message.contains("within 300 ms"), "the requestTimeout was not what ended it: {error:?}");
     assert!(error.message.contains("alpha"), "timeout error does not name the server: {error:?}");
     let result = bounded("echo", client.call_tool(call_args("alpha_1mcp_echo", json!({"text": "after"}))))
         .await

@@ -70,10 +70,21 @@ async fn requests_in_flight_do_not_hold_up_later_ones() {
         "params": {"name": "alpha_1mcp_sleep", "arguments": {"ms": 1500}}});
     daemon.send(&slow).await;
     let started = Instant::now();
-    assert_eq!(daemon.call_tool_text(json!("fast"), "beta_1mcp_echo", json!({"text": "first"})).await, "beta: first");
-    assert!(started.elapsed() < Duration::from_millis(1200), "the fast call waited for the slow one");
+    // `response` skips other messages: the order is read from stdout afterwards.
+    let fast = daemon.call_tool_text(json!("fast"), "beta_1mcp_echo", json!({"text": "first"})).await;
+    assert_eq!(fast, "beta: first");
+    println!("the fast call was answered after {:?}", started.elapsed());
+    let answered_at = |lines: &[String], id: &str| {
+        lines.iter().position(|line| {
+            serde_json::from_str::<serde_json::Value>(line).is_ok_and(|m| m.get("result").is_some() && m["id"] == id)
+        })
+    };
+    let so_far = daemon.stdout_lines();
+    assert_eq!(answered_at(&so_far, "slow"), None, "the slow call (1.5 s) still runs when the fast one is answered");
     let answer = daemon.response(&json!("slow")).await;
     assert_eq!(answer["result"]["content"][0]["text"], "slept 1500", "{answer}");
+    let all = daemon.stdout_lines();
+    assert!(answered_at(&all, "fast") < answered_at(&all, "slow"), "answered as they finished, not as sent");
     daemon.assert_only_json_rpc();
 }
 
