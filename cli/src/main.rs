@@ -13,7 +13,7 @@ mod token;
 use anyhow::Context;
 use args::{Cli, Command, ConfigCommand, LogLevel, ServeArgs, Transport};
 use clap::Parser;
-use onemcp_core::config::McpConfig;
+use onemcp_core::config::{AuthSection, McpConfig};
 use onemcp_core::hub::PresetsFile;
 use onemcp_core::{FrontConfig, HubConfig, Input};
 use std::process::ExitCode;
@@ -170,7 +170,7 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
         tracing::info!(issuer = %idp.issuer, audience = %idp.audience, "accepting JWT access tokens from an external identity provider");
         settings = settings.with_external_idp(idp);
     }
-    let result = run_daemon(with_reload_and_record(settings, &args, &paths.config));
+    let result = run_daemon(with_reload_and_record(settings, &args, &paths.config, parsed.auth));
     pidfile::remove(&paths.config_dir, pid);
     result?;
     tracing::info!("1mcp stopped");
@@ -187,7 +187,7 @@ fn serve_stdio(
     // The hub checks Host like for any local HTTP client; the bridge presents itself as one.
     let front = FrontConfig { host: "127.0.0.1".into(), port: 0, external_url: args.external_url.clone() };
     let settings = onemcp_io::DaemonSettings::stdio(args.view(), daemon_hub_config(mcp, front, presets));
-    run_daemon(with_reload_and_record(settings, args, config_path))?;
+    run_daemon(with_reload_and_record(settings, args, config_path, AuthSection::default()))?;
     tracing::info!("1mcp stopped");
     Ok(())
 }
@@ -210,8 +210,9 @@ fn with_reload_and_record(
     settings: onemcp_io::DaemonSettings,
     args: &ServeArgs,
     config: &std::path::Path,
+    auth: AuthSection,
 ) -> onemcp_io::DaemonSettings {
-    let settings = settings.with_config_source(config_source(args, config));
+    let settings = settings.with_config_source(config_source(args, config, auth));
     match &args.record {
         Some(path) => settings.with_record(path),
         None => settings,
@@ -226,7 +227,9 @@ const SESSION_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs
 
 /// Hot reload of `config`: each settled edit (or SIGHUP) is parsed like at startup, with
 /// `.env` read afresh, and handed to the core, which applies it or reports why not.
-fn config_source(args: &ServeArgs, config: &std::path::Path) -> onemcp_io::ConfigSource {
+/// `auth`: the `auth` section read at start; a reload does not apply a change to it (the
+/// identity provider is set up once), and says so.
+fn config_source(args: &ServeArgs, config: &std::path::Path, auth: AuthSection) -> onemcp_io::ConfigSource {
     let path = config.to_path_buf();
     let source = config.display().to_string();
     let parse_path = path.clone();
@@ -239,6 +242,9 @@ fn config_source(args: &ServeArgs, config: &std::path::Path) -> onemcp_io::Confi
             Ok(parsed) => {
                 for warning in &parsed.warnings {
                     tracing::warn!("{warning}");
+                }
+                if parsed.auth != auth {
+                    tracing::warn!("the auth section changed: it applies at the next start, not on reload");
                 }
                 Input::ConfigChanged { config: parsed.config }
             }
