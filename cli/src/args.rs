@@ -289,8 +289,8 @@ pub struct ServeArgs {
     )]
     pub pagination: bool,
 
-    /// Record every input the core is fed (requests, backend output, config reloads) to FILE
-    /// as JSON lines, for `onemcp-sim replay`. The file contains everything clients and servers
+    /// Record every call into the core (requests, backend output, config reloads, timer
+    /// wake-ups) with the outputs it gave to FILE as JSON lines, for `onemcp-sim replay`. The file contains everything clients and servers
     /// said, and the servers' env values: treat it as secret (it is created with mode 0600)
     #[arg(long, env = "ONE_MCP_RECORD", value_name = "FILE")]
     pub record: Option<PathBuf>,

@@ -50,7 +50,7 @@ pub(crate) struct Driver {
     /// Tells the HTTP server to stop accepting connections.
     stop_accepting: watch::Sender<bool>,
     shutdown_grace: Duration,
-    /// `serve --record`: every input, as fed.
+    /// `serve --record`: every call into the hub, its instant and its outputs.
     recorder: Option<Recorder>,
 }
 
@@ -83,6 +83,11 @@ impl Driver {
     /// period is over, or a second shutdown request arrives), then kills what is left.
     pub(crate) async fn run(mut self, mut inbox: Inbox) {
         // The hub may have work at start (spawning every enabled backend).
+        let outputs = self.drain();
+        if let Some(recorder) = &mut self.recorder {
+            recorder.record_start(&outputs);
+        }
+        self.dispatch_all(outputs);
         self.step();
         let mut stop_deadline: Option<tokio::time::Instant> = None;
         loop {
@@ -107,6 +112,11 @@ impl Driver {
                     // Read the clock after waking, not before sleeping: the hub must see real time.
                     let now = self.clock.now();
                     self.hub.handle_timeout(now);
+                    let outputs = self.drain();
+                    if let Some(recorder) = &mut self.recorder {
+                        recorder.record_timeout(now, &outputs);
+                    }
+                    self.dispatch_all(outputs);
                 }
                 () = sleep_until_some(stop_deadline) => {
                     tracing::warn!(remaining = self.backends.len(), "backends did not stop in time");
@@ -146,16 +156,28 @@ impl Driver {
 
     /// Feeds pending inputs and dispatches outputs until both are exhausted.
     fn step(&mut self) {
-        loop {
-            while let Some(output) = self.hub.poll_output() {
-                self.dispatch(output);
-            }
-            let Some(input) = self.pending.pop_front() else { break };
+        while let Some(input) = self.pending.pop_front() {
             let now = self.clock.now();
-            if let Some(recorder) = &mut self.recorder {
-                recorder.record(now, &input);
-            }
+            // Serialized before the hub takes it, written with what the hub made of it.
+            let recorded = self.recorder.as_ref().map(|r| r.input(now, &input));
             self.hub.handle(now, input);
+            let outputs = self.drain();
+            if let (Some(recorder), Some(recorded)) = (&mut self.recorder, recorded) {
+                recorder.record(recorded, &outputs);
+            }
+            self.dispatch_all(outputs);
+        }
+    }
+
+    /// Everything the hub wants done after one call. Collected before any of it is carried
+    /// out: dispatching only queues inputs, so the hub is never called in between.
+    fn drain(&mut self) -> Vec<Output> {
+        std::iter::from_fn(|| self.hub.poll_output()).collect()
+    }
+
+    fn dispatch_all(&mut self, outputs: Vec<Output>) {
+        for output in outputs {
+            self.dispatch(output);
         }
     }
 

@@ -40,6 +40,8 @@ pub enum Invariant {
     NoPanic,
     /// A recording is well formed (header first, inputs in time order, exchanges opened once).
     Replayable,
+    /// An exact recording replays to the outputs the daemon recorded, byte for byte.
+    SameOutputs,
     /// Rule 2, roots: a shared server is answered `{"roots": []}` and never reaches a client;
     /// a client's roots, its roots questions and its `roots/list_changed` go only to and from
     /// its own instances.
@@ -67,6 +69,7 @@ impl fmt::Display for Invariant {
             Invariant::Removed => "a removed server gets no more writes",
             Invariant::NoPanic => "the hub never panics",
             Invariant::Replayable => "the recording is well formed",
+            Invariant::SameOutputs => "the replay makes the recorded outputs, byte for byte",
             Invariant::RootsStayWithTheirClient => "rule 2 (roots stay with their client)",
             Invariant::Door => "the front door (no live token: 401 and nothing else; another's session: 404)",
         })

@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use onemcp_sim::{SimOptions, replay, run};
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: onemcp-sim run --seed N [--steps K] [--trace] [--spare-relists] [--auth on|off]\n       onemcp-sim swarm --seeds A..B [--steps K] [--spare-relists] [--auth on|off]\n       onemcp-sim replay FILE   (a `1mcp serve --record FILE` recording)";
+const USAGE: &str = "usage: onemcp-sim run --seed N [--steps K] [--trace] [--spare-relists] [--auth on|off]\n       onemcp-sim swarm --seeds A..B [--steps K] [--spare-relists] [--auth on|off]\n       onemcp-sim replay FILE   (a `1mcp serve --record FILE` recording; exit status 1 when it does not replay)";
 
 fn main() -> anyhow::Result<ExitCode> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -78,8 +78,12 @@ fn main() -> anyhow::Result<ExitCode> {
             match replay(std::path::Path::new(path)) {
                 Ok(r) => {
                     println!(
-                        "{path} ok: {} inputs ({} HTTP requests, {} JSON-RPC requests, {} answered, {} abandoned), \
+                        "{path} ok: {}{} inputs ({} HTTP requests, {} JSON-RPC requests, {} answered, {} abandoned), \
                          {} outputs, {} timers, {:.3}s recorded{}, settled {:?}",
+                        match r.compared {
+                            Some(calls) => format!("{calls} calls replayed to the recorded outputs byte for byte; "),
+                            None => "inputs only (no outputs recorded to compare); ".to_owned(),
+                        },
                         r.inputs,
                         r.requests,
                         r.rpc_requests,

@@ -1,9 +1,17 @@
 //! Replay of a `1mcp serve --record FILE` recording through a fresh core.
 //!
 //! The first line is the header the daemon wrote (`hub_config`, `seed`, `at_ns`); the hub is
-//! built from it exactly as the daemon built its own. Every further line is one input, fed at
-//! its recorded instant; the hub's timers fire at their deadlines in between (the recording
-//! holds no timer firings: the core derives them). The outputs are checked as they come:
+//! built from it exactly as the daemon built its own. A recording whose header says `exact`
+//! holds every call the daemon made into its hub (see `io/src/record.rs`): `Hub::new`'s
+//! outputs, each `handle(at, input)` and each `handle_timeout(at)` at the instant the daemon
+//! made it, each with the outputs it produced. The replay makes the same calls at the same
+//! instants, and nothing else, and requires the same outputs, byte for byte (each `Output` as
+//! serde serializes it): the core is a function of its seed, its config and its calls, so any
+//! difference is a bug (or an edited file), reported as the first call whose outputs differ,
+//! with both sides' outputs for it. Older recordings hold inputs only; for them the hub's
+//! timers fire at their deadlines in between, and only the invariants below are checked.
+//!
+//! Either way the outputs are checked as they come:
 //!
 //! * outputs name only exchanges the recording opened, and none after its client closed it;
 //! * an exchange ends once (one response, or one stream opened then closed);
@@ -14,15 +22,17 @@
 //! * after the recording's end (a `Shutdown` is appended if the daemon did not record one) and
 //!   every timer due after it, no exchange, pending request, timer or session is left.
 //!
-//! A replay does not reproduce the real run's outputs byte for byte (real timers fire a little
-//! late, so an answer that raced its timeout may land on the other side of it); it checks that
-//! whatever the core did with those inputs keeps the invariants.
+//! An inputs-only replay cannot reproduce the real run's outputs (real timers fire a little
+//! late, so an answer that raced its timeout may land on the other side of it); that is why
+//! exact recordings hold the `handle_timeout` calls too.
 
 use crate::Violation;
 use crate::invariants::Invariant;
 use crate::trace::{Trace, input_line, output_line};
 use onemcp_core::{ExchangeId, Gen, HttpMethod, Hub, HubConfig, HubStats, Input, Instant, Output};
+use serde::Deserialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -55,6 +65,10 @@ pub struct ReplayReport {
     pub recorded: Duration,
     /// Hub counters once everything settled.
     pub settled: HubStats,
+    /// Calls whose outputs were compared with the recorded ones, byte for byte (the start
+    /// included); `None` for an inputs-only recording.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compared: Option<u64>,
 }
 
 /// Replay the recording at `path`.
@@ -67,33 +81,58 @@ pub fn replay(path: &Path) -> Result<ReplayReport, Violation> {
 /// Replay a recording read from `reader`.
 pub fn replay_reader(reader: impl BufRead) -> Result<ReplayReport, Violation> {
     let mut lines = reader.lines().enumerate();
-    let (hub_config, seed, start) = match lines.next() {
+    let Header { config, seed, start, exact } = match lines.next() {
         Some((_, Ok(line))) => header(&line).map_err(|e| malformed(1, e, Vec::new()))?,
         Some((_, Err(e))) => return Err(malformed(1, format!("cannot read the header: {e}"), Vec::new())),
         None => return Err(malformed(0, "the recording is empty".into(), Vec::new())),
     };
-    let mut replay = Replayer::new(hub_config, seed, Instant(start));
-    replay.drain()?;
+    let mut replay = Replayer::new(config, seed, Instant(start));
+    if !exact {
+        replay.drain(None)?;
+    }
     let mut last = Instant(start);
     let mut shut_down = false;
+    let mut started = !exact;
     for (index, line) in lines {
         let number = index as u64 + 1;
         let line = line.map_err(|e| replay.malformed(number, format!("cannot read line {number}: {e}")))?;
         if line.trim().is_empty() {
             continue;
         }
-        let (at, input) = entry(&line).map_err(|e| replay.malformed(number, format!("line {number}: {e}")))?;
+        let step: Step<'_> =
+            serde_json::from_str(&line).map_err(|e| replay.malformed(number, format!("line {number}: {e}")))?;
+        let at = Instant(step.at_ns);
         if at < last {
             return Err(replay.malformed(number, format!("line {number} goes back in time ({} < {})", at.0, last.0)));
         }
         last = at;
-        shut_down |= matches!(input, Input::Shutdown);
-        replay.fire_timers_until(Some(at))?;
-        replay.feed(at, input)?;
+        let expected = step.outputs.as_deref().map(|o| Expected { line: number, outputs: o });
+        if exact && expected.is_none() {
+            return Err(replay.malformed(number, format!("line {number} has no outputs in an exact recording")));
+        }
+        if exact && !started {
+            if !step.start {
+                return Err(replay.malformed(number, format!("line {number}: the start (Hub::new's outputs) first")));
+            }
+            started = true;
+            replay.drain(expected.map(|e| (e, format!("Hub::new({})", at.0))))?;
+            continue;
+        }
+        match (step.input, step.timeout) {
+            (Some(input), false) => {
+                shut_down |= matches!(input, Input::Shutdown);
+                if !exact {
+                    replay.fire_timers_until(Some(at))?;
+                }
+                replay.feed(at, input, expected)?;
+            }
+            (None, true) if exact => replay.fire_timer(at, expected)?,
+            _ => return Err(replay.malformed(number, format!("line {number} is neither an input nor a timeout"))),
+        }
     }
     let appended_shutdown = !shut_down;
     if appended_shutdown {
-        replay.feed(replay.clock, Input::Shutdown)?;
+        replay.feed(replay.clock, Input::Shutdown, None)?;
     }
     replay.fire_timers_until(None)?;
     replay.check_settled()?;
@@ -108,10 +147,41 @@ pub fn replay_reader(reader: impl BufRead) -> Result<ReplayReport, Violation> {
         appended_shutdown,
         recorded: Duration::from_nanos(last.0.saturating_sub(start)),
         settled: replay.hub.stats(),
+        compared: exact.then_some(replay.compared),
     })
 }
 
-fn header(line: &str) -> Result<(HubConfig, [u8; 32], u64), String> {
+/// What `Hub::new` was given, and whether every call after it is recorded with its outputs.
+struct Header {
+    config: HubConfig,
+    seed: [u8; 32],
+    start: u64,
+    exact: bool,
+}
+
+/// One recorded call: `Hub::new` (`start`), `handle(at, input)` or `handle_timeout(at)`.
+#[derive(Deserialize)]
+struct Step<'a> {
+    at_ns: u64,
+    #[serde(default)]
+    start: bool,
+    #[serde(default)]
+    input: Option<Input>,
+    #[serde(default)]
+    timeout: bool,
+    /// The outputs exactly as the daemon serialized them.
+    #[serde(borrow, default)]
+    outputs: Option<Vec<&'a RawValue>>,
+}
+
+/// The outputs a call is expected to produce, and where the recording says so.
+#[derive(Clone, Copy)]
+struct Expected<'a> {
+    line: u64,
+    outputs: &'a [&'a RawValue],
+}
+
+fn header(line: &str) -> Result<Header, String> {
     let value: Value = serde_json::from_str(line).map_err(|e| format!("the header is not JSON: {e}"))?;
     let header = value.get("header").ok_or("the first line is not a {\"header\": …} line")?;
     let config = serde_json::from_value(header.get("hub_config").cloned().unwrap_or(Value::Null))
@@ -119,15 +189,8 @@ fn header(line: &str) -> Result<(HubConfig, [u8; 32], u64), String> {
     let seed = serde_json::from_value(header.get("seed").cloned().unwrap_or(Value::Null))
         .map_err(|e| format!("header.seed (32 bytes): {e}"))?;
     let start = header.get("at_ns").and_then(Value::as_u64).unwrap_or(0);
-    Ok((config, seed, start))
-}
-
-fn entry(line: &str) -> Result<(Instant, Input), String> {
-    let mut value: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
-    let at = value.get("at_ns").and_then(Value::as_u64).ok_or("no at_ns")?;
-    let input = serde_json::from_value(value.get_mut("input").map(Value::take).unwrap_or(Value::Null))
-        .map_err(|e| format!("not an input: {e}"))?;
-    Ok((Instant(at), input))
+    let exact = header.get("exact").and_then(Value::as_bool).unwrap_or(false);
+    Ok(Header { config, seed, start, exact })
 }
 
 fn malformed(step: u64, detail: String, trace: Vec<String>) -> Violation {
@@ -156,6 +219,11 @@ struct Replayer {
     requests: u64,
     outputs: u64,
     timers: u64,
+    /// Calls compared with the recording.
+    compared: u64,
+    /// Calls made, `Hub::new` being call 0: how a divergence is named.
+    calls: u64,
+    start: Instant,
 }
 
 impl Replayer {
@@ -171,6 +239,9 @@ impl Replayer {
             requests: 0,
             outputs: 0,
             timers: 0,
+            compared: 0,
+            calls: 0,
+            start,
         }
     }
 
@@ -188,8 +259,10 @@ impl Replayer {
         malformed(line, detail, self.trace.recent())
     }
 
-    fn feed(&mut self, at: Instant, input: Input) -> Result<(), Violation> {
+    fn feed(&mut self, at: Instant, input: Input, expected: Option<Expected<'_>>) -> Result<(), Violation> {
         self.step += 1;
+        self.calls += 1;
+        let call = format!("handle({}, {})", at.0, serde_json::to_string(&input).unwrap_or_default());
         self.inputs += 1;
         self.clock = self.clock.max(at);
         match &input {
@@ -216,7 +289,21 @@ impl Replayer {
         if let Err(panic) = catch_unwind(AssertUnwindSafe(|| hub.handle(now, input))) {
             return Err(self.violation(Invariant::NoPanic, format!("the hub panicked: {}", panic_text(&panic))));
         }
-        self.drain()
+        self.drain(expected.map(|e| (e, call)))
+    }
+
+    /// A recorded `handle_timeout(at)` call.
+    fn fire_timer(&mut self, at: Instant, expected: Option<Expected<'_>>) -> Result<(), Violation> {
+        self.step += 1;
+        self.calls += 1;
+        self.timers += 1;
+        self.clock = self.clock.max(at);
+        self.trace.push(self.clock, "TIMER".into());
+        let hub = &mut self.hub;
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| hub.handle_timeout(at))) {
+            return Err(self.violation(Invariant::NoPanic, format!("the hub panicked: {}", panic_text(&panic))));
+        }
+        self.drain(expected.map(|e| (e, format!("handle_timeout({})", at.0))))
     }
 
     /// Fire every timer due up to `until` (all of them when `None`), draining after each.
@@ -239,18 +326,61 @@ impl Replayer {
             if let Err(panic) = catch_unwind(AssertUnwindSafe(|| hub.handle_timeout(now))) {
                 return Err(self.violation(Invariant::NoPanic, format!("the hub panicked: {}", panic_text(&panic))));
             }
-            self.drain()?;
+            self.drain(None)?;
         }
         Ok(())
     }
 
-    fn drain(&mut self) -> Result<(), Violation> {
-        while let Some(output) = self.hub.poll_output() {
+    /// Take the outputs of the call just made; compare them with the recorded ones (when
+    /// given, with a description of the call), then check them against the invariants.
+    fn drain(&mut self, expected: Option<(Expected<'_>, String)>) -> Result<(), Violation> {
+        let outputs: Vec<Output> = std::iter::from_fn(|| self.hub.poll_output()).collect();
+        if let Some((expected, call)) = expected {
+            self.compare(&outputs, expected, &call)?;
+        }
+        for output in outputs {
             self.outputs += 1;
             self.trace.push(self.clock, output_line(&output));
             self.check(&output).map_err(|(invariant, detail)| self.violation(invariant, detail))?;
         }
         Ok(())
+    }
+
+    /// The outputs of one call, byte for byte as recorded, or the first call that differs.
+    fn compare(&mut self, outputs: &[Output], expected: Expected<'_>, call: &str) -> Result<(), Violation> {
+        self.compared += 1;
+        let actual: Vec<String> = outputs
+            .iter()
+            .map(|o| serde_json::to_string(o).unwrap_or_else(|e| format!("(unserializable: {e})")))
+            .collect();
+        let recorded: Vec<&str> = expected.outputs.iter().map(|o| o.get()).collect();
+        let Some(first) = (0..actual.len().max(recorded.len()))
+            .find(|&i| actual.get(i).map(String::as_str) != recorded.get(i).copied())
+        else {
+            return Ok(());
+        };
+        let since_start = Duration::from_nanos(self.clock.0.saturating_sub(self.start.0));
+        let mut detail = format!(
+            "the outputs differ from the recording's at call {} (line {} of the file), at_ns {} (+{:.6}s): {}\n\
+             first difference: output {first} ({} recorded, {} replayed)",
+            self.calls,
+            expected.line,
+            self.clock.0,
+            since_start.as_secs_f64(),
+            call,
+            recorded.len(),
+            actual.len(),
+        );
+        for (side, lines) in
+            [("expected (recorded)", recorded), ("actual (replayed)", actual.iter().map(String::as_str).collect())]
+        {
+            detail.push_str(&format!("\n--- {side} ---"));
+            for (i, line) in lines.iter().enumerate() {
+                let mark = if i == first { ">" } else { " " };
+                detail.push_str(&format!("\n{mark}{i}: {line}"));
+            }
+        }
+        Err(self.violation(Invariant::SameOutputs, detail))
     }
 
     fn book(&mut self, exchange: ExchangeId, what: &str) -> Result<&mut Book, (Invariant, String)> {
