@@ -539,6 +539,72 @@ mod tests {
         assert_eq!(report.settled, HubStats::default());
     }
 
+    /// Drive a hub as the daemon's driver does and write what `serve --record` writes: the
+    /// header, `Hub::new`'s outputs, then each call (`None`: `handle_timeout`) with its outputs.
+    fn exact_recording(config: &HubConfig, calls: Vec<(u64, Option<Input>)>) -> String {
+        fn outputs(hub: &mut Hub) -> String {
+            let outputs: Vec<String> =
+                std::iter::from_fn(|| hub.poll_output()).map(|o| serde_json::to_string(&o).unwrap()).collect();
+            format!(",\"outputs\":[{}]}}\n", outputs.join(","))
+        }
+        let mut hub = Hub::new(Instant(0), config.clone(), [1; 32]);
+        let header = json!({"header": {"hub_config": config, "seed": vec![1u8; 32], "at_ns": 0, "exact": true}});
+        let mut text = format!("{header}\n{{\"at_ns\":0,\"start\":true{}", outputs(&mut hub));
+        for (at, input) in calls {
+            match input {
+                Some(input) => {
+                    text.push_str(&format!("{{\"at_ns\":{at},\"input\":{}", serde_json::to_string(&input).unwrap()));
+                    hub.handle(Instant(at), input);
+                }
+                None => {
+                    text.push_str(&format!("{{\"at_ns\":{at},\"timeout\":true"));
+                    hub.handle_timeout(Instant(at));
+                }
+            }
+            text.push_str(&outputs(&mut hub));
+        }
+        text
+    }
+
+    #[test]
+    fn an_exact_recording_replays_its_calls_at_their_instants_and_names_the_first_difference() {
+        let config = HubConfig { session_idle_timeout: Some(Duration::from_secs(1)), ..HubConfig::default() };
+        let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+        // The sweep is due 1 s after the session's last use; the daemon woke 7 ms late, and
+        // once more for nothing.
+        let calls = vec![
+            (1_000, Some(post(1, init))),
+            (1_007_001_000, None),
+            (1_500_000_000, None),
+            (2_000_000_000, Some(Input::Shutdown)),
+        ];
+        let text = exact_recording(&config, calls);
+        let report = replay_reader(text.as_bytes()).unwrap();
+        assert_eq!(report.compared, Some(5), "Hub::new and four calls: {report:?}");
+        assert_eq!((report.timers, report.rpc_answered), (2, 1), "{report:?}");
+        // The session id the seeded RNG made is in the recorded outputs and in the replay's.
+        assert!(text.contains("mcp-session-id") || text.contains("Mcp-Session-Id"), "{text}");
+
+        // The client's request id altered in the input: the replay answers it, the recording
+        // has the other id, and the report names that call.
+        let altered = text.replacen("\\\"id\\\":0", "\\\"id\\\":7", 1);
+        assert_ne!(altered, text);
+        let violation = replay_reader(altered.as_bytes()).unwrap_err();
+        assert_eq!(violation.invariant, Invariant::SameOutputs, "{violation}");
+        assert_eq!(violation.step, 1, "{violation}");
+        assert!(violation.detail.contains("call 1 (line 3 of the file), at_ns 1000"), "{violation}");
+        assert!(violation.detail.contains("--- expected (recorded) ---"), "{violation}");
+        assert!(violation.detail.contains("--- actual (replayed) ---"), "{violation}");
+
+        // An output the replay does not make is a difference too (here on the late timer).
+        let lines: Vec<&str> = text.lines().collect();
+        let phantom = lines[3].replace("\"outputs\":[]", "\"outputs\":[{\"type\":\"close_stream\",\"exchange\":9}]");
+        let extra = [&lines[..3], &[phantom.as_str()], &lines[4..]].concat().join("\n");
+        let violation = replay_reader(extra.as_bytes()).unwrap_err();
+        assert_eq!((violation.invariant, violation.step), (Invariant::SameOutputs, 2), "{violation}");
+    }
+
     #[test]
     fn bad_recordings_are_reported_not_panicked_on() {
         let no_header = format!("{}\n", json!({"at_ns": 1, "input": {"type": "shutdown"}}));
