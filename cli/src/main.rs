@@ -69,36 +69,10 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
         onemcp_core::front::check_exposure(&args.host, args.auth_enabled(), args.allow_unauthenticated_remote)
             .map_err(Failure::Usage)?;
     }
-
     // Logs never go to stdout (stderr or --log-file): with --transport stdio it is the client's.
     init_logging(args.log_level, args.log_file.as_deref())?;
-    match args.transport {
-        Transport::Sse => tracing::warn!("--transport sse is deprecated; it is the same as --transport http"),
-        Transport::Stdio => tracing::warn!(
-            "--transport stdio is deprecated (as in 1MCP): run one daemon over http and connect stdio clients with `1mcp proxy`"
-        ),
-        Transport::Http => {}
-    }
-    if args.transport != Transport::Stdio {
-        for flag in args.view_flags() {
-            tracing::warn!("{flag} only applies to --transport stdio; HTTP clients choose their view in the URL query");
-        }
-    }
-
-    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
-    let paths = config_file::resolve(args.config.as_deref(), args.config_dir.as_deref(), home.as_deref())?;
-    if config_file::ensure_exists(&paths.config)? {
-        tracing::info!(path = %paths.config.display(), "created an empty configuration");
-    }
-    let text = onemcp_io::files::read_config_text(&paths.config)
-        .with_context(|| format!("cannot read {}", paths.config.display()))?;
-    let env = config_file::environment(&paths.config)?;
-    let source = paths.config.display().to_string();
-    let parsed = onemcp_core::config::parse_mcp_json(&text, &source, &env)
-        .map_err(|errors| Failure::Config(errors.errors.iter().map(ToString::to_string).collect()))?;
-    for warning in &parsed.warnings {
-        tracing::warn!("{warning}");
-    }
+    warn_about_flags(&args);
+    let (paths, parsed) = load_config(&args)?;
     let external_idp = args.external_idp(&parsed.auth);
     if let Some(idp) = &external_idp {
         if !args.auth_enabled() {
@@ -106,7 +80,6 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
         }
         idp.check().map_err(Failure::Usage)?;
     }
-
     let presets = read_presets(&paths.config_dir)?;
     if args.transport == Transport::Stdio {
         return serve_stdio(&args, &paths.config, parsed.config, presets);
@@ -117,7 +90,6 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
         .with_context(|| format!("cannot listen on {}:{}", args.host, args.port))?;
     let local = listener.local_addr().context("cannot read the bound address")?;
     let url = format!("http://{local}/mcp");
-
     if local.ip().is_unspecified() && args.external_url.is_none() {
         tracing::warn!(
             host = %args.host,
@@ -126,9 +98,6 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
         );
     }
     let front = FrontConfig { host: args.host.clone(), port: local.port(), external_url: args.external_url.clone() };
-    for warning in args.compatibility_warnings() {
-        tracing::warn!("{warning}");
-    }
     let hub_config = HubConfig {
         auth_enabled: args.auth_enabled(),
         health_info_level: args.health_info_level.into(),
@@ -143,24 +112,8 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
     } else {
         tracing::warn!("authentication is off (--no-auth): anyone who can reach {url} can use every tool");
     }
-
-    let pid = std::process::id();
-    let info = pidfile::PidInfo {
-        pid,
-        url: url.clone(),
-        port: local.port(),
-        host: args.host.clone(),
-        transport: "http".into(),
-        started_at: pidfile::rfc3339_utc(std::time::SystemTime::now()),
-        config_dir: paths.config_dir.display().to_string(),
-        log_file: args.log_file.as_ref().map(|p| p.display().to_string()),
-        auth_issuer: (args.auth_enabled() && external_idp.is_none()).then(|| hub_config.front.public_base()),
-    };
-    pidfile::write(&paths.config_dir, &info)?;
-    tracing::info!("1mcp listening on {url}");
-    if let Some(issuer) = &info.auth_issuer {
-        auth::announce_operator_link(&paths.config_dir, issuer);
-    }
+    let embedded_issuer = (args.auth_enabled() && external_idp.is_none()).then(|| hub_config.front.public_base());
+    let pid = announce(&args, &paths.config_dir, url, local.port(), embedded_issuer)?;
 
     let mut settings = onemcp_io::DaemonSettings::new(listener, hub_config).with_auth_options(args.auth_options());
     if args.auth_enabled() {
@@ -175,6 +128,75 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
     result?;
     tracing::info!("1mcp stopped");
     Ok(())
+}
+
+/// Warnings about flags that are deprecated, do nothing on this transport, or are 1MCP's and
+/// not followed.
+fn warn_about_flags(args: &ServeArgs) {
+    match args.transport {
+        Transport::Sse => tracing::warn!("--transport sse is deprecated; it is the same as --transport http"),
+        Transport::Stdio => tracing::warn!(
+            "--transport stdio is deprecated (as in 1MCP): run one daemon over http and connect stdio clients with `1mcp proxy`"
+        ),
+        Transport::Http => {}
+    }
+    if args.transport != Transport::Stdio {
+        for flag in args.view_flags() {
+            tracing::warn!("{flag} only applies to --transport stdio; HTTP clients choose their view in the URL query");
+        }
+    }
+    for warning in args.compatibility_warnings() {
+        tracing::warn!("{warning}");
+    }
+}
+
+/// Where the configuration lives, and the configuration (created empty if missing; read with
+/// a size bound; its warnings logged).
+fn load_config(args: &ServeArgs) -> Result<(config_file::Paths, onemcp_core::config::ParsedConfig), Failure> {
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    let paths = config_file::resolve(args.config.as_deref(), args.config_dir.as_deref(), home.as_deref())?;
+    if config_file::ensure_exists(&paths.config)? {
+        tracing::info!(path = %paths.config.display(), "created an empty configuration");
+    }
+    let text = onemcp_io::files::read_config_text(&paths.config)
+        .with_context(|| format!("cannot read {}", paths.config.display()))?;
+    let env = config_file::environment(&paths.config)?;
+    let source = paths.config.display().to_string();
+    let parsed = onemcp_core::config::parse_mcp_json(&text, &source, &env)
+        .map_err(|errors| Failure::Config(errors.errors.iter().map(ToString::to_string).collect()))?;
+    for warning in &parsed.warnings {
+        tracing::warn!("{warning}");
+    }
+    Ok((paths, parsed))
+}
+
+/// Write `server.pid` (how `1mcp proxy`, `1mcp auth link` and tests find this daemon), say
+/// where it listens, and give the operator link on a terminal; returns this process's id.
+fn announce(
+    args: &ServeArgs,
+    config_dir: &std::path::Path,
+    url: String,
+    port: u16,
+    embedded_issuer: Option<String>,
+) -> Result<u32, Failure> {
+    let pid = std::process::id();
+    let info = pidfile::PidInfo {
+        pid,
+        url,
+        port,
+        host: args.host.clone(),
+        transport: "http".into(),
+        started_at: pidfile::rfc3339_utc(std::time::SystemTime::now()),
+        config_dir: config_dir.display().to_string(),
+        log_file: args.log_file.as_ref().map(|p| p.display().to_string()),
+        auth_issuer: embedded_issuer,
+    };
+    pidfile::write(config_dir, &info)?;
+    tracing::info!("1mcp listening on {}", info.url);
+    if let Some(issuer) = &info.auth_issuer {
+        auth::announce_operator_link(config_dir, issuer);
+    }
+    Ok(pid)
 }
 
 /// One client on stdin/stdout; no listener and no server.pid (nothing for `proxy` to find).
