@@ -114,3 +114,128 @@ async fn with_watching_off_only_sighup_reloads() {
     let (status, live) = daemon.get_json("/health/live").await;
     assert_eq!((status, live["status"].as_str()), (200, Some("alive")), "SIGHUP does not stop the daemon");
 }
+
+/// How many reloads the daemon has logged so far.
+fn reloads_logged(daemon: &Daemon) -> usize {
+    daemon.stderr().matches("configuration file changed; reloading").count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn truncate_then_write_reloads_once_with_the_final_text() {
+    use std::io::Write;
+    let daemon =
+        Daemon::start_with_args(&mcp_config([("alpha", backend("alpha"))]), &["--config-reload-debounce", "300"]).await;
+    daemon.wait_ready().await;
+    let client = daemon.mcp_client().await.expect("connect");
+    let before = reloads_logged(&daemon);
+
+    // An editor that truncates, then writes (two steps, closer together than the quiet time).
+    let truncated = Instant::now();
+    let mut file = std::fs::File::create(daemon.config_path()).expect("truncate");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let text = serde_json::to_vec_pretty(&mcp_config([("alpha", backend("alpha")), ("beta", backend("beta"))]));
+    file.write_all(&text.expect("json")).expect("write");
+    drop(file);
+    let took = until_tools(&client, "beta", |t| t.iter().any(|n| n == "beta_1mcp_echo")).await;
+    eprintln!("truncate -> beta listed: {:?} (final write -> listed: {took:?})", truncated.elapsed());
+
+    // Let any second reload happen before counting.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(reloads_logged(&daemon) - before, 1, "one reload, of the final text");
+    let (_, health) = daemon.get_json("/health").await;
+    assert!(health["configuration"].get("reloadErrors").is_none(), "the empty file was never loaded: {health}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_swapped_configmap_symlink_reloads_and_keeps_being_followed() {
+    use std::os::unix::fs::symlink;
+    let daemon =
+        Daemon::start_with_args(&mcp_config([("alpha", backend("alpha"))]), &["--config-reload-debounce", "100"]).await;
+    daemon.wait_ready().await;
+    let client = daemon.mcp_client().await.expect("connect");
+    let pid = alpha_pid(&daemon).expect("alpha runs");
+    let root = daemon.dir.path();
+    let revision = |name: &str, config: &Value| {
+        std::fs::create_dir(root.join(name)).expect("revision dir");
+        std::fs::write(root.join(name).join("mcp.json"), serde_json::to_vec_pretty(config).expect("json"))
+            .expect("revision file");
+    };
+    // The kubelet's update: a link to the new revision renamed over `..data`.
+    let swap = |name: &str| {
+        symlink(name, root.join("..data_tmp")).expect("link");
+        std::fs::rename(root.join("..data_tmp"), root.join("..data")).expect("swap ..data");
+    };
+
+    // mcp.json becomes a ConfigMap-style link: mcp.json -> ..data/mcp.json -> ..2026_a/mcp.json.
+    revision("..2026_a", &mcp_config([("alpha", backend("alpha")), ("beta", backend("beta"))]));
+    symlink("..2026_a", root.join("..data")).expect("..data");
+    symlink("..data/mcp.json", root.join("mcp.json.link")).expect("link");
+    std::fs::rename(root.join("mcp.json.link"), daemon.config_path()).expect("mcp.json is a link now");
+    until_tools(&client, "beta", |t| t.iter().any(|n| n == "beta_1mcp_echo")).await;
+
+    // An update swaps ..data only; mcp.json itself is untouched.
+    revision("..2026_b", &mcp_config([("alpha", backend("alpha")), ("gamma", backend("gamma"))]));
+    let swapped = Instant::now();
+    swap("..2026_b");
+    std::fs::remove_dir_all(root.join("..2026_a")).expect("old revision");
+    until_tools(&client, "gamma instead of beta", |t| {
+        t.iter().any(|n| n == "gamma_1mcp_echo") && !t.iter().any(|n| n.starts_with("beta_"))
+    })
+    .await;
+    eprintln!("..data swap -> gamma listed: {:?}", swapped.elapsed());
+
+    // And the next one: the watch followed the link to the new revision.
+    revision("..2026_c", &mcp_config([("alpha", backend("alpha"))]));
+    swap("..2026_c");
+    until_tools(&client, "gamma gone", |t| !t.iter().any(|n| n.starts_with("gamma_"))).await;
+    assert_eq!(alpha_pid(&daemon), Some(pid), "alpha kept its process through every swap");
+}
+
+/// Voluntary plus involuntary context switches of each thread of `pid`, by thread name.
+fn thread_switches(pid: u32) -> Vec<(String, u64)> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return vec![] };
+    let mut threads = Vec::new();
+    for task in tasks.filter_map(Result::ok).take(256) {
+        let dir = task.path();
+        let name = std::fs::read_to_string(dir.join("comm")).unwrap_or_default().trim().to_owned();
+        let status = std::fs::read_to_string(dir.join("status")).unwrap_or_default();
+        let switches = status
+            .lines()
+            .filter(|l| l.contains("ctxt_switches:"))
+            .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .sum();
+        threads.push((name, switches));
+    }
+    threads
+}
+
+fn watcher_switches(pid: u32) -> Option<u64> {
+    // The kernel keeps 15 characters of "notify-rs inotify loop".
+    thread_switches(pid).into_iter().find(|(name, _)| name.starts_with("notify-rs inoti")).map(|(_, n)| n)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_daemon_neither_reloads_nor_wakes_its_watcher() {
+    let daemon = Daemon::start_with_args(&mcp_config([("alpha", backend("alpha"))]), &[]).await;
+    daemon.wait_ready().await;
+    let reloads = reloads_logged(&daemon);
+    // Reading the log opened a file in the watched directory, and the revocation poller reads
+    // the harness's fresh tokens.json once within its 1 s interval: let the watcher see both.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let pid = daemon.pid();
+    let (watcher_before, all_before) = (watcher_switches(pid), thread_switches(pid));
+    let idle = Duration::from_secs(2);
+    // Nothing touches the config directory meanwhile (not even a read of the daemon's log).
+    tokio::time::sleep(idle).await;
+    let (watcher_after, all_after) = (watcher_switches(pid), thread_switches(pid));
+    let total = |threads: &[(String, u64)]| threads.iter().map(|(_, n)| n).sum::<u64>();
+    eprintln!(
+        "over {idle:?} idle: watcher thread switches {watcher_before:?} -> {watcher_after:?}; \
+         whole daemon {} -> {} (other timers included)",
+        total(&all_before),
+        total(&all_after)
+    );
+    assert_eq!(reloads_logged(&daemon), reloads, "no change, no reload");
+    let before = watcher_before.expect("the daemon runs a notify watcher thread");
+    assert_eq!(watcher_after, Some(before), "the watcher thread slept while nothing changed");
+}
