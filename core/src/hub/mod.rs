@@ -3,6 +3,11 @@
 //! Call order: [`Hub::new`], then any sequence of [`Hub::handle`] / [`Hub::handle_timeout`],
 //! draining [`Hub::poll_output`] to `None` after each. The hub never panics on peer input:
 //! a malformed message from a client or a backend becomes a JSON-RPC error or a log line.
+//!
+//! The outputs are a function of the config, the seed and the sequence of calls with their
+//! instants: no clock of its own (every path gets `now` from the call it serves), entropy only
+//! from the seeded RNG, and ordered maps only. That is what lets a `serve --record` recording
+//! (every call, timer firings included) replay byte for byte in `onemcp-sim replay`.
 
 mod availability;
 mod backends;
