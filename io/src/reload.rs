@@ -508,6 +508,17 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_directory_that_cannot_be_watched_falls_back_to_polling() {
+        // The file's directory does not exist (yet), so inotify has nothing to watch.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("not-yet/mcp.json");
+        let mut r = Running::on(dir, path.clone(), true, Detector::Notify).await;
+        std::fs::create_dir(r.dir.path().join("not-yet")).expect("dir");
+        std::fs::write(&path, "v1").expect("file");
+        assert_eq!(r.reloaded().await.as_deref(), Some("v1"), "the fallback poll sees it");
+    }
+
+    #[tokio::test]
     async fn with_watching_off_only_a_hangup_reloads() {
         let mut r = Running::start("v1", false, Detector::Notify).await;
         std::fs::write(&r.path, "v2").expect("edit");
