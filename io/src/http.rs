@@ -11,7 +11,7 @@ use axum::extract::{Request, State};
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use axum::http::{Method, StatusCode, request::Parts};
 use axum::response::Response;
-use futures_util::StreamExt;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use onemcp_core::{ExchangeId, HttpMethod, HttpRequest, HttpResponse};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -149,28 +149,26 @@ async fn authorization_server(auth: &crate::oauth::AuthServer, parts: &Parts, bo
     auth.handle(request).await
 }
 
+#[derive(Debug)]
 enum BodyError {
     TooLarge,
-    Read(axum::Error),
+    Read(axum::BoxError),
 }
 
-/// Reads the whole body, refusing (without reading further) as soon as it exceeds `max`.
+/// Reads the whole body, refusing (without reading further) as soon as it exceeds `max`. A declared
+/// `Content-Length` over the limit is refused before a byte is read; a chunked body (or one whose
+/// length is not declared) is cut off by `Limited` at the first frame that would pass the limit.
 async fn read_body(headers: &HeaderMap, body: Body, max: usize) -> Result<Vec<u8>, BodyError> {
     let declared =
         headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
     if declared.is_some_and(|len| len > max as u64) {
         return Err(BodyError::TooLarge);
     }
-    let mut out = Vec::with_capacity(declared.map_or(0, |len| usize::try_from(len).unwrap_or(0)).min(max));
-    let mut chunks = body.into_data_stream();
-    while let Some(chunk) = chunks.next().await {
-        let chunk = chunk.map_err(BodyError::Read)?;
-        if out.len().saturating_add(chunk.len()) > max {
-            return Err(BodyError::TooLarge);
-        }
-        out.extend_from_slice(&chunk);
+    match Limited::new(body, max).collect().await {
+        Ok(collected) => Ok(collected.to_bytes().into()),
+        Err(error) if error.is::<LengthLimitError>() => Err(BodyError::TooLarge),
+        Err(error) => Err(BodyError::Read(error)),
     }
-    Ok(out)
 }
 
 fn to_core(parts: &Parts, body: Vec<u8>, peer: Option<String>) -> HttpRequest {
@@ -264,6 +262,47 @@ mod tests {
         let mut declared = HeaderMap::new();
         declared.insert(header::CONTENT_LENGTH, HeaderValue::from_static("4194305"));
         assert!(matches!(read_body(&declared, Body::empty(), 4194304).await, Err(BodyError::TooLarge)));
+    }
+
+    /// A body arriving in `chunks` with no declared length, then failing if `fail` says so.
+    fn chunked(chunks: &[&'static [u8]], fail: bool) -> Body {
+        let mut items: Vec<Result<&'static [u8], std::io::Error>> = chunks.iter().map(|c| Ok(*c)).collect();
+        if fail {
+            items.push(Err(std::io::Error::other("connection reset")));
+        }
+        Body::from_stream(futures_util::stream::iter(items))
+    }
+
+    #[tokio::test]
+    async fn chunked_body_limit_is_exact() {
+        let headers = HeaderMap::new();
+        let read = read_body(&headers, chunked(&[b"12345", b"67890"], false), 10).await;
+        assert_eq!(read.ok().as_deref(), Some(&b"1234567890"[..]));
+        let read = read_body(&headers, chunked(&[b"12345", b"67890", b"1"], false), 10).await;
+        assert!(matches!(read, Err(BodyError::TooLarge)), "{read:?}");
+        // Past the limit, reading stops: the failure behind the oversized frame is never reached.
+        let read = read_body(&headers, chunked(&[b"12345678901"], true), 10).await;
+        assert!(matches!(read, Err(BodyError::TooLarge)), "{read:?}");
+        // A broken body under the limit is a read error (400), not a 413.
+        let read = read_body(&headers, chunked(&[b"123"], true), 10).await;
+        assert!(matches!(read, Err(BodyError::Read(_))), "{read:?}");
+    }
+
+    #[tokio::test]
+    async fn declared_length_is_a_fast_path_not_a_promise() {
+        let mut declared = HeaderMap::new();
+        declared.insert(header::CONTENT_LENGTH, HeaderValue::from_static("10"));
+        assert!(read_body(&declared, Body::from(vec![0u8; 10]), 10).await.is_ok());
+        // A declared length under the limit does not let a longer body through.
+        let read = read_body(&declared, chunked(&[b"12345", b"678901"], false), 10).await;
+        assert!(matches!(read, Err(BodyError::TooLarge)), "{read:?}");
+        // An unreadable length is ignored; the bytes decide.
+        declared.insert(header::CONTENT_LENGTH, HeaderValue::from_static("lots"));
+        assert!(read_body(&declared, Body::from(vec![0u8; 10]), 10).await.is_ok());
+        // A declared length over the limit is refused before any byte is read.
+        declared.insert(header::CONTENT_LENGTH, HeaderValue::from_static("11"));
+        let read = read_body(&declared, chunked(&[], true), 10).await;
+        assert!(matches!(read, Err(BodyError::TooLarge)), "{read:?}");
     }
 
     #[tokio::test]

@@ -6,8 +6,8 @@ pub(crate) mod messages;
 pub(crate) mod sse_parse;
 
 use futures_util::stream::BoxStream;
-use http_body_util::{BodyExt, Full};
-use hyper::body::{Bytes, Incoming};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::{Body, Bytes, Incoming};
 use hyper::header::{self, HeaderMap};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
@@ -58,7 +58,8 @@ pub(crate) fn session_id(headers: &HeaderMap) -> Option<String> {
 /// Why a body could not be read.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum BodyError {
-    /// It grew past the limit; this many bytes had arrived (the rest was not read).
+    /// It grew past the limit: at least this many bytes (the limit + 1) were sent; reading
+    /// stopped at the first frame past the limit, so the true size is not known.
     #[error("response body of {0} bytes or more exceeds the limit")]
     TooLarge(usize),
     /// The connection broke off.
@@ -66,19 +67,19 @@ pub(crate) enum BodyError {
     Broken(String),
 }
 
-/// The whole body, refusing more than `max` bytes.
-pub(crate) async fn read_body(mut body: Incoming, max: usize) -> Result<Vec<u8>, BodyError> {
-    let mut out = Vec::new();
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| BodyError::Broken(e.to_string()))?;
-        if let Ok(data) = frame.into_data() {
-            if out.len() + data.len() > max {
-                return Err(BodyError::TooLarge(out.len() + data.len()));
-            }
-            out.extend_from_slice(&data);
-        }
+/// The whole body, refusing more than `max` bytes: `Limited` fails at the first frame that would
+/// pass the limit, and nothing after it is read.
+pub(crate) async fn read_body<B>(body: B, max: usize) -> Result<Vec<u8>, BodyError>
+where
+    B: Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    match Limited::new(body, max).collect().await {
+        // Trailers, if any, are dropped: only the data frames are the message.
+        Ok(collected) => Ok(collected.to_bytes().into()),
+        Err(error) if error.is::<LengthLimitError>() => Err(BodyError::TooLarge(max.saturating_add(1))),
+        Err(error) => Err(BodyError::Broken(error.to_string())),
     }
-    Ok(out)
 }
 
 /// Why an event stream yielded no event.
@@ -141,4 +142,40 @@ pub(crate) fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::StreamBody;
+    use hyper::body::Frame;
+
+    /// A body arriving in `chunks`, then failing if `fail` says so.
+    fn chunked(chunks: &[&[u8]], fail: bool) -> impl Body<Data = Bytes, Error = std::io::Error> {
+        let mut frames: Vec<Result<Frame<Bytes>, std::io::Error>> =
+            chunks.iter().map(|c| Ok(Frame::data(Bytes::copy_from_slice(c)))).collect();
+        if fail {
+            frames.push(Err(std::io::Error::other("connection reset")));
+        }
+        StreamBody::new(futures_util::stream::iter(frames))
+    }
+
+    #[tokio::test]
+    async fn body_limit_is_exact() {
+        assert_eq!(read_body(chunked(&[b"12345", b"67890"], false), 10).await, Ok(b"1234567890".to_vec()));
+        assert_eq!(read_body(chunked(&[b"12345", b"678901"], false), 10).await, Err(BodyError::TooLarge(11)));
+        assert_eq!(read_body(Full::new(Bytes::from_static(&[0; 11])), 10).await, Err(BodyError::TooLarge(11)));
+        assert_eq!(read_body(chunked(&[], false), 0).await, Ok(Vec::new()));
+        assert_eq!(read_body(chunked(&[b"x"], false), 0).await, Err(BodyError::TooLarge(1)));
+    }
+
+    #[tokio::test]
+    async fn over_the_limit_stops_reading_and_a_break_is_not_too_large() {
+        // The frame past the limit fails the read; the error after it is never reached.
+        assert_eq!(read_body(chunked(&[b"12345678901"], true), 10).await, Err(BodyError::TooLarge(11)));
+        assert_eq!(
+            read_body(chunked(&[b"123"], true), 10).await,
+            Err(BodyError::Broken("connection reset".to_owned()))
+        );
+    }
 }
