@@ -401,21 +401,22 @@ impl Hub {
                 }
                 Some(items)
             }
-            None => {
-                let why =
-                    body.get("error").and_then(|e| e.get("message")).and_then(Value::as_str).unwrap_or("no result");
-                // A failed re-list must not wipe what the backend offered before.
-                let fallback = if ready { "keeping the previous list" } else { "treating it as empty" };
-                let code = body.get("error").and_then(|e| e.get("code")).and_then(Value::as_i64);
-                if code == Some(code::METHOD_NOT_FOUND) {
-                    // Common and harmless (a resources server without templates): not a warning.
-                    tracing::info!(server = name, "{} is not implemented; {fallback}", kind.method());
-                } else {
-                    tracing::warn!(server = name, "{} failed ({why}); {fallback}", kind.method());
-                }
-                (!ready).then(Vec::new)
-            }
+            None => failed_list(name, kind, &body, ready),
         };
+        self.finish_list(now, name, generation, kind, fetched);
+    }
+
+    /// A list fetch is over: install what it got (`None`: keep what there was), then either
+    /// count it toward readiness or rebuild the merged lists (fetching again if a change was
+    /// announced meanwhile).
+    fn finish_list(
+        &mut self,
+        now: Instant,
+        name: &str,
+        generation: Gen,
+        kind: ListKind,
+        fetched: Option<Vec<Map<String, Value>>>,
+    ) {
         let Some(backend) = self.current(name, generation) else { return };
         backend.lists_in_flight.remove(&kind);
         if let Some(items) = fetched {
@@ -565,4 +566,19 @@ impl Hub {
             line: message.to_string(),
         });
     }
+}
+
+/// What a failed list fetch leaves (logged): a ready backend keeps its previous list (`None`),
+/// one still starting has an empty one. "Not implemented" is common and harmless (a resources
+/// server without templates), so it is not a warning.
+fn failed_list(name: &str, kind: ListKind, body: &Map<String, Value>, ready: bool) -> Option<Vec<Map<String, Value>>> {
+    let error = body.get("error");
+    let why = error.and_then(|e| e.get("message")).and_then(Value::as_str).unwrap_or("no result");
+    let fallback = if ready { "keeping the previous list" } else { "treating it as empty" };
+    if error.and_then(|e| e.get("code")).and_then(Value::as_i64) == Some(code::METHOD_NOT_FOUND) {
+        tracing::info!(server = name, "{} is not implemented; {fallback}", kind.method());
+    } else {
+        tracing::warn!(server = name, "{} failed ({why}); {fallback}", kind.method());
+    }
+    (!ready).then(Vec::new)
 }

@@ -36,21 +36,28 @@ impl Hub {
             }
         }
         for name in &plan.updated {
-            let Some(server) = config.servers.get(name) else { continue };
-            for backend in self.backends.values_mut().filter(|b| b.server == *name) {
-                // An instance keeps instance limits even when the server has no `perSession`
-                // of its own (an instance for a client's roots).
-                let limits = server.per_session.clone().or_else(|| backend.config.per_session.take());
-                backend.config = server.clone();
-                if backend.owner.is_some() {
-                    backend.config.restart.restart_on_exit = false;
-                    backend.config.per_session = limits;
-                }
+            if let Some(server) = config.servers.get(name) {
+                self.update_in_place(name, server);
             }
         }
         self.config.mcp = config;
         // Tags, disabledTools and descriptions shape the lists; sessions hear of what changed.
         self.rebuild_registry();
+    }
+
+    /// A change that needs no restart (tags, disabledTools, timeouts...): the server and its
+    /// per-session instances take the new configuration as they run.
+    fn update_in_place(&mut self, name: &str, server: &crate::config::ServerConfig) {
+        for backend in self.backends.values_mut().filter(|b| b.server == name) {
+            // An instance keeps instance limits even when the server has no `perSession` of its
+            // own (an instance for a client's roots).
+            let limits = server.per_session.clone().or_else(|| backend.config.per_session.take());
+            backend.config = server.clone();
+            if backend.owner.is_some() {
+                backend.config.restart.restart_on_exit = false;
+                backend.config.per_session = limits;
+            }
+        }
     }
 
     pub(super) fn handle_config_invalid(&mut self, errors: Vec<String>) {
