@@ -73,13 +73,7 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
     init_logging(args.log_level, args.log_file.as_deref())?;
     warn_about_flags(&args);
     let (paths, parsed) = load_config(&args)?;
-    let external_idp = args.external_idp(&parsed.auth);
-    if let Some(idp) = &external_idp {
-        if !args.auth_enabled() {
-            return Err(Failure::Usage("--auth-issuer needs authentication on (drop --no-auth)".into()));
-        }
-        idp.check().map_err(Failure::Usage)?;
-    }
+    let external_idp = external_idp(&args, &parsed.auth)?;
     let presets = read_presets(&paths.config_dir)?;
     if args.transport == Transport::Stdio {
         return serve_stdio(&args, &paths.config, parsed.config, presets);
@@ -105,13 +99,7 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
         auth_audience: external_idp.as_ref().map(|idp| idp.audience.clone()),
         ..daemon_hub_config(parsed.config, front, presets)
     };
-    if args.auth_enabled() {
-        tracing::info!(
-            "authentication is on: clients send `Authorization: Bearer <token>`; mint one with `1mcp token create`"
-        );
-    } else {
-        tracing::warn!("authentication is off (--no-auth): anyone who can reach {url} can use every tool");
-    }
+    log_auth_mode(args.auth_enabled(), &url);
     let embedded_issuer = (args.auth_enabled() && external_idp.is_none()).then(|| hub_config.front.public_base());
     let pid = announce(&args, &paths.config_dir, url, local.port(), embedded_issuer)?;
 
@@ -128,6 +116,30 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
     result?;
     tracing::info!("1mcp stopped");
     Ok(())
+}
+
+/// The external identity provider the flags or the config's `auth` section name, checked.
+fn external_idp(
+    args: &ServeArgs,
+    section: &onemcp_core::config::AuthSection,
+) -> Result<Option<onemcp_io::IdpSettings>, Failure> {
+    let Some(idp) = args.external_idp(section) else { return Ok(None) };
+    if !args.auth_enabled() {
+        return Err(Failure::Usage("--auth-issuer needs authentication on (drop --no-auth)".into()));
+    }
+    idp.check().map_err(Failure::Usage)?;
+    Ok(Some(idp))
+}
+
+/// Say whether clients need a token (and warn when they do not).
+fn log_auth_mode(auth_enabled: bool, url: &str) {
+    if auth_enabled {
+        tracing::info!(
+            "authentication is on: clients send `Authorization: Bearer <token>`; mint one with `1mcp token create`"
+        );
+    } else {
+        tracing::warn!("authentication is off (--no-auth): anyone who can reach {url} can use every tool");
+    }
 }
 
 /// Warnings about flags that are deprecated, do nothing on this transport, or are 1MCP's and
