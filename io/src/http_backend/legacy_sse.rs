@@ -3,10 +3,12 @@
 
 use super::{CONNECT_TIMEOUT, Conn, End, MAX_IN_FLIGHT, PEER, STOPPED, request_id, shown_url};
 use crate::mcp_http::messages::Envelope;
-use crate::mcp_http::{self, ParsedEvents};
+use crate::mcp_http::sse_parse::ParsedEvent;
+use crate::mcp_http::{self, ParsedEvents, StreamError};
 use futures_util::StreamExt;
 use hyper::http::uri::{Parts, PathAndQuery};
 use hyper::{Method, Uri};
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
@@ -32,24 +34,13 @@ pub(super) async fn fall_back(
 pub(super) async fn run(
     conn: &Arc<Conn>,
     pending: Vec<String>,
-    mut lines: mpsc::Receiver<String>,
+    lines: mpsc::Receiver<String>,
     mut stop: oneshot::Receiver<()>,
     announce: bool,
 ) -> End {
-    let opened = tokio::select! {
-        _ = &mut stop => return End::Exited(STOPPED.into()),
-        opened = tokio::time::timeout(CONNECT_TIMEOUT, open(conn)) => opened,
-    };
-    let (endpoint, mut events) = match opened {
-        Ok(Ok(opened)) => opened,
-        Ok(Err(why)) => return End::SpawnFailed(why),
-        Err(_) => {
-            return End::SpawnFailed(format!(
-                "{} sent no endpoint event within {} s",
-                conn.shown,
-                CONNECT_TIMEOUT.as_secs()
-            ));
-        }
+    let (endpoint, events) = match open_in_time(conn, &mut stop).await {
+        Ok(opened) => opened,
+        Err(end) => return end,
     };
     tracing::debug!(server = %conn.server, endpoint = %shown_url(&endpoint), "legacy SSE connection open");
     if announce {
@@ -60,26 +51,64 @@ pub(super) async fn run(
     for line in pending {
         tasks.spawn(post(Arc::clone(conn), Arc::clone(&endpoint), line));
     }
+    relay(conn, &endpoint, events, lines, stop, tasks).await
+}
+
+/// Opens the stream and waits (bounded) for its endpoint; a failure means the backend never
+/// started, a stop ends it.
+async fn open_in_time(conn: &Conn, stop: &mut oneshot::Receiver<()>) -> Result<(Uri, ParsedEvents), End> {
+    let opened = tokio::select! {
+        _ = stop => return Err(End::Exited(STOPPED.into())),
+        opened = tokio::time::timeout(CONNECT_TIMEOUT, open(conn)) => opened,
+    };
+    let Ok(opened) = opened else {
+        let why = format!("{} sent no endpoint event within {} s", conn.shown, CONNECT_TIMEOUT.as_secs());
+        return Err(End::SpawnFailed(why));
+    };
+    opened.map_err(End::SpawnFailed)
+}
+
+/// Delivers the stream's events and POSTs the driver's lines until the connection ends.
+async fn relay(
+    conn: &Arc<Conn>,
+    endpoint: &Arc<Uri>,
+    mut events: ParsedEvents,
+    mut lines: mpsc::Receiver<String>,
+    mut stop: oneshot::Receiver<()>,
+    mut tasks: JoinSet<()>,
+) -> End {
     loop {
-        tokio::select! {
-            _ = &mut stop => break End::Exited(STOPPED.into()),
-            item = events.next() => match item {
-                Some(item) => {
-                    if let Err(why) = conn.event(item).await {
-                        break End::Exited(format!("the SSE stream broke off: {why}"));
-                    }
-                }
-                None => break End::Exited("the server closed the SSE stream".into()),
-            },
-            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-            line = lines.recv(), if tasks.len() < MAX_IN_FLIGHT => match line {
-                Some(line) => {
-                    tasks.spawn(post(Arc::clone(conn), Arc::clone(&endpoint), line));
-                }
-                None => break End::Exited(STOPPED.into()),
-            },
+        let step = tokio::select! {
+            _ = &mut stop => ControlFlow::Break(End::Exited(STOPPED.into())),
+            item = events.next() => deliver_event(conn, item).await,
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => ControlFlow::Continue(()),
+            line = lines.recv(), if tasks.len() < MAX_IN_FLIGHT => spawn_post(conn, endpoint, line, &mut tasks),
+        };
+        if let ControlFlow::Break(end) = step {
+            return end;
         }
     }
+}
+
+/// Delivers one event of the stream; the stream's end or break is the connection's.
+async fn deliver_event(conn: &Conn, item: Option<Result<ParsedEvent, StreamError>>) -> ControlFlow<End> {
+    let Some(item) = item else { return ControlFlow::Break(End::Exited("the server closed the SSE stream".into())) };
+    match conn.event(item).await {
+        Ok(_) => ControlFlow::Continue(()),
+        Err(why) => ControlFlow::Break(End::Exited(format!("the SSE stream broke off: {why}"))),
+    }
+}
+
+/// Starts POSTing `line`; `None` (the driver dropped the handle) is the same as a stop.
+fn spawn_post(
+    conn: &Arc<Conn>,
+    endpoint: &Arc<Uri>,
+    line: Option<String>,
+    tasks: &mut JoinSet<()>,
+) -> ControlFlow<End> {
+    let Some(line) = line else { return ControlFlow::Break(End::Exited(STOPPED.into())) };
+    tasks.spawn(post(Arc::clone(conn), Arc::clone(endpoint), line));
+    ControlFlow::Continue(())
 }
 
 /// GETs the stream and waits for its `endpoint` event.

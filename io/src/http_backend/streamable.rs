@@ -11,10 +11,11 @@ use hyper::body::Incoming;
 use hyper::header::HeaderValue;
 use hyper::{Method, Response, StatusCode};
 use serde_json::Value;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 
 const POST_ACCEPT: &str = "application/json, text/event-stream";
 const STREAM_ACCEPT: &str = "text/event-stream";
@@ -44,85 +45,133 @@ pub(super) async fn run(
     auto: bool,
     mut lines: mpsc::Receiver<String>,
     mut stop: oneshot::Receiver<()>,
-    mut control: mpsc::UnboundedReceiver<Control>,
+    control: mpsc::UnboundedReceiver<Control>,
 ) -> End {
     conn.spawned().await;
     // The first message (the core's `initialize`) decides whether the server is there at all,
     // and, in auto mode, which transport it speaks.
-    let first = tokio::select! {
-        _ = &mut stop => return End::Exited(STOPPED.into()),
-        line = lines.recv() => match line {
-            Some(line) => line,
-            None => return End::Exited(STOPPED.into()),
-        },
-    };
-    let envelope = Envelope::read(first.as_bytes());
-    let id = request_id(&envelope);
-    let request = match conn.request(Method::POST, &conn.url, Some(POST_ACCEPT), Some(first.clone()), None) {
-        Ok(request) => request,
-        Err(why) => return End::SpawnFailed(why),
-    };
-    let response = tokio::select! {
-        _ = &mut stop => return End::Exited(STOPPED.into()),
-        response = conn.send(request) => response,
-    };
-    let response = match response {
+    let Some(first) = first_line(&mut lines, &mut stop).await else { return End::Exited(STOPPED.into()) };
+    let response = match post_first(conn, &first, &mut stop).await {
         Ok(response) => response,
-        Err(why) => return End::SpawnFailed(why),
+        Err(end) => return end,
     };
     let mut tasks = JoinSet::new();
-    let status = response.status().as_u16();
-    if auto && matches!(status, 400 | 404 | 405) {
-        let body = mcp_http::read_body(response.into_body(), conn.max_line).await.unwrap_or_default();
-        if falls_back_to_sse(status, &body, id.as_ref()) {
-            tracing::info!(server = %conn.server, status, "not a streamable-HTTP server; trying legacy HTTP+SSE");
-            let context = format!("POST answered HTTP {status}");
-            return legacy_sse::fall_back(conn, first, lines, stop, &context).await;
-        }
-        deliver_body(conn, status, Ok(body), id.as_ref()).await;
-    } else {
-        tasks.spawn(answered(Arc::clone(conn), response, envelope, None));
+    if let Some(context) = first_answer(conn, auto, response, Envelope::read(first.as_bytes()), &mut tasks).await {
+        return legacy_sse::fall_back(conn, first, lines, stop, &context).await;
     }
-
-    let mut stream: Option<tokio::task::JoinHandle<()>> = None;
-    let end = loop {
-        tokio::select! {
-            _ = &mut stop => break End::Exited(STOPPED.into()),
-            Some(message) = control.recv() => match message {
-                Control::Initialized => {
-                    if stream.is_none() {
-                        stream = Some(tokio::spawn(listen(Arc::clone(conn))));
-                    }
-                }
-                Control::SessionLost => break End::Exited(SESSION_LOST.into()),
-                Control::Unreachable(why) => break End::Exited(why),
-            },
-            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-            line = lines.recv(), if tasks.len() < MAX_IN_FLIGHT => match line {
-                Some(line) => {
-                    tasks.spawn(post(Arc::clone(conn), line));
-                }
-                // The driver dropped the handle: same as a stop.
-                None => break End::Exited(STOPPED.into()),
-            },
-        }
-    };
-    tasks.abort_all();
-    if let Some(stream) = stream {
-        stream.abort();
-    }
+    let end = relay(conn, lines, stop, control, tasks).await;
     if end == End::Exited(STOPPED.into()) {
         end_session(conn).await;
     }
     end
 }
 
+/// Waits for the first line to send; `None` if the connection is stopped first.
+async fn first_line(lines: &mut mpsc::Receiver<String>, stop: &mut oneshot::Receiver<()>) -> Option<String> {
+    tokio::select! {
+        _ = stop => None,
+        line = lines.recv() => line,
+    }
+}
+
+/// POSTs the first message; a failure means the backend never started, a stop ends it.
+async fn post_first(conn: &Conn, first: &str, stop: &mut oneshot::Receiver<()>) -> Result<Response<Incoming>, End> {
+    let request = conn
+        .request(Method::POST, &conn.url, Some(POST_ACCEPT), Some(first.to_owned()), None)
+        .map_err(End::SpawnFailed)?;
+    tokio::select! {
+        _ = stop => Err(End::Exited(STOPPED.into())),
+        response = conn.send(request) => response.map_err(End::SpawnFailed),
+    }
+}
+
+/// Handles the answer to the first POST. Returns why to fall back to legacy SSE if `auto` and
+/// the server does not speak streamable HTTP; otherwise the answer is (being) delivered.
+async fn first_answer(
+    conn: &Arc<Conn>,
+    auto: bool,
+    response: Response<Incoming>,
+    envelope: Envelope,
+    tasks: &mut JoinSet<()>,
+) -> Option<String> {
+    let status = response.status().as_u16();
+    if !(auto && matches!(status, 400 | 404 | 405)) {
+        tasks.spawn(answered(Arc::clone(conn), response, envelope, None));
+        return None;
+    }
+    // The body decides: it may be the server's JSON-RPC answer after all.
+    let id = request_id(&envelope);
+    let body = mcp_http::read_body(response.into_body(), conn.max_line).await.unwrap_or_default();
+    if falls_back_to_sse(status, &body, id.as_ref()) {
+        tracing::info!(server = %conn.server, status, "not a streamable-HTTP server; trying legacy HTTP+SSE");
+        return Some(format!("POST answered HTTP {status}"));
+    }
+    deliver_body(conn, status, Ok(body), id.as_ref()).await;
+    None
+}
+
+/// POSTs the driver's lines and follows the tasks' control messages until the connection
+/// ends; then nothing of it keeps running.
+async fn relay(
+    conn: &Arc<Conn>,
+    mut lines: mpsc::Receiver<String>,
+    mut stop: oneshot::Receiver<()>,
+    mut control: mpsc::UnboundedReceiver<Control>,
+    mut tasks: JoinSet<()>,
+) -> End {
+    let mut stream = ServerStream::default();
+    let end = loop {
+        let step = tokio::select! {
+            _ = &mut stop => ControlFlow::Break(End::Exited(STOPPED.into())),
+            Some(message) = control.recv() => stream.follow(conn, message),
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => ControlFlow::Continue(()),
+            line = lines.recv(), if tasks.len() < MAX_IN_FLIGHT => spawn_post(conn, line, &mut tasks),
+        };
+        if let ControlFlow::Break(end) = step {
+            break end;
+        }
+    };
+    tasks.abort_all();
+    stream.abort();
+    end
+}
+
+/// Starts POSTing `line`; `None` (the driver dropped the handle) is the same as a stop.
+fn spawn_post(conn: &Arc<Conn>, line: Option<String>, tasks: &mut JoinSet<()>) -> ControlFlow<End> {
+    let Some(line) = line else { return ControlFlow::Break(End::Exited(STOPPED.into())) };
+    tasks.spawn(post(Arc::clone(conn), line));
+    ControlFlow::Continue(())
+}
+
+/// The session's GET stream, opened once the session is initialized.
+#[derive(Default)]
+struct ServerStream(Option<JoinHandle<()>>);
+
+impl ServerStream {
+    /// Acts on a control message: opens the stream (once), or ends the connection.
+    fn follow(&mut self, conn: &Arc<Conn>, message: Control) -> ControlFlow<End> {
+        match message {
+            Control::Initialized => {
+                self.0.get_or_insert_with(|| tokio::spawn(listen(Arc::clone(conn))));
+                ControlFlow::Continue(())
+            }
+            Control::SessionLost => ControlFlow::Break(End::Exited(SESSION_LOST.into())),
+            Control::Unreachable(why) => ControlFlow::Break(End::Exited(why)),
+        }
+    }
+
+    fn abort(self) {
+        if let Some(task) = self.0 {
+            task.abort();
+        }
+    }
+}
+
 /// POSTs one message and delivers the answer.
 async fn post(conn: Arc<Conn>, line: String) {
     let envelope = Envelope::read(line.as_bytes());
     let id = request_id(&envelope);
-    let initialize = envelope.is_request() && envelope.method.as_deref() == Some("initialize");
-    let session = (!initialize).then(|| conn.session());
+    let session = (!is_initialize(&envelope)).then(|| conn.session());
     let request = conn.request(Method::POST, &conn.url, Some(POST_ACCEPT), Some(line), session.as_ref());
     let response = match request {
         Ok(request) => conn.send(request).await,
@@ -134,9 +183,18 @@ async fn post(conn: Arc<Conn>, line: String) {
     }
 }
 
+/// True for the `initialize` request, whose answer carries the session's headers.
+fn is_initialize(envelope: &Envelope) -> bool {
+    envelope.is_request() && envelope.method.as_deref() == Some("initialize")
+}
+
+/// True for the `notifications/initialized` notification, after which the server stream opens.
+fn is_initialized_notification(envelope: &Envelope) -> bool {
+    envelope.method.as_deref() == Some("notifications/initialized") && envelope.id.is_none()
+}
+
 /// Delivers the answer to a POSTed message; `session` is what the request carried.
 async fn answered(conn: Arc<Conn>, response: Response<Incoming>, envelope: Envelope, session: Option<Session>) {
-    let id = request_id(&envelope);
     let status = response.status();
     let with_session = session.as_ref().is_some_and(|s| s.id.is_some());
     if status == StatusCode::NOT_FOUND && with_session {
@@ -144,40 +202,56 @@ async fn answered(conn: Arc<Conn>, response: Response<Incoming>, envelope: Envel
         let _ = conn.control.send(Control::SessionLost);
         return;
     }
-    let initialize = envelope.is_request() && envelope.method.as_deref() == Some("initialize");
+    let initialize = is_initialize(&envelope);
     if initialize && status.is_success() {
         // Known before the core sees the answer, so its next message carries the session.
         conn.set_session(Session { id: response.headers().get("mcp-session-id").cloned(), version: None });
     }
+    let id = request_id(&envelope);
     if status.is_success() && mcp_http::is_event_stream(response.headers()) {
-        let mut events = mcp_http::event_stream(response.into_body(), conn.max_line);
-        let mut answered = false;
-        while let Some(item) = events.next().await {
-            let item = if initialize { item.inspect(|parsed| note_version(&conn, &parsed.event.data)) } else { item };
-            match conn.event(item).await {
-                Ok(message) => answered |= message.is_some_and(|m| is_response_to(&m, id.as_ref())),
-                Err(why) => {
-                    if !answered {
-                        conn.failed(id.as_ref(), &format!("{PEER} broke off its answer: {why}")).await;
-                    }
-                    return;
-                }
-            }
-        }
-        if !answered && id.is_some() {
-            conn.failed(id.as_ref(), &format!("{PEER} ended its event stream without answering")).await;
+        let delivered = deliver_event_stream(&conn, response, id.as_ref(), initialize).await;
+        if !delivered {
+            return;
         }
     } else {
-        let body = mcp_http::read_body(response.into_body(), conn.max_line).await;
-        if initialize && let Ok(body) = &body {
-            note_version(&conn, &String::from_utf8_lossy(body));
-        }
-        deliver_body(&conn, status.as_u16(), body, id.as_ref()).await;
+        deliver_json(&conn, response, id.as_ref(), initialize).await;
     }
-    let initialized = envelope.method.as_deref() == Some("notifications/initialized") && envelope.id.is_none();
-    if initialized && status.is_success() {
+    if is_initialized_notification(&envelope) && status.is_success() {
         let _ = conn.control.send(Control::Initialized);
     }
+}
+
+/// Delivers a response event stream; `id` fails if the stream ends without answering it.
+/// False if the stream broke off.
+async fn deliver_event_stream(conn: &Conn, response: Response<Incoming>, id: Option<&Value>, initialize: bool) -> bool {
+    let mut events = mcp_http::event_stream(response.into_body(), conn.max_line);
+    let mut answered = false;
+    while let Some(item) = events.next().await {
+        let item = if initialize { item.inspect(|parsed| note_version(conn, &parsed.event.data)) } else { item };
+        match conn.event(item).await {
+            Ok(message) => answered |= message.is_some_and(|m| is_response_to(&m, id)),
+            Err(why) => {
+                if !answered {
+                    conn.failed(id, &format!("{PEER} broke off its answer: {why}")).await;
+                }
+                return false;
+            }
+        }
+    }
+    if !answered && id.is_some() {
+        conn.failed(id, &format!("{PEER} ended its event stream without answering")).await;
+    }
+    true
+}
+
+/// Delivers an answer that is a whole body (JSON, or an error status).
+async fn deliver_json(conn: &Conn, response: Response<Incoming>, id: Option<&Value>, initialize: bool) {
+    let status = response.status().as_u16();
+    let body = mcp_http::read_body(response.into_body(), conn.max_line).await;
+    if initialize && let Ok(body) = &body {
+        note_version(conn, &String::from_utf8_lossy(body));
+    }
+    deliver_body(conn, status, body, id).await;
 }
 
 /// Delivers a complete answer (or says why there is none).
@@ -220,33 +294,51 @@ async fn listen(conn: Arc<Conn>) {
     let mut failures = 0u32;
     loop {
         match open_stream(&conn, last_event_id.as_deref()).await {
-            Ok(Some(mut events)) => {
+            Ok(Some(events)) => {
                 failures = 0;
-                while let Some(item) = events.next().await {
-                    if let Ok(parsed) = &item
-                        && parsed.id.is_some()
-                    {
-                        last_event_id.clone_from(&parsed.id);
-                    }
-                    if let Err(why) = conn.event(item).await {
-                        tracing::debug!(server = %conn.server, %why, "server stream broke");
-                    }
-                }
-                tracing::debug!(server = %conn.server, "server stream ended; reopening");
+                deliver_server_stream(&conn, events, &mut last_event_id).await;
             }
             Ok(None) => return,
             Err(why) => {
                 failures += 1;
-                tracing::debug!(server = %conn.server, failures, %why, "cannot open the server stream");
-                if failures >= STREAM_RETRIES {
-                    let _ = conn.control.send(Control::Unreachable(why));
+                if gave_up(&conn, failures, why) {
                     return;
                 }
             }
         }
-        let backoff = STREAM_BACKOFF.saturating_mul(1 << failures.min(6)).min(STREAM_BACKOFF_MAX);
-        tokio::time::sleep(backoff).await;
+        tokio::time::sleep(stream_backoff(failures)).await;
     }
+}
+
+/// Delivers the server stream's events until it ends, remembering the last event id.
+async fn deliver_server_stream(conn: &Conn, mut events: ParsedEvents, last_event_id: &mut Option<String>) {
+    while let Some(item) = events.next().await {
+        if let Ok(parsed) = &item
+            && parsed.id.is_some()
+        {
+            last_event_id.clone_from(&parsed.id);
+        }
+        if let Err(why) = conn.event(item).await {
+            tracing::debug!(server = %conn.server, %why, "server stream broke");
+        }
+    }
+    tracing::debug!(server = %conn.server, "server stream ended; reopening");
+}
+
+/// After the `failures`th failed connect in a row (`why`): true, and the server is reported
+/// unreachable, once they are too many.
+fn gave_up(conn: &Conn, failures: u32, why: String) -> bool {
+    tracing::debug!(server = %conn.server, failures, %why, "cannot open the server stream");
+    if failures < STREAM_RETRIES {
+        return false;
+    }
+    let _ = conn.control.send(Control::Unreachable(why));
+    true
+}
+
+/// Pause before reopening the server stream after `failures` failed connects in a row.
+fn stream_backoff(failures: u32) -> Duration {
+    STREAM_BACKOFF.saturating_mul(1 << failures.min(6)).min(STREAM_BACKOFF_MAX)
 }
 
 /// GETs the server stream: its events, `None` if there is none to be had (405, a refusal, a
