@@ -183,32 +183,48 @@ async fn monitor(
     mut child: Child,
     pid: Option<u32>,
     stdout: ChildStdout,
-    mut stop: oneshot::Receiver<()>,
+    stop: oneshot::Receiver<()>,
     limits: PipeLimits,
     events: mpsc::Sender<Input>,
 ) {
-    let mut reader =
-        tokio::spawn(read_stdout(server.clone(), generation, stdout, limits.max_line_bytes, events.clone()));
-    let status = tokio::select! {
-        status = child.wait() => status,
-        // A dropped handle means the same as an explicit stop.
-        _ = &mut stop => terminate(&mut child, pid).await,
-    };
+    let reader = tokio::spawn(read_stdout(server.clone(), generation, stdout, limits.max_line_bytes, events.clone()));
+    let status = wait_or_stop(&mut child, pid, stop).await;
     // The leader is reaped; helpers it left in its group must not outlive it.
     signal_group(pid, Signal::KILL);
-    let status = match status {
-        Ok(status) => exit_info(status),
-        Err(error) => {
-            tracing::warn!(server = %server, %generation, %error, "waiting for backend failed");
-            ExitInfo::default()
-        }
-    };
+    let status = exit_info_or_default(&server, generation, status);
+    drain_stdout(&server, generation, reader).await;
+    tracing::debug!(server = %server, %generation, %status, "backend exited");
+    let _ = events.send(Input::BackendExited { backend: server, generation, status }).await;
+}
+
+/// Waits for the child to exit on its own, or runs the stop ladder once asked to stop.
+async fn wait_or_stop(
+    child: &mut Child,
+    pid: Option<u32>,
+    mut stop: oneshot::Receiver<()>,
+) -> std::io::Result<ExitStatus> {
+    tokio::select! {
+        status = child.wait() => status,
+        // A dropped handle means the same as an explicit stop.
+        _ = &mut stop => terminate(child, pid).await,
+    }
+}
+
+/// The exit as the core sees it; an exit that could not be waited for is logged and unknown.
+fn exit_info_or_default(server: &str, generation: Gen, status: std::io::Result<ExitStatus>) -> ExitInfo {
+    status.map(exit_info).unwrap_or_else(|error| {
+        tracing::warn!(server = %server, %generation, %error, "waiting for backend failed");
+        ExitInfo::default()
+    })
+}
+
+/// Lets the stdout reader deliver what is left (so every line precedes the exit), but not
+/// forever.
+async fn drain_stdout(server: &str, generation: Gen, mut reader: JoinHandle<()>) {
     if timeout(STDOUT_DRAIN_AFTER_EXIT, &mut reader).await.is_err() {
         reader.abort();
         tracing::warn!(server = %server, %generation, "backend exited but its stdout stayed open; giving up on it");
     }
-    tracing::debug!(server = %server, %generation, %status, "backend exited");
-    let _ = events.send(Input::BackendExited { backend: server, generation, status }).await;
 }
 
 /// The stop ladder; stdin has already been closed by the driver.

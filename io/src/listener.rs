@@ -68,45 +68,21 @@ pub(crate) async fn serve(
     mut stop: watch::Receiver<bool>,
 ) {
     let open = Arc::new(AtomicUsize::new(0));
-    let mut at_cap = false;
-    let mut accept_failing = false;
+    let mut at_cap = Episode::default();
+    let mut accept_failing = Episode::default();
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             () = stopped(&mut stop) => break,
         };
-        let (stream, peer) = match accepted {
-            Ok(accepted) => {
-                if std::mem::take(&mut accept_failing) {
-                    tracing::info!("accepting connections again");
-                }
-                accepted
-            }
-            Err(error) => {
-                if !std::mem::replace(&mut accept_failing, true) {
-                    tracing::warn!(%error, "cannot accept connections (out of file descriptors?); retrying");
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        if open.load(Ordering::Relaxed) >= limits.max_connections {
-            if !std::mem::replace(&mut at_cap, true) {
-                tracing::warn!(
-                    limit = limits.max_connections,
-                    "connection limit reached: closing new connections until open ones end"
-                );
-            }
+        let Some((stream, peer)) = accepted_or_pause(accepted, &mut accept_failing).await else { continue };
+        if !below_cap(&open, limits.max_connections, &mut at_cap) {
             drop(stream);
             continue;
         }
-        if std::mem::take(&mut at_cap) {
-            tracing::info!("below the connection limit again");
-        }
         open.fetch_add(1, Ordering::Relaxed);
         let open = Arc::clone(&open);
-        let router = router.clone();
-        let stop = stop.clone();
+        let (router, stop) = (router.clone(), stop.clone());
         tokio::spawn(async move {
             connection(stream, peer, router, limits, stop).await;
             open.fetch_sub(1, Ordering::Relaxed);
@@ -115,6 +91,61 @@ pub(crate) async fn serve(
     while open.load(Ordering::Relaxed) > 0 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// A condition that is logged when it starts and when it ends, not each time it is seen.
+#[derive(Default)]
+struct Episode {
+    ongoing: bool,
+}
+
+impl Episode {
+    /// The condition holds; true if it just started.
+    fn begins(&mut self) -> bool {
+        !std::mem::replace(&mut self.ongoing, true)
+    }
+
+    /// The condition is over; true if it was ongoing.
+    fn ends(&mut self) -> bool {
+        std::mem::take(&mut self.ongoing)
+    }
+}
+
+/// The accepted connection; `None` after a failed accept, following a pause so a lack of file
+/// descriptors does not turn into a busy loop.
+async fn accepted_or_pause(
+    accepted: std::io::Result<(TcpStream, SocketAddr)>,
+    failing: &mut Episode,
+) -> Option<(TcpStream, SocketAddr)> {
+    match accepted {
+        Ok(accepted) => {
+            if failing.ends() {
+                tracing::info!("accepting connections again");
+            }
+            Some(accepted)
+        }
+        Err(error) => {
+            if failing.begins() {
+                tracing::warn!(%error, "cannot accept connections (out of file descriptors?); retrying");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            None
+        }
+    }
+}
+
+/// True if fewer than `max` connections are `open`, so one more may be served.
+fn below_cap(open: &AtomicUsize, max: usize, at_cap: &mut Episode) -> bool {
+    if open.load(Ordering::Relaxed) >= max {
+        if at_cap.begins() {
+            tracing::warn!(limit = max, "connection limit reached: closing new connections until open ones end");
+        }
+        return false;
+    }
+    if at_cap.ends() {
+        tracing::info!("below the connection limit again");
+    }
+    true
 }
 
 /// Resolves once `stop` is (or turns) true, or its sender is gone.

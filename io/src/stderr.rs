@@ -73,39 +73,55 @@ pub(crate) async fn drain<R: AsyncRead + Unpin>(server: String, generation: Gen,
     let mut reader = LineReader::new(BufReader::new(stderr), max_line);
     let mut limiter = RateLimiter::new(LINES_PER_WINDOW, WINDOW);
     let mut buf = Vec::new();
-    loop {
-        let status = match reader.next_line(&mut buf).await {
-            Ok(Some(status)) => status,
-            Ok(None) => break,
-            Err(error) => {
-                tracing::debug!(server = %server, %generation, %error, "stderr read failed");
-                break;
-            }
-        };
+    while let Some(status) = next_line(&mut reader, &mut buf, &server, generation).await {
         let verdict = limiter.admit(Instant::now());
-        if let Some(n) = verdict.suppressed_before {
-            tracing::info!(server = %server, %generation, "{n} stderr lines suppressed");
-        }
-        if verdict.suppression_started {
-            tracing::warn!(
-                server = %server,
-                %generation,
-                "stderr rate limit reached ({LINES_PER_WINDOW} lines per {} s): counting further lines instead of logging them",
-                WINDOW.as_secs()
-            );
-        }
+        log_suppression(&server, generation, &verdict);
         if verdict.log {
-            let text = String::from_utf8_lossy(&buf);
-            match status {
-                LineStatus::Complete => tracing::info!(server = %server, %generation, "stderr: {text}"),
-                LineStatus::Truncated { len } => {
-                    tracing::info!(server = %server, %generation, "stderr: {text}... (truncated, {len} bytes)")
-                }
-            }
+            log_line(&server, generation, &buf, status);
         }
     }
     if let Some(n) = limiter.take_suppressed() {
         tracing::info!(server = %server, %generation, "{n} stderr lines suppressed");
+    }
+}
+
+/// The next line into `buf`; `None` at the end of the stream or once it cannot be read.
+async fn next_line<R: AsyncRead + Unpin>(
+    reader: &mut LineReader<BufReader<R>>,
+    buf: &mut Vec<u8>,
+    server: &str,
+    generation: Gen,
+) -> Option<LineStatus> {
+    reader.next_line(buf).await.unwrap_or_else(|error| {
+        tracing::debug!(server = %server, %generation, %error, "stderr read failed");
+        None
+    })
+}
+
+/// Reports what the rate limiter decided beyond the line itself: the count a window dropped,
+/// and the start of suppression.
+fn log_suppression(server: &str, generation: Gen, verdict: &Verdict) {
+    if let Some(n) = verdict.suppressed_before {
+        tracing::info!(server = %server, %generation, "{n} stderr lines suppressed");
+    }
+    if verdict.suppression_started {
+        tracing::warn!(
+            server = %server,
+            %generation,
+            "stderr rate limit reached ({LINES_PER_WINDOW} lines per {} s): counting further lines instead of logging them",
+            WINDOW.as_secs()
+        );
+    }
+}
+
+/// Logs one stderr line, saying so if it was cut.
+fn log_line(server: &str, generation: Gen, line: &[u8], status: LineStatus) {
+    let text = String::from_utf8_lossy(line);
+    match status {
+        LineStatus::Complete => tracing::info!(server = %server, %generation, "stderr: {text}"),
+        LineStatus::Truncated { len } => {
+            tracing::info!(server = %server, %generation, "stderr: {text}... (truncated, {len} bytes)")
+        }
     }
 }
 
