@@ -7,8 +7,9 @@ use crate::exchange::{FrontMsg, Head};
 use crate::http_backend;
 use crate::record::Recorder;
 use onemcp_core::config::TransportConfig;
-use onemcp_core::{ExchangeId, Gen, Hub, Input, Output, SseEvent};
+use onemcp_core::{ExchangeId, Gen, HttpResponse, Hub, Input, Output, SseEvent};
 use std::collections::{BTreeMap, VecDeque};
+use std::ops::ControlFlow;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::sleep_until;
@@ -82,50 +83,78 @@ impl Driver {
     /// Runs until a shutdown has been requested and every backend has exited (or the grace
     /// period is over, or a second shutdown request arrives), then kills what is left.
     pub(crate) async fn run(mut self, mut inbox: Inbox) {
-        // The hub may have work at start (spawning every enabled backend).
+        self.start();
+        let mut stop_deadline: Option<tokio::time::Instant> = None;
+        while stop_deadline.is_none() || !self.backends.is_empty() {
+            if self.handle_next(&mut inbox, &mut stop_deadline).await.is_break() {
+                break;
+            }
+            self.step();
+        }
+        self.finish();
+    }
+
+    /// Waits for the next message, timer or deadline and takes it in; `Break` when waiting for
+    /// backends is over (a second shutdown request, or `stop_deadline` passed).
+    async fn handle_next(
+        &mut self,
+        inbox: &mut Inbox,
+        stop_deadline: &mut Option<tokio::time::Instant>,
+    ) -> ControlFlow<()> {
+        let wake = self.hub.poll_timeout().map(|at| self.clock.to_tokio(at));
+        tokio::select! {
+            Some(msg) = inbox.front.recv() => self.on_front(msg),
+            Some(input) = inbox.backends.recv() => self.on_backend(input),
+            Some(()) = inbox.shutdown.recv() => return self.on_shutdown_request(stop_deadline),
+            () = sleep_until_some(wake) => self.on_timeout(),
+            () = sleep_until_some(*stop_deadline) => {
+                tracing::warn!(remaining = self.backends.len(), "backends did not stop in time");
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// The first request starts the shutdown; a second one means "do not wait for backends".
+    fn on_shutdown_request(&mut self, stop_deadline: &mut Option<tokio::time::Instant>) -> ControlFlow<()> {
+        if stop_deadline.is_some() {
+            tracing::warn!("second shutdown request; not waiting for backends");
+            return ControlFlow::Break(());
+        }
+        *stop_deadline = Some(self.begin_shutdown());
+        ControlFlow::Continue(())
+    }
+
+    /// The hub may have work at start (spawning every enabled backend).
+    fn start(&mut self) {
         let outputs = self.drain();
         if let Some(recorder) = &mut self.recorder {
             recorder.record_start(&outputs);
         }
         self.dispatch_all(outputs);
         self.step();
-        let mut stop_deadline: Option<tokio::time::Instant> = None;
-        loop {
-            if stop_deadline.is_some() && self.backends.is_empty() {
-                break;
-            }
-            let wake = self.hub.poll_timeout().map(|at| self.clock.to_tokio(at));
-            tokio::select! {
-                Some(msg) = inbox.front.recv() => self.on_front(msg),
-                Some(input) = inbox.backends.recv() => self.on_backend(input),
-                Some(()) = inbox.shutdown.recv() => {
-                    if stop_deadline.is_some() {
-                        tracing::warn!("second shutdown request; not waiting for backends");
-                        break;
-                    }
-                    tracing::info!("shutting down");
-                    stop_deadline = Some(tokio::time::Instant::now() + self.shutdown_grace);
-                    let _ = self.stop_accepting.send(true);
-                    self.pending.push_back(Input::Shutdown);
-                }
-                () = sleep_until_some(wake) => {
-                    // Read the clock after waking, not before sleeping: the hub must see real time.
-                    let now = self.clock.now();
-                    self.hub.handle_timeout(now);
-                    let outputs = self.drain();
-                    if let Some(recorder) = &mut self.recorder {
-                        recorder.record_timeout(now, &outputs);
-                    }
-                    self.dispatch_all(outputs);
-                }
-                () = sleep_until_some(stop_deadline) => {
-                    tracing::warn!(remaining = self.backends.len(), "backends did not stop in time");
-                    break;
-                }
-            }
-            self.step();
+    }
+
+    /// The first shutdown request: stop accepting, ask the hub to stop every backend, and
+    /// return how long they may take.
+    fn begin_shutdown(&mut self) -> tokio::time::Instant {
+        tracing::info!("shutting down");
+        let deadline = tokio::time::Instant::now() + self.shutdown_grace;
+        let _ = self.stop_accepting.send(true);
+        self.pending.push_back(Input::Shutdown);
+        deadline
+    }
+
+    /// One of the hub's timers is due.
+    fn on_timeout(&mut self) {
+        // Read the clock after waking, not before sleeping: the hub must see real time.
+        let now = self.clock.now();
+        self.hub.handle_timeout(now);
+        let outputs = self.drain();
+        if let Some(recorder) = &mut self.recorder {
+            recorder.record_timeout(now, &outputs);
         }
-        self.finish();
+        self.dispatch_all(outputs);
     }
 
     fn on_front(&mut self, msg: FrontMsg) {
@@ -183,63 +212,77 @@ impl Driver {
 
     fn dispatch(&mut self, output: Output) {
         match output {
-            Output::Respond { exchange, response } => match self.exchanges.remove(&exchange) {
-                Some(Slot::Pending(reply)) => {
-                    // A failed send means the client left; its guard already told us.
-                    let _ = reply.send(Head::Response(response));
-                }
-                Some(Slot::Stream(_)) => tracing::debug!(%exchange, "respond on an open stream; stream closed instead"),
-                None => {}
-            },
-            Output::OpenStream { exchange, headers } => match self.exchanges.remove(&exchange) {
-                Some(Slot::Pending(reply)) => {
-                    let (events, rx) = mpsc::channel(STREAM_QUEUE);
-                    if reply.send(Head::Stream { headers, events: rx }).is_ok() {
-                        self.exchanges.insert(exchange, Slot::Stream(events));
-                    } else {
-                        // The guard's `Closed` will find no slot, so report it here instead.
-                        self.pending.push_back(Input::ExchangeClosed { exchange });
-                    }
-                }
-                Some(slot @ Slot::Stream(_)) => {
-                    self.exchanges.insert(exchange, slot);
-                    tracing::debug!(%exchange, "stream already open");
-                }
-                None => {}
-            },
-            Output::PushEvent { exchange, event } => {
-                let Some(Slot::Stream(events)) = self.exchanges.get(&exchange) else { return };
-                match events.try_send(event) {
-                    Ok(()) => {}
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        tracing::warn!(%exchange, "client is not reading its event stream; closing it");
-                        self.exchanges.remove(&exchange);
-                        self.pending.push_back(Input::ExchangeClosed { exchange });
-                    }
-                    // The body was dropped; its guard's `Closed` is on the way.
-                    Err(mpsc::error::TrySendError::Closed(_)) => {}
-                }
-            }
+            Output::Respond { exchange, response } => self.respond(exchange, response),
+            Output::OpenStream { exchange, headers } => self.open_stream(exchange, headers),
+            Output::PushEvent { exchange, event } => self.push_event(exchange, event),
             Output::CloseStream { exchange } => {
                 // Dropping the sender ends the body; dropping a pending reply answers 503.
                 self.exchanges.remove(&exchange);
             }
             Output::SpawnBackend { backend, generation, transport } => self.spawn(backend, generation, &transport),
-            Output::WriteBackend { backend, generation, line } => {
-                let Some(handle) = self.backends.get(&(backend, generation)) else { return };
-                match handle.write(line) {
-                    Ok(()) => {}
-                    Err(WriteRefused::QueueFull) => {
-                        tracing::warn!(%generation, "backend is not reading stdin; message dropped")
-                    }
-                    Err(WriteRefused::Closed) => tracing::debug!(%generation, "backend stdin closed; message dropped"),
-                }
-            }
+            Output::WriteBackend { backend, generation, line } => self.write_backend(backend, generation, line),
             Output::StopBackend { backend, generation } => {
                 if let Some(handle) = self.backends.get_mut(&(backend, generation)) {
                     handle.stop();
                 }
             }
+        }
+    }
+
+    fn respond(&mut self, exchange: ExchangeId, response: HttpResponse) {
+        match self.exchanges.remove(&exchange) {
+            Some(Slot::Pending(reply)) => {
+                // A failed send means the client left; its guard already told us.
+                let _ = reply.send(Head::Response(response));
+            }
+            Some(Slot::Stream(_)) => tracing::debug!(%exchange, "respond on an open stream; stream closed instead"),
+            None => {}
+        }
+    }
+
+    fn open_stream(&mut self, exchange: ExchangeId, headers: Vec<(String, String)>) {
+        match self.exchanges.remove(&exchange) {
+            Some(Slot::Pending(reply)) => {
+                let (events, rx) = mpsc::channel(STREAM_QUEUE);
+                if reply.send(Head::Stream { headers, events: rx }).is_ok() {
+                    self.exchanges.insert(exchange, Slot::Stream(events));
+                } else {
+                    // The guard's `Closed` will find no slot, so report it here instead.
+                    self.pending.push_back(Input::ExchangeClosed { exchange });
+                }
+            }
+            Some(slot @ Slot::Stream(_)) => {
+                self.exchanges.insert(exchange, slot);
+                tracing::debug!(%exchange, "stream already open");
+            }
+            None => {}
+        }
+    }
+
+    /// Queues `event` on its stream without waiting: a client that lets the queue fill up is
+    /// cut off, so one slow reader never holds up the hub.
+    fn push_event(&mut self, exchange: ExchangeId, event: SseEvent) {
+        let Some(Slot::Stream(events)) = self.exchanges.get(&exchange) else { return };
+        match events.try_send(event) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::warn!(%exchange, "client is not reading its event stream; closing it");
+                self.exchanges.remove(&exchange);
+                self.pending.push_back(Input::ExchangeClosed { exchange });
+            }
+            // The body was dropped; its guard's `Closed` is on the way.
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+
+    fn write_backend(&mut self, backend: String, generation: Gen, line: String) {
+        let Some(handle) = self.backends.get(&(backend, generation)) else { return };
+        match handle.write(line) {
+            Ok(()) => {}
+            Err(WriteRefused::QueueFull) => {
+                tracing::warn!(%generation, "backend is not reading stdin; message dropped")
+            }
+            Err(WriteRefused::Closed) => tracing::debug!(%generation, "backend stdin closed; message dropped"),
         }
     }
 

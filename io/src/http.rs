@@ -76,35 +76,59 @@ async fn handle(State(state): State<FrontState>, request: Request) -> Response {
     {
         return authorization_server(auth, &parts, body).await;
     }
-    let body = match read_body(&parts.headers, body, state.max_body_bytes).await {
+    let body = match read_mcp_body(&parts.headers, body, state.max_body_bytes).await {
         Ok(body) => body,
-        Err(BodyError::TooLarge) => return too_large(state.max_body_bytes),
-        Err(BodyError::Read(error)) => {
-            tracing::debug!(%error, "reading request body failed");
-            return json_error(StatusCode::BAD_REQUEST, -32700, "could not read request body");
-        }
+        Err(refusal) => return refusal,
     };
     let exchange = ExchangeId(state.next_exchange.fetch_add(1, Ordering::Relaxed));
     tracing::debug!(%exchange, method = %parts.method, path = parts.uri.path(), "http request");
-    let peer = parts
+    let mut request = Box::new(to_core(&parts, body, peer_address(&parts)));
+    if let Some(tokens) = &state.tokens {
+        request.credential = state.credential(tokens, &parts.headers).await;
+    }
+    hand_to_hub(&state, exchange, request).await
+}
+
+/// An MCP request's body, or the answer refusing it (too large, or unreadable).
+async fn read_mcp_body(headers: &HeaderMap, body: Body, max: usize) -> Result<Vec<u8>, Response> {
+    match read_body(headers, body, max).await {
+        Ok(body) => Ok(body),
+        Err(BodyError::TooLarge) => Err(too_large(max)),
+        Err(BodyError::Read(error)) => {
+            tracing::debug!(%error, "reading request body failed");
+            Err(json_error(StatusCode::BAD_REQUEST, -32700, "could not read request body"))
+        }
+    }
+}
+
+/// The client's address as the core sees it (an IPv4-mapped IPv6 address as plain IPv4).
+fn peer_address(parts: &Parts) -> Option<String> {
+    parts
         .extensions
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|peer| peer.0.ip().to_canonical().to_string());
-    let mut request = Box::new(to_core(&parts, body, peer));
-    if let Some(tokens) = &state.tokens {
-        // The token is hashed and looked up here (or, a JWT with an external provider, verified);
-        // only what the store or the verifier says reaches the core.
-        let authorization = parts.headers.get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or(""));
+        .map(|peer| peer.0.ip().to_canonical().to_string())
+}
+
+impl FrontState {
+    /// What the request's `Authorization` header presents. The token is hashed and looked up
+    /// here (or, a JWT with an external provider, verified); only what the store or the
+    /// verifier says reaches the core.
+    async fn credential(&self, tokens: &TokenStore, headers: &HeaderMap) -> onemcp_core::auth::Credential {
+        let authorization = headers.get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or(""));
         let bearer = authorization
             .and_then(|v| v.split_once(' '))
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, token)| token.trim());
-        request.credential = match (&state.auth, bearer) {
+        match (&self.auth, bearer) {
             (Some(auth), Some(token)) if token.starts_with(crate::oauth::ACCESS_PREFIX) => auth.credential(token),
-            _ => crate::idp::credential(tokens, state.idp.as_ref(), authorization).await,
-        };
+            _ => crate::idp::credential(tokens, self.idp.as_ref(), authorization).await,
+        }
     }
+}
 
+/// Gives the request to the hub task and waits for its first answer: a whole response, or
+/// the head of an event stream.
+async fn hand_to_hub(state: &FrontState, exchange: ExchangeId, request: Box<HttpRequest>) -> Response {
     let (reply, answer) = oneshot::channel();
     // Armed from here: if this future is dropped (client gone) the hub hears about it.
     let mut guard = CloseGuard::new(exchange, state.front.clone());

@@ -290,48 +290,25 @@ async fn drive(
     let mut revocation_task = None;
     let front_task = match front {
         Front::Http(listener) => {
-            listener.set_nonblocking(true).map_err(IoError::Listener)?;
-            let listener = tokio::net::TcpListener::from_std(listener).map_err(IoError::Listener)?;
+            let listener = tokio_listener(listener)?;
             let auth = match &token_dir {
-                Some(dir) if embedded_auth => {
-                    let tags = oauth_tags(&hub_config.mcp);
-                    let server = oauth::AuthServer::with_options(dir, hub_config.front.clone(), tags, auth_options)
-                        .map_err(IoError::AuthServer)?;
-                    Some(std::sync::Arc::new(server))
-                }
+                Some(dir) if embedded_auth => Some(auth_server(dir, &hub_config, auth_options)?),
                 _ => None,
             };
             if let (Some(auth), Some(source)) = (&auth, &mut config_source) {
-                // Reloads change the tags the consent page offers.
-                let (auth, parse) = (std::sync::Arc::clone(auth), std::sync::Arc::clone(&source.parse));
-                source.parse = std::sync::Arc::new(move |text: &str| {
-                    let input = parse(text);
-                    if let onemcp_core::Input::ConfigChanged { config } = &input {
-                        auth.set_tags(oauth_tags(config));
-                    }
-                    input
-                });
+                offer_reloaded_tags(auth, source);
             }
             if let Some(dir) = &token_dir {
                 revocation_task = Some(tokio::spawn(revocations::watch(dir.clone(), auth.clone(), backend_tx.clone())));
             }
             let tokens = token_dir.map(|dir| std::sync::Arc::new(tokens::TokenStore::new(&dir)));
-            let idp = match &external_idp {
-                Some(settings) => Some(std::sync::Arc::new(idp::ExternalIdp::new(settings).map_err(IoError::Idp)?)),
-                None => None,
-            };
-            if let Some(idp) = &idp {
-                tokio::spawn(std::sync::Arc::clone(idp).warm_up());
-            }
+            let idp = external_idp.as_ref().map(start_external_idp).transpose()?;
             let router = http::router(
                 http::FrontState::new(front_tx, limits.max_body_bytes, limits.keep_alive, tokens)
                     .with_idp(idp)
                     .with_auth_server(auth),
             );
-            let fd_limit = listener::raise_fd_limit();
-            let connections = limits.connections.within_fd_limit(fd_limit);
-            tracing::debug!(fd_limit, max_connections = connections.max_connections, "connection limits");
-            tokio::spawn(listener::serve(listener, router, connections, accepting))
+            tokio::spawn(listener::serve(listener, router, connection_limits(limits.connections), accepting))
         }
         Front::Stdio(view) => {
             let front = stdio_front::StdioFront { view, limits, shutting_down: accepting, hub_stopped, stdin_closed };
@@ -343,13 +320,7 @@ async fn drive(
     // The wall clock is read once, at the monotonic epoch; the hub derives timestamps from both.
     hub_config.wall_epoch_ms = unix_time_ms();
     let started = clock.now();
-    let recorder = match record {
-        Some(path) => match record::Recorder::create(&path, &hub_config, seed, started) {
-            Ok(recorder) => Some(recorder),
-            Err(source) => return Err(IoError::Record { path, source }),
-        },
-        None => None,
-    };
+    let recorder = record.map(|path| create_recorder(path, &hub_config, seed, started)).transpose()?;
     let hub = Hub::new(started, hub_config, seed);
     let pipe_limits = backend::PipeLimits {
         max_line_bytes: limits.max_line_bytes,
@@ -368,6 +339,64 @@ async fn drive(
     // The hub is gone: pending requests got 503, streams ended; give responses a moment to flush.
     let _ = tokio::time::timeout(limits.http_drain, front_task).await;
     result.map_err(IoError::Hub)
+}
+
+/// The bound listener, handed to the async runtime.
+fn tokio_listener(listener: std::net::TcpListener) -> Result<tokio::net::TcpListener, IoError> {
+    listener.set_nonblocking(true).map_err(IoError::Listener)?;
+    tokio::net::TcpListener::from_std(listener).map_err(IoError::Listener)
+}
+
+/// `wanted`, the connection cap lowered to leave room under the open-files limit (raised to
+/// the hard limit first) for the backends' pipes and files.
+fn connection_limits(wanted: listener::ConnectionLimits) -> listener::ConnectionLimits {
+    let fd_limit = listener::raise_fd_limit();
+    let connections = wanted.within_fd_limit(fd_limit);
+    tracing::debug!(fd_limit, max_connections = connections.max_connections, "connection limits");
+    connections
+}
+
+/// The embedded authorization server, keeping its state in `dir`.
+fn auth_server(
+    dir: &std::path::Path,
+    hub_config: &HubConfig,
+    options: oauth::AuthOptions,
+) -> Result<std::sync::Arc<oauth::AuthServer>, IoError> {
+    let tags = oauth_tags(&hub_config.mcp);
+    let server =
+        oauth::AuthServer::with_options(dir, hub_config.front.clone(), tags, options).map_err(IoError::AuthServer)?;
+    Ok(std::sync::Arc::new(server))
+}
+
+/// Reloads change the tags the consent page offers: every configuration `source` parses
+/// successfully hands `auth` its servers' tags.
+fn offer_reloaded_tags(auth: &std::sync::Arc<oauth::AuthServer>, source: &mut ConfigSource) {
+    let (auth, parse) = (std::sync::Arc::clone(auth), std::sync::Arc::clone(&source.parse));
+    source.parse = std::sync::Arc::new(move |text: &str| {
+        let input = parse(text);
+        if let onemcp_core::Input::ConfigChanged { config } = &input {
+            auth.set_tags(oauth_tags(config));
+        }
+        input
+    });
+}
+
+/// The external identity provider's client, fetching its keys in the background now so the
+/// first request does not wait for them.
+fn start_external_idp(settings: &IdpSettings) -> Result<std::sync::Arc<idp::ExternalIdp>, IoError> {
+    let idp = std::sync::Arc::new(idp::ExternalIdp::new(settings).map_err(IoError::Idp)?);
+    tokio::spawn(std::sync::Arc::clone(&idp).warm_up());
+    Ok(idp)
+}
+
+/// `serve --record`: the recording file at `path`, its header written.
+fn create_recorder(
+    path: PathBuf,
+    hub_config: &HubConfig,
+    seed: [u8; 32],
+    started: onemcp_core::Instant,
+) -> Result<record::Recorder, IoError> {
+    record::Recorder::create(&path, hub_config, seed, started).map_err(|source| IoError::Record { path, source })
 }
 
 /// The tags of the configured servers: the scopes the authorization server offers.

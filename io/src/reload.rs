@@ -156,53 +156,85 @@ pub(crate) async fn run(source: ConfigSource, inputs: mpsc::Sender<Input>, hangu
 
 /// The reload loop: one turn per event (a change, the quiet time ending, a hangup); it ends
 /// when `inputs` closes.
-async fn run_with(
-    source: ConfigSource,
-    inputs: mpsc::Sender<Input>,
-    mut hangups: mpsc::Receiver<()>,
-    detector: Detector,
-) {
+async fn run_with(source: ConfigSource, inputs: mpsc::Sender<Input>, hangups: mpsc::Receiver<()>, detector: Detector) {
     // Watch first, then read: an edit between the two is seen as a change.
-    let mut changes = Changes::start(&source, detector).await;
-    let mut loaded = read(&source.path).await.ok();
-    // When the quiet time after the last change ends; no timer while nothing is pending.
-    let mut settles_at: Option<Instant> = None;
-    let mut hangups_open = true;
-    loop {
-        let forced = tokio::select! {
-            () = inputs.closed() => return,
-            hangup = hangups.recv(), if hangups_open => match hangup {
-                Some(()) => true,
-                None => {
-                    hangups_open = false;
-                    continue;
-                }
-            },
-            () = changes.next(&source.path) => {
-                // Keep waiting while an editor is still writing.
-                settles_at = Some(Instant::now() + source.debounce);
-                continue;
-            }
-            () = sleep_until(settles_at.unwrap_or_else(Instant::now)), if settles_at.is_some() => false,
-        };
-        // A forced reload reads the file now, which covers a pending change too.
-        settles_at = None;
-        changes.retarget(&source.path).await;
-        let input = match read(&source.path).await {
-            Ok(text) if !forced && loaded.as_deref() == Some(text.as_str()) => continue,
-            Ok(text) => {
-                let input = (source.parse)(&text);
-                loaded = Some(text);
-                input
-            }
-            // A file that is briefly gone mid-rename settles on the next change.
-            Err(e) if !forced && e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => Input::ConfigInvalid { errors: vec![format!("{}: cannot read: {e}", source.path.display())] },
-        };
-        tracing::info!(path = %source.path.display(), forced, "configuration file changed; reloading");
-        if inputs.send(input).await.is_err() {
+    let changes = Changes::start(&source, detector).await;
+    let loaded = read(&source.path).await.ok();
+    let mut reloader = Reloader { source, inputs, hangups, changes, loaded, settles_at: None };
+    while let Some(forced) = reloader.next_reload().await {
+        if reloader.reload(forced).await.is_err() {
             return;
         }
+    }
+}
+
+/// The reload loop's state.
+struct Reloader {
+    source: ConfigSource,
+    inputs: mpsc::Sender<Input>,
+    hangups: mpsc::Receiver<()>,
+    changes: Changes,
+    /// The text last handed to the core.
+    loaded: Option<String>,
+    /// When the quiet time after the last change ends; no timer while nothing is pending.
+    settles_at: Option<Instant>,
+}
+
+/// The core's inputs are gone: the daemon is shutting down.
+struct InputsClosed;
+
+impl Reloader {
+    /// Waits until a reload is due: forced (`true`) by a hangup, or after a change once the
+    /// quiet time is over. None once `inputs` closes.
+    async fn next_reload(&mut self) -> Option<bool> {
+        loop {
+            tokio::select! {
+                () = self.inputs.closed() => return None,
+                () = next_hangup(&mut self.hangups) => return Some(true),
+                () = self.changes.next(&self.source.path) => {
+                    // Keep waiting while an editor is still writing.
+                    self.settles_at = Some(Instant::now() + self.source.debounce);
+                }
+                () = sleep_until(self.settles_at.unwrap_or_else(Instant::now)), if self.settles_at.is_some() => {
+                    return Some(false);
+                }
+            }
+        }
+    }
+
+    /// Reads the file and hands the core what it now says, if that is news.
+    async fn reload(&mut self, forced: bool) -> Result<(), InputsClosed> {
+        // A forced reload reads the file now, which covers a pending change too.
+        self.settles_at = None;
+        self.changes.retarget(&self.source.path).await;
+        let Some(input) = self.reread(forced).await else { return Ok(()) };
+        tracing::info!(path = %self.source.path.display(), forced, "configuration file changed; reloading");
+        self.inputs.send(input).await.map_err(|_| InputsClosed)
+    }
+
+    /// Reads the file again and parses it. Nothing to report when the text is the one last
+    /// loaded, or when the file is missing (briefly, mid-rename: it settles on the next
+    /// change), unless the reload was forced.
+    async fn reread(&mut self, forced: bool) -> Option<Input> {
+        match read(&self.source.path).await {
+            Ok(text) if !forced && self.loaded.as_deref() == Some(text.as_str()) => None,
+            Ok(text) => {
+                let input = (self.source.parse)(&text);
+                self.loaded = Some(text);
+                Some(input)
+            }
+            Err(e) if !forced && e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                Some(Input::ConfigInvalid { errors: vec![format!("{}: cannot read: {e}", self.source.path.display())] })
+            }
+        }
+    }
+}
+
+/// Returns at the next SIGHUP; never, once no more can come.
+async fn next_hangup(hangups: &mut mpsc::Receiver<()>) {
+    if hangups.recv().await.is_none() {
+        std::future::pending::<()>().await;
     }
 }
 

@@ -191,6 +191,11 @@ impl<T: Transport> Shared<T> {
         let _ = self.out.send(line).await;
     }
 
+    /// Whether the run is stopping because the daemon went away.
+    fn daemon_gone(&self) -> bool {
+        matches!(&*self.stop.borrow(), Some(Stop::Gone(_)))
+    }
+
     /// The daemon is gone: the main loop stops reading and winds down (first reason wins).
     fn lost(&self, why: &str) {
         self.stop.send_if_modified(|stop| {
@@ -290,94 +295,158 @@ where
         session: Mutex::new(SessionHeaders::default()),
         stop: stop_tx,
     });
+    let mut exchanges = Exchanges::new(shared, config.max_line_bytes);
     let mut lines = reader.lines;
-    let mut tasks = JoinSet::new();
-    // Request id (if any) of each exchange in flight, to answer it if it has to be abandoned.
-    let mut in_flight: HashMap<Id, Option<Value>> = HashMap::new();
-    let mut initializing: Option<Id> = None;
-    let mut stream: Option<(String, tokio::task::JoinHandle<()>)> = None;
-    tokio::pin!(stop);
-
-    let ended = loop {
-        tokio::select! {
-            biased;
-            _ = stop_rx.changed() => break None,
-            () = &mut stop => break Some(Ended::Stopped),
-            Some(done) = tasks.join_next_with_id(), if !tasks.is_empty() => {
-                let Ok((id, ())) = done else { continue };
-                in_flight.remove(&id);
-                if initializing == Some(id) {
-                    initializing = None;
-                    restart_stream(&shared, &mut stream);
-                }
-            }
-            line = lines.recv(), if initializing.is_none() => {
-                let Some(line) = line else { break Some(Ended::InputClosed) };
-                let bytes = match line {
-                    InputLine::Message(bytes) => bytes,
-                    InputLine::TooLong(len) => {
-                        let message = format!("message of {len} bytes exceeds {} bytes", config.max_line_bytes);
-                        shared.write(error_line(&Value::Null, -32600, &message)).await;
-                        continue;
-                    }
-                };
-                if bytes.iter().all(u8::is_ascii_whitespace) {
-                    continue;
-                }
-                let envelope = Envelope::read(&bytes);
-                let initialize = envelope.is_request() && envelope.method.as_deref() == Some("initialize");
-                let session = if initialize { SessionHeaders::default() } else { shared.session() };
-                let pending = shared.send(Verb::Post, &session, bytes);
-                let request_id = envelope.is_request().then(|| envelope.id.clone()).flatten();
-                let task = exchange(Arc::clone(&shared), request_id.clone(), pending, initialize);
-                let handle = tasks.spawn(task);
-                in_flight.insert(handle.id(), request_id);
-                if initialize {
-                    initializing = Some(handle.id());
-                }
-            }
-        }
-    };
+    let ended = exchanges.read_lines(&mut lines, &mut stop_rx, stop).await;
     reader.task.abort();
 
-    let gone = |rx: &watch::Receiver<Option<Stop>>| matches!(&*rx.borrow(), Some(Stop::Gone(_)));
-    // Let what is in flight finish (it fails fast if the daemon is gone), then answer the rest.
-    let deadline = tokio::time::Instant::now() + config.drain;
-    while !tasks.is_empty() {
-        match tokio::time::timeout_at(deadline, tasks.join_next_with_id()).await {
-            Ok(Some(Ok((id, ())))) => {
-                in_flight.remove(&id);
-            }
-            Ok(Some(Err(_)) | None) => {}
-            Err(_) => break,
-        }
-    }
-    tasks.abort_all();
-    while let Some(done) = tasks.join_next_with_id().await {
-        if let Err(error) = done
-            && error.is_cancelled()
-            && let Some(Some(id)) = in_flight.remove(&error.id())
-        {
-            let why = if gone(&stop_rx) { "1mcp daemon unreachable" } else { "the bridge is closing" };
-            shared.write(error_line(&id, INTERNAL_ERROR, &format!("{why}; request abandoned"))).await;
-        }
-    }
-    if let Some((_, task)) = stream.take() {
-        task.abort();
-        let _ = task.await;
-    }
-    if !gone(&stop_rx) && ended.is_some() {
-        end_session(&shared, config.drain).await;
+    exchanges.wind_down(config.drain).await;
+    // Only a session that is still reachable and not left by a failure is worth ending politely.
+    if !exchanges.shared.daemon_gone() && ended.is_some() {
+        end_session(&exchanges.shared, config.drain).await;
     }
 
     let failure = stop_rx.borrow().clone();
     // The writer ends once every sender is gone and the queue is written out.
-    drop(shared);
+    drop(exchanges);
     let _ = tokio::time::timeout(config.drain, writer).await;
+    outcome(ended, failure)
+}
+
+/// How a run ended: a lost daemon wins over why the loop stopped; no reason means stdout closed.
+fn outcome(ended: Option<Ended>, failure: Option<Stop>) -> Result<Ended, DaemonGone> {
     match (ended, failure) {
         (_, Some(Stop::Gone(why))) => Err(DaemonGone(why)),
         (Some(ended), _) => Ok(ended),
         (None, _) => Ok(Ended::OutputClosed),
+    }
+}
+
+/// The main loop's exchanges in flight and the session's server stream.
+struct Exchanges<T> {
+    shared: Arc<Shared<T>>,
+    max_line_bytes: usize,
+    tasks: JoinSet<()>,
+    /// Request id (if any) of each exchange in flight, to answer it if it has to be abandoned.
+    in_flight: HashMap<Id, Option<Value>>,
+    /// The `initialize` in flight: no further line is read until it is answered.
+    initializing: Option<Id>,
+    /// The session the server stream belongs to, and the task following it.
+    stream: Option<(String, tokio::task::JoinHandle<()>)>,
+}
+
+impl<T: Transport> Exchanges<T> {
+    fn new(shared: Arc<Shared<T>>, max_line_bytes: usize) -> Self {
+        Exchanges {
+            shared,
+            max_line_bytes,
+            tasks: JoinSet::new(),
+            in_flight: HashMap::new(),
+            initializing: None,
+            stream: None,
+        }
+    }
+
+    /// Posts every stdin line until input ends or `stop` completes; None when the run has to
+    /// stop instead (the daemon or stdout is gone, see `stop_rx`).
+    async fn read_lines(
+        &mut self,
+        lines: &mut mpsc::Receiver<InputLine>,
+        stop_rx: &mut watch::Receiver<Option<Stop>>,
+        stop: impl Future<Output = ()>,
+    ) -> Option<Ended> {
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                biased;
+                _ = stop_rx.changed() => return None,
+                () = &mut stop => return Some(Ended::Stopped),
+                Some(done) = self.tasks.join_next_with_id(), if !self.tasks.is_empty() => self.finished(done),
+                line = lines.recv(), if self.initializing.is_none() => {
+                    let Some(line) = line else { return Some(Ended::InputClosed) };
+                    self.start(line).await;
+                }
+            }
+        }
+    }
+
+    /// An exchange ended; once `initialize` has, the session's stream can be opened.
+    fn finished(&mut self, done: Result<(Id, ()), tokio::task::JoinError>) {
+        let Ok((id, ())) = done else { return };
+        self.in_flight.remove(&id);
+        if self.initializing == Some(id) {
+            self.initializing = None;
+            restart_stream(&self.shared, &mut self.stream);
+        }
+    }
+
+    /// One stdin line: refused if too long, skipped if blank, POSTed otherwise.
+    async fn start(&mut self, line: InputLine) {
+        let bytes = match line {
+            InputLine::Message(bytes) => bytes,
+            InputLine::TooLong(len) => {
+                let message = format!("message of {len} bytes exceeds {} bytes", self.max_line_bytes);
+                return self.shared.write(error_line(&Value::Null, -32600, &message)).await;
+            }
+        };
+        if !bytes.iter().all(u8::is_ascii_whitespace) {
+            self.post(bytes);
+        }
+    }
+
+    /// Sends `bytes` now (so requests leave in the order read) and answers in its own task.
+    fn post(&mut self, bytes: Vec<u8>) {
+        let envelope = Envelope::read(&bytes);
+        let initialize = envelope.is_request() && envelope.method.as_deref() == Some("initialize");
+        // `initialize` starts a new session, so it must not carry the old one's headers.
+        let session = if initialize { SessionHeaders::default() } else { self.shared.session() };
+        let pending = self.shared.send(Verb::Post, &session, bytes);
+        let request_id = envelope.is_request().then(|| envelope.id.clone()).flatten();
+        let task = exchange(Arc::clone(&self.shared), request_id.clone(), pending, initialize);
+        let handle = self.tasks.spawn(task);
+        self.in_flight.insert(handle.id(), request_id);
+        if initialize {
+            self.initializing = Some(handle.id());
+        }
+    }
+
+    /// Input is over: lets what is in flight finish within `drain`, answers the rest with
+    /// errors, and stops the server stream.
+    async fn wind_down(&mut self, drain: Duration) {
+        self.finish_in_flight(tokio::time::Instant::now() + drain).await;
+        self.abandon_rest().await;
+        if let Some((_, task)) = self.stream.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
+    /// Waits for the exchanges in flight until `deadline` (they fail fast if the daemon is gone).
+    async fn finish_in_flight(&mut self, deadline: tokio::time::Instant) {
+        while !self.tasks.is_empty() {
+            match tokio::time::timeout_at(deadline, self.tasks.join_next_with_id()).await {
+                Ok(Some(Ok((id, ())))) => {
+                    self.in_flight.remove(&id);
+                }
+                Ok(Some(Err(_)) | None) => {}
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// Cancels the exchanges still in flight; a request among them gets an error answer, so
+    /// the client is not left waiting.
+    async fn abandon_rest(&mut self) {
+        self.tasks.abort_all();
+        while let Some(done) = self.tasks.join_next_with_id().await {
+            if let Err(error) = done
+                && error.is_cancelled()
+                && let Some(Some(id)) = self.in_flight.remove(&error.id())
+            {
+                let why = if self.shared.daemon_gone() { "1mcp daemon unreachable" } else { "the bridge is closing" };
+                self.shared.write(error_line(&id, INTERNAL_ERROR, &format!("{why}; request abandoned"))).await;
+            }
+        }
     }
 }
 
@@ -422,35 +491,56 @@ fn restart_stream<T: Transport>(shared: &Arc<Shared<T>>, stream: &mut Option<(St
 /// Keeps the session's `GET /mcp` stream open and writes every message it carries.
 async fn listen<T: Transport>(shared: Arc<Shared<T>>, session: SessionHeaders) {
     let mut attempts = 0u32;
-    loop {
-        match shared.send(Verb::Get, &session, Vec::new()).await {
-            Ok(Reply { status: 200..=299, body: ReplyBody::Events(events), .. }) => {
-                tracing::debug!("server stream open");
-                let (_, error) = shared.pump(events, None).await;
-                if let Some(error) = error {
-                    tracing::debug!(%error, "server stream broke");
-                }
-            }
-            Ok(reply) => {
-                match reply.status {
-                    404 => tracing::info!("the session ended; no more server messages"),
-                    405 => tracing::debug!("the daemon offers no server stream"),
-                    status => tracing::warn!(status, "the daemon refused the server stream"),
-                }
-                return;
-            }
-            Err(TransportError::Unreachable(why)) => return shared.lost(&why),
-            Err(TransportError::Failed(why)) => {
-                tracing::warn!("cannot open the server stream: {why}");
-                return;
-            }
-        }
+    while follow_stream(&shared, &session).await == StreamEnd::Closed {
         attempts += 1;
         if attempts > STREAM_RETRIES {
             tracing::warn!("the server stream keeps closing; giving up on server messages");
             return;
         }
         tokio::time::sleep(STREAM_BACKOFF * 2u32.pow(attempts - 1)).await;
+    }
+}
+
+/// How one `GET /mcp` ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StreamEnd {
+    /// It was open and closed (or broke): worth reopening.
+    Closed,
+    /// It was refused or cannot be reached: reopening would not help.
+    Refused,
+}
+
+/// Opens the session's stream once and writes every message it carries until it ends.
+async fn follow_stream<T: Transport>(shared: &Shared<T>, session: &SessionHeaders) -> StreamEnd {
+    match shared.send(Verb::Get, session, Vec::new()).await {
+        Ok(Reply { status: 200..=299, body: ReplyBody::Events(events), .. }) => {
+            tracing::debug!("server stream open");
+            if let (_, Some(error)) = shared.pump(events, None).await {
+                tracing::debug!(%error, "server stream broke");
+            }
+            StreamEnd::Closed
+        }
+        Ok(reply) => {
+            log_stream_refused(reply.status);
+            StreamEnd::Refused
+        }
+        Err(TransportError::Unreachable(why)) => {
+            shared.lost(&why);
+            StreamEnd::Refused
+        }
+        Err(TransportError::Failed(why)) => {
+            tracing::warn!("cannot open the server stream: {why}");
+            StreamEnd::Refused
+        }
+    }
+}
+
+/// Says why the daemon gave no stream; only an unexpected status is worth a warning.
+fn log_stream_refused(status: u16) {
+    match status {
+        404 => tracing::info!("the session ended; no more server messages"),
+        405 => tracing::debug!("the daemon offers no server stream"),
+        status => tracing::warn!(status, "the daemon refused the server stream"),
     }
 }
 

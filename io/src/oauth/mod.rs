@@ -140,6 +140,103 @@ pub struct OAuthRequest<'a> {
     pub peer: Option<std::net::IpAddr>,
 }
 
+/// A registration request's client metadata (RFC 7591), checked.
+struct Registration {
+    redirect_uris: Vec<String>,
+    auth_method: String,
+    grants: Vec<String>,
+    name: Option<String>,
+}
+
+impl Registration {
+    /// The metadata in `body`, or why it is refused.
+    fn read(body: &[u8]) -> Result<Registration, OAuthError> {
+        let metadata: Value = match serde_json::from_slice(body) {
+            Ok(value @ Value::Object(_)) => value,
+            _ => return Err(bad_registration("invalid_client_metadata", "the body must be a JSON object")),
+        };
+        let redirect_uris = registered_redirect_uris(&metadata)?;
+        let auth_method = registered_auth_method(&metadata)?;
+        let grants = registered_grant_types(&metadata)?;
+        if string_list(&metadata, "response_types", "code").is_none_or(|types| types != ["code"]) {
+            return Err(bad_registration("invalid_client_metadata", "response_types must be [\"code\"]"));
+        }
+        let name = metadata.get("client_name").and_then(Value::as_str).map(display_name);
+        Ok(Registration { redirect_uris, auth_method: auth_method.to_owned(), grants, name })
+    }
+
+    /// The registration response for client `id` (with its secret, if it has one).
+    fn answer(self, id: &str, secret: Option<String>, now: u64) -> Value {
+        let mut body = json!({
+            "client_id": id,
+            "client_id_issued_at": now / 1000,
+            "redirect_uris": self.redirect_uris,
+            "token_endpoint_auth_method": self.auth_method,
+            "grant_types": self.grants,
+            "response_types": ["code"],
+        });
+        if let Some(name) = self.name {
+            body["client_name"] = json!(name);
+        }
+        if let Some(secret) = secret {
+            body["client_secret"] = json!(secret);
+            body["client_secret_expires_at"] = json!(0);
+        }
+        body
+    }
+}
+
+/// `redirect_uris`: 1 to [`rules::MAX_REDIRECT_URIS`] strings, each one the core accepts.
+fn registered_redirect_uris(metadata: &Value) -> Result<Vec<String>, OAuthError> {
+    let redirect_uris: Vec<String> = match metadata.get("redirect_uris").and_then(Value::as_array) {
+        Some(uris) if !uris.is_empty() && uris.len() <= rules::MAX_REDIRECT_URIS => {
+            match uris.iter().map(|u| u.as_str().map(str::to_owned)).collect::<Option<Vec<_>>>() {
+                Some(uris) => uris,
+                None => return Err(bad_registration("invalid_redirect_uri", "redirect_uris must be strings")),
+            }
+        }
+        _ => {
+            let why = format!("redirect_uris must list 1 to {} URIs", rules::MAX_REDIRECT_URIS);
+            return Err(bad_registration("invalid_redirect_uri", why));
+        }
+    };
+    for uri in &redirect_uris {
+        if let Err(why) = rules::check_redirect_uri(uri) {
+            return Err(bad_registration("invalid_redirect_uri", why));
+        }
+    }
+    Ok(redirect_uris)
+}
+
+/// `token_endpoint_auth_method`: `none` unless given.
+fn registered_auth_method(metadata: &Value) -> Result<&str, OAuthError> {
+    let auth_method = metadata.get("token_endpoint_auth_method").and_then(Value::as_str).unwrap_or("none");
+    if !matches!(auth_method, "none" | "client_secret_post" | "client_secret_basic") {
+        let why = "token_endpoint_auth_method must be none, client_secret_post or client_secret_basic";
+        return Err(bad_registration("invalid_client_metadata", why));
+    }
+    Ok(auth_method)
+}
+
+/// `grant_types`: `authorization_code` unless given, and nothing but it and `refresh_token`.
+fn registered_grant_types(metadata: &Value) -> Result<Vec<String>, OAuthError> {
+    let grants = string_list(metadata, "grant_types", "authorization_code").unwrap_or_default();
+    if grants.is_empty() || grants.iter().any(|g| !matches!(g.as_str(), "authorization_code" | "refresh_token")) {
+        let why = "grant_types may be authorization_code and refresh_token";
+        return Err(bad_registration("invalid_client_metadata", why));
+    }
+    Ok(grants)
+}
+
+/// The strings of array `key`; `[default]` when it is absent, None when it is not all strings.
+fn string_list(metadata: &Value, key: &str, default: &str) -> Option<Vec<String>> {
+    match metadata.get(key) {
+        None => Some(vec![default.to_owned()]),
+        Some(Value::Array(items)) => items.iter().map(|i| i.as_str().map(str::to_owned)).collect(),
+        Some(_) => None,
+    }
+}
+
 /// An OAuth error answer (RFC 6749 §5.2).
 struct OAuthError {
     status: StatusCode,
@@ -225,46 +322,67 @@ impl AuthServer {
 
     /// Answer one request to an authorization server path.
     pub async fn handle(&self, request: OAuthRequest<'_>) -> Response {
-        let from_loopback = request.peer.is_some_and(|p| p.to_canonical().is_loopback());
-        let host = header_str(request.headers, header::HOST);
         // Cookie-bearing endpoints check Origin too; the others are for any origin (CORS).
         let cookie_endpoint = matches!(request.path, "/authorize" | "/oauth/consent" | "/oauth/operator");
-        let origin = if cookie_endpoint { header_str(request.headers, header::ORIGIN) } else { None };
-        if onemcp_core::front::check_host_and_origin(&self.front, host, origin, from_loopback).is_err() {
-            tracing::warn!(peer = ?request.peer, path = request.path, "refused an OAuth request: foreign Host or Origin");
-            return plain(StatusCode::FORBIDDEN, "Forbidden: foreign Host or Origin");
+        if let Some(refusal) = self.refuse_foreign(&request, cookie_endpoint) {
+            return refusal;
         }
         if *request.method == Method::OPTIONS && !cookie_endpoint {
             return preflight();
         }
         let now = crate::unix_time_ms();
-        // Metadata is static and cheap: every local client reads it, from the same address.
-        let metadata = request.path.starts_with("/.well-known/");
-        let wait = if metadata { None } else { self.limiter.lock().ok().and_then(|mut l| l.check(request.peer, now)) };
-        if let Some(retry_after_s) = wait {
-            let mut response = json_response(
-                StatusCode::TOO_MANY_REQUESTS,
-                &json!({"error": "slow_down", "error_description": "too many requests; retry later"}),
-            );
-            set(&mut response, header::RETRY_AFTER, &retry_after_s.to_string());
-            return response;
+        if let Some(refusal) = self.rate_limited(&request, now) {
+            return refusal;
         }
-        let mut response = match (request.method, request.path) {
-            (&Method::GET, "/.well-known/oauth-authorization-server" | "/.well-known/openid-configuration") => {
-                json_response(StatusCode::OK, &self.metadata())
-            }
-            (&Method::POST, "/register") => self.register(&request, now).await,
-            (&Method::GET, "/authorize") => self.authorize(&request, now).await,
-            (&Method::POST, "/oauth/consent") => self.consent(&request, now).await,
-            (&Method::POST, "/token") => self.token(&request, now).await,
-            (&Method::POST, "/revoke") => self.revoke(&request, now).await,
-            (&Method::GET, "/oauth/operator") => self.operator(&request, now).await,
-            _ => plain(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed"),
-        };
+        let mut response = self.route(&request, now).await;
         if !cookie_endpoint {
             set(&mut response, header::ACCESS_CONTROL_ALLOW_ORIGIN, "*");
         }
         response
+    }
+
+    /// The answer refusing a request addressed to another host, or (to a cookie endpoint)
+    /// sent from a foreign page.
+    fn refuse_foreign(&self, request: &OAuthRequest<'_>, cookie_endpoint: bool) -> Option<Response> {
+        let from_loopback = request.peer.is_some_and(|p| p.to_canonical().is_loopback());
+        let host = header_str(request.headers, header::HOST);
+        let origin = if cookie_endpoint { header_str(request.headers, header::ORIGIN) } else { None };
+        if onemcp_core::front::check_host_and_origin(&self.front, host, origin, from_loopback).is_err() {
+            tracing::warn!(peer = ?request.peer, path = request.path, "refused an OAuth request: foreign Host or Origin");
+            return Some(plain(StatusCode::FORBIDDEN, "Forbidden: foreign Host or Origin"));
+        }
+        None
+    }
+
+    /// The answer to an address over its request budget, with when to retry.
+    fn rate_limited(&self, request: &OAuthRequest<'_>, now: u64) -> Option<Response> {
+        // Metadata is static and cheap: every local client reads it, from the same address.
+        if request.path.starts_with("/.well-known/") {
+            return None;
+        }
+        let retry_after_s = self.limiter.lock().ok().and_then(|mut l| l.check(request.peer, now))?;
+        let mut response = json_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            &json!({"error": "slow_down", "error_description": "too many requests; retry later"}),
+        );
+        set(&mut response, header::RETRY_AFTER, &retry_after_s.to_string());
+        Some(response)
+    }
+
+    /// The endpoint for the request's method and path.
+    async fn route(&self, request: &OAuthRequest<'_>, now: u64) -> Response {
+        match (request.method, request.path) {
+            (&Method::GET, "/.well-known/oauth-authorization-server" | "/.well-known/openid-configuration") => {
+                json_response(StatusCode::OK, &self.metadata())
+            }
+            (&Method::POST, "/register") => self.register(request, now).await,
+            (&Method::GET, "/authorize") => self.authorize(request, now).await,
+            (&Method::POST, "/oauth/consent") => self.consent(request, now).await,
+            (&Method::POST, "/token") => self.token(request, now).await,
+            (&Method::POST, "/revoke") => self.revoke(request, now).await,
+            (&Method::GET, "/oauth/operator") => self.operator(request, now).await,
+            _ => plain(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed"),
+        }
     }
 
     /// RFC 8414 metadata (also served as OIDC discovery).
@@ -293,50 +411,12 @@ impl AuthServer {
 
     /// `POST /register` (RFC 7591).
     async fn register(&self, request: &OAuthRequest<'_>, now: u64) -> Response {
-        let metadata: Value = match serde_json::from_slice(request.body) {
-            Ok(value @ Value::Object(_)) => value,
-            _ => return registration_error("invalid_client_metadata", "the body must be a JSON object"),
+        let wanted = match Registration::read(request.body) {
+            Ok(wanted) => wanted,
+            Err(refusal) => return error_response(refusal),
         };
-        let redirect_uris: Vec<String> = match metadata.get("redirect_uris").and_then(Value::as_array) {
-            Some(uris) if !uris.is_empty() && uris.len() <= rules::MAX_REDIRECT_URIS => {
-                match uris.iter().map(|u| u.as_str().map(str::to_owned)).collect::<Option<Vec<_>>>() {
-                    Some(uris) => uris,
-                    None => return registration_error("invalid_redirect_uri", "redirect_uris must be strings"),
-                }
-            }
-            _ => {
-                let why = format!("redirect_uris must list 1 to {} URIs", rules::MAX_REDIRECT_URIS);
-                return registration_error("invalid_redirect_uri", why);
-            }
-        };
-        for uri in &redirect_uris {
-            if let Err(why) = rules::check_redirect_uri(uri) {
-                return registration_error("invalid_redirect_uri", why);
-            }
-        }
-        let auth_method = metadata.get("token_endpoint_auth_method").and_then(Value::as_str).unwrap_or("none");
-        if !matches!(auth_method, "none" | "client_secret_post" | "client_secret_basic") {
-            let why = "token_endpoint_auth_method must be none, client_secret_post or client_secret_basic";
-            return registration_error("invalid_client_metadata", why);
-        }
-        let strings = |key: &str, default: &str| -> Option<Vec<String>> {
-            match metadata.get(key) {
-                None => Some(vec![default.to_owned()]),
-                Some(Value::Array(items)) => items.iter().map(|i| i.as_str().map(str::to_owned)).collect(),
-                Some(_) => None,
-            }
-        };
-        let grants = strings("grant_types", "authorization_code").unwrap_or_default();
-        if grants.is_empty() || grants.iter().any(|g| !matches!(g.as_str(), "authorization_code" | "refresh_token")) {
-            let why = "grant_types may be authorization_code and refresh_token";
-            return registration_error("invalid_client_metadata", why);
-        }
-        if strings("response_types", "code").is_none_or(|types| types != ["code"]) {
-            return registration_error("invalid_client_metadata", "response_types must be [\"code\"]");
-        }
-        let name = metadata.get("client_name").and_then(Value::as_str).map(display_name);
         let id = format!("1mcp_c_{}", keys::random_hex(12));
-        let (secret, secret_hash) = match auth_method {
+        let (secret, secret_hash) = match wanted.auth_method.as_str() {
             "none" => (None, None),
             _ => {
                 let (secret, hash) = new_secret(SECRET_PREFIX);
@@ -345,43 +425,35 @@ impl AuthServer {
         };
         let client = Client {
             id: id.clone(),
-            name: name.clone().unwrap_or_else(|| "unnamed client".to_owned()),
-            redirect_uris: redirect_uris.clone(),
-            auth_method: auth_method.to_owned(),
+            name: wanted.name.clone().unwrap_or_else(|| "unnamed client".to_owned()),
+            redirect_uris: wanted.redirect_uris.clone(),
+            auth_method: wanted.auth_method.clone(),
             secret_hash,
-            refresh: grants.iter().any(|g| g == "refresh_token"),
+            refresh: wanted.grants.iter().any(|g| g == "refresh_token"),
             created_at: now,
         };
+        if let Err(refusal) = self.save_client(client, now).await {
+            return error_response(refusal);
+        }
+        tracing::info!(client = %onemcp_core::text::for_log(wanted.name.as_deref().unwrap_or("unnamed")), client_id = %id, peer = ?request.peer, "registered an OAuth client");
+        no_store(json_response(StatusCode::CREATED, &wanted.answer(&id, secret, now)))
+    }
+
+    /// Stores a newly registered client, unless the store is full of clients holding grants.
+    async fn save_client(&self, client: Client, now: u64) -> Result<(), OAuthError> {
         let saved =
             self.store.update(now, |state| store::push_bounded(&mut state.clients, client, store::MAX_CLIENTS)).await;
         match saved {
-            Ok(Ok(())) => {}
+            Ok(Ok(())) => Ok(()),
             Ok(Err(store::Full)) => {
                 tracing::warn!(
                     limit = store::MAX_CLIENTS,
                     "refused a client registration: every registered client holds a live grant"
                 );
-                return registration_error("invalid_client_metadata", "this server has too many registered clients");
+                Err(bad_registration("invalid_client_metadata", "this server has too many registered clients"))
             }
-            Err(error) => return store_failure(&error),
+            Err(error) => Err(store_error(&error)),
         }
-        tracing::info!(client = %onemcp_core::text::for_log(name.as_deref().unwrap_or("unnamed")), client_id = %id, peer = ?request.peer, "registered an OAuth client");
-        let mut body = json!({
-            "client_id": id,
-            "client_id_issued_at": now / 1000,
-            "redirect_uris": redirect_uris,
-            "token_endpoint_auth_method": auth_method,
-            "grant_types": grants,
-            "response_types": ["code"],
-        });
-        if let Some(name) = name {
-            body["client_name"] = json!(name);
-        }
-        if let Some(secret) = secret {
-            body["client_secret"] = json!(secret);
-            body["client_secret_expires_at"] = json!(0);
-        }
-        no_store(json_response(StatusCode::CREATED, &body))
     }
 
     /// The client named `client_id`: registered, or described by its metadata document.
@@ -991,8 +1063,9 @@ fn error_response(e: OAuthError) -> Response {
     response
 }
 
-fn registration_error(error: &'static str, description: impl Into<String>) -> Response {
-    error_response(oauth_error(StatusCode::BAD_REQUEST, error, description))
+/// A registration refused for its metadata (RFC 7591 §3.2.2).
+fn bad_registration(error: &'static str, description: impl Into<String>) -> OAuthError {
+    oauth_error(StatusCode::BAD_REQUEST, error, description)
 }
 
 fn store_error(error: &store::StoreError) -> OAuthError {
