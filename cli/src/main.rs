@@ -101,7 +101,8 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
     };
     log_auth_mode(args.auth_enabled(), &url);
     let embedded_issuer = (args.auth_enabled() && external_idp.is_none()).then(|| hub_config.front.public_base());
-    let pid = announce(&args, &paths.config_dir, url, local.port(), embedded_issuer)?;
+    let info = pid_info(&args, &paths.config_dir, url, local.port(), embedded_issuer);
+    let pid = info.pid;
 
     let mut settings = onemcp_io::DaemonSettings::new(listener, hub_config).with_auth_options(args.auth_options());
     if args.auth_enabled() {
@@ -111,7 +112,8 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
         tracing::info!(issuer = %idp.issuer, audience = %idp.audience, "accepting JWT access tokens from an external identity provider");
         settings = settings.with_external_idp(idp);
     }
-    let result = run_daemon(with_reload_and_record(settings, &args, &paths.config, parsed.auth));
+    let settings = with_reload_and_record(settings, &args, &paths.config, parsed.auth);
+    let result = run_daemon_announced(settings, || announce(&paths.config_dir, &info));
     pidfile::remove(&paths.config_dir, pid);
     result?;
     tracing::info!("1mcp stopped");
@@ -182,18 +184,16 @@ fn load_config(args: &ServeArgs) -> Result<(config_file::Paths, onemcp_core::con
     Ok((paths, parsed))
 }
 
-/// Write `server.pid` (how `1mcp proxy`, `1mcp auth link` and tests find this daemon), say
-/// where it listens, and give the operator link on a terminal; returns this process's id.
-fn announce(
+/// What `server.pid` says of this daemon.
+fn pid_info(
     args: &ServeArgs,
     config_dir: &std::path::Path,
     url: String,
     port: u16,
     embedded_issuer: Option<String>,
-) -> Result<u32, Failure> {
-    let pid = std::process::id();
-    let info = pidfile::PidInfo {
-        pid,
+) -> pidfile::PidInfo {
+    pidfile::PidInfo {
+        pid: std::process::id(),
         url,
         port,
         host: args.host.clone(),
@@ -202,13 +202,20 @@ fn announce(
         config_dir: config_dir.display().to_string(),
         log_file: args.log_file.as_ref().map(|p| p.display().to_string()),
         auth_issuer: embedded_issuer,
-    };
-    pidfile::write(config_dir, &info)?;
+    }
+}
+
+/// Once signals stop the daemon gracefully: write `server.pid` (how `1mcp proxy`, `1mcp auth
+/// link` and tests find this daemon), say where it listens, and give the operator link on a
+/// terminal. A pid file that cannot be written is logged; the daemon serves anyway.
+fn announce(config_dir: &std::path::Path, info: &pidfile::PidInfo) {
+    if let Err(error) = pidfile::write(config_dir, info) {
+        tracing::error!("{error:#}");
+    }
     tracing::info!("1mcp listening on {}", info.url);
     if let Some(issuer) = &info.auth_issuer {
         auth::announce_operator_link(config_dir, issuer);
     }
-    Ok(pid)
 }
 
 /// One client on stdin/stdout; no listener and no server.pid (nothing for `proxy` to find).
@@ -304,9 +311,14 @@ fn read_presets(config_dir: &std::path::Path) -> anyhow::Result<Option<PresetsFi
 }
 
 fn run_daemon(settings: onemcp_io::DaemonSettings) -> anyhow::Result<()> {
+    run_daemon_announced(settings, || {})
+}
+
+/// [`run_daemon`], calling `ready` once a signal would stop the daemon gracefully.
+fn run_daemon_announced(settings: onemcp_io::DaemonSettings, ready: impl FnOnce()) -> anyhow::Result<()> {
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")?;
-    runtime.block_on(onemcp_io::run(settings))?;
+    runtime.block_on(onemcp_io::run_announced(settings, ready))?;
     // Do not wait on stragglers (a stuck backend reader): everything that matters is done.
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     Ok(())

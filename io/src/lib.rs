@@ -219,10 +219,18 @@ const BACKEND_QUEUE: usize = 256;
 /// (a second signal skips the wait) and none survives the return. SIGHUP reloads the
 /// configuration (1MCP shuts down on it; a reload is what the signal means to daemons).
 pub async fn run(settings: DaemonSettings) -> Result<(), IoError> {
+    run_announced(settings, || {}).await
+}
+
+/// [`run`], calling `ready` once SIGTERM and SIGINT lead to a graceful shutdown: what tells
+/// the world the daemon is there (its pid file) belongs here, so a signal sent as soon as it
+/// is found never meets the default action (killed, nothing cleaned up).
+pub async fn run_announced(settings: DaemonSettings, ready: impl FnOnce()) -> Result<(), IoError> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).map_err(IoError::Signals)?;
     let mut int = signal(SignalKind::interrupt()).map_err(IoError::Signals)?;
     let mut hup = signal(SignalKind::hangup()).map_err(IoError::Signals)?;
+    ready();
     let (tx, rx) = mpsc::channel(4);
     let (hup_tx, hup_rx) = mpsc::channel(1);
     let stdin_closed = tx.clone();
