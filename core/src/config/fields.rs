@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 /// How a JSON value is described in "found ..." messages. Never the value itself: it may be a
 /// secret (a token in `env` or `headers`).
-pub(super) fn kind(value: &Value) -> &'static str {
+pub(crate) fn kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

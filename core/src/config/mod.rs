@@ -4,6 +4,7 @@ mod diagnostics;
 mod duplicates;
 mod env;
 mod fields;
+pub(crate) use fields::kind;
 pub mod keys;
 mod model;
 mod parse;

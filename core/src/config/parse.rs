@@ -136,7 +136,8 @@ impl std::error::Error for ConfigErrors {}
 
 /// The separator between server and tool names; inside a server name it would make exposed
 /// names ambiguous.
-const NAME_SEPARATOR: &str = "_1mcp_";
+/// What joins a server name and a tool name (`<server>_1mcp_<tool>`): no server name holds it.
+const NAME_SEPARATOR: &str = crate::registry::SEPARATOR;
 
 const TOP_LEVEL_KEYS: &[&str] = &["$schema", "version", "serverDefaults", "mcpServers", "auth"];
 /// 1MCP features we do not implement yet; a file using them still loads.

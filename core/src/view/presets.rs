@@ -24,6 +24,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use super::tag_filter::{MAX_DEPTH, TagExpr, TagFilter, parse_expression};
+use crate::config::kind;
 
 /// One named filter from `presets.json`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -251,17 +252,6 @@ fn join(mut operands: Vec<TagExpr>, make: fn(Vec<TagExpr>) -> TagExpr) -> TagExp
         return only;
     }
     make(operands)
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 #[cfg(test)]

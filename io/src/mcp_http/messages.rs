@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 /// JSON-RPC code of the errors a transport writes itself.
-pub(crate) const INTERNAL_ERROR: i64 = -32603;
+pub(crate) use onemcp_core::jsonrpc::code::INTERNAL_ERROR;
 /// Longest piece of an HTTP error body quoted in a synthesized error.
 const QUOTE_CHARS: usize = 200;
 
