@@ -7,7 +7,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
-use std::net::IpAddr;
+// The address type only, from libcore (no I/O): which addresses a fetch may reach is decided
+// here, io resolves and connects.
+use ::core::net::IpAddr;
 
 /// Longest redirect URI, client name or metadata URL accepted.
 pub const MAX_URI_LEN: usize = 2048;
