@@ -215,7 +215,7 @@ impl Hub {
     }
 
     /// The scopes this server knows: `tag:<name>` for every tag of a configured server.
-    pub fn scopes_supported(&self) -> Vec<String> {
+    fn scopes_supported(&self) -> Vec<String> {
         let scopes: std::collections::BTreeSet<String> =
             self.config.mcp.servers.values().flat_map(|s| s.tags.iter().map(|t| format!("tag:{t}"))).collect();
         scopes.into_iter().collect()

@@ -276,11 +276,6 @@ impl AuthServer {
         })
     }
 
-    /// The issuer (this daemon's public base URL).
-    pub fn issuer(&self) -> &str {
-        &self.issuer
-    }
-
     /// The tags of the servers now configured (after a reload).
     pub fn set_tags(&self, tags: BTreeSet<String>) {
         if let Ok(mut mine) = self.tags.write() {
@@ -945,8 +940,10 @@ impl AuthServer {
             .map(|o| o.n)
     }
 
-    /// A fresh one-time operator link.
-    pub fn operator_link(&self, now: u64) -> String {
+    /// A fresh one-time operator link (the daemon never makes one itself: `1mcp auth link`
+    /// does, with the same secret).
+    #[cfg(test)]
+    pub(crate) fn operator_link(&self, now: u64) -> String {
         operator_link(&self.keys, &self.issuer, now)
     }
 }
