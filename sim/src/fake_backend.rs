@@ -120,6 +120,8 @@ pub struct FakeBackend {
     pub faults_injected: u64,
     /// `notifications/cancelled` received.
     pub cancels_received: u64,
+    /// `crash` faults injected (calls it died on).
+    pub crashes: u64,
     /// Whether hang and partial faults may hit list requests of a ready server (see
     /// [`crate::SimOptions::faulty_relists`]).
     pub faulty_relists: bool,
@@ -146,6 +148,7 @@ impl FakeBackend {
             next_own_id: 0,
             faults_injected: 0,
             cancels_received: 0,
+            crashes: 0,
             faulty_relists: true,
             storm: false,
             asks_roots: false,
@@ -285,6 +288,7 @@ impl FakeBackend {
             return vec![];
         }
         if method == "tools/call" && self.fault(rng, on, f.crash) {
+            self.crashes += 1;
             return vec![Scheduled { delay: between(rng, 0, 200) * MS, act: BackendAct::Crash }];
         }
         let mut body = match method {

@@ -7,6 +7,8 @@
 use rand_chacha::ChaCha8Rng;
 use rand_core::Rng;
 use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
 
 /// A uniform draw in `0..n` (`0` when `n == 0`); the modulo bias is irrelevant here.
 pub fn below(rng: &mut ChaCha8Rng, n: u64) -> u64 {
@@ -146,7 +148,212 @@ impl ClientFaults {
     }
 }
 
+/// The probabilities of a fault profile by field name, the names its text uses.
+macro_rules! probabilities {
+    ($ty:ident { $($field:ident),* $(,)? }) => {
+        impl $ty {
+            /// Every probability field's name, in declaration order.
+            pub const KINDS: &'static [&'static str] = &[$(stringify!($field)),*];
+
+            /// The probability named `kind`, if there is one by that name.
+            pub fn get(&self, kind: &str) -> Option<f64> {
+                match kind {
+                    $(stringify!($field) => Some(self.$field),)*
+                    _ => None,
+                }
+            }
+
+            /// The probability named `kind`, to change it.
+            pub fn get_mut(&mut self, kind: &str) -> Option<&mut f64> {
+                match kind {
+                    $(stringify!($field) => Some(&mut self.$field),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+probabilities!(BackendFaults {
+    spawn_fail,
+    hang,
+    crash,
+    garbage,
+    partial,
+    duplicate,
+    unknown_id,
+    slow,
+    error,
+    list_changed,
+    ping,
+    honour_cancel,
+});
+
+probabilities!(ClientFaults { disconnect, cancel, delete, unknown_tool, list, sse, listen });
+
+/// The non-zero probabilities of a profile as `kind=p,kind=p` (`p` printed exactly).
+fn profile_text(kinds: &[&str], get: impl Fn(&str) -> Option<f64>) -> String {
+    kinds.iter().filter_map(|k| get(k).filter(|p| *p != 0.0).map(|p| format!("{k}={p}"))).collect::<Vec<_>>().join(",")
+}
+
+/// Parse `kind=p,kind=p` into a profile.
+fn parse_profile<'a, T: Default>(
+    text: &str,
+    get_mut: impl for<'t> Fn(&'t mut T, &str) -> Option<&'t mut f64>,
+    group: &'a str,
+) -> Result<T, String> {
+    let mut profile = T::default();
+    for pair in text.split(',').filter(|p| !p.is_empty()) {
+        let (kind, p) = pair.split_once('=').ok_or_else(|| format!("{group}: {pair:?} is not kind=p"))?;
+        let slot = get_mut(&mut profile, kind).ok_or_else(|| format!("{group}: no fault called {kind:?}"))?;
+        *slot = p.parse().map_err(|_| format!("{group}: {kind}={p:?} is not a number"))?;
+    }
+    Ok(profile)
+}
+
+impl fmt::Display for FaultPlan {
+    /// `alpha:crash=0.04,hang=0.02/clients:disconnect=0.1/world:reload_every_ms=300,storm=beta`:
+    /// only what is on, groups joined by `/`; `none` when nothing is. Shell-safe, and
+    /// [`FaultPlan::from_str`] reads it back exactly.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut groups = vec![];
+        for (name, faults) in &self.backends {
+            let text = profile_text(BackendFaults::KINDS, |k| faults.get(k));
+            if !text.is_empty() {
+                groups.push(format!("{name}:{text}"));
+            }
+        }
+        let clients = profile_text(ClientFaults::KINDS, |k| self.clients.get(k));
+        if !clients.is_empty() {
+            groups.push(format!("clients:{clients}"));
+        }
+        let w = &self.world;
+        let mut world = vec![];
+        if w.reload_every_ms != 0 {
+            world.push(format!("reload_every_ms={}", w.reload_every_ms));
+        }
+        if w.invalid != 0.0 {
+            world.push(format!("invalid={}", w.invalid));
+        }
+        world.extend(w.per_session.iter().map(|name| format!("per_session={name}")));
+        world.extend(w.storm.iter().map(|name| format!("storm={name}")));
+        if !world.is_empty() {
+            groups.push(format!("world:{}", world.join(",")));
+        }
+        if groups.is_empty() { f.write_str("none") } else { f.write_str(&groups.join("/")) }
+    }
+}
+
+impl FromStr for FaultPlan {
+    type Err = String;
+
+    /// Read the text [`FaultPlan`]'s `Display` writes.
+    fn from_str(text: &str) -> Result<FaultPlan, String> {
+        let mut plan = FaultPlan::default();
+        for group in text.split('/').filter(|g| !g.is_empty() && *g != "none") {
+            let (name, body) = group.split_once(':').ok_or_else(|| format!("{group:?} is not name:kind=p,..."))?;
+            match name {
+                "clients" => plan.clients = parse_profile(body, ClientFaults::get_mut, name)?,
+                "world" => plan.world = parse_world(body)?,
+                _ => {
+                    plan.backends.insert(name.to_owned(), parse_profile(body, BackendFaults::get_mut, name)?);
+                }
+            }
+        }
+        Ok(plan)
+    }
+}
+
+fn parse_world(text: &str) -> Result<WorldFaults, String> {
+    let mut world = WorldFaults::default();
+    for pair in text.split(',').filter(|p| !p.is_empty()) {
+        let (kind, value) = pair.split_once('=').ok_or_else(|| format!("world: {pair:?} is not kind=value"))?;
+        let number = |what: &str| format!("world: {kind}={value:?} is not {what}");
+        match kind {
+            "reload_every_ms" => world.reload_every_ms = value.parse().map_err(|_| number("a whole number"))?,
+            "invalid" => world.invalid = value.parse().map_err(|_| number("a number"))?,
+            "per_session" => world.per_session = Some(value.to_owned()),
+            "storm" => world.storm = Some(value.to_owned()),
+            _ => return Err(format!("world: no fault called {kind:?}")),
+        }
+    }
+    Ok(world)
+}
+
 impl FaultPlan {
+    /// Every fault this plan turns on, coarse first: a backend fault kind on every backend
+    /// (`crash`), then each backend's own (`alpha.crash`), the clients' (`clients.cancel`) and
+    /// the world's (`world.storm`). [`FaultPlan::without`] turns one off.
+    pub fn kinds(&self) -> Vec<String> {
+        let mut kinds = vec![];
+        let on = |f: &BackendFaults, k: &str| f.get(k).is_some_and(|p| p != 0.0);
+        for kind in BackendFaults::KINDS {
+            if self.backends.values().any(|f| on(f, kind)) {
+                kinds.push((*kind).to_owned());
+            }
+        }
+        for (name, faults) in &self.backends {
+            kinds.extend(BackendFaults::KINDS.iter().filter(|k| on(faults, k)).map(|k| format!("{name}.{k}")));
+        }
+        for kind in ClientFaults::KINDS {
+            if self.clients.get(kind).is_some_and(|p| p != 0.0) {
+                kinds.push(format!("clients.{kind}"));
+            }
+        }
+        let w = &self.world;
+        let world = [
+            ("world.reload_every_ms", w.reload_every_ms != 0),
+            ("world.invalid", w.invalid != 0.0),
+            ("world.per_session", w.per_session.is_some()),
+            ("world.storm", w.storm.is_some()),
+        ];
+        kinds.extend(world.iter().filter(|(_, on)| *on).map(|(k, _)| (*k).to_owned()));
+        kinds
+    }
+
+    /// This plan with the fault `kind` (a name from [`FaultPlan::kinds`]) turned off.
+    pub fn without(&self, kind: &str) -> FaultPlan {
+        let mut plan = self.clone();
+        let off = |faults: &mut BackendFaults, k: &str| {
+            if let Some(p) = faults.get_mut(k) {
+                *p = 0.0;
+            }
+        };
+        match kind.split_once('.') {
+            None => plan.backends.values_mut().for_each(|f| off(f, kind)),
+            Some(("clients", k)) => {
+                if let Some(p) = plan.clients.get_mut(k) {
+                    *p = 0.0;
+                }
+            }
+            Some(("world", "reload_every_ms")) => plan.world.reload_every_ms = 0,
+            Some(("world", "invalid")) => plan.world.invalid = 0.0,
+            Some(("world", "per_session")) => plan.world.per_session = None,
+            Some(("world", "storm")) => plan.world.storm = None,
+            Some((name, k)) => {
+                if let Some(faults) = plan.backends.get_mut(name) {
+                    off(faults, k);
+                }
+            }
+        }
+        plan
+    }
+
+    /// This plan for the first `n` of `names` only: the others' faults, and a per-session or
+    /// storm server among them, are gone.
+    pub fn only(&self, names: &[&str]) -> FaultPlan {
+        let mut plan = self.clone();
+        plan.backends.retain(|name, _| names.contains(&name.as_str()));
+        let kept = |name: &Option<String>| name.as_deref().is_some_and(|n| names.contains(&n));
+        if !kept(&plan.world.per_session) {
+            plan.world.per_session = None;
+        }
+        if !kept(&plan.world.storm) {
+            plan.world.storm = None;
+        }
+        plan
+    }
+
     /// Draw a whole plan for `backends`.
     pub fn swarm(rng: &mut ChaCha8Rng, backends: &[String]) -> FaultPlan {
         let names = backends;

@@ -14,11 +14,14 @@
 //! stop issuing, time runs until every timer fired: all tables must be empty), and an optional
 //! shutdown (every session and backend released).
 
+pub mod args;
 pub mod fake_backend;
 pub mod fake_client;
 pub mod faults;
 pub mod invariants;
 pub mod replay;
+pub mod shrink;
+pub mod sweep;
 pub mod trace;
 pub mod world;
 
@@ -145,6 +148,8 @@ pub struct SimReport {
     pub faults_injected: u64,
     /// `notifications/cancelled` the backends received.
     pub cancels_seen_by_backends: u64,
+    /// Calls a backend died on (`crash` faults).
+    pub crashes: u64,
     /// Virtual time at the end.
     pub virtual_time: Duration,
     /// Hub counters after the liveness phase.
@@ -216,4 +221,11 @@ impl std::error::Error for Violation {}
 /// Run one seeded simulation and check every invariant along the way.
 pub fn run(seed: u64, options: &SimOptions) -> Result<SimReport, Violation> {
     World::new(seed, options).run(options)
+}
+
+/// `options` with every dimension `seed` draws (backends, clients, colliding ids, the fault
+/// plan, views, roots, authentication) fixed to the drawn value: running `seed` with them is
+/// the same run, and each one can now be reduced on its own.
+pub fn pin(seed: u64, options: &SimOptions) -> SimOptions {
+    World::new(seed, options).pinned(options)
 }

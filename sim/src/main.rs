@@ -1,108 +1,189 @@
 //! `onemcp-sim`: run one seed, or sweep a range of seeds, through the deterministic simulator.
 //!
 //! ```text
-//! onemcp-sim run --seed N [--steps K] [--trace] [--spare-relists] [--auth on|off]
-//! onemcp-sim swarm --seeds A..B [--steps K] [--spare-relists] [--auth on|off]
+//! onemcp-sim run --seed N [WORLD] [--trace] [--shrink]
+//! onemcp-sim swarm --seeds A..B [WORLD] [--jobs N] [--no-shrink]
 //! onemcp-sim replay FILE
+//! WORLD: [--steps K] [--clients N] [--backends N] [--faults all|off|PLAN] [--colliding-ids on|off]
+//!        [--views on|off] [--roots on|off] [--auth on|off] [--spare-relists]
 //! ```
+//!
+//! A world flag left out is drawn from the seed. When a seed fails, `swarm` shrinks it (see
+//! `onemcp_sim::shrink`) and prints the smallest failing world as a `run` command line.
 
-use anyhow::{Context, bail};
-use onemcp_sim::{SimOptions, replay, run};
+use anyhow::{Context, anyhow, bail};
+use onemcp_sim::args::{command, flag, has, parse_options};
+use onemcp_sim::shrink::{BUDGET, Shrunk, shrink_violation};
+use onemcp_sim::sweep::{SweepStats, sweep};
+use onemcp_sim::{Faults, Invariant, SimOptions, Violation, replay, run};
 use std::process::ExitCode;
+use std::time::Duration;
 
-const USAGE: &str = "usage: onemcp-sim run --seed N [--steps K] [--trace] [--spare-relists] [--auth on|off]\n       onemcp-sim swarm --seeds A..B [--steps K] [--spare-relists] [--auth on|off]\n       onemcp-sim replay FILE   (a `1mcp serve --record FILE` recording; exit status 1 when it does not replay)";
+const USAGE: &str = "usage: onemcp-sim run --seed N [WORLD] [--trace] [--shrink]
+       onemcp-sim swarm --seeds A..B [WORLD] [--jobs N] [--no-shrink]
+       onemcp-sim replay FILE   (a `1mcp serve --record FILE` recording; exit status 1 when it does not replay)
+WORLD (a flag left out is drawn from the seed):
+       --steps K  --clients N  --backends N (1-4)  --colliding-ids on|off  --views on|off  --roots on|off
+       --auth on|off  --spare-relists (spare the hub's relists from hangs: a known core bug)
+       --faults all (drawn per seed: the default) | off | PLAN, e.g. alpha:crash=0.04,hang=0.02/clients:cancel=0.1/world:storm=alpha
+A failing swarm seed is shrunk (fewer clients, backends, faults and steps) to the smallest world
+that still fails, printed as a `run` command; --no-shrink skips that.";
+
+/// Distinct invariants a swarm shrinks a failing seed for (the lowest seed of each).
+const SHRUNK_KINDS: usize = 3;
 
 fn main() -> anyhow::Result<ExitCode> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map(String::as_str);
-    // `--spare-relists` steps around the known relist-timeout core bug so other findings show.
-    let mut options =
-        SimOptions { faulty_relists: !args.iter().any(|a| a == "--spare-relists"), ..SimOptions::default() };
-    if let Some(steps) = flag("--steps") {
-        options.steps = steps.parse().context("--steps takes a number")?;
-    }
-    // `--auth on|off` forces authentication for every seed instead of drawing it per seed.
-    options.auth = match flag("--auth") {
-        None => None,
-        Some("on") => Some(true),
-        Some("off") => Some(false),
-        Some(other) => bail!("--auth takes on or off, not {other:?}"),
-    };
     match args.first().map(String::as_str) {
-        Some("run") => {
-            let seed: u64 = flag("--seed").context("run needs --seed N")?.parse().context("--seed takes a number")?;
-            options.full_trace = args.iter().any(|a| a == "--trace");
-            match run(seed, &options) {
-                Ok(report) => {
-                    for line in &report.trace {
-                        println!("{line}");
-                    }
-                    println!("{report}");
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(violation) => {
-                    println!("{violation}");
-                    Ok(ExitCode::FAILURE)
-                }
-            }
-        }
-        Some("swarm") => {
-            let range = flag("--seeds").context("swarm needs --seeds A..B")?;
-            let (a, b) = range.split_once("..").context("--seeds takes A..B")?;
-            let (a, b): (u64, u64) = (a.parse().context("seed range start")?, b.parse().context("seed range end")?);
-            let (mut seeds, mut events, mut steps, mut requests, mut faults, mut violations, mut auth) =
-                (0u64, 0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
-            for seed in a..b {
-                seeds += 1;
-                match run(seed, &options) {
-                    Ok(r) => {
-                        events += r.events;
-                        steps += r.steps;
-                        requests += r.requests;
-                        faults += r.faults_injected;
-                        auth += u64::from(r.auth);
-                    }
-                    Err(v) => {
-                        violations += 1;
-                        println!("{v}");
-                    }
-                }
-            }
-            println!(
-                "seeds {a}..{b}: {seeds} run, {steps} steps, {events} events, {requests} requests, {faults} faults injected, {violations} violations ({auth} passing seeds ran with authentication on)"
-            );
-            Ok(if violations == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
-        }
-        Some("replay") => {
-            let path = args.get(1).context("replay needs a FILE")?;
-            match replay(std::path::Path::new(path)) {
-                Ok(r) => {
-                    println!(
-                        "{path} ok: {}{} inputs ({} HTTP requests, {} JSON-RPC requests, {} answered, {} abandoned), \
-                         {} outputs, {} timers, {:.3}s recorded{}, settled {:?}",
-                        match r.compared {
-                            Some(calls) => format!("{calls} calls replayed to the recorded outputs byte for byte; "),
-                            None => "inputs only (no outputs recorded to compare); ".to_owned(),
-                        },
-                        r.inputs,
-                        r.requests,
-                        r.rpc_requests,
-                        r.rpc_answered,
-                        r.closed,
-                        r.outputs,
-                        r.timers,
-                        r.recorded.as_secs_f64(),
-                        if r.appended_shutdown { " (no shutdown recorded; one was appended)" } else { "" },
-                        r.settled
-                    );
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(violation) => {
-                    println!("{violation}");
-                    Ok(ExitCode::FAILURE)
-                }
-            }
-        }
+        Some("run") => run_one(&args),
+        Some("swarm") => swarm(&args),
+        Some("replay") => replay_file(&args),
         _ => bail!("{USAGE}"),
+    }
+}
+
+fn world_options(args: &[String]) -> anyhow::Result<SimOptions> {
+    parse_options(args).map_err(|e| anyhow!("{e}\n{USAGE}"))
+}
+
+fn run_one(args: &[String]) -> anyhow::Result<ExitCode> {
+    let seed: u64 = flag(args, "--seed").context("run needs --seed N")?.parse().context("--seed takes a number")?;
+    let mut options = world_options(args)?;
+    options.full_trace = has(args, "--trace");
+    match run(seed, &options) {
+        Ok(report) => {
+            for line in &report.trace {
+                println!("{line}");
+            }
+            println!("{report}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(violation) => {
+            println!("{violation}");
+            if has(args, "--shrink") {
+                options.full_trace = false;
+                report_shrunk(&shrink_seed(violation, &options));
+            }
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// Shrink a failing seed of a run with `options` against the real simulator.
+fn shrink_seed(violation: Violation, options: &SimOptions) -> Shrunk {
+    let seed = violation.seed;
+    eprintln!("shrinking SEED={seed} ({}), at most {BUDGET} runs ...", violation.invariant);
+    shrink_violation(violation, options)
+}
+
+fn report_shrunk(shrunk: &Shrunk) {
+    let o = &shrunk.options;
+    if !shrunk.reproduced {
+        println!(
+            "SEED={} did not fail again with its world fixed: nothing shrunk (a bug in the simulator)",
+            shrunk.seed
+        );
+        return;
+    }
+    println!(
+        "smallest reproduction of SEED={} ({}) after {} runs{}: {} clients, {} backends, {} steps, faults {}",
+        shrunk.seed,
+        shrunk.violation.invariant,
+        shrunk.runs,
+        if shrunk.exhausted { " (budget spent: it may shrink further)" } else { "" },
+        o.clients.unwrap_or(0),
+        o.backends.unwrap_or(0),
+        o.steps,
+        match &o.faults {
+            Faults::Plan(plan) => plan.to_string(),
+            other => format!("{other:?}"),
+        }
+    );
+    println!("{}", shrunk.violation);
+    println!(
+        "reproduce it with:\n  cargo run --release -p onemcp-sim -- {}",
+        command(shrunk.seed, o).trim_start_matches("onemcp-sim ")
+    );
+}
+
+fn swarm(args: &[String]) -> anyhow::Result<ExitCode> {
+    let range = flag(args, "--seeds").context("swarm needs --seeds A..B")?;
+    let (a, b) = range.split_once("..").context("--seeds takes A..B")?;
+    let (a, b): (u64, u64) = (a.parse().context("seed range start")?, b.parse().context("seed range end")?);
+    let jobs = match flag(args, "--jobs") {
+        Some(n) => n.parse().context("--jobs takes a number")?,
+        None => std::thread::available_parallelism().map_or(1, usize::from),
+    };
+    let options = world_options(args)?;
+    let total = b.saturating_sub(a);
+    let result = sweep(a..b, &options, jobs, Duration::from_secs(10), |s, t| progress(s, t, total));
+    for v in &result.violations {
+        println!("{v}");
+    }
+    let s = &result.stats;
+    let secs = result.elapsed.as_secs_f64();
+    println!(
+        "seeds {a}..{b}: {} run, {} steps, {} events, {} requests, {} faults injected, {} violations ({} passing seeds ran with authentication on) in {secs:.1}s ({:.0} seeds/s, {jobs} jobs)",
+        s.seeds,
+        s.steps,
+        s.events,
+        s.requests,
+        s.faults,
+        s.violations,
+        s.auth,
+        s.seeds as f64 / secs.max(1e-9)
+    );
+    if !has(args, "--no-shrink") {
+        let mut kinds: Vec<Invariant> = vec![];
+        for v in &result.violations {
+            if kinds.len() < SHRUNK_KINDS && !kinds.contains(&v.invariant) {
+                kinds.push(v.invariant);
+                report_shrunk(&shrink_seed(v.clone(), &options));
+            }
+        }
+    }
+    Ok(if s.violations == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn progress(s: &SweepStats, spent: Duration, total: u64) {
+    let rate = s.seeds as f64 / spent.as_secs_f64().max(1e-9);
+    let left = total.saturating_sub(s.seeds) as f64 / rate.max(1e-9);
+    eprintln!(
+        "swarm: {}/{total} seeds, {} violations, {rate:.0} seeds/s, {:.0}s spent, about {:.0}s left",
+        s.seeds,
+        s.violations,
+        spent.as_secs_f64(),
+        left
+    );
+}
+
+fn replay_file(args: &[String]) -> anyhow::Result<ExitCode> {
+    let path = args.get(1).context("replay needs a FILE")?;
+    match replay(std::path::Path::new(path)) {
+        Ok(r) => {
+            println!(
+                "{path} ok: {}{} inputs ({} HTTP requests, {} JSON-RPC requests, {} answered, {} abandoned), \
+                 {} outputs, {} timers, {:.3}s recorded{}, settled {:?}",
+                match r.compared {
+                    Some(calls) => format!("{calls} calls replayed to the recorded outputs byte for byte; "),
+                    None => "inputs only (no outputs recorded to compare); ".to_owned(),
+                },
+                r.inputs,
+                r.requests,
+                r.rpc_requests,
+                r.rpc_answered,
+                r.closed,
+                r.outputs,
+                r.timers,
+                r.recorded.as_secs_f64(),
+                if r.appended_shutdown { " (no shutdown recorded; one was appended)" } else { "" },
+                r.settled
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(violation) => {
+            println!("{violation}");
+            Ok(ExitCode::FAILURE)
+        }
     }
 }

@@ -1,17 +1,34 @@
 //! The simulator in the test suite: a proptest sweep over seeds, a determinism check, and
 //! named scenarios whose faults are fixed so their outcomes can be asserted.
 
+use onemcp_sim::args::command;
+use onemcp_sim::shrink::shrink_violation;
 use onemcp_sim::{BackendFaults, CallResult, ClientFaults, FaultPlan, Faults, SimOptions, WorldFaults, run};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+    // proptest would shrink the seed to a smaller number, which is just another world: ours
+    // shrinks the world itself (fewer clients, backends, faults, steps) and says how to run it.
+    #![proptest_config(ProptestConfig {
+        cases: 64,
+        failure_persistence: None,
+        max_shrink_iters: 0,
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn every_seed_keeps_the_routing_invariants(seed in any::<u64>()) {
-        if let Err(violation) = run(seed, &SimOptions::default()) {
-            prop_assert!(false, "{violation}");
+        let options = SimOptions::default();
+        if let Err(violation) = run(seed, &options) {
+            let shrunk = shrink_violation(violation.clone(), &options);
+            prop_assert!(
+                false,
+                "{violation}\nsmallest world that still fails ({} runs):\n{}\n{}",
+                shrunk.runs,
+                shrunk.violation,
+                command(seed, &shrunk.options)
+            );
         }
     }
 }
@@ -91,7 +108,7 @@ fn a_client_that_disconnects_mid_call_gets_nothing_and_the_backend_is_told() {
         faults: plan(&[], ClientFaults { disconnect: 0.5, ..ClientFaults::default() }),
         ..SimOptions::default()
     };
-    let report = run(5, &options).expect("invariants hold");
+    let report = run(1, &options).expect("invariants hold");
     let gone = report.outcomes.iter().filter(|o| o.result == CallResult::Unanswered("client disconnected")).count();
     assert!(gone > 5, "disconnects happened mid-call: {:?}", report.outcomes);
     let told = report
