@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! onemcp-sim run --seed N [WORLD] [--trace] [--shrink]
-//! onemcp-sim swarm --seeds A..B [WORLD] [--jobs N] [--no-shrink]
+//! onemcp-sim swarm --seeds A..B [WORLD] [--jobs N] [--max-seconds S] [--no-shrink]
 //! onemcp-sim replay FILE
 //! WORLD: [--steps K] [--clients N] [--backends N] [--faults all|off|PLAN] [--colliding-ids on|off]
 //!        [--views on|off] [--roots on|off] [--auth on|off] [--spare-relists]
@@ -14,20 +14,21 @@
 use anyhow::{Context, anyhow, bail};
 use onemcp_sim::args::{command, flag, has, parse_options};
 use onemcp_sim::shrink::{BUDGET, Shrunk, shrink_violation};
-use onemcp_sim::sweep::{SweepStats, sweep};
+use onemcp_sim::sweep::{SweepConfig, SweepStats, sweep};
 use onemcp_sim::{Faults, Invariant, SimOptions, Violation, replay, run};
 use std::process::ExitCode;
 use std::time::Duration;
 
 const USAGE: &str = "usage: onemcp-sim run --seed N [WORLD] [--trace] [--shrink]
-       onemcp-sim swarm --seeds A..B [WORLD] [--jobs N] [--no-shrink]
+       onemcp-sim swarm --seeds A..B [WORLD] [--jobs N (default: every core)] [--max-seconds S] [--no-shrink]
        onemcp-sim replay FILE   (a `1mcp serve --record FILE` recording; exit status 1 when it does not replay)
 WORLD (a flag left out is drawn from the seed):
        --steps K  --clients N  --backends N (1-4)  --colliding-ids on|off  --views on|off  --roots on|off
        --auth on|off  --spare-relists (spare the hub's relists from hangs: a known core bug)
        --faults all (drawn per seed: the default) | off | PLAN, e.g. alpha:crash=0.04,hang=0.02/clients:cancel=0.1/world:storm=alpha
 A failing swarm seed is shrunk (fewer clients, backends, faults and steps) to the smallest world
-that still fails, printed as a `run` command; --no-shrink skips that.";
+that still fails, printed as a `run` command; --no-shrink skips that. --max-seconds S hands out
+no more seeds after S seconds: the seeds run are then the start of the range, and say so.";
 
 /// Distinct invariants a swarm shrinks a failing seed for (the lowest seed of each).
 const SHRUNK_KINDS: usize = 3;
@@ -114,16 +115,25 @@ fn swarm(args: &[String]) -> anyhow::Result<ExitCode> {
         Some(n) => n.parse().context("--jobs takes a number")?,
         None => std::thread::available_parallelism().map_or(1, usize::from),
     };
+    let time_limit = match flag(args, "--max-seconds") {
+        Some(n) => Some(Duration::from_secs(n.parse().context("--max-seconds takes a number")?)),
+        None => None,
+    };
     let options = world_options(args)?;
     let total = b.saturating_sub(a);
-    let result = sweep(a..b, &options, jobs, Duration::from_secs(10), |s, t| progress(s, t, total));
+    let config = SweepConfig { jobs, progress_every: Duration::from_secs(10), time_limit };
+    let result = sweep(a..b, &options, &config, |s, t| progress(s, t, total));
     for v in &result.violations {
         println!("{v}");
     }
     let s = &result.stats;
     let secs = result.elapsed.as_secs_f64();
+    let (ran_a, ran_b) = (result.seeds.start, result.seeds.end);
+    if ran_b < b {
+        println!("time limit reached: seeds {ran_a}..{ran_b} of {a}..{b} were run");
+    }
     println!(
-        "seeds {a}..{b}: {} run, {} steps, {} events, {} requests, {} faults injected, {} violations ({} passing seeds ran with authentication on) in {secs:.1}s ({:.0} seeds/s, {jobs} jobs)",
+        "seeds {ran_a}..{ran_b}: {} run, {} steps, {} events, {} requests, {} faults injected, {} violations ({} passing seeds ran with authentication on) in {secs:.1}s ({:.0} seeds/s, {jobs} jobs)",
         s.seeds,
         s.steps,
         s.events,

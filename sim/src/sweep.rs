@@ -45,9 +45,22 @@ impl SweepStats {
     }
 }
 
+/// How a sweep runs.
+#[derive(Clone, Debug)]
+pub struct SweepConfig {
+    /// Worker threads.
+    pub jobs: usize,
+    /// How often progress is reported.
+    pub progress_every: Duration,
+    /// Hand out no more seeds after this long (the seeds run are still a prefix of the range).
+    pub time_limit: Option<Duration>,
+}
+
 /// What a sweep found.
 #[derive(Clone, Debug)]
 pub struct Sweep {
+    /// The seeds run: all of the range asked for, or its start when the time limit cut it.
+    pub seeds: Range<u64>,
     /// Totals.
     pub stats: SweepStats,
     /// The violations of the lowest seeds (at most [`KEPT`]), in seed order.
@@ -79,25 +92,28 @@ fn run_block(seeds: Range<u64>, options: &SimOptions) -> (SweepStats, Vec<Violat
     (stats, violations)
 }
 
-/// Run every seed of `seeds` with `options` on `jobs` threads; `progress` is called about
-/// every `every` with the totals so far and the time spent.
+/// Run every seed of `seeds` with `options` on `config.jobs` threads, or those a time limit
+/// leaves; `progress` is called about every `config.progress_every` with the totals so far
+/// and the time spent.
 pub fn sweep(
     seeds: Range<u64>,
     options: &SimOptions,
-    jobs: usize,
-    every: Duration,
+    config: &SweepConfig,
     mut progress: impl FnMut(&SweepStats, Duration),
 ) -> Sweep {
+    let (jobs, every) = (config.jobs, config.progress_every);
     let started = Instant::now();
+    let out_of_time = || config.time_limit.is_some_and(|limit| started.elapsed() >= limit);
     let next = AtomicU64::new(seeds.start);
     let (tx, rx) = mpsc::channel();
     let mut stats = SweepStats::default();
     let mut violations: Vec<Violation> = vec![];
     std::thread::scope(|scope| {
         for _ in 0..jobs.max(1) {
-            let (tx, next, end) = (tx.clone(), &next, seeds.end);
+            let (tx, next, end, out_of_time) = (tx.clone(), &next, seeds.end, &out_of_time);
             scope.spawn(move || {
-                loop {
+                // Every block handed out is run to its end: the seeds run stay a prefix.
+                while !out_of_time() {
                     let start = next.fetch_add(BLOCK, Ordering::Relaxed);
                     if start >= end {
                         return;
@@ -127,7 +143,8 @@ pub fn sweep(
             }
         }
     });
-    Sweep { stats, violations, elapsed: started.elapsed() }
+    let ran = seeds.start..seeds.start + stats.seeds;
+    Sweep { seeds: ran, stats, violations, elapsed: started.elapsed() }
 }
 
 #[cfg(test)]
@@ -137,11 +154,25 @@ mod tests {
     #[test]
     fn workers_change_nothing_but_the_time() {
         let options = SimOptions { steps: 200, ..SimOptions::default() };
-        let one = sweep(0..40, &options, 1, Duration::from_secs(3600), |_, _| {});
-        let three = sweep(0..40, &options, 3, Duration::from_secs(3600), |_, _| {});
-        assert_eq!(one.stats.seeds, 40);
+        let config = |jobs| SweepConfig { jobs, progress_every: Duration::from_secs(3600), time_limit: None };
+        let one = sweep(0..40, &options, &config(1), |_, _| {});
+        let three = sweep(0..40, &options, &config(3), |_, _| {});
+        assert_eq!((one.seeds, one.stats.seeds), (0..40, 40));
         assert!(one.stats.events > 0);
         assert_eq!(one.stats, three.stats);
         assert_eq!(one.violations, three.violations);
+    }
+
+    #[test]
+    fn a_time_limit_stops_at_a_prefix_of_the_range() {
+        let options = SimOptions { steps: 200, ..SimOptions::default() };
+        let config = SweepConfig {
+            jobs: 2,
+            progress_every: Duration::from_secs(3600),
+            time_limit: Some(Duration::from_millis(1)),
+        };
+        let cut = sweep(100..1_000_000, &options, &config, |_, _| {});
+        assert!(cut.seeds.end < 1_000_000, "{:?}", cut.seeds);
+        assert_eq!((cut.seeds.start, cut.seeds.end - cut.seeds.start), (100, cut.stats.seeds));
     }
 }
