@@ -37,7 +37,9 @@ pub fn parse_faults(text: &str) -> Result<Faults, String> {
     }
 }
 
-/// The world flags of `args` over the defaults: `--steps K`, `--clients N`, `--backends N`,
+/// The world flags of `args` over the defaults: `--steps K`, `--liveness-steps K` (most steps
+/// the world may take to settle once faults stop; too few is a way to see a failure),
+/// `--clients N`, `--backends N`,
 /// `--colliding-ids on|off`, `--views on|off`, `--roots on|off`, `--auth on|off`, `--faults
 /// all|off|PLAN` and `--spare-relists` (steps around the known relist-timeout core bug). A flag
 /// left out is drawn from the seed, as before.
@@ -45,6 +47,9 @@ pub fn parse_options(args: &[String]) -> Result<SimOptions, String> {
     let mut options = SimOptions { faulty_relists: !has(args, "--spare-relists"), ..SimOptions::default() };
     if let Some(steps) = number(args, "--steps")? {
         options.steps = steps;
+    }
+    if let Some(steps) = number(args, "--liveness-steps")? {
+        options.liveness_steps = steps;
     }
     options.clients = number(args, "--clients")?;
     options.backends = number(args, "--backends")?;
@@ -67,6 +72,9 @@ pub fn run_args(seed: u64, options: &SimOptions) -> Vec<String> {
         args.push(value);
     };
     push("--steps", options.steps.to_string());
+    if options.liveness_steps != SimOptions::default().liveness_steps {
+        push("--liveness-steps", options.liveness_steps.to_string());
+    }
     if let Some(clients) = options.clients {
         push("--clients", clients.to_string());
     }
@@ -127,6 +135,7 @@ mod tests {
         };
         let options = SimOptions {
             steps: 321,
+            liveness_steps: 77,
             clients: Some(3),
             backends: Some(2),
             colliding_ids: Some(true),

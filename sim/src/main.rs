@@ -4,8 +4,8 @@
 //! onemcp-sim run --seed N [WORLD] [--trace] [--shrink]
 //! onemcp-sim swarm --seeds A..B [WORLD] [--jobs N] [--max-seconds S] [--no-shrink]
 //! onemcp-sim replay FILE
-//! WORLD: [--steps K] [--clients N] [--backends N] [--faults all|off|PLAN] [--colliding-ids on|off]
-//!        [--views on|off] [--roots on|off] [--auth on|off] [--spare-relists]
+//! WORLD: [--steps K] [--liveness-steps K] [--clients N] [--backends N] [--faults all|off|PLAN]
+//!        [--colliding-ids on|off] [--views on|off] [--roots on|off] [--auth on|off] [--spare-relists]
 //! ```
 //!
 //! A world flag left out is drawn from the seed. When a seed fails, `swarm` shrinks it (see
@@ -23,7 +23,8 @@ const USAGE: &str = "usage: onemcp-sim run --seed N [WORLD] [--trace] [--shrink]
        onemcp-sim swarm --seeds A..B [WORLD] [--jobs N (default: every core)] [--max-seconds S] [--no-shrink]
        onemcp-sim replay FILE   (a `1mcp serve --record FILE` recording; exit status 1 when it does not replay)
 WORLD (a flag left out is drawn from the seed):
-       --steps K  --clients N  --backends N (1-4)  --colliding-ids on|off  --views on|off  --roots on|off
+       --steps K  --liveness-steps K (settling budget; a small one makes seeds fail, to see shrinking)
+       --clients N  --backends N (1-4)  --colliding-ids on|off  --views on|off  --roots on|off
        --auth on|off  --spare-relists (spare the hub's relists from hangs: a known core bug)
        --faults all (drawn per seed: the default) | off | PLAN, e.g. alpha:crash=0.04,hang=0.02/clients:cancel=0.1/world:storm=alpha
 A failing swarm seed is shrunk (fewer clients, backends, faults and steps) to the smallest world

@@ -63,6 +63,7 @@ fn big_world() -> SimOptions {
         },
     };
     SimOptions {
+        steps: 800,
         clients: Some(5),
         backends: Some(4),
         colliding_ids: Some(true),
@@ -135,4 +136,26 @@ fn a_pinned_seed_is_the_same_run() {
         let (drawn, fixed) = (run(seed, &options), run(seed, &pinned));
         assert_eq!(drawn.map(|r| r.trace), fixed.map(|r| r.trace), "seed {seed}");
     }
+}
+
+/// End to end through the binary, on a real failure: a settling budget too small to settle
+/// (`--liveness-steps 20`) breaks invariant 5 on some seeds; `swarm` shrinks the first one and
+/// prints a command that fails the same way.
+#[test]
+fn swarm_prints_a_command_that_fails_the_same_way() {
+    let bin = env!("CARGO_BIN_EXE_onemcp-sim");
+    let sweep = ["swarm", "--seeds", "0..8", "--jobs", "1", "--steps", "300", "--liveness-steps", "20"];
+    let out = Command::new(bin).args(sweep).output().expect("onemcp-sim runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    let first = stdout.lines().find(|l| l.starts_with("SEED=")).expect("a failing seed");
+    assert!(first.contains("invariant 5"), "{first}");
+    let line = stdout.lines().skip_while(|l| *l != "reproduce it with:").nth(1).expect("a reproduction");
+    let (cargo, args) = line.split_once(" -- ").expect("a cargo command line");
+    assert_eq!(cargo.trim(), "cargo run --release -p onemcp-sim");
+    let args: Vec<&str> = args.split_whitespace().collect();
+    let again = Command::new(bin).args(&args).output().expect("onemcp-sim runs");
+    let again = String::from_utf8_lossy(&again.stdout);
+    let seed = first.split_whitespace().next().unwrap_or_default();
+    assert!(again.starts_with(&format!("{seed} step=")) && again.contains("invariant 5"), "{line}\n{again}");
 }
