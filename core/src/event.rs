@@ -3,7 +3,7 @@
 //! Both are serde types so a run can be recorded as JSON lines and replayed through the core.
 
 use crate::config::{McpConfig, TransportConfig};
-use crate::ids::{ExchangeId, Gen};
+use crate::ids::{BackendKey, ExchangeId, Gen};
 use serde::{Deserialize, Serialize};
 
 /// Something that happened in the outside world.
@@ -25,7 +25,7 @@ pub enum Input {
     /// A backend process was started.
     BackendSpawned {
         /// Server name from the config.
-        backend: String,
+        backend: BackendKey,
         /// Incarnation that started.
         generation: Gen,
         /// OS process id, when known.
@@ -34,7 +34,7 @@ pub enum Input {
     /// A backend could not be started at all (missing command, permission, ...).
     BackendSpawnFailed {
         /// Server name.
-        backend: String,
+        backend: BackendKey,
         /// Incarnation that failed.
         generation: Gen,
         /// What the operating system said.
@@ -43,7 +43,7 @@ pub enum Input {
     /// One newline-delimited line from a backend's stdout.
     BackendLine {
         /// Server name.
-        backend: String,
+        backend: BackendKey,
         /// Incarnation that wrote it.
         generation: Gen,
         /// The line, without its terminator.
@@ -52,7 +52,7 @@ pub enum Input {
     /// A backend wrote a stdout line longer than the driver's limit; it was discarded.
     BackendLineTooLong {
         /// Server name.
-        backend: String,
+        backend: BackendKey,
         /// Incarnation that wrote it.
         generation: Gen,
         /// Bytes discarded.
@@ -61,7 +61,7 @@ pub enum Input {
     /// A backend process ended (or its stdout closed for good).
     BackendExited {
         /// Server name.
-        backend: String,
+        backend: BackendKey,
         /// Incarnation that ended.
         generation: Gen,
         /// How it ended.
@@ -216,7 +216,7 @@ pub enum Output {
     /// its messages then flow as `WriteBackend` / `BackendLine`.
     SpawnBackend {
         /// Server name.
-        backend: String,
+        backend: BackendKey,
         /// Incarnation to tag its events with.
         generation: Gen,
         /// What to run or where to connect.
@@ -225,7 +225,7 @@ pub enum Output {
     /// Write one line (a JSON-RPC message, newline added by the driver) to a backend's stdin.
     WriteBackend {
         /// Server name.
-        backend: String,
+        backend: BackendKey,
         /// Incarnation it is meant for; drop it if that one is gone.
         generation: Gen,
         /// The message.
@@ -234,7 +234,7 @@ pub enum Output {
     /// Stop a backend: close stdin, then terminate and kill its process group.
     StopBackend {
         /// Server name.
-        backend: String,
+        backend: BackendKey,
         /// Incarnation to stop.
         generation: Gen,
     },

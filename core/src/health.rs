@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 /// `GET /health`: overall status (200 healthy/degraded, 503 unhealthy) and per-backend detail.
-pub fn overall<'a>(
+pub(crate) fn overall<'a>(
     now: Instant,
     config: &HubConfig,
     backends: impl Iterator<Item = &'a Backend>,
@@ -18,7 +18,7 @@ pub fn overall<'a>(
 ) -> (u16, Value) {
     let all: Vec<&Backend> = backends.collect();
     // Per-session instances are part of their server, not servers of their own.
-    let backends: Vec<&Backend> = all.iter().copied().filter(|b| b.owner.is_none()).collect();
+    let backends: Vec<&Backend> = all.iter().copied().filter(|b| !b.key.is_instance()).collect();
     let enabled = backends.iter().filter(|b| b.state != BackendState::Disabled).count();
     let ready = count(&backends, "ready");
     let failed = count(&backends, "failed") + count(&backends, "crash-loop") + count(&backends, "restarting");
@@ -34,7 +34,7 @@ pub fn overall<'a>(
         .map(|b| {
             let ready_instances = all
                 .iter()
-                .filter(|i| i.owner.is_some() && i.server == b.name)
+                .filter(|i| i.key.is_instance() && i.server() == b.server())
                 .filter(|i| i.state == BackendState::Ready);
             detail(now, b, ready_instances.count())
         })
@@ -117,14 +117,18 @@ impl InfoLevel {
 /// or has failed its first attempt, else 503 naming the servers still on their first attempt.
 /// Failed, restarting and crash-looping servers do not hold readiness back: the daemon serves
 /// everything else, and `/health` says what is down.
-pub fn readiness<'a>(now: Instant, config: &HubConfig, backends: impl Iterator<Item = &'a Backend>) -> (u16, Value) {
-    let backends: Vec<&Backend> = backends.filter(|b| b.owner.is_none()).collect();
+pub(crate) fn readiness<'a>(
+    now: Instant,
+    config: &HubConfig,
+    backends: impl Iterator<Item = &'a Backend>,
+) -> (u16, Value) {
+    let backends: Vec<&Backend> = backends.filter(|b| !b.key.is_instance()).collect();
     let starting = count(&backends, "starting");
     let restarting = count(&backends, "restarting");
     let waiting: Vec<&str> = backends
         .iter()
         .filter(|b| b.state != BackendState::Disabled && !b.first_attempt_over)
-        .map(|b| b.name.as_str())
+        .map(|b| b.server())
         .collect();
     let ready = waiting.is_empty();
     let mut body = json!({
@@ -152,7 +156,7 @@ fn count(backends: &[&Backend], label: &str) -> usize {
 
 fn detail(now: Instant, b: &Backend, ready_instances: usize) -> Value {
     let mut d = json!({
-        "name": b.name,
+        "name": b.server(),
         "status": b.state.label(),
         "healthy": b.state == BackendState::Ready,
         "transport": match b.config.transport { TransportConfig::Stdio(_) => "stdio", TransportConfig::Http(_) => "http" },
@@ -165,7 +169,7 @@ fn detail(now: Instant, b: &Backend, ready_instances: usize) -> Value {
     if b.restarts > 0 {
         d["restarts"] = b.restarts.into();
     }
-    if let Some(until) = b.circuit_open_until.filter(|u| *u > now) {
+    if let Some(until) = b.circuit.open_until(now) {
         d["circuit"] = json!({"open": true, "retryInMs": until.since(now).as_millis() as u64});
     }
     if b.config.per_session.is_some() || !b.instances.is_empty() {

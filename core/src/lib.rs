@@ -22,9 +22,9 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod auth;
-pub mod backend;
+mod backend;
 pub mod config;
-pub mod cursor;
+mod cursor;
 pub mod event;
 pub mod front;
 pub mod health;
@@ -32,17 +32,18 @@ pub mod hub;
 pub mod ids;
 pub mod jsonrpc;
 pub mod oauth;
-pub mod registry;
-pub mod reload;
-pub mod session;
-pub mod supervision;
+mod registry;
+mod reload;
+mod server_requests;
+mod session;
+mod supervision;
 pub mod text;
 pub mod time;
-pub mod timer;
-pub mod uri_template;
+mod timer;
+mod uri_template;
 pub mod view;
 
 pub use event::{ExitInfo, HttpMethod, HttpRequest, HttpResponse, Input, Output, SseEvent};
 pub use hub::{FrontConfig, Hub, HubConfig, HubStats};
-pub use ids::{ExchangeId, Gen};
+pub use ids::{BackendKey, ExchangeId, Gen};
 pub use time::Instant;

@@ -9,7 +9,7 @@ use crate::config::ServerConfig;
 use crate::uri_template::UriTemplate;
 use serde::Serialize;
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// The separator between server and item name (1MCP's `MCP_URI_SEPARATOR`).
 pub const SEPARATOR: &str = "_1mcp_";
@@ -213,11 +213,6 @@ impl Registry {
     /// Name conflicts found while merging.
     pub fn collisions(&self) -> &[Collision] {
         &self.collisions
-    }
-
-    /// Servers that contributed anything, for diagnostics.
-    pub fn servers(&self) -> BTreeSet<&str> {
-        self.routes.values().map(|r| r.backend.as_str()).collect()
     }
 }
 

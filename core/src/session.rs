@@ -1,17 +1,14 @@
 //! A legacy-era client session (streamable HTTP with `Mcp-Session-Id`).
 
-use crate::ids::ExchangeId;
+use crate::ids::{BackendKey, ExchangeId, ProxyId, SessionId};
 use crate::time::Instant;
 use crate::view::ViewSpec;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 /// Protocol revisions served with sessions, newest first.
 pub const SUPPORTED_VERSIONS: [&str; 4] = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
-
-/// The revision assumed when an HTTP client sends no `MCP-Protocol-Version` (spec: 2025-03-26).
-pub const DEFAULT_HTTP_VERSION: &str = "2025-03-26";
 
 /// Pick the version to answer `initialize` with: the client's if we speak it, else our latest.
 pub fn negotiate_version(requested: Option<&str>) -> &'static str {
@@ -54,50 +51,32 @@ fn bounded_client_info(info: Option<&Value>) -> Value {
 
 /// One client session.
 #[derive(Debug)]
-pub struct Session {
+pub(crate) struct Session {
     /// The `Mcp-Session-Id`.
-    pub id: String,
-    /// Negotiated protocol version.
-    pub protocol_version: &'static str,
+    pub(crate) id: SessionId,
     /// What the client declared it can do.
-    pub client_capabilities: Map<String, Value>,
+    pub(crate) client_capabilities: Map<String, Value>,
     /// `clientInfo`'s name, version and title, bounded (for logs only: self-reported, never trusted).
-    pub client_info: Value,
+    pub(crate) client_info: Value,
     /// `notifications/initialized` seen.
-    pub initialized: bool,
+    pub(crate) initialized: bool,
     /// The standalone `GET` stream, if open (for a legacy HTTP+SSE session: its `/sse` stream).
-    pub stream: Option<ExchangeId>,
+    pub(crate) stream: Option<ExchangeId>,
     /// A legacy HTTP+SSE (2024-11-05) session: it lives exactly as long as its stream.
-    pub legacy: bool,
+    pub(crate) legacy: bool,
     /// What the session's URL query lets it see, and whether its lists are paginated.
-    pub view: ViewSpec,
+    pub(crate) view: ViewSpec,
     /// Last time the client was heard from.
-    pub last_active: Instant,
-    /// Forwarded requests still awaiting a backend: (server, backend-side id).
-    pub in_flight: BTreeSet<(String, u64)>,
+    pub(crate) last_active: Instant,
+    /// Forwarded requests still awaiting a backend.
+    pub(crate) in_flight: BTreeSet<(BackendKey, ProxyId)>,
     /// Level set with `logging/setLevel`; `None` until the client sets one.
-    pub log_level: Option<LogLevel>,
+    pub(crate) log_level: Option<LogLevel>,
     /// Resource subscriptions: (server, uri).
-    pub subscriptions: BTreeSet<(String, String)>,
-    /// Server-to-client requests forwarded to this client and not yet answered, by the id the
-    /// client sees.
-    pub server_requests: BTreeMap<String, ServerRequest>,
+    pub(crate) subscriptions: BTreeSet<(String, String)>,
     /// The principal that created it (with authentication on): only it may use the session,
     /// and it sees no more than its token's tags.
     pub(crate) principal: Option<crate::auth::Principal>,
-}
-
-/// A backend's request forwarded to a client: how to route the client's answer back.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ServerRequest {
-    /// The server that asked.
-    pub backend: String,
-    /// Its incarnation (an answer for a dead one is dropped).
-    pub generation: crate::ids::Gen,
-    /// The id the backend used.
-    pub backend_id: Value,
-    /// What it asked (`roots/list`, `sampling/createMessage`, ...).
-    pub(crate) method: String,
 }
 
 /// MCP log levels (RFC 5424 severities), least severe first.
@@ -145,21 +124,15 @@ impl LogLevel {
 
 impl Session {
     /// Whether the client declared a capability (`roots`, `sampling`, ...) at `initialize`.
-    pub fn declares(&self, capability: &str) -> bool {
+    pub(crate) fn declares(&self, capability: &str) -> bool {
         self.client_capabilities.contains_key(capability)
     }
 
     /// A session created by `initialize`.
-    pub fn new(
-        id: String,
-        protocol_version: &'static str,
-        params: Option<&Map<String, Value>>,
-        now: Instant,
-    ) -> Session {
+    pub(crate) fn new(id: SessionId, params: Option<&Map<String, Value>>, now: Instant) -> Session {
         let field = |k: &str| params.and_then(|p| p.get(k)).cloned();
         Session {
             id,
-            protocol_version,
             client_capabilities: field("capabilities").and_then(|v| v.as_object().cloned()).unwrap_or_default(),
             client_info: bounded_client_info(params.and_then(|p| p.get("clientInfo"))),
             initialized: false,
@@ -170,19 +143,9 @@ impl Session {
             in_flight: BTreeSet::new(),
             log_level: None,
             subscriptions: BTreeSet::new(),
-            server_requests: BTreeMap::new(),
             principal: None,
         }
     }
-}
-
-/// Format 16 random bytes as 1MCP does: `stream-<uuid v4>`.
-pub fn format_session_id(bytes: [u8; 16]) -> String {
-    let mut b = bytes;
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("stream-{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
 }
 
 #[cfg(test)]
@@ -204,12 +167,5 @@ mod tests {
         assert_eq!(LogLevel::parse("verbose"), None);
         assert!(LogLevel::Debug < LogLevel::Info && LogLevel::Error < LogLevel::Emergency);
         assert_eq!(LogLevel::Notice.name(), "notice");
-    }
-
-    #[test]
-    fn session_ids_look_like_1mcp_ones() {
-        let id = format_session_id([0xab; 16]);
-        assert_eq!(id, "stream-abababab-abab-4bab-abab-abababababab");
-        assert!(id.chars().all(|c| c.is_ascii_graphic()));
     }
 }

@@ -7,7 +7,7 @@
 
 use crate::lines::{LineReader, LineStatus};
 use onemcp_core::config::LaunchSpec;
-use onemcp_core::{ExitInfo, Gen, Input};
+use onemcp_core::{BackendKey, ExitInfo, Gen, Input};
 use rustix::process::{Pid, Signal};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitStatus, Stdio};
@@ -101,7 +101,7 @@ impl BackendHandle {
 /// Starts `spec` as backend `name`/`generation`; its events go to `events`. On failure returns
 /// a message naming the command.
 pub(crate) fn spawn(
-    name: &str,
+    name: &BackendKey,
     generation: Gen,
     spec: &LaunchSpec,
     limits: PipeLimits,
@@ -133,9 +133,9 @@ pub(crate) fn spawn(
 
     let (stdin_tx, stdin_rx) = mpsc::channel(STDIN_QUEUE);
     let (stop_tx, stop_rx) = oneshot::channel();
-    tokio::spawn(write_stdin(name.to_owned(), generation, stdin, stdin_rx));
-    tokio::spawn(crate::stderr::drain(name.to_owned(), generation, stderr, limits.max_stderr_line_bytes));
-    let monitor = tokio::spawn(monitor(name.to_owned(), generation, child, pid, stdout, stop_rx, limits, events));
+    tokio::spawn(write_stdin(name.clone(), generation, stdin, stdin_rx));
+    tokio::spawn(crate::stderr::drain(name.to_string(), generation, stderr, limits.max_stderr_line_bytes));
+    let monitor = tokio::spawn(monitor(name.clone(), generation, child, pid, stdout, stop_rx, limits, events));
     Ok(BackendHandle::from_parts(pid, stdin_tx, stop_tx, monitor))
 }
 
@@ -164,7 +164,7 @@ fn signal_group(pid: Option<u32>, signal: Signal) {
     }
 }
 
-async fn write_stdin(server: String, generation: Gen, mut stdin: ChildStdin, mut lines: mpsc::Receiver<String>) {
+async fn write_stdin(server: BackendKey, generation: Gen, mut stdin: ChildStdin, mut lines: mpsc::Receiver<String>) {
     while let Some(line) = lines.recv().await {
         let mut bytes = line.into_bytes();
         bytes.push(b'\n');
@@ -178,7 +178,7 @@ async fn write_stdin(server: String, generation: Gen, mut stdin: ChildStdin, mut
 
 #[allow(clippy::too_many_arguments)]
 async fn monitor(
-    server: String,
+    server: BackendKey,
     generation: Gen,
     mut child: Child,
     pid: Option<u32>,
@@ -211,7 +211,7 @@ async fn wait_or_stop(
 }
 
 /// The exit as the core sees it; an exit that could not be waited for is logged and unknown.
-fn exit_info_or_default(server: &str, generation: Gen, status: std::io::Result<ExitStatus>) -> ExitInfo {
+fn exit_info_or_default(server: &BackendKey, generation: Gen, status: std::io::Result<ExitStatus>) -> ExitInfo {
     status.map(exit_info).unwrap_or_else(|error| {
         tracing::warn!(server = %server, %generation, %error, "waiting for backend failed");
         ExitInfo::default()
@@ -220,7 +220,7 @@ fn exit_info_or_default(server: &str, generation: Gen, status: std::io::Result<E
 
 /// Lets the stdout reader deliver what is left (so every line precedes the exit), but not
 /// forever.
-async fn drain_stdout(server: &str, generation: Gen, mut reader: JoinHandle<()>) {
+async fn drain_stdout(server: &BackendKey, generation: Gen, mut reader: JoinHandle<()>) {
     if timeout(STDOUT_DRAIN_AFTER_EXIT, &mut reader).await.is_err() {
         reader.abort();
         tracing::warn!(server = %server, %generation, "backend exited but its stdout stayed open; giving up on it");
@@ -245,7 +245,7 @@ async fn terminate(child: &mut Child, pid: Option<u32>) -> std::io::Result<ExitS
 }
 
 async fn read_stdout(
-    server: String,
+    server: BackendKey,
     generation: Gen,
     stdout: ChildStdout,
     max_line: usize,
@@ -319,12 +319,12 @@ mod tests {
     }
 
     fn line(text: &str) -> Input {
-        Input::BackendLine { backend: "t".into(), generation: Gen(1), line: text.into() }
+        Input::BackendLine { backend: BackendKey::server("t"), generation: Gen(1), line: text.into() }
     }
 
     fn exited(code: Option<i32>, signal: Option<i32>) -> Input {
         Input::BackendExited {
-            backend: "t".into(),
+            backend: BackendKey::server("t"),
             generation: Gen(1),
             status: ExitInfo { code, signal, reason: None },
         }
@@ -336,14 +336,14 @@ mod tests {
         let script =
             r#"echo "foo=$FOO home=${HOME:-unset}"; head -c 100 /dev/zero | tr '\0' x; echo; echo oops >&2; exit 3"#;
         let spec = sh(script, &[("FOO", "bar")]);
-        let handle = spawn("t", Gen(1), &spec, LIMITS, tx);
+        let handle = spawn(&BackendKey::server("t"), Gen(1), &spec, LIMITS, tx);
         assert!(handle.as_ref().is_ok_and(|h| h.pid().is_some()));
         let events = events_until_exit(&mut rx).await;
         assert_eq!(
             events,
             vec![
                 line("foo=bar home=unset"),
-                Input::BackendLineTooLong { backend: "t".into(), generation: Gen(1), len: 100 },
+                Input::BackendLineTooLong { backend: BackendKey::server("t"), generation: Gen(1), len: 100 },
                 exited(Some(3), None),
             ]
         );
@@ -353,7 +353,7 @@ mod tests {
     async fn missing_command_names_it() {
         let (tx, _rx) = mpsc::channel(4);
         let spec = LaunchSpec { command: "/nonexistent/foo".into(), ..LaunchSpec::default() };
-        let error = spawn("t", Gen(1), &spec, LIMITS, tx).err();
+        let error = spawn(&BackendKey::server("t"), Gen(1), &spec, LIMITS, tx).err();
         assert_eq!(
             error.as_deref(),
             Some("failed to start `/nonexistent/foo`: No such file or directory (os error 2)")
@@ -364,7 +364,7 @@ mod tests {
     async fn stdin_lines_reach_the_backend_and_eof_stops_it() {
         let (tx, mut rx) = mpsc::channel(4);
         let spec = sh("while read -r l; do echo \"got $l\"; done", &[]);
-        let Ok(mut handle) = spawn("t", Gen(1), &spec, LIMITS, tx) else { panic!("spawn failed") };
+        let Ok(mut handle) = spawn(&BackendKey::server("t"), Gen(1), &spec, LIMITS, tx) else { panic!("spawn failed") };
         assert_eq!(handle.write("one".into()), Ok(()));
         assert_eq!(timeout(Duration::from_secs(5), rx.recv()).await.ok().flatten(), Some(line("got one")));
         let started = tokio::time::Instant::now();
@@ -380,7 +380,7 @@ mod tests {
         let (tx, mut rx) = mpsc::channel(4);
         // Ignores stdin EOF and SIGTERM, and has a grandchild in its group.
         let spec = sh("trap '' TERM; sleep 300 & echo $!; while :; do sleep 1; done", &[]);
-        let Ok(mut handle) = spawn("t", Gen(1), &spec, LIMITS, tx) else { panic!("spawn failed") };
+        let Ok(mut handle) = spawn(&BackendKey::server("t"), Gen(1), &spec, LIMITS, tx) else { panic!("spawn failed") };
         let grandchild = match timeout(Duration::from_secs(5), rx.recv()).await.ok().flatten() {
             Some(Input::BackendLine { line, .. }) => line.parse::<i32>().ok(),
             _ => None,

@@ -7,7 +7,7 @@ use crate::exchange::{FrontMsg, Head};
 use crate::http_backend;
 use crate::record::Recorder;
 use onemcp_core::config::TransportConfig;
-use onemcp_core::{ExchangeId, Gen, HttpResponse, Hub, Input, Output, SseEvent};
+use onemcp_core::{BackendKey, ExchangeId, Gen, HttpResponse, Hub, Input, Output, SseEvent};
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::ControlFlow;
 use std::time::Duration;
@@ -43,7 +43,7 @@ pub(crate) struct Driver {
     hub: Hub,
     clock: Clock,
     exchanges: BTreeMap<ExchangeId, Slot>,
-    backends: BTreeMap<(String, Gen), BackendHandle>,
+    backends: BTreeMap<(BackendKey, Gen), BackendHandle>,
     backend_events: mpsc::Sender<Input>,
     pipe_limits: PipeLimits,
     /// Inputs produced while dispatching outputs (spawn results, dropped streams).
@@ -275,7 +275,7 @@ impl Driver {
         }
     }
 
-    fn write_backend(&mut self, backend: String, generation: Gen, line: String) {
+    fn write_backend(&mut self, backend: BackendKey, generation: Gen, line: String) {
         let Some(handle) = self.backends.get(&(backend, generation)) else { return };
         match handle.write(line) {
             Ok(()) => {}
@@ -286,7 +286,7 @@ impl Driver {
         }
     }
 
-    fn spawn(&mut self, backend: String, generation: Gen, transport: &TransportConfig) {
+    fn spawn(&mut self, backend: BackendKey, generation: Gen, transport: &TransportConfig) {
         let key = (backend, generation);
         if self.backends.contains_key(&key) {
             tracing::warn!(server = %key.0, %generation, "backend generation already running; spawn ignored");

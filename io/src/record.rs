@@ -168,7 +168,8 @@ mod tests {
         std::fs::write(&path, "old contents that must go\n").unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         let mut recorder = Recorder::create(&path, &HubConfig::default(), [7; 32], Instant(5)).unwrap();
-        let spawn = Output::StopBackend { backend: "a".into(), generation: onemcp_core::Gen(1) };
+        let spawn =
+            Output::StopBackend { backend: onemcp_core::BackendKey::server("a"), generation: onemcp_core::Gen(1) };
         recorder.record_start(std::slice::from_ref(&spawn));
         let closed = recorder.input(Instant(10), &Input::ExchangeClosed { exchange: ExchangeId(3) });
         recorder.record(closed, &[]);

@@ -621,8 +621,8 @@ impl Ledger {
             );
         }
         let (verb, name) = match output {
-            Output::SpawnBackend { backend, .. } => ("spawned", backend),
-            Output::StopBackend { backend, .. } => ("stopped", backend),
+            Output::SpawnBackend { backend, .. } => ("spawned", backend.to_string()),
+            Output::StopBackend { backend, .. } => ("stopped", backend.to_string()),
             Output::Respond { exchange, .. } | Output::PushEvent { exchange, .. } => {
                 let Some(Record { asked: Asked::Call { backend, .. }, .. }) = self.records.get(exchange) else {
                     return Ok(());
@@ -632,11 +632,11 @@ impl Ledger {
                 {
                     return Ok(());
                 }
-                ("answered a call to", backend)
+                ("answered a call to", backend.clone())
             }
             _ => return Ok(()),
         };
-        let server = server_of(name);
+        let server = server_of(&name);
         if scope.untouched.contains(server) {
             return breach(
                 Invariant::ReloadScope,
@@ -726,6 +726,7 @@ impl Ledger {
                 Ok(Some(self.completed(*exchange)))
             }
             Output::SpawnBackend { backend, generation, .. } => {
+                let backend = &backend.to_string();
                 self.known_backend(backend, BackendUse::Spawn)?;
                 if !self.spawned.insert(*generation) {
                     return breach(
@@ -745,6 +746,7 @@ impl Ledger {
                 Ok(None)
             }
             Output::WriteBackend { backend, generation, line } => {
+                let backend = &backend.to_string();
                 self.known_backend(backend, BackendUse::Write)?;
                 self.check_write(backend, *generation, line)?;
                 Ok(None)
@@ -752,7 +754,7 @@ impl Ledger {
             Output::StopBackend { backend, .. } => {
                 // A stopped instance stays counted: the hub forgets it (and its idle timer)
                 // only when that timer fires or its session asks again, which is bounded.
-                self.known_backend(backend, BackendUse::Stop)?;
+                self.known_backend(&backend.to_string(), BackendUse::Stop)?;
                 Ok(None)
             }
         }
@@ -1337,7 +1339,7 @@ mod tests {
         let (mut l, _) = ledger_with_call();
         for (b, g) in [("alpha", 1), ("beta", 2)] {
             let spawn = Output::SpawnBackend {
-                backend: b.into(),
+                backend: onemcp_core::BackendKey::parse(b),
                 generation: Gen(g),
                 transport: TransportConfig::Stdio(LaunchSpec::default()),
             };
@@ -1345,7 +1347,7 @@ mod tests {
         }
         let call = |b: &str, g: u64, id: u64| {
             Output::WriteBackend {
-            backend: b.into(),
+            backend: onemcp_core::BackendKey::parse(b),
             generation: Gen(g),
             line: json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "c0-r7"}}}).to_string(),
         }
@@ -1355,7 +1357,7 @@ mod tests {
         assert_eq!(invariant(l.handle_output(&call("alpha", 1, 2))), Some(Invariant::Attribution), "forwarded twice");
         assert_eq!(invariant(l.handle_output(&call("alpha", 0, 3))), Some(Invariant::OneGeneration));
         let cancel = Output::WriteBackend {
-            backend: "alpha".into(),
+            backend: onemcp_core::BackendKey::parse("alpha"),
             generation: Gen(1),
             line: json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 42}})
                 .to_string(),
@@ -1366,7 +1368,7 @@ mod tests {
     #[test]
     fn catches_reloads_that_touch_what_they_should_not() {
         let spawn = |b: &str, g: u64| Output::SpawnBackend {
-            backend: b.into(),
+            backend: onemcp_core::BackendKey::parse(b),
             generation: Gen(g),
             transport: TransportConfig::Stdio(LaunchSpec::default()),
         };
@@ -1387,14 +1389,22 @@ mod tests {
         // An invalid file: nothing at all may happen.
         l.begin_reload(ReloadScope { invalid: true, ..scope }, BTreeSet::new(), BTreeSet::new());
         assert_eq!(
-            invariant(l.handle_output(&Output::StopBackend { backend: "beta".into(), generation: Gen(4) })),
+            invariant(l.handle_output(&Output::StopBackend {
+                backend: onemcp_core::BackendKey::parse("beta"),
+                generation: Gen(4)
+            })),
             Some(Invariant::ReloadScope)
         );
         // Removed: it may be stopped, never written to or spawned again.
         l.begin_reload(ReloadScope::default(), configured(&["alpha"]), configured(&["beta"]));
-        let stop = Output::StopBackend { backend: "beta_1mcp_session2".into(), generation: Gen(6) };
+        let stop =
+            Output::StopBackend { backend: onemcp_core::BackendKey::parse("beta_1mcp_session2"), generation: Gen(6) };
         assert_eq!(invariant(l.handle_output(&stop)), None);
-        let write = Output::WriteBackend { backend: "beta".into(), generation: Gen(4), line: "{}".into() };
+        let write = Output::WriteBackend {
+            backend: onemcp_core::BackendKey::parse("beta"),
+            generation: Gen(4),
+            line: "{}".into(),
+        };
         assert_eq!(invariant(l.handle_output(&write)), Some(Invariant::Removed));
     }
 
@@ -1440,13 +1450,13 @@ mod tests {
         let unknown = error(3, -32602, "Unknown tool: beta_1mcp_echo");
         assert_eq!(invariant(l.handle_output(&respond(x, unknown))), None, "refused as unknown");
         let spawn = Output::SpawnBackend {
-            backend: "beta".into(),
+            backend: onemcp_core::BackendKey::parse("beta"),
             generation: Gen(1),
             transport: TransportConfig::Stdio(LaunchSpec::default()),
         };
         assert_eq!(invariant(l.handle_output(&spawn)), None);
         let write = Output::WriteBackend {
-            backend: "beta".into(),
+            backend: onemcp_core::BackendKey::parse("beta"),
             generation: Gen(1),
             line: json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "c0-r3"}}}).to_string(),
         };
@@ -1580,7 +1590,7 @@ mod tests {
         let x = call(&mut l, 5, "alpha");
         assert_eq!(invariant(l.handle_output(&refusal(x, 401, challenge, denied))), None);
         let spawn = Output::SpawnBackend {
-            backend: "alpha".into(),
+            backend: onemcp_core::BackendKey::parse("alpha"),
             generation: Gen(1),
             transport: TransportConfig::Stdio(LaunchSpec::default()),
         };
@@ -1588,7 +1598,7 @@ mod tests {
         l.end_step();
         assert_eq!(invariant(l.handle_output(&spawn)), None);
         let write = Output::WriteBackend {
-            backend: "alpha".into(),
+            backend: onemcp_core::BackendKey::parse("alpha"),
             generation: Gen(1),
             line: json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "c0-r5"}}}).to_string(),
         };
@@ -1653,12 +1663,12 @@ mod tests {
         l.set_roots(0, caps(0));
         l.set_roots(1, caps(1));
         let spawn = |b: &str, g: u64| Output::SpawnBackend {
-            backend: b.into(),
+            backend: onemcp_core::BackendKey::parse(b),
             generation: Gen(g),
             transport: TransportConfig::Stdio(LaunchSpec::default()),
         };
         let write = |b: &str, g: u64, m: Value| Output::WriteBackend {
-            backend: b.into(),
+            backend: onemcp_core::BackendKey::parse(b),
             generation: Gen(g),
             line: m.to_string(),
         };

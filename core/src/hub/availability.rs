@@ -5,6 +5,7 @@
 use super::Hub;
 use crate::backend::{Backend, BackendState};
 use crate::health;
+use crate::ids::{BackendKey, SessionId};
 use crate::registry::{Kind, SEPARATOR};
 use crate::time::Instant;
 use serde_json::{Value, json};
@@ -14,37 +15,37 @@ impl Hub {
     /// own `name` if it were: by its `<server>_1mcp_` prefix, or, for `prefix: false`
     /// servers, by the names it listed in its last incarnation. Only servers the session's
     /// view admits count, so a view never learns of servers outside it.
-    pub(super) fn down_owner(&self, session: &str, kind: Kind, name: &str) -> Option<&str> {
+    pub(super) fn down_owner(&self, session: &SessionId, kind: Kind, name: &str) -> Option<&BackendKey> {
         self.backends
             .values()
-            .filter(|b| b.owner.is_none() && b.state != BackendState::Ready && self.sees(session, &b.name))
+            .filter(|b| !b.key.is_instance() && b.state != BackendState::Ready && self.sees(session, &b.key))
             .find(|b| {
                 if b.config.prefix_names {
-                    name.strip_prefix(b.name.as_str()).and_then(|rest| rest.strip_prefix(SEPARATOR)).is_some()
+                    name.strip_prefix(b.server()).and_then(|rest| rest.strip_prefix(SEPARATOR)).is_some()
                 } else {
                     let listed = if kind == Kind::Tool { &b.catalog.tools } else { &b.catalog.prompts };
                     listed.iter().any(|item| item.get("name").and_then(Value::as_str) == Some(name))
                 }
             })
-            .map(|b| b.name.as_str())
+            .map(|b| &b.key)
     }
 
     /// The server down (not serving) whose last resource list had `uri`, within the view.
-    pub(super) fn down_resource_owner(&self, session: &str, uri: &str) -> Option<&str> {
+    pub(super) fn down_resource_owner(&self, session: &SessionId, uri: &str) -> Option<&BackendKey> {
         self.backends
             .values()
-            .filter(|b| b.owner.is_none() && b.state != BackendState::Ready && self.sees(session, &b.name))
+            .filter(|b| !b.key.is_instance() && b.state != BackendState::Ready && self.sees(session, &b.key))
             .find(|b| b.catalog.resources.iter().any(|r| r.get("uri").and_then(Value::as_str) == Some(uri)))
-            .map(|b| b.name.as_str())
+            .map(|b| &b.key)
     }
 
     /// The error message and `data` for a call that `server` cannot take now.
-    pub(super) fn unavailable(&self, now: Instant, server: &str) -> (String, Value) {
+    pub(super) fn unavailable(&self, now: Instant, server: &BackendKey) -> (String, Value) {
         let Some(b) = self.backends.get(server) else {
-            return (format!("server '{server}' is not configured"), json!({"server": server}));
+            return (format!("server '{server}' is not configured"), json!({"server": server.to_string()}));
         };
         let mut data = json!({
-            "server": b.server,
+            "server": b.server(),
             "state": b.state.label(),
             "since": health::timestamp(&self.config, b.since),
             "sinceMs": now.since(b.since).as_millis() as u64,
@@ -59,7 +60,7 @@ impl Hub {
         if let Some(ms) = retry_in {
             data["retryInMs"] = ms.into();
         }
-        let name = &b.server;
+        let name = b.server();
         let since = seconds(now.since(b.since).as_millis() as u64);
         let message = match &b.state {
             BackendState::Spawning | BackendState::Initializing | BackendState::Listing => {

@@ -3,7 +3,7 @@
 use super::{DEFAULT_CONNECT_TIMEOUT, Hub, Timer};
 use crate::backend::{BackendState, ListFetch, ListKind, Pending, ServerInfo};
 use crate::event::Output;
-use crate::ids::Gen;
+use crate::ids::{BackendKey, Gen, ProxyId, SessionId};
 use crate::jsonrpc::{self, Message, code};
 use crate::session::SUPPORTED_VERSIONS;
 use crate::supervision::{RestartDecision, STABLE_PERIOD, decide};
@@ -16,7 +16,7 @@ const MAX_LIST_PAGES: u32 = 1000;
 
 impl Hub {
     /// Spawn a backend's next incarnation (a no-op for disabled ones).
-    pub(super) fn start_backend(&mut self, now: Instant, name: &str) {
+    pub(super) fn start_backend(&mut self, now: Instant, name: &BackendKey) {
         self.next_generation += 1;
         let generation = Gen(self.next_generation);
         let Some(backend) = self.backends.get_mut(name) else { return };
@@ -28,30 +28,29 @@ impl Hub {
         // The catalog stays as last listed until the new incarnation lists again, so a call
         // meanwhile can be told its server is restarting rather than that the tool is unknown.
         backend.awaiting_roots = false;
-        backend.lists_in_flight.clear();
-        backend.lists_stale.clear();
+        backend.lists.reset();
         backend.set_state(now, BackendState::Spawning);
         let timeout = backend.config.connection_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
         backend.connect_timer =
-            Some(self.timers.insert(now.after(timeout), Timer::Connect { backend: name.to_owned(), generation }));
+            Some(self.timers.insert(now.after(timeout), Timer::Connect { backend: name.clone(), generation }));
         let transport = backend.config.transport.clone();
-        self.outputs.push_back(Output::SpawnBackend { backend: name.to_owned(), generation, transport });
+        self.outputs.push_back(Output::SpawnBackend { backend: name.clone(), generation, transport });
     }
 
     /// Look up a backend event's target, dropping events from stale incarnations.
-    fn current(&mut self, name: &str, generation: Gen) -> Option<&mut crate::backend::Backend> {
+    fn current(&mut self, name: &BackendKey, generation: Gen) -> Option<&mut crate::backend::Backend> {
         self.backends.get_mut(name).filter(|b| b.generation == generation && b.state.is_running())
     }
 
-    pub(super) fn handle_spawned(&mut self, now: Instant, name: &str, generation: Gen, pid: Option<u32>) {
+    pub(super) fn handle_spawned(&mut self, now: Instant, name: &BackendKey, generation: Gen, pid: Option<u32>) {
         let Some(backend) = self.current(name, generation) else { return };
         if backend.state != BackendState::Spawning {
             return;
         }
-        tracing::info!(server = name, pid, "server process started");
+        tracing::info!(server = %name, pid, "server process started");
         backend.set_state(now, BackendState::Initializing);
-        let id = backend.allocate_id();
-        backend.pending.insert(id, Pending::Initialize);
+        let id = backend.in_flight.next_id();
+        backend.in_flight.insert(id, Pending::Initialize);
         let owner = backend.owner.clone();
         let capabilities = match owner.and_then(|o| self.sessions.get(&o)) {
             // A per-session instance speaks to exactly one client: it is told what that client declared.
@@ -65,29 +64,29 @@ impl Hub {
             "capabilities": capabilities,
             "clientInfo": {"name": super::clients::SERVER_NAME, "version": super::clients::SERVER_VERSION},
         });
-        self.write(name, generation, &jsonrpc::request(&id.into(), "initialize", params));
+        self.write(name, generation, &jsonrpc::request(&id.to_json(), "initialize", params));
     }
 
-    pub(super) fn handle_spawn_failed(&mut self, now: Instant, name: &str, generation: Gen, error: &str) {
+    pub(super) fn handle_spawn_failed(&mut self, now: Instant, name: &BackendKey, generation: Gen, error: &str) {
         if self.current(name, generation).is_some() {
             self.fail_backend(now, name, format!("could not start: {error}"));
         }
     }
 
-    pub(super) fn handle_exited(&mut self, now: Instant, name: &str, generation: Gen, status: &str) {
+    pub(super) fn handle_exited(&mut self, now: Instant, name: &BackendKey, generation: Gen, status: &str) {
         let Some(backend) = self.current(name, generation) else { return };
         let reason = if backend.state.is_starting() { format!("{status} during startup") } else { status.to_owned() };
         self.fail_backend(now, name, reason);
     }
 
-    pub(super) fn handle_connect_timeout(&mut self, now: Instant, name: &str, generation: Gen) {
+    pub(super) fn handle_connect_timeout(&mut self, now: Instant, name: &BackendKey, generation: Gen) {
         let Some(backend) = self.current(name, generation) else { return };
         backend.connect_timer = None;
         if !backend.state.is_starting() {
             return;
         }
         let timeout = backend.config.connection_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
-        self.outputs.push_back(Output::StopBackend { backend: name.to_owned(), generation });
+        self.outputs.push_back(Output::StopBackend { backend: name.clone(), generation });
         let why = format!(
             "did not become ready within {} ms (if it needs longer to start, e.g. a first `npx -y` download, \
              raise \"connectionTimeout\" for this server in the config)",
@@ -96,10 +95,10 @@ impl Hub {
         self.fail_backend(now, name, why);
     }
 
-    pub(super) fn handle_request_timeout(&mut self, now: Instant, name: &str, generation: Gen, id: u64) {
+    pub(super) fn handle_request_timeout(&mut self, now: Instant, name: &BackendKey, generation: Gen, id: ProxyId) {
         let Some(backend) = self.current(name, generation) else { return };
         let timeout = backend.config.request_timeout.unwrap_or(super::DEFAULT_REQUEST_TIMEOUT);
-        let call = match backend.pending.remove(&id) {
+        let call = match backend.in_flight.take(id) {
             Some(Pending::Client(call)) => call,
             Some(Pending::List(fetch)) => {
                 let why = format!("no answer within {} ms", timeout.as_millis());
@@ -107,47 +106,44 @@ impl Hub {
                 let Value::Object(body) = error else { return };
                 return self.handle_list_page(now, name, generation, fetch, body);
             }
-            Some(Pending::Internal { method, .. }) if method == "ping" => {
+            Some(Pending::Ping { .. }) => {
                 // Alive processes answer pings; this one is hung. A restart is the cure.
                 let generation = backend.generation;
-                self.outputs.push_back(Output::StopBackend { backend: name.to_owned(), generation });
+                self.outputs.push_back(Output::StopBackend { backend: name.clone(), generation });
                 let why = format!("stopped answering (no reply to a ping within {} s)", super::PING_TIMEOUT.as_secs());
                 return self.fail_backend(now, name, why);
             }
             Some(Pending::Internal { method, .. }) => {
-                tracing::warn!(server = name, "{method} got no answer within {} ms", timeout.as_millis());
+                tracing::warn!(server = %name, "{method} got no answer within {} ms", timeout.as_millis());
                 return;
             }
-            Some(other) => {
-                backend.pending.insert(id, other);
+            Some(Pending::Initialize) => {
+                // The handshake has the connect deadline, not a request timer of its own.
+                backend.in_flight.insert(id, Pending::Initialize);
                 return;
             }
             None => return,
         };
-        backend.timeouts_in_a_row += 1;
-        if backend.timeouts_in_a_row >= super::clients::CIRCUIT_THRESHOLD {
-            tracing::warn!(
-                server = name,
-                timeouts = backend.timeouts_in_a_row,
-                "server is not answering; failing fast for a while"
-            );
-            backend.circuit_open_until = Some(now.after(super::clients::CIRCUIT_COOLDOWN));
+        if let Some(timeouts) = backend.circuit.timed_out(now) {
+            tracing::warn!(server = %name, timeouts, "server is not answering; failing fast for a while");
         }
-        let cancel =
-            jsonrpc::notification("notifications/cancelled", Some(json!({"requestId": id, "reason": "timed out"})));
+        let cancel = jsonrpc::notification(
+            "notifications/cancelled",
+            Some(json!({"requestId": id.to_json(), "reason": "timed out"})),
+        );
         self.write(name, generation, &cancel);
         let message = if now >= call.hard_deadline {
             format!("server '{name}' did not finish {} within its maximum time (maxTotalTimeout)", call.method)
         } else {
             format!("server '{name}' did not answer {} within {} ms", call.method, timeout.as_millis())
         };
-        tracing::warn!(server = name, "{message}");
+        tracing::warn!(server = %name, "{message}");
         self.fail_client_call(now, name, call, message);
     }
 
     /// Mark a backend failed: answer everything it owed, withdraw its names.
-    pub(super) fn fail_backend(&mut self, now: Instant, name: &str, reason: String) {
-        tracing::error!(server = name, "server failed: {reason}");
+    pub(super) fn fail_backend(&mut self, now: Instant, name: &BackendKey, reason: String) {
+        tracing::error!(server = %name, "server failed: {reason}");
         let Some(backend) = self.backends.get_mut(name) else { return };
         backend.first_attempt_over = true;
         // A backend that stayed up long enough starts its backoff afresh.
@@ -165,7 +161,7 @@ impl Hub {
             RestartDecision::Stay => BackendState::Failed(reason.clone()),
             RestartDecision::GiveUp => {
                 tracing::error!(
-                    server = name,
+                    server = %name,
                     restarts = backend.restarts,
                     "server keeps failing; giving up (crash loop)"
                 );
@@ -173,14 +169,13 @@ impl Hub {
             }
             RestartDecision::Restart { delay, attempt } => {
                 tracing::warn!(
-                    server = name,
+                    server = %name,
                     attempt,
                     delay_ms = delay.as_millis() as u64,
                     "restarting server after a delay"
                 );
                 let generation = backend.generation;
-                let timer =
-                    self.timers.insert(now.after(delay), Timer::Restart { backend: name.to_owned(), generation });
+                let timer = self.timers.insert(now.after(delay), Timer::Restart { backend: name.clone(), generation });
                 if let Some(b) = self.backends.get_mut(name) {
                     b.restarts = attempt;
                     b.restart_timer = Some(timer);
@@ -191,25 +186,25 @@ impl Hub {
         self.take_down(now, name, state, &reason);
     }
 
-    fn schedule_ping(&mut self, now: Instant, name: &str) {
+    fn schedule_ping(&mut self, now: Instant, name: &BackendKey) {
         let (Some(interval), Some(b)) = (self.config.ping_interval, self.backends.get(name)) else { return };
         let generation = b.generation;
-        self.timers.insert(now.after(interval), Timer::Ping { backend: name.to_owned(), generation });
+        self.timers.insert(now.after(interval), Timer::Ping { backend: name.clone(), generation });
     }
 
-    pub(super) fn handle_ping_due(&mut self, now: Instant, name: &str, generation: Gen) {
+    pub(super) fn handle_ping_due(&mut self, now: Instant, name: &BackendKey, generation: Gen) {
         let Some(b) = self.backends.get(name).filter(|b| b.generation == generation && b.state == BackendState::Ready)
         else {
             return;
         };
         // Only idle backends are pinged: one with requests in flight shows its health by answering them.
-        if b.pending.is_empty() {
-            self.internal_request_within(now, name, "ping", json!({}), super::PING_TIMEOUT);
+        if b.in_flight.is_empty() {
+            self.ping(now, name);
         }
         self.schedule_ping(now, name);
     }
 
-    pub(super) fn handle_restart_due(&mut self, now: Instant, name: &str, generation: Gen) {
+    pub(super) fn handle_restart_due(&mut self, now: Instant, name: &BackendKey, generation: Gen) {
         let Some(backend) = self.backends.get_mut(name) else { return };
         if self.shutting_down
             || backend.generation != generation
@@ -222,7 +217,7 @@ impl Hub {
     }
 
     /// Leave the running states: answer everything the backend owed, withdraw its names.
-    pub(super) fn take_down(&mut self, now: Instant, name: &str, state: BackendState, reason: &str) {
+    pub(super) fn take_down(&mut self, now: Instant, name: &BackendKey, state: BackendState, reason: &str) {
         let Some(backend) = self.backends.get_mut(name) else { return };
         let was_ready = backend.state == BackendState::Ready;
         let verb = if state == BackendState::Stopped { "was stopped" } else { "failed" };
@@ -230,11 +225,11 @@ impl Hub {
         if let Some(timer) = backend.connect_timer.take() {
             self.timers.remove(timer);
         }
-        let pending = std::mem::take(&mut backend.pending);
-        for timer in pending.values().filter_map(Pending::timer) {
+        let owed: Vec<Pending> = backend.in_flight.take_all().collect();
+        for timer in owed.iter().filter_map(Pending::timer) {
             self.timers.remove(timer);
         }
-        for call in pending.into_values().filter_map(|p| match p {
+        for call in owed.into_iter().filter_map(|p| match p {
             Pending::Client(call) => Some(call),
             _ => None,
         }) {
@@ -247,12 +242,12 @@ impl Hub {
             b.subscribers.clear();
             b.log_level = None;
         }
-        if was_ready && !self.is_instance(name) {
+        if was_ready && !name.is_instance() {
             self.rebuild_registry();
         }
     }
 
-    pub(super) fn handle_backend_line(&mut self, now: Instant, name: &str, generation: Gen, line: &str) {
+    pub(super) fn handle_backend_line(&mut self, now: Instant, name: &BackendKey, generation: Gen, line: &str) {
         let Some(backend) = self.current(name, generation) else { return };
         if line.trim().is_empty() {
             return;
@@ -263,7 +258,7 @@ impl Hub {
                 backend.garbage_lines += 1;
                 // Servers that print banners to stdout are common; skip the line, keep serving.
                 let shown: String = line.chars().take(200).collect();
-                tracing::warn!(server = name, "ignoring a line that is not JSON-RPC ({e}): {shown}");
+                tracing::warn!(server = %name, "ignoring a line that is not JSON-RPC ({e}): {shown}");
                 return;
             }
         };
@@ -279,14 +274,14 @@ impl Hub {
     fn handle_backend_response(
         &mut self,
         now: Instant,
-        name: &str,
+        name: &BackendKey,
         generation: Gen,
         id: &Value,
         body: Map<String, Value>,
     ) {
         let Some(backend) = self.current(name, generation) else { return };
-        let Some(pending) = id.as_u64().and_then(|id| backend.pending.remove(&id)) else {
-            tracing::debug!(server = name, %id, "dropping a response nobody awaits (late or unknown id)");
+        let Some(pending) = ProxyId::from_json(id).and_then(|id| backend.in_flight.take(id)) else {
+            tracing::debug!(server = %name, %id, "dropping a response nobody awaits (late or unknown id)");
             return;
         };
         match pending {
@@ -296,19 +291,22 @@ impl Hub {
                 self.handle_list_page(now, name, generation, fetch, body)
             }
             Pending::Client(call) => self.complete_client_call(now, name, call, body),
+            Pending::Ping { timer } => {
+                self.timers.remove(timer);
+            }
             Pending::Internal { method, timer } => {
                 self.timers.remove(timer);
                 if let Some(error) = body.get("error") {
-                    tracing::warn!(server = name, %error, "{method} failed");
+                    tracing::warn!(server = %name, %error, "{method} failed");
                 }
             }
         }
     }
 
-    fn handle_initialized(&mut self, now: Instant, name: &str, generation: Gen, body: Map<String, Value>) {
+    fn handle_initialized(&mut self, now: Instant, name: &BackendKey, generation: Gen, body: Map<String, Value>) {
         let Some(result) = body.get("result").and_then(Value::as_object) else {
             let why = body.get("error").and_then(|e| e.get("message")).and_then(Value::as_str).unwrap_or("no result");
-            self.outputs.push_back(Output::StopBackend { backend: name.to_owned(), generation });
+            self.outputs.push_back(Output::StopBackend { backend: name.clone(), generation });
             return self.fail_backend(now, name, format!("initialize failed: {why}"));
         };
         let info = ServerInfo {
@@ -320,11 +318,11 @@ impl Hub {
             == Some(super::clients::SERVER_NAME)
         {
             // Pointing 1mcp at itself would route requests in a circle.
-            self.outputs.push_back(Output::StopBackend { backend: name.to_owned(), generation });
+            self.outputs.push_back(Output::StopBackend { backend: name.clone(), generation });
             return self.fail_backend(now, name, "refusing to aggregate another 1mcp (loop protection)".into());
         }
         let Some(backend) = self.current(name, generation) else { return };
-        tracing::info!(server = name, version = %info.protocol_version, "server initialized");
+        tracing::info!(server = %name, version = %info.protocol_version, "server initialized");
         backend.info = Some(info);
         backend.catalog = Default::default();
         backend.set_state(now, BackendState::Listing);
@@ -337,13 +335,13 @@ impl Hub {
             return;
         }
         // A per-session instance serves calls only; the shared backend lists for everyone.
-        let kinds: Vec<ListKind> = if self.is_instance(name) {
+        let kinds: Vec<ListKind> = if name.is_instance() {
             Vec::new()
         } else {
             ListKind::ALL.into_iter().filter(|k| self.backends[name].has_capability(k.capability())).collect()
         };
         if let Some(b) = self.backends.get_mut(name) {
-            b.lists_outstanding = kinds.len() as u8;
+            b.lists.expect(kinds.len());
         }
         if kinds.is_empty() {
             return self.mark_ready(now, name);
@@ -357,7 +355,7 @@ impl Hub {
     fn request_list_page(
         &mut self,
         now: Instant,
-        name: &str,
+        name: &BackendKey,
         generation: Gen,
         kind: ListKind,
         items: Vec<Map<String, Value>>,
@@ -365,23 +363,23 @@ impl Hub {
         cursor: Option<Value>,
     ) {
         let Some(backend) = self.current(name, generation) else { return };
-        backend.lists_in_flight.insert(kind);
-        let id = backend.allocate_id();
+        backend.lists.begin(kind);
+        let id = backend.in_flight.next_id();
         let timeout = backend.config.request_timeout.unwrap_or(super::DEFAULT_REQUEST_TIMEOUT);
-        let timer = self.timers.insert(now.after(timeout), Timer::Request { backend: name.to_owned(), generation, id });
+        let timer = self.timers.insert(now.after(timeout), Timer::Request { backend: name.clone(), generation, id });
         let Some(backend) = self.backends.get_mut(name) else { return };
-        backend.pending.insert(id, Pending::List(ListFetch { kind, items, pages, timer }));
+        backend.in_flight.insert(id, Pending::List(ListFetch { kind, items, pages, timer }));
         let params = match cursor {
             Some(c) => json!({"cursor": c}),
             None => json!({}),
         };
-        self.write(name, generation, &jsonrpc::request(&id.into(), kind.method(), params));
+        self.write(name, generation, &jsonrpc::request(&id.to_json(), kind.method(), params));
     }
 
     fn handle_list_page(
         &mut self,
         now: Instant,
-        name: &str,
+        name: &BackendKey,
         generation: Gen,
         fetch: ListFetch,
         body: Map<String, Value>,
@@ -397,7 +395,7 @@ impl Hub {
                     if pages + 1 < MAX_LIST_PAGES {
                         return self.request_list_page(now, name, generation, kind, items, pages + 1, Some(cursor));
                     }
-                    tracing::warn!(server = name, "stopped following {} after {MAX_LIST_PAGES} pages", kind.method());
+                    tracing::warn!(server = %name, "stopped following {} after {MAX_LIST_PAGES} pages", kind.method());
                 }
                 Some(items)
             }
@@ -412,27 +410,22 @@ impl Hub {
     fn finish_list(
         &mut self,
         now: Instant,
-        name: &str,
+        name: &BackendKey,
         generation: Gen,
         kind: ListKind,
         fetched: Option<Vec<Map<String, Value>>>,
     ) {
         let Some(backend) = self.current(name, generation) else { return };
-        backend.lists_in_flight.remove(&kind);
+        backend.lists.end(kind);
         if let Some(items) = fetched {
             *kind.slot(&mut backend.catalog) = items;
         }
         match backend.state {
-            BackendState::Listing => {
-                backend.lists_outstanding = backend.lists_outstanding.saturating_sub(1);
-                if backend.lists_outstanding == 0 {
-                    self.mark_ready(now, name);
-                }
-            }
+            BackendState::Listing if backend.lists.startup_fetched() => self.mark_ready(now, name),
             BackendState::Ready => {
                 self.rebuild_registry();
                 // A change announced while this fetch was running may not be in it: fetch again.
-                if self.backends.get_mut(name).is_some_and(|b| b.lists_stale.remove(&kind)) {
+                if self.backends.get_mut(name).is_some_and(|b| b.lists.take_stale(kind)) {
                     self.relist(now, name, kind);
                 }
             }
@@ -440,20 +433,20 @@ impl Hub {
         }
     }
 
-    pub(super) fn mark_ready(&mut self, now: Instant, name: &str) {
+    pub(super) fn mark_ready(&mut self, now: Instant, name: &BackendKey) {
         let Some(backend) = self.backends.get_mut(name) else { return };
         if let Some(timer) = backend.connect_timer.take() {
             self.timers.remove(timer);
         }
         backend.set_state(now, BackendState::Ready);
         backend.first_attempt_over = true;
-        if backend.owner.is_some() {
-            tracing::info!(instance = name, "per-session instance ready");
+        if backend.key.is_instance() {
+            tracing::info!(instance = %name, "per-session instance ready");
             return self.release_queue(now, name);
         }
         let c = &backend.catalog;
         tracing::info!(
-            server = name,
+            server = %name,
             tools = c.tools.len(),
             prompts = c.prompts.len(),
             resources = c.resources.len(),
@@ -465,7 +458,7 @@ impl Hub {
         self.schedule_ping(now, name);
     }
 
-    fn handle_backend_notification(&mut self, now: Instant, name: &str, method: &str, body: Map<String, Value>) {
+    fn handle_backend_notification(&mut self, now: Instant, name: &BackendKey, method: &str, body: Map<String, Value>) {
         match method {
             "notifications/tools/list_changed" => self.relist(now, name, ListKind::Tools),
             "notifications/prompts/list_changed" => self.relist(now, name, ListKind::Prompts),
@@ -477,25 +470,24 @@ impl Hub {
                 let params = jsonrpc::params(&body);
                 let level = params.and_then(|p| p.get("level")).and_then(Value::as_str).unwrap_or("info");
                 let data = params.and_then(|p| p.get("data")).map(Value::to_string).unwrap_or_default();
-                tracing::debug!(server = name, level, "server log: {data}");
+                tracing::debug!(server = %name, level, "server log: {data}");
                 self.handle_backend_log(name, body);
             }
             "notifications/progress" => self.handle_backend_progress(now, name, body),
             "notifications/resources/updated" => self.handle_resource_updated(name, body),
             "notifications/cancelled" => self.handle_backend_cancelled(name, &body),
-            _ => tracing::debug!(server = name, method, "ignoring server notification"),
+            _ => tracing::debug!(server = %name, method, "ignoring server notification"),
         }
     }
 
     /// Fetch a list again after the backend announced a change; one fetch per list at a
     /// time, so answers to overlapping fetches cannot land out of order.
-    fn relist(&mut self, now: Instant, name: &str, kind: ListKind) {
+    fn relist(&mut self, now: Instant, name: &BackendKey, kind: ListKind) {
         let Some(backend) = self.backends.get_mut(name) else { return };
         if backend.state != BackendState::Ready || !backend.has_capability(kind.capability()) {
             return;
         }
-        if backend.lists_in_flight.contains(&kind) {
-            backend.lists_stale.insert(kind);
+        if !backend.lists.changed(kind) {
             return;
         }
         let generation = backend.generation;
@@ -517,7 +509,7 @@ impl Hub {
 
     /// Forwarded client calls still waiting on backends.
     fn calls_in_flight(&self) -> usize {
-        self.backends.values().flat_map(|b| b.pending.values()).filter(|p| matches!(p, Pending::Client(_))).count()
+        self.backends.values().map(|b| b.in_flight.clients().count()).sum()
     }
 
     /// During a drain, finish as soon as the last call is answered.
@@ -532,17 +524,17 @@ impl Hub {
         for timer in [self.drain_timer.take(), self.sweep_timer.take()].into_iter().flatten() {
             self.timers.remove(timer);
         }
-        let sessions: Vec<String> = self.sessions.keys().cloned().collect();
+        let sessions: Vec<SessionId> = self.sessions.keys().cloned().collect();
         for session in sessions {
             self.end_session(now, &session, "1mcp is shutting down");
         }
-        let running: Vec<(String, Gen)> =
-            self.backends.values().filter(|b| b.state.is_running()).map(|b| (b.name.clone(), b.generation)).collect();
-        let waiting: Vec<String> = self
+        let running: Vec<(BackendKey, Gen)> =
+            self.backends.values().filter(|b| b.state.is_running()).map(|b| (b.key.clone(), b.generation)).collect();
+        let waiting: Vec<BackendKey> = self
             .backends
             .values()
             .filter(|b| matches!(b.state, BackendState::Restarting { .. }))
-            .map(|b| b.name.clone())
+            .map(|b| b.key.clone())
             .collect();
         for name in waiting {
             if let Some(b) = self.backends.get_mut(&name) {
@@ -559,26 +551,27 @@ impl Hub {
         }
     }
 
-    pub(super) fn write(&mut self, name: &str, generation: Gen, message: &Value) {
-        self.outputs.push_back(Output::WriteBackend {
-            backend: name.to_owned(),
-            generation,
-            line: message.to_string(),
-        });
+    pub(super) fn write(&mut self, name: &BackendKey, generation: Gen, message: &Value) {
+        self.outputs.push_back(Output::WriteBackend { backend: name.clone(), generation, line: message.to_string() });
     }
 }
 
 /// What a failed list fetch leaves (logged): a ready backend keeps its previous list (`None`),
 /// one still starting has an empty one. "Not implemented" is common and harmless (a resources
 /// server without templates), so it is not a warning.
-fn failed_list(name: &str, kind: ListKind, body: &Map<String, Value>, ready: bool) -> Option<Vec<Map<String, Value>>> {
+fn failed_list(
+    name: &BackendKey,
+    kind: ListKind,
+    body: &Map<String, Value>,
+    ready: bool,
+) -> Option<Vec<Map<String, Value>>> {
     let error = body.get("error");
     let why = error.and_then(|e| e.get("message")).and_then(Value::as_str).unwrap_or("no result");
     let fallback = if ready { "keeping the previous list" } else { "treating it as empty" };
     if error.and_then(|e| e.get("code")).and_then(Value::as_i64) == Some(code::METHOD_NOT_FOUND) {
-        tracing::info!(server = name, "{} is not implemented; {fallback}", kind.method());
+        tracing::info!(server = %name, "{} is not implemented; {fallback}", kind.method());
     } else {
-        tracing::warn!(server = name, "{} failed ({why}); {fallback}", kind.method());
+        tracing::warn!(server = %name, "{} failed ({why}); {fallback}", kind.method());
     }
     (!ready).then(Vec::new)
 }

@@ -5,17 +5,12 @@ use crate::backend::{BackendState, ClientCall, ListKind, Pending};
 use crate::cursor::{self, CursorError, CursorPayload};
 use crate::event::Output;
 use crate::front::ReplyMode;
-use crate::ids::ExchangeId;
+use crate::ids::{BackendKey, ExchangeId, ProxyId, SessionId};
 use crate::jsonrpc::{self, RequestId, code};
 use crate::registry::{Kind, SEPARATOR};
 use crate::session::LogLevel;
 use crate::time::Instant;
 use serde_json::{Map, Value, json};
-
-/// Timeouts in a row after which a server's circuit opens.
-pub const CIRCUIT_THRESHOLD: u32 = 3;
-/// How long an open circuit fails requests fast before letting one through again.
-pub const CIRCUIT_COOLDOWN: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Most forwarded requests one session may have waiting on backends at once.
 pub const MAX_IN_FLIGHT_PER_SESSION: usize = 256;
@@ -43,7 +38,7 @@ pub(super) struct Incoming {
     /// The client accepts an event stream, so progress and server requests can precede the answer.
     pub sse_ok: bool,
     /// The session it belongs to.
-    pub session: String,
+    pub session: SessionId,
     /// The client's request id.
     pub id: RequestId,
     /// The answer's event stream is already open (something reached the client on it while
@@ -76,7 +71,9 @@ impl Hub {
             .backends
             .values()
             .filter(|b| b.state == BackendState::Ready)
-            .filter_map(|b| b.effective_instructions().map(|text| format!("<{0}>\n{1}\n</{0}>", b.name, text.trim())))
+            .filter_map(|b| {
+                b.effective_instructions().map(|text| format!("<{0}>\n{1}\n</{0}>", b.server(), text.trim()))
+            })
             .collect();
         if parts.is_empty() {
             return None;
@@ -135,13 +132,8 @@ impl Hub {
 
     /// A merged list as this session's view shows it: whole, or one page with a signed cursor
     /// to the next when the session asked for `pagination=true`.
-    fn list_result(&self, session: &str, id: &RequestId, method: &str, body: &Map<String, Value>) -> Value {
-        let list = match method {
-            "tools/list" => ListKind::Tools,
-            "prompts/list" => ListKind::Prompts,
-            "resources/list" => ListKind::Resources,
-            _ => ListKind::Templates,
-        };
+    fn list_result(&self, session: &SessionId, id: &RequestId, method: &str, body: &Map<String, Value>) -> Value {
+        let list = ListKind::of_method(method).unwrap_or(ListKind::Templates);
         let visible = self.visible(session, &self.registry, list);
         let cursor = jsonrpc::params(body).and_then(|p| p.get("cursor")).filter(|c| !c.is_null());
         let view = self.sessions.get(session).map(|s| &s.view);
@@ -190,17 +182,21 @@ impl Hub {
             let e = jsonrpc::error(Some(&req.id), code::INVALID_PARAMS, format!("missing {what} name"));
             return self.answer(&req, &e);
         };
-        let route = self.registry.route(kind, &name).filter(|r| self.sees(&req.session, &r.backend)).cloned();
+        let route =
+            self.registry.route(kind, &name).map(|r| (BackendKey::server(r.backend.as_str()), r.original.clone()));
+        let route = route.filter(|(backend, _)| self.sees(&req.session, backend));
         let Some(route) = route else {
-            let disabled =
-                self.registry.disabled_tool_owner(&name).filter(|s| kind == Kind::Tool && self.sees(&req.session, s));
+            let disabled = self
+                .registry
+                .disabled_tool_owner(&name)
+                .filter(|s| kind == Kind::Tool && self.sees(&req.session, &BackendKey::server(*s)));
             if let Some(server) = disabled {
                 let message = format!("Tool {name} is disabled by the configuration of server '{server}'");
                 let e =
                     jsonrpc::error_with_data(Some(&req.id), code::INVALID_PARAMS, message, Some(json!({ what: name })));
                 return self.answer(&req, &e);
             }
-            if let Some(server) = self.down_owner(&req.session, kind, &name).map(str::to_owned) {
+            if let Some(server) = self.down_owner(&req.session, kind, &name).cloned() {
                 // Its server is starting or down: say so, rather than pretend the name is a typo.
                 let (message, mut data) = self.unavailable(now, &server);
                 data[what] = Value::String(name);
@@ -211,20 +207,21 @@ impl Hub {
             let e = jsonrpc::error_with_data(Some(&req.id), code::INVALID_PARAMS, message, Some(json!({ what: name })));
             return self.answer(&req, &e);
         };
+        let (backend, original) = route;
         let mut body = body;
         let params = body.get_mut("params").and_then(Value::as_object_mut);
         match (slot, params) {
             (NameSlot::Name, Some(p)) => {
-                p.insert("name".into(), Value::String(route.original));
+                p.insert("name".into(), Value::String(original));
             }
             (NameSlot::RefName, Some(p)) => {
                 if let Some(r) = p.get_mut("ref").and_then(Value::as_object_mut) {
-                    r.insert("name".into(), Value::String(route.original));
+                    r.insert("name".into(), Value::String(original));
                 }
             }
             _ => {}
         }
-        self.forward(now, req, &route.backend, body);
+        self.forward(now, req, &backend, body);
     }
 
     fn route_resource(&mut self, now: Instant, req: Incoming, body: Map<String, Value>) {
@@ -234,8 +231,7 @@ impl Hub {
         };
         match self.resource_owner(&req.session, &uri) {
             Some(backend) => self.forward(now, req, &backend, body),
-            None if self.down_resource_owner(&req.session, &uri).is_some() => {
-                let server = self.down_resource_owner(&req.session, &uri).unwrap_or_default().to_owned();
+            None if let Some(server) = self.down_resource_owner(&req.session, &uri).cloned() => {
                 let (message, mut data) = self.unavailable(now, &server);
                 data["uri"] = Value::String(uri);
                 let e = jsonrpc::error_with_data(Some(&req.id), code::INTERNAL_ERROR, message, Some(data));
@@ -254,16 +250,17 @@ impl Hub {
     }
 
     /// The registry's answer, or the only resource-capable backend for unlisted URIs.
-    fn resource_owner(&self, session: &str, uri: &str) -> Option<String> {
-        if let Some(owner) = self.registry.resource_owner(uri).filter(|b| self.sees(session, b)) {
-            return Some(owner.to_owned());
+    fn resource_owner(&self, session: &SessionId, uri: &str) -> Option<BackendKey> {
+        if let Some(owner) = self.registry.resource_owner(uri).map(BackendKey::server).filter(|b| self.sees(session, b))
+        {
+            return Some(owner);
         }
         let mut capable = self
             .backends
             .values()
-            .filter(|b| b.state == BackendState::Ready && b.has_capability("resources") && self.sees(session, &b.name));
+            .filter(|b| b.state == BackendState::Ready && b.has_capability("resources") && self.sees(session, &b.key));
         match (capable.next(), capable.next()) {
-            (Some(only), None) => Some(only.name.clone()),
+            (Some(only), None) => Some(only.key.clone()),
             _ => None,
         }
     }
@@ -297,7 +294,7 @@ impl Hub {
         }
     }
 
-    pub(super) fn forward(&mut self, now: Instant, req: Incoming, server: &str, body: Map<String, Value>) {
+    pub(super) fn forward(&mut self, now: Instant, req: Incoming, server: &BackendKey, body: Map<String, Value>) {
         if self.shutting_down {
             let e = jsonrpc::error(Some(&req.id), code::INTERNAL_ERROR, "1mcp is shutting down; not taking new calls");
             return self.answer(&req, &e);
@@ -312,17 +309,24 @@ impl Hub {
             Ok(target) => target,
             Err(why) => return self.answer(&req, &jsonrpc::error(Some(&req.id), code::INTERNAL_ERROR, why)),
         };
-        if target != server && self.backends.get(&target).is_some_and(|b| b.state.is_starting()) {
+        if target != *server && self.backends.get(&target).is_some_and(|b| b.state.is_starting()) {
             return self.queue_for_instance(&target, req, body);
         }
         self.send_to_backend(now, req, &target, body);
     }
 
     /// Send a client request to one backend (or instance) under a fresh backend-side id.
-    fn send_to_backend(&mut self, now: Instant, req: Incoming, backend_name: &str, mut body: Map<String, Value>) {
-        if let Some(until) = self.backends.get(backend_name).and_then(|b| b.circuit_open_until).filter(|u| *u > now) {
+    fn send_to_backend(
+        &mut self,
+        now: Instant,
+        req: Incoming,
+        backend_name: &BackendKey,
+        mut body: Map<String, Value>,
+    ) {
+        if let Some(until) = self.backends.get(backend_name).and_then(|b| b.circuit.open_until(now)) {
             let why = format!(
-                "server '{backend_name}' stopped answering ({CIRCUIT_THRESHOLD} timeouts in a row); failing fast for {} ms more",
+                "server '{backend_name}' stopped answering ({} timeouts in a row); failing fast for {} ms more",
+                crate::backend::CIRCUIT_THRESHOLD,
                 until.since(now).as_millis()
             );
             let data = json!({"server": backend_name, "state": "circuit-open", "retryInMs": until.since(now).as_millis() as u64});
@@ -337,15 +341,15 @@ impl Hub {
         let Some(backend) = self.backends.get_mut(backend_name) else { return };
         let Incoming { exchange, mode, sse_ok, session, id: client_id, streaming } = req;
         let method = body.get("method").and_then(Value::as_str).unwrap_or_default().to_owned();
-        let id = backend.allocate_id();
-        body.insert("id".into(), id.into());
+        let id = backend.in_flight.next_id();
+        body.insert("id".into(), id.to_json());
         let progress_token = swap_progress_token(&mut body, id);
         let timeout = backend.config.request_timeout.unwrap_or(DEFAULT_REQUEST_TIMEOUT);
         let hard_deadline = now.after(backend.config.max_total_timeout.unwrap_or(timeout * 10));
         let generation = backend.generation;
         let timer =
-            self.timers.insert(now.after(timeout), Timer::Request { backend: backend_name.to_owned(), generation, id });
-        backend.pending.insert(
+            self.timers.insert(now.after(timeout), Timer::Request { backend: backend_name.clone(), generation, id });
+        backend.in_flight.insert(
             id,
             Pending::Client(ClientCall {
                 exchange,
@@ -358,21 +362,20 @@ impl Hub {
             }),
         );
         self.outputs.push_back(Output::WriteBackend {
-            backend: backend_name.to_owned(),
+            backend: backend_name.clone(),
             generation,
             line: Value::Object(body).to_string(),
         });
-        self.exchanges
-            .insert(exchange, Exchange::Call { backend: backend_name.to_owned(), id, mode, sse_ok, streaming });
+        self.exchanges.insert(exchange, Exchange::Call { backend: backend_name.clone(), id, mode, sse_ok, streaming });
         if let Some(s) = self.sessions.get_mut(&session) {
-            s.in_flight.insert((backend_name.to_owned(), id));
+            s.in_flight.insert((backend_name.clone(), id));
         }
     }
 
     pub(super) fn handle_client_notification(
         &mut self,
         now: Instant,
-        session: &str,
+        session: &SessionId,
         method: &str,
         body: &Map<String, Value>,
     ) {
@@ -387,11 +390,11 @@ impl Hub {
                 // Roots belong to the client: only its own instances hold them (a shared server
                 // holds nobody's), so only they are told to ask again.
                 let message = jsonrpc::notification(method, None);
-                let targets: Vec<(String, crate::ids::Gen)> = self
+                let targets: Vec<(BackendKey, crate::ids::Gen)> = self
                     .backends
                     .values()
-                    .filter(|b| b.state == BackendState::Ready && b.owner.as_deref() == Some(session))
-                    .map(|b| (b.name.clone(), b.generation))
+                    .filter(|b| b.state == BackendState::Ready && b.owner.as_ref() == Some(session))
+                    .map(|b| (b.key.clone(), b.generation))
                     .collect();
                 for (name, generation) in targets {
                     self.write(&name, generation, &message);
@@ -401,8 +404,10 @@ impl Hub {
                 let Some(request_id) = jsonrpc::params(body).and_then(|p| p.get("requestId")).cloned() else { return };
                 let found = self.sessions.get(session).and_then(|s| {
                     s.in_flight.iter().find(|(backend, id)| {
-                        matches!(self.backends.get(backend).and_then(|b| b.pending.get(id)),
-                            Some(Pending::Client(call)) if call.client_id == request_id)
+                        self.backends
+                            .get(backend)
+                            .and_then(|b| b.in_flight.client(*id))
+                            .is_some_and(|call| call.client_id == request_id)
                     })
                 });
                 if let Some((backend, id)) = found.cloned() {
@@ -422,7 +427,7 @@ impl Hub {
                 // Still waiting for its instance to start: it is simply never sent.
                 let mut cancelled = None;
                 for waiting in self.queued.values_mut() {
-                    if let Some(at) = waiting.iter().position(|(r, _)| r.session == session && r.id == request_id) {
+                    if let Some(at) = waiting.iter().position(|(r, _)| r.session == *session && r.id == request_id) {
                         cancelled = Some(waiting.remove(at).0);
                         break;
                     }
@@ -431,7 +436,7 @@ impl Hub {
                     self.end_cancelled(req.exchange, req.mode, req.streaming);
                 }
             }
-            _ => tracing::debug!(session, method = %crate::text::for_log(method), "ignoring client notification"),
+            _ => tracing::debug!(%session, method = %crate::text::for_log(method), "ignoring client notification"),
         }
     }
 
@@ -452,46 +457,43 @@ impl Hub {
     pub(super) fn complete_client_call(
         &mut self,
         now: Instant,
-        backend: &str,
+        backend: &BackendKey,
         call: ClientCall,
         mut message: Map<String, Value>,
     ) {
         if let Some(b) = self.backends.get_mut(backend) {
-            // It answers again: whatever stuck it is over.
-            b.timeouts_in_a_row = 0;
-            b.circuit_open_until = None;
+            b.circuit.answered();
         }
         message.insert("id".into(), call.client_id.clone());
         if let Some(error) = message.get_mut("error").and_then(Value::as_object_mut) {
-            let server = self.backends.get(backend).map_or(backend, |b| b.server.as_str());
-            attribute_error(error, server);
+            attribute_error(error, backend.server_name());
         }
         self.deliver_call(now, backend, call, &Value::Object(message));
     }
 
     /// Answer a forwarded request with an error of the proxy's own.
-    pub(super) fn fail_client_call(&mut self, now: Instant, backend: &str, call: ClientCall, message: String) {
+    pub(super) fn fail_client_call(&mut self, now: Instant, backend: &BackendKey, call: ClientCall, message: String) {
         let error = jsonrpc::error_with_data(
             Some(&call.client_id),
             code::INTERNAL_ERROR,
             message,
-            Some(json!({"server": backend})),
+            Some(json!({"server": backend.to_string()})),
         );
         self.deliver_call(now, backend, call, &error);
     }
 
-    fn deliver_call(&mut self, now: Instant, backend: &str, call: ClientCall, message: &Value) {
+    fn deliver_call(&mut self, now: Instant, backend: &BackendKey, call: ClientCall, message: &Value) {
         self.deliver_call_inner(backend, call, message);
         if self.shutting_down {
             self.check_drained(now);
         }
     }
 
-    fn deliver_call_inner(&mut self, backend: &str, call: ClientCall, message: &Value) {
+    fn deliver_call_inner(&mut self, backend: &BackendKey, call: ClientCall, message: &Value) {
         self.timers.remove(call.timer);
         let Some(Exchange::Call { mode, id, streaming, .. }) = self.exchanges.remove(&call.exchange) else { return };
         if let Some(s) = self.sessions.get_mut(&call.session) {
-            s.in_flight.remove(&(backend.to_owned(), id));
+            s.in_flight.remove(&(backend.clone(), id));
         }
         if let ReplyMode::Legacy { stream } = mode {
             self.push_event(stream, message);
@@ -506,28 +508,16 @@ impl Hub {
 
     /// Stop waiting for a forwarded request; tell the backend to stop too. Returns the
     /// exchange that was waiting for it.
-    pub(super) fn abandon_call(&mut self, backend: &str, id: u64, reason: &str) -> Option<ExchangeId> {
+    pub(super) fn abandon_call(&mut self, backend: &BackendKey, id: ProxyId, reason: &str) -> Option<ExchangeId> {
         let b = self.backends.get_mut(backend)?;
-        let call = match b.pending.remove(&id) {
-            Some(Pending::Client(call)) => call,
-            Some(other) => {
-                b.pending.insert(id, other);
-                return None;
-            }
-            None => return None,
-        };
+        let call = b.in_flight.take_client(id)?;
         let generation = b.generation;
         self.timers.remove(call.timer);
         self.exchanges.remove(&call.exchange);
         if let Some(s) = self.sessions.get_mut(&call.session) {
-            s.in_flight.remove(&(backend.to_owned(), id));
+            s.in_flight.remove(&(backend.clone(), id));
         }
-        let cancel = jsonrpc::notification("notifications/cancelled", Some(json!({"requestId": id, "reason": reason})));
-        self.outputs.push_back(Output::WriteBackend {
-            backend: backend.to_owned(),
-            generation,
-            line: cancel.to_string(),
-        });
+        self.write(backend, generation, &cancelled(id, reason));
         Some(call.exchange)
     }
 
@@ -560,11 +550,11 @@ impl Hub {
 
     /// Remove a session: close its stream, cancel what it still has in flight, answer what
     /// backends asked it, and drop its subscriptions.
-    pub(super) fn end_session(&mut self, now: Instant, session_id: &str, reason: &str) {
+    pub(super) fn end_session(&mut self, now: Instant, session_id: &SessionId, reason: &str) {
         self.drop_server_requests_of(session_id, &format!("the client session ended: {reason}"));
         let subscriptions = self.sessions.get(session_id).map(|s| s.subscriptions.clone()).unwrap_or_default();
-        for (backend, uri) in subscriptions {
-            self.release_subscription(now, session_id, &backend, &uri);
+        for (server, uri) in subscriptions {
+            self.release_subscription(now, session_id, &BackendKey::server(server), &uri);
         }
         self.remove_instances_of(now, session_id);
         let Some(session) = self.sessions.remove(session_id) else { return };
@@ -573,22 +563,9 @@ impl Hub {
             self.outputs.push_back(Output::CloseStream { exchange: stream });
         }
         for (backend, id) in session.in_flight {
-            let call = self.backends.get_mut(&backend).and_then(|b| match b.pending.remove(&id) {
-                Some(Pending::Client(call)) => Some((call, b.generation)),
-                Some(other) => {
-                    b.pending.insert(id, other);
-                    None
-                }
-                None => None,
-            });
+            let call = self.backends.get_mut(&backend).and_then(|b| Some((b.in_flight.take_client(id)?, b.generation)));
             if let Some((call, generation)) = call {
-                let cancel =
-                    jsonrpc::notification("notifications/cancelled", Some(json!({"requestId": id, "reason": reason})));
-                self.outputs.push_back(Output::WriteBackend {
-                    backend: backend.clone(),
-                    generation,
-                    line: cancel.to_string(),
-                });
+                self.write(&backend, generation, &cancelled(id, reason));
                 self.fail_client_call(now, &backend, call, format!("request abandoned: {reason}"));
             }
         }
@@ -624,11 +601,16 @@ fn invalid_cursor(id: &RequestId, error: CursorError) -> Value {
 
 /// Replace `params._meta.progressToken` with `ours` (unique on the backend's side); returns the
 /// client's token so progress can be mapped back to it.
-fn swap_progress_token(body: &mut Map<String, Value>, ours: u64) -> Option<Value> {
+fn swap_progress_token(body: &mut Map<String, Value>, ours: ProxyId) -> Option<Value> {
     let meta = body.get_mut("params")?.as_object_mut()?.get_mut("_meta")?.as_object_mut()?;
     let theirs = meta.get("progressToken").filter(|t| jsonrpc::is_valid_id(t))?.clone();
-    meta.insert("progressToken".into(), ours.into());
+    meta.insert("progressToken".into(), ours.to_json());
     Some(theirs)
+}
+
+/// `notifications/cancelled` for a request 1mcp sent a backend.
+fn cancelled(id: ProxyId, reason: &str) -> Value {
+    jsonrpc::notification("notifications/cancelled", Some(json!({"requestId": id.to_json(), "reason": reason})))
 }
 
 impl Hub {
@@ -654,18 +636,13 @@ impl Hub {
             let text = format!("server '{backend}' does not support resource subscriptions");
             return self.answer(&req, &jsonrpc::error(Some(&req.id), code::METHOD_NOT_FOUND, text));
         }
-        let key = (backend.clone(), uri.clone());
+        let key = (backend.server_name().to_owned(), uri.clone());
         let fresh = self.sessions.get_mut(&req.session).is_some_and(|s| s.subscriptions.insert(key));
         if self.backends.get(&backend).is_some_and(|b| b.config.per_session.is_some()) {
             // Each session's own instance holds its own subscriptions: nothing to share.
             return self.forward(now, req, &backend, body);
         }
-        let first = fresh
-            && self.backends.get_mut(&backend).is_some_and(|b| {
-                let count = b.subscribers.entry(uri).or_default();
-                *count += 1;
-                *count == 1
-            });
+        let first = fresh && self.backends.get_mut(&backend).is_some_and(|b| b.subscribers.add(&uri));
         if first {
             self.forward(now, req, &backend, body);
         } else {
@@ -678,13 +655,14 @@ impl Hub {
         let uri = jsonrpc::param_str(&body, "uri").map(str::to_owned).unwrap_or_default();
         let owned =
             self.sessions.get(&req.session).and_then(|s| s.subscriptions.iter().find(|(_, u)| *u == uri).cloned());
-        let Some((backend, uri)) = owned else {
+        let Some((server, uri)) = owned else {
             // Unsubscribing from something never subscribed is harmless.
             return self.answer(&req, &jsonrpc::result(&req.id, json!({})));
         };
         if let Some(s) = self.sessions.get_mut(&req.session) {
-            s.subscriptions.remove(&(backend.clone(), uri.clone()));
+            s.subscriptions.remove(&(server.clone(), uri.clone()));
         }
+        let backend = BackendKey::server(server);
         let per_session = self.backends.get(&backend).is_some_and(|b| b.config.per_session.is_some());
         if per_session || self.decrement_subscribers(&backend, &uri) {
             self.forward(now, req, &backend, body);
@@ -695,9 +673,9 @@ impl Hub {
 
     /// A session leaves without unsubscribing: drop its share, and the backend's subscription
     /// with the last one.
-    fn release_subscription(&mut self, now: Instant, session: &str, backend: &str, uri: &str) {
+    fn release_subscription(&mut self, now: Instant, session: &SessionId, backend: &BackendKey, uri: &str) {
         if let Some(s) = self.sessions.get_mut(session) {
-            s.subscriptions.remove(&(backend.to_owned(), uri.to_owned()));
+            s.subscriptions.remove(&(backend.server_name().to_owned(), uri.to_owned()));
         }
         if self.decrement_subscribers(backend, uri) {
             self.internal_request(now, backend, "resources/unsubscribe", json!({"uri": uri}));
@@ -705,14 +683,7 @@ impl Hub {
     }
 
     /// One subscriber fewer; true when it was the last.
-    fn decrement_subscribers(&mut self, backend: &str, uri: &str) -> bool {
-        let Some(b) = self.backends.get_mut(backend) else { return false };
-        let Some(count) = b.subscribers.get_mut(uri) else { return false };
-        *count = count.saturating_sub(1);
-        if *count == 0 {
-            b.subscribers.remove(uri);
-            return true;
-        }
-        false
+    fn decrement_subscribers(&mut self, backend: &BackendKey, uri: &str) -> bool {
+        self.backends.get_mut(backend).is_some_and(|b| b.subscribers.remove(uri))
     }
 }

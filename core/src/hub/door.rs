@@ -9,6 +9,7 @@ use crate::auth::{self, Denial, Principal};
 use crate::event::HttpRequest;
 use crate::front;
 use crate::ids::ExchangeId;
+use crate::ids::SessionId;
 use crate::jsonrpc::{self, code};
 use crate::time::Instant;
 use crate::view::ViewSpec;
@@ -65,7 +66,7 @@ impl Hub {
         let claimed = req.session_id.clone().or_else(|| {
             (req.path == "/messages").then(|| front::query_param(&req.query, "sessionId").map(str::to_owned)).flatten()
         });
-        let session = claimed.and_then(|id| self.sessions.get_mut(&id));
+        let session = claimed.and_then(|id| self.sessions.get_mut(&SessionId::presented(&id)));
         let foreign = session.as_ref().is_some_and(|s| s.principal.as_ref().map(|p| &p.id) != Some(&principal.id));
         if let Some(session) = session
             && !foreign
@@ -90,7 +91,7 @@ impl Hub {
     /// Tokens were revoked: end the sessions their principals opened (streams close, calls in
     /// flight are cancelled), as the next request with the token would be refused anyway.
     pub(super) fn handle_credentials_revoked(&mut self, now: Instant, principals: &[String]) {
-        let ended: Vec<String> = self
+        let ended: Vec<SessionId> = self
             .sessions
             .values()
             .filter(|s| s.principal.as_ref().is_some_and(|p| principals.contains(&p.id)))
@@ -106,7 +107,7 @@ impl Hub {
     /// stays; the client reopens its stream with a fresh token.
     pub(super) fn close_streams_of_expired_tokens(&mut self, now: Instant) {
         let now_ms = self.wall_ms(now);
-        let expired: Vec<String> = self
+        let expired: Vec<SessionId> = self
             .sessions
             .values()
             .filter(|s| {

@@ -5,7 +5,7 @@ use super::{Exchange, Hub};
 use crate::event::{HttpMethod, HttpRequest};
 use crate::front::{self, Refusal, ReplyMode};
 use crate::health;
-use crate::ids::ExchangeId;
+use crate::ids::{ExchangeId, SessionId};
 use crate::jsonrpc::{self, Message, code};
 use crate::session::{self, Session};
 use crate::time::Instant;
@@ -102,7 +102,7 @@ impl Hub {
         {
             return self.handle_initialize(now, exchange, mode, &req, id, body, principal);
         }
-        let Some(session_id) = req.session_id else {
+        let Some(session_id) = req.session_id.as_deref().map(SessionId::presented) else {
             let body = jsonrpc::error(
                 message_id(&message),
                 code::INVALID_REQUEST,
@@ -152,7 +152,7 @@ impl Hub {
         principal: Option<crate::auth::Principal>,
     ) {
         if let Some(existing) = req.session_id.as_deref() {
-            if !self.sessions.contains_key(existing) {
+            if !self.sessions.contains_key(&SessionId::presented(existing)) {
                 return self.respond_session_not_found(exchange, Some(id));
             }
             let body = jsonrpc::error(Some(id), code::INVALID_REQUEST, "Bad Request: session is already initialized");
@@ -182,8 +182,8 @@ impl Hub {
         }
         let requested = params.and_then(|p| p.get("protocolVersion")).and_then(Value::as_str);
         let version = session::negotiate_version(requested);
-        let session_id = session::format_session_id(self.random_bytes());
-        let mut session = Session::new(session_id.clone(), version, params, now);
+        let session_id = SessionId::from_random(self.random_bytes());
+        let mut session = Session::new(session_id.clone(), params, now);
         session.view = view;
         session.principal = principal;
         let view = session.view.filter.as_ref().map(|f| crate::text::for_log(&f.to_string()).into_owned());
@@ -191,7 +191,8 @@ impl Hub {
         self.sessions.insert(session_id.clone(), session);
         self.schedule_session_sweep(now);
         let result = self.initialize_result(version);
-        self.reply(exchange, mode, &jsonrpc::result(id, result), vec![(SESSION_HEADER.into(), session_id)]);
+        let header = vec![(SESSION_HEADER.into(), session_id.to_string())];
+        self.reply(exchange, mode, &jsonrpc::result(id, result), header);
     }
 
     fn handle_mcp_get(&mut self, now: Instant, exchange: ExchangeId, req: HttpRequest) {
@@ -200,7 +201,7 @@ impl Hub {
                 jsonrpc::error(None, code::INVALID_REQUEST, "Not Acceptable: GET /mcp needs Accept: text/event-stream");
             return self.respond(exchange, 406, &body, vec![]);
         }
-        let Some(session_id) = req.session_id else {
+        let Some(session_id) = req.session_id.as_deref().map(SessionId::presented) else {
             let body = jsonrpc::error(None, code::INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required");
             return self.respond(exchange, 400, &body, vec![]);
         };
@@ -215,14 +216,14 @@ impl Hub {
         self.exchanges.insert(exchange, Exchange::Stream { session: session_id.clone() });
         self.outputs.push_back(crate::event::Output::OpenStream {
             exchange,
-            headers: vec![(SESSION_HEADER.into(), session_id.clone())],
+            headers: vec![(SESSION_HEADER.into(), session_id.to_string())],
         });
         // The session can be asked things now: its roots-holding instances can start.
         self.start_roots_instances(now, &session_id);
     }
 
     fn handle_mcp_delete(&mut self, now: Instant, exchange: ExchangeId, req: HttpRequest) {
-        let Some(session_id) = req.session_id else {
+        let Some(session_id) = req.session_id.as_deref().map(SessionId::presented) else {
             let body = jsonrpc::error(None, code::INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required");
             return self.respond(exchange, 400, &body, vec![]);
         };

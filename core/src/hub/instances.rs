@@ -6,12 +6,11 @@
 
 use super::clients::Incoming;
 use super::{Hub, Timer};
-use crate::backend::{Backend, BackendState, Pending};
+use crate::backend::{Backend, BackendState};
 use crate::config::PerSessionConfig;
 use crate::event::Output;
-use crate::ids::Gen;
+use crate::ids::{BackendKey, Gen, SessionId};
 use crate::jsonrpc::{self, code};
-use crate::registry::SEPARATOR;
 use crate::time::Instant;
 use serde_json::{Map, Value, json};
 
@@ -22,7 +21,7 @@ impl Hub {
     /// The limits of `session`'s own instance of `server`, if its requests go to one: the
     /// server is configured `perSession`, or it asks clients for roots and this session has
     /// roots to give (a shared server holds nobody's roots: DESIGN.md rule 2).
-    pub(super) fn own_instance_limits(&self, session: &str, server: &str) -> Option<PerSessionConfig> {
+    pub(super) fn own_instance_limits(&self, session: &SessionId, server: &BackendKey) -> Option<PerSessionConfig> {
         let shared = self.backends.get(server)?;
         if let Some(limits) = &shared.config.per_session {
             return Some(limits.clone());
@@ -33,9 +32,14 @@ impl Hub {
 
     /// The backend that serves `session`'s requests for `server`: the shared one, or the
     /// session's own instance (started now if it has none). `Err` says why there is none.
-    pub(super) fn instance_for(&mut self, now: Instant, session: &str, server: &str) -> Result<String, String> {
-        let Some(limits) = self.own_instance_limits(session, server) else { return Ok(server.to_owned()) };
-        let Some(shared) = self.backends.get(server) else { return Ok(server.to_owned()) };
+    pub(super) fn instance_for(
+        &mut self,
+        now: Instant,
+        session: &SessionId,
+        server: &BackendKey,
+    ) -> Result<BackendKey, String> {
+        let Some(limits) = self.own_instance_limits(session, server) else { return Ok(server.clone()) };
+        let Some(shared) = self.backends.get(server) else { return Ok(server.clone()) };
         if let Some(key) = shared.instances.get(session).cloned() {
             if self.backends.get(&key).is_some_and(|b| b.state.is_running()) {
                 self.touch_instance(now, &key);
@@ -54,17 +58,16 @@ impl Hub {
             return Err(format!("server '{server}' already runs {running} per-session instances ({why})"));
         }
         self.next_instance += 1;
-        let key = format!("{server}{SEPARATOR}session{}", self.next_instance);
-        let Some(shared) = self.backends.get_mut(server) else { return Ok(server.to_owned()) };
-        shared.instances.insert(session.to_owned(), key.clone());
+        let key = BackendKey::instance(server.server_name(), self.next_instance);
+        let Some(shared) = self.backends.get_mut(server) else { return Ok(server.clone()) };
+        shared.instances.insert(session.clone(), key.clone());
         let mut config = shared.config.clone();
         // A dead instance is replaced on the session's next request, not restarted in place.
         config.restart.restart_on_exit = false;
         config.per_session = Some(limits);
         let mut instance = Backend::new(key.clone(), config, now);
-        instance.server = server.to_owned();
-        instance.owner = Some(session.to_owned());
-        tracing::info!(server, instance = %key, session, "starting a per-session instance");
+        instance.owner = Some(session.clone());
+        tracing::info!(%server, instance = %key, %session, "starting a per-session instance");
         self.backends.insert(key.clone(), instance);
         self.start_backend(now, &key);
         self.touch_instance(now, &key);
@@ -74,62 +77,61 @@ impl Hub {
     /// Start `session`'s own instances of the servers that ask for roots, ahead of its first
     /// call, so each has its client's roots before it is used. Only once the session can be
     /// asked (it declared roots and has a stream open).
-    pub(super) fn start_roots_instances(&mut self, now: Instant, session: &str) {
+    pub(super) fn start_roots_instances(&mut self, now: Instant, session: &SessionId) {
         let Some(s) = self.sessions.get(session) else { return };
         if !s.declares("roots") || s.stream.is_none() {
             return;
         }
-        let servers: Vec<String> = self
+        let servers: Vec<BackendKey> = self
             .backends
             .values()
-            .filter(|b| b.owner.is_none() && b.asks_for_roots)
+            .filter(|b| !b.key.is_instance() && b.asks_for_roots)
             .filter(|b| !b.instances.contains_key(session) && b.state.is_running())
-            .map(|b| b.name.clone())
+            .map(|b| b.key.clone())
             .filter(|name| self.sees(session, name))
             .collect();
         for server in servers {
             if let Err(why) = self.instance_for(now, session, &server) {
-                tracing::warn!(server = %server, session, "no instance with the client's roots: {why}");
+                tracing::warn!(server = %server, %session, "no instance with the client's roots: {why}");
             }
         }
     }
 
     /// Whether `name` is an instance that must have its client's roots before serving: its
     /// server asks for roots, and its session has them.
-    pub(super) fn needs_roots_first(&self, name: &str) -> bool {
-        let Some(b) = self.backends.get(name) else { return false };
-        let Some(owner) = b.owner.as_deref() else { return false };
-        let asks = self.backends.get(&b.server).is_some_and(|shared| shared.asks_for_roots);
+    pub(super) fn needs_roots_first(&self, name: &BackendKey) -> bool {
+        let Some(owner) = self.backends.get(name).and_then(|b| b.owner.as_ref()) else { return false };
+        let asks = self.backends.get(&name.shared()).is_some_and(|shared| shared.asks_for_roots);
         asks && self.sessions.get(owner).is_some_and(|s| s.declares("roots"))
     }
 
     /// Hold a request until its instance is ready (answered with an error if it never is).
-    pub(super) fn queue_for_instance(&mut self, instance: &str, req: Incoming, body: Map<String, Value>) {
-        self.queued.entry(instance.to_owned()).or_default().push((req, body));
+    pub(super) fn queue_for_instance(&mut self, instance: &BackendKey, req: Incoming, body: Map<String, Value>) {
+        self.queued.entry(instance.clone()).or_default().push((req, body));
     }
 
     /// An instance became ready: send what waited for it.
-    pub(super) fn release_queue(&mut self, now: Instant, instance: &str) {
+    pub(super) fn release_queue(&mut self, now: Instant, instance: &BackendKey) {
         let Some(queue) = self.queued.remove(instance) else { return };
-        let Some(server) = self.backends.get(instance).map(|b| b.server.clone()) else { return };
+        let server = instance.shared();
         for (req, body) in queue {
             self.forward(now, req, &server, body);
         }
     }
 
     /// An instance failed or went away: what waited for it gets an error.
-    pub(super) fn fail_queue(&mut self, instance: &str, reason: &str) {
+    pub(super) fn fail_queue(&mut self, instance: &BackendKey, reason: &str) {
         let Some(queue) = self.queued.remove(instance) else { return };
-        let server = self.backends.get(instance).map_or(instance, |b| b.server.as_str()).to_owned();
+        let server = instance.server_name();
         for (req, _) in queue {
             let message = format!("the session's instance of server '{server}' could not start: {reason}");
-            let data = json!({"server": server, "instance": instance});
+            let data = json!({"server": server, "instance": instance.to_string()});
             let e = jsonrpc::error_with_data(Some(&req.id), code::INTERNAL_ERROR, message, Some(data));
             self.answer(&req, &e);
         }
     }
 
-    fn touch_instance(&mut self, now: Instant, key: &str) {
+    fn touch_instance(&mut self, now: Instant, key: &BackendKey) {
         let Some(b) = self.backends.get_mut(key) else { return };
         let Some(limits) = b.config.per_session.clone() else { return };
         let generation = b.generation;
@@ -137,33 +139,32 @@ impl Hub {
             self.timers.remove(old);
         }
         let timer =
-            self.timers.insert(now.after(limits.idle_timeout), Timer::Idle { backend: key.to_owned(), generation });
+            self.timers.insert(now.after(limits.idle_timeout), Timer::Idle { backend: key.clone(), generation });
         if let Some(b) = self.backends.get_mut(key) {
             b.idle_timer = Some(timer);
         }
     }
 
-    pub(super) fn handle_idle_due(&mut self, now: Instant, key: &str, generation: Gen) {
+    pub(super) fn handle_idle_due(&mut self, now: Instant, key: &BackendKey, generation: Gen) {
         let Some(b) = self.backends.get_mut(key) else { return };
         if b.generation != generation {
             return;
         }
         b.idle_timer = None;
-        if b.pending.values().any(|p| matches!(p, Pending::Client(_))) {
+        if b.in_flight.clients().next().is_some() {
             // Busy with a long call: idle means unused, not slow.
             return self.touch_instance(now, key);
         }
-        tracing::info!(instance = key, "stopping an idle per-session instance");
+        tracing::info!(instance = %key, "stopping an idle per-session instance");
         self.remove_instance(now, key, "it was idle");
     }
 
     /// Stop and forget an instance; anything it still owed is answered with an error.
-    pub(super) fn remove_instance(&mut self, now: Instant, key: &str, reason: &str) {
+    pub(super) fn remove_instance(&mut self, now: Instant, key: &BackendKey, reason: &str) {
         let Some(b) = self.backends.get(key) else { return };
-        let (server, owner, generation, running) =
-            (b.server.clone(), b.owner.clone(), b.generation, b.state.is_running());
+        let (owner, generation, running) = (b.owner.clone(), b.generation, b.state.is_running());
         if running {
-            self.outputs.push_back(Output::StopBackend { backend: key.to_owned(), generation });
+            self.outputs.push_back(Output::StopBackend { backend: key.clone(), generation });
             self.take_down(now, key, BackendState::Stopped, reason);
         }
         self.fail_queue(key, reason);
@@ -172,22 +173,17 @@ impl Hub {
                 self.timers.remove(timer);
             }
         }
-        if let (Some(shared), Some(owner)) = (self.backends.get_mut(&server), owner) {
+        if let (Some(shared), Some(owner)) = (self.backends.get_mut(&key.shared()), owner) {
             shared.instances.remove(&owner);
         }
     }
 
     /// A session ended: its instances go with it.
-    pub(super) fn remove_instances_of(&mut self, now: Instant, session: &str) {
-        let keys: Vec<String> =
-            self.backends.values().filter(|b| b.owner.as_deref() == Some(session)).map(|b| b.name.clone()).collect();
+    pub(super) fn remove_instances_of(&mut self, now: Instant, session: &SessionId) {
+        let keys: Vec<BackendKey> =
+            self.backends.values().filter(|b| b.owner.as_ref() == Some(session)).map(|b| b.key.clone()).collect();
         for key in keys {
             self.remove_instance(now, &key, "its session ended");
         }
-    }
-
-    /// Whether `name` is a per-session instance (not listed, not shown as a server).
-    pub(super) fn is_instance(&self, name: &str) -> bool {
-        self.backends.get(name).is_some_and(|b| b.owner.is_some())
     }
 }

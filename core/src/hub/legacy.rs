@@ -6,14 +6,11 @@ use super::clients::Incoming;
 use super::{Exchange, Hub};
 use crate::event::{HttpRequest, Output, SseEvent};
 use crate::front::{self, ReplyMode};
-use crate::ids::ExchangeId;
+use crate::ids::{ExchangeId, SessionId};
 use crate::jsonrpc::{self, Message, code};
 use crate::session::{self, Session};
 use crate::time::Instant;
 use crate::view::parse_view_query;
-
-/// The revision a legacy session speaks until its `initialize` says otherwise.
-const LEGACY_VERSION: &str = "2024-11-05";
 
 impl Hub {
     pub(super) fn handle_sse_open(
@@ -43,8 +40,8 @@ impl Hub {
         {
             return;
         }
-        let session_id = session::format_session_id(self.random_bytes());
-        let mut session = Session::new(session_id.clone(), LEGACY_VERSION, None, now);
+        let session_id = SessionId::from_random(self.random_bytes());
+        let mut session = Session::new(session_id.clone(), None, now);
         session.legacy = true;
         session.view = view;
         session.principal = principal;
@@ -63,7 +60,7 @@ impl Hub {
                 jsonrpc::error(None, code::INVALID_REQUEST, "Bad Request: sessionId query parameter is required");
             return self.respond(exchange, 400, &body, vec![]);
         };
-        let session_id = session_id.to_owned();
+        let session_id = SessionId::presented(session_id);
         let stream = self.sessions.get(&session_id).filter(|s| s.legacy).and_then(|s| s.stream);
         let Some(stream) = stream else {
             let body = jsonrpc::error(None, code::SESSION_NOT_FOUND, "Session not found: open /sse first");
@@ -97,7 +94,7 @@ impl Hub {
                         stream: Some(stream),
                         view: std::mem::take(&mut s.view),
                         principal: s.principal.take(),
-                        ..Session::new(session_id.clone(), version, params, now)
+                        ..Session::new(session_id.clone(), params, now)
                     };
                 }
                 let result = self.initialize_result(version);

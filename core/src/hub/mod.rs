@@ -25,8 +25,9 @@ use crate::config::McpConfig;
 use crate::cursor::CursorKey;
 use crate::event::{HttpResponse, Input, Output, SseEvent};
 use crate::front::ReplyMode;
-use crate::ids::{ExchangeId, Gen};
+use crate::ids::{BackendKey, ExchangeId, Gen, ProxyId, SessionId};
 use crate::registry::Registry;
+use crate::server_requests::ServerRequests;
 use crate::session::Session;
 use crate::time::Instant;
 use crate::timer::TimerTable;
@@ -152,17 +153,17 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Timer {
     /// A backend must finish starting by then.
-    Connect { backend: String, generation: Gen },
+    Connect { backend: BackendKey, generation: Gen },
     /// A forwarded request must be answered by then.
-    Request { backend: String, generation: Gen, id: u64 },
+    Request { backend: BackendKey, generation: Gen, id: ProxyId },
     /// A failed backend is due to be started again.
-    Restart { backend: String, generation: Gen },
+    Restart { backend: BackendKey, generation: Gen },
     /// A per-session instance may have been idle long enough to stop.
-    Idle { backend: String, generation: Gen },
+    Idle { backend: BackendKey, generation: Gen },
     /// The shutdown drain is out of time.
     Drain,
     /// Time to check that an idle backend still answers.
-    Ping { backend: String, generation: Gen },
+    Ping { backend: BackendKey, generation: Gen },
     /// Time to end sessions nobody has used for `session_idle_timeout`.
     SessionSweep,
 }
@@ -172,30 +173,31 @@ enum Timer {
 enum Exchange {
     /// Waiting for a backend's answer to a forwarded request. `streaming` once it has turned
     /// into an SSE stream (to carry progress or a server request before the result).
-    Call { backend: String, id: u64, mode: ReplyMode, sse_ok: bool, streaming: bool },
+    Call { backend: BackendKey, id: ProxyId, mode: ReplyMode, sse_ok: bool, streaming: bool },
     /// A session's standalone `GET` stream.
-    Stream { session: String },
+    Stream { session: SessionId },
 }
 
 /// The proxy state machine.
 pub struct Hub {
     config: HubConfig,
     rng: ChaCha20Rng,
-    backends: BTreeMap<String, Backend>,
-    sessions: BTreeMap<String, Session>,
+    backends: BTreeMap<BackendKey, Backend>,
+    sessions: BTreeMap<SessionId, Session>,
     exchanges: BTreeMap<ExchangeId, Exchange>,
     registry: Registry,
     timers: TimerTable<Timer>,
     outputs: VecDeque<Output>,
     next_generation: u64,
-    next_server_request: u64,
+    /// Backends' requests forwarded to clients and not answered yet.
+    server_requests: ServerRequests,
     shutting_down: bool,
     presets: Presets,
     cursor_key: CursorKey,
     /// Bumped whenever a merged list changes, so cursors into an older list are refused.
     list_generation: u64,
     /// Requests waiting for a per-session instance to finish starting, by instance.
-    queued: BTreeMap<String, Vec<instances::Waiting>>,
+    queued: BTreeMap<BackendKey, Vec<instances::Waiting>>,
     next_instance: u64,
     /// Why the last configuration change was rejected, until a valid one arrives.
     config_error: Option<Vec<String>>,
@@ -214,7 +216,10 @@ impl Hub {
             .mcp
             .servers
             .iter()
-            .map(|(name, server)| (name.clone(), Backend::new(name.clone(), server.clone(), now)))
+            .map(|(name, server)| {
+                let key = BackendKey::server(name.clone());
+                (key.clone(), Backend::new(key, server.clone(), now))
+            })
             .collect();
         let mut hub = Hub {
             config,
@@ -226,7 +231,7 @@ impl Hub {
             timers: TimerTable::default(),
             outputs: VecDeque::new(),
             next_generation: 0,
-            next_server_request: 0,
+            server_requests: ServerRequests::default(),
             shutting_down: false,
             presets: Presets::default(),
             cursor_key: CursorKey::new([0; 32]),
@@ -246,7 +251,7 @@ impl Hub {
             }
             hub.presets = presets;
         }
-        let names: Vec<String> = hub.backends.keys().cloned().collect();
+        let names: Vec<BackendKey> = hub.backends.keys().cloned().collect();
         for name in names {
             hub.start_backend(now, &name);
         }
@@ -315,7 +320,7 @@ impl Hub {
         HubStats {
             sessions: self.sessions.len(),
             open_exchanges: self.exchanges.len(),
-            pending_backend_requests: self.backends.values().map(|b| b.pending.len()).sum(),
+            pending_backend_requests: self.backends.values().map(|b| b.in_flight.len()).sum(),
             timers: self.timers.len(),
             ready_backends: self.backends.values().filter(|b| b.state == BackendState::Ready).count(),
             starting_backends: self.backends.values().filter(|b| b.state.is_starting()).count(),
@@ -331,8 +336,8 @@ impl Hub {
     /// Re-merge the ready backends' lists; every session whose view of a list changed hears
     /// about it (a list it cannot see changing is none of its business).
     fn rebuild_registry(&mut self) {
-        let ready = self.backends.values().filter(|b| b.state == BackendState::Ready && b.owner.is_none());
-        let registry = Registry::build(ready.map(|b| (b.name.as_str(), &b.config, &b.catalog)));
+        let ready = self.backends.values().filter(|b| b.state == BackendState::Ready && !b.key.is_instance());
+        let registry = Registry::build(ready.map(|b| (b.server(), &b.config, &b.catalog)));
         for c in registry.collisions() {
             tracing::warn!(name = %c.name, kept_by = %c.kept_by, server = %c.server, "name collision: {}", c.resolution);
         }
@@ -341,7 +346,7 @@ impl Hub {
             return;
         }
         self.list_generation += 1;
-        let sessions: Vec<String> = self.sessions.keys().cloned().collect();
+        let sessions: Vec<SessionId> = self.sessions.keys().cloned().collect();
         for session in sessions {
             let kinds: std::collections::BTreeSet<ListKind> = ListKind::ALL
                 .into_iter()
@@ -354,7 +359,12 @@ impl Hub {
     }
 
     /// The entries of a list a session's view admits.
-    fn visible<'r>(&self, session: &str, registry: &'r Registry, kind: ListKind) -> Vec<&'r crate::registry::Listed> {
+    fn visible<'r>(
+        &self,
+        session: &SessionId,
+        registry: &'r Registry,
+        kind: ListKind,
+    ) -> Vec<&'r crate::registry::Listed> {
         registry.items(kind).iter().filter(|l| self.view_admits(session, &l.tags)).collect()
     }
 

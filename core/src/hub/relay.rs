@@ -8,22 +8,19 @@ use super::{Exchange, Hub, Timer};
 use crate::backend::{BackendState, ListKind, Pending};
 use crate::event::{Output, SseEvent};
 use crate::front::ReplyMode;
-use crate::ids::{ExchangeId, Gen};
+use crate::ids::{BackendKey, ExchangeId, Gen, ProxyId, SessionId};
 use crate::jsonrpc::{self, code};
-use crate::session::{LogLevel, ServerRequest};
+use crate::server_requests::{Asked, Refused};
+use crate::session::LogLevel;
 use crate::time::Instant;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeSet;
-
-/// Most unanswered server-to-client requests one session may hold; beyond it the backend is
-/// refused, so a backend cannot grow a session's table without bound.
-const MAX_SERVER_REQUESTS_PER_SESSION: usize = 64;
 
 /// Who a message from a backend belongs to.
 #[derive(Debug, PartialEq, Eq)]
 enum Owner {
     /// Exactly one session; `call` is its only request in flight on that backend, if it has one.
-    Session { session: String, call: Option<ExchangeId> },
+    Session { session: SessionId, call: Option<ExchangeId> },
     /// No session can see the backend.
     Nobody,
     /// Several sessions could own it: refuse rather than guess.
@@ -60,7 +57,7 @@ impl Hub {
 
     /// Deliver to a session: on `call` if it can stream, else on the session's GET stream,
     /// else on any of its calls that can stream. False if the session has no open channel.
-    pub(super) fn push_to_session(&mut self, session: &str, call: Option<ExchangeId>, message: &Value) -> bool {
+    pub(super) fn push_to_session(&mut self, session: &SessionId, call: Option<ExchangeId>, message: &Value) -> bool {
         if let Some(call) = call
             && self.push(call, message)
         {
@@ -74,7 +71,7 @@ impl Hub {
             .exchanges
             .iter()
             .filter(|(_, e)| matches!(e, Exchange::Call { sse_ok: true, .. }))
-            .filter(|(x, _)| self.exchange_session(**x).as_deref() == Some(session))
+            .filter(|(x, _)| self.exchange_session(**x) == Some(session))
             .map(|(x, _)| *x)
             .collect();
         if let Some(x) = calls.into_iter().next_back() {
@@ -86,13 +83,13 @@ impl Hub {
     /// Deliver on a request of the session's still waiting for its instance to start (the
     /// instance's own questions, like roots, come before it serves): its answer turns into an
     /// event stream that this message opens. False if the session has none that can stream.
-    fn push_on_queued(&mut self, session: &str, message: &Value) -> bool {
+    fn push_on_queued(&mut self, session: &SessionId, message: &Value) -> bool {
         let waiting = self
             .queued
             .values_mut()
             .flatten()
             .map(|(req, _)| req)
-            .rfind(|req| req.session == session && req.sse_ok && !matches!(req.mode, ReplyMode::Legacy { .. }));
+            .rfind(|req| req.session == *session && req.sse_ok && !matches!(req.mode, ReplyMode::Legacy { .. }));
         let Some(req) = waiting else { return false };
         let exchange = req.exchange;
         if !std::mem::replace(&mut req.streaming, true) {
@@ -102,16 +99,13 @@ impl Hub {
         true
     }
 
-    fn exchange_session(&self, exchange: ExchangeId) -> Option<String> {
+    fn exchange_session(&self, exchange: ExchangeId) -> Option<&SessionId> {
         let Some(Exchange::Call { backend, id, .. }) = self.exchanges.get(&exchange) else { return None };
-        match self.backends.get(backend)?.pending.get(id)? {
-            Pending::Client(call) => Some(call.session.clone()),
-            _ => None,
-        }
+        self.backends.get(backend)?.in_flight.client(*id).map(|call| &call.session)
     }
 
     /// Sessions whose view admits `backend` (for a per-session instance: its session).
-    pub(super) fn viewers(&self, backend: &str) -> Vec<String> {
+    pub(super) fn viewers(&self, backend: &BackendKey) -> Vec<SessionId> {
         if let Some(owner) = self.backends.get(backend).and_then(|b| b.owner.as_ref()) {
             return self.sessions.contains_key(owner).then(|| owner.clone()).into_iter().collect();
         }
@@ -119,35 +113,32 @@ impl Hub {
     }
 
     /// Whether a session's view admits a backend (by the backend's tags).
-    pub(super) fn sees(&self, session: &str, backend: &str) -> bool {
+    pub(super) fn sees(&self, session: &SessionId, backend: &BackendKey) -> bool {
         self.backends.get(backend).is_some_and(|b| self.view_admits(session, &b.config.tags))
     }
 
     /// Whether a session's view admits something tagged `tags`.
-    pub(super) fn view_admits(&self, session: &str, tags: &[String]) -> bool {
+    pub(super) fn view_admits(&self, session: &SessionId, tags: &[String]) -> bool {
         self.sessions.get(session).is_some_and(|s| {
             s.view.filter.as_ref().is_none_or(|f| f.admits(tags)) && s.principal.as_ref().is_none_or(|p| p.admits(tags))
         })
     }
 
     /// Attribute a message a backend sent on its own (not as an answer).
-    fn owner(&self, backend: &str) -> Owner {
-        let calls: Vec<(String, ExchangeId)> = self
+    fn owner(&self, backend: &BackendKey) -> Owner {
+        let calls: Vec<(SessionId, ExchangeId)> = self
             .backends
             .get(backend)
             .into_iter()
-            .flat_map(|b| b.pending.values())
-            .filter_map(|p| match p {
-                Pending::Client(call) => Some((call.session.clone(), call.exchange)),
-                _ => None,
-            })
+            .flat_map(|b| b.in_flight.clients())
+            .map(|(_, call)| (call.session.clone(), call.exchange))
             .collect();
         if let Some(owner) = self.backends.get(backend).and_then(|b| b.owner.clone()) {
             // A per-session instance speaks for its session only, whatever is in flight.
             let call = if calls.len() == 1 { Some(calls[0].1) } else { None };
             return Owner::Session { session: owner, call };
         }
-        let sessions: BTreeSet<&String> = calls.iter().map(|(s, _)| s).collect();
+        let sessions: BTreeSet<&SessionId> = calls.iter().map(|(s, _)| s).collect();
         match sessions.len() {
             1 => {
                 let session = calls[0].0.clone();
@@ -167,7 +158,7 @@ impl Hub {
     pub(super) fn handle_server_request(
         &mut self,
         now: Instant,
-        name: &str,
+        name: &BackendKey,
         generation: Gen,
         id: &Value,
         method: &str,
@@ -177,7 +168,7 @@ impl Hub {
             // Liveness of the proxy itself: answered here, never bothers a client.
             return self.write(name, generation, &jsonrpc::result(id, json!({})));
         }
-        if method == "roots/list" && !self.is_instance(name) {
+        if method == "roots/list" && !name.is_instance() {
             // A shared server holds nobody's roots (DESIGN.md rule 2): whatever it was told
             // would confine it for every client, now and after that client left. It gets the
             // answer of a client without roots; a session that has roots gets an instance of
@@ -196,7 +187,7 @@ impl Hub {
                 return self.write(name, generation, &e);
             }
             Owner::Ambiguous(n) => {
-                tracing::warn!(server = name, method, sessions = n, "refusing a server request no single session owns");
+                tracing::warn!(server = %name, method, sessions = n, "refusing a server request no single session owns");
                 let text = format!(
                     "1mcp cannot tell which of {n} client sessions {method} is meant for; refusing rather than guessing \
                      (run this server per session to make requests attributable)"
@@ -208,41 +199,36 @@ impl Hub {
             let text = format!("the client session does not support {missing}");
             return self.write(name, generation, &jsonrpc::error(Some(id), code::METHOD_NOT_FOUND, text));
         }
-        let held = self.sessions.get(&session).map_or(0, |s| s.server_requests.len());
-        if held >= MAX_SERVER_REQUESTS_PER_SESSION {
-            let text = format!("the client already has {held} unanswered requests");
-            return self.write(name, generation, &jsonrpc::error(Some(id), code::INTERNAL_ERROR, text));
-        }
-        self.next_server_request += 1;
-        let front_id = format!("1mcp-{}", self.next_server_request);
+        let front_id = match self.server_requests.next_front_id(&session) {
+            Ok(front_id) => front_id,
+            Err(Refused::Full(held)) => {
+                let text = format!("the client already has {held} unanswered requests");
+                return self.write(name, generation, &jsonrpc::error(Some(id), code::INTERNAL_ERROR, text));
+            }
+        };
         let mut message = body;
-        message.insert("id".into(), Value::String(front_id.clone()));
+        message.insert("id".into(), Value::String(front_id));
         if !self.push_to_session(&session, call, &Value::Object(message)) {
             let text = format!("the client session has no open stream to receive {method}");
             if self.backends.get(name).is_some_and(|b| b.awaiting_roots) {
                 // Without its client's roots the instance would serve with the server's own
                 // defaults; an instance of a roots-holding server fails closed instead.
-                self.outputs.push_back(Output::StopBackend { backend: name.to_owned(), generation });
+                self.outputs.push_back(Output::StopBackend { backend: name.clone(), generation });
                 self.fail_backend(now, name, format!("its client could not be asked for roots: {text}"));
             }
             return self.write(name, generation, &jsonrpc::error(Some(id), code::INTERNAL_ERROR, text));
         }
-        if let Some(s) = self.sessions.get_mut(&session) {
-            let request = ServerRequest {
-                backend: name.to_owned(),
-                generation,
-                backend_id: id.clone(),
-                method: method.to_owned(),
-            };
-            s.server_requests.insert(front_id.clone(), request);
-        }
-        if let Some(b) = self.backends.get_mut(name) {
-            b.server_requests.insert(id.to_string(), (session, front_id));
-        }
+        self.server_requests.record(Asked {
+            session,
+            backend: name.clone(),
+            generation,
+            backend_id: id.clone(),
+            method: method.to_owned(),
+        });
     }
 
     /// Whether the session declared what `method` needs; `Err` names what is missing.
-    fn client_can_answer(&self, session: &str, method: &str, body: &Map<String, Value>) -> Result<(), String> {
+    fn client_can_answer(&self, session: &SessionId, method: &str, body: &Map<String, Value>) -> Result<(), String> {
         let caps = self.sessions.get(session).map(|s| &s.client_capabilities);
         let has = |path: &[&str]| {
             let mut node = caps.map(|c| c.get(path[0]));
@@ -267,20 +253,19 @@ impl Hub {
     pub(super) fn handle_client_response(
         &mut self,
         now: Instant,
-        session: &str,
+        session: &SessionId,
         id: &Value,
         mut body: Map<String, Value>,
     ) {
         let Some(front_id) = id.as_str() else { return };
-        let Some(request) = self.sessions.get_mut(session).and_then(|s| s.server_requests.remove(front_id)) else {
-            tracing::debug!(session, id = %crate::text::for_log(&id.to_string()), "dropping a client response nobody awaits");
+        let Some(request) = self.server_requests.answered(session, front_id) else {
+            tracing::debug!(%session, id = %crate::text::for_log(&id.to_string()), "dropping a client response nobody awaits");
             return;
         };
         let Some(backend) = self.backends.get_mut(&request.backend).filter(|b| b.generation == request.generation)
         else {
             return;
         };
-        backend.server_requests.remove(&request.backend_id.to_string());
         let roots_given = request.method == "roots/list" && std::mem::take(&mut backend.awaiting_roots);
         body.insert("id".into(), request.backend_id);
         self.write(&request.backend, request.generation, &Value::Object(body));
@@ -292,26 +277,23 @@ impl Hub {
 
     /// A shared server asked for roots: from now on, sessions with roots get an instance of
     /// their own (those already connected at once).
-    fn learn_asks_for_roots(&mut self, now: Instant, name: &str) {
+    fn learn_asks_for_roots(&mut self, now: Instant, name: &BackendKey) {
         let Some(b) = self.backends.get_mut(name).filter(|b| !b.asks_for_roots) else { return };
         b.asks_for_roots = true;
         tracing::info!(
-            server = name,
+            server = %name,
             "server asks clients for roots: it gets none while shared; each session that has roots gets its own instance"
         );
-        let sessions: Vec<String> = self.sessions.keys().cloned().collect();
+        let sessions: Vec<SessionId> = self.sessions.keys().cloned().collect();
         for session in sessions {
             self.start_roots_instances(now, &session);
         }
     }
 
     /// Answer, with an error, every request a session still owes its backends.
-    pub(super) fn drop_server_requests_of(&mut self, session: &str, reason: &str) {
-        let Some(s) = self.sessions.get_mut(session) else { return };
-        let owed = std::mem::take(&mut s.server_requests);
-        for request in owed.into_values() {
-            if let Some(b) = self.backends.get_mut(&request.backend).filter(|b| b.generation == request.generation) {
-                b.server_requests.remove(&request.backend_id.to_string());
+    pub(super) fn drop_server_requests_of(&mut self, session: &SessionId, reason: &str) {
+        for request in self.server_requests.withdraw_session(session) {
+            if self.backends.get(&request.backend).is_some_and(|b| b.generation == request.generation) {
                 let e = jsonrpc::error(Some(&request.backend_id), code::INTERNAL_ERROR, reason);
                 self.write(&request.backend, request.generation, &e);
             }
@@ -319,49 +301,39 @@ impl Hub {
     }
 
     /// A backend went away: its questions to clients are withdrawn.
-    pub(super) fn withdraw_server_requests_of(&mut self, name: &str, reason: &str) {
-        let Some(b) = self.backends.get_mut(name) else { return };
-        let asked = std::mem::take(&mut b.server_requests);
-        for (session, front_id) in asked.into_values() {
-            self.cancel_on_client(&session, &front_id, reason);
+    pub(super) fn withdraw_server_requests_of(&mut self, name: &BackendKey, reason: &str) {
+        for (front_id, asked) in self.server_requests.withdraw_backend(name) {
+            self.cancel_on_client(&asked.session, &front_id, reason);
         }
     }
 
-    fn cancel_on_client(&mut self, session: &str, front_id: &str, reason: &str) {
-        let Some(s) = self.sessions.get_mut(session) else { return };
-        if s.server_requests.remove(front_id).is_some() {
-            let cancel = jsonrpc::notification(
-                "notifications/cancelled",
-                Some(json!({"requestId": front_id, "reason": reason})),
-            );
-            self.push_to_session(session, None, &cancel);
-        }
+    /// Tell a client that a request it was sent is withdrawn.
+    fn cancel_on_client(&mut self, session: &SessionId, front_id: &str, reason: &str) {
+        let cancel =
+            jsonrpc::notification("notifications/cancelled", Some(json!({"requestId": front_id, "reason": reason})));
+        self.push_to_session(session, None, &cancel);
     }
 
     /// A backend cancelled one of its own requests to a client.
-    pub(super) fn handle_backend_cancelled(&mut self, name: &str, body: &Map<String, Value>) {
+    pub(super) fn handle_backend_cancelled(&mut self, name: &BackendKey, body: &Map<String, Value>) {
         let Some(request_id) = jsonrpc::params(body).and_then(|p| p.get("requestId")) else { return };
-        let Some(b) = self.backends.get_mut(name) else { return };
-        let Some((session, front_id)) = b.server_requests.remove(&request_id.to_string()) else { return };
+        let Some((session, front_id)) = self.server_requests.cancelled(name, request_id) else { return };
         let reason = jsonrpc::param_str(body, "reason").unwrap_or("cancelled by the server").to_owned();
         self.cancel_on_client(&session, &front_id, &reason);
     }
 
     /// `notifications/progress` from a backend: only ever to the request it belongs to.
-    pub(super) fn handle_backend_progress(&mut self, now: Instant, name: &str, mut body: Map<String, Value>) {
-        let token = jsonrpc::params(&body).and_then(|p| p.get("progressToken")).and_then(Value::as_u64);
-        let Some(call) = token.and_then(|t| match self.backends.get(name)?.pending.get(&t)? {
-            Pending::Client(call) => Some(call),
-            _ => None,
-        }) else {
-            tracing::debug!(server = name, "dropping progress for no request in flight");
+    pub(super) fn handle_backend_progress(&mut self, now: Instant, name: &BackendKey, mut body: Map<String, Value>) {
+        let token = jsonrpc::params(&body).and_then(|p| p.get("progressToken")).and_then(ProxyId::from_json);
+        let Some((token, call)) = token.and_then(|t| Some((t, self.backends.get(name)?.in_flight.client(t)?))) else {
+            tracing::debug!(server = %name, "dropping progress for no request in flight");
             return;
         };
         let (Some(theirs), exchange, session) = (call.progress_token.clone(), call.exchange, call.session.clone())
         else {
             return;
         };
-        self.extend_deadline(now, name, token.unwrap_or_default());
+        self.extend_deadline(now, name, token);
         if let Some(params) = body.get_mut("params").and_then(Value::as_object_mut) {
             params.insert("progressToken".into(), theirs);
         }
@@ -369,26 +341,26 @@ impl Hub {
     }
 
     /// A call that reports progress is alive: its timeout starts over, up to its hard deadline.
-    fn extend_deadline(&mut self, now: Instant, name: &str, id: u64) {
+    fn extend_deadline(&mut self, now: Instant, name: &BackendKey, id: ProxyId) {
         let Some(b) = self.backends.get_mut(name) else { return };
         let timeout = b.config.request_timeout.unwrap_or(super::DEFAULT_REQUEST_TIMEOUT);
         let generation = b.generation;
-        let Some(Pending::Client(call)) = b.pending.get_mut(&id) else { return };
+        let Some(call) = b.in_flight.client_mut(id) else { return };
         let at = now.after(timeout).min(call.hard_deadline);
         self.timers.remove(call.timer);
-        call.timer = self.timers.insert(at, Timer::Request { backend: name.to_owned(), generation, id });
+        call.timer = self.timers.insert(at, Timer::Request { backend: name.clone(), generation, id });
     }
 
     /// `notifications/message` from a backend: to the one session it concerns, at that
     /// session's level. Legacy log messages name no request, so when several sessions could
     /// own one it is dropped rather than shown to a client it may not belong to.
-    pub(super) fn handle_backend_log(&mut self, name: &str, body: Map<String, Value>) {
+    pub(super) fn handle_backend_log(&mut self, name: &BackendKey, body: Map<String, Value>) {
         let level = jsonrpc::param_str(&body, "level").and_then(LogLevel::parse).unwrap_or(LogLevel::Info);
         let (session, call) = match self.owner(name) {
             Owner::Session { session, call } => (session, call),
             Owner::Nobody => return,
             Owner::Ambiguous(n) => {
-                tracing::debug!(server = name, sessions = n, "dropping a log message several sessions could own");
+                tracing::debug!(server = %name, sessions = n, "dropping a log message several sessions could own");
                 return;
             }
         };
@@ -399,13 +371,13 @@ impl Hub {
     }
 
     /// `notifications/resources/updated`: to the sessions subscribed to that URI.
-    pub(super) fn handle_resource_updated(&mut self, name: &str, body: Map<String, Value>) {
+    pub(super) fn handle_resource_updated(&mut self, name: &BackendKey, body: Map<String, Value>) {
         let Some(uri) = jsonrpc::param_str(&body, "uri").map(str::to_owned) else { return };
         let Some(b) = self.backends.get(name) else { return };
         // Subscriptions are recorded per server; an instance's updates are its session's only.
-        let key = (b.server.clone(), uri);
+        let key = (b.server().to_owned(), uri);
         let owner = b.owner.clone();
-        let subscribed: Vec<String> = self
+        let subscribed: Vec<SessionId> = self
             .sessions
             .iter()
             .filter(|(id, s)| s.subscriptions.contains(&key) && owner.as_ref().is_none_or(|o| o == *id))
@@ -418,15 +390,8 @@ impl Hub {
     }
 
     /// Tell a session, on its GET stream, that these lists changed.
-    pub(super) fn notify_list_changed(&mut self, session: &str, kinds: &BTreeSet<ListKind>) {
-        let methods: BTreeSet<&str> = kinds
-            .iter()
-            .map(|kind| match kind {
-                ListKind::Tools => "notifications/tools/list_changed",
-                ListKind::Prompts => "notifications/prompts/list_changed",
-                ListKind::Resources | ListKind::Templates => "notifications/resources/list_changed",
-            })
-            .collect();
+    pub(super) fn notify_list_changed(&mut self, session: &SessionId, kinds: &BTreeSet<ListKind>) {
+        let methods: BTreeSet<&str> = kinds.iter().map(|kind| kind.changed_notification()).collect();
         let Some(stream) = self.sessions.get(session).and_then(|s| s.stream) else { return };
         for method in methods {
             self.push(stream, &jsonrpc::notification(method, None));
@@ -434,7 +399,7 @@ impl Hub {
     }
 
     /// A session set its log level: remember it and lower the backends' level if it needs more.
-    pub(super) fn set_session_log_level(&mut self, now: Instant, session: &str, level: LogLevel) {
+    pub(super) fn set_session_log_level(&mut self, now: Instant, session: &SessionId, level: LogLevel) {
         if let Some(s) = self.sessions.get_mut(session) {
             s.log_level = Some(level);
         }
@@ -449,11 +414,11 @@ impl Hub {
             Some(owner) => self.sessions.get(owner).and_then(|s| s.log_level),
             None => shared_level,
         };
-        let names: Vec<(String, LogLevel)> = self
+        let names: Vec<(BackendKey, LogLevel)> = self
             .backends
             .values()
             .filter(|b| b.state == BackendState::Ready && b.has_capability("logging"))
-            .filter_map(|b| wanted_by(b).filter(|w| b.log_level != Some(*w)).map(|w| (b.name.clone(), w)))
+            .filter_map(|b| wanted_by(b).filter(|w| b.log_level != Some(*w)).map(|w| (b.key.clone(), w)))
             .collect();
         for (name, wanted) in names {
             if let Some(b) = self.backends.get_mut(&name) {
@@ -464,28 +429,35 @@ impl Hub {
     }
 
     /// Send a request of the proxy's own; its answer is only logged.
-    pub(super) fn internal_request(&mut self, now: Instant, name: &str, method: &str, params: Value) {
+    pub(super) fn internal_request(&mut self, now: Instant, name: &BackendKey, method: &str, params: Value) {
         let timeout =
             self.backends.get(name).and_then(|b| b.config.request_timeout).unwrap_or(super::DEFAULT_REQUEST_TIMEOUT);
-        self.internal_request_within(now, name, method, params, timeout);
+        let owned = method.to_owned();
+        self.send_own(now, name, method, params, timeout, |timer| Pending::Internal { method: owned, timer });
     }
 
-    /// Like [`Hub::internal_request`], with its own deadline.
-    pub(super) fn internal_request_within(
+    /// Check that an idle backend still answers, within [`super::PING_TIMEOUT`].
+    pub(super) fn ping(&mut self, now: Instant, name: &BackendKey) {
+        self.send_own(now, name, "ping", json!({}), super::PING_TIMEOUT, |timer| Pending::Ping { timer });
+    }
+
+    /// Send a request of the proxy's own to a ready backend, recorded as `pending(timer)`.
+    fn send_own(
         &mut self,
         now: Instant,
-        name: &str,
+        name: &BackendKey,
         method: &str,
         params: Value,
         timeout: std::time::Duration,
+        pending: impl FnOnce(crate::timer::TimerKey) -> Pending,
     ) {
         let Some(b) = self.backends.get_mut(name).filter(|b| b.state == BackendState::Ready) else { return };
-        let id = b.allocate_id();
+        let id = b.in_flight.next_id();
         let generation = b.generation;
-        let timer = self.timers.insert(now.after(timeout), Timer::Request { backend: name.to_owned(), generation, id });
+        let timer = self.timers.insert(now.after(timeout), Timer::Request { backend: name.clone(), generation, id });
         if let Some(b) = self.backends.get_mut(name) {
-            b.pending.insert(id, Pending::Internal { method: method.to_owned(), timer });
+            b.in_flight.insert(id, pending(timer));
         }
-        self.write(name, generation, &jsonrpc::request(&id.into(), method, params));
+        self.write(name, generation, &jsonrpc::request(&id.to_json(), method, params));
     }
 }

@@ -6,6 +6,7 @@ use super::Hub;
 use crate::backend::{Backend, BackendState};
 use crate::config::McpConfig;
 use crate::event::Output;
+use crate::ids::{BackendKey, SessionId};
 use crate::reload;
 use crate::time::Instant;
 
@@ -23,16 +24,18 @@ impl Hub {
             "configuration reloaded"
         );
         for name in &plan.removed {
-            self.retire_server(now, name, "it was removed from the configuration");
-            self.backends.remove(name);
+            let key = BackendKey::server(name.clone());
+            self.retire_server(now, &key, "it was removed from the configuration");
+            self.backends.remove(&key);
         }
         for name in &plan.restarted {
-            self.retire_server(now, name, "its configuration changed");
+            self.retire_server(now, &BackendKey::server(name.clone()), "its configuration changed");
         }
         for name in plan.added.iter().chain(&plan.restarted) {
             if let Some(server) = config.servers.get(name) {
-                self.backends.insert(name.clone(), Backend::new(name.clone(), server.clone(), now));
-                self.start_backend(now, name);
+                let key = BackendKey::server(name.clone());
+                self.backends.insert(key.clone(), Backend::new(key.clone(), server.clone(), now));
+                self.start_backend(now, &key);
             }
         }
         for name in &plan.updated {
@@ -48,12 +51,12 @@ impl Hub {
     /// A change that needs no restart (tags, disabledTools, timeouts...): the server and its
     /// per-session instances take the new configuration as they run.
     fn update_in_place(&mut self, name: &str, server: &crate::config::ServerConfig) {
-        for backend in self.backends.values_mut().filter(|b| b.server == name) {
+        for backend in self.backends.values_mut().filter(|b| b.server() == name) {
             // An instance keeps instance limits even when the server has no `perSession` of its
             // own (an instance for a client's roots).
             let limits = server.per_session.clone().or_else(|| backend.config.per_session.take());
             backend.config = server.clone();
-            if backend.owner.is_some() {
+            if backend.key.is_instance() {
                 backend.config.restart.restart_on_exit = false;
                 backend.config.per_session = limits;
             }
@@ -68,9 +71,13 @@ impl Hub {
     }
 
     /// Stop a server and all its per-session instances; whatever they owed gets an error.
-    fn retire_server(&mut self, now: Instant, name: &str, reason: &str) {
-        let instances: Vec<String> =
-            self.backends.values().filter(|b| b.server == name && b.owner.is_some()).map(|b| b.name.clone()).collect();
+    fn retire_server(&mut self, now: Instant, name: &BackendKey, reason: &str) {
+        let instances: Vec<BackendKey> = self
+            .backends
+            .values()
+            .filter(|b| b.server() == name.server_name() && b.key.is_instance())
+            .map(|b| b.key.clone())
+            .collect();
         for key in instances {
             self.remove_instance(now, &key, reason);
         }
@@ -80,7 +87,7 @@ impl Hub {
         }
         let (generation, running) = (backend.generation, backend.state.is_running());
         if running {
-            self.outputs.push_back(Output::StopBackend { backend: name.to_owned(), generation });
+            self.outputs.push_back(Output::StopBackend { backend: name.clone(), generation });
         }
         self.take_down(now, name, BackendState::Stopped, reason);
     }
@@ -107,7 +114,7 @@ impl Hub {
         self.sweep_timer = None;
         self.close_streams_of_expired_tokens(now);
         let Some(timeout) = self.config.session_idle_timeout else { return };
-        let idle: Vec<String> = self
+        let idle: Vec<SessionId> = self
             .sessions
             .values()
             .filter(|s| s.stream.is_none() && s.in_flight.is_empty() && now.since(s.last_active) >= timeout)

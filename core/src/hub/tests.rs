@@ -5,6 +5,11 @@ use crate::config::{LaunchSpec, RestartConfig, ServerConfig, TransportConfig};
 use crate::event::{ExitInfo, HttpMethod, HttpRequest};
 use serde_json::json;
 
+/// The backend of a configured server, or an instance by its label.
+fn bk(label: &str) -> BackendKey {
+    BackendKey::parse(label)
+}
+
 fn server(prefix: bool) -> ServerConfig {
     ServerConfig { request_timeout: Some(Duration::from_secs(5)), prefix_names: prefix, ..ServerConfig::stdio("srv") }
 }
@@ -57,7 +62,7 @@ impl Harness {
     fn backend_writes(&mut self, name: &str) -> Vec<Value> {
         let mut taken = vec![];
         self.outputs.retain(|o| match o {
-            Output::WriteBackend { backend, line, .. } if backend == name => {
+            Output::WriteBackend { backend, line, .. } if *backend == bk(name) => {
                 taken.push(serde_json::from_str(line).expect("hub writes JSON"));
                 false
             }
@@ -67,12 +72,12 @@ impl Harness {
     }
 
     fn generation(&self, name: &str) -> Gen {
-        self.hub.backends[name].generation
+        self.hub.backends[&bk(name)].generation
     }
 
     fn backend_says(&mut self, name: &str, message: Value) {
         let generation = self.generation(name);
-        self.feed(Input::BackendLine { backend: name.into(), generation, line: message.to_string() });
+        self.feed(Input::BackendLine { backend: bk(name), generation, line: message.to_string() });
     }
 
     /// Walk a backend through spawn, initialize and `tools/list`.
@@ -83,7 +88,7 @@ impl Harness {
     /// Like `bring_up`, declaring `capabilities` (which must include `tools`); other lists come back empty.
     fn bring_up_with(&mut self, name: &str, tools: &[&str], capabilities: Value) {
         let generation = self.generation(name);
-        self.feed(Input::BackendSpawned { backend: name.into(), generation, pid: Some(1) });
+        self.feed(Input::BackendSpawned { backend: bk(name), generation, pid: Some(1) });
         let init = self.backend_writes(name).pop().expect("initialize sent");
         assert_eq!(init["method"], "initialize");
         let result = json!({"protocolVersion": "2025-11-25", "capabilities": capabilities,
@@ -101,7 +106,7 @@ impl Harness {
             };
             self.backend_says(name, json!({"jsonrpc": "2.0", "id": list["id"], "result": result}));
         }
-        assert_eq!(self.hub.backends[name].state, BackendState::Ready);
+        assert_eq!(self.hub.backends[&bk(name)].state, BackendState::Ready);
     }
 
     fn http(&mut self, method: HttpMethod, session: Option<&str>, body: &str) -> ExchangeId {
@@ -213,12 +218,12 @@ fn spawns_every_enabled_backend_with_its_exact_spec() {
     let mut disabled = server(true);
     disabled.disabled = true;
     let h = Harness::new(&[("alpha", server(true)), ("off", disabled)]);
-    let spawned: Vec<&str> = h
+    let spawned: Vec<String> = h
         .outputs
         .iter()
         .filter_map(|o| match o {
             Output::SpawnBackend { backend, transport: TransportConfig::Stdio(spec), .. } => {
-                Some((backend.as_str(), spec.command.as_str()))
+                Some((backend.to_string(), spec.command.as_str()))
             }
             _ => None,
         })
@@ -228,7 +233,7 @@ fn spawns_every_enabled_backend_with_its_exact_spec() {
         })
         .collect();
     assert_eq!(spawned, ["alpha"]);
-    assert_eq!(h.hub.backends["off"].state, BackendState::Disabled);
+    assert_eq!(h.hub.backends[&bk("off")].state, BackendState::Disabled);
 }
 
 #[test]
@@ -349,7 +354,7 @@ fn a_backend_exit_fails_its_calls_at_once_and_spares_the_others() {
     let xb = h.call(&s, json!(2), "beta_1mcp_echo", json!({}));
     let generation = h.generation("alpha");
     h.feed(Input::BackendExited {
-        backend: "alpha".into(),
+        backend: bk("alpha"),
         generation,
         status: ExitInfo { code: Some(9), signal: None, reason: None },
     });
@@ -373,7 +378,7 @@ fn lines_from_a_stale_generation_are_ignored() {
     let sent = h.backend_writes("alpha");
     let stale = Gen(h.generation("alpha").0 + 100);
     let line = json!({"jsonrpc": "2.0", "id": sent[0]["id"], "result": {}}).to_string();
-    h.feed(Input::BackendLine { backend: "alpha".into(), generation: stale, line });
+    h.feed(Input::BackendLine { backend: bk("alpha"), generation: stale, line });
     assert!(h.response(x).is_none());
 }
 
@@ -451,9 +456,9 @@ fn http_admission_errors() {
 fn garbage_and_banners_on_stdout_do_not_stop_a_backend() {
     let mut h = Harness::new(&[("alpha", server(true))]);
     let generation = h.generation("alpha");
-    h.feed(Input::BackendLine { backend: "alpha".into(), generation, line: "Starting server...".into() });
+    h.feed(Input::BackendLine { backend: bk("alpha"), generation, line: "Starting server...".into() });
     h.bring_up("alpha", &["echo"]);
-    assert_eq!(h.hub.backends["alpha"].garbage_lines, 1);
+    assert_eq!(h.hub.backends[&bk("alpha")].garbage_lines, 1);
 }
 
 #[test]
@@ -462,14 +467,14 @@ fn a_backend_that_never_initializes_is_failed_and_stopped_at_its_deadline() {
     cfg.connection_timeout = Some(Duration::from_millis(500));
     let mut h = Harness::new(&[("slow", cfg)]);
     let generation = h.generation("slow");
-    h.feed(Input::BackendSpawned { backend: "slow".into(), generation, pid: None });
+    h.feed(Input::BackendSpawned { backend: bk("slow"), generation, pid: None });
     h.advance(Duration::from_millis(499));
-    assert!(h.hub.backends["slow"].state.is_starting());
+    assert!(h.hub.backends[&bk("slow")].state.is_starting());
     h.advance(Duration::from_millis(1));
-    let state = &h.hub.backends["slow"].state;
+    let state = &h.hub.backends[&bk("slow")].state;
     assert!(state.reason().is_some_and(|r| r.contains("500 ms")), "{state:?}");
     assert_eq!(state.label(), "restarting", "supervised by default");
-    assert!(h.outputs.iter().any(|o| matches!(o, Output::StopBackend { backend, .. } if backend == "slow")));
+    assert!(h.outputs.iter().any(|o| matches!(o, Output::StopBackend { backend, .. } if *backend == bk("slow"))));
 }
 
 #[test]
@@ -959,7 +964,7 @@ fn spawned(h: &Harness, name: &str) -> Vec<Gen> {
     h.outputs
         .iter()
         .filter_map(|o| match o {
-            Output::SpawnBackend { backend, generation, .. } if backend == name => Some(*generation),
+            Output::SpawnBackend { backend, generation, .. } if *backend == bk(name) => Some(*generation),
             _ => None,
         })
         .collect()
@@ -968,7 +973,7 @@ fn spawned(h: &Harness, name: &str) -> Vec<Gen> {
 fn exit(h: &mut Harness, name: &str) {
     let generation = h.generation(name);
     h.feed(Input::BackendExited {
-        backend: name.into(),
+        backend: bk(name),
         generation,
         status: ExitInfo { code: Some(1), signal: None, reason: None },
     });
@@ -981,7 +986,7 @@ fn a_crashed_backend_is_restarted_with_backoff_and_its_tools_return() {
     let stream = h.open_stream(&s);
     h.outputs.clear();
     exit(&mut h, "alpha");
-    assert_eq!(h.hub.backends["alpha"].state.label(), "restarting");
+    assert_eq!(h.hub.backends[&bk("alpha")].state.label(), "restarting");
     assert_eq!(h.events(stream).0.len(), 1, "tools/list_changed: alpha's tools are gone");
     h.advance(Duration::from_millis(799));
     assert!(spawned(&h, "alpha").is_empty(), "not before the (jittered) first delay of 1 s");
@@ -993,7 +998,7 @@ fn a_crashed_backend_is_restarted_with_backoff_and_its_tools_return() {
     let x = h.call(&s, json!(1), "alpha_1mcp_echo", json!({}));
     assert_eq!(h.backend_writes("alpha").len(), 1, "calls reach the new incarnation");
     assert!(h.response(x).is_none());
-    assert_eq!(h.hub.backends["alpha"].restarts, 1);
+    assert_eq!(h.hub.backends[&bk("alpha")].restarts, 1);
 }
 
 #[test]
@@ -1016,7 +1021,7 @@ fn a_backend_that_keeps_dying_ends_in_a_crash_loop_with_nothing_left_scheduled()
     }
     assert!(delays[0] >= 80 && delays[0] <= 130 && delays[1] >= 160 && delays[1] <= 250, "backoff doubles: {delays:?}");
     exit(&mut h, "flaky");
-    let state = &h.hub.backends["flaky"].state;
+    let state = &h.hub.backends[&bk("flaky")].state;
     assert_eq!(state.label(), "crash-loop");
     assert!(state.reason().is_some_and(|r| r.contains("gave up after 2 restarts")), "{state:?}");
     assert_eq!(h.hub.stats().timers, 0);
@@ -1030,8 +1035,8 @@ fn unsupervised_backends_stay_failed_and_shutdown_cancels_pending_restarts() {
     let mut h = Harness::new(&[("off", off), ("on", server(true))]);
     exit(&mut h, "off");
     exit(&mut h, "on");
-    assert_eq!(h.hub.backends["off"].state.label(), "failed");
-    assert_eq!(h.hub.backends["on"].state.label(), "restarting");
+    assert_eq!(h.hub.backends[&bk("off")].state.label(), "failed");
+    assert_eq!(h.hub.backends[&bk("on")].state.label(), "restarting");
     h.outputs.clear();
     h.feed(Input::Shutdown);
     h.advance(Duration::from_secs(60));
@@ -1046,7 +1051,7 @@ fn roots(path: &str) -> Value {
 /// Walk a per-session instance through spawn and initialize; returns its `initialize` params.
 fn initialize_instance(h: &mut Harness, key: &str) -> Value {
     let generation = h.generation(key);
-    h.feed(Input::BackendSpawned { backend: key.into(), generation, pid: Some(3) });
+    h.feed(Input::BackendSpawned { backend: bk(key), generation, pid: Some(3) });
     let init = h.backend_writes(key).pop().expect("initialize sent");
     let result = json!({"protocolVersion": "2025-11-25", "capabilities": {"tools": {}}, "serverInfo": {"name": "x", "version": "1"}});
     h.backend_says(key, json!({"jsonrpc": "2.0", "id": init["id"], "result": result}));
@@ -1070,7 +1075,7 @@ fn a_shared_server_holds_nobodys_roots_and_a_session_with_roots_gets_its_own_ins
     let params = initialize_instance(&mut h, &mine);
     assert_eq!(params["capabilities"], client_features(), "told exactly what a declared");
     assert_eq!(h.backend_writes(&mine), [json!({"jsonrpc": "2.0", "method": "notifications/initialized"})]);
-    assert!(h.hub.backends[&mine].state.is_starting(), "not serving before it has a's roots");
+    assert!(h.hub.backends[&bk(&mine)].state.is_starting(), "not serving before it has a's roots");
     let xa = h.call(&a, json!(1), "alpha_1mcp_echo", json!({}));
     assert!(h.backend_writes(&mine).is_empty(), "a's call waits for the roots");
     h.backend_says(&mine, json!({"jsonrpc": "2.0", "id": "r1", "method": "roots/list"}));
@@ -1098,7 +1103,7 @@ fn a_shared_server_holds_nobodys_roots_and_a_session_with_roots_gets_its_own_ins
     // a leaves: its instance goes, and nothing of a's stays with the shared server.
     let d = h.http(HttpMethod::Delete, Some(&a), "");
     assert_eq!(h.json_response(d).0, 200);
-    assert!(!h.hub.backends.contains_key(&mine));
+    assert!(!h.hub.backends.contains_key(&bk(&mine)));
     h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": 3, "method": "roots/list"}));
     assert_eq!(h.backend_writes("alpha")[0]["result"], json!({"roots": []}));
 }
@@ -1143,7 +1148,9 @@ fn an_instance_that_must_have_roots_asks_on_a_waiting_call_or_fails_closed() {
     let theirs = h.spawned_instances("alpha").into_iter().find(|k| *k != mine).expect("b's instance");
     initialize_instance(&mut h, &theirs);
     h.backend_says(&theirs, json!({"jsonrpc": "2.0", "id": 1, "method": "roots/list"}));
-    assert!(h.outputs.iter().any(|o| matches!(o, Output::StopBackend { backend, .. } if *backend == theirs)));
+    assert!(
+        h.outputs.iter().any(|o| matches!(o, Output::StopBackend { backend, .. } if backend.to_string() == theirs))
+    );
     let (_, body) = h.json_response(xb);
     let message = body["error"]["message"].as_str().unwrap_or_default();
     assert!(message.contains("could not be asked for roots"), "{body}");
@@ -1155,7 +1162,7 @@ fn instances_of_per_session_servers_are_told_exactly_what_their_client_declared(
     let mut h = Harness::new(&[("solo", per_session(4, 60_000))]);
     let shared_init = {
         let generation = h.generation("solo");
-        h.feed(Input::BackendSpawned { backend: "solo".into(), generation, pid: Some(1) });
+        h.feed(Input::BackendSpawned { backend: bk("solo"), generation, pid: Some(1) });
         h.backend_writes("solo").pop().expect("initialize")
     };
     assert_eq!(
@@ -1169,7 +1176,7 @@ fn instances_of_per_session_servers_are_told_exactly_what_their_client_declared(
     h.call(&plain, json!(1), "solo_1mcp_echo", json!({}));
     let key = h.spawned_instances("solo").remove(0);
     assert_eq!(initialize_instance(&mut h, &key)["capabilities"], json!({"sampling": {}}));
-    assert_eq!(h.hub.backends[&key].state, BackendState::Ready, "the server never asked for roots: no wait");
+    assert_eq!(h.hub.backends[&bk(&key)].state, BackendState::Ready, "the server never asked for roots: no wait");
 }
 
 fn per_session(max: u32, idle_ms: u64) -> ServerConfig {
@@ -1188,8 +1195,8 @@ impl Harness {
         self.outputs
             .iter()
             .filter_map(|o| match o {
-                Output::SpawnBackend { backend, .. } if backend.starts_with(&format!("{server}_1mcp_session")) => {
-                    Some(backend.clone())
+                Output::SpawnBackend { backend, .. } if backend.is_instance() && backend.server_name() == server => {
+                    Some(backend.to_string())
                 }
                 _ => None,
             })
@@ -1199,7 +1206,7 @@ impl Harness {
     /// Spawn and initialize an instance: no lists, it goes straight to ready.
     fn bring_up_instance(&mut self, key: &str) {
         let generation = self.generation(key);
-        self.feed(Input::BackendSpawned { backend: key.into(), generation, pid: Some(2) });
+        self.feed(Input::BackendSpawned { backend: bk(key), generation, pid: Some(2) });
         let init = self.backend_writes(key).pop().expect("initialize sent");
         let result = json!({"protocolVersion": "2025-11-25", "capabilities": {"tools": {}}, "serverInfo": {"name": "x", "version": "1"}});
         self.backend_says(key, json!({"jsonrpc": "2.0", "id": init["id"], "result": result}));
@@ -1234,8 +1241,12 @@ fn per_session_servers_give_each_session_its_own_instance() {
     assert_eq!(h.hub.stats().ready_backends, 2, "shared + a's instance");
     let d = h.http(HttpMethod::Delete, Some(&a), "");
     assert_eq!(h.json_response(d).0, 200);
-    assert!(h.outputs.iter().any(|o| matches!(o, Output::StopBackend { backend, .. } if *backend == instances[0])));
-    assert!(!h.hub.backends.contains_key(&instances[0]), "the instance goes with its session");
+    assert!(
+        h.outputs
+            .iter()
+            .any(|o| matches!(o, Output::StopBackend { backend, .. } if backend.to_string() == instances[0]))
+    );
+    assert!(!h.hub.backends.contains_key(&bk(&instances[0])), "the instance goes with its session");
 }
 
 #[test]
@@ -1252,16 +1263,16 @@ fn instances_are_bounded_stopped_when_idle_and_replaced_when_dead() {
     let (_, body) = h.json_response(xb);
     assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("maxInstances")), "{body}");
     h.advance(Duration::from_millis(1_500));
-    assert!(h.hub.backends.contains_key(&first), "busy with a call: not idle");
+    assert!(h.hub.backends.contains_key(&bk(&first)), "busy with a call: not idle");
     h.backend_says(&first, json!({"jsonrpc": "2.0", "id": call["id"], "result": {}}));
     h.advance(Duration::from_millis(1_100));
-    assert!(!h.hub.backends.contains_key(&first), "idle instances are stopped");
+    assert!(!h.hub.backends.contains_key(&bk(&first)), "idle instances are stopped");
     h.outputs.clear();
     let xa = h.call(&a, json!(2), "solo_1mcp_echo", json!({}));
     let second = h.spawned_instances("solo").remove(0);
     assert_ne!(second, first, "a fresh instance");
     let generation = h.generation(&second);
-    h.feed(Input::BackendSpawnFailed { backend: second.clone(), generation, error: "no such file".into() });
+    h.feed(Input::BackendSpawnFailed { backend: bk(&second), generation, error: "no such file".into() });
     let (_, body) = h.json_response(xa);
     assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("could not start")), "{body}");
     let d = h.http(HttpMethod::Delete, Some(&a), "");
@@ -1295,24 +1306,24 @@ fn a_reload_restarts_only_what_changed_and_keeps_calls_to_the_rest() {
     let mut beta = server(true);
     beta.tags = vec!["new".into()];
     reload(&mut h, &[("alpha", alpha), ("beta", beta), ("gamma", server(true))]);
-    let mut spawned: Vec<&str> = h
+    let mut spawned: Vec<String> = h
         .outputs
         .iter()
         .filter_map(|o| match o {
-            Output::SpawnBackend { backend, .. } => Some(backend.as_str()),
+            Output::SpawnBackend { backend, .. } => Some(backend.to_string()),
             _ => None,
         })
         .collect();
     spawned.sort();
     assert_eq!(spawned, ["alpha", "gamma"], "the changed command and the new server start; beta does not");
-    assert!(h.outputs.iter().any(|o| matches!(o, Output::StopBackend { backend, .. } if backend == "alpha")));
+    assert!(h.outputs.iter().any(|o| matches!(o, Output::StopBackend { backend, .. } if *backend == bk("alpha"))));
     let (_, body) = h.json_response(x_alpha);
     assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("configuration changed")), "{body}");
     assert_eq!(h.generation("beta"), beta_gen, "beta keeps its process");
     h.backend_says("beta", json!({"jsonrpc": "2.0", "id": beta_call["id"], "result": {"kept": true}}));
     assert_eq!(h.json_response(x_beta).1["result"]["kept"], true, "beta's call in flight survives the reload");
     assert!(!h.events(stream).0.is_empty(), "sessions hear that alpha's tools went away");
-    assert_eq!(h.hub.backends["beta"].config.tags, ["new"], "metadata is updated in place");
+    assert_eq!(h.hub.backends[&bk("beta")].config.tags, ["new"], "metadata is updated in place");
 }
 
 #[test]
@@ -1326,8 +1337,8 @@ fn removing_a_server_stops_it_and_an_invalid_file_changes_nothing() {
     assert_eq!(health["configuration"]["reloadErrors"][0], "/x/mcp.json:3:1: invalid JSON");
     assert_eq!(health["status"], "degraded", "{health}");
     reload(&mut h, &[("alpha", server(true))]);
-    assert!(!h.hub.backends.contains_key("beta"));
-    assert!(h.outputs.iter().any(|o| matches!(o, Output::StopBackend { backend, .. } if backend == "beta")));
+    assert!(!h.hub.backends.contains_key(&bk("beta")));
+    assert!(h.outputs.iter().any(|o| matches!(o, Output::StopBackend { backend, .. } if *backend == bk("beta"))));
     let x = h.call(&s, json!(1), "beta_1mcp_echo", json!({}));
     assert_eq!(h.json_response(x).1["error"]["code"], -32602, "beta's tools are gone");
     let x = h.http_at(HttpMethod::Get, "/health", "", None, "");
@@ -1405,7 +1416,11 @@ fn repeated_timeouts_open_a_circuit_that_fails_fast_until_the_server_answers() {
     assert_eq!(sent.len(), 1, "after the cool-down a request goes through again");
     h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": sent[0]["id"], "result": {}}));
     assert_eq!(h.json_response(x).1["id"], 11);
-    assert_eq!(h.hub.backends["alpha"].timeouts_in_a_row, 0, "an answer closes the circuit");
+    assert_eq!(
+        h.hub.backends[&bk("alpha")].circuit,
+        crate::backend::Circuit::default(),
+        "an answer closes the circuit"
+    );
 }
 
 #[test]
@@ -1421,8 +1436,8 @@ fn an_idle_backend_that_stops_answering_pings_is_restarted() {
     let ping = h.backend_writes("alpha");
     assert_eq!(ping.len(), 1, "pinged again a period later");
     h.advance(Duration::from_secs(10));
-    assert!(h.outputs.iter().any(|o| matches!(o, Output::StopBackend { backend, .. } if backend == "alpha")));
-    let state = &h.hub.backends["alpha"].state;
+    assert!(h.outputs.iter().any(|o| matches!(o, Output::StopBackend { backend, .. } if *backend == bk("alpha"))));
+    let state = &h.hub.backends[&bk("alpha")].state;
     assert_eq!(state.label(), "restarting");
     assert!(state.reason().is_some_and(|r| r.contains("ping")), "{state:?}");
 }
@@ -1452,7 +1467,8 @@ fn sessions_nobody_uses_are_ended_but_connected_ones_are_kept() {
     h.advance(Duration::from_secs(30));
     let x = h.call(&busy, json!(1), "alpha_1mcp_echo", json!({}));
     h.advance(Duration::from_secs(45));
-    let alive: Vec<bool> = [&idle, &listening, &busy].iter().map(|s| h.hub.sessions.contains_key(*s)).collect();
+    let alive: Vec<bool> =
+        [&idle, &listening, &busy].iter().map(|s| h.hub.sessions.contains_key(&SessionId::presented(s))).collect();
     assert_eq!(alive, [false, true, true], "only the unused session without a stream is ended");
     let x2 = h.post(Some(&idle), json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}));
     assert_eq!(h.json_response(x2).0, 404, "an ended session is gone");
@@ -1486,8 +1502,8 @@ fn ready_once_every_server_is_up_or_has_failed_its_first_attempt() {
     assert_eq!((status, body["waitingFor"].clone()), (503, json!(["broken", "good", "slow"])));
     h.bring_up("good", &["echo"]);
     let generation = h.generation("broken");
-    h.feed(Input::BackendSpawnFailed { backend: "broken".into(), generation, error: "no such file".into() });
-    assert_eq!(h.hub.backends["broken"].state.label(), "restarting");
+    h.feed(Input::BackendSpawnFailed { backend: bk("broken"), generation, error: "no such file".into() });
+    assert_eq!(h.hub.backends[&bk("broken")].state.label(), "restarting");
     let (status, body) = h.get("/health/ready");
     assert_eq!((status, body["waitingFor"].clone()), (503, json!(["slow"])), "only a first attempt holds it back");
     h.bring_up("slow", &["nap"]);
@@ -1496,7 +1512,7 @@ fn ready_once_every_server_is_up_or_has_failed_its_first_attempt() {
     assert_eq!(body["servers"]["restarting"], 1);
     // Its restarts come and go; readiness stays.
     h.advance(Duration::from_millis(1_300));
-    assert_eq!(h.hub.backends["broken"].state.label(), "starting");
+    assert_eq!(h.hub.backends[&bk("broken")].state.label(), "starting");
     assert_eq!(h.get("/health/ready").0, 200);
 }
 
@@ -1548,7 +1564,7 @@ fn a_crash_looping_server_says_so_to_its_callers_but_not_to_sessions_that_cannot
     exit(&mut h, "flaky");
     h.advance(Duration::from_millis(50));
     exit(&mut h, "flaky");
-    assert_eq!(h.hub.backends["flaky"].state.label(), "crash-loop");
+    assert_eq!(h.hub.backends[&bk("flaky")].state.label(), "crash-loop");
     let s = h.initialize();
     let x = h.call(&s, json!(1), "flaky_1mcp_q", json!({}));
     let error = h.json_response(x).1["error"].clone();
@@ -1802,7 +1818,10 @@ fn a_revoked_token_ends_its_sessions_and_no_others() {
     h.feed(Input::CredentialsRevoked { principals: vec!["a".into()] });
     assert!(h.events(a_stream).1, "a's stream closes at once");
     assert!(!h.events(b_stream).1, "b's stays open");
-    assert!(!h.hub.sessions.contains_key(&a) && h.hub.sessions.contains_key(&b));
+    assert!(
+        !h.hub.sessions.contains_key(&SessionId::presented(&a))
+            && h.hub.sessions.contains_key(&SessionId::presented(&b))
+    );
 }
 
 #[test]
@@ -1829,7 +1848,7 @@ fn a_stream_does_not_outlive_its_token_and_a_refreshed_token_carries_on() {
     assert!(!h.events(stream).1, "past the first token's expiry, the refreshed one holds the stream");
     h.advance(Duration::from_secs(3000));
     assert!(h.events(stream).1, "closed once the refreshed token expired too");
-    assert!(h.hub.sessions.contains_key(&s), "the session stays for a fresh token");
+    assert!(h.hub.sessions.contains_key(&SessionId::presented(&s)), "the session stays for a fresh token");
 }
 
 #[test]

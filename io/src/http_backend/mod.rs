@@ -21,7 +21,7 @@ use hyper::body::{Bytes, Incoming};
 use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, Uri};
 use onemcp_core::config::{HttpConfig, HttpFlavor};
-use onemcp_core::{ExitInfo, Gen, Input};
+use onemcp_core::{BackendKey, ExitInfo, Gen, Input};
 use serde_json::Value;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -128,7 +128,7 @@ enum End {
 
 /// What the tasks of one connection share.
 struct Conn {
-    server: String,
+    server: BackendKey,
     generation: Gen,
     client: HttpClient,
     url: Uri,
@@ -259,7 +259,7 @@ fn request_id(envelope: &Envelope) -> Option<Value> {
 /// Opens backend `name`/`generation` at `config.url`; its events go to `events`. Only a bad
 /// URL or header fails here; an unreachable server is reported as `BackendSpawnFailed` later.
 pub(crate) fn connect(
-    name: &str,
+    name: &BackendKey,
     generation: Gen,
     config: &HttpConfig,
     max_line: usize,
@@ -271,7 +271,7 @@ pub(crate) fn connect(
     let client = mcp_http::http_client(CONNECT_TIMEOUT)?;
     let (control, control_rx) = mpsc::unbounded_channel();
     let conn = Arc::new(Conn {
-        server: name.to_owned(),
+        server: name.clone(),
         generation,
         client,
         url,

@@ -163,7 +163,7 @@ async fn streamable_session_errors_and_a_lost_session() {
     let seen = Seen::default();
     let url = fake_server(Arc::clone(&seen)).await;
     let (tx, mut rx) = mpsc::channel(16);
-    let handle = connect("t", Gen(1), &config(&url), 1024, tx);
+    let handle = connect(&BackendKey::server("t"), Gen(1), &config(&url), 1024, tx);
     let Ok(handle) = handle else { panic!("connect failed") };
     assert!(matches!(next(&mut rx).await, Input::BackendSpawned { pid: None, .. }));
     let write = |line: Value| assert_eq!(handle.write(line.to_string()), Ok(()));
@@ -197,7 +197,9 @@ async fn an_unreachable_server_fails_the_start_naming_the_url_without_secrets() 
     let Ok(port) = port else { return };
     let (tx, mut rx) = mpsc::channel(16);
     let url = format!("http://127.0.0.1:{port}/mcp?api_key=hunter2");
-    let Ok(handle) = connect("t", Gen(1), &config(&url), 1024, tx) else { panic!("connect failed") };
+    let Ok(handle) = connect(&BackendKey::server("t"), Gen(1), &config(&url), 1024, tx) else {
+        panic!("connect failed")
+    };
     assert!(matches!(next(&mut rx).await, Input::BackendSpawned { .. }));
     assert_eq!(handle.write(r#"{"jsonrpc":"2.0","id":0,"method":"initialize"}"#.into()), Ok(()));
     match next(&mut rx).await {
@@ -213,7 +215,9 @@ async fn an_unreachable_server_fails_the_start_naming_the_url_without_secrets() 
 async fn stop_reports_stopped_promptly() {
     let url = fake_server(Seen::default()).await;
     let (tx, mut rx) = mpsc::channel(16);
-    let Ok(mut handle) = connect("t", Gen(1), &config(&url), 1024, tx) else { panic!("connect failed") };
+    let Ok(mut handle) = connect(&BackendKey::server("t"), Gen(1), &config(&url), 1024, tx) else {
+        panic!("connect failed")
+    };
     assert!(matches!(next(&mut rx).await, Input::BackendSpawned { .. }));
     handle.stop();
     match next(&mut rx).await {
