@@ -150,6 +150,8 @@ pub struct World {
     auth_rng: ChaCha8Rng,
     /// Probes of other clients' sessions so far (numbers their payloads).
     probes: u64,
+    /// Clients reuse each other's JSON-RPC ids.
+    colliding: bool,
 }
 
 /// A client's credential (and whether it also puts a token in its URL), from `auth_rng`:
@@ -232,13 +234,19 @@ impl World {
     /// Build the world for `seed`: draw its shape and faults, start the hub.
     pub fn new(seed: u64, options: &SimOptions) -> World {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let n_backends =
-            options.backends.unwrap_or_else(|| between(&mut rng, 1, 4) as usize).clamp(1, BACKEND_NAMES.len());
-        let n_clients = options.clients.unwrap_or_else(|| between(&mut rng, 1, 5) as usize).max(1);
-        let colliding = options.colliding_ids.unwrap_or_else(|| chance(&mut rng, 0.7));
+        // Every dimension is drawn whether or not the options fix it: an option replaces the
+        // draw instead of skipping it, so fixing a dimension to the value the seed drew replays
+        // the very same run (the shrinker starts from there).
+        let drawn_backends = between(&mut rng, 1, 4) as usize;
+        let n_backends = options.backends.unwrap_or(drawn_backends).clamp(1, BACKEND_NAMES.len());
+        let drawn_clients = between(&mut rng, 1, 5) as usize;
+        let n_clients = options.clients.unwrap_or(drawn_clients).max(1);
+        let drawn_colliding = chance(&mut rng, 0.7);
+        let colliding = options.colliding_ids.unwrap_or(drawn_colliding);
         let names: Vec<String> = BACKEND_NAMES[..n_backends].iter().map(|s| (*s).to_owned()).collect();
+        let drawn_plan = FaultPlan::swarm(&mut rng, &names);
         let mut plan = match &options.faults {
-            Faults::Swarm => FaultPlan::swarm(&mut rng, &names),
+            Faults::Swarm => drawn_plan,
             Faults::Off => FaultPlan::default(),
             Faults::Plan(plan) => plan.clone(),
         };
@@ -246,14 +254,15 @@ impl World {
             plan.clients.disconnect = 0.0;
         }
         let max_latency_ms = between(&mut rng, 1, 120);
-        let views = options.views.unwrap_or(matches!(options.faults, Faults::Swarm));
+        let swarm = matches!(options.faults, Faults::Swarm);
+        let views = options.views.unwrap_or(swarm);
         let mut view_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x7669_6577_7669_6577);
         let mut roots_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x726f_6f74_726f_6f74);
         let mut auth_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6175_7468_6175_7468);
-        let auth =
-            options.auth.unwrap_or_else(|| matches!(options.faults, Faults::Swarm) && chance(&mut auth_rng, 0.35));
-        let roots =
-            options.roots.unwrap_or_else(|| matches!(options.faults, Faults::Swarm) && chance(&mut roots_rng, 0.5));
+        let drawn_auth = chance(&mut auth_rng, 0.35);
+        let auth = options.auth.unwrap_or(swarm && drawn_auth);
+        let drawn_roots = chance(&mut roots_rng, 0.5);
+        let roots = options.roots.unwrap_or(swarm && drawn_roots);
         let mut ledger = Ledger::new(names.clone());
         if auth {
             ledger.enable_auth();
@@ -339,6 +348,7 @@ impl World {
             auth,
             auth_rng,
             probes: 0,
+            colliding,
         };
         for i in 0..n_clients {
             let at = between(&mut world.rng, 0, options.client_start_ms) * MS;
@@ -352,6 +362,21 @@ impl World {
             world.schedule(at, Event::Reload(None));
         }
         world
+    }
+
+    /// `options` with every dimension this world drew from its seed fixed to what was drawn:
+    /// the same seed with these options builds this very world.
+    pub fn pinned(&self, options: &SimOptions) -> SimOptions {
+        SimOptions {
+            backends: Some(self.backends.len()),
+            clients: Some(self.clients.len()),
+            colliding_ids: Some(self.colliding),
+            faults: Faults::Plan(self.plan.clone()),
+            views: Some(self.views),
+            roots: Some(self.roots),
+            auth: Some(self.auth),
+            ..options.clone()
+        }
     }
 
     fn schedule(&mut self, delay_ns: u64, event: Event) {
@@ -800,6 +825,7 @@ impl World {
             responses: self.ledger.responses,
             faults_injected: backend_faults + client_faults,
             cancels_seen_by_backends: self.backends.values().map(|b| b.cancels_received).sum(),
+            crashes: self.backends.values().map(|b| b.crashes).sum(),
             virtual_time: Duration::from_nanos(self.clock.0),
             settled,
             trace_hash: self.trace.hash(),
@@ -848,7 +874,8 @@ fn draw_roots_asks(roots_rng: &mut ChaCha8Rng, fake: &mut FakeBackend) {
 
 /// The scripted server behind `name`.
 fn fake_backend(rng: &mut ChaCha8Rng, plan: &FaultPlan, name: &str, options: &SimOptions) -> FakeBackend {
-    let shape = options.shape.clone().unwrap_or_else(|| BackendShape::swarm(rng, options.request_timeout_ms));
+    let drawn = BackendShape::swarm(rng, options.request_timeout_ms);
+    let shape = options.shape.clone().unwrap_or(drawn);
     let mut fake = FakeBackend::new(name.to_owned(), shape, plan.backend(name));
     fake.faulty_relists = options.faulty_relists;
     fake.storm = plan.world.storm.as_deref() == Some(name);
