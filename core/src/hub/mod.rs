@@ -11,12 +11,15 @@
 
 mod availability;
 mod backends;
+mod calls;
 mod clients;
 mod door;
 mod instances;
 mod legacy;
 mod relay;
 mod reload;
+mod sessions;
+mod subscriptions;
 pub use clients::{SERVER_NAME, SERVER_VERSION};
 mod http;
 

@@ -1351,7 +1351,7 @@ fn removing_a_server_stops_it_and_an_invalid_file_changes_nothing() {
 fn one_session_cannot_hold_more_than_its_share_of_requests() {
     let mut h = two_backends();
     let s = h.initialize();
-    for i in 0..super::clients::MAX_IN_FLIGHT_PER_SESSION {
+    for i in 0..super::calls::MAX_IN_FLIGHT_PER_SESSION {
         h.call(&s, json!(i), "alpha_1mcp_echo", json!({}));
     }
     let x = h.call(&s, json!("one-too-many"), "alpha_1mcp_echo", json!({}));
