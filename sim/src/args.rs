@@ -147,7 +147,10 @@ mod tests {
             ..SimOptions::default()
         };
         let line = command(42, &options);
-        assert!(line.starts_with("onemcp-sim run --seed 42 --steps 321 --clients 3 --backends 2"), "{line}");
+        assert!(
+            line.starts_with("onemcp-sim run --seed 42 --steps 321 --liveness-steps 77 --clients 3 --backends 2"),
+            "{line}"
+        );
         let args = words(&line);
         assert_eq!(flag(&args, "--seed"), Some("42"));
         assert_eq!(parse_options(&args[2..]), Ok(options));
