@@ -2,6 +2,7 @@
 
 pub mod presets;
 pub mod query;
+pub mod request;
 pub mod tag_filter;
 
 pub use presets::{Preset, Presets, parse_presets};
