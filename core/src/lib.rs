@@ -28,6 +28,7 @@ mod cursor;
 pub mod event;
 pub mod front;
 pub mod health;
+pub mod http_link;
 pub mod hub;
 pub mod ids;
 pub mod jsonrpc;

@@ -1,0 +1,284 @@
+use super::*;
+use crate::time::Instant;
+use serde_json::json;
+
+const MS: u64 = 1_000_000;
+
+fn answer(kind: MessageKind, status: u16) -> PostAnswer<'static> {
+    PostAnswer { kind, status, with_session: kind != MessageKind::Initialize, event_stream: false, session_id: None }
+}
+
+/// A streamable link through `initialize` (session `s1`, version 2025-06-18) and
+/// `notifications/initialized`, its server stream asked for.
+fn initialized() -> HttpLink {
+    let mut link = HttpLink::new(HttpFlavor::Streamable);
+    assert!(link.handle_opened());
+    let init = PostAnswer { session_id: Some("s1"), ..answer(MessageKind::Initialize, 200) };
+    assert_eq!(link.handle_post_answer(init), PostVerdict::DeliverBody);
+    link.handle_answer_data(
+        MessageKind::Initialize,
+        br#"{"jsonrpc":"2.0","id":0,"result":{"protocolVersion":"2025-06-18"}}"#,
+    );
+    assert!(!link.handle_delivered(MessageKind::Initialize, 200));
+    assert_eq!(link.handle_post_answer(answer(MessageKind::Initialized, 202)), PostVerdict::DeliverBody);
+    assert!(link.handle_delivered(MessageKind::Initialized, 202));
+    link
+}
+
+fn session(id: &str, version: &str) -> SessionHeaders {
+    SessionHeaders { id: Some(id.to_owned()), version: Some(version.to_owned()) }
+}
+
+#[test]
+fn auto_mode_falls_back_only_when_the_server_does_not_speak_streamable_http() {
+    let id = json!(0);
+    assert!(falls_back_to_sse(404, b"Cannot POST /mcp", Some(&id)));
+    assert!(falls_back_to_sse(405, b"", Some(&id)));
+    assert!(falls_back_to_sse(400, br#"{"error":"no"}"#, Some(&id)));
+    // An error without our id is not an answer to the initialize.
+    assert!(falls_back_to_sse(400, br#"{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"x"}}"#, Some(&id)));
+    // The server answered the initialize itself: it speaks streamable HTTP, only refused us.
+    let answered = br#"{"jsonrpc":"2.0","id":0,"error":{"code":-32602,"message":"bad version"}}"#;
+    assert!(!falls_back_to_sse(400, answered, Some(&id)));
+    for status in [200, 202, 401, 403, 500, 502] {
+        assert!(!falls_back_to_sse(status, b"", Some(&id)), "{status}");
+    }
+}
+
+#[test]
+fn message_kinds_come_from_the_envelope() {
+    assert_eq!(MessageKind::of(Some("initialize"), true), MessageKind::Initialize);
+    assert_eq!(MessageKind::of(Some("initialize"), false), MessageKind::Other, "a notification is no request");
+    assert_eq!(MessageKind::of(Some("notifications/initialized"), false), MessageKind::Initialized);
+    assert_eq!(MessageKind::of(Some("notifications/initialized"), true), MessageKind::Other);
+    assert_eq!(MessageKind::of(Some("tools/list"), true), MessageKind::Other);
+    assert_eq!(MessageKind::of(None, true), MessageKind::Other);
+}
+
+#[test]
+fn the_transport_sets_its_own_headers() {
+    for name in ["accept", "content-type", "content-length", "host", "mcp-session-id", "mcp-protocol-version"] {
+        assert!(is_reserved_header(name), "{name}");
+    }
+    assert!(is_reserved_header("last-event-id"));
+    assert!(!is_reserved_header("authorization") && !is_reserved_header("x-team"));
+}
+
+#[test]
+fn initialize_goes_without_a_session_and_later_posts_carry_it() {
+    let mut link = HttpLink::new(HttpFlavor::Streamable);
+    assert_eq!(link.era(), Era::Streamable);
+    assert_eq!(link.post_headers(MessageKind::Initialize), PostHeaders::Plain);
+    let init = PostAnswer { session_id: Some("s1"), ..answer(MessageKind::Initialize, 200) };
+    assert_eq!(link.handle_post_answer(init), PostVerdict::DeliverBody);
+    // The version comes from the result; other answers' data does not touch it.
+    link.handle_answer_data(MessageKind::Other, br#"{"result":{"protocolVersion":"evil"}}"#);
+    link.handle_answer_data(MessageKind::Initialize, b"not json");
+    assert_eq!(link.session(), &SessionHeaders { id: Some("s1".into()), version: None });
+    link.handle_answer_data(MessageKind::Initialize, br#"{"id":0,"result":{"protocolVersion":"2025-06-18"}}"#);
+    assert_eq!(link.post_headers(MessageKind::Other), PostHeaders::Session(&session("s1", "2025-06-18")));
+    assert_eq!(link.post_headers(MessageKind::Initialized), PostHeaders::Session(&session("s1", "2025-06-18")));
+    assert_eq!(link.post_headers(MessageKind::Initialize), PostHeaders::Plain, "a new initialize starts over");
+}
+
+#[test]
+fn a_failed_initialize_learns_no_session() {
+    let mut link = HttpLink::new(HttpFlavor::Streamable);
+    let refused = PostAnswer { session_id: Some("s1"), ..answer(MessageKind::Initialize, 500) };
+    assert_eq!(link.handle_post_answer(refused), PostVerdict::DeliverBody);
+    assert_eq!(link.session(), &SessionHeaders::default());
+    // A streamable-only link never peeks: a 404 to initialize is the server's error to deliver.
+    assert_eq!(link.handle_post_answer(answer(MessageKind::Initialize, 404)), PostVerdict::DeliverBody);
+    assert_eq!(link.end(), None);
+}
+
+#[test]
+fn answers_are_delivered_as_streams_only_when_they_succeed() {
+    let mut link = initialized();
+    let stream = PostAnswer { event_stream: true, ..answer(MessageKind::Other, 200) };
+    assert_eq!(link.handle_post_answer(stream), PostVerdict::DeliverStream);
+    let failed = PostAnswer { event_stream: true, ..answer(MessageKind::Other, 500) };
+    assert_eq!(link.handle_post_answer(failed), PostVerdict::DeliverBody);
+    assert_eq!(link.handle_post_answer(answer(MessageKind::Other, 202)), PostVerdict::DeliverBody);
+    assert_eq!(link.handle_post_answer(answer(MessageKind::Other, 400)), PostVerdict::DeliverBody);
+}
+
+#[test]
+fn a_404_to_our_session_ends_the_link_and_nothing_more_is_sent() {
+    let mut link = initialized();
+    // A 404 to a request that carried no session is only that request's error.
+    let without = PostAnswer { with_session: false, ..answer(MessageKind::Other, 404) };
+    assert_eq!(link.handle_post_answer(without), PostVerdict::DeliverBody);
+    assert_eq!(link.handle_post_answer(answer(MessageKind::Other, 404)), PostVerdict::Ended(LinkEnd::SessionLost));
+    assert_eq!(link.end(), Some(&LinkEnd::SessionLost));
+    assert_eq!(link.end().map(ToString::to_string).as_deref(), Some(SESSION_LOST));
+    assert_eq!(link.post_headers(MessageKind::Other), PostHeaders::Ended);
+    assert_eq!(link.post_headers(MessageKind::Initialize), PostHeaders::Ended);
+    assert_eq!(link.stream_request(), None);
+    assert_eq!(link.handle_stream_failed(Instant(0), "x"), StreamStep::Stop);
+    assert_eq!(link.handle_stream_ended(Instant(0)), StreamStep::Stop);
+    // The first end holds; a lost session is not DELETEd.
+    assert_eq!(link.handle_stop(), LinkEnd::SessionLost);
+    assert_eq!(link.session_to_end(), None);
+}
+
+#[test]
+fn the_server_stream_opens_once_after_initialized_is_accepted() {
+    let mut link = HttpLink::new(HttpFlavor::Streamable);
+    assert!(!link.handle_delivered(MessageKind::Initialized, 500), "refused: no stream");
+    assert!(!link.handle_delivered(MessageKind::Other, 200));
+    assert!(link.handle_delivered(MessageKind::Initialized, 202));
+    assert!(!link.handle_delivered(MessageKind::Initialized, 202), "only once");
+    let mut legacy = HttpLink::new(HttpFlavor::Sse);
+    assert!(!legacy.handle_delivered(MessageKind::Initialized, 202), "legacy has no such stream");
+    let mut over = HttpLink::new(HttpFlavor::Streamable);
+    over.handle_stop();
+    assert!(!over.handle_delivered(MessageKind::Initialized, 202));
+}
+
+#[test]
+fn auto_mode_peeks_at_a_refused_first_post_and_falls_back() {
+    for status in [400, 404, 405] {
+        let mut link = HttpLink::new(HttpFlavor::Auto);
+        assert!(link.handle_opened());
+        assert_eq!(link.handle_post_answer(answer(MessageKind::Initialize, status)), PostVerdict::PeekBody);
+        assert_eq!(link.handle_first_refusal(status, b"Cannot POST /mcp", Some(&json!(0))), FirstRefusal::FallBack);
+        assert_eq!(link.era(), Era::LegacySse);
+        assert!(!link.handle_opened(), "started was reported already");
+        assert_eq!(link.post_headers(MessageKind::Initialize), PostHeaders::Plain);
+        // A failed legacy start says why the link fell back.
+        let end = link.handle_start_failed("no endpoint");
+        assert_eq!(end.to_string(), format!("POST answered HTTP {status}; legacy SSE: no endpoint"));
+        assert!(end.is_failed_start());
+    }
+}
+
+#[test]
+fn auto_mode_delivers_a_refusal_that_answers_the_request() {
+    let mut link = HttpLink::new(HttpFlavor::Auto);
+    assert_eq!(link.handle_post_answer(answer(MessageKind::Initialize, 400)), PostVerdict::PeekBody);
+    let body = br#"{"jsonrpc":"2.0","id":0,"error":{"code":-32602,"message":"bad version"}}"#;
+    assert_eq!(link.handle_first_refusal(400, body, Some(&json!(0))), FirstRefusal::Deliver);
+    assert_eq!(link.era(), Era::Streamable);
+    assert_eq!(link.handle_start_failed("x").to_string(), "x", "no fallback to mention");
+}
+
+#[test]
+fn fallback_happens_only_at_the_first_post() {
+    let mut link = HttpLink::new(HttpFlavor::Auto);
+    assert_eq!(link.handle_post_answer(answer(MessageKind::Initialize, 200)), PostVerdict::DeliverBody);
+    for status in [400, 404, 405] {
+        let later = PostAnswer { with_session: false, ..answer(MessageKind::Other, status) };
+        assert_eq!(link.handle_post_answer(later), PostVerdict::DeliverBody, "{status}");
+        assert_eq!(link.handle_first_refusal(status, b"", None), FirstRefusal::Deliver);
+    }
+    assert_eq!(link.era(), Era::Streamable);
+    // Typed streamable links never peek, even at the first POST.
+    let mut typed = HttpLink::new(HttpFlavor::Streamable);
+    assert_eq!(typed.handle_first_refusal(404, b"", None), FirstRefusal::Deliver);
+    assert_eq!(typed.era(), Era::Streamable);
+}
+
+#[test]
+fn legacy_posts_are_accepted_or_failed_and_carry_no_session() {
+    let mut link = HttpLink::new(HttpFlavor::Sse);
+    assert_eq!(link.era(), Era::LegacySse);
+    assert_eq!(link.post_headers(MessageKind::Other), PostHeaders::Plain);
+    assert_eq!(link.handle_post_answer(answer(MessageKind::Other, 202)), PostVerdict::Accepted);
+    assert_eq!(link.handle_post_answer(answer(MessageKind::Other, 404)), PostVerdict::Failed, "no session to lose");
+    assert_eq!(link.handle_post_answer(answer(MessageKind::Other, 500)), PostVerdict::Failed);
+    assert!(link.handle_opened(), "a typed legacy link starts once its endpoint is known");
+    assert_eq!(link.handle_legacy_stream_end(None).to_string(), "the server closed the SSE stream");
+    let mut broke = HttpLink::new(HttpFlavor::Sse);
+    assert_eq!(broke.handle_legacy_stream_end(Some("reset".into())).to_string(), "the SSE stream broke off: reset");
+    assert_eq!(broke.handle_start_failed("late").to_string(), "the SSE stream broke off: reset", "first end holds");
+}
+
+#[test]
+fn stop_ends_a_known_session_with_a_delete() {
+    let mut link = initialized();
+    assert_eq!(link.session_to_end(), None, "not before the stop");
+    assert_eq!(link.handle_stop(), LinkEnd::Stopped);
+    assert_eq!(LinkEnd::Stopped.to_string(), STOPPED);
+    assert_eq!(link.session_to_end(), Some(&session("s1", "2025-06-18")));
+    assert!(!LinkEnd::Stopped.is_failed_start());
+    // No session id, nothing to end.
+    let mut fresh = HttpLink::new(HttpFlavor::Streamable);
+    fresh.handle_stop();
+    assert_eq!(fresh.session_to_end(), None);
+}
+
+#[test]
+fn a_stream_that_ends_is_reopened_after_the_minimum_pause_and_resumed() {
+    let mut link = initialized();
+    let request = link.stream_request();
+    assert_eq!(request, Some(StreamRequest { session: &session("s1", "2025-06-18"), last_event_id: None }));
+    assert_eq!(link.handle_stream_answer(200, true), StreamOpen::Listen);
+    link.handle_stream_event_id("7");
+    link.handle_stream_event_id("8");
+    assert_eq!(link.handle_stream_ended(Instant(1000 * MS)), StreamStep::RetryAt(Instant(1100 * MS)));
+    assert_eq!(link.stream_request().and_then(|r| r.last_event_id), Some("8"));
+}
+
+#[test]
+fn failed_opens_back_off_and_the_sixth_in_a_row_makes_the_server_unreachable() {
+    let mut link = initialized();
+    let mut now = Instant(0);
+    let mut pauses = Vec::new();
+    for n in 1..STREAM_RETRIES {
+        match link.handle_stream_failed(now, &format!("refused {n}")) {
+            StreamStep::RetryAt(at) => {
+                pauses.push(at.since(now).as_millis());
+                now = at;
+            }
+            other => panic!("failure {n}: {other:?}"),
+        }
+    }
+    assert_eq!(pauses, [200, 400, 800, 1600, 3200]);
+    let end = link.handle_stream_failed(now, "refused 6");
+    assert_eq!(end, StreamStep::Ended(LinkEnd::Unreachable("refused 6".into())));
+    assert_eq!(link.end().map(ToString::to_string).as_deref(), Some("refused 6"));
+    assert_eq!(link.stream_request(), None);
+    assert_eq!(link.session_to_end(), None, "an unreachable server is not sent a DELETE");
+}
+
+#[test]
+fn an_open_stream_forgives_earlier_failures() {
+    let mut link = initialized();
+    for _ in 1..STREAM_RETRIES {
+        assert!(matches!(link.handle_stream_failed(Instant(0), "x"), StreamStep::RetryAt(_)));
+    }
+    assert_eq!(link.handle_stream_answer(200, true), StreamOpen::Listen);
+    assert_eq!(link.handle_stream_ended(Instant(0)), StreamStep::RetryAt(Instant(100 * MS)));
+    for _ in 1..STREAM_RETRIES {
+        assert!(matches!(link.handle_stream_failed(Instant(0), "x"), StreamStep::RetryAt(_)));
+    }
+    assert!(matches!(link.handle_stream_failed(Instant(0), "x"), StreamStep::Ended(_)));
+}
+
+#[test]
+fn refused_streams_are_not_retried_and_a_404_loses_the_session() {
+    let mut link = initialized();
+    assert_eq!(link.handle_stream_answer(405, false), StreamOpen::NotOffered);
+    assert_eq!(link.handle_stream_answer(200, false), StreamOpen::Refused, "not an event stream");
+    assert_eq!(link.handle_stream_answer(500, true), StreamOpen::Refused);
+    assert_eq!(link.handle_stream_answer(403, false), StreamOpen::Refused);
+    assert_eq!(link.end(), None, "a refused stream leaves requests working");
+    // Without a session id a 404 is only a refusal.
+    let mut anonymous = HttpLink::new(HttpFlavor::Streamable);
+    assert_eq!(anonymous.handle_stream_answer(404, false), StreamOpen::Refused);
+    assert_eq!(link.handle_stream_answer(404, false), StreamOpen::Ended(LinkEnd::SessionLost));
+    assert_eq!(link.end(), Some(&LinkEnd::SessionLost));
+}
+
+#[test]
+fn failed_starts_and_stops_before_anything_happened() {
+    let mut link = HttpLink::new(HttpFlavor::Streamable);
+    let end = link.handle_start_failed("cannot reach http://127.0.0.1:1/mcp: refused");
+    assert!(end.is_failed_start());
+    assert_eq!(end.to_string(), "cannot reach http://127.0.0.1:1/mcp: refused");
+    assert_eq!(link.post_headers(MessageKind::Initialize), PostHeaders::Ended);
+    let mut stopped = HttpLink::new(HttpFlavor::Auto);
+    assert_eq!(stopped.handle_stop(), LinkEnd::Stopped);
+    assert_eq!(stopped.session_to_end(), None);
+}
