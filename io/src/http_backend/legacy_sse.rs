@@ -1,51 +1,49 @@
 //! The legacy HTTP+SSE transport (2024-11-05): a GET event stream whose first `endpoint`
 //! event names where to POST; every server message is a `message` event on that stream.
+//! The connection's [`HttpLink`](onemcp_core::http_link::HttpLink) says what an answer means
+//! and how the connection ended.
 
-use super::{CONNECT_TIMEOUT, Conn, End, MAX_IN_FLIGHT, PEER, STOPPED, request_id, shown_url};
+use super::{Conn, PEER, message_kind, request_id, shown_url};
 use crate::mcp_http::messages::Envelope;
 use crate::mcp_http::sse_parse::ParsedEvent;
 use crate::mcp_http::{self, ParsedEvents, StreamError};
 use futures_util::StreamExt;
 use hyper::http::uri::{Parts, PathAndQuery};
 use hyper::{Method, Uri};
+use onemcp_core::http_link::{
+    CONNECT_TIMEOUT, LEGACY_ERROR_BODY, LinkEnd, MAX_IN_FLIGHT, MessageKind, PostAnswer, PostHeaders, PostVerdict,
+};
 use std::ops::ControlFlow;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 
-/// Auto mode found no streamable-HTTP server (`context` says why): try legacy SSE, then send
-/// it `first`, the message the streamable attempt could not deliver.
+/// Auto mode found no streamable-HTTP server: try legacy SSE, then send it `first`, the
+/// message the streamable attempt could not deliver. (Started was reported already; a failed
+/// fallback is still a start that failed, and the link says what made it fall back.)
 pub(super) async fn fall_back(
     conn: &Arc<Conn>,
     first: String,
     lines: mpsc::Receiver<String>,
     stop: oneshot::Receiver<()>,
-    context: &str,
-) -> End {
-    match run(conn, vec![first], lines, stop, false).await {
-        // Spawned was already reported; a failed fallback is still a start that failed.
-        End::SpawnFailed(why) => End::SpawnFailed(format!("{context}; legacy SSE: {why}")),
-        end => end,
-    }
+) -> LinkEnd {
+    run(conn, vec![first], lines, stop).await
 }
 
 /// Runs one legacy connection until it is stopped or its stream ends; `pending` is sent
-/// first. `announce` reports `BackendSpawned` once the endpoint is known.
+/// first. The backend counts as started once the endpoint is known.
 pub(super) async fn run(
     conn: &Arc<Conn>,
     pending: Vec<String>,
     lines: mpsc::Receiver<String>,
     mut stop: oneshot::Receiver<()>,
-    announce: bool,
-) -> End {
+) -> LinkEnd {
     let (endpoint, events) = match open_in_time(conn, &mut stop).await {
         Ok(opened) => opened,
         Err(end) => return end,
     };
     tracing::debug!(server = %conn.server, endpoint = %shown_url(&endpoint), "legacy SSE connection open");
-    if announce {
-        conn.spawned().await;
-    }
+    conn.opened().await;
     let endpoint = Arc::new(endpoint);
     let mut tasks = JoinSet::new();
     for line in pending {
@@ -56,16 +54,16 @@ pub(super) async fn run(
 
 /// Opens the stream and waits (bounded) for its endpoint; a failure means the backend never
 /// started, a stop ends it.
-async fn open_in_time(conn: &Conn, stop: &mut oneshot::Receiver<()>) -> Result<(Uri, ParsedEvents), End> {
+async fn open_in_time(conn: &Conn, stop: &mut oneshot::Receiver<()>) -> Result<(Uri, ParsedEvents), LinkEnd> {
     let opened = tokio::select! {
-        _ = stop => return Err(End::Exited(STOPPED.into())),
+        _ = stop => return Err(conn.link().handle_stop()),
         opened = tokio::time::timeout(CONNECT_TIMEOUT, open(conn)) => opened,
     };
     let Ok(opened) = opened else {
         let why = format!("{} sent no endpoint event within {} s", conn.shown, CONNECT_TIMEOUT.as_secs());
-        return Err(End::SpawnFailed(why));
+        return Err(conn.link().handle_start_failed(&why));
     };
-    opened.map_err(End::SpawnFailed)
+    opened.map_err(|why| conn.link().handle_start_failed(&why))
 }
 
 /// Delivers the stream's events and POSTs the driver's lines until the connection ends.
@@ -76,10 +74,10 @@ async fn relay(
     mut lines: mpsc::Receiver<String>,
     mut stop: oneshot::Receiver<()>,
     mut tasks: JoinSet<()>,
-) -> End {
+) -> LinkEnd {
     loop {
         let step = tokio::select! {
-            _ = &mut stop => ControlFlow::Break(End::Exited(STOPPED.into())),
+            _ = &mut stop => ControlFlow::Break(conn.link().handle_stop()),
             item = events.next() => deliver_event(conn, item).await,
             Some(_) = tasks.join_next(), if !tasks.is_empty() => ControlFlow::Continue(()),
             line = lines.recv(), if tasks.len() < MAX_IN_FLIGHT => spawn_post(conn, endpoint, line, &mut tasks),
@@ -91,11 +89,11 @@ async fn relay(
 }
 
 /// Delivers one event of the stream; the stream's end or break is the connection's.
-async fn deliver_event(conn: &Conn, item: Option<Result<ParsedEvent, StreamError>>) -> ControlFlow<End> {
-    let Some(item) = item else { return ControlFlow::Break(End::Exited("the server closed the SSE stream".into())) };
+async fn deliver_event(conn: &Conn, item: Option<Result<ParsedEvent, StreamError>>) -> ControlFlow<LinkEnd> {
+    let Some(item) = item else { return ControlFlow::Break(conn.link().handle_legacy_stream_end(None)) };
     match conn.event(item).await {
         Ok(_) => ControlFlow::Continue(()),
-        Err(why) => ControlFlow::Break(End::Exited(format!("the SSE stream broke off: {why}"))),
+        Err(why) => ControlFlow::Break(conn.link().handle_legacy_stream_end(Some(why))),
     }
 }
 
@@ -105,8 +103,8 @@ fn spawn_post(
     endpoint: &Arc<Uri>,
     line: Option<String>,
     tasks: &mut JoinSet<()>,
-) -> ControlFlow<End> {
-    let Some(line) = line else { return ControlFlow::Break(End::Exited(STOPPED.into())) };
+) -> ControlFlow<LinkEnd> {
+    let Some(line) = line else { return ControlFlow::Break(conn.link().handle_stop()) };
     tasks.spawn(post(Arc::clone(conn), Arc::clone(endpoint), line));
     ControlFlow::Continue(())
 }
@@ -133,25 +131,38 @@ async fn open(conn: &Conn) -> Result<(Uri, ParsedEvents), String> {
     Err(format!("{} closed the SSE stream before sending its endpoint", conn.shown))
 }
 
-/// POSTs one message to the endpoint; answers come on the stream, so only failures matter.
+/// POSTs one message to the endpoint (nothing once the link is over); answers come on the
+/// stream, so only failures matter.
 async fn post(conn: Arc<Conn>, endpoint: Arc<Uri>, line: String) {
-    let id = request_id(&Envelope::read(line.as_bytes()));
+    let envelope = Envelope::read(line.as_bytes());
+    let (id, kind) = (request_id(&envelope), message_kind(&envelope));
+    if conn.link().post_headers(kind) == PostHeaders::Ended {
+        return;
+    }
     let request = conn.request(Method::POST, &endpoint, None, Some(line), None);
     let response = match request {
         Ok(request) => conn.send(request).await,
         Err(why) => Err(why),
     };
     let why = match response {
-        Ok(response) if response.status().is_success() => return,
+        Ok(response) if verdict(&conn, &response, kind) == PostVerdict::Accepted => return,
         Ok(response) => {
             let status = response.status().as_u16();
-            let body = mcp_http::read_body(response.into_body(), 4096).await.unwrap_or_default();
+            let body = mcp_http::read_body(response.into_body(), LEGACY_ERROR_BODY).await.unwrap_or_default();
             let quote = crate::mcp_http::messages::quote(&String::from_utf8_lossy(&body));
             format!("{PEER} answered HTTP {status}: {quote}")
         }
         Err(why) => why,
     };
     conn.failed(id.as_ref(), &why).await;
+}
+
+/// The link's verdict on `response` to a legacy POST of `kind` (legacy POSTs carry no session).
+fn verdict(conn: &Conn, response: &hyper::Response<hyper::body::Incoming>, kind: MessageKind) -> PostVerdict {
+    let event_stream = mcp_http::is_event_stream(response.headers());
+    let answer =
+        PostAnswer { kind, status: response.status().as_u16(), with_session: false, event_stream, session_id: None };
+    conn.link().handle_post_answer(answer)
 }
 
 /// The POST URL an `endpoint` event names, resolved against the stream's URL (RFC 3986 §5.2).

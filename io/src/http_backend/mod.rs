@@ -4,8 +4,10 @@
 //! session or an unreachable server is the connection's "exit".
 //!
 //! One task per connection owns everything (the POSTs in flight, the server stream), so
-//! aborting it or stopping it ends every request of that incarnation. The core still decides
-//! everything: io only peeks at the `initialize` response for the session headers.
+//! aborting it or stopping it ends every request of that incarnation. What an answer means
+//! (a lost session, a fallback to legacy SSE, when to reopen the server stream and when the
+//! server is gone) is decided by the connection's [`HttpLink`] in core; io does the requests,
+//! feeds it what happened and does what it says.
 
 mod legacy_sse;
 mod streamable;
@@ -13,6 +15,7 @@ mod streamable;
 mod tests;
 
 use crate::backend::BackendHandle;
+use crate::clock::Clock;
 use crate::mcp_http::messages::{Envelope, INTERNAL_ERROR, error_line, event_line};
 use crate::mcp_http::sse_parse::ParsedEvent;
 use crate::mcp_http::{self, HttpClient, StreamError, error_text};
@@ -20,27 +23,17 @@ use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, Uri};
-use onemcp_core::config::{HttpConfig, HttpFlavor};
+use onemcp_core::config::HttpConfig;
+use onemcp_core::http_link::{CONNECT_TIMEOUT, Era, HttpLink, LINE_QUEUE, LinkEnd, MessageKind, SessionHeaders};
 use onemcp_core::{BackendKey, ExitInfo, Gen, Input};
 use serde_json::Value;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tokio::sync::{mpsc, oneshot};
 
-/// Bound on TCP connects, and on the wait for the head of a GET (streams answer at once).
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Bound on ending the session when the backend is stopped.
-const DELETE_TIMEOUT: Duration = Duration::from_secs(2);
-/// Messages queued for one connection before the driver's writes are refused.
-const LINE_QUEUE: usize = 1024;
-/// POSTs in flight per connection; further lines wait in the queue.
-const MAX_IN_FLIGHT: usize = 64;
 /// Sent with every request so the server's logs say who is calling.
 const USER_AGENT: &str = concat!("1mcp/", env!("CARGO_PKG_VERSION"));
 /// How synthesized errors name the other side.
 const PEER: &str = "the server";
-/// Exit reason of a connection the core stopped.
-const STOPPED: &str = "stopped";
 
 /// Headers from the config: names are logged, values never (they carry tokens).
 #[derive(Clone, Default)]
@@ -52,10 +45,6 @@ impl std::fmt::Debug for ConfigHeaders {
     }
 }
 
-/// Headers the transport sets itself; a config entry for one of them is ignored.
-const RESERVED: [&str; 7] =
-    ["accept", "content-type", "content-length", "host", "mcp-session-id", "mcp-protocol-version", "last-event-id"];
-
 impl ConfigHeaders {
     /// Checks every entry; an error names the header, never its value.
     pub(crate) fn new(headers: &std::collections::BTreeMap<String, String>) -> Result<Self, String> {
@@ -65,7 +54,7 @@ impl ConfigHeaders {
                 .map_err(|_| format!("header name {name:?} is not a valid HTTP header name"))?;
             let mut value = HeaderValue::from_str(value.trim())
                 .map_err(|_| format!("the value of header {name:?} is not a valid HTTP header value"))?;
-            if RESERVED.contains(&header.as_str()) {
+            if onemcp_core::http_link::is_reserved_header(header.as_str()) {
                 tracing::warn!(header = header.as_str(), "configured header is set by the transport; ignored");
                 continue;
             }
@@ -99,31 +88,28 @@ pub(crate) fn endpoint_uri(url: &str) -> Result<Uri, String> {
     Ok(uri)
 }
 
-/// Session headers learned from the `initialize` answer.
+/// The session headers of one request, as the link gave them (a value that is no valid
+/// header value is left out).
 #[derive(Clone, Debug, Default)]
 struct Session {
     id: Option<HeaderValue>,
     version: Option<HeaderValue>,
 }
 
+impl Session {
+    fn of(headers: &SessionHeaders) -> Session {
+        let value = |text: Option<&str>| text.and_then(|text| HeaderValue::from_str(text).ok());
+        Session { id: value(headers.id()), version: value(headers.version()) }
+    }
+}
+
 /// What POST and stream tasks tell the connection task.
 #[derive(Debug)]
 enum Control {
-    /// `notifications/initialized` was accepted: time to open the server stream.
-    Initialized,
-    /// The server answered 404 to our session id.
-    SessionLost,
-    /// The server stays unreachable.
-    Unreachable(String),
-}
-
-/// How a connection ended.
-#[derive(Debug, PartialEq, Eq)]
-enum End {
-    /// It never worked (first request failed).
-    SpawnFailed(String),
-    /// It worked, then ended for this reason.
-    Exited(String),
+    /// The link says: open the server stream.
+    OpenStream,
+    /// The link ended (the session is lost, the server unreachable).
+    Ended(LinkEnd),
 }
 
 /// What the tasks of one connection share.
@@ -137,17 +123,16 @@ struct Conn {
     headers: ConfigHeaders,
     max_line: usize,
     events: mpsc::Sender<Input>,
-    session: Mutex<Session>,
+    /// The connection's policy; locked only between awaits.
+    link: Mutex<HttpLink>,
+    /// Turns the link's instants into sleeps.
+    clock: Clock,
     control: mpsc::UnboundedSender<Control>,
 }
 
 impl Conn {
-    fn session(&self) -> Session {
-        self.session.lock().unwrap_or_else(PoisonError::into_inner).clone()
-    }
-
-    fn set_session(&self, session: Session) {
-        *self.session.lock().unwrap_or_else(PoisonError::into_inner) = session;
+    fn link(&self) -> MutexGuard<'_, HttpLink> {
+        self.link.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// A request to `uri` with the config headers, and the session's if `with_session`.
@@ -229,31 +214,45 @@ impl Conn {
         }
     }
 
-    async fn report(&self, end: End) {
+    async fn report(&self, end: &LinkEnd) {
         let (backend, generation) = (self.server.clone(), self.generation);
-        let input = match end {
-            End::SpawnFailed(error) => Input::BackendSpawnFailed { backend, generation, error },
-            End::Exited(reason) => {
-                tracing::debug!(server = %self.server, %generation, %reason, "HTTP backend connection ended");
-                Input::BackendExited {
-                    backend,
-                    generation,
-                    status: ExitInfo { reason: Some(reason), ..ExitInfo::default() },
-                }
+        let input = if end.is_failed_start() {
+            Input::BackendSpawnFailed { backend, generation, error: end.to_string() }
+        } else {
+            let reason = end.to_string();
+            tracing::debug!(server = %self.server, %generation, %reason, "HTTP backend connection ended");
+            Input::BackendExited {
+                backend,
+                generation,
+                status: ExitInfo { reason: Some(reason), ..ExitInfo::default() },
             }
         };
         let _ = self.events.send(input).await;
     }
 
-    async fn spawned(&self) {
+    /// The transport is open: reports the backend started, the first time.
+    async fn opened(&self) {
+        if !self.link().handle_opened() {
+            return;
+        }
         let input = Input::BackendSpawned { backend: self.server.clone(), generation: self.generation, pid: None };
         let _ = self.events.send(input).await;
+    }
+
+    /// The link ended with `end` (a task found out): the connection task ends it.
+    fn ended(&self, end: LinkEnd) {
+        let _ = self.control.send(Control::Ended(end));
     }
 }
 
 /// The request id of a line, if it is a request.
 fn request_id(envelope: &Envelope) -> Option<Value> {
     envelope.is_request().then(|| envelope.id.clone()).flatten()
+}
+
+/// What a line is to the link.
+fn message_kind(envelope: &Envelope) -> MessageKind {
+    MessageKind::of(envelope.method.as_deref(), envelope.id.is_some())
 }
 
 /// Opens backend `name`/`generation` at `config.url`; its events go to `events`. Only a bad
@@ -279,20 +278,19 @@ pub(crate) fn connect(
         headers,
         max_line,
         events,
-        session: Mutex::new(Session::default()),
+        link: Mutex::new(HttpLink::new(config.flavor)),
+        clock: Clock::start(),
         control,
     });
     let (lines_tx, lines) = mpsc::channel(LINE_QUEUE);
     let (stop_tx, stop) = oneshot::channel();
-    let flavor = config.flavor;
     let task = tokio::spawn(async move {
-        let end = match flavor {
-            HttpFlavor::Sse => legacy_sse::run(&conn, Vec::new(), lines, stop, true).await,
-            HttpFlavor::Auto | HttpFlavor::Streamable => {
-                streamable::run(&conn, flavor == HttpFlavor::Auto, lines, stop, control_rx).await
-            }
+        let era = conn.link().era();
+        let end = match era {
+            Era::LegacySse => legacy_sse::run(&conn, Vec::new(), lines, stop).await,
+            Era::Streamable => streamable::run(&conn, lines, stop, control_rx).await,
         };
-        conn.report(end).await;
+        conn.report(&end).await;
     });
     Ok(BackendHandle::from_parts(None, lines_tx, stop_tx, task))
 }

@@ -1,10 +1,12 @@
 use super::legacy_sse::resolve_endpoint;
-use super::streamable::{SESSION_LOST, falls_back_to_sse};
 use super::*;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
+use onemcp_core::config::HttpFlavor;
+use onemcp_core::http_link::{SESSION_LOST, STOPPED};
 use serde_json::json;
 use std::collections::BTreeMap;
+use std::time::Duration;
 use tokio::time::timeout;
 
 fn uri(text: &str) -> Uri {
@@ -35,21 +37,7 @@ fn the_endpoint_event_resolves_against_the_stream_url() {
     assert!(resolved("").is_err_and(|e| e.contains("http://127.0.0.1:8080/mcp/sse") && !e.contains("key=1")));
 }
 
-#[test]
-fn auto_mode_falls_back_only_when_the_server_does_not_speak_streamable_http() {
-    let id = json!(0);
-    assert!(falls_back_to_sse(404, b"Cannot POST /mcp", Some(&id)));
-    assert!(falls_back_to_sse(405, b"", Some(&id)));
-    assert!(falls_back_to_sse(400, br#"{"error":"no"}"#, Some(&id)));
-    // An error without our id is not an answer to the initialize.
-    assert!(falls_back_to_sse(400, br#"{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"x"}}"#, Some(&id)));
-    // The server answered the initialize itself: it speaks streamable HTTP, only refused us.
-    let answered = br#"{"jsonrpc":"2.0","id":0,"error":{"code":-32602,"message":"bad version"}}"#;
-    assert!(!falls_back_to_sse(400, answered, Some(&id)));
-    for status in [200, 202, 401, 403, 500, 502] {
-        assert!(!falls_back_to_sse(status, b"", Some(&id)), "{status}");
-    }
-}
+// What a refused first POST means (the fallback to legacy SSE) is core's: http_link's tests.
 
 #[test]
 fn configured_headers_never_show_their_values() {
