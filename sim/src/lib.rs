@@ -18,6 +18,7 @@ pub mod args;
 pub mod fake_backend;
 pub mod fake_client;
 pub mod faults;
+pub mod http_link;
 pub mod invariants;
 pub mod replay;
 pub mod shrink;
