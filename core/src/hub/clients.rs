@@ -247,11 +247,15 @@ impl Hub {
         }
     }
 
-    /// The registry's answer, or the only resource-capable backend for unlisted URIs.
+    /// The registry's answer, or the only resource-capable backend for unlisted URIs. A URI
+    /// that a server which is down listed is that server's: it is not handed to another.
     pub(super) fn resource_owner(&self, session: &SessionId, uri: &str) -> Option<BackendKey> {
         if let Some(owner) = self.registry.resource_owner(uri).map(BackendKey::server).filter(|b| self.sees(session, b))
         {
             return Some(owner);
+        }
+        if self.down_resource_owner(session, uri).is_some() {
+            return None;
         }
         let mut capable = self
             .backends

@@ -1869,3 +1869,5 @@ fn one_token_cannot_take_every_session() {
     assert_eq!(h.response(d).map(|r| r.status), Some(200));
     assert!(h.initialize_at("").is_ok(), "under its quota again");
 }
+
+mod answers;
