@@ -127,6 +127,46 @@ pub struct LinkStats {
     pub virtual_time: Duration,
 }
 
+impl LinkStats {
+    /// Add another run's counts (the virtual time adds up too).
+    pub fn add(&mut self, other: &LinkStats) {
+        self.links += other.links;
+        self.fallbacks += other.fallbacks;
+        self.posts += other.posts;
+        self.sessions_lost += other.sessions_lost;
+        self.streams_opened += other.streams_opened;
+        self.resumed += other.resumed;
+        self.stream_failures += other.stream_failures;
+        self.unreachable += other.unreachable;
+        self.failed_starts += other.failed_starts;
+        self.stops += other.stops;
+        self.deletes += other.deletes;
+        self.virtual_time += other.virtual_time;
+    }
+}
+
+impl fmt::Display for LinkStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} links, {} fallbacks to legacy SSE, {} POSTs, {} sessions lost, {} streams opened, {} resumed, \
+             {} stream connects failed, {} unreachable, {} failed starts, {} stops, {} DELETEs, {:.0} s virtual",
+            self.links,
+            self.fallbacks,
+            self.posts,
+            self.sessions_lost,
+            self.streams_opened,
+            self.resumed,
+            self.stream_failures,
+            self.unreachable,
+            self.failed_starts,
+            self.stops,
+            self.deletes,
+            self.virtual_time.as_secs_f64()
+        )
+    }
+}
+
 /// Runs `steps` steps of seed `seed` against the core's link policy.
 pub fn run_http_link(seed: u64, steps: u64) -> Result<LinkStats, LinkViolation> {
     run_with::<HttpLink>(seed, steps)

@@ -4,6 +4,7 @@
 //! onemcp-sim run --seed N [WORLD] [--trace] [--shrink]
 //! onemcp-sim swarm --seeds A..B [WORLD] [--jobs N] [--max-seconds S] [--no-shrink]
 //! onemcp-sim replay FILE
+//! onemcp-sim http-link --seeds A..B [--steps K]
 //! WORLD: [--steps K] [--liveness-steps K] [--clients N] [--backends N] [--faults all|off|PLAN]
 //!        [--colliding-ids on|off] [--views on|off] [--roots on|off] [--auth on|off] [--spare-relists]
 //! ```
@@ -22,6 +23,7 @@ use std::time::Duration;
 const USAGE: &str = "usage: onemcp-sim run --seed N [WORLD] [--trace] [--shrink]
        onemcp-sim swarm --seeds A..B [WORLD] [--jobs N (default: every core)] [--max-seconds S] [--no-shrink]
        onemcp-sim replay FILE   (a `1mcp serve --record FILE` recording; exit status 1 when it does not replay)
+       onemcp-sim http-link --seeds A..B [--steps K (default 400)]   (the HTTP-backend link policy against a faulty server)
 WORLD (a flag left out is drawn from the seed):
        --steps K  --liveness-steps K (settling budget; a small one makes seeds fail, to see shrinking)
        --clients N  --backends N (1-4)  --colliding-ids on|off  --views on|off  --roots on|off
@@ -40,6 +42,7 @@ fn main() -> anyhow::Result<ExitCode> {
         Some("run") => run_one(&args),
         Some("swarm") => swarm(&args),
         Some("replay") => replay_file(&args),
+        Some("http-link") => http_link(&args),
         _ => bail!("{USAGE}"),
     }
 }
@@ -108,10 +111,34 @@ fn report_shrunk(shrunk: &Shrunk) {
     );
 }
 
-fn swarm(args: &[String]) -> anyhow::Result<ExitCode> {
-    let range = flag(args, "--seeds").context("swarm needs --seeds A..B")?;
+/// `--seeds A..B`.
+fn seed_range(args: &[String]) -> anyhow::Result<(u64, u64)> {
+    let range = flag(args, "--seeds").context("needs --seeds A..B")?;
     let (a, b) = range.split_once("..").context("--seeds takes A..B")?;
-    let (a, b): (u64, u64) = (a.parse().context("seed range start")?, b.parse().context("seed range end")?);
+    Ok((a.parse().context("seed range start")?, b.parse().context("seed range end")?))
+}
+
+/// Every seed of the range through the HTTP-backend link policy (`onemcp_sim::http_link`);
+/// stops at the first broken rule and prints it with its trace.
+fn http_link(args: &[String]) -> anyhow::Result<ExitCode> {
+    let (a, b) = seed_range(args)?;
+    let steps: u64 = flag(args, "--steps").map_or(Ok(400), str::parse).context("--steps takes a number")?;
+    let mut total = onemcp_sim::http_link::LinkStats::default();
+    for seed in a..b {
+        match onemcp_sim::http_link::run_http_link(seed, steps) {
+            Ok(stats) => total.add(&stats),
+            Err(violation) => {
+                println!("{violation}");
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
+    println!("seeds {a}..{b}, {steps} steps each: {total}, 0 violations");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn swarm(args: &[String]) -> anyhow::Result<ExitCode> {
+    let (a, b) = seed_range(args)?;
     let jobs = match flag(args, "--jobs") {
         Some(n) => n.parse().context("--jobs takes a number")?,
         None => std::thread::available_parallelism().map_or(1, usize::from),
