@@ -41,7 +41,7 @@ pub fn parse_faults(text: &str) -> Result<Faults, String> {
 /// the world may take to settle once faults stop; too few is a way to see a failure),
 /// `--clients N`, `--backends N`,
 /// `--colliding-ids on|off`, `--views on|off`, `--roots on|off`, `--auth on|off`, `--faults
-/// all|off|PLAN` and `--spare-relists` (steps around the known relist-timeout core bug). A flag
+/// all|off|PLAN` and `--spare-relists` (keeps hangs off the hub's relists, as before cf970f7 gave them a timeout). A flag
 /// left out is drawn from the seed, as before.
 pub fn parse_options(args: &[String]) -> Result<SimOptions, String> {
     let mut options = SimOptions { faulty_relists: !has(args, "--spare-relists"), ..SimOptions::default() };

@@ -74,8 +74,9 @@ pub struct SimOptions {
     /// End with `Shutdown` and check everything is released.
     pub shutdown: bool,
     /// Let hang and partial-answer faults hit the list requests the hub sends a ready server
-    /// after `notifications/tools/list_changed`. Off only to step around a known core bug
-    /// (those requests have no timeout, so a silent server leaves them pending forever).
+    /// after `notifications/tools/list_changed` (on by default). Off reproduces the sweeps from
+    /// before cf970f7, when those requests had no timeout and a silent server left them
+    /// pending forever; they time out now, and the sweeps run with this on.
     pub faulty_relists: bool,
     /// Let clients disconnect while a per-session server is in play (on by default; it was
     /// held back while a request queued for a starting instance ignored its client's

@@ -27,7 +27,7 @@ const USAGE: &str = "usage: onemcp-sim run --seed N [WORLD] [--trace] [--shrink]
 WORLD (a flag left out is drawn from the seed):
        --steps K  --liveness-steps K (settling budget; a small one makes seeds fail, to see shrinking)
        --clients N  --backends N (1-4)  --colliding-ids on|off  --views on|off  --roots on|off
-       --auth on|off  --spare-relists (spare the hub's relists from hangs: a known core bug)
+       --auth on|off  --spare-relists (no hangs on the hub's relists: the sweep before cf970f7 gave them timeouts)
        --faults all (drawn per seed: the default) | off | PLAN, e.g. alpha:crash=0.04,hang=0.02/clients:cancel=0.1/world:storm=alpha
 A failing swarm seed is shrunk (fewer clients, backends, faults and steps) to the smallest world
 that still fails, printed as a `run` command; --no-shrink skips that. --max-seconds S hands out
