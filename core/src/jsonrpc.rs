@@ -19,6 +19,10 @@ pub mod code {
     pub const INTERNAL_ERROR: i64 = -32603;
     /// Legacy implementation-defined code for "session not found" used by the SDKs.
     pub const SESSION_NOT_FOUND: i64 = -32001;
+    /// 2026-07-28: an HTTP header disagrees with the body (or is missing).
+    pub const HEADER_MISMATCH: i64 = -32020;
+    /// 2026-07-28: the request's protocol version is not one the server speaks.
+    pub const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
 }
 
 /// A request id: a string or an integer, never null (spec: `RequestId`).

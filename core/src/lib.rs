@@ -32,6 +32,7 @@ pub mod http_link;
 pub mod hub;
 pub mod ids;
 pub mod jsonrpc;
+mod modern;
 pub mod oauth;
 mod registry;
 mod reload;

@@ -97,6 +97,15 @@ impl Hub {
                 return self.respond(exchange, 400, &body, vec![]);
             }
         };
+        if req.session_id.is_none()
+            && let Message::Request { method, id, body } = &message
+            && crate::modern::declared_version(body).is_some()
+            && let Err(refusal) = crate::modern::check(id, method, body, req.protocol_version.as_deref())
+        {
+            // A modern (2026-07-28) request the spec says to refuse; the ones that pass are
+            // not served statelessly yet and get the session-based answers below.
+            return self.respond(exchange, refusal.status, &refusal.body, vec![]);
+        }
         if let Message::Request { method, id, body } = &message
             && method == "initialize"
         {

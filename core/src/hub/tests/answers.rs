@@ -243,3 +243,45 @@ fn a_list_that_pages_forever_is_cut_off_and_the_server_still_serves() {
     assert_eq!(h.hub.backends[&bk("alpha")].state, BackendState::Ready);
     assert_eq!(h.hub.backends[&bk("alpha")].catalog.tools.len(), 1000, "what was fetched is kept");
 }
+
+/// A POST without a session, carrying `version` in the MCP-Protocol-Version header.
+fn stateless_post(h: &mut Harness, version: Option<&str>, message: Value) -> (u16, Value) {
+    h.next_exchange += 1;
+    let exchange = ExchangeId(h.next_exchange);
+    let request = HttpRequest {
+        method: Some(HttpMethod::Post),
+        path: "/mcp".into(),
+        host: Some("127.0.0.1:3050".into()),
+        accept: Some("application/json, text/event-stream".into()),
+        protocol_version: version.map(str::to_owned),
+        body: message.to_string().into_bytes(),
+        ..HttpRequest::default()
+    };
+    h.feed(Input::HttpRequest { exchange, request });
+    h.json_response(exchange)
+}
+
+#[test]
+fn modern_requests_the_spec_refuses_are_refused_beside_legacy_sessions() {
+    let mut h = Harness::new(&[("alpha", server(true))]);
+    h.bring_up("alpha", &["echo"]);
+    let legacy = h.initialize();
+    let meta = |version: &str| json!({"io.modelcontextprotocol/protocolVersion": version, "io.modelcontextprotocol/clientCapabilities": {}});
+    let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {"_meta": meta("2026-07-28")}});
+    let (status, body) = stateless_post(&mut h, Some("2026-07-28"), ping);
+    assert_eq!((status, &body["error"]["code"]), (404, &json!(code::METHOD_NOT_FOUND)), "{body}");
+    let init = json!({"jsonrpc": "2.0", "id": 2, "method": "initialize", "params": {"_meta": meta("2026-07-28")}});
+    let (status, _) = stateless_post(&mut h, Some("2026-07-28"), init);
+    assert_eq!(status, 404, "a modern initialize is a removed method, not a new session");
+    assert_eq!(h.hub.stats().sessions, 1);
+    let list = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list", "params": {"_meta": meta("2031-01-01")}});
+    let (status, body) = stateless_post(&mut h, Some("2031-01-01"), list);
+    assert_eq!((status, &body["error"]["code"]), (400, &json!(code::UNSUPPORTED_PROTOCOL_VERSION)));
+    assert_eq!(body["error"]["data"]["supported"], json!(["2026-07-28"]));
+    let list = json!({"jsonrpc": "2.0", "id": 4, "method": "tools/list", "params": {"_meta": meta("2026-07-28")}});
+    let (status, body) = stateless_post(&mut h, Some("2025-11-25"), list);
+    assert_eq!((status, &body["error"]["code"]), (400, &json!(code::HEADER_MISMATCH)));
+    // The legacy session goes on as before.
+    let x = h.post(Some(&legacy), json!({"jsonrpc": "2.0", "id": 5, "method": "tools/list"}));
+    assert_eq!(h.json_response(x).1["result"]["tools"][0]["name"], "alpha_1mcp_echo");
+}

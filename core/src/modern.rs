@@ -1,0 +1,146 @@
+//! The stateless revision (2026-07-28) at the front door: which requests are modern, and the
+//! checks every modern request passes before it is served. A modern request declares its
+//! revision in `params._meta` (`io.modelcontextprotocol/protocolVersion`) instead of opening a
+//! session with `initialize`; a dual-era server serves it without a session (spec, versioning:
+//! "a request with modern per-request `_meta` is served statelessly").
+
+use crate::jsonrpc::{self, code};
+use serde_json::{Map, Value, json};
+
+/// The stateless revisions served.
+pub(crate) const MODERN_VERSIONS: [&str; 1] = ["2026-07-28"];
+
+/// The `_meta` key naming a modern request's revision.
+const META_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+/// The `_meta` key carrying a modern request's client capabilities.
+const META_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
+
+/// Methods of the session-based revisions that the stateless one removed: a modern request for
+/// one is answered as an unknown method (HTTP 404, -32601), as for any method not served.
+const REMOVED: [&str; 5] = ["initialize", "ping", "logging/setLevel", "resources/subscribe", "resources/unsubscribe"];
+
+/// The revision a request declares in its `_meta`, if it is a modern request.
+pub(crate) fn declared_version(body: &Map<String, Value>) -> Option<&Value> {
+    jsonrpc::params(body)?.get("_meta")?.as_object()?.get(META_VERSION)
+}
+
+/// A modern request that may not be served, with the HTTP status and JSON-RPC error to answer.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Refusal {
+    /// The HTTP status.
+    pub(crate) status: u16,
+    /// The JSON-RPC error response.
+    pub(crate) body: Value,
+}
+
+impl Refusal {
+    fn new(status: u16, id: &Value, code: i64, message: String, data: Option<Value>) -> Refusal {
+        Refusal { status, body: jsonrpc::error_with_data(Some(id), code, message, data) }
+    }
+}
+
+/// The checks of a modern request, in the spec's terms: a revision this server speaks
+/// (-32022, naming the supported ones), the `MCP-Protocol-Version` header equal to it (-32020),
+/// the required client capabilities in `_meta` (-32602), all with HTTP 400; a method the
+/// stateless revision removed answers 404 with -32601.
+pub(crate) fn check(id: &Value, method: &str, body: &Map<String, Value>, header: Option<&str>) -> Result<(), Refusal> {
+    let declared = declared_version(body);
+    let Some(version) = declared.and_then(Value::as_str).filter(|v| MODERN_VERSIONS.contains(v)) else {
+        let requested = declared.map_or(Value::Null, Clone::clone);
+        let data = json!({"supported": MODERN_VERSIONS, "requested": requested});
+        let message = format!("Unsupported protocol version: {requested}");
+        return Err(Refusal::new(400, id, code::UNSUPPORTED_PROTOCOL_VERSION, message, Some(data)));
+    };
+    if header != Some(version) {
+        let message = match header {
+            Some(header) => format!(
+                "Header mismatch: MCP-Protocol-Version is {:?}, the request's _meta says {version:?}",
+                crate::text::clip(header, 64)
+            ),
+            None => format!("Header mismatch: MCP-Protocol-Version is missing; the request's _meta says {version:?}"),
+        };
+        return Err(Refusal::new(400, id, code::HEADER_MISMATCH, message, None));
+    }
+    let meta = jsonrpc::params(body).and_then(|p| p.get("_meta")).and_then(Value::as_object);
+    if !meta.and_then(|m| m.get(META_CAPABILITIES)).is_some_and(Value::is_object) {
+        let message = format!("Invalid params: _meta.{META_CAPABILITIES} is required");
+        return Err(Refusal::new(400, id, code::INVALID_PARAMS, message, None));
+    }
+    if REMOVED.contains(&method) {
+        let message = format!("Method not found: {method} (removed in {version})");
+        return Err(Refusal::new(404, id, code::METHOD_NOT_FOUND, message, None));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(meta: Value) -> Map<String, Value> {
+        let Value::Object(body) = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": meta}})
+        else {
+            unreachable!()
+        };
+        body
+    }
+
+    fn modern() -> Map<String, Value> {
+        request(json!({META_VERSION: "2026-07-28", META_CAPABILITIES: {}}))
+    }
+
+    fn refusal(method: &str, body: &Map<String, Value>, header: Option<&str>) -> (u16, i64, Value) {
+        let r = check(&json!(1), method, body, header).expect_err("refused");
+        (r.status, r.body["error"]["code"].as_i64().unwrap_or_default(), r.body["error"]["data"].clone())
+    }
+
+    #[test]
+    fn a_request_is_modern_by_its_meta_only() {
+        assert_eq!(declared_version(&modern()), Some(&json!("2026-07-28")));
+        assert_eq!(declared_version(&request(json!({"progressToken": 1}))), None);
+        let Value::Object(legacy) = json!({"method": "initialize", "params": {"protocolVersion": "2025-11-25"}}) else {
+            unreachable!()
+        };
+        assert_eq!(declared_version(&legacy), None, "a legacy initialize names its version elsewhere");
+    }
+
+    #[test]
+    fn a_well_formed_modern_request_passes() {
+        assert_eq!(check(&json!(1), "tools/list", &modern(), Some("2026-07-28")), Ok(()));
+        assert_eq!(check(&json!(1), "server/discover", &modern(), Some("2026-07-28")), Ok(()));
+    }
+
+    #[test]
+    fn an_unknown_revision_is_refused_naming_the_supported_ones() {
+        let body = request(json!({META_VERSION: "2030-01-01", META_CAPABILITIES: {}}));
+        let (status, code, data) = refusal("tools/list", &body, Some("2030-01-01"));
+        assert_eq!((status, code), (400, code::UNSUPPORTED_PROTOCOL_VERSION));
+        assert_eq!(data, json!({"supported": ["2026-07-28"], "requested": "2030-01-01"}));
+        let body = request(json!({META_VERSION: 20260728, META_CAPABILITIES: {}}));
+        assert_eq!(refusal("tools/list", &body, None).2["requested"], json!(20260728));
+    }
+
+    #[test]
+    fn the_version_header_must_say_what_the_body_says() {
+        for header in [None, Some("2025-11-25"), Some("2026-07-28 ")] {
+            let (status, code, _) = refusal("tools/list", &modern(), header);
+            assert_eq!((status, code), (400, code::HEADER_MISMATCH), "{header:?}");
+        }
+    }
+
+    #[test]
+    fn client_capabilities_are_required() {
+        let body = request(json!({META_VERSION: "2026-07-28"}));
+        assert_eq!(refusal("tools/list", &body, Some("2026-07-28")).1, code::INVALID_PARAMS);
+        let body = request(json!({META_VERSION: "2026-07-28", META_CAPABILITIES: "all"}));
+        assert_eq!(refusal("tools/list", &body, Some("2026-07-28")).1, code::INVALID_PARAMS);
+    }
+
+    #[test]
+    fn methods_the_revision_removed_are_unknown() {
+        for method in REMOVED {
+            let (status, code, _) = refusal(method, &modern(), Some("2026-07-28"));
+            assert_eq!((status, code), (404, code::METHOD_NOT_FOUND), "{method}");
+        }
+    }
+}
