@@ -73,6 +73,34 @@ pub(crate) fn check(id: &Value, method: &str, body: &Map<String, Value>, header:
     Ok(())
 }
 
+/// What a cacheable result carries in this revision: `resultType`, the caching hints and the
+/// server's identity. `ttlMs` is 0: the legacy backends behind 1mcp give no hint, so nothing may
+/// be reused without asking again. `private` when the result depends on who asks (their
+/// token's tags or their view).
+pub(crate) fn cacheable(mut result: Map<String, Value>, private: bool) -> Value {
+    result.insert("resultType".into(), "complete".into());
+    result.insert("ttlMs".into(), 0.into());
+    result.insert("cacheScope".into(), (if private { "private" } else { "public" }).into());
+    let server_info = json!({"name": crate::hub::SERVER_NAME, "version": crate::hub::SERVER_VERSION});
+    let meta = result.entry("_meta").or_insert_with(|| json!({}));
+    if let Some(meta) = meta.as_object_mut() {
+        meta.insert("io.modelcontextprotocol/serverInfo".into(), server_info);
+    }
+    Value::Object(result)
+}
+
+/// `server/discover`'s result: the revisions served statelessly, what the caller can use, and
+/// the merged instructions of the servers it sees.
+pub(crate) fn discover(instructions: Option<String>, private: bool) -> Value {
+    let mut result = Map::new();
+    result.insert("supportedVersions".into(), json!(MODERN_VERSIONS));
+    result.insert("capabilities".into(), json!({"tools": {}, "prompts": {}, "resources": {}}));
+    if let Some(text) = instructions {
+        result.insert("instructions".into(), text.into());
+    }
+    cacheable(result, private)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

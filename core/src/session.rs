@@ -79,6 +79,24 @@ pub(crate) struct Session {
     pub(crate) principal: Option<crate::auth::Principal>,
 }
 
+/// Who is looking at the merged lists: a view (from the URL's query) and, with authentication
+/// on, the principal whose token's tags bound it. A legacy session has one for its whole life;
+/// a stateless (2026-07-28) request brings its own.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Viewer<'a> {
+    /// What the query asked to see.
+    pub(crate) view: &'a ViewSpec,
+    /// Whose token it is, if any.
+    pub(crate) principal: Option<&'a crate::auth::Principal>,
+}
+
+impl Viewer<'_> {
+    /// Whether something tagged `tags` is in sight: the view admits it and so does the token.
+    pub(crate) fn admits(&self, tags: &[String]) -> bool {
+        self.view.filter.as_ref().is_none_or(|f| f.admits(tags)) && self.principal.is_none_or(|p| p.admits(tags))
+    }
+}
+
 /// MCP log levels (RFC 5424 severities), least severe first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -123,6 +141,11 @@ impl LogLevel {
 }
 
 impl Session {
+    /// What the session sees.
+    pub(crate) fn viewer(&self) -> Viewer<'_> {
+        Viewer { view: &self.view, principal: self.principal.as_ref() }
+    }
+
     /// Whether the client declared a capability (`roots`, `sampling`, ...) at `initialize`.
     pub(crate) fn declares(&self, capability: &str) -> bool {
         self.client_capabilities.contains_key(capability)

@@ -9,7 +9,7 @@ use crate::front::ReplyMode;
 use crate::ids::{BackendKey, ExchangeId, SessionId};
 use crate::jsonrpc::{self, RequestId, code};
 use crate::registry::{Kind, SEPARATOR};
-use crate::session::LogLevel;
+use crate::session::{LogLevel, Viewer};
 use crate::time::Instant;
 use serde_json::{Map, Value, json};
 
@@ -57,18 +57,21 @@ impl Hub {
             },
             "serverInfo": {"name": SERVER_NAME, "version": SERVER_VERSION},
         });
-        if let Some(instructions) = self.merged_instructions() {
+        if let Some(instructions) = self.merged_instructions(None) {
             result["instructions"] = Value::String(instructions);
         }
         result
     }
 
-    /// 1MCP-style instructions: a header, then each ready backend's text in `<name>` tags.
-    fn merged_instructions(&self) -> Option<String> {
+    /// 1MCP-style instructions: a header, then each ready server's text in `<name>` tags (the
+    /// servers `viewer` sees, if one is given; a per-session instance is its server's, not
+    /// another server).
+    pub(super) fn merged_instructions(&self, viewer: Option<Viewer<'_>>) -> Option<String> {
         let parts: Vec<String> = self
             .backends
             .values()
-            .filter(|b| b.state == BackendState::Ready)
+            .filter(|b| b.state == BackendState::Ready && !b.key.is_instance())
+            .filter(|b| viewer.is_none_or(|v| v.admits(&b.config.tags)))
             .filter_map(|b| {
                 b.effective_instructions().map(|text| format!("<{0}>\n{1}\n</{0}>", b.server(), text.trim()))
             })
@@ -107,7 +110,10 @@ impl Hub {
             "resources/subscribe" => return self.subscribe(now, req, body),
             "resources/unsubscribe" => return self.unsubscribe(now, req, body),
             "tools/list" | "prompts/list" | "resources/list" | "resources/templates/list" => {
-                self.list_result(&req.session, id, method, &body)
+                match self.sessions.get(&req.session) {
+                    Some(session) => self.list_result(session.viewer(), id, method, &body),
+                    None => jsonrpc::error(Some(id), code::INTERNAL_ERROR, "the session ended"),
+                }
             }
             "tools/call" => return self.route_named(now, req, body, Kind::Tool, NameSlot::Name),
             "prompts/get" => return self.route_named(now, req, body, Kind::Prompt, NameSlot::Name),
@@ -130,15 +136,19 @@ impl Hub {
 
     /// A merged list as this session's view shows it: whole, or one page with a signed cursor
     /// to the next when the session asked for `pagination=true`.
-    fn list_result(&self, session: &SessionId, id: &RequestId, method: &str, body: &Map<String, Value>) -> Value {
+    pub(super) fn list_result(
+        &self,
+        viewer: Viewer<'_>,
+        id: &RequestId,
+        method: &str,
+        body: &Map<String, Value>,
+    ) -> Value {
         let list = ListKind::of_method(method).unwrap_or(ListKind::Templates);
-        let visible = self.visible(session, &self.registry, list);
+        let visible = super::visible(viewer, &self.registry, list);
         let cursor = jsonrpc::params(body).and_then(|p| p.get("cursor")).filter(|c| !c.is_null());
-        let view = self.sessions.get(session).map(|s| &s.view);
-        let paginate = view.is_some_and(|v| v.paginate);
-        let fingerprint = cursor::fingerprint(
-            view.and_then(|v| v.filter.as_ref()).map(ToString::to_string).unwrap_or_default().as_bytes(),
-        );
+        let paginate = viewer.view.paginate;
+        let fingerprint =
+            cursor::fingerprint(viewer.view.filter.as_ref().map(ToString::to_string).unwrap_or_default().as_bytes());
         let offset = match cursor {
             None => 0,
             Some(Value::String(text)) if paginate => {

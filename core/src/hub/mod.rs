@@ -31,7 +31,7 @@ use crate::front::ReplyMode;
 use crate::ids::{BackendKey, ExchangeId, Gen, ProxyId, SessionId};
 use crate::registry::Registry;
 use crate::server_requests::ServerRequests;
-use crate::session::Session;
+use crate::session::{Session, Viewer};
 use crate::time::Instant;
 use crate::timer::TimerTable;
 use crate::view::{Presets, parse_presets};
@@ -349,26 +349,20 @@ impl Hub {
             return;
         }
         self.list_generation += 1;
-        let sessions: Vec<SessionId> = self.sessions.keys().cloned().collect();
-        for session in sessions {
-            let kinds: std::collections::BTreeSet<ListKind> = ListKind::ALL
-                .into_iter()
-                .filter(|k| self.visible(&session, &old, *k) != self.visible(&session, &self.registry, *k))
-                .collect();
-            if !kinds.is_empty() {
-                self.notify_list_changed(&session, &kinds);
-            }
+        let changed: Vec<(SessionId, std::collections::BTreeSet<ListKind>)> = self
+            .sessions
+            .values()
+            .map(|s| {
+                let (viewer, registry) = (s.viewer(), &self.registry);
+                let kinds =
+                    ListKind::ALL.into_iter().filter(|k| visible(viewer, &old, *k) != visible(viewer, registry, *k));
+                (s.id.clone(), kinds.collect())
+            })
+            .filter(|(_, kinds): &(SessionId, std::collections::BTreeSet<ListKind>)| !kinds.is_empty())
+            .collect();
+        for (session, kinds) in changed {
+            self.notify_list_changed(&session, &kinds);
         }
-    }
-
-    /// The entries of a list a session's view admits.
-    fn visible<'r>(
-        &self,
-        session: &SessionId,
-        registry: &'r Registry,
-        kind: ListKind,
-    ) -> Vec<&'r crate::registry::Listed> {
-        registry.items(kind).iter().filter(|l| self.view_admits(session, &l.tags)).collect()
     }
 
     fn respond(&mut self, exchange: ExchangeId, status: u16, body: &Value, headers: Vec<(String, String)>) {
@@ -405,6 +399,11 @@ impl Hub {
             }
         }
     }
+}
+
+/// The entries of a list a viewer admits.
+fn visible<'r>(viewer: Viewer<'_>, registry: &'r Registry, kind: ListKind) -> Vec<&'r crate::registry::Listed> {
+    registry.items(kind).iter().filter(|l| viewer.admits(&l.tags)).collect()
 }
 
 /// What the hub is holding right now; all zero but `ready_backends` after quiescence.

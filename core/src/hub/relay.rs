@@ -119,9 +119,7 @@ impl Hub {
 
     /// Whether a session's view admits something tagged `tags`.
     pub(super) fn view_admits(&self, session: &SessionId, tags: &[String]) -> bool {
-        self.sessions.get(session).is_some_and(|s| {
-            s.view.filter.as_ref().is_none_or(|f| f.admits(tags)) && s.principal.as_ref().is_none_or(|p| p.admits(tags))
-        })
+        self.sessions.get(session).is_some_and(|s| s.viewer().admits(tags))
     }
 
     /// Attribute a message a backend sent on its own (not as an answer).

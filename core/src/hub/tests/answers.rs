@@ -285,3 +285,58 @@ fn modern_requests_the_spec_refuses_are_refused_beside_legacy_sessions() {
     let x = h.post(Some(&legacy), json!({"jsonrpc": "2.0", "id": 5, "method": "tools/list"}));
     assert_eq!(h.json_response(x).1["result"]["tools"][0]["name"], "alpha_1mcp_echo");
 }
+
+#[test]
+fn modern_lists_and_discovery_are_served_without_a_session() {
+    let mut tagged = server(true);
+    tagged.tags = vec!["web".into()];
+    let mut h = Harness::new(&[("alpha", server(true)), ("beta", tagged)]);
+    h.bring_up("alpha", &["echo"]);
+    h.bring_up("beta", &["fetch"]);
+    let meta = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}});
+    let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": meta}});
+    let (status, body) = stateless_post(&mut h, Some("2026-07-28"), list.clone());
+    assert_eq!(status, 200, "{body}");
+    let result = &body["result"];
+    let names: Vec<&str> = result["tools"].as_array().unwrap().iter().filter_map(|t| t["name"].as_str()).collect();
+    assert_eq!(names, ["alpha_1mcp_echo", "beta_1mcp_fetch"]);
+    assert_eq!(
+        (&result["resultType"], &result["ttlMs"], &result["cacheScope"]),
+        (&json!("complete"), &json!(0), &json!("public"))
+    );
+    assert_eq!(result["_meta"]["io.modelcontextprotocol/serverInfo"]["name"], "1mcp");
+    assert_eq!(h.hub.stats().sessions, 0, "no session was made for it");
+    // A view narrows it, and makes it private to whoever asked with that view.
+    h.next_exchange += 1;
+    let exchange = ExchangeId(h.next_exchange);
+    let request = HttpRequest {
+        method: Some(HttpMethod::Post),
+        path: "/mcp".into(),
+        query: "tags=web".into(),
+        host: Some("127.0.0.1:3050".into()),
+        accept: Some("application/json".into()),
+        protocol_version: Some("2026-07-28".into()),
+        body: list.to_string().into_bytes(),
+        ..HttpRequest::default()
+    };
+    h.feed(Input::HttpRequest { exchange, request });
+    let (_, body) = h.json_response(exchange);
+    assert_eq!(body["result"]["tools"].as_array().map(Vec::len), Some(1));
+    assert_eq!(body["result"]["tools"][0]["name"], "beta_1mcp_fetch");
+    assert_eq!(body["result"]["cacheScope"], "private");
+    let discover = json!({"jsonrpc": "2.0", "id": 2, "method": "server/discover", "params": {"_meta": meta}});
+    let (status, body) = stateless_post(&mut h, Some("2026-07-28"), discover);
+    assert_eq!(status, 200, "{body}");
+    let result = &body["result"];
+    assert_eq!(result["supportedVersions"], json!(["2026-07-28"]));
+    assert_eq!(result["capabilities"], json!({"tools": {}, "prompts": {}, "resources": {}}));
+    let instructions = result["instructions"].as_str().unwrap_or_default();
+    assert!(
+        instructions.contains("<alpha>\nuse alpha wisely\n</alpha>") && instructions.contains("<beta>"),
+        "{instructions}"
+    );
+    assert_eq!((&result["resultType"], &result["ttlMs"]), (&json!("complete"), &json!(0)));
+    // A modern call is not served statelessly yet: it gets the session-based answer.
+    let call = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "alpha_1mcp_echo", "_meta": meta}});
+    assert_eq!(stateless_post(&mut h, Some("2026-07-28"), call).0, 400);
+}
