@@ -19,9 +19,31 @@ const META_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
 /// one is answered as an unknown method (HTTP 404, -32601), as for any method not served.
 const REMOVED: [&str; 5] = ["initialize", "ping", "logging/setLevel", "resources/subscribe", "resources/unsubscribe"];
 
-/// The revision a request declares in its `_meta`, if it is a modern request.
+/// Requests of the stateless revision a client may send (served, or to be served); any other
+/// method of a modern request is unknown (HTTP 404, -32601).
+const METHODS: [&str; 10] = [
+    "server/discover",
+    "tools/list",
+    "tools/call",
+    "prompts/list",
+    "prompts/get",
+    "resources/list",
+    "resources/read",
+    "resources/templates/list",
+    "completion/complete",
+    "subscriptions/listen",
+];
+
+/// The revision a request declares in its `_meta`, if it declares one.
 pub(crate) fn declared_version(body: &Map<String, Value>) -> Option<&Value> {
     jsonrpc::params(body)?.get("_meta")?.as_object()?.get(META_VERSION)
+}
+
+/// Whether a request without a session is a modern one: it declares its revision in `_meta`,
+/// or its `MCP-Protocol-Version` header names a stateless revision (and then it must declare
+/// it in `_meta` too).
+pub(crate) fn is_modern(body: &Map<String, Value>, header: Option<&str>) -> bool {
+    declared_version(body).is_some() || header.is_some_and(|h| MODERN_VERSIONS.contains(&h))
 }
 
 /// A modern request that may not be served, with the HTTP status and JSON-RPC error to answer.
@@ -39,35 +61,39 @@ impl Refusal {
     }
 }
 
-/// The checks of a modern request, in the spec's terms: a revision this server speaks
-/// (-32022, naming the supported ones), the `MCP-Protocol-Version` header equal to it (-32020),
-/// the required client capabilities in `_meta` (-32602), all with HTTP 400; a method the
-/// stateless revision removed answers 404 with -32601.
+/// The checks of a modern request, in the spec's terms, all with HTTP 400: the revision
+/// declared in `_meta` (-32602 without one), the `MCP-Protocol-Version` header equal to it
+/// (-32020), a revision this server speaks (-32022, naming the supported ones), the required
+/// client capabilities in `_meta` (-32602). A method the revision removed or does not define
+/// answers 404 with -32601.
 pub(crate) fn check(id: &Value, method: &str, body: &Map<String, Value>, header: Option<&str>) -> Result<(), Refusal> {
-    let declared = declared_version(body);
-    let Some(version) = declared.and_then(Value::as_str).filter(|v| MODERN_VERSIONS.contains(v)) else {
-        let requested = declared.map_or(Value::Null, Clone::clone);
-        let data = json!({"supported": MODERN_VERSIONS, "requested": requested});
-        let message = format!("Unsupported protocol version: {requested}");
-        return Err(Refusal::new(400, id, code::UNSUPPORTED_PROTOCOL_VERSION, message, Some(data)));
+    let Some(declared) = declared_version(body) else {
+        let message = format!("Invalid params: _meta.{META_VERSION} is required");
+        return Err(Refusal::new(400, id, code::INVALID_PARAMS, message, None));
     };
-    if header != Some(version) {
+    if header.is_none_or(|h| declared.as_str() != Some(h)) {
         let message = match header {
             Some(header) => format!(
-                "Header mismatch: MCP-Protocol-Version is {:?}, the request's _meta says {version:?}",
+                "Header mismatch: MCP-Protocol-Version is {:?}, the request's _meta says {declared}",
                 crate::text::clip(header, 64)
             ),
-            None => format!("Header mismatch: MCP-Protocol-Version is missing; the request's _meta says {version:?}"),
+            None => format!("Header mismatch: MCP-Protocol-Version is missing; the request's _meta says {declared}"),
         };
         return Err(Refusal::new(400, id, code::HEADER_MISMATCH, message, None));
     }
+    let Some(version) = declared.as_str().filter(|v| MODERN_VERSIONS.contains(v)) else {
+        let data = json!({"supported": MODERN_VERSIONS, "requested": declared});
+        let message = format!("Unsupported protocol version: {declared}");
+        return Err(Refusal::new(400, id, code::UNSUPPORTED_PROTOCOL_VERSION, message, Some(data)));
+    };
     let meta = jsonrpc::params(body).and_then(|p| p.get("_meta")).and_then(Value::as_object);
     if !meta.and_then(|m| m.get(META_CAPABILITIES)).is_some_and(Value::is_object) {
         let message = format!("Invalid params: _meta.{META_CAPABILITIES} is required");
         return Err(Refusal::new(400, id, code::INVALID_PARAMS, message, None));
     }
-    if REMOVED.contains(&method) {
-        let message = format!("Method not found: {method} (removed in {version})");
+    if REMOVED.contains(&method) || !METHODS.contains(&method) {
+        let why = if REMOVED.contains(&method) { format!(" (removed in {version})") } else { String::new() };
+        let message = format!("Method not found: {}{why}", crate::text::for_log(method));
         return Err(Refusal::new(404, id, code::METHOD_NOT_FOUND, message, None));
     }
     Ok(())
@@ -145,7 +171,11 @@ mod tests {
         assert_eq!((status, code), (400, code::UNSUPPORTED_PROTOCOL_VERSION));
         assert_eq!(data, json!({"supported": ["2026-07-28"], "requested": "2030-01-01"}));
         let body = request(json!({META_VERSION: 20260728, META_CAPABILITIES: {}}));
-        assert_eq!(refusal("tools/list", &body, None).2["requested"], json!(20260728));
+        assert_eq!(
+            refusal("tools/list", &body, Some("20260728")).1,
+            code::HEADER_MISMATCH,
+            "a number is no header value"
+        );
     }
 
     #[test]
@@ -153,6 +183,28 @@ mod tests {
         for header in [None, Some("2025-11-25"), Some("2026-07-28 ")] {
             let (status, code, _) = refusal("tools/list", &modern(), header);
             assert_eq!((status, code), (400, code::HEADER_MISMATCH), "{header:?}");
+        }
+        // A mismatch is a mismatch even when the body's revision is one not spoken.
+        let body = request(json!({META_VERSION: "2030-01-01", META_CAPABILITIES: {}}));
+        assert_eq!(refusal("tools/list", &body, Some("2026-07-28")).1, code::HEADER_MISMATCH);
+    }
+
+    #[test]
+    fn a_modern_header_without_the_meta_is_a_modern_request_missing_its_version() {
+        let body = request(json!({META_CAPABILITIES: {}}));
+        assert!(is_modern(&body, Some("2026-07-28")));
+        assert!(!is_modern(&body, Some("2025-11-25")), "a legacy header alone is legacy traffic");
+        assert!(!is_modern(&body, None));
+        let (status, code, _) = refusal("tools/list", &body, Some("2026-07-28"));
+        assert_eq!((status, code), (400, code::INVALID_PARAMS));
+    }
+
+    #[test]
+    fn methods_the_revision_does_not_define_are_unknown() {
+        let (status, code, _) = refusal("foo/bar", &modern(), Some("2026-07-28"));
+        assert_eq!((status, code), (404, code::METHOD_NOT_FOUND));
+        for method in METHODS {
+            assert_eq!(check(&json!(1), method, &modern(), Some("2026-07-28")), Ok(()), "{method}");
         }
     }
 

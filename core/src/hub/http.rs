@@ -99,7 +99,7 @@ impl Hub {
         };
         if req.session_id.is_none()
             && let Message::Request { method, id, body } = &message
-            && crate::modern::declared_version(body).is_some()
+            && crate::modern::is_modern(body, req.protocol_version.as_deref())
             && self.handle_modern(exchange, mode, &req, principal.as_ref(), (id, method, body))
         {
             return;
