@@ -127,6 +127,9 @@ pub enum ConformanceSuite {
     /// `0.2.0-alpha.12 server --requirements 2025-11-25` (the frozen 2025-11-25 set plus its
     /// not-scored scenarios).
     Next20251125,
+    /// `0.2.0-alpha.12 server --scenario server-stateless`: the 2026-07-28 revision's
+    /// stateless wire (per-request `_meta`, discovery, the header and method refusals).
+    Stateless20260728,
 }
 
 impl ConformanceSuite {
@@ -135,6 +138,7 @@ impl ConformanceSuite {
         match self {
             ConformanceSuite::Stable => "0.1.16 --suite all",
             ConformanceSuite::Next20251125 => "0.2.0-alpha.12 --requirements 2025-11-25",
+            ConformanceSuite::Stateless20260728 => "0.2.0-alpha.12 --scenario server-stateless",
         }
     }
 
@@ -142,7 +146,7 @@ impl ConformanceSuite {
     pub fn cli(self) -> PathBuf {
         let package = match self {
             ConformanceSuite::Stable => "@modelcontextprotocol/conformance",
-            ConformanceSuite::Next20251125 => "conformance-next",
+            ConformanceSuite::Next20251125 | ConformanceSuite::Stateless20260728 => "conformance-next",
         };
         js_dir().join("node_modules").join(package).join("dist").join("index.js")
     }
@@ -151,6 +155,7 @@ impl ConformanceSuite {
         match self {
             ConformanceSuite::Stable => &["--suite", "all"],
             ConformanceSuite::Next20251125 => &["--requirements", "2025-11-25", "--timeout", "20000"],
+            ConformanceSuite::Stateless20260728 => &["--scenario", "server-stateless", "--timeout", "20000"],
         }
     }
 }
