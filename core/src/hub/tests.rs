@@ -121,19 +121,32 @@ impl Harness {
         session: Option<&str>,
         body: &str,
     ) -> ExchangeId {
-        self.next_exchange += 1;
-        let exchange = ExchangeId(self.next_exchange);
         let request = HttpRequest {
             method: Some(method),
             path: path.into(),
             query: query.into(),
-            host: Some("127.0.0.1:3050".into()),
-            accept: Some("application/json, text/event-stream".into()),
             session_id: session.map(str::to_owned),
             body: body.as_bytes().to_vec(),
+            ..self.request()
+        };
+        self.send(request)
+    }
+
+    /// A request as the tests' client sends it: a local Host, JSON or an event stream
+    /// accepted, the harness's credential; nothing else.
+    fn request(&self) -> HttpRequest {
+        HttpRequest {
+            host: Some("127.0.0.1:3050".into()),
+            accept: Some("application/json, text/event-stream".into()),
             credential: self.credential.clone(),
             ..HttpRequest::default()
-        };
+        }
+    }
+
+    /// Send `request` on a fresh exchange.
+    fn send(&mut self, request: HttpRequest) -> ExchangeId {
+        self.next_exchange += 1;
+        let exchange = ExchangeId(self.next_exchange);
         self.feed(Input::HttpRequest { exchange, request });
         exchange
     }

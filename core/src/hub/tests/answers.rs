@@ -244,21 +244,23 @@ fn a_list_that_pages_forever_is_cut_off_and_the_server_still_serves() {
     assert_eq!(h.hub.backends[&bk("alpha")].catalog.tools.len(), 1000, "what was fetched is kept");
 }
 
-/// A POST without a session, carrying `version` in the MCP-Protocol-Version header.
-fn stateless_post(h: &mut Harness, version: Option<&str>, message: Value) -> (u16, Value) {
-    h.next_exchange += 1;
-    let exchange = ExchangeId(h.next_exchange);
+/// A POST to `/mcp?query` without a session, carrying `version` in the MCP-Protocol-Version header.
+fn stateless_post_at(h: &mut Harness, query: &str, version: Option<&str>, message: Value) -> (u16, Value) {
     let request = HttpRequest {
         method: Some(HttpMethod::Post),
         path: "/mcp".into(),
-        host: Some("127.0.0.1:3050".into()),
-        accept: Some("application/json, text/event-stream".into()),
+        query: query.into(),
         protocol_version: version.map(str::to_owned),
         body: message.to_string().into_bytes(),
-        ..HttpRequest::default()
+        ..h.request()
     };
-    h.feed(Input::HttpRequest { exchange, request });
+    let exchange = h.send(request);
     h.json_response(exchange)
+}
+
+/// [`stateless_post_at`] with no query.
+fn stateless_post(h: &mut Harness, version: Option<&str>, message: Value) -> (u16, Value) {
+    stateless_post_at(h, "", version, message)
 }
 
 #[test]
@@ -307,20 +309,7 @@ fn modern_lists_and_discovery_are_served_without_a_session() {
     assert_eq!(result["_meta"]["io.modelcontextprotocol/serverInfo"]["name"], "1mcp");
     assert_eq!(h.hub.stats().sessions, 0, "no session was made for it");
     // A view narrows it, and makes it private to whoever asked with that view.
-    h.next_exchange += 1;
-    let exchange = ExchangeId(h.next_exchange);
-    let request = HttpRequest {
-        method: Some(HttpMethod::Post),
-        path: "/mcp".into(),
-        query: "tags=web".into(),
-        host: Some("127.0.0.1:3050".into()),
-        accept: Some("application/json".into()),
-        protocol_version: Some("2026-07-28".into()),
-        body: list.to_string().into_bytes(),
-        ..HttpRequest::default()
-    };
-    h.feed(Input::HttpRequest { exchange, request });
-    let (_, body) = h.json_response(exchange);
+    let (_, body) = stateless_post_at(&mut h, "tags=web", Some("2026-07-28"), list);
     assert_eq!(body["result"]["tools"].as_array().map(Vec::len), Some(1));
     assert_eq!(body["result"]["tools"][0]["name"], "beta_1mcp_fetch");
     assert_eq!(body["result"]["cacheScope"], "private");
