@@ -47,15 +47,26 @@ impl fmt::Display for ProxyId {
     }
 }
 
-/// A client session's `Mcp-Session-Id`.
+/// Whom a client request belongs to: a session a client opened (its `Mcp-Session-Id`), or a
+/// stateless (2026-07-28) request's own record, which lives exactly as long as the request and
+/// is never named to a client. The two never compare equal, so no header or query a client
+/// sends can name a stateless request's record.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct SessionId(String);
+pub struct SessionId(Kind);
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Kind {
+    /// An `Mcp-Session-Id` (issued, or presented by a client).
+    Session(String),
+    /// The n-th stateless request.
+    Stateless(u64),
+}
 
 impl SessionId {
     /// The id a client presented (an `Mcp-Session-Id` header, a `/messages?sessionId=`); it
     /// names a session only if the hub finds one under it.
     pub(crate) fn presented(id: &str) -> SessionId {
-        SessionId(id.to_owned())
+        SessionId(Kind::Session(id.to_owned()))
     }
 
     /// A new session's id, from 16 random bytes, shaped as 1MCP shapes them:
@@ -65,13 +76,27 @@ impl SessionId {
         b[6] = (b[6] & 0x0f) | 0x40;
         b[8] = (b[8] & 0x3f) | 0x80;
         let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-        SessionId(format!("stream-{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32]))
+        let text = format!("stream-{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32]);
+        SessionId(Kind::Session(text))
+    }
+
+    /// The record of the `n`-th stateless request.
+    pub(crate) fn stateless(n: u64) -> SessionId {
+        SessionId(Kind::Stateless(n))
+    }
+
+    /// Whether this is a stateless request's record rather than a session.
+    pub(crate) fn is_stateless(&self) -> bool {
+        matches!(self.0, Kind::Stateless(_))
     }
 }
 
 impl fmt::Display for SessionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        match &self.0 {
+            Kind::Session(id) => f.write_str(id),
+            Kind::Stateless(n) => write!(f, "stateless#{n}"),
+        }
     }
 }
 
@@ -172,5 +197,14 @@ mod tests {
         let id = SessionId::from_random([0xab; 16]);
         assert_eq!(id.to_string(), "stream-abababab-abab-4bab-abab-abababababab");
         assert!(id.to_string().chars().all(|c| c.is_ascii_graphic()));
+    }
+
+    #[test]
+    fn no_presented_id_names_a_stateless_request() {
+        let stateless = SessionId::stateless(7);
+        assert!(stateless.is_stateless());
+        assert_ne!(SessionId::presented(&stateless.to_string()), stateless, "its text is only for the log");
+        assert!(!SessionId::presented("stateless#7").is_stateless());
+        assert!(!SessionId::from_random([1; 16]).is_stateless());
     }
 }

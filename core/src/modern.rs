@@ -5,6 +5,7 @@
 //! "a request with modern per-request `_meta` is served statelessly").
 
 use crate::jsonrpc::{self, code};
+use crate::session::LogLevel;
 use serde_json::{Map, Value, json};
 
 /// The stateless revisions served.
@@ -14,6 +15,12 @@ pub(crate) const MODERN_VERSIONS: [&str; 1] = ["2026-07-28"];
 const META_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
 /// The `_meta` key carrying a modern request's client capabilities.
 const META_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
+/// The `_meta` key asking for log messages at or above a level during one request.
+const META_LOG_LEVEL: &str = "io.modelcontextprotocol/logLevel";
+/// The `_meta` keys that only a modern peer understands: a legacy backend is sent the request
+/// without them (it has its session's capabilities and level already).
+const META_MODERN_ONLY: [&str; 4] =
+    [META_VERSION, META_CAPABILITIES, META_LOG_LEVEL, "io.modelcontextprotocol/clientInfo"];
 
 /// Methods of the session-based revisions that the stateless one removed: a modern request for
 /// one is answered as an unknown method (HTTP 404, -32601), as for any method not served.
@@ -99,6 +106,64 @@ pub(crate) fn check(id: &Value, method: &str, body: &Map<String, Value>, header:
     Ok(())
 }
 
+/// A modern request's `_meta`, if it has one.
+fn meta(body: &Map<String, Value>) -> Option<&Map<String, Value>> {
+    jsonrpc::params(body)?.get("_meta")?.as_object()
+}
+
+/// The client capabilities a modern request declares (checked present by [`check`]).
+pub(crate) fn client_capabilities(body: &Map<String, Value>) -> Map<String, Value> {
+    meta(body).and_then(|m| m.get(META_CAPABILITIES)).and_then(Value::as_object).cloned().unwrap_or_default()
+}
+
+/// The level a modern request asks log messages at: `None` if it asks for none (then it gets
+/// none), a 400 with -32602 if the level is not one of the spec's.
+pub(crate) fn log_level(id: &Value, body: &Map<String, Value>) -> Result<Option<LogLevel>, Refusal> {
+    let Some(level) = meta(body).and_then(|m| m.get(META_LOG_LEVEL)) else { return Ok(None) };
+    match level.as_str().and_then(LogLevel::parse) {
+        Some(level) => Ok(Some(level)),
+        None => {
+            let message = format!(
+                "Invalid params: _meta.{META_LOG_LEVEL} must be one of debug, info, notice, warning, error, \
+                 critical, alert, emergency"
+            );
+            Err(Refusal::new(400, id, code::INVALID_PARAMS, message, None))
+        }
+    }
+}
+
+/// A modern request as a legacy backend is sent it: without the `_meta` keys only the
+/// stateless revision defines (an empty `_meta` goes too).
+pub(crate) fn for_legacy_backend(body: &mut Map<String, Value>) {
+    let Some(params) = body.get_mut("params").and_then(Value::as_object_mut) else { return };
+    let Some(meta) = params.get_mut("_meta").and_then(Value::as_object_mut) else { return };
+    for key in META_MODERN_ONLY {
+        meta.remove(key);
+    }
+    if meta.is_empty() {
+        params.remove("_meta");
+    }
+}
+
+/// A result as the stateless revision shapes it for `method`: `resultType` on every result
+/// (a backend's own is kept), the caching hints on the cacheable ones, and 1mcp's identity.
+pub(crate) fn result_for(method: &str, mut result: Map<String, Value>, private: bool) -> Value {
+    if method == "resources/read" {
+        return cacheable(result, private);
+    }
+    result.entry("resultType").or_insert_with(|| "complete".into());
+    with_server_info(&mut result);
+    Value::Object(result)
+}
+
+fn with_server_info(result: &mut Map<String, Value>) {
+    let server_info = json!({"name": crate::hub::SERVER_NAME, "version": crate::hub::SERVER_VERSION});
+    let meta = result.entry("_meta").or_insert_with(|| json!({}));
+    if let Some(meta) = meta.as_object_mut() {
+        meta.insert("io.modelcontextprotocol/serverInfo".into(), server_info);
+    }
+}
+
 /// What a cacheable result carries in this revision: `resultType`, the caching hints and the
 /// server's identity. `ttlMs` is 0: the legacy backends behind 1mcp give no hint, so nothing may
 /// be reused without asking again. `private` when the result depends on who asks (their
@@ -107,11 +172,7 @@ pub(crate) fn cacheable(mut result: Map<String, Value>, private: bool) -> Value 
     result.insert("resultType".into(), "complete".into());
     result.insert("ttlMs".into(), 0.into());
     result.insert("cacheScope".into(), (if private { "private" } else { "public" }).into());
-    let server_info = json!({"name": crate::hub::SERVER_NAME, "version": crate::hub::SERVER_VERSION});
-    let meta = result.entry("_meta").or_insert_with(|| json!({}));
-    if let Some(meta) = meta.as_object_mut() {
-        meta.insert("io.modelcontextprotocol/serverInfo".into(), server_info);
-    }
+    with_server_info(&mut result);
     Value::Object(result)
 }
 
@@ -222,5 +283,40 @@ mod tests {
             let (status, code, _) = refusal(method, &modern(), Some("2026-07-28"));
             assert_eq!((status, code), (404, code::METHOD_NOT_FOUND), "{method}");
         }
+    }
+
+    #[test]
+    fn the_log_level_is_optional_but_must_be_a_level() {
+        assert_eq!(log_level(&json!(1), &modern()), Ok(None));
+        let body = request(json!({META_VERSION: "2026-07-28", META_CAPABILITIES: {}, META_LOG_LEVEL: "warning"}));
+        assert_eq!(log_level(&json!(1), &body), Ok(Some(LogLevel::Warning)));
+        let body = request(json!({META_VERSION: "2026-07-28", META_CAPABILITIES: {}, META_LOG_LEVEL: "loud"}));
+        let refused = log_level(&json!(1), &body).expect_err("not a level");
+        assert_eq!((refused.status, refused.body["error"]["code"].as_i64()), (400, Some(code::INVALID_PARAMS)));
+    }
+
+    #[test]
+    fn a_legacy_backend_is_sent_the_request_without_the_modern_meta() {
+        let mut body =
+            request(json!({META_VERSION: "2026-07-28", META_CAPABILITIES: {"roots": {}}, "progressToken": 5}));
+        assert_eq!(client_capabilities(&body), *json!({"roots": {}}).as_object().unwrap_or(&Map::new()));
+        for_legacy_backend(&mut body);
+        assert_eq!(body["params"], json!({"_meta": {"progressToken": 5}}), "the progress token stays");
+        let mut body = modern();
+        for_legacy_backend(&mut body);
+        assert_eq!(body["params"], json!({}), "nothing left of the _meta");
+    }
+
+    #[test]
+    fn every_result_says_it_is_complete_and_reads_are_cacheable() {
+        let call = result_for("tools/call", Map::new(), false);
+        assert_eq!(call["resultType"], "complete");
+        assert_eq!(call["_meta"]["io.modelcontextprotocol/serverInfo"]["name"], "1mcp");
+        assert!(call.get("ttlMs").is_none(), "a tool call's result is not cacheable");
+        let mut theirs = Map::new();
+        theirs.insert("resultType".into(), "input_required".into());
+        assert_eq!(result_for("tools/call", theirs, false)["resultType"], "input_required", "the backend's is kept");
+        let read = result_for("resources/read", Map::new(), true);
+        assert_eq!((read["ttlMs"].as_u64(), read["cacheScope"].as_str()), (Some(0), Some("private")));
     }
 }

@@ -146,6 +146,30 @@ impl Session {
         Viewer { view: &self.view, principal: self.principal.as_ref() }
     }
 
+    /// The record of one stateless (2026-07-28) request: what its `_meta` declared, under the
+    /// caller's view and principal. It lives exactly as long as the request.
+    pub(crate) fn stateless(
+        id: SessionId,
+        client_capabilities: Map<String, Value>,
+        log_level: Option<LogLevel>,
+        viewer: (ViewSpec, Option<crate::auth::Principal>),
+        now: Instant,
+    ) -> Session {
+        let (view, principal) = viewer;
+        Session { client_capabilities, log_level, view, principal, initialized: true, ..Session::new(id, None, now) }
+    }
+
+    /// Whether a log message at `level` is for this client: a session gets every level until it
+    /// sets one; a stateless request only what its `_meta` asked for, and nothing if it asked
+    /// for nothing (spec: no `notifications/message` without `logLevel`).
+    pub(crate) fn wants_log(&self, level: LogLevel) -> bool {
+        if self.id.is_stateless() {
+            self.log_level.is_some_and(|min| level >= min)
+        } else {
+            self.log_level.is_none_or(|min| level >= min)
+        }
+    }
+
     /// Whether the client declared a capability (`roots`, `sampling`, ...) at `initialize`.
     pub(crate) fn declares(&self, capability: &str) -> bool {
         self.client_capabilities.contains_key(capability)

@@ -109,6 +109,13 @@ impl Hub {
         if let Some(error) = message.get_mut("error").and_then(Value::as_object_mut) {
             attribute_error(error, backend.server_name());
         }
+        if let Some(session) = self.sessions.get(&call.session).filter(|s| s.id.is_stateless())
+            && let Some(Value::Object(result)) = message.remove("result")
+        {
+            // The stateless revision's shape: resultType, and caching hints where they belong.
+            let private = self.is_private(session.viewer());
+            message.insert("result".into(), crate::modern::result_for(&call.method, result, private));
+        }
         self.deliver_call(now, backend, call, &Value::Object(message));
     }
 

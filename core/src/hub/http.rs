@@ -7,7 +7,7 @@ use crate::front::{self, Refusal, ReplyMode};
 use crate::health;
 use crate::ids::{ExchangeId, SessionId};
 use crate::jsonrpc::{self, Message, code};
-use crate::session::{self, Session, Viewer};
+use crate::session::{self, Session};
 use crate::time::Instant;
 use crate::view::parse_view_query;
 use serde_json::{Value, json};
@@ -97,13 +97,14 @@ impl Hub {
                 return self.respond(exchange, 400, &body, vec![]);
             }
         };
-        if req.session_id.is_none()
-            && let Message::Request { method, id, body } = &message
-            && crate::modern::is_modern(body, req.protocol_version.as_deref())
-            && self.handle_modern(exchange, mode, &req, principal.as_ref(), (id, method, body))
-        {
-            return;
-        }
+        let message = match message {
+            Message::Request { method, id, body }
+                if req.session_id.is_none() && crate::modern::is_modern(&body, req.protocol_version.as_deref()) =>
+            {
+                return self.handle_modern(now, exchange, mode, &req, principal, (id, &method, body));
+            }
+            message => message,
+        };
         if let Message::Request { method, id, body } = &message
             && method == "initialize"
         {
@@ -145,50 +146,6 @@ impl Hub {
                 self.respond_empty(exchange, 202, vec![]);
             }
         }
-    }
-
-    /// A modern (2026-07-28) request: refused where the spec says so, answered without a session
-    /// where 1mcp serves it statelessly (`server/discover` and the lists). False for the ones
-    /// not served statelessly yet: they get the session-based answers.
-    fn handle_modern(
-        &mut self,
-        exchange: ExchangeId,
-        mode: ReplyMode,
-        req: &HttpRequest,
-        principal: Option<&crate::auth::Principal>,
-        (id, method, body): (&Value, &str, &serde_json::Map<String, Value>),
-    ) -> bool {
-        if let Err(refusal) = crate::modern::check(id, method, body, req.protocol_version.as_deref()) {
-            self.respond(exchange, refusal.status, &refusal.body, vec![]);
-            return true;
-        }
-        if !matches!(
-            method,
-            "server/discover" | "tools/list" | "prompts/list" | "resources/list" | "resources/templates/list"
-        ) {
-            return false;
-        }
-        let view = match parse_view_query(&req.query, &self.presets) {
-            Ok(view) => view,
-            Err(e) => {
-                self.respond(exchange, 400, &jsonrpc::error(Some(id), code::INVALID_REQUEST, e.to_string()), vec![]);
-                return true;
-            }
-        };
-        let viewer = Viewer { view: &view, principal };
-        // What the caller sees depends on who asks when authentication is on, or on its view.
-        let private = self.config.auth_enabled || view.filter.is_some();
-        let answer = if method == "server/discover" {
-            jsonrpc::result(id, crate::modern::discover(self.merged_instructions(Some(viewer)), private))
-        } else {
-            let mut answer = self.list_result(viewer, id, method, body);
-            if let Some(Value::Object(result)) = answer.get_mut("result").map(Value::take) {
-                answer["result"] = crate::modern::cacheable(result, private);
-            }
-            answer
-        };
-        self.reply(exchange, mode, &answer, vec![]);
-        true
     }
 
     #[allow(clippy::too_many_arguments)]

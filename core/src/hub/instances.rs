@@ -26,7 +26,8 @@ impl Hub {
         if let Some(limits) = &shared.config.per_session {
             return Some(limits.clone());
         }
-        let has_roots = self.sessions.get(session).is_some_and(|s| s.declares("roots"));
+        // A stateless request's roots are asked of it within the request, not held by an instance.
+        let has_roots = !session.is_stateless() && self.sessions.get(session).is_some_and(|s| s.declares("roots"));
         (shared.asks_for_roots && has_roots).then(PerSessionConfig::default)
     }
 

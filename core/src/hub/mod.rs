@@ -19,6 +19,7 @@ mod legacy;
 mod relay;
 mod reload;
 mod sessions;
+mod stateless;
 mod subscriptions;
 pub use clients::{SERVER_NAME, SERVER_VERSION};
 mod http;
@@ -210,6 +211,11 @@ pub struct Hub {
     sweep_timer: Option<crate::timer::TimerKey>,
     /// Principals already told (in the log) that they hit their session quota.
     quota_logged: std::collections::BTreeSet<String>,
+    /// Stateless requests being served, by the exchange that carries each: its record ends
+    /// when the exchange does.
+    stateless: BTreeMap<ExchangeId, SessionId>,
+    /// Stateless requests served so far (numbers their records).
+    stateless_served: u64,
 }
 
 impl Hub {
@@ -245,6 +251,8 @@ impl Hub {
             drain_timer: None,
             sweep_timer: None,
             quota_logged: std::collections::BTreeSet::new(),
+            stateless: BTreeMap::new(),
+            stateless_served: 0,
         };
         hub.cursor_key = CursorKey::new(hub.random_bytes());
         if let Some(file) = &hub.config.presets {
@@ -263,6 +271,7 @@ impl Hub {
 
     /// Feed one fact.
     pub fn handle(&mut self, now: Instant, input: Input) {
+        let answered_from = self.outputs.len();
         match input {
             Input::HttpRequest { exchange, request } => self.handle_http(now, exchange, request),
             Input::ExchangeClosed { exchange } => self.handle_exchange_closed(now, exchange),
@@ -285,10 +294,12 @@ impl Hub {
             Input::CredentialsRevoked { principals } => self.handle_credentials_revoked(now, &principals),
             Input::Shutdown => self.handle_shutdown(now),
         }
+        self.end_answered_stateless(now, answered_from);
     }
 
     /// Fire every timer due at or before `now`; spurious calls are no-ops.
     pub fn handle_timeout(&mut self, now: Instant) {
+        let answered_from = self.outputs.len();
         while let Some(timer) = self.timers.pop_due(now) {
             match timer {
                 Timer::Connect { backend, generation } => self.handle_connect_timeout(now, &backend, generation),
@@ -306,6 +317,7 @@ impl Hub {
                 }
             }
         }
+        self.end_answered_stateless(now, answered_from);
     }
 
     /// Next imperative, if any. Drain until `None` after every `handle*`.
@@ -352,6 +364,7 @@ impl Hub {
         let changed: Vec<(SessionId, std::collections::BTreeSet<ListKind>)> = self
             .sessions
             .values()
+            .filter(|s| !s.id.is_stateless())
             .map(|s| {
                 let (viewer, registry) = (s.viewer(), &self.registry);
                 let kinds =

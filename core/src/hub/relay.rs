@@ -109,7 +109,8 @@ impl Hub {
         if let Some(owner) = self.backends.get(backend).and_then(|b| b.owner.as_ref()) {
             return self.sessions.contains_key(owner).then(|| owner.clone()).into_iter().collect();
         }
-        self.sessions.keys().filter(|s| self.sees(s, backend)).cloned().collect()
+        // A stateless request hears only of its own call, never as a bystander.
+        self.sessions.keys().filter(|s| !s.is_stateless() && self.sees(s, backend)).cloned().collect()
     }
 
     /// Whether a session's view admits a backend (by the backend's tags).
@@ -193,6 +194,11 @@ impl Hub {
                 return self.write(name, generation, &jsonrpc::error(Some(id), code::INTERNAL_ERROR, text));
             }
         };
+        if session.is_stateless() {
+            // The stateless revision has no server-to-client requests on a request's stream.
+            let text = format!("the client speaks the stateless revision, which 1mcp cannot ask {method} yet");
+            return self.write(name, generation, &jsonrpc::error(Some(id), code::METHOD_NOT_FOUND, text));
+        }
         if let Err(missing) = self.client_can_answer(&session, method, &body) {
             let text = format!("the client session does not support {missing}");
             return self.write(name, generation, &jsonrpc::error(Some(id), code::METHOD_NOT_FOUND, text));
@@ -362,7 +368,7 @@ impl Hub {
                 return;
             }
         };
-        let wanted = self.sessions.get(&session).is_some_and(|s| s.log_level.is_none_or(|min| level >= min));
+        let wanted = self.sessions.get(&session).is_some_and(|s| s.wants_log(level));
         if wanted {
             self.push_to_session(&session, call, &Value::Object(body));
         }

@@ -117,7 +117,8 @@ impl Hub {
         let idle: Vec<SessionId> = self
             .sessions
             .values()
-            .filter(|s| s.stream.is_none() && s.in_flight.is_empty() && now.since(s.last_active) >= timeout)
+            .filter(|s| !s.id.is_stateless() && s.stream.is_none() && s.in_flight.is_empty())
+            .filter(|s| now.since(s.last_active) >= timeout)
             .map(|s| s.id.clone())
             .collect();
         for session in idle {

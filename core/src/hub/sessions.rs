@@ -117,6 +117,7 @@ impl Hub {
             }
             None => {}
         }
+        self.end_stateless(now, exchange, "the client disconnected");
     }
 
     /// Remove a session: close its stream, cancel what it still has in flight, answer what
@@ -140,6 +141,10 @@ impl Hub {
                 self.fail_client_call(now, &backend, call, format!("request abandoned: {reason}"));
             }
         }
-        tracing::info!(session = %session_id, "session ended: {reason}");
+        if session_id.is_stateless() {
+            tracing::debug!(request = %session_id, "stateless request done: {reason}");
+        } else {
+            tracing::info!(session = %session_id, "session ended: {reason}");
+        }
     }
 }

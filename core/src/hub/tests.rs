@@ -1884,3 +1884,4 @@ fn one_token_cannot_take_every_session() {
 }
 
 mod answers;
+mod stateless;

@@ -1,0 +1,265 @@
+//! Stateless (2026-07-28) requests: refused where the spec says so, lists and discovery served
+//! without a session, and calls routed under a record that ends with the request, attributed
+//! exactly as a session's calls are.
+
+use super::*;
+use crate::jsonrpc::code;
+
+/// The `_meta` a modern request carries: the revision, the client's capabilities and, if
+/// given, the level of log messages it wants.
+fn modern_meta(capabilities: Value, log_level: Option<&str>) -> Value {
+    let mut meta = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": capabilities});
+    if let Some(level) = log_level {
+        meta["io.modelcontextprotocol/logLevel"] = json!(level);
+    }
+    meta
+}
+
+/// Send a modern request (the right header, no session) and return its exchange.
+fn send_modern(h: &mut Harness, id: Value, method: &str, mut params: Value, meta: Value) -> ExchangeId {
+    params["_meta"] = meta;
+    let request = HttpRequest {
+        method: Some(HttpMethod::Post),
+        path: "/mcp".into(),
+        protocol_version: Some("2026-07-28".into()),
+        body: json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string().into_bytes(),
+        ..h.request()
+    };
+    h.send(request)
+}
+
+/// A POST to `/mcp?query` without a session, carrying `version` in the MCP-Protocol-Version header.
+fn stateless_post_at(h: &mut Harness, query: &str, version: Option<&str>, message: Value) -> (u16, Value) {
+    let request = HttpRequest {
+        method: Some(HttpMethod::Post),
+        path: "/mcp".into(),
+        query: query.into(),
+        protocol_version: version.map(str::to_owned),
+        body: message.to_string().into_bytes(),
+        ..h.request()
+    };
+    let exchange = h.send(request);
+    h.json_response(exchange)
+}
+
+/// [`stateless_post_at`] with no query.
+fn stateless_post(h: &mut Harness, version: Option<&str>, message: Value) -> (u16, Value) {
+    stateless_post_at(h, "", version, message)
+}
+
+#[test]
+fn modern_requests_the_spec_refuses_are_refused_beside_legacy_sessions() {
+    let mut h = Harness::new(&[("alpha", server(true))]);
+    h.bring_up("alpha", &["echo"]);
+    let legacy = h.initialize();
+    let meta = |version: &str| json!({"io.modelcontextprotocol/protocolVersion": version, "io.modelcontextprotocol/clientCapabilities": {}});
+    let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {"_meta": meta("2026-07-28")}});
+    let (status, body) = stateless_post(&mut h, Some("2026-07-28"), ping);
+    assert_eq!((status, &body["error"]["code"]), (404, &json!(code::METHOD_NOT_FOUND)), "{body}");
+    let init = json!({"jsonrpc": "2.0", "id": 2, "method": "initialize", "params": {"_meta": meta("2026-07-28")}});
+    let (status, _) = stateless_post(&mut h, Some("2026-07-28"), init);
+    assert_eq!(status, 404, "a modern initialize is a removed method, not a new session");
+    assert_eq!(h.hub.stats().sessions, 1);
+    let list = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list", "params": {"_meta": meta("2031-01-01")}});
+    let (status, body) = stateless_post(&mut h, Some("2031-01-01"), list);
+    assert_eq!((status, &body["error"]["code"]), (400, &json!(code::UNSUPPORTED_PROTOCOL_VERSION)));
+    assert_eq!(body["error"]["data"]["supported"], json!(["2026-07-28"]));
+    let list = json!({"jsonrpc": "2.0", "id": 4, "method": "tools/list", "params": {"_meta": meta("2026-07-28")}});
+    let (status, body) = stateless_post(&mut h, Some("2025-11-25"), list);
+    assert_eq!((status, &body["error"]["code"]), (400, &json!(code::HEADER_MISMATCH)));
+    // The legacy session goes on as before.
+    let x = h.post(Some(&legacy), json!({"jsonrpc": "2.0", "id": 5, "method": "tools/list"}));
+    assert_eq!(h.json_response(x).1["result"]["tools"][0]["name"], "alpha_1mcp_echo");
+}
+
+#[test]
+fn modern_lists_and_discovery_are_served_without_a_session() {
+    let mut tagged = server(true);
+    tagged.tags = vec!["web".into()];
+    let mut h = Harness::new(&[("alpha", server(true)), ("beta", tagged)]);
+    h.bring_up("alpha", &["echo"]);
+    h.bring_up("beta", &["fetch"]);
+    let meta = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}});
+    let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": meta}});
+    let (status, body) = stateless_post(&mut h, Some("2026-07-28"), list.clone());
+    assert_eq!(status, 200, "{body}");
+    let result = &body["result"];
+    let names: Vec<&str> = result["tools"].as_array().unwrap().iter().filter_map(|t| t["name"].as_str()).collect();
+    assert_eq!(names, ["alpha_1mcp_echo", "beta_1mcp_fetch"]);
+    assert_eq!(
+        (&result["resultType"], &result["ttlMs"], &result["cacheScope"]),
+        (&json!("complete"), &json!(0), &json!("public"))
+    );
+    assert_eq!(result["_meta"]["io.modelcontextprotocol/serverInfo"]["name"], "1mcp");
+    assert_eq!(h.hub.stats().sessions, 0, "no session was made for it");
+    // A view narrows it, and makes it private to whoever asked with that view.
+    let (_, body) = stateless_post_at(&mut h, "tags=web", Some("2026-07-28"), list);
+    assert_eq!(body["result"]["tools"].as_array().map(Vec::len), Some(1));
+    assert_eq!(body["result"]["tools"][0]["name"], "beta_1mcp_fetch");
+    assert_eq!(body["result"]["cacheScope"], "private");
+    let discover = json!({"jsonrpc": "2.0", "id": 2, "method": "server/discover", "params": {"_meta": meta}});
+    let (status, body) = stateless_post(&mut h, Some("2026-07-28"), discover);
+    assert_eq!(status, 200, "{body}");
+    let result = &body["result"];
+    assert_eq!(result["supportedVersions"], json!(["2026-07-28"]));
+    assert_eq!(result["capabilities"], json!({"tools": {}, "prompts": {}, "resources": {}}));
+    let instructions = result["instructions"].as_str().unwrap_or_default();
+    assert!(
+        instructions.contains("<alpha>\nuse alpha wisely\n</alpha>") && instructions.contains("<beta>"),
+        "{instructions}"
+    );
+    assert_eq!((&result["resultType"], &result["ttlMs"]), (&json!("complete"), &json!(0)));
+}
+
+#[test]
+fn a_modern_call_is_routed_like_a_sessions_and_leaves_nothing_behind() {
+    let mut h = two_backends();
+    let meta = modern_meta(json!({}), None);
+    let x =
+        send_modern(&mut h, json!(7), "tools/call", json!({"name": "alpha_1mcp_echo", "arguments": {"t": 1}}), meta);
+    let sent = h.backend_writes("alpha");
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["params"]["name"], "echo", "the backend's own name");
+    assert_eq!(sent[0]["params"].get("_meta"), None, "a legacy backend is not sent the modern _meta");
+    assert_eq!(h.hub.stats().sessions, 1, "the request's record, while it is in flight");
+    h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": sent[0]["id"], "result": {"content": []}}));
+    let (status, body) = h.json_response(x);
+    assert_eq!((status, &body["id"]), (200, &json!(7)), "{body}");
+    assert_eq!(body["result"]["resultType"], "complete");
+    assert_eq!(body["result"]["_meta"]["io.modelcontextprotocol/serverInfo"]["name"], "1mcp");
+    let stats = h.hub.stats();
+    assert_eq!((stats.sessions, stats.open_exchanges, stats.pending_backend_requests), (0, 0, 0));
+    // An answer that needs no backend ends the record as well.
+    let meta = modern_meta(json!({}), None);
+    let x = send_modern(&mut h, json!(8), "tools/call", json!({"name": "nope"}), meta);
+    assert_eq!(h.json_response(x).1["error"]["code"], code::INVALID_PARAMS);
+    assert_eq!(h.hub.stats().sessions, 0);
+}
+
+#[test]
+fn a_modern_read_carries_the_caching_hints() {
+    let mut h = Harness::new(&[("alpha", server(true))]);
+    h.bring_up_with("alpha", &["echo"], json!({"tools": {}, "resources": {}}));
+    let meta = modern_meta(json!({}), None);
+    let x = send_modern(&mut h, json!(1), "resources/read", json!({"uri": "mem://alpha/a"}), meta);
+    let sent = h.backend_writes("alpha");
+    h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": sent[0]["id"], "result": {"contents": []}}));
+    let result = h.json_response(x).1["result"].clone();
+    assert_eq!(
+        (&result["ttlMs"], &result["cacheScope"], &result["resultType"]),
+        (&json!(0), &json!("public"), &json!("complete"))
+    );
+}
+
+#[test]
+fn a_modern_call_hears_its_own_progress_and_only_the_logs_it_asked_for() {
+    let mut h = Harness::new(&[("alpha", server(true))]);
+    h.bring_up_with("alpha", &["echo"], json!({"tools": {}, "logging": {}}));
+    let log = |level: &str| json!({"jsonrpc": "2.0", "method": "notifications/message", "params": {"level": level, "data": level}});
+    // Without a logLevel in its _meta a request gets no log messages at all.
+    let quiet =
+        send_modern(&mut h, json!(1), "tools/call", json!({"name": "alpha_1mcp_echo"}), modern_meta(json!({}), None));
+    let sent = h.backend_writes("alpha");
+    h.backend_says("alpha", log("emergency"));
+    assert!(h.events(quiet).0.is_empty(), "no logLevel, no notifications/message");
+    h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": sent[0]["id"], "result": {}}));
+    assert_eq!(h.json_response(quiet).0, 200);
+    // With one, only what is at or above it, on the request's own stream, after its progress.
+    let params = json!({"name": "alpha_1mcp_echo", "_meta": {"progressToken": "p"}});
+    let mut meta = modern_meta(json!({}), Some("warning"));
+    meta["progressToken"] = json!("p");
+    let loud = send_modern(&mut h, json!(2), "tools/call", params, meta);
+    let sent: Vec<Value> = h.backend_writes("alpha").into_iter().filter(|m| m["method"] == "tools/call").collect();
+    let token = sent[0]["params"]["_meta"]["progressToken"].clone();
+    assert_ne!(token, json!("p"), "the backend sees 1mcp's token");
+    h.backend_says("alpha", json!({"jsonrpc": "2.0", "method": "notifications/progress", "params": {"progressToken": token, "progress": 1}}));
+    h.backend_says("alpha", log("info"));
+    h.backend_says("alpha", log("error"));
+    h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": sent[0]["id"], "result": {}}));
+    let (events, closed) = h.events(loud);
+    assert!(closed);
+    let methods: Vec<&str> = events.iter().map(|e| e["method"].as_str().unwrap_or("(result)")).collect();
+    assert_eq!(methods, ["notifications/progress", "notifications/message", "(result)"], "{events:?}");
+    assert_eq!(events[0]["params"]["progressToken"], "p");
+    assert_eq!(events[1]["params"]["data"], "error");
+    assert_eq!(events[2]["result"]["resultType"], "complete");
+    // An invalid level is refused before anything is routed.
+    let x = send_modern(
+        &mut h,
+        json!(3),
+        "tools/call",
+        json!({"name": "alpha_1mcp_echo"}),
+        modern_meta(json!({}), Some("loud")),
+    );
+    let (status, body) = h.json_response(x);
+    assert_eq!((status, &body["error"]["code"]), (400, &json!(code::INVALID_PARAMS)));
+    assert!(h.backend_writes("alpha").iter().all(|m| m["method"] != "tools/call"));
+}
+
+#[test]
+fn a_modern_client_that_goes_away_cancels_its_call_and_leaves_nothing() {
+    let mut h = two_backends();
+    let x =
+        send_modern(&mut h, json!(1), "tools/call", json!({"name": "alpha_1mcp_echo"}), modern_meta(json!({}), None));
+    let sent = h.backend_writes("alpha");
+    h.feed(Input::ExchangeClosed { exchange: x });
+    let cancel = h.backend_writes("alpha");
+    assert_eq!(cancel[0]["method"], "notifications/cancelled");
+    assert_eq!(cancel[0]["params"]["requestId"], sent[0]["id"]);
+    let stats = h.hub.stats();
+    assert_eq!((stats.sessions, stats.open_exchanges, stats.pending_backend_requests), (0, 0, 0));
+    h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": sent[0]["id"], "result": {}}));
+    assert_eq!(h.hub.stats().open_exchanges, 0, "a late answer finds nobody");
+}
+
+#[test]
+fn a_modern_call_is_never_a_bystander_to_a_sessions_traffic() {
+    let mut h = Harness::new(&[("alpha", server(true))]);
+    h.bring_up_with("alpha", &["echo"], json!({"tools": {}, "logging": {}}));
+    let legacy = h.initialize_with(client_features());
+    let stream = h.open_stream(&legacy);
+    let capabilities = json!({"elicitation": {}, "sampling": {}});
+    let x = send_modern(
+        &mut h,
+        json!(1),
+        "tools/call",
+        json!({"name": "alpha_1mcp_echo"}),
+        modern_meta(capabilities, Some("debug")),
+    );
+    let sent = h.backend_writes("alpha");
+    // With only the modern call in flight, the backend's question is the modern call's: it is
+    // not put to the legacy session, and not sent as a request on the modern stream.
+    h.backend_says(
+        "alpha",
+        json!({"jsonrpc": "2.0", "id": "e1", "method": "elicitation/create", "params": {"message": "?"}}),
+    );
+    let reply = h.backend_writes("alpha");
+    assert_eq!((&reply[0]["id"], &reply[0]["error"]["code"]), (&json!("e1"), &json!(code::METHOD_NOT_FOUND)));
+    assert!(h.events(x).0.is_empty() && h.events(stream).0.is_empty());
+    // A list change is the sessions' news; the stateless request does not hear of it.
+    h.backend_says("alpha", json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}));
+    let relist = h.backend_writes("alpha");
+    h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": relist[0]["id"], "result": {"tools": []}}));
+    assert_eq!(h.events(stream).0[0]["method"], "notifications/tools/list_changed");
+    assert!(h.events(x).0.is_empty());
+    h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": sent[0]["id"], "result": {}}));
+    assert_eq!(h.json_response(x).0, 200);
+}
+
+#[test]
+fn a_modern_call_to_a_per_session_server_gets_an_instance_that_ends_with_it() {
+    let mut h = Harness::new(&[("solo", per_session(4, 60_000))]);
+    h.bring_up("solo", &["echo"]);
+    let x =
+        send_modern(&mut h, json!(1), "tools/call", json!({"name": "solo_1mcp_echo"}), modern_meta(json!({}), None));
+    let instances = h.spawned_instances("solo");
+    assert_eq!(instances.len(), 1, "the request's own instance");
+    h.bring_up_instance(&instances[0]);
+    let sent: Vec<Value> =
+        h.backend_writes(&instances[0]).into_iter().filter(|m| m["method"] == "tools/call").collect();
+    h.backend_says(&instances[0], json!({"jsonrpc": "2.0", "id": sent[0]["id"], "result": {}}));
+    assert_eq!(h.json_response(x).0, 200);
+    assert!(!h.hub.backends.contains_key(&bk(&instances[0])), "the instance goes with the request");
+    assert_eq!(h.hub.stats().sessions, 0);
+}
