@@ -111,8 +111,8 @@ pub fn encode(key: &CursorKey, payload: &CursorPayload) -> String {
     for number in [payload.offset, payload.generation, payload.view] {
         bytes.extend_from_slice(&number.to_be_bytes());
     }
-    let tag = mac(key).chain_update(&bytes).finalize().into_bytes();
-    bytes.extend_from_slice(&tag[..TAG_LEN]);
+    let tag = tag(key, &bytes);
+    bytes.extend_from_slice(&tag);
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
@@ -137,7 +137,7 @@ pub fn decode(
     // the left TAG_LEN bytes of the MAC; `verify_truncated_left` compares them in constant time
     // (RustCrypto's `ctutils`), so a forger learns nothing from response timing. `tag` is always
     // TAG_LEN bytes (split off above), so a shorter truncation cannot be slipped in.
-    if mac(key).chain_update(body).verify_truncated_left(tag).is_err() {
+    if !verify(key, body, tag) {
         return Err(CursorError::Tampered);
     }
     let payload = parse_body(body).ok_or(CursorError::Malformed)?;
@@ -177,6 +177,20 @@ fn parse_body(body: &[u8]) -> Option<CursorPayload> {
         generation: u64::from_be_bytes(*generation),
         view: u64::from_be_bytes(*view),
     })
+}
+
+/// The truncated HMAC of `body` under `key`, as cursors carry it (other sealed values, such as
+/// a bridged call's `requestState`, reuse it under a key of their own).
+pub(crate) fn tag(key: &CursorKey, body: &[u8]) -> [u8; TAG_LEN] {
+    let full = mac(key).chain_update(body).finalize().into_bytes();
+    let mut tag = [0u8; TAG_LEN];
+    tag.copy_from_slice(&full[..TAG_LEN]);
+    tag
+}
+
+/// Whether `tag` is [`tag`] of `body` under `key` (compared in constant time).
+pub(crate) fn verify(key: &CursorKey, body: &[u8], tag: &[u8]) -> bool {
+    tag.len() == TAG_LEN && mac(key).chain_update(body).verify_truncated_left(tag).is_ok()
 }
 
 /// A MAC keyed with the cursor key, ready for the bytes it signs.

@@ -89,6 +89,14 @@ impl SessionId {
     pub(crate) fn is_stateless(&self) -> bool {
         matches!(self.0, Kind::Stateless(_))
     }
+
+    /// A stateless request's record number.
+    pub(crate) fn stateless_number(&self) -> Option<u64> {
+        match self.0 {
+            Kind::Stateless(n) => Some(n),
+            Kind::Session(_) => None,
+        }
+    }
 }
 
 impl fmt::Display for SessionId {

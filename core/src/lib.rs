@@ -36,6 +36,7 @@ mod modern;
 pub mod oauth;
 mod registry;
 mod reload;
+mod request_state;
 mod server_requests;
 mod session;
 mod supervision;

@@ -77,6 +77,24 @@ pub(crate) struct Session {
     /// The principal that created it (with authentication on): only it may use the session,
     /// and it sees no more than its token's tags.
     pub(crate) principal: Option<crate::auth::Principal>,
+    /// A stateless request's questions to its client (the bridge); empty for a session.
+    pub(crate) bridge: Bridge,
+}
+
+/// Where a stateless request stands with the questions its backend asked it: a legacy backend
+/// asks mid-call (`elicitation/create`, ...), the client is answered with an
+/// `InputRequiredResult`, and the call waits, parked, for the client's retry with the answers.
+#[derive(Debug, Default)]
+pub(crate) struct Bridge {
+    /// The request's digest ([`crate::request_state::digest`]): a retry must repeat it.
+    pub(crate) digest: u64,
+    /// Rounds of questions so far: a `requestState` is good for the round it was issued in.
+    pub(crate) round: u32,
+    /// Set while the call waits for the client's retry. It waits no longer than the call's
+    /// own timeout: a client that never retries has its call failed, and the record ends.
+    pub(crate) parked: bool,
+    /// The questions not answered yet, by the key the client answers under: `{method, params}`.
+    pub(crate) asked: std::collections::BTreeMap<String, Value>,
 }
 
 /// Who is looking at the merged lists: a view (from the URL's query) and, with authentication
@@ -153,10 +171,19 @@ impl Session {
         client_capabilities: Map<String, Value>,
         log_level: Option<LogLevel>,
         viewer: (ViewSpec, Option<crate::auth::Principal>),
-        now: Instant,
+        (now, digest): (Instant, u64),
     ) -> Session {
         let (view, principal) = viewer;
-        Session { client_capabilities, log_level, view, principal, initialized: true, ..Session::new(id, None, now) }
+        let bridge = Bridge { digest, ..Bridge::default() };
+        Session {
+            client_capabilities,
+            log_level,
+            view,
+            principal,
+            bridge,
+            initialized: true,
+            ..Session::new(id, None, now)
+        }
     }
 
     /// Whether a log message at `level` is for this client: a session gets every level until it
@@ -191,6 +218,7 @@ impl Session {
             log_level: None,
             subscriptions: BTreeSet::new(),
             principal: None,
+            bridge: Bridge::default(),
         }
     }
 }

@@ -123,7 +123,8 @@ impl InFlight {
         }
     }
 
-    /// The forwarded client call sent under `id`, to extend its deadline.
+    /// The forwarded client call sent under `id`, to extend its deadline or hand it to the
+    /// exchange a stateless client resumes it on.
     pub(crate) fn client_mut(&mut self, id: ProxyId) -> Option<&mut ClientCall> {
         match self.requests.get_mut(&id) {
             Some(Pending::Client(call)) => Some(call),

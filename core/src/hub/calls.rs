@@ -131,26 +131,39 @@ impl Hub {
     }
 
     fn deliver_call(&mut self, now: Instant, backend: &BackendKey, call: ClientCall, message: &Value) {
-        self.deliver_call_inner(backend, call, message);
+        self.deliver_call_inner(now, backend, call, message);
         if self.shutting_down {
             self.check_drained(now);
         }
     }
 
-    fn deliver_call_inner(&mut self, backend: &BackendKey, call: ClientCall, message: &Value) {
+    fn deliver_call_inner(&mut self, now: Instant, backend: &BackendKey, call: ClientCall, message: &Value) {
         self.timers.remove(call.timer);
-        let Some(Exchange::Call { mode, id, streaming, .. }) = self.exchanges.remove(&call.exchange) else { return };
+        let Some(Exchange::Call { mode, id, streaming, .. }) = self.exchanges.remove(&call.exchange) else {
+            if call.session.is_stateless() {
+                // A parked call ended (its timeout, its backend's end) before the client retried:
+                // nothing is left to resume, so the record goes and a retry is told so.
+                self.end_session(now, &call.session, "its call ended while it waited for the client's retry");
+            }
+            return;
+        };
         if let Some(s) = self.sessions.get_mut(&call.session) {
             s.in_flight.remove(&(backend.clone(), id));
         }
+        self.finish_exchange(call.exchange, mode, streaming, message);
+    }
+
+    /// Give a call's exchange its last message: on a legacy session's stream, at the end of the
+    /// event stream it turned into, or as the whole reply.
+    pub(super) fn finish_exchange(&mut self, exchange: ExchangeId, mode: ReplyMode, streaming: bool, message: &Value) {
         if let ReplyMode::Legacy { stream } = mode {
             self.push_event(stream, message);
         } else if streaming {
             // Progress or a server request went first: the result ends the stream.
-            self.push_event(call.exchange, message);
-            self.outputs.push_back(Output::CloseStream { exchange: call.exchange });
+            self.push_event(exchange, message);
+            self.outputs.push_back(Output::CloseStream { exchange });
         } else {
-            self.reply(call.exchange, mode, message, vec![]);
+            self.reply(exchange, mode, message, vec![]);
         }
     }
 

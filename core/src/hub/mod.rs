@@ -11,6 +11,7 @@
 
 mod availability;
 mod backends;
+mod bridge;
 mod calls;
 mod clients;
 mod door;
@@ -198,6 +199,8 @@ pub struct Hub {
     shutting_down: bool,
     presets: Presets,
     cursor_key: CursorKey,
+    /// Signs the `requestState` of calls parked for a stateless client's answers.
+    state_key: CursorKey,
     /// Bumped whenever a merged list changes, so cursors into an older list are refused.
     list_generation: u64,
     /// Requests waiting for a per-session instance to finish starting, by instance.
@@ -244,6 +247,7 @@ impl Hub {
             shutting_down: false,
             presets: Presets::default(),
             cursor_key: CursorKey::new([0; 32]),
+            state_key: CursorKey::new([0; 32]),
             list_generation: 0,
             queued: BTreeMap::new(),
             next_instance: 0,
@@ -255,6 +259,7 @@ impl Hub {
             stateless_served: 0,
         };
         hub.cursor_key = CursorKey::new(hub.random_bytes());
+        hub.state_key = CursorKey::new(hub.random_bytes());
         if let Some(file) = &hub.config.presets {
             let (presets, warnings) = parse_presets(&file.text, &file.source);
             for warning in warnings {

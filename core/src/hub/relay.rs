@@ -195,9 +195,8 @@ impl Hub {
             }
         };
         if session.is_stateless() {
-            // The stateless revision has no server-to-client requests on a request's stream.
-            let text = format!("the client speaks the stateless revision, which 1mcp cannot ask {method} yet");
-            return self.write(name, generation, &jsonrpc::error(Some(id), code::METHOD_NOT_FOUND, text));
+            // The stateless revision has no server-to-client requests: the bridge asks instead.
+            return self.ask_stateless((name, generation), id, method, body, session);
         }
         if let Err(missing) = self.client_can_answer(&session, method, &body) {
             let text = format!("the client session does not support {missing}");
@@ -232,7 +231,12 @@ impl Hub {
     }
 
     /// Whether the session declared what `method` needs; `Err` names what is missing.
-    fn client_can_answer(&self, session: &SessionId, method: &str, body: &Map<String, Value>) -> Result<(), String> {
+    pub(super) fn client_can_answer(
+        &self,
+        session: &SessionId,
+        method: &str,
+        body: &Map<String, Value>,
+    ) -> Result<(), String> {
         let caps = self.sessions.get(session).map(|s| &s.client_capabilities);
         let has = |path: &[&str]| {
             let mut node = caps.map(|c| c.get(path[0]));
@@ -322,6 +326,11 @@ impl Hub {
     pub(super) fn handle_backend_cancelled(&mut self, name: &BackendKey, body: &Map<String, Value>) {
         let Some(request_id) = jsonrpc::params(body).and_then(|p| p.get("requestId")) else { return };
         let Some((session, front_id)) = self.server_requests.cancelled(name, request_id) else { return };
+        if let Some(s) = self.sessions.get_mut(&session).filter(|s| s.id.is_stateless()) {
+            // A question not asked yet, or asked in a result already given: it is simply withdrawn.
+            s.bridge.asked.remove(&front_id);
+            return;
+        }
         let reason = jsonrpc::param_str(body, "reason").unwrap_or("cancelled by the server").to_owned();
         self.cancel_on_client(&session, &front_id, &reason);
     }

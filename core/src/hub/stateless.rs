@@ -17,6 +17,7 @@ use crate::front::{self, ReplyMode};
 use crate::ids::{ExchangeId, SessionId};
 use crate::jsonrpc::{self, RequestId, code};
 use crate::modern;
+use crate::request_state;
 use crate::session::{Session, Viewer};
 use crate::time::Instant;
 use crate::view::parse_view_query;
@@ -69,14 +70,37 @@ impl Hub {
                     return self.respond(exchange, 503, &body, vec![("Retry-After".into(), "1".into())]);
                 }
                 let capabilities = modern::client_capabilities(&body);
+                let params = jsonrpc::params(&body);
+                let digest = request_state::digest(method, params);
+                let sse_ok = front::accepts_event_stream(req.accept.as_deref());
+                if let Some(state) = params.and_then(|p| p.get("requestState")).and_then(Value::as_str)
+                    && request_state::is_ours(state)
+                {
+                    // A retry with the answers to a parked call's questions.
+                    let record = match self.parked_record(state, digest, principal.as_ref()) {
+                        Ok(record) => record,
+                        Err(why) => {
+                            let message = format!("Invalid params: requestState {why}");
+                            let body = jsonrpc::error(Some(&id), code::INVALID_PARAMS, message);
+                            return self.reply(exchange, mode, &body, vec![]);
+                        }
+                    };
+                    if let Some(session) = self.sessions.get_mut(&record) {
+                        // This request's own _meta applies to what it receives.
+                        (session.client_capabilities, session.log_level) = (capabilities, log_level);
+                    }
+                    let responses = params.and_then(|p| p.get("inputResponses")).and_then(Value::as_object).cloned();
+                    let incoming = Incoming { exchange, mode, sse_ok, session: record, id, streaming: false };
+                    return self.resume(now, incoming, responses.as_ref());
+                }
                 // Every backend speaks a session-based revision: the request goes to it as one.
                 modern::for_legacy_backend(&mut body);
                 self.stateless_served += 1;
                 let session = SessionId::stateless(self.stateless_served);
-                let record = Session::stateless(session.clone(), capabilities, log_level, (view, principal), now);
+                let viewer = (view, principal);
+                let record = Session::stateless(session.clone(), capabilities, log_level, viewer, (now, digest));
                 self.sessions.insert(session.clone(), record);
                 self.stateless.insert(exchange, session.clone());
-                let sse_ok = front::accepts_event_stream(req.accept.as_deref());
                 let incoming = Incoming { exchange, mode, sse_ok, session, id, streaming: false };
                 self.handle_client_request(now, incoming, method, body);
             }

@@ -228,23 +228,22 @@ fn a_modern_call_is_never_a_bystander_to_a_sessions_traffic() {
         modern_meta(capabilities, Some("debug")),
     );
     let sent = h.backend_writes("alpha");
-    // With only the modern call in flight, the backend's question is the modern call's: it is
-    // not put to the legacy session, and not sent as a request on the modern stream.
-    h.backend_says(
-        "alpha",
-        json!({"jsonrpc": "2.0", "id": "e1", "method": "elicitation/create", "params": {"message": "?"}}),
-    );
-    let reply = h.backend_writes("alpha");
-    assert_eq!((&reply[0]["id"], &reply[0]["error"]["code"]), (&json!("e1"), &json!(code::METHOD_NOT_FOUND)));
-    assert!(h.events(x).0.is_empty() && h.events(stream).0.is_empty());
+    assert_eq!(sent.len(), 1);
     // A list change is the sessions' news; the stateless request does not hear of it.
     h.backend_says("alpha", json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}));
     let relist = h.backend_writes("alpha");
     h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": relist[0]["id"], "result": {"tools": []}}));
     assert_eq!(h.events(stream).0[0]["method"], "notifications/tools/list_changed");
     assert!(h.events(x).0.is_empty());
-    h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": sent[0]["id"], "result": {}}));
-    assert_eq!(h.json_response(x).0, 200);
+    // With only the modern call in flight, the backend's question is the modern call's: it is
+    // not put to the legacy session, and not sent as a request on the modern stream.
+    h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": "s1", "method": "sampling/createMessage", "params": {}}));
+    assert!(h.backend_writes("alpha").is_empty(), "asked, not refused");
+    assert!(h.events(stream).0.is_empty());
+    let (status, answer) = h.json_response(x);
+    assert_eq!((status, &answer["result"]["resultType"]), (200, &json!("input_required")), "{answer}");
+    let question = answer["result"]["inputRequests"].as_object().and_then(|q| q.values().next().cloned());
+    assert_eq!(question.map(|q| q["method"].clone()), Some(json!("sampling/createMessage")));
 }
 
 #[test]
@@ -262,4 +261,151 @@ fn a_modern_call_to_a_per_session_server_gets_an_instance_that_ends_with_it() {
     assert_eq!(h.json_response(x).0, 200);
     assert!(!h.hub.backends.contains_key(&bk(&instances[0])), "the instance goes with the request");
     assert_eq!(h.hub.stats().sessions, 0);
+}
+
+/// A modern call to alpha's echo from a client that can answer elicitations, and the
+/// backend's elicitation in the middle of it: the call's backend-side id, and what the client
+/// was answered.
+fn elicited(h: &mut Harness, args: Value) -> (Value, Value) {
+    let capabilities = json!({"elicitation": {}});
+    let params = json!({"name": "alpha_1mcp_echo", "arguments": args});
+    let x = send_modern(h, json!(1), "tools/call", params, modern_meta(capabilities, None));
+    let call = h.backend_writes("alpha").pop().expect("the call reaches the backend");
+    let question = json!({"message": "Your name?", "requestedSchema": {"type": "object"}});
+    h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": "e1", "method": "elicitation/create", "params": question}));
+    let (status, answer) = h.json_response(x);
+    assert_eq!(status, 200, "{answer}");
+    (call["id"].clone(), answer)
+}
+
+/// The retry a modern client sends with its answers.
+fn retry(h: &mut Harness, id: u64, args: Value, answers: Value, state: &Value) -> ExchangeId {
+    let capabilities = json!({"elicitation": {}});
+    let params =
+        json!({"name": "alpha_1mcp_echo", "arguments": args, "inputResponses": answers, "requestState": state});
+    send_modern(h, json!(id), "tools/call", params, modern_meta(capabilities, None))
+}
+
+#[test]
+fn a_legacy_backends_question_to_a_modern_client_is_an_input_required_result_and_the_retry_resumes_the_call() {
+    let mut h = two_backends();
+    let (call_id, answer) = elicited(&mut h, json!({"t": 1}));
+    let result = &answer["result"];
+    assert_eq!(result["resultType"], "input_required", "{answer}");
+    let questions = result["inputRequests"].as_object().expect("inputRequests");
+    assert_eq!(questions.len(), 1);
+    let (key, question) = questions.iter().next().expect("one question");
+    assert_eq!(question["method"], "elicitation/create");
+    assert_eq!(question["params"]["message"], "Your name?");
+    let state = result["requestState"].clone();
+    assert!(state.as_str().is_some_and(|s| s.starts_with("1mcp.")), "{state}");
+    assert_eq!(h.hub.stats().sessions, 1, "the call is parked, its record kept");
+    assert_eq!(h.hub.stats().open_exchanges, 0, "the first exchange is over");
+    // The retry's answer is the answer to the backend's own request, and the call goes on.
+    let response = json!({"action": "accept", "content": {"name": "Ada"}});
+    let y = retry(&mut h, 2, json!({"t": 1}), json!({key: response, "unasked": {}}), &state);
+    let to_backend = h.backend_writes("alpha");
+    assert_eq!(to_backend, vec![json!({"jsonrpc": "2.0", "id": "e1", "result": response})]);
+    assert!(h.response(y).is_none(), "the retry waits for the call");
+    h.backend_says(
+        "alpha",
+        json!({"jsonrpc": "2.0", "id": call_id, "result": {"content": [{"type": "text", "text": "hi Ada"}]}}),
+    );
+    let (status, done) = h.json_response(y);
+    assert_eq!((status, &done["id"], &done["result"]["resultType"]), (200, &json!(2), &json!("complete")), "{done}");
+    let stats = h.hub.stats();
+    assert_eq!((stats.sessions, stats.open_exchanges, stats.pending_backend_requests), (0, 0, 0));
+}
+
+#[test]
+fn a_request_state_resumes_only_its_own_request_and_only_once() {
+    let mut h = two_backends();
+    let (call_id, answer) = elicited(&mut h, json!({"t": 1}));
+    let state = answer["result"]["requestState"].clone();
+    let key = answer["result"]["inputRequests"].as_object().and_then(|q| q.keys().next().cloned()).unwrap_or_default();
+    let refused = |h: &mut Harness, x: ExchangeId| {
+        let (_, body) = h.json_response(x);
+        assert_eq!(body["error"]["code"], code::INVALID_PARAMS, "{body}");
+        body["error"]["message"].as_str().unwrap_or_default().to_owned()
+    };
+    let tampered = json!(format!("{}-TAMPERED", state.as_str().unwrap_or_default()));
+    let x = retry(&mut h, 2, json!({"t": 1}), json!({&key: {"action": "decline"}}), &tampered);
+    assert!(refused(&mut h, x).contains("failed verification"));
+    let x = retry(&mut h, 3, json!({"t": 2}), json!({&key: {"action": "decline"}}), &state);
+    assert!(refused(&mut h, x).contains("another request"), "other arguments are another request");
+    assert!(h.backend_writes("alpha").is_empty(), "nothing refused reached the backend");
+    // The real retry, without the answer: the question is asked again under a new state.
+    let x = retry(&mut h, 4, json!({"t": 1}), json!({}), &state);
+    let again = h.json_response(x).1;
+    assert_eq!(again["result"]["resultType"], "input_required");
+    assert_eq!(again["result"]["inputRequests"][&key]["method"], "elicitation/create");
+    let fresh = again["result"]["requestState"].clone();
+    assert_ne!(fresh, state);
+    let x = retry(&mut h, 5, json!({"t": 1}), json!({&key: {"action": "decline"}}), &state);
+    assert!(refused(&mut h, x).contains("used already"), "a state is good for one retry");
+    let y = retry(&mut h, 6, json!({"t": 1}), json!({&key: {"action": "decline"}}), &fresh);
+    assert_eq!(h.backend_writes("alpha")[0]["result"]["action"], "decline");
+    h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": call_id, "result": {}}));
+    assert_eq!(h.json_response(y).1["id"], 6);
+}
+
+#[test]
+fn a_request_state_belongs_to_the_principal_that_was_asked() {
+    let mut h = Harness::new(&[("alpha", server(true))]);
+    h.hub.config.auth_enabled = true;
+    h.hub.config.wall_epoch_ms = 1_000_000;
+    h.bring_up("alpha", &["echo"]);
+    h.credential = token("ada", None);
+    let (_, answer) = elicited(&mut h, json!({}));
+    let state = answer["result"]["requestState"].clone();
+    assert_eq!(answer["result"]["cacheScope"], json!(null), "an input-required result is not cacheable");
+    h.credential = token("eve", None);
+    let x = retry(&mut h, 2, json!({}), json!({"1mcp-1": {"action": "accept"}}), &state);
+    let body = h.json_response(x).1;
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("another client")), "{body}");
+    assert!(h.backend_writes("alpha").is_empty());
+}
+
+#[test]
+fn a_client_that_never_retries_has_its_parked_call_failed_at_its_timeout_and_nothing_left() {
+    let mut h = two_backends();
+    let (call_id, answer) = elicited(&mut h, json!({}));
+    let state = answer["result"]["requestState"].clone();
+    h.advance(DEFAULT_REQUEST_TIMEOUT);
+    let writes = h.backend_writes("alpha");
+    assert!(writes.iter().any(|m| m["method"] == "notifications/cancelled" && m["params"]["requestId"] == call_id));
+    assert!(writes.iter().any(|m| m["id"] == "e1" && m.get("error").is_some()), "its question is answered: {writes:?}");
+    let stats = h.hub.stats();
+    assert_eq!((stats.sessions, stats.open_exchanges, stats.pending_backend_requests), (0, 0, 0));
+    let x = retry(&mut h, 2, json!({}), json!({"1mcp-1": {"action": "accept"}}), &state);
+    assert!(h.json_response(x).1["error"]["message"].as_str().is_some_and(|m| m.contains("expired")));
+    // The same when the backend goes away while the call is parked.
+    let (_, answer) = elicited(&mut h, json!({}));
+    let generation = h.generation("alpha");
+    h.feed(Input::BackendExited {
+        backend: bk("alpha"),
+        generation,
+        status: ExitInfo { code: Some(1), ..ExitInfo::default() },
+    });
+    assert_eq!(h.hub.stats().sessions, 0);
+    let x = retry(&mut h, 3, json!({}), json!({}), &answer["result"]["requestState"]);
+    assert!(h.json_response(x).1["error"]["message"].as_str().is_some_and(|m| m.contains("expired")));
+}
+
+#[test]
+fn a_question_the_modern_request_did_not_declare_is_refused_to_the_backend() {
+    let mut h = two_backends();
+    let params = json!({"name": "alpha_1mcp_echo"});
+    let x = send_modern(&mut h, json!(1), "tools/call", params, modern_meta(json!({"sampling": {}}), None));
+    let call = h.backend_writes("alpha").pop().expect("sent");
+    h.backend_says(
+        "alpha",
+        json!({"jsonrpc": "2.0", "id": "e1", "method": "elicitation/create", "params": {"message": "?"}}),
+    );
+    let reply = h.backend_writes("alpha");
+    assert_eq!((&reply[0]["id"], &reply[0]["error"]["code"]), (&json!("e1"), &json!(code::METHOD_NOT_FOUND)));
+    assert!(reply[0]["error"]["message"].as_str().is_some_and(|m| m.contains("elicitation")));
+    assert!(h.response(x).is_none(), "the call goes on; the backend decides what to do without an answer");
+    h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": call["id"], "result": {}}));
+    assert_eq!(h.json_response(x).0, 200);
 }

@@ -1,0 +1,147 @@
+//! The bridge between the eras, from a legacy backend to a stateless client: a backend that
+//! asks its client something mid-call (`elicitation/create`, `sampling/createMessage`,
+//! `roots/list`) cannot send a stateless client a request. The client is answered instead with
+//! an `InputRequiredResult` carrying the questions and a sealed `requestState`, and the backend
+//! call is parked: it stays in flight, its record kept, until the client retries with the
+//! answers (`inputResponses`), which go to the backend as the answers to its requests, and the
+//! call goes on under the retry's exchange, perhaps for another round.
+//!
+//! The state is only a reference (`request_state`): it must verify, name a parked record at its
+//! current round, repeat the original request and come from the same principal; each is good
+//! for one retry. A call parked longer than its own timeout fails like any other, and with it
+//! the record, so a client that never retries leaves nothing behind.
+
+use super::Exchange;
+use super::Hub;
+use super::clients::Incoming;
+use crate::ids::{BackendKey, Gen, SessionId};
+use crate::jsonrpc::{self, code};
+use crate::request_state::{self, Sealed};
+use crate::server_requests::{Asked, Refused};
+use crate::time::Instant;
+use serde_json::{Map, Value, json};
+
+impl Hub {
+    /// A backend's question to the stateless request that owns its call: asked in an
+    /// `InputRequiredResult`, if the request declared what answering it takes.
+    pub(super) fn ask_stateless(
+        &mut self,
+        (name, generation): (&BackendKey, Gen),
+        id: &Value,
+        method: &str,
+        body: Map<String, Value>,
+        record: SessionId,
+    ) {
+        if let Err(missing) = self.client_can_answer(&record, method, &body) {
+            let text = format!("the client did not declare {missing} in this request");
+            return self.write(name, generation, &jsonrpc::error(Some(id), code::METHOD_NOT_FOUND, text));
+        }
+        let key = match self.server_requests.next_front_id(&record) {
+            Ok(key) => key,
+            Err(Refused::Full(held)) => {
+                let text = format!("the client already has {held} unanswered requests");
+                return self.write(name, generation, &jsonrpc::error(Some(id), code::INTERNAL_ERROR, text));
+            }
+        };
+        let params = body.get("params").cloned().unwrap_or_else(|| json!({}));
+        let question = json!({"method": method, "params": params});
+        self.server_requests.record(Asked {
+            session: record.clone(),
+            backend: name.clone(),
+            generation,
+            backend_id: id.clone(),
+            method: method.to_owned(),
+        });
+        let Some(session) = self.sessions.get_mut(&record) else { return };
+        session.bridge.asked.insert(key, question);
+        self.park(&record);
+    }
+
+    /// Answer the record's live exchange with its open questions and park its call. A call
+    /// already parked keeps its new question for the client's retry.
+    fn park(&mut self, record: &SessionId) {
+        let Some(session) = self.sessions.get(record) else { return };
+        if session.bridge.parked {
+            return;
+        }
+        let Some((backend, proxy_id)) = session.in_flight.iter().next().cloned() else { return };
+        let Some(call) = self.backends.get(&backend).and_then(|b| b.in_flight.client(proxy_id)) else { return };
+        let (exchange, client_id) = (call.exchange, call.client_id.clone());
+        let Some(Exchange::Call { mode, streaming, .. }) = self.exchanges.remove(&exchange) else { return };
+        self.stateless.remove(&exchange);
+        let Some(session) = self.sessions.get_mut(record) else { return };
+        session.bridge.parked = true;
+        session.bridge.round += 1;
+        let sealed = Sealed {
+            record: record.stateless_number().unwrap_or_default(),
+            round: session.bridge.round,
+            digest: session.bridge.digest,
+        };
+        let mut result = Map::new();
+        result.insert("resultType".into(), "input_required".into());
+        result.insert("inputRequests".into(), Value::Object(session.bridge.asked.clone().into_iter().collect()));
+        result.insert("requestState".into(), request_state::seal(&self.state_key, sealed).into());
+        let result = crate::modern::result_for("", result, true);
+        tracing::debug!(request = %record, questions = session.bridge.asked.len(), "call parked for the client's answers");
+        self.finish_exchange(exchange, mode, streaming, &jsonrpc::result(&client_id, result));
+    }
+
+    /// A stateless retry that may resume the parked call of `req.session` (see
+    /// [`Hub::parked_record`]): the answers go to the call's backend, and the call goes on
+    /// under `req`'s exchange.
+    pub(super) fn resume(&mut self, now: Instant, req: Incoming, responses: Option<&Map<String, Value>>) {
+        let record = req.session.clone();
+        for (key, response) in responses.into_iter().flatten() {
+            let asked = self.sessions.get_mut(&record).and_then(|s| s.bridge.asked.remove(key));
+            if asked.is_none() {
+                continue; // Not asked (or answered already): ignored, as the spec asks.
+            }
+            let body = match response {
+                Value::Object(_) => json!({"jsonrpc": "2.0", "result": response}),
+                _ => {
+                    let message = "the client's response is not an object";
+                    json!({"jsonrpc": "2.0", "error": {"code": code::INVALID_PARAMS, "message": message}})
+                }
+            };
+            let Value::Object(body) = body else { continue };
+            self.handle_client_response(now, &record, &json!(key), body);
+        }
+        let Some(session) = self.sessions.get_mut(&record) else { return };
+        session.bridge.parked = false;
+        let Some((backend, proxy_id)) = session.in_flight.iter().next().cloned() else { return };
+        let Some(call) = self.backends.get_mut(&backend).and_then(|b| b.in_flight.client_mut(proxy_id)) else {
+            return;
+        };
+        call.exchange = req.exchange;
+        call.client_id = req.id.clone();
+        let exchange = Exchange::Call { backend, id: proxy_id, mode: req.mode, sse_ok: req.sse_ok, streaming: false };
+        self.exchanges.insert(req.exchange, exchange);
+        self.stateless.insert(req.exchange, record.clone());
+        if self.sessions.get(&record).is_some_and(|s| !s.bridge.asked.is_empty()) {
+            // Questions left unanswered are asked again rather than failed (spec: SHOULD).
+            self.park(&record);
+        }
+    }
+
+    /// The parked record a retry's `requestState` refers to, if the retry may resume it: the
+    /// state verifies, the record is parked at the state's round, the retry repeats the
+    /// original request (its `digest`) and comes from the same principal. Else why not.
+    pub(super) fn parked_record(
+        &self,
+        state: &str,
+        digest: u64,
+        principal: Option<&crate::auth::Principal>,
+    ) -> Result<SessionId, &'static str> {
+        let sealed = request_state::open(&self.state_key, state).map_err(|_| "failed verification")?;
+        let record = SessionId::stateless(sealed.record);
+        let session = self.sessions.get(&record).filter(|s| s.bridge.parked && s.bridge.round == sealed.round);
+        let Some(session) = session else { return Err("is expired or was used already") };
+        if sealed.digest != session.bridge.digest || digest != session.bridge.digest {
+            return Err("belongs to another request");
+        }
+        if session.principal.as_ref().map(|p| &p.id) != principal.map(|p| &p.id) {
+            return Err("belongs to another client");
+        }
+        Ok(record)
+    }
+}
