@@ -23,6 +23,9 @@ pub mod code {
     pub const HEADER_MISMATCH: i64 = -32020;
     /// 2026-07-28: the request's protocol version is not one the server speaks.
     pub const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
+    /// 2026-07-28: serving the request needs a client capability the request did not declare
+    /// (`data.requiredCapabilities`); HTTP 400.
+    pub const MISSING_REQUIRED_CLIENT_CAPABILITY: i64 = -32021;
 }
 
 /// A request id: a string or an integer, never null (spec: `RequestId`).

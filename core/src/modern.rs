@@ -181,7 +181,13 @@ pub(crate) fn cacheable(mut result: Map<String, Value>, private: bool) -> Value 
 pub(crate) fn discover(instructions: Option<String>, private: bool) -> Value {
     let mut result = Map::new();
     result.insert("supportedVersions".into(), json!(MODERN_VERSIONS));
-    result.insert("capabilities".into(), json!({"tools": {}, "prompts": {}, "resources": {}}));
+    // List changes and resource updates reach a client through subscriptions/listen.
+    let capabilities = json!({
+        "tools": {"listChanged": true},
+        "prompts": {"listChanged": true},
+        "resources": {"subscribe": true, "listChanged": true},
+    });
+    result.insert("capabilities".into(), capabilities);
     if let Some(text) = instructions {
         result.insert("instructions".into(), text.into());
     }

@@ -79,6 +79,17 @@ pub(crate) struct Session {
     pub(crate) principal: Option<crate::auth::Principal>,
     /// A stateless request's questions to its client (the bridge); empty for a session.
     pub(crate) bridge: Bridge,
+    /// Set for the record of a `subscriptions/listen` stream: what it asked to hear.
+    pub(crate) listen: Option<Listen>,
+}
+
+/// What a `subscriptions/listen` stream asked for.
+#[derive(Debug)]
+pub(crate) struct Listen {
+    /// The listen request's id: the subscription id every notification on it carries.
+    pub(crate) id: Value,
+    /// The merged lists whose changes it hears of.
+    pub(crate) kinds: BTreeSet<crate::backend::ListKind>,
 }
 
 /// Where a stateless request stands with the questions its backend asked it: a legacy backend
@@ -219,6 +230,7 @@ impl Session {
             subscriptions: BTreeSet::new(),
             principal: None,
             bridge: Bridge::default(),
+            listen: None,
         }
     }
 }

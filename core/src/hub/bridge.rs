@@ -14,6 +14,7 @@
 use super::Exchange;
 use super::Hub;
 use super::clients::Incoming;
+use super::stateless::Modern;
 use crate::ids::{BackendKey, Gen, SessionId};
 use crate::jsonrpc::{self, code};
 use crate::request_state::{self, Sealed};
@@ -26,6 +27,7 @@ impl Hub {
     /// `InputRequiredResult`, if the request declared what answering it takes.
     pub(super) fn ask_stateless(
         &mut self,
+        now: Instant,
         (name, generation): (&BackendKey, Gen),
         id: &Value,
         method: &str,
@@ -34,7 +36,8 @@ impl Hub {
     ) {
         if let Err(missing) = self.client_can_answer(&record, method, &body) {
             let text = format!("the client did not declare {missing} in this request");
-            return self.write(name, generation, &jsonrpc::error(Some(id), code::METHOD_NOT_FOUND, text));
+            self.write(name, generation, &jsonrpc::error(Some(id), code::METHOD_NOT_FOUND, text));
+            return self.fail_for_missing_capability(now, &record, &missing);
         }
         let key = match self.server_requests.next_front_id(&record) {
             Ok(key) => key,
@@ -55,6 +58,41 @@ impl Hub {
         let Some(session) = self.sessions.get_mut(&record) else { return };
         session.bridge.asked.insert(key, question);
         self.park(&record);
+    }
+
+    /// The call needs what its request did not declare: it cannot go on (spec: the server
+    /// MUST NOT rely on undeclared capabilities). It is cancelled on its backend and its client
+    /// is told which capability it lacks (-32021, HTTP 400 unless its answer is already
+    /// streaming). A parked call has no exchange to tell: it just ends, and a retry hears so.
+    fn fail_for_missing_capability(&mut self, now: Instant, record: &SessionId, missing: &str) {
+        let call = self.sessions.get(record).and_then(|s| s.in_flight.iter().next().cloned());
+        let Some((backend, proxy_id)) = call else { return };
+        let Some(call) = self.backends.get(&backend).and_then(|b| b.in_flight.client(proxy_id)) else { return };
+        let client_id = call.client_id.clone();
+        let how = match self.exchanges.get(&call.exchange) {
+            Some(Exchange::Call { mode, streaming, .. }) => Some((*mode, *streaming)),
+            _ => None,
+        };
+        let reason = format!("the client did not declare {missing}");
+        let Some(exchange) = self.abandon_call(&backend, proxy_id, &reason) else { return };
+        let Some((mode, streaming)) = how else {
+            return self.end_session(now, record, &reason);
+        };
+        let mut required = json!({});
+        let mut node = &mut required;
+        for part in missing.split('.') {
+            node[part] = json!({});
+            node = &mut node[part];
+        }
+        let message = format!("Missing required client capability: {missing}");
+        let data = json!({"requiredCapabilities": required});
+        let error =
+            jsonrpc::error_with_data(Some(&client_id), code::MISSING_REQUIRED_CLIENT_CAPABILITY, message, Some(data));
+        if streaming {
+            self.finish_exchange(exchange, mode, streaming, &error);
+        } else {
+            self.respond(exchange, 400, &error, vec![]);
+        }
     }
 
     /// Answer the record's live exchange with its open questions and park its call. A call
@@ -86,10 +124,37 @@ impl Hub {
         self.finish_exchange(exchange, mode, streaming, &jsonrpc::result(&client_id, result));
     }
 
-    /// A stateless retry that may resume the parked call of `req.session` (see
-    /// [`Hub::parked_record`]): the answers go to the call's backend, and the call goes on
-    /// under `req`'s exchange.
-    pub(super) fn resume(&mut self, now: Instant, req: Incoming, responses: Option<&Map<String, Value>>) {
+    /// A stateless retry carrying one of 1mcp's `requestState`s (`state`, for the request of
+    /// `digest`): if it may resume the parked call it refers to ([`Hub::parked_record`]), the
+    /// answers go to the call's backend and the call goes on under the retry's exchange.
+    pub(super) fn resume(
+        &mut self,
+        now: Instant,
+        request: Modern,
+        (state, digest): (&str, u64),
+        responses: Option<&Map<String, Value>>,
+    ) {
+        let record = match self.parked_record(state, digest, request.principal.as_ref()) {
+            Ok(record) => record,
+            Err(why) => {
+                let message = format!("Invalid params: requestState {why}");
+                let body = jsonrpc::error(Some(&request.id), code::INVALID_PARAMS, message);
+                return self.reply(request.exchange, request.mode, &body, vec![]);
+            }
+        };
+        if let Some(session) = self.sessions.get_mut(&record) {
+            // The retry's own _meta applies to what it receives.
+            session.client_capabilities = request.capabilities;
+            session.log_level = request.log_level;
+        }
+        let req = Incoming {
+            exchange: request.exchange,
+            mode: request.mode,
+            sse_ok: request.sse_ok,
+            session: record,
+            id: request.id,
+            streaming: false,
+        };
         let record = req.session.clone();
         for (key, response) in responses.into_iter().flatten() {
             let asked = self.sessions.get_mut(&record).and_then(|s| s.bridge.asked.remove(key));

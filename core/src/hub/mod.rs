@@ -17,6 +17,7 @@ mod clients;
 mod door;
 mod instances;
 mod legacy;
+mod listen;
 mod relay;
 mod reload;
 mod sessions;
@@ -369,7 +370,7 @@ impl Hub {
         let changed: Vec<(SessionId, std::collections::BTreeSet<ListKind>)> = self
             .sessions
             .values()
-            .filter(|s| !s.id.is_stateless())
+            .filter(|s| !s.id.is_stateless() || s.listen.is_some())
             .map(|s| {
                 let (viewer, registry) = (s.viewer(), &self.registry);
                 let kinds =

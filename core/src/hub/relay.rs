@@ -196,7 +196,7 @@ impl Hub {
         };
         if session.is_stateless() {
             // The stateless revision has no server-to-client requests: the bridge asks instead.
-            return self.ask_stateless((name, generation), id, method, body, session);
+            return self.ask_stateless(now, (name, generation), id, method, body, session);
         }
         if let Err(missing) = self.client_can_answer(&session, method, &body) {
             let text = format!("the client session does not support {missing}");
@@ -398,7 +398,9 @@ impl Hub {
             .collect();
         let message = Value::Object(body);
         for session in subscribed {
-            self.push_to_session(&session, None, &message);
+            if let Some(message) = self.for_listener(&session, message.clone()) {
+                self.push_to_session(&session, None, &message);
+            }
         }
     }
 
@@ -407,7 +409,9 @@ impl Hub {
         let methods: BTreeSet<&str> = kinds.iter().map(|kind| kind.changed_notification()).collect();
         let Some(stream) = self.sessions.get(session).and_then(|s| s.stream) else { return };
         for method in methods {
-            self.push(stream, &jsonrpc::notification(method, None));
+            if let Some(message) = self.for_listener(session, jsonrpc::notification(method, None)) {
+                self.push(stream, &message);
+            }
         }
     }
 

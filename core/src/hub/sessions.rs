@@ -130,6 +130,7 @@ impl Hub {
         }
         self.remove_instances_of(now, session_id);
         let Some(session) = self.sessions.remove(session_id) else { return };
+        self.end_listen(&session);
         if let Some(stream) = session.stream {
             self.exchanges.remove(&stream);
             self.outputs.push_back(Output::CloseStream { exchange: stream });

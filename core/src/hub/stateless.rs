@@ -18,10 +18,30 @@ use crate::ids::{ExchangeId, SessionId};
 use crate::jsonrpc::{self, RequestId, code};
 use crate::modern;
 use crate::request_state;
-use crate::session::{Session, Viewer};
+use crate::session::{LogLevel, Session, Viewer};
 use crate::time::Instant;
-use crate::view::parse_view_query;
+use crate::view::{ViewSpec, parse_view_query};
 use serde_json::{Map, Value};
+
+/// A modern request that passed the checks: who asks, and how to answer them.
+pub(super) struct Modern {
+    /// Where to answer.
+    pub(super) exchange: ExchangeId,
+    /// JSON or SSE.
+    pub(super) mode: ReplyMode,
+    /// The client accepts an event stream.
+    pub(super) sse_ok: bool,
+    /// The request's id.
+    pub(super) id: RequestId,
+    /// What the URL's query lets it see.
+    pub(super) view: ViewSpec,
+    /// Whose token it is, with authentication on.
+    pub(super) principal: Option<Principal>,
+    /// What its `_meta` declares the client can do.
+    pub(super) capabilities: Map<String, Value>,
+    /// The level of log messages its `_meta` asks for, if any.
+    pub(super) log_level: Option<LogLevel>,
+}
 
 impl Hub {
     /// A modern request: refused where the spec says so, else answered statelessly.
@@ -32,7 +52,7 @@ impl Hub {
         mode: ReplyMode,
         req: &HttpRequest,
         principal: Option<Principal>,
-        (id, method, mut body): (RequestId, &str, Map<String, Value>),
+        (id, method, body): (RequestId, &str, Map<String, Value>),
     ) {
         let checked = modern::check(&id, method, &body, req.protocol_version.as_deref())
             .and_then(|()| modern::log_level(&id, &body));
@@ -50,61 +70,72 @@ impl Hub {
         if self.refuse_view_beyond_scope(exchange, &req.path, principal.as_ref(), &view) {
             return;
         }
-        let viewer = Viewer { view: &view, principal: principal.as_ref() };
-        let private = self.is_private(viewer);
+        let sse_ok = front::accepts_event_stream(req.accept.as_deref());
+        let capabilities = modern::client_capabilities(&body);
+        let request = Modern { exchange, mode, sse_ok, id, view, principal, capabilities, log_level };
         match method {
-            "server/discover" => {
-                let result = modern::discover(self.merged_instructions(Some(viewer)), private);
-                self.reply(exchange, mode, &jsonrpc::result(&id, result), vec![]);
+            "server/discover" | "tools/list" | "prompts/list" | "resources/list" | "resources/templates/list" => {
+                self.answer_from_registry(&request, method, &body);
             }
-            "tools/list" | "prompts/list" | "resources/list" | "resources/templates/list" => {
-                let mut answer = self.list_result(viewer, &id, method, &body);
-                if let Some(Value::Object(result)) = answer.get_mut("result").map(Value::take) {
-                    answer["result"] = modern::cacheable(result, private);
-                }
-                self.reply(exchange, mode, &answer, vec![]);
-            }
-            _ => {
-                if self.shutting_down || self.sessions.len() >= self.config.max_sessions {
-                    let body = jsonrpc::error(Some(&id), code::INTERNAL_ERROR, "Service Unavailable: too busy");
-                    return self.respond(exchange, 503, &body, vec![("Retry-After".into(), "1".into())]);
-                }
-                let capabilities = modern::client_capabilities(&body);
-                let params = jsonrpc::params(&body);
-                let digest = request_state::digest(method, params);
-                let sse_ok = front::accepts_event_stream(req.accept.as_deref());
-                if let Some(state) = params.and_then(|p| p.get("requestState")).and_then(Value::as_str)
-                    && request_state::is_ours(state)
-                {
-                    // A retry with the answers to a parked call's questions.
-                    let record = match self.parked_record(state, digest, principal.as_ref()) {
-                        Ok(record) => record,
-                        Err(why) => {
-                            let message = format!("Invalid params: requestState {why}");
-                            let body = jsonrpc::error(Some(&id), code::INVALID_PARAMS, message);
-                            return self.reply(exchange, mode, &body, vec![]);
-                        }
-                    };
-                    if let Some(session) = self.sessions.get_mut(&record) {
-                        // This request's own _meta applies to what it receives.
-                        (session.client_capabilities, session.log_level) = (capabilities, log_level);
-                    }
-                    let responses = params.and_then(|p| p.get("inputResponses")).and_then(Value::as_object).cloned();
-                    let incoming = Incoming { exchange, mode, sse_ok, session: record, id, streaming: false };
-                    return self.resume(now, incoming, responses.as_ref());
-                }
-                // Every backend speaks a session-based revision: the request goes to it as one.
-                modern::for_legacy_backend(&mut body);
-                self.stateless_served += 1;
-                let session = SessionId::stateless(self.stateless_served);
-                let viewer = (view, principal);
-                let record = Session::stateless(session.clone(), capabilities, log_level, viewer, (now, digest));
-                self.sessions.insert(session.clone(), record);
-                self.stateless.insert(exchange, session.clone());
-                let incoming = Incoming { exchange, mode, sse_ok, session, id, streaming: false };
-                self.handle_client_request(now, incoming, method, body);
-            }
+            "subscriptions/listen" if !self.refuse_when_busy(&request) => self.listen(now, request, &body),
+            "subscriptions/listen" => {}
+            _ => self.serve_call(now, request, method, body),
         }
+    }
+
+    /// Discovery and the lists, answered from the merged registry as the caller sees it.
+    fn answer_from_registry(&mut self, request: &Modern, method: &str, body: &Map<String, Value>) {
+        let viewer = Viewer { view: &request.view, principal: request.principal.as_ref() };
+        let private = self.is_private(viewer);
+        let answer = if method == "server/discover" {
+            jsonrpc::result(&request.id, modern::discover(self.merged_instructions(Some(viewer)), private))
+        } else {
+            let mut answer = self.list_result(viewer, &request.id, method, body);
+            if let Some(Value::Object(result)) = answer.get_mut("result").map(Value::take) {
+                answer["result"] = modern::cacheable(result, private);
+            }
+            answer
+        };
+        self.reply(request.exchange, request.mode, &answer, vec![]);
+    }
+
+    /// A call (tools/call, prompts/get, resources/read, completion/complete): routed under a
+    /// record of its own, or, for a retry with one of 1mcp's `requestState`s, resuming the
+    /// parked call it refers to.
+    fn serve_call(&mut self, now: Instant, request: Modern, method: &str, mut body: Map<String, Value>) {
+        let params = jsonrpc::params(&body);
+        let digest = request_state::digest(method, params);
+        if let Some(state) = params.and_then(|p| p.get("requestState")).and_then(Value::as_str)
+            && request_state::is_ours(state)
+        {
+            let responses = params.and_then(|p| p.get("inputResponses")).and_then(Value::as_object).cloned();
+            return self.resume(now, request, (state, digest), responses.as_ref());
+        }
+        if self.refuse_when_busy(&request) {
+            return;
+        }
+        // Every backend speaks a session-based revision: the request goes to it as one.
+        modern::for_legacy_backend(&mut body);
+        self.stateless_served += 1;
+        let session = SessionId::stateless(self.stateless_served);
+        let Modern { exchange, mode, sse_ok, id, view, principal, capabilities, log_level } = request;
+        let record = Session::stateless(session.clone(), capabilities, log_level, (view, principal), (now, digest));
+        self.sessions.insert(session.clone(), record);
+        self.stateless.insert(exchange, session.clone());
+        let incoming = Incoming { exchange, mode, sse_ok, session, id, streaming: false };
+        self.handle_client_request(now, incoming, method, body);
+    }
+
+    /// Refuse a stateless request that would need a record when the daemon holds all it may
+    /// (records count with sessions against `max_sessions`) or is shutting down.
+    /// A token's records count against its session quota too, so one token cannot hold them all.
+    fn refuse_when_busy(&mut self, request: &Modern) -> bool {
+        if self.shutting_down || self.sessions.len() >= self.config.max_sessions {
+            let body = jsonrpc::error(Some(&request.id), code::INTERNAL_ERROR, "Service Unavailable: too busy");
+            self.respond(request.exchange, 503, &body, vec![("Retry-After".into(), "1".into())]);
+            return true;
+        }
+        self.refuse_session_beyond_quota(request.exchange, Some(&request.id), request.principal.as_ref())
     }
 
     /// Whether what `viewer` sees depends on who asks: with authentication on (the token's

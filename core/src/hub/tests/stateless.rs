@@ -103,7 +103,7 @@ fn modern_lists_and_discovery_are_served_without_a_session() {
     assert_eq!(status, 200, "{body}");
     let result = &body["result"];
     assert_eq!(result["supportedVersions"], json!(["2026-07-28"]));
-    assert_eq!(result["capabilities"], json!({"tools": {}, "prompts": {}, "resources": {}}));
+    assert_eq!(result["capabilities"]["tools"], json!({"listChanged": true}));
     let instructions = result["instructions"].as_str().unwrap_or_default();
     assert!(
         instructions.contains("<alpha>\nuse alpha wisely\n</alpha>") && instructions.contains("<beta>"),
@@ -393,19 +393,103 @@ fn a_client_that_never_retries_has_its_parked_call_failed_at_its_timeout_and_not
 }
 
 #[test]
-fn a_question_the_modern_request_did_not_declare_is_refused_to_the_backend() {
+fn a_question_the_modern_request_did_not_declare_fails_the_call_naming_the_capability() {
     let mut h = two_backends();
     let params = json!({"name": "alpha_1mcp_echo"});
     let x = send_modern(&mut h, json!(1), "tools/call", params, modern_meta(json!({"sampling": {}}), None));
     let call = h.backend_writes("alpha").pop().expect("sent");
+    let question = json!({"message": "?", "mode": "url", "url": "https://example.com"});
+    h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": "e1", "method": "elicitation/create", "params": question}));
+    let writes = h.backend_writes("alpha");
+    assert_eq!((&writes[0]["id"], &writes[0]["error"]["code"]), (&json!("e1"), &json!(code::METHOD_NOT_FOUND)));
+    assert_eq!(
+        (&writes[1]["method"], &writes[1]["params"]["requestId"]),
+        (&json!("notifications/cancelled"), &call["id"])
+    );
+    let (status, body) = h.json_response(x);
+    assert_eq!((status, &body["error"]["code"]), (400, &json!(code::MISSING_REQUIRED_CLIENT_CAPABILITY)), "{body}");
+    assert_eq!(body["error"]["data"]["requiredCapabilities"], json!({"elicitation": {"url": {}}}));
+    let stats = h.hub.stats();
+    assert_eq!((stats.sessions, stats.open_exchanges, stats.pending_backend_requests), (0, 0, 0));
+}
+
+/// Open a listen stream asking for `notifications`; its exchange.
+fn listen(h: &mut Harness, id: Value, notifications: Value) -> ExchangeId {
+    send_modern(h, id, "subscriptions/listen", json!({"notifications": notifications}), modern_meta(json!({}), None))
+}
+
+#[test]
+fn a_listen_stream_is_acknowledged_first_and_hears_only_what_it_asked_for_tagged() {
+    let mut h = Harness::new(&[("alpha", server(true))]);
+    h.bring_up_with("alpha", &["echo"], json!({"tools": {"listChanged": true}, "logging": {}}));
+    let tools = listen(&mut h, json!("t"), json!({"toolsListChanged": true, "bogus": true}));
+    let prompts = listen(&mut h, json!(9), json!({"promptsListChanged": true}));
+    let (events, closed) = h.events(tools);
+    assert!(!closed);
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["method"], "notifications/subscriptions/acknowledged");
+    assert_eq!(events[0]["params"]["notifications"], json!({"toolsListChanged": true}), "only what is honoured");
+    assert_eq!(events[0]["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"], "t");
+    assert_eq!(h.events(prompts).0[0]["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"], 9);
+    assert_eq!(h.hub.stats().sessions, 2, "each stream has its record");
+    // The tool list changes: the tools listener hears of it, tagged; the prompts listener not.
+    h.backend_says("alpha", json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}));
+    let relist = h.backend_writes("alpha");
+    h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": relist[0]["id"], "result": {"tools": []}}));
+    let (events, _) = h.events(tools);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["method"], "notifications/tools/list_changed");
+    assert_eq!(events[0]["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"], "t");
+    assert!(h.events(prompts).0.is_empty(), "it did not ask for tool changes");
+    // A log message with nobody's call in flight is nobody's: never on a listen stream.
     h.backend_says(
         "alpha",
-        json!({"jsonrpc": "2.0", "id": "e1", "method": "elicitation/create", "params": {"message": "?"}}),
+        json!({"jsonrpc": "2.0", "method": "notifications/message", "params": {"level": "error", "data": "x"}}),
     );
-    let reply = h.backend_writes("alpha");
-    assert_eq!((&reply[0]["id"], &reply[0]["error"]["code"]), (&json!("e1"), &json!(code::METHOD_NOT_FOUND)));
-    assert!(reply[0]["error"]["message"].as_str().is_some_and(|m| m.contains("elicitation")));
-    assert!(h.response(x).is_none(), "the call goes on; the backend decides what to do without an answer");
-    h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": call["id"], "result": {}}));
-    assert_eq!(h.json_response(x).0, 200);
+    assert!(h.events(tools).0.is_empty() && h.events(prompts).0.is_empty());
+    // The client closes a stream: its record goes; the daemon ending closes the other with a result.
+    h.feed(Input::ExchangeClosed { exchange: tools });
+    assert_eq!(h.hub.stats().sessions, 1);
+    h.feed(Input::Shutdown);
+    let (events, closed) = h.events(prompts);
+    assert!(closed, "{events:?}");
+    assert_eq!(
+        events.last().map(|e| (e["id"].clone(), e["result"]["resultType"].clone())),
+        Some((json!(9), json!("complete")))
+    );
+}
+
+#[test]
+fn a_listen_stream_subscribes_its_resources_once_per_backend_and_releases_them_when_it_closes() {
+    let mut h = Harness::new(&[("alpha", server(true)), ("beta", server(true))]);
+    h.bring_up_with("alpha", &["echo"], json!({"tools": {}, "resources": {"subscribe": true}}));
+    h.bring_up_with("beta", &["echo"], json!({"tools": {}, "resources": {}}));
+    let uri = "mem://alpha/a";
+    let asked = json!({"resourceSubscriptions": [uri, "mem://nowhere/x", "mem://beta/a"]});
+    let first = listen(&mut h, json!(1), asked);
+    let ack = h.events(first).0;
+    // Nobody owns the unknown URI, and beta cannot subscribe: only alpha's is acknowledged.
+    assert_eq!(ack[0]["params"]["notifications"], json!({"resourceSubscriptions": [uri]}));
+    let subscribe = h.backend_writes("alpha");
+    assert_eq!((subscribe.len(), &subscribe[0]["method"]), (1, &json!("resources/subscribe")));
+    h.backend_says("alpha", json!({"jsonrpc": "2.0", "id": subscribe[0]["id"], "result": {}}));
+    let second = listen(&mut h, json!(2), json!({"resourceSubscriptions": [uri]}));
+    h.events(second);
+    assert!(h.backend_writes("alpha").is_empty(), "the backend is subscribed once");
+    h.backend_says(
+        "alpha",
+        json!({"jsonrpc": "2.0", "method": "notifications/resources/updated", "params": {"uri": uri}}),
+    );
+    for (stream, id) in [(first, 1), (second, 2)] {
+        let events = h.events(stream).0;
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0]["params"]["uri"], uri);
+        assert_eq!(events[0]["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"], id);
+    }
+    h.feed(Input::ExchangeClosed { exchange: first });
+    assert!(h.backend_writes("alpha").is_empty(), "one listener is left");
+    h.feed(Input::ExchangeClosed { exchange: second });
+    let release = h.backend_writes("alpha");
+    assert_eq!((&release[0]["method"], &release[0]["params"]["uri"]), (&json!("resources/unsubscribe"), &json!(uri)));
+    assert_eq!(h.hub.stats().sessions, 0);
 }
