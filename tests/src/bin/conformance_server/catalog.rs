@@ -82,6 +82,17 @@ fn plain_tools() -> Vec<Tool> {
             "Announces a prompts/list change to subscribers (the list itself is fixed)",
         ),
         Tool::new(
+            "test_header_parameter",
+            "Echoes a parameter that HTTP clients mirror into the Mcp-Param-Region header (SEP-2243)",
+            object_schema(json!({
+                "type": "object",
+                "properties": {
+                    "region": {"type": "string", "description": "Any text", "x-mcp-header": "Region"}
+                },
+                "required": ["region"]
+            })),
+        ),
+        Tool::new(
             "json_schema_2020_12_tool",
             "Tool with JSON Schema 2020-12 features for conformance testing (SEP-1613)",
             object_schema(json_schema_2020_12()),

@@ -58,6 +58,10 @@ pub fn tool_result(name: &str, arguments: &JsonObject) -> Option<Value> {
             ]
         }),
         "test_error_handling" => tool_error("This tool intentionally returns an error for testing"),
+        "test_header_parameter" => {
+            let region = arguments.get("region").and_then(Value::as_str).unwrap_or_default();
+            text(format!("region={region}"))
+        }
         "json_schema_2020_12_tool" => {
             text(format!("JSON Schema 2020-12 tool called with: {}", Value::Object(arguments.clone())))
         }
