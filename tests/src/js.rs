@@ -130,6 +130,9 @@ pub enum ConformanceSuite {
     /// `0.2.0-alpha.12 server --scenario server-stateless`: the 2026-07-28 revision's
     /// stateless wire (per-request `_meta`, discovery, the header and method refusals).
     Stateless20260728,
+    /// `0.2.0-alpha.12 server --requirements 2026-07-28`: the frozen 2026-07-28 set (stateless
+    /// wire, MRTR, caching hints) plus its not-scored scenarios (tasks extension, pending).
+    Modern20260728,
 }
 
 impl ConformanceSuite {
@@ -139,6 +142,7 @@ impl ConformanceSuite {
             ConformanceSuite::Stable => "0.1.16 --suite all",
             ConformanceSuite::Next20251125 => "0.2.0-alpha.12 --requirements 2025-11-25",
             ConformanceSuite::Stateless20260728 => "0.2.0-alpha.12 --scenario server-stateless",
+            ConformanceSuite::Modern20260728 => "0.2.0-alpha.12 --requirements 2026-07-28",
         }
     }
 
@@ -146,9 +150,24 @@ impl ConformanceSuite {
     pub fn cli(self) -> PathBuf {
         let package = match self {
             ConformanceSuite::Stable => "@modelcontextprotocol/conformance",
-            ConformanceSuite::Next20251125 | ConformanceSuite::Stateless20260728 => "conformance-next",
+            ConformanceSuite::Next20251125 | ConformanceSuite::Stateless20260728 | ConformanceSuite::Modern20260728 => {
+                "conformance-next"
+            }
         };
         js_dir().join("node_modules").join(package).join("dist").join("index.js")
+    }
+
+    /// The frozen requirement set a `--requirements` run is scored against (the `server:` list
+    /// of the package's `requirements/<revision>.yaml`); `None` for the other selections.
+    pub fn scored_scenarios(self) -> Option<Vec<String>> {
+        let revision = match self {
+            ConformanceSuite::Next20251125 => "2025-11-25",
+            ConformanceSuite::Modern20260728 => "2026-07-28",
+            ConformanceSuite::Stable | ConformanceSuite::Stateless20260728 => return None,
+        };
+        let package = self.cli().parent()?.parent()?.to_path_buf();
+        let text = std::fs::read_to_string(package.join("requirements").join(format!("{revision}.yaml"))).ok()?;
+        Some(server_requirements(&text))
     }
 
     fn selection_args(self) -> &'static [&'static str] {
@@ -156,8 +175,24 @@ impl ConformanceSuite {
             ConformanceSuite::Stable => &["--suite", "all"],
             ConformanceSuite::Next20251125 => &["--requirements", "2025-11-25", "--timeout", "20000"],
             ConformanceSuite::Stateless20260728 => &["--scenario", "server-stateless", "--timeout", "20000"],
+            ConformanceSuite::Modern20260728 => &["--requirements", "2026-07-28", "--timeout", "20000"],
         }
     }
+}
+
+/// The entries of the top-level `server:` list of a requirements file (a YAML block sequence of
+/// plain scenario names; the files have nothing more elaborate).
+fn server_requirements(yaml: &str) -> Vec<String> {
+    let mut lines = yaml.lines().skip_while(|line| line.trim_end() != "server:").skip(1);
+    let mut names = Vec::new();
+    for line in lines.by_ref() {
+        match line.trim().strip_prefix("- ") {
+            Some(name) if line.starts_with(' ') => names.push(name.trim().to_owned()),
+            _ if line.trim().is_empty() || line.trim_start().starts_with('#') => continue,
+            _ => break,
+        }
+    }
+    names
 }
 
 /// One scenario's result: it passes when none of its checks is a FAILURE.
@@ -341,7 +376,14 @@ pub fn client_table(title: &str, checks: &[ClientCheck]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::scenario_of;
+    use super::{scenario_of, server_requirements};
+
+    #[test]
+    fn requirement_sets_list_their_server_scenarios() {
+        let yaml = "# comment\nserver:\n  - server-stateless\n  # aside\n  - caching\n\nclient:\n  - tools_call\n";
+        assert_eq!(server_requirements(yaml), ["server-stateless", "caching"]);
+        assert!(server_requirements("client:\n  - tools_call\n").is_empty());
+    }
 
     #[test]
     fn scenario_names_come_from_result_directories() {
