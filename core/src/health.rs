@@ -179,6 +179,10 @@ fn detail(now: Instant, b: &Backend, ready_instances: usize) -> Value {
     if b.asks_for_roots {
         d["asksForRoots"] = true.into();
     }
+    if let Some(info) = &b.info {
+        // The revision this incarnation speaks: a session's negotiated one, or 2026-07-28.
+        d["protocol"] = info.protocol_version.clone().into();
+    }
     if b.state == BackendState::Ready {
         d["tools"] = b.catalog.tools.len().into();
         d["prompts"] = b.catalog.prompts.len().into();

@@ -132,6 +132,50 @@ pub(crate) fn log_level(id: &Value, body: &Map<String, Value>) -> Result<Option<
     }
 }
 
+/// A request as a stateless backend is sent it: its `_meta` carries the revision and what the
+/// client it is sent for declared (its capabilities, and the level of log messages it wants),
+/// beside whatever `_meta` the request already had (a progress token).
+pub(crate) fn for_stateless_backend(
+    body: &mut Map<String, Value>,
+    capabilities: &Map<String, Value>,
+    log_level: Option<LogLevel>,
+) {
+    let params = body.entry("params").or_insert_with(|| json!({}));
+    let Some(params) = params.as_object_mut() else { return };
+    let meta = params.entry("_meta").or_insert_with(|| json!({}));
+    let Some(meta) = meta.as_object_mut() else { return };
+    meta.insert(META_VERSION.into(), MODERN_VERSIONS[0].into());
+    meta.insert(META_CAPABILITIES.into(), Value::Object(capabilities.clone()));
+    let client_info = json!({"name": crate::hub::SERVER_NAME, "version": crate::hub::SERVER_VERSION});
+    meta.insert("io.modelcontextprotocol/clientInfo".into(), client_info);
+    match log_level {
+        Some(level) => meta.insert(META_LOG_LEVEL.into(), level.name().into()),
+        None => meta.remove(META_LOG_LEVEL),
+    };
+}
+
+/// What a `server/discover` result tells of a stateless backend: its capabilities and
+/// instructions, or why it cannot be used (it does not speak this revision).
+pub(crate) fn discovered(result: &Map<String, Value>) -> Result<(Map<String, Value>, Option<String>), String> {
+    let supported = result.get("supportedVersions").and_then(Value::as_array);
+    if !supported.is_some_and(|s| s.iter().any(|v| v.as_str() == Some(MODERN_VERSIONS[0]))) {
+        let theirs = supported.map_or_else(|| "none".to_owned(), |s| Value::Array(s.clone()).to_string());
+        return Err(format!(
+            "it does not speak {} (it supports {})",
+            MODERN_VERSIONS[0],
+            crate::text::clip(&theirs, 200)
+        ));
+    }
+    let capabilities = result.get("capabilities").and_then(Value::as_object).cloned().unwrap_or_default();
+    let instructions = result.get("instructions").and_then(Value::as_str).map(str::to_owned);
+    Ok((capabilities, instructions))
+}
+
+/// The `serverInfo` a stateless result names, if any.
+pub(crate) fn server_name(result: &Map<String, Value>) -> Option<&str> {
+    result.get("_meta")?.get("io.modelcontextprotocol/serverInfo")?.get("name")?.as_str()
+}
+
 /// A modern request as a legacy backend is sent it: without the `_meta` keys only the
 /// stateless revision defines (an empty `_meta` goes too).
 pub(crate) fn for_legacy_backend(body: &mut Map<String, Value>) {
@@ -165,12 +209,17 @@ fn with_server_info(result: &mut Map<String, Value>) {
 }
 
 /// What a cacheable result carries in this revision: `resultType`, the caching hints and the
-/// server's identity. `ttlMs` is 0: the legacy backends behind 1mcp give no hint, so nothing may
-/// be reused without asking again. `private` when the result depends on who asks (their
-/// token's tags or their view).
+/// server's identity. `ttlMs` is the backend's own (a stateless backend's read), else 0: a
+/// merged list, or a legacy backend's result, carries no hint, so nothing may be reused without
+/// asking again. `private` when the result depends on who asks (their token's tags or their
+/// view) or its backend said so.
 pub(crate) fn cacheable(mut result: Map<String, Value>, private: bool) -> Value {
     result.insert("resultType".into(), "complete".into());
-    result.insert("ttlMs".into(), 0.into());
+    // A stateless backend's own hints are kept, made no looser: its ttlMs, and private if
+    // either side says so.
+    let ttl = result.get("ttlMs").and_then(Value::as_u64).unwrap_or(0);
+    let private = private || result.get("cacheScope").and_then(Value::as_str) == Some("private");
+    result.insert("ttlMs".into(), ttl.into());
     result.insert("cacheScope".into(), (if private { "private" } else { "public" }).into());
     with_server_info(&mut result);
     Value::Object(result)

@@ -24,6 +24,10 @@ pub(crate) struct Asked {
     pub(crate) backend_id: Value,
     /// What it asked (`roots/list`, `sampling/createMessage`, ...).
     pub(crate) method: String,
+    /// Set when the question is one of a stateless backend's `inputRequests` (the backend
+    /// asked in a result, not a request): the answer joins that call's other answers under
+    /// this key instead of going to the backend.
+    pub(crate) for_retry: Option<(crate::ids::ProxyId, String)>,
 }
 
 /// Why a request could not be recorded.
@@ -137,6 +141,7 @@ mod tests {
             generation: Gen(1),
             backend_id: json!(id),
             method: "sampling/createMessage".into(),
+            for_retry: None,
         }
     }
 

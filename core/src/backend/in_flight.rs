@@ -32,13 +32,19 @@ pub(crate) enum Pending {
         /// Its deadline.
         timer: TimerKey,
     },
+    /// The `subscriptions/listen` a stateless backend's list changes arrive on: answered only
+    /// when the backend ends it, so it has no deadline.
+    Listen {
+        /// When it was opened.
+        since: crate::time::Instant,
+    },
 }
 
 impl Pending {
     /// The deadline attached to this request, if it has its own.
     pub(crate) fn timer(&self) -> Option<TimerKey> {
         match self {
-            Pending::Initialize => None,
+            Pending::Initialize | Pending::Listen { .. } => None,
             Pending::List(fetch) => Some(fetch.timer),
             Pending::Client(call) => Some(call.timer),
             Pending::Ping { timer } | Pending::Internal { timer, .. } => Some(*timer),
@@ -76,6 +82,24 @@ pub(crate) struct ClientCall {
     pub(crate) progress_token: Option<Value>,
     /// Progress extends the timeout, but never past this.
     pub(crate) hard_deadline: Instant,
+    /// For a stateless backend: the request as sent, to send again with a client's answers
+    /// when the backend returns an `InputRequiredResult` to a session-based client.
+    pub(crate) resend: Option<Box<Map<String, Value>>>,
+    /// The backend's questions being put to a session-based client, if it asked any.
+    pub(crate) relay: Option<Relay>,
+}
+
+/// A stateless backend's `InputRequiredResult` being answered by a session-based client: the
+/// questions went to the client as requests; once every answer is in, the request is sent
+/// again with them (`inputResponses`) and the backend's `requestState`, untouched.
+#[derive(Debug, Default)]
+pub(crate) struct Relay {
+    /// The backend's `requestState`, echoed exactly.
+    pub(crate) state: Option<Value>,
+    /// The keys still unanswered.
+    pub(crate) waiting: std::collections::BTreeSet<String>,
+    /// The answers so far, by key.
+    pub(crate) answers: Map<String, Value>,
 }
 
 /// The requests a backend owes answers to.

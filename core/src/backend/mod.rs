@@ -9,7 +9,7 @@ mod in_flight;
 mod lists;
 
 pub(crate) use circuit::{Circuit, THRESHOLD as CIRCUIT_THRESHOLD};
-pub(crate) use in_flight::{ClientCall, InFlight, ListFetch, Pending};
+pub(crate) use in_flight::{ClientCall, InFlight, ListFetch, Pending, Relay};
 pub(crate) use lists::{ListKind, ListRefresh};
 
 use crate::config::ServerConfig;
@@ -192,6 +192,11 @@ impl Backend {
     pub(crate) fn set_state(&mut self, now: Instant, state: BackendState) {
         self.state = state;
         self.since = now;
+    }
+
+    /// Whether 1mcp speaks the stateless revision to it (`protocol: "2026-07-28"`).
+    pub(crate) fn is_stateless(&self) -> bool {
+        self.config.protocol == crate::config::Protocol::Stateless
     }
 
     /// Whether the backend declared a server capability.

@@ -83,6 +83,13 @@ pub const SERVER_KEYS: &[ServerKey] = &[
         "false (true for http)",
         "true or {maxInstances: 32, idleTimeout: 300000}: one instance per client session",
     ),
+    key(
+        "protocol",
+        KeyScope::Any,
+        false,
+        "legacy",
+        "\"2026-07-28\" speaks the stateless revision to it; \"legacy\" opens a session with initialize",
+    ),
     key("template", KeyScope::Any, false, "-", "1MCP server templates (accepted, not used yet)"),
 ];
 

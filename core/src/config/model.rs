@@ -40,6 +40,30 @@ pub struct ServerConfig {
     /// Run one instance per client session instead of one shared by all (`perSession`; the
     /// default for HTTP servers, where an instance is just an MCP session).
     pub per_session: Option<PerSessionConfig>,
+    /// Which era of the protocol to speak to it (`protocol`).
+    pub protocol: Protocol,
+}
+
+/// The era of the protocol 1mcp speaks to a server.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Protocol {
+    /// A session: `initialize`, then requests under the negotiated revision (2025-11-25 and
+    /// older). The default.
+    #[default]
+    Sessions,
+    /// The stateless 2026-07-28 revision: `server/discover`, then every request carries its
+    /// own `_meta` (revision, the calling client's capabilities and log level).
+    Stateless,
+}
+
+impl Protocol {
+    /// The value of `protocol` that selects it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Sessions => "legacy",
+            Protocol::Stateless => "2026-07-28",
+        }
+    }
 }
 
 /// Limits for per-session instances.
@@ -73,6 +97,7 @@ impl ServerConfig {
             prefix_names: true,
             restart: RestartConfig::default(),
             per_session: None,
+            protocol: Protocol::Sessions,
         }
     }
 }

@@ -9,7 +9,8 @@ use super::env::{EnvSpec, child_env, substitute};
 use super::fields::{Fields, kind};
 use super::keys::{self, KeyScope};
 use super::model::{
-    HttpConfig, HttpFlavor, LaunchSpec, McpConfig, PerSessionConfig, RestartConfig, ServerConfig, TransportConfig,
+    HttpConfig, HttpFlavor, LaunchSpec, McpConfig, PerSessionConfig, Protocol, RestartConfig, ServerConfig,
+    TransportConfig,
 };
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -363,6 +364,7 @@ fn parse_server(
         TransportConfig::Http(_) => RestartConfig::default(),
     };
     let per_session = read_per_session(name, obj, matches!(transport, TransportConfig::Http(_)), d);
+    let protocol = read_protocol(&f, d);
     if d.errors.len() > errors_before {
         return None;
     }
@@ -379,7 +381,27 @@ fn parse_server(
         prefix_names,
         restart,
         per_session,
+        protocol,
     })
+}
+
+/// `protocol`: `"2026-07-28"` for the stateless revision; `"legacy"` (or a session-based
+/// revision's date) for a session, the default.
+fn read_protocol(f: &Fields<'_>, d: &mut Diagnostics<'_>) -> Protocol {
+    let Some(value) = f.string(d, "protocol") else { return Protocol::Sessions };
+    match value.as_str() {
+        "2026-07-28" => Protocol::Stateless,
+        "legacy" => Protocol::Sessions,
+        v if crate::session::SUPPORTED_VERSIONS.contains(&v) => Protocol::Sessions,
+        other => {
+            let message = format!(
+                "unknown protocol {:?}: use \"2026-07-28\" (stateless) or \"legacy\" (sessions)",
+                crate::text::clip(other, 64)
+            );
+            f.error(d, "protocol", "", message);
+            Protocol::Sessions
+        }
+    }
 }
 
 /// `perSession`: `true`, `false`, or `{"maxInstances": n, "idleTimeout": ms}`. HTTP servers
@@ -776,6 +798,7 @@ mod tests {
             instruction_override: None,
             prefix_names: true,
             per_session: None,
+            protocol: Protocol::Sessions,
             restart: RestartConfig {
                 restart_on_exit: true,
                 max_restarts: 5,

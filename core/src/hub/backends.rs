@@ -51,6 +51,14 @@ impl Hub {
         backend.set_state(now, BackendState::Initializing);
         let id = backend.in_flight.next_id();
         backend.in_flight.insert(id, Pending::Initialize);
+        if backend.is_stateless() {
+            // No handshake in this revision: discovery says what it speaks and can do.
+            let mut body = jsonrpc::request(&id.to_json(), "server/discover", json!({}));
+            if let Some(body) = body.as_object_mut() {
+                crate::modern::for_stateless_backend(body, &Map::new(), None);
+            }
+            return self.write(name, generation, &body);
+        }
         let owner = backend.owner.clone();
         let capabilities = match owner.and_then(|o| self.sessions.get(&o)) {
             // A per-session instance speaks to exactly one client: it is told what that client declared.
@@ -117,9 +125,10 @@ impl Hub {
                 tracing::warn!(server = %name, "{method} got no answer within {} ms", timeout.as_millis());
                 return;
             }
-            Some(Pending::Initialize) => {
-                // The handshake has the connect deadline, not a request timer of its own.
-                backend.in_flight.insert(id, Pending::Initialize);
+            Some(pending @ (Pending::Initialize | Pending::Listen { .. })) => {
+                // The handshake has the connect deadline, a listen stream none: neither has a
+                // request timer of its own.
+                backend.in_flight.insert(id, pending);
                 return;
             }
             None => return,
@@ -300,23 +309,51 @@ impl Hub {
                     tracing::warn!(server = %name, %error, "{method} failed");
                 }
             }
+            Pending::Listen { since } => {
+                // Without a listen stream its list changes no longer arrive: listen again, unless
+                // it refused, or ended the last one at once (it would only end the next too).
+                let lasted = now.since(since) >= super::LISTEN_MIN_LIFE;
+                if body.contains_key("result") && lasted {
+                    tracing::info!(server = %name, "the server ended its subscriptions/listen; listening again");
+                    return self.listen_to(now, name);
+                }
+                let why = body.get("error").map_or_else(|| "it ended at once".to_owned(), ToString::to_string);
+                tracing::warn!(server = %name, "not listening for list changes: {}", crate::text::for_log(&why));
+            }
         }
     }
 
     fn handle_initialized(&mut self, now: Instant, name: &BackendKey, generation: Gen, body: Map<String, Value>) {
+        let stateless = self.backends.get(name).is_some_and(crate::backend::Backend::is_stateless);
+        let handshake = if stateless { "server/discover" } else { "initialize" };
         let Some(result) = body.get("result").and_then(Value::as_object) else {
             let why = body.get("error").and_then(|e| e.get("message")).and_then(Value::as_str).unwrap_or("no result");
             self.outputs.push_back(Output::StopBackend { backend: name.clone(), generation });
-            return self.fail_backend(now, name, format!("initialize failed: {why}"));
+            return self.fail_backend(now, name, format!("{handshake} failed: {}", crate::text::clip(why, 200)));
         };
-        let info = ServerInfo {
-            protocol_version: result.get("protocolVersion").and_then(Value::as_str).unwrap_or_default().to_owned(),
-            capabilities: result.get("capabilities").and_then(Value::as_object).cloned().unwrap_or_default(),
-            instructions: result.get("instructions").and_then(Value::as_str).map(str::to_owned),
+        let (info, server_name) = if stateless {
+            match crate::modern::discovered(result) {
+                Ok((capabilities, instructions)) => {
+                    let version = crate::modern::MODERN_VERSIONS[0].to_owned();
+                    (
+                        ServerInfo { protocol_version: version, capabilities, instructions },
+                        crate::modern::server_name(result),
+                    )
+                }
+                Err(why) => {
+                    self.outputs.push_back(Output::StopBackend { backend: name.clone(), generation });
+                    return self.fail_backend(now, name, format!("server/discover: {why}"));
+                }
+            }
+        } else {
+            let info = ServerInfo {
+                protocol_version: result.get("protocolVersion").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                capabilities: result.get("capabilities").and_then(Value::as_object).cloned().unwrap_or_default(),
+                instructions: result.get("instructions").and_then(Value::as_str).map(str::to_owned),
+            };
+            (info, result.get("serverInfo").and_then(|s| s.get("name")).and_then(Value::as_str))
         };
-        if result.get("serverInfo").and_then(|s| s.get("name")).and_then(Value::as_str)
-            == Some(super::clients::SERVER_NAME)
-        {
+        if server_name == Some(super::clients::SERVER_NAME) {
             // Pointing 1mcp at itself would route requests in a circle.
             self.outputs.push_back(Output::StopBackend { backend: name.clone(), generation });
             return self.fail_backend(now, name, "refusing to aggregate another 1mcp (loop protection)".into());
@@ -326,7 +363,9 @@ impl Hub {
         backend.info = Some(info);
         backend.catalog = Default::default();
         backend.set_state(now, BackendState::Listing);
-        self.write(name, generation, &jsonrpc::notification("notifications/initialized", None));
+        if !stateless {
+            self.write(name, generation, &jsonrpc::notification("notifications/initialized", None));
+        }
         if self.needs_roots_first(name) {
             // It will ask its client for roots now; it serves once they are given.
             if let Some(b) = self.backends.get_mut(name) {
@@ -373,7 +412,8 @@ impl Hub {
             Some(c) => json!({"cursor": c}),
             None => json!({}),
         };
-        self.write(name, generation, &jsonrpc::request(&id.to_json(), kind.method(), params));
+        let request = jsonrpc::request(&id.to_json(), kind.method(), params);
+        self.write_own(name, generation, request);
     }
 
     fn handle_list_page(
@@ -456,6 +496,7 @@ impl Hub {
         self.rebuild_registry();
         self.sync_backend_log_levels(now);
         self.schedule_ping(now, name);
+        self.listen_to(now, name);
     }
 
     fn handle_backend_notification(&mut self, now: Instant, name: &BackendKey, method: &str, body: Map<String, Value>) {

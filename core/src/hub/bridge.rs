@@ -15,7 +15,8 @@ use super::Exchange;
 use super::Hub;
 use super::clients::Incoming;
 use super::stateless::Modern;
-use crate::ids::{BackendKey, Gen, SessionId};
+use crate::backend::{ClientCall, Pending, Relay};
+use crate::ids::{BackendKey, Gen, ProxyId, SessionId};
 use crate::jsonrpc::{self, code};
 use crate::request_state::{self, Sealed};
 use crate::server_requests::{Asked, Refused};
@@ -54,6 +55,7 @@ impl Hub {
             generation,
             backend_id: id.clone(),
             method: method.to_owned(),
+            for_retry: None,
         });
         let Some(session) = self.sessions.get_mut(&record) else { return };
         session.bridge.asked.insert(key, question);
@@ -208,5 +210,124 @@ impl Hub {
             return Err("belongs to another client");
         }
         Ok(record)
+    }
+}
+
+/// The other direction: a stateless backend's `InputRequiredResult` to a session-based client.
+/// The client cannot take the result, but it can answer requests: each of the backend's
+/// questions is put to it (on its call's stream, to it only), and once every answer is in the
+/// backend is sent the same request again with the answers and its `requestState`, untouched.
+impl Hub {
+    /// Put a stateless backend's questions to the session whose call they came back on.
+    pub(super) fn relay_questions(&mut self, now: Instant, backend: &BackendKey, mut call: ClientCall, result: &Value) {
+        let questions = result.get("inputRequests").and_then(Value::as_object).cloned().unwrap_or_default();
+        if questions.is_empty() {
+            return self.fail_client_call(now, backend, call, "the server asked for input without a question".into());
+        }
+        for question in questions.values() {
+            let method = question.get("method").and_then(Value::as_str).unwrap_or_default();
+            let body = json!({"params": question.get("params").cloned().unwrap_or_else(|| json!({}))});
+            let Value::Object(body) = body else { continue };
+            if let Err(missing) = self.client_can_answer(&call.session, method, &body) {
+                let why = format!("the server needs {missing}, which the client session did not declare");
+                return self.fail_client_call(now, backend, call, why);
+            }
+        }
+        let Some(b) = self.backends.get_mut(backend) else { return };
+        let generation = b.generation;
+        let id = b.in_flight.next_id();
+        let (exchange, session) = (call.exchange, call.session.clone());
+        let mut asked = Vec::new();
+        for (key, question) in &questions {
+            let method = question.get("method").and_then(Value::as_str).unwrap_or_default().to_owned();
+            let Ok(front_id) = self.server_requests.next_front_id(&session) else { break };
+            let message = json!({"jsonrpc": "2.0", "id": front_id, "method": method,
+                "params": question.get("params").cloned().unwrap_or_else(|| json!({}))});
+            if !self.push_to_session(&session, Some(exchange), &message) {
+                break;
+            }
+            asked.push(self.server_requests.record(Asked {
+                session: session.clone(),
+                backend: backend.clone(),
+                generation,
+                backend_id: json!(format!("1mcp-input:{id}:{key}")),
+                method,
+                for_retry: Some((id, key.clone())),
+            }));
+        }
+        if asked.len() < questions.len() {
+            for front_id in asked {
+                self.server_requests.answered(&session, &front_id);
+            }
+            let why = "the client session has no open stream to receive the server's questions".to_owned();
+            return self.fail_client_call(now, backend, call, why);
+        }
+        // The call waits under a new id (the next request's) for the client's answers.
+        let state = result.get("requestState").cloned();
+        call.relay = Some(Relay { state, waiting: questions.keys().cloned().collect(), answers: Map::new() });
+        self.rekey_call(now, backend, call, id);
+    }
+
+    /// A session-based client answered one of a stateless backend's questions: kept with the
+    /// others; with the last one in, the backend is asked again.
+    pub(super) fn relay_answer(
+        &mut self,
+        now: Instant,
+        (backend, generation): (&BackendKey, Gen),
+        (id, key): (ProxyId, String),
+        body: &Map<String, Value>,
+    ) {
+        let Some(b) = self.backends.get_mut(backend).filter(|b| b.generation == generation) else { return };
+        let Some(relay) = b.in_flight.client_mut(id).and_then(|call| call.relay.as_mut()) else { return };
+        let Some(result) = body.get("result") else {
+            let Some(call) = b.in_flight.take_client(id) else { return };
+            let error = body.get("error").map_or_else(|| "no result".to_owned(), ToString::to_string);
+            let why = format!("the client could not answer the server's question: {}", crate::text::clip(&error, 200));
+            return self.fail_client_call(now, backend, call, why);
+        };
+        relay.waiting.remove(&key);
+        relay.answers.insert(key, result.clone());
+        if !relay.waiting.is_empty() {
+            return;
+        }
+        let Some(mut call) = b.in_flight.take_client(id) else { return };
+        let relay = call.relay.take().unwrap_or_default();
+        let mut request = call.resend.as_deref().cloned().unwrap_or_default();
+        let next = b.in_flight.next_id();
+        request.insert("id".into(), next.to_json());
+        if let Some(params) = request.get_mut("params").and_then(Value::as_object_mut) {
+            params.insert("inputResponses".into(), Value::Object(relay.answers));
+            match relay.state {
+                Some(state) => params.insert("requestState".into(), state),
+                None => params.remove("requestState"),
+            };
+            if call.progress_token.is_some()
+                && let Some(meta) = params.get_mut("_meta").and_then(Value::as_object_mut)
+            {
+                meta.insert("progressToken".into(), next.to_json());
+            }
+        }
+        self.rekey_call(now, backend, call, next);
+        self.write(backend, generation, &Value::Object(request));
+    }
+
+    /// Record `call` under `id` with a fresh timeout (never past its hard deadline), and point
+    /// its exchange and session at it.
+    fn rekey_call(&mut self, now: Instant, backend: &BackendKey, mut call: ClientCall, id: ProxyId) {
+        let Some(b) = self.backends.get(backend) else { return };
+        let (generation, timeout) = (b.generation, b.config.request_timeout.unwrap_or(super::DEFAULT_REQUEST_TIMEOUT));
+        self.timers.remove(call.timer);
+        let due = now.after(timeout).min(call.hard_deadline);
+        call.timer = self.timers.insert(due, super::Timer::Request { backend: backend.clone(), generation, id });
+        if let Some(Exchange::Call { id: at, .. }) = self.exchanges.get_mut(&call.exchange) {
+            let old = std::mem::replace(at, id);
+            if let Some(s) = self.sessions.get_mut(&call.session) {
+                s.in_flight.remove(&(backend.clone(), old));
+                s.in_flight.insert((backend.clone(), id));
+            }
+        }
+        if let Some(b) = self.backends.get_mut(backend) {
+            b.in_flight.insert(id, Pending::Client(call));
+        }
     }
 }

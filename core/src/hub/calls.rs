@@ -62,9 +62,21 @@ impl Hub {
         let Some(backend) = self.backends.get_mut(backend_name) else { return };
         let Incoming { exchange, mode, sse_ok, session, id: client_id, streaming } = req;
         let method = body.get("method").and_then(Value::as_str).unwrap_or_default().to_owned();
+        if backend.is_stateless() {
+            // Its revision wants the calling client's capabilities and log level per request.
+            let client = self.sessions.get(&session);
+            let capabilities = client.map(|s| s.client_capabilities.clone()).unwrap_or_default();
+            crate::modern::for_stateless_backend(&mut body, &capabilities, client.and_then(|s| s.log_level));
+        } else {
+            crate::modern::for_legacy_backend(&mut body);
+        }
+        let Some(backend) = self.backends.get_mut(backend_name) else { return };
         let id = backend.in_flight.next_id();
         body.insert("id".into(), id.to_json());
         let progress_token = swap_progress_token(&mut body, id);
+        // A stateless backend may answer with questions for a session-based client, and then
+        // wants the same request again with the answers.
+        let resend = (backend.is_stateless() && !session.is_stateless()).then(|| Box::new(body.clone()));
         let timeout = backend.config.request_timeout.unwrap_or(DEFAULT_REQUEST_TIMEOUT);
         let hard_deadline = now.after(backend.config.max_total_timeout.unwrap_or(timeout * 10));
         let generation = backend.generation;
@@ -80,6 +92,8 @@ impl Hub {
                 timer,
                 progress_token,
                 hard_deadline,
+                resend,
+                relay: None,
             }),
         );
         self.outputs.push_back(Output::WriteBackend {
@@ -108,6 +122,14 @@ impl Hub {
         message.insert("id".into(), call.client_id.clone());
         if let Some(error) = message.get_mut("error").and_then(Value::as_object_mut) {
             attribute_error(error, backend.server_name());
+        }
+        if call.resend.is_some()
+            && message.get("result").and_then(|r| r.get("resultType")).and_then(Value::as_str) == Some("input_required")
+        {
+            // A session-based client cannot take an InputRequiredResult: its questions are put
+            // to it as requests, and the backend asked again with the answers.
+            let result = message.remove("result").unwrap_or_default();
+            return self.relay_questions(now, backend, call, &result);
         }
         if let Some(session) = self.sessions.get(&call.session).filter(|s| s.id.is_stateless())
             && let Some(Value::Object(result)) = message.remove("result")

@@ -81,7 +81,7 @@ impl Hub {
         let supports = b.info.as_ref().is_some_and(|i| {
             i.capabilities.get("resources").and_then(|r| r.get("subscribe")).and_then(Value::as_bool) == Some(true)
         });
-        if !supports || b.config.per_session.is_some() {
+        if !supports || b.config.per_session.is_some() || b.is_stateless() {
             return false;
         }
         let key = (backend.server_name().to_owned(), uri.to_owned());

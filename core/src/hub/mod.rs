@@ -155,6 +155,10 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a forwarded request may take when the config says nothing (the SDKs' default).
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// A stateless backend's listen stream that ends sooner than this is not opened again: the
+/// backend would only end the next one too.
+pub const LISTEN_MIN_LIFE: Duration = Duration::from_secs(10);
+
 /// A deadline the hub is waiting for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Timer {

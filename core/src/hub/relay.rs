@@ -227,6 +227,7 @@ impl Hub {
             generation,
             backend_id: id.clone(),
             method: method.to_owned(),
+            for_retry: None,
         });
     }
 
@@ -270,6 +271,10 @@ impl Hub {
             tracing::debug!(%session, id = %crate::text::for_log(&id.to_string()), "dropping a client response nobody awaits");
             return;
         };
+        if let Some(question) = request.for_retry {
+            // One of a stateless backend's questions: the answer waits for the others.
+            return self.relay_answer(now, (&request.backend, request.generation), question, &body);
+        }
         let Some(backend) = self.backends.get_mut(&request.backend).filter(|b| b.generation == request.generation)
         else {
             return;
@@ -434,7 +439,8 @@ impl Hub {
         let names: Vec<(BackendKey, LogLevel)> = self
             .backends
             .values()
-            .filter(|b| b.state == BackendState::Ready && b.has_capability("logging"))
+            // A stateless backend is told the level per request, in its _meta.
+            .filter(|b| b.state == BackendState::Ready && b.has_capability("logging") && !b.is_stateless())
             .filter_map(|b| wanted_by(b).filter(|w| b.log_level != Some(*w)).map(|w| (b.key.clone(), w)))
             .collect();
         for (name, wanted) in names {
@@ -455,7 +461,37 @@ impl Hub {
 
     /// Check that an idle backend still answers, within [`super::PING_TIMEOUT`].
     pub(super) fn ping(&mut self, now: Instant, name: &BackendKey) {
-        self.send_own(now, name, "ping", json!({}), super::PING_TIMEOUT, |timer| Pending::Ping { timer });
+        // The stateless revision has no ping: discovery is the cheapest request it must answer.
+        let stateless = self.backends.get(name).is_some_and(crate::backend::Backend::is_stateless);
+        let method = if stateless { "server/discover" } else { "ping" };
+        self.send_own(now, name, method, json!({}), super::PING_TIMEOUT, |timer| Pending::Ping { timer });
+    }
+
+    /// Listen for a stateless backend's list changes (its revision sends none otherwise). The
+    /// acknowledgement and the changes arrive as notifications; the request stays open.
+    pub(super) fn listen_to(&mut self, now: Instant, name: &BackendKey) {
+        let Some(b) = self.backends.get_mut(name).filter(|b| b.is_stateless() && b.state == BackendState::Ready) else {
+            return;
+        };
+        if name.is_instance() {
+            return; // An instance serves calls; the shared backend lists.
+        }
+        let id = b.in_flight.next_id();
+        b.in_flight.insert(id, Pending::Listen { since: now });
+        let generation = b.generation;
+        let wanted = json!({"notifications": {"toolsListChanged": true, "promptsListChanged": true, "resourcesListChanged": true}});
+        self.write_own(name, generation, jsonrpc::request(&id.to_json(), "subscriptions/listen", wanted));
+    }
+
+    /// Write a request of 1mcp's own: to a stateless backend with the `_meta` its revision
+    /// requires (1mcp itself declares no client capabilities and wants no logs).
+    pub(super) fn write_own(&mut self, name: &BackendKey, generation: Gen, mut request: Value) {
+        if self.backends.get(name).is_some_and(crate::backend::Backend::is_stateless)
+            && let Some(body) = request.as_object_mut()
+        {
+            crate::modern::for_stateless_backend(body, &Map::new(), None);
+        }
+        self.write(name, generation, &request);
     }
 
     /// Send a request of the proxy's own to a ready backend, recorded as `pending(timer)`.
@@ -475,6 +511,6 @@ impl Hub {
         if let Some(b) = self.backends.get_mut(name) {
             b.in_flight.insert(id, pending(timer));
         }
-        self.write(name, generation, &jsonrpc::request(&id.to_json(), method, params));
+        self.write_own(name, generation, jsonrpc::request(&id.to_json(), method, params));
     }
 }

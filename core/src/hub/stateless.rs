@@ -102,7 +102,7 @@ impl Hub {
     /// A call (tools/call, prompts/get, resources/read, completion/complete): routed under a
     /// record of its own, or, for a retry with one of 1mcp's `requestState`s, resuming the
     /// parked call it refers to.
-    fn serve_call(&mut self, now: Instant, request: Modern, method: &str, mut body: Map<String, Value>) {
+    fn serve_call(&mut self, now: Instant, request: Modern, method: &str, body: Map<String, Value>) {
         let params = jsonrpc::params(&body);
         let digest = request_state::digest(method, params);
         if let Some(state) = params.and_then(|p| p.get("requestState")).and_then(Value::as_str)
@@ -114,8 +114,6 @@ impl Hub {
         if self.refuse_when_busy(&request) {
             return;
         }
-        // Every backend speaks a session-based revision: the request goes to it as one.
-        modern::for_legacy_backend(&mut body);
         self.stateless_served += 1;
         let session = SessionId::stateless(self.stateless_served);
         let Modern { exchange, mode, sse_ok, id, view, principal, capabilities, log_level } = request;

@@ -27,6 +27,12 @@ impl Hub {
         let supports = self.backends.get(&backend).and_then(|b| b.info.as_ref()).is_some_and(|i| {
             i.capabilities.get("resources").and_then(|r| r.get("subscribe")).and_then(Value::as_bool) == Some(true)
         });
+        if self.backends.get(&backend).is_some_and(crate::backend::Backend::is_stateless) {
+            // Its revision subscribes on a listen stream, which 1mcp does not open per resource yet.
+            let text =
+                format!("server '{backend}' speaks the stateless revision; 1mcp cannot subscribe to its resources yet");
+            return self.answer(&req, &jsonrpc::error(Some(&req.id), code::METHOD_NOT_FOUND, text));
+        }
         if !supports {
             let text = format!("server '{backend}' does not support resource subscriptions");
             return self.answer(&req, &jsonrpc::error(Some(&req.id), code::METHOD_NOT_FOUND, text));

@@ -1885,3 +1885,4 @@ fn one_token_cannot_take_every_session() {
 
 mod answers;
 mod stateless;
+mod stateless_backends;

@@ -1,0 +1,208 @@
+//! Backends that speak the stateless revision (`protocol: "2026-07-28"`): discovered instead of
+//! initialized, every request carrying the `_meta` of the client it is for, list changes heard
+//! on a listen stream, and their questions (`InputRequiredResult`) passed to stateless clients
+//! as they are and put to session-based clients as requests.
+
+use super::*;
+use crate::config::Protocol;
+use crate::jsonrpc::code;
+
+const VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+const CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
+
+fn stateless_server() -> ServerConfig {
+    ServerConfig { protocol: Protocol::Stateless, ..server(true) }
+}
+
+impl Harness {
+    /// Discover and list a stateless backend with `tools`; the requests it was sent on the way.
+    fn bring_up_stateless(&mut self, name: &str, tools: &[&str]) -> Vec<Value> {
+        let generation = self.generation(name);
+        self.feed(Input::BackendSpawned { backend: bk(name), generation, pid: Some(1) });
+        let discover = self.backend_writes(name).pop().expect("discovery sent");
+        assert_eq!(discover["method"], "server/discover");
+        let result = json!({"supportedVersions": ["2026-07-28"], "capabilities": {"tools": {"listChanged": true}, "logging": {}},
+            "instructions": "modern", "resultType": "complete", "ttlMs": 0, "cacheScope": "public",
+            "_meta": {"io.modelcontextprotocol/serverInfo": {"name": name, "version": "2"}}});
+        self.backend_says(name, json!({"jsonrpc": "2.0", "id": discover["id"], "result": result}));
+        let mut sent = vec![discover];
+        let list = self.backend_writes(name).pop().expect("tools listed");
+        assert_eq!(list["method"], "tools/list");
+        let tools: Vec<Value> = tools.iter().map(|t| json!({"name": t, "inputSchema": {"type": "object"}})).collect();
+        let result = json!({"tools": tools, "resultType": "complete", "ttlMs": 0, "cacheScope": "public"});
+        self.backend_says(name, json!({"jsonrpc": "2.0", "id": list["id"], "result": result}));
+        sent.push(list);
+        sent.extend(self.backend_writes(name));
+        assert_eq!(self.hub.backends[&bk(name)].state, BackendState::Ready);
+        sent
+    }
+}
+
+/// A modern request from a client declaring `capabilities`.
+fn modern(h: &mut Harness, id: u64, method: &str, mut params: Value, capabilities: Value) -> ExchangeId {
+    params["_meta"] = json!({VERSION: "2026-07-28", CAPABILITIES: capabilities});
+    let request = HttpRequest {
+        method: Some(HttpMethod::Post),
+        path: "/mcp".into(),
+        protocol_version: Some("2026-07-28".into()),
+        body: json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string().into_bytes(),
+        ..h.request()
+    };
+    h.send(request)
+}
+
+#[test]
+fn a_stateless_backend_is_discovered_listed_and_listened_to_and_every_request_says_its_revision() {
+    let mut h = Harness::new(&[("modern", stateless_server())]);
+    let sent = h.bring_up_stateless("modern", &["echo"]);
+    let methods: Vec<&str> = sent.iter().filter_map(|m| m["method"].as_str()).collect();
+    assert_eq!(methods, ["server/discover", "tools/list", "subscriptions/listen"], "no initialize, no initialized");
+    for request in &sent {
+        assert_eq!(request["params"]["_meta"][VERSION], "2026-07-28", "{request}");
+        assert_eq!(request["params"]["_meta"][CAPABILITIES], json!({}), "1mcp asks nothing of its own");
+    }
+    assert_eq!(
+        sent[2]["params"]["notifications"],
+        json!({"toolsListChanged": true, "promptsListChanged": true, "resourcesListChanged": true})
+    );
+    let health = crate::health::overall(Instant(0), &h.hub.config, h.hub.backends.values(), &[], None).1;
+    assert_eq!(health["servers"]["details"][0]["protocol"], "2026-07-28");
+    // A list change arrives on the listen stream, tagged; the list is fetched again.
+    let change = json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed",
+        "params": {"_meta": {"io.modelcontextprotocol/subscriptionId": sent[2]["id"]}}});
+    h.backend_says("modern", change);
+    let relist = h.backend_writes("modern");
+    assert_eq!((relist.len(), &relist[0]["method"]), (1, &json!("tools/list")));
+    assert_eq!(relist[0]["params"]["_meta"][VERSION], "2026-07-28");
+    // Its liveness check is discovery: the revision has no ping.
+    h.hub.ping(Instant(0), &bk("modern"));
+    h.drain();
+    assert_eq!(h.backend_writes("modern")[0]["method"], "server/discover");
+}
+
+#[test]
+fn a_backend_that_does_not_speak_the_revision_is_failed_with_the_reason() {
+    let mut h = Harness::new(&[("old", stateless_server())]);
+    let generation = h.generation("old");
+    h.feed(Input::BackendSpawned { backend: bk("old"), generation, pid: Some(1) });
+    let discover = h.backend_writes("old").pop().expect("discovery sent");
+    h.backend_says(
+        "old",
+        json!({"jsonrpc": "2.0", "id": discover["id"], "result": {"supportedVersions": ["2027-01-01"]}}),
+    );
+    let state = h.hub.backends[&bk("old")].state.clone();
+    assert!(state.reason().is_some_and(|r| r.contains("does not speak 2026-07-28")), "{state:?}");
+}
+
+#[test]
+fn calls_to_a_stateless_backend_carry_their_clients_capabilities_and_log_level() {
+    let mut h = Harness::new(&[("modern", stateless_server())]);
+    h.bring_up_stateless("modern", &["echo"]);
+    let session = h.initialize_with(json!({"elicitation": {}}));
+    let set = h.post(
+        Some(&session),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "logging/setLevel", "params": {"level": "error"}}),
+    );
+    assert_eq!(h.json_response(set).0, 200);
+    assert!(h.backend_writes("modern").is_empty(), "the revision has no logging/setLevel: the level goes per request");
+    let x = h.call(&session, json!(3), "modern_1mcp_echo", json!({}));
+    let call = h.backend_writes("modern").pop().expect("call sent");
+    assert_eq!(call["params"]["_meta"][CAPABILITIES], json!({"elicitation": {}}));
+    assert_eq!(call["params"]["_meta"]["io.modelcontextprotocol/logLevel"], "error");
+    h.backend_says(
+        "modern",
+        json!({"jsonrpc": "2.0", "id": call["id"], "result": {"content": [], "resultType": "complete"}}),
+    );
+    assert_eq!(h.json_response(x).1["id"], 3);
+    let y = modern(&mut h, 4, "tools/call", json!({"name": "modern_1mcp_echo"}), json!({"sampling": {}}));
+    let call = h.backend_writes("modern").pop().expect("call sent");
+    assert_eq!(call["params"]["_meta"][CAPABILITIES], json!({"sampling": {}}));
+    assert_eq!(call["params"]["_meta"].get("io.modelcontextprotocol/logLevel"), None);
+    h.backend_says(
+        "modern",
+        json!({"jsonrpc": "2.0", "id": call["id"], "result": {"content": [], "resultType": "complete"}}),
+    );
+    assert_eq!(h.json_response(y).1["result"]["resultType"], "complete");
+}
+
+#[test]
+fn a_stateless_backends_questions_pass_through_to_a_stateless_client_and_its_retry_reaches_it_untouched() {
+    let mut h = Harness::new(&[("modern", stateless_server())]);
+    h.bring_up_stateless("modern", &["ask"]);
+    let x = modern(&mut h, 1, "tools/call", json!({"name": "modern_1mcp_ask"}), json!({"elicitation": {}}));
+    let call = h.backend_writes("modern").pop().expect("call sent");
+    let asks = json!({"resultType": "input_required", "requestState": "backend-secret",
+        "inputRequests": {"user_name": {"method": "elicitation/create", "params": {"message": "name?"}}}});
+    h.backend_says("modern", json!({"jsonrpc": "2.0", "id": call["id"], "result": asks}));
+    let answer = h.json_response(x).1;
+    assert_eq!(answer["result"]["inputRequests"], asks["inputRequests"], "the backend's own keys");
+    assert_eq!(answer["result"]["requestState"], "backend-secret");
+    assert_eq!(h.hub.stats().sessions, 0, "nothing parked in 1mcp: the state is the backend's");
+    let answers = json!({"user_name": {"action": "accept", "content": {"name": "Ada"}}});
+    let params = json!({"name": "modern_1mcp_ask", "inputResponses": answers, "requestState": "backend-secret"});
+    let y = modern(&mut h, 2, "tools/call", params, json!({"elicitation": {}}));
+    let retry = h.backend_writes("modern").pop().expect("retry sent");
+    assert_eq!((&retry["params"]["name"], &retry["params"]["inputResponses"]), (&json!("ask"), &answers));
+    assert_eq!(retry["params"]["requestState"], "backend-secret");
+    h.backend_says(
+        "modern",
+        json!({"jsonrpc": "2.0", "id": retry["id"], "result": {"content": [], "resultType": "complete"}}),
+    );
+    assert_eq!(h.json_response(y).1["id"], 2);
+}
+
+#[test]
+fn a_stateless_backends_questions_to_a_session_are_asked_as_requests_and_the_backend_asked_again() {
+    let mut h = Harness::new(&[("modern", stateless_server())]);
+    h.bring_up_stateless("modern", &["ask"]);
+    let session = h.initialize_with(json!({"elicitation": {}, "sampling": {}}));
+    let params = json!({"name": "modern_1mcp_ask", "arguments": {"a": 1}, "_meta": {"progressToken": "p"}});
+    let x = h.post(Some(&session), json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": params}));
+    let call = h.backend_writes("modern").pop().expect("call sent");
+    let asks = json!({"resultType": "input_required", "requestState": "s1", "inputRequests": {
+        "name": {"method": "elicitation/create", "params": {"message": "name?"}},
+        "poem": {"method": "sampling/createMessage", "params": {"messages": [], "maxTokens": 5}}}});
+    h.backend_says("modern", json!({"jsonrpc": "2.0", "id": call["id"], "result": asks}));
+    let (events, closed) = h.events(x);
+    assert!(!closed);
+    let methods: Vec<&str> = events.iter().filter_map(|e| e["method"].as_str()).collect();
+    assert_eq!(methods, ["elicitation/create", "sampling/createMessage"], "asked on the call's own stream");
+    for (event, answer) in
+        events.iter().zip([json!({"action": "accept", "content": {"n": "Ada"}}), json!({"role": "assistant"})])
+    {
+        let reply = json!({"jsonrpc": "2.0", "id": event["id"], "result": answer});
+        let answered = h.post(Some(&session), reply);
+        assert_eq!(h.json_response(answered).0, 202);
+    }
+    let retry = h.backend_writes("modern").pop().expect("the backend is asked again");
+    assert_ne!(retry["id"], call["id"], "a retry is a new request");
+    assert_eq!(retry["params"]["arguments"], json!({"a": 1}));
+    assert_eq!(retry["params"]["requestState"], "s1", "echoed exactly");
+    assert_eq!(
+        retry["params"]["inputResponses"],
+        json!({"name": {"action": "accept", "content": {"n": "Ada"}}, "poem": {"role": "assistant"}})
+    );
+    assert_eq!(retry["params"]["_meta"]["progressToken"], retry["id"], "progress of the retry reaches the same call");
+    h.backend_says("modern", json!({"jsonrpc": "2.0", "method": "notifications/progress", "params": {"progressToken": retry["id"], "progress": 1}}));
+    h.backend_says("modern", json!({"jsonrpc": "2.0", "id": retry["id"], "result": {"content": [{"type": "text", "text": "done"}], "resultType": "complete"}}));
+    let (events, closed) = h.events(x);
+    assert!(closed);
+    assert_eq!(events[0]["params"]["progressToken"], "p");
+    assert_eq!((&events[1]["id"], &events[1]["result"]["content"][0]["text"]), (&json!(5), &json!("done")));
+    let stats = h.hub.stats();
+    assert_eq!((stats.open_exchanges, stats.pending_backend_requests), (0, 1), "only the listen stream is left");
+}
+
+#[test]
+fn a_question_a_session_cannot_answer_fails_its_call() {
+    let mut h = Harness::new(&[("modern", stateless_server())]);
+    h.bring_up_stateless("modern", &["ask"]);
+    let session = h.initialize_with(json!({}));
+    let x = h.call(&session, json!(1), "modern_1mcp_ask", json!({}));
+    let call = h.backend_writes("modern").pop().expect("call sent");
+    let asks = json!({"resultType": "input_required", "inputRequests": {"k": {"method": "roots/list", "params": {}}}});
+    h.backend_says("modern", json!({"jsonrpc": "2.0", "id": call["id"], "result": asks}));
+    let body = h.json_response(x).1;
+    assert_eq!(body["error"]["code"], code::INTERNAL_ERROR);
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("roots")), "{body}");
+}
