@@ -176,6 +176,19 @@ pub(crate) fn server_name(result: &Map<String, Value>) -> Option<&str> {
     result.get("_meta")?.get("io.modelcontextprotocol/serverInfo")?.get("name")?.as_str()
 }
 
+/// The HTTP status of an answer to a stateless client: 400 for the errors the revision pairs
+/// with it (a header mismatch, a missing client capability, an unsupported version), even when a
+/// backend said them; 200 for everything else.
+pub(crate) fn http_status(answer: &Value) -> u16 {
+    let code = answer.get("error").and_then(|e| e.get("code")).and_then(Value::as_i64);
+    match code {
+        Some(code::HEADER_MISMATCH | code::MISSING_REQUIRED_CLIENT_CAPABILITY | code::UNSUPPORTED_PROTOCOL_VERSION) => {
+            400
+        }
+        _ => 200,
+    }
+}
+
 /// A modern request as a legacy backend is sent it: without the `_meta` keys only the
 /// stateless revision defines (an empty `_meta` goes too).
 pub(crate) fn for_legacy_backend(body: &mut Map<String, Value>) {

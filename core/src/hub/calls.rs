@@ -172,6 +172,10 @@ impl Hub {
         if let Some(s) = self.sessions.get_mut(&call.session) {
             s.in_flight.remove(&(backend.clone(), id));
         }
+        let status = if call.session.is_stateless() { crate::modern::http_status(message) } else { 200 };
+        if status != 200 && mode == ReplyMode::Json && !streaming {
+            return self.respond(call.exchange, status, message, vec![]);
+        }
         self.finish_exchange(call.exchange, mode, streaming, message);
     }
 

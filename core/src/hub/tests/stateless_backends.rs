@@ -206,3 +206,25 @@ fn a_question_a_session_cannot_answer_fails_its_call() {
     assert_eq!(body["error"]["code"], code::INTERNAL_ERROR);
     assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("roots")), "{body}");
 }
+
+#[test]
+fn a_stateless_backends_missing_capability_error_reaches_a_stateless_client_as_a_400() {
+    let mut h = Harness::new(&[("modern", stateless_server())]);
+    h.bring_up_stateless("modern", &["needs"]);
+    let x = modern(&mut h, 1, "tools/call", json!({"name": "modern_1mcp_needs"}), json!({}));
+    let call = h.backend_writes("modern").pop().expect("call sent");
+    let error = json!({"code": code::MISSING_REQUIRED_CLIENT_CAPABILITY, "message": "Missing required client capability",
+        "data": {"requiredCapabilities": {"sampling": {}}}});
+    h.backend_says("modern", json!({"jsonrpc": "2.0", "id": call["id"], "error": error}));
+    let (status, body) = h.json_response(x);
+    assert_eq!((status, &body["error"]["code"]), (400, &json!(code::MISSING_REQUIRED_CLIENT_CAPABILITY)));
+    assert_eq!(body["error"]["data"]["requiredCapabilities"], json!({"sampling": {}}));
+    // Any other error is an answer like a result: 200.
+    let x = modern(&mut h, 2, "tools/call", json!({"name": "modern_1mcp_needs"}), json!({}));
+    let call = h.backend_writes("modern").pop().expect("call sent");
+    h.backend_says(
+        "modern",
+        json!({"jsonrpc": "2.0", "id": call["id"], "error": {"code": code::INVALID_PARAMS, "message": "no"}}),
+    );
+    assert_eq!(h.json_response(x).0, 200);
+}
