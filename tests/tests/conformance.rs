@@ -141,38 +141,62 @@ async fn proxy_with_an_http_backend_matches_the_fixture_on_the_2025_11_25_requir
     http_backend_leg(suite).await;
 }
 
-/// The checks of `server-stateless` (2026-07-28) that need what 1mcp does not serve yet: the
-/// fixture's 2026 diagnostic tools behind it, and `subscriptions/listen` (issue 10).
-const STATELESS_NOT_YET: [&str; 6] = [
-    "ServerRejectsUndeclaredCapability",
-    "MissingCapabilityHttp400",
-    "HttpServerNoIndependentRequestsOnStream",
-    "ServerNoLogWithoutLogLevel",
-    "ServerSendsSubscriptionAck",
-    "ServerTagsSubscriptionId",
-];
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn proxy_passes_the_stateless_checks_it_implements() {
+async fn proxy_with_a_session_based_backend_passes_every_server_stateless_check() {
     let suite = ConformanceSuite::Stateless20260728;
-    if tooling("proxy_passes_the_stateless_checks_it_implements", suite).is_none() {
+    if tooling("proxy_with_a_session_based_backend_passes_every_server_stateless_check", suite).is_none() {
         return;
     }
     let daemon = Daemon::start(&json!({"mcpServers": {"conformance": stdio_backend()}})).await;
     daemon.wait_ready().await;
     let results = run_conformance_with_token(suite, &daemon.url, daemon.token.as_deref()).await;
     let outcome = results.get("server-stateless").expect("the server-stateless scenario ran");
-    let failing: Vec<&str> = outcome.failures.iter().map(|f| f.split(':').next().unwrap_or_default()).collect();
-    eprintln!("server-stateless through 1mcp: {} checks, failing: {failing:?}", outcome.checks);
+    eprintln!(
+        "server-stateless through 1mcp, legacy backend: {} checks, failing: {:?}",
+        outcome.checks, outcome.failures
+    );
     assert!(outcome.checks >= 28, "the scenario ran its checks: {outcome:?}");
-    let unexpected: Vec<&String> = outcome
-        .failures
-        .iter()
-        .filter(|f| !STATELESS_NOT_YET.iter().any(|n| f.starts_with(&format!("{n}:"))))
-        .collect();
     assert!(
-        unexpected.is_empty(),
-        "discovery, per-request _meta, the version and header refusals and the removed methods must pass: {unexpected:#?}"
+        outcome.failures.is_empty(),
+        "a stateless client of a session-based backend must get everything server-stateless checks \
+         (discovery, _meta, refusals, removed methods, logs only at its level, -32021 with 400, listen): {:#?}",
+        outcome.failures
+    );
+}
+
+/// The scored scenarios of the 2026-07-28 requirement set that did not pass, with why.
+fn failing_scored(suite: ConformanceSuite, results: &SuiteResults) -> Vec<String> {
+    let scored = suite.scored_scenarios().expect("the suite's frozen 2026-07-28 requirement set");
+    assert_eq!(scored.len(), 37, "the frozen 2026-07-28 server set changed: {scored:?}");
+    scored
+        .iter()
+        .filter_map(|name| match results.get(name) {
+            Some(outcome) if outcome.passed => None,
+            Some(outcome) => Some(format!("{name}: {}", outcome.failures.join(" | "))),
+            None => Some(format!("{name}: did not run")),
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_with_a_stateless_stdio_backend_scores_what_the_fixture_scores_on_the_2026_07_28_requirements() {
+    let suite = ConformanceSuite::Modern20260728;
+    let test = "proxy_with_a_stateless_stdio_backend_scores_what_the_fixture_scores_on_the_2026_07_28_requirements";
+    if tooling(test, suite).is_none() {
+        return;
+    }
+    let direct = direct_results(suite).await;
+    let mut backend = stdio_backend();
+    backend["protocol"] = json!("2026-07-28");
+    let daemon = Daemon::start(&json!({"mcpServers": {"conformance": backend}})).await;
+    daemon.wait_ready().await;
+    let proxy = run_conformance_with_token(suite, &daemon.url, daemon.token.as_deref()).await;
+    eprintln!("{}", outcome_table(&format!("{} — direct vs 1mcp (stateless stdio)", suite.label()), &direct, &proxy));
+    assert_eq!(failing_scored(suite, &direct), Vec::<String>::new(), "the fixture itself");
+    assert_eq!(
+        failing_scored(suite, &proxy),
+        Vec::<String>::new(),
+        "a stateless client of a stateless backend through 1mcp: every scored scenario, as directly"
     );
 }
 
@@ -182,17 +206,9 @@ async fn fixture_passes_the_2026_07_28_requirements_directly() {
     if tooling("fixture_passes_the_2026_07_28_requirements_directly", suite).is_none() {
         return;
     }
-    let scored = suite.scored_scenarios().expect("the suite's frozen 2026-07-28 requirement set");
-    assert_eq!(scored.len(), 37, "the frozen 2026-07-28 server set changed: {scored:?}");
     let results = direct_results(suite).await;
-    let failing: Vec<String> = scored
-        .iter()
-        .filter_map(|name| match results.get(name) {
-            Some(outcome) if outcome.passed => None,
-            Some(outcome) => Some(format!("{name}: {}", outcome.failures.join(" | "))),
-            None => Some(format!("{name}: did not run")),
-        })
-        .collect();
+    let failing = failing_scored(suite, &results);
+    let scored = suite.scored_scenarios().unwrap_or_default();
     let unscored: Vec<String> = results
         .iter()
         .filter(|(name, _)| !scored.contains(name))
