@@ -13,8 +13,13 @@ use std::collections::BTreeMap;
 /// A request the proxy sent to a backend and is waiting on.
 #[derive(Debug)]
 pub(crate) enum Pending {
-    /// The `initialize` handshake.
+    /// The handshake: `initialize`, or a stateless backend's `server/discover`.
     Initialize,
+    /// `server/discover` sent to learn the era (`protocol: "auto"`), with its deadline.
+    Probe {
+        /// Its deadline: no answer by then means a session.
+        timer: TimerKey,
+    },
     /// One page of a list; `items` holds the pages fetched so far.
     List(ListFetch),
     /// A client's request, forwarded.
@@ -47,7 +52,7 @@ impl Pending {
             Pending::Initialize | Pending::Listen { .. } => None,
             Pending::List(fetch) => Some(fetch.timer),
             Pending::Client(call) => Some(call.timer),
-            Pending::Ping { timer } | Pending::Internal { timer, .. } => Some(*timer),
+            Pending::Ping { timer } | Pending::Internal { timer, .. } | Pending::Probe { timer } => Some(*timer),
         }
     }
 }

@@ -101,6 +101,17 @@ pub(crate) struct ServerInfo {
     pub(crate) instructions: Option<String>,
 }
 
+/// Which era of the protocol a backend incarnation is spoken to in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Era {
+    /// A session (`initialize`).
+    Sessions,
+    /// The stateless revision.
+    Stateless,
+    /// Not known yet: `server/discover` was sent to find out.
+    Asking,
+}
+
 /// A backend and everything the hub tracks about it.
 #[derive(Debug)]
 pub(crate) struct Backend {
@@ -116,6 +127,10 @@ pub(crate) struct Backend {
     pub(crate) since: Instant,
     /// What it declared at `initialize`.
     pub(crate) info: Option<ServerInfo>,
+    /// The era this incarnation is spoken to in.
+    pub(crate) era: Era,
+    /// What asking (`protocol: "auto"`) found, kept across incarnations.
+    pub(crate) learned: Option<Era>,
     /// Its lists, as last fetched.
     pub(crate) catalog: Catalog,
     /// Which lists are being fetched.
@@ -164,6 +179,8 @@ impl Backend {
             state,
             since: now,
             info: None,
+            era: Era::Sessions,
+            learned: None,
             catalog: Catalog::default(),
             lists: ListRefresh::default(),
             in_flight: InFlight::default(),
@@ -194,9 +211,21 @@ impl Backend {
         self.since = now;
     }
 
-    /// Whether 1mcp speaks the stateless revision to it (`protocol: "2026-07-28"`).
+    /// Whether 1mcp speaks the stateless revision to this incarnation (configured, or found
+    /// by asking).
     pub(crate) fn is_stateless(&self) -> bool {
-        self.config.protocol == crate::config::Protocol::Stateless
+        self.era == Era::Stateless
+    }
+
+    /// The era to speak to the next incarnation: as configured, or what asking found before
+    /// (a server is asked once, not at every restart), or ask.
+    pub(crate) fn era_to_start(&self) -> Era {
+        match (self.config.protocol, self.learned) {
+            (crate::config::Protocol::Sessions, _) => Era::Sessions,
+            (crate::config::Protocol::Stateless, _) => Era::Stateless,
+            (crate::config::Protocol::Auto, Some(era)) => era,
+            (crate::config::Protocol::Auto, None) => Era::Asking,
+        }
     }
 
     /// Whether the backend declared a server capability.

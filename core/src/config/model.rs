@@ -54,6 +54,10 @@ pub enum Protocol {
     /// The stateless 2026-07-28 revision: `server/discover`, then every request carries its
     /// own `_meta` (revision, the calling client's capabilities and log level).
     Stateless,
+    /// Ask: `server/discover` first, as the spec tells a dual-era client to; a server that
+    /// answers with this revision is spoken to statelessly, any other answer (or none in time)
+    /// means a session.
+    Auto,
 }
 
 impl Protocol {
@@ -62,6 +66,7 @@ impl Protocol {
         match self {
             Protocol::Sessions => "legacy",
             Protocol::Stateless => "2026-07-28",
+            Protocol::Auto => "auto",
         }
     }
 }

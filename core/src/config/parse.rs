@@ -391,11 +391,12 @@ fn read_protocol(f: &Fields<'_>, d: &mut Diagnostics<'_>) -> Protocol {
     let Some(value) = f.string(d, "protocol") else { return Protocol::Sessions };
     match value.as_str() {
         "2026-07-28" => Protocol::Stateless,
+        "auto" => Protocol::Auto,
         "legacy" => Protocol::Sessions,
         v if crate::session::SUPPORTED_VERSIONS.contains(&v) => Protocol::Sessions,
         other => {
             let message = format!(
-                "unknown protocol {:?}: use \"2026-07-28\" (stateless) or \"legacy\" (sessions)",
+                "unknown protocol {:?}: use \"2026-07-28\" (stateless), \"legacy\" (sessions) or \"auto\" (ask)",
                 crate::text::clip(other, 64)
             );
             f.error(d, "protocol", "", message);
@@ -1149,6 +1150,16 @@ mod tests {
     }
 
     #[test]
+    fn protocol_picks_the_era_spoken_to_a_server() {
+        let protocol = |value: &str| one_server(&format!(r#"{{"command": "x", "protocol": "{value}"}}"#)).protocol;
+        assert_eq!(one_server(r#"{"command": "x"}"#).protocol, Protocol::Sessions, "sessions unless asked");
+        assert_eq!(protocol("2026-07-28"), Protocol::Stateless);
+        assert_eq!(protocol("auto"), Protocol::Auto);
+        assert_eq!(protocol("legacy"), Protocol::Sessions);
+        assert_eq!(protocol("2025-06-18"), Protocol::Sessions, "a session-based revision's date means a session");
+    }
+
+    #[test]
     fn timeout_is_the_fallback_for_both_timeouts() {
         let ms = |n| Some(Duration::from_millis(n));
         let both = one_server(r#"{"command": "x", "timeout": 3000}"#);
@@ -1276,6 +1287,12 @@ mod tests {
                 "expected a non-negative integer (milliseconds), found a boolean",
             ),
             (r#""command": "x", "prefix": "no""#, "prefix", "expected a boolean, found a string"),
+            (
+                r#""command": "x", "protocol": "2099-01-01""#,
+                "protocol",
+                r#"unknown protocol "2099-01-01": use "2026-07-28" (stateless), "legacy" (sessions) or "auto" (ask)"#,
+            ),
+            (r#""command": "x", "protocol": 2026"#, "protocol", "expected a string, found a number"),
         ];
         for (body, field, message) in cases {
             let text = format!(r#"{{"mcpServers": {{"srv": {{{body}}}}}}}"#);

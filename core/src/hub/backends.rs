@@ -1,7 +1,7 @@
 //! Backend lifecycle (spawn, initialize, list, fail) and everything a backend sends us.
 
 use super::{DEFAULT_CONNECT_TIMEOUT, Hub, Timer};
-use crate::backend::{BackendState, ListFetch, ListKind, Pending, ServerInfo};
+use crate::backend::{BackendState, Era, ListFetch, ListKind, Pending, ServerInfo};
 use crate::event::Output;
 use crate::ids::{BackendKey, Gen, ProxyId, SessionId};
 use crate::jsonrpc::{self, Message, code};
@@ -10,6 +10,10 @@ use crate::supervision::{RestartDecision, STABLE_PERIOD, decide};
 use crate::time::Instant;
 use rand_core::Rng;
 use serde_json::{Map, Value, json};
+
+/// How long a server is given to answer `server/discover` when its era is being learned
+/// (`protocol: "auto"`); a session-based server that ignores the question costs this much.
+pub const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Most pages fetched for one list; a backend that pages forever is cut off there.
 const MAX_LIST_PAGES: u32 = 1000;
@@ -25,6 +29,7 @@ impl Hub {
         }
         backend.generation = generation;
         backend.info = None;
+        backend.era = backend.era_to_start();
         // The catalog stays as last listed until the new incarnation lists again, so a call
         // meanwhile can be told its server is restarting rather than that the tool is unknown.
         backend.awaiting_roots = false;
@@ -50,16 +55,31 @@ impl Hub {
         tracing::info!(server = %name, pid, "server process started");
         backend.set_state(now, BackendState::Initializing);
         let id = backend.in_flight.next_id();
-        backend.in_flight.insert(id, Pending::Initialize);
-        if backend.is_stateless() {
-            // No handshake in this revision: discovery says what it speaks and can do.
-            let mut body = jsonrpc::request(&id.to_json(), "server/discover", json!({}));
-            if let Some(body) = body.as_object_mut() {
-                crate::modern::for_stateless_backend(body, &Map::new(), None);
+        match backend.era {
+            Era::Sessions => {
+                backend.in_flight.insert(id, Pending::Initialize);
+                self.send_initialize(name, generation, id);
             }
-            return self.write(name, generation, &body);
+            Era::Stateless => {
+                // No handshake in this revision: discovery says what it speaks and can do.
+                backend.in_flight.insert(id, Pending::Initialize);
+                self.write_own(name, generation, jsonrpc::request(&id.to_json(), "server/discover", json!({})));
+            }
+            Era::Asking => {
+                // The spec's era detection for a dual-era client: discovery first, briefly.
+                let timer = Timer::Request { backend: name.clone(), generation, id };
+                let timer = self.timers.insert(now.after(PROBE_TIMEOUT), timer);
+                if let Some(backend) = self.backends.get_mut(name) {
+                    backend.in_flight.insert(id, Pending::Probe { timer });
+                }
+                self.write_own(name, generation, jsonrpc::request(&id.to_json(), "server/discover", json!({})));
+            }
         }
-        let owner = backend.owner.clone();
+    }
+
+    /// Open a session: `initialize`, with the capabilities 1mcp may declare for its clients.
+    fn send_initialize(&mut self, name: &BackendKey, generation: Gen, id: ProxyId) {
+        let owner = self.backends.get(name).and_then(|b| b.owner.clone());
         let capabilities = match owner.and_then(|o| self.sessions.get(&o)) {
             // A per-session instance speaks to exactly one client: it is told what that client declared.
             Some(session) => Value::Object(session.client_capabilities.clone()),
@@ -83,6 +103,10 @@ impl Hub {
 
     pub(super) fn handle_exited(&mut self, now: Instant, name: &BackendKey, generation: Gen, status: &str) {
         let Some(backend) = self.current(name, generation) else { return };
+        if backend.era == Era::Asking {
+            // It died of the question: it is not asked again, it gets a session next time.
+            backend.learned = Some(Era::Sessions);
+        }
         let reason = if backend.state.is_starting() { format!("{status} during startup") } else { status.to_owned() };
         self.fail_backend(now, name, reason);
     }
@@ -124,6 +148,10 @@ impl Hub {
             Some(Pending::Internal { method, .. }) => {
                 tracing::warn!(server = %name, "{method} got no answer within {} ms", timeout.as_millis());
                 return;
+            }
+            Some(Pending::Probe { .. }) => {
+                let why = format!("no answer to server/discover within {} ms", PROBE_TIMEOUT.as_millis());
+                return self.open_session_instead(name, generation, &why, false);
             }
             Some(pending @ (Pending::Initialize | Pending::Listen { .. })) => {
                 // The handshake has the connect deadline, a listen stream none: neither has a
@@ -295,6 +323,10 @@ impl Hub {
         };
         match pending {
             Pending::Initialize => self.handle_initialized(now, name, generation, body),
+            Pending::Probe { timer } => {
+                self.timers.remove(timer);
+                self.handle_probe_answer(now, name, generation, body);
+            }
             Pending::List(fetch) => {
                 self.timers.remove(fetch.timer);
                 self.handle_list_page(now, name, generation, fetch, body)
@@ -321,6 +353,49 @@ impl Hub {
                 tracing::warn!(server = %name, "not listening for list changes: {}", crate::text::for_log(&why));
             }
         }
+    }
+
+    /// The answer to `server/discover` asked to learn the era: a discovery result means the
+    /// stateless revision (if it is not one 1mcp speaks, the spec says not to fall back), as does
+    /// its unsupported-version error; any other answer means a session.
+    fn handle_probe_answer(&mut self, now: Instant, name: &BackendKey, generation: Gen, body: Map<String, Value>) {
+        let discovered = body.get("result").and_then(|r| r.get("supportedVersions")).is_some();
+        let code = body.get("error").and_then(|e| e.get("code")).and_then(Value::as_i64);
+        if discovered || code == Some(code::UNSUPPORTED_PROTOCOL_VERSION) {
+            let Some(backend) = self.current(name, generation) else { return };
+            backend.era = Era::Stateless;
+            backend.learned = Some(Era::Stateless);
+            tracing::info!(server = %name, "the server speaks the stateless revision (it answered server/discover)");
+            if discovered {
+                return self.handle_initialized(now, name, generation, body);
+            }
+            self.outputs.push_back(Output::StopBackend { backend: name.clone(), generation });
+            let supported = body.get("error").and_then(|e| e.get("data")).and_then(|d| d.get("supported"));
+            let supported = supported.map_or_else(|| "?".to_owned(), ToString::to_string);
+            let why = format!(
+                "it speaks the stateless revision but not 2026-07-28 (it supports {})",
+                crate::text::clip(&supported, 200)
+            );
+            return self.fail_backend(now, name, why);
+        }
+        let why =
+            body.get("error").and_then(|e| e.get("message")).and_then(Value::as_str).unwrap_or("no discovery result");
+        let why = format!("it answered server/discover with {:?}", crate::text::clip(why, 120));
+        self.open_session_instead(name, generation, &why, true);
+    }
+
+    /// The server is not a stateless one (it said so, `learn`, or did not answer in time): open
+    /// a session with it as with any other.
+    fn open_session_instead(&mut self, name: &BackendKey, generation: Gen, why: &str, learn: bool) {
+        let Some(backend) = self.current(name, generation) else { return };
+        backend.era = Era::Sessions;
+        if learn {
+            backend.learned = Some(Era::Sessions);
+        }
+        tracing::info!(server = %name, "opening a session with the server: {why}");
+        let id = backend.in_flight.next_id();
+        backend.in_flight.insert(id, Pending::Initialize);
+        self.send_initialize(name, generation, id);
     }
 
     fn handle_initialized(&mut self, now: Instant, name: &BackendKey, generation: Gen, body: Map<String, Value>) {

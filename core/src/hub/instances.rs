@@ -62,12 +62,15 @@ impl Hub {
         let key = BackendKey::instance(server.server_name(), self.next_instance);
         let Some(shared) = self.backends.get_mut(server) else { return Ok(server.clone()) };
         shared.instances.insert(session.clone(), key.clone());
+        let learned = shared.learned;
         let mut config = shared.config.clone();
         // A dead instance is replaced on the session's next request, not restarted in place.
         config.restart.restart_on_exit = false;
         config.per_session = Some(limits);
         let mut instance = Backend::new(key.clone(), config, now);
         instance.owner = Some(session.clone());
+        // What the shared instance's era turned out to be holds for its instances: not asked again.
+        instance.learned = learned;
         tracing::info!(%server, instance = %key, %session, "starting a per-session instance");
         self.backends.insert(key.clone(), instance);
         self.start_backend(now, &key);

@@ -486,7 +486,8 @@ impl Hub {
     /// Write a request of 1mcp's own: to a stateless backend with the `_meta` its revision
     /// requires (1mcp itself declares no client capabilities and wants no logs).
     pub(super) fn write_own(&mut self, name: &BackendKey, generation: Gen, mut request: Value) {
-        if self.backends.get(name).is_some_and(crate::backend::Backend::is_stateless)
+        // A server being asked its era is asked as a stateless one would be.
+        if self.backends.get(name).is_some_and(|b| b.era != crate::backend::Era::Sessions)
             && let Some(body) = request.as_object_mut()
         {
             crate::modern::for_stateless_backend(body, &Map::new(), None);

@@ -228,3 +228,103 @@ fn a_stateless_backends_missing_capability_error_reaches_a_stateless_client_as_a
     );
     assert_eq!(h.json_response(x).0, 200);
 }
+
+fn auto_server() -> ServerConfig {
+    ServerConfig { protocol: Protocol::Auto, ..server(true) }
+}
+
+/// Spawn the current incarnation of `name`; the first line it is sent.
+fn spawn(h: &mut Harness, name: &str) -> Value {
+    let generation = h.generation(name);
+    h.feed(Input::BackendSpawned { backend: bk(name), generation, pid: Some(1) });
+    h.backend_writes(name).pop().expect("a first request")
+}
+
+/// Let `name`'s incarnation exit, and the next one start.
+fn restart(h: &mut Harness, name: &str) {
+    let generation = h.generation(name);
+    h.feed(Input::BackendExited {
+        backend: bk(name),
+        generation,
+        status: ExitInfo { code: Some(1), ..ExitInfo::default() },
+    });
+    h.advance(Duration::from_secs(60));
+}
+
+#[test]
+fn asking_finds_a_stateless_server_and_does_not_ask_again() {
+    let mut h = Harness::new(&[("auto", auto_server())]);
+    let probe = spawn(&mut h, "auto");
+    assert_eq!(
+        (&probe["method"], &probe["params"]["_meta"][VERSION]),
+        (&json!("server/discover"), &json!("2026-07-28"))
+    );
+    let result = json!({"supportedVersions": ["2026-07-28"], "capabilities": {}, "resultType": "complete", "ttlMs": 0, "cacheScope": "public"});
+    h.backend_says("auto", json!({"jsonrpc": "2.0", "id": probe["id"], "result": result}));
+    assert_eq!(h.hub.backends[&bk("auto")].state, BackendState::Ready, "discovered, nothing to list");
+    let sent = h.backend_writes("auto");
+    assert!(sent.iter().all(|m| m["method"] != "initialize"), "{sent:?}");
+    restart(&mut h, "auto");
+    let first = spawn(&mut h, "auto");
+    assert_eq!(first["method"], "server/discover");
+    // Not a question this time: an error is the handshake failing, not a reason to open a session.
+    h.backend_says(
+        "auto",
+        json!({"jsonrpc": "2.0", "id": first["id"], "error": {"code": -32603, "message": "broken"}}),
+    );
+    assert!(h.backend_writes("auto").iter().all(|m| m["method"] != "initialize"));
+    assert!(h.hub.backends[&bk("auto")].state.reason().is_some_and(|r| r.contains("server/discover failed")));
+}
+
+#[test]
+fn asking_a_session_based_server_opens_a_session_at_once_and_only_once() {
+    let mut h = Harness::new(&[("auto", auto_server())]);
+    let probe = spawn(&mut h, "auto");
+    h.backend_says(
+        "auto",
+        json!({"jsonrpc": "2.0", "id": probe["id"], "error": {"code": -32601, "message": "Method not found"}}),
+    );
+    let init = h.backend_writes("auto").pop().expect("initialize on the same process");
+    assert_eq!(init["method"], "initialize");
+    let result =
+        json!({"protocolVersion": "2025-11-25", "capabilities": {}, "serverInfo": {"name": "old", "version": "1"}});
+    h.backend_says("auto", json!({"jsonrpc": "2.0", "id": init["id"], "result": result}));
+    assert_eq!(h.hub.backends[&bk("auto")].state, BackendState::Ready);
+    let health = crate::health::overall(Instant(0), &h.hub.config, h.hub.backends.values(), &[], None).1;
+    assert_eq!(health["servers"]["details"][0]["protocol"], "2025-11-25");
+    restart(&mut h, "auto");
+    assert_eq!(spawn(&mut h, "auto")["method"], "initialize", "what was learned holds for the next incarnation");
+}
+
+#[test]
+fn a_server_that_does_not_answer_the_question_in_time_gets_a_session_and_is_asked_again_next_time() {
+    let mut h = Harness::new(&[("auto", auto_server())]);
+    let probe = spawn(&mut h, "auto");
+    h.advance(crate::hub::backends::PROBE_TIMEOUT);
+    let init = h.backend_writes("auto").pop().expect("initialize after the silence");
+    assert_eq!(init["method"], "initialize");
+    // A late answer to the question changes nothing.
+    h.backend_says(
+        "auto",
+        json!({"jsonrpc": "2.0", "id": probe["id"], "result": {"supportedVersions": ["2026-07-28"]}}),
+    );
+    assert_eq!(h.hub.backends[&bk("auto")].era, crate::backend::Era::Sessions);
+    restart(&mut h, "auto");
+    assert_eq!(spawn(&mut h, "auto")["method"], "server/discover", "silence may have been a slow start: ask again");
+}
+
+#[test]
+fn a_server_that_dies_of_the_question_is_not_asked_again_and_one_that_speaks_another_stateless_revision_fails() {
+    let mut h = Harness::new(&[("auto", auto_server())]);
+    spawn(&mut h, "auto");
+    restart(&mut h, "auto");
+    assert_eq!(spawn(&mut h, "auto")["method"], "initialize");
+    let mut h = Harness::new(&[("future", auto_server())]);
+    let probe = spawn(&mut h, "future");
+    let error = json!({"code": code::UNSUPPORTED_PROTOCOL_VERSION, "message": "Unsupported protocol version",
+        "data": {"supported": ["2027-03-01"], "requested": "2026-07-28"}});
+    h.backend_says("future", json!({"jsonrpc": "2.0", "id": probe["id"], "error": error}));
+    assert!(h.backend_writes("future").iter().all(|m| m["method"] != "initialize"), "the spec: do not fall back");
+    let state = h.hub.backends[&bk("future")].state.clone();
+    assert!(state.reason().is_some_and(|r| r.contains("2027-03-01")), "{state:?}");
+}
