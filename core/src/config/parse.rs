@@ -363,8 +363,11 @@ fn parse_server(
         TransportConfig::Stdio(_) => restart_config(&merged),
         TransportConfig::Http(_) => RestartConfig::default(),
     };
-    let per_session = read_per_session(name, obj, matches!(transport, TransportConfig::Http(_)), d);
     let protocol = read_protocol(&f, d);
+    // An HTTP server's instance per client is one MCP session per client; the stateless
+    // revision has no sessions, so there is nothing to keep apart by default.
+    let sessions_by_default = matches!(transport, TransportConfig::Http(_)) && protocol != Protocol::Stateless;
+    let per_session = read_per_session(name, obj, sessions_by_default, d);
     if d.errors.len() > errors_before {
         return None;
     }
@@ -1157,6 +1160,10 @@ mod tests {
         assert_eq!(protocol("auto"), Protocol::Auto);
         assert_eq!(protocol("legacy"), Protocol::Sessions);
         assert_eq!(protocol("2025-06-18"), Protocol::Sessions, "a session-based revision's date means a session");
+        let http = |extra: &str| one_server(&format!(r#"{{"url": "http://h/mcp"{extra}}}"#)).per_session.is_some();
+        assert!(http(""), "an HTTP server gets an instance (a session) per client by default");
+        assert!(!http(r#", "protocol": "2026-07-28""#), "a stateless one has no sessions to keep apart");
+        assert!(http(r#", "protocol": "2026-07-28", "perSession": true"#), "unless asked");
     }
 
     #[test]
