@@ -155,6 +155,10 @@ pub struct HttpRequest {
     /// What the request presented as a credential, as io found it.
     #[serde(default)]
     pub credential: crate::auth::Credential,
+    /// The `Mcp-Method`, `Mcp-Name` and `Mcp-Param-*` headers (2026-07-28), bounded; left out
+    /// of a recording when there are none, so older recordings load.
+    #[serde(default, skip_serializing_if = "crate::mcp_headers::McpHeaders::is_empty")]
+    pub mcp_headers: crate::mcp_headers::McpHeaders,
     /// Request body bytes (UTF-8 expected; anything else is a parse error).
     #[serde(with = "body_text")]
     pub body: Vec<u8>,

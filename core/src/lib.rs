@@ -32,6 +32,7 @@ pub mod http_link;
 pub mod hub;
 pub mod ids;
 pub mod jsonrpc;
+pub mod mcp_headers;
 mod modern;
 pub mod oauth;
 mod registry;

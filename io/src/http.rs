@@ -12,6 +12,7 @@ use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use axum::http::{Method, StatusCode, request::Parts};
 use axum::response::Response;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
+use onemcp_core::mcp_headers::McpHeaders;
 use onemcp_core::{ExchangeId, HttpMethod, HttpRequest, HttpResponse};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -215,6 +216,9 @@ fn to_core(parts: &Parts, body: Vec<u8>, peer: Option<String>) -> HttpRequest {
         protocol_version: header(&HeaderName::from_static("mcp-protocol-version")),
         peer,
         credential: onemcp_core::auth::Credential::None,
+        // Bounded in count and length by McpHeaders; hyper already caps a request at 100 headers
+        // in a head of ~400 KiB.
+        mcp_headers: McpHeaders::from_headers(parts.headers.iter().map(|(name, value)| (name, value.as_bytes()))),
         body,
     }
 }
@@ -338,5 +342,44 @@ mod tests {
             body.as_ref(),
             br#"{"jsonrpc":"2.0","error":{"code":-32600,"message":"request body exceeds 4194304 bytes"}}"#
         );
+    }
+
+    #[test]
+    fn mcp_metadata_headers_reach_the_core_whatever_their_case() {
+        let request = axum::http::Request::post("/mcp")
+            .header("MCP-METHOD", "tools/call")
+            .header("mcp-name", " query\t")
+            .header("Mcp-Param-Region", "us-west1")
+            .header("mcp-param-greeting", "=?base64?SGVsbG8sIOS4lueVjA==?=")
+            .header("Mcp-Param-Raw", HeaderValue::from_bytes(b"caf\xc3\xa9").expect("obs-text is a valid value"))
+            .header("X-Other", "ignored")
+            .body(())
+            .expect("request");
+        let (parts, ()) = request.into_parts();
+        let core = to_core(&parts, Vec::new(), None);
+        let mcp = &core.mcp_headers;
+        assert_eq!((mcp.method(), mcp.name(), mcp.refused()), (Some("tools/call"), Some("query"), None));
+        let params: Vec<_> = mcp.params().collect();
+        assert_eq!(params, [("region", "us-west1"), ("greeting", "=?base64?SGVsbG8sIOS4lueVjA==?="), ("raw", "café")]);
+    }
+
+    #[test]
+    fn repeated_or_oversized_mcp_headers_are_refused_with_a_reason() {
+        let mut request = axum::http::Request::post("/mcp").header("Mcp-Method", "tools/list");
+        for i in 0..=onemcp_core::mcp_headers::MAX_PARAM_HEADERS {
+            request = request.header(format!("Mcp-Param-P{i}"), "v");
+        }
+        let (parts, ()) = request.body(()).expect("request").into_parts();
+        let core = to_core(&parts, Vec::new(), None);
+        assert_eq!(core.mcp_headers.refused(), Some("more than 32 Mcp-Param-* headers"));
+        let (parts, ()) = axum::http::Request::post("/mcp")
+            .header("Mcp-Method", "tools/list")
+            .header("Mcp-Method", "tools/call")
+            .body(())
+            .expect("request")
+            .into_parts();
+        assert_eq!(to_core(&parts, Vec::new(), None).mcp_headers.refused(), Some("mcp-method appears more than once"));
+        let (parts, ()) = axum::http::Request::post("/mcp").body(()).expect("request").into_parts();
+        assert!(to_core(&parts, Vec::new(), None).mcp_headers.is_empty());
     }
 }

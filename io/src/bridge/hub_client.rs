@@ -78,6 +78,8 @@ fn to_core(request: BridgeRequest) -> HttpRequest {
         // In-process: this machine by construction.
         peer: Some("127.0.0.1".into()),
         credential: onemcp_core::auth::Credential::None,
+        // The bridge speaks the session-based revisions, which define none of these headers.
+        mcp_headers: Default::default(),
         body: request.body,
     }
 }
