@@ -42,6 +42,8 @@ pub(crate) enum Pending {
     Listen {
         /// When it was opened.
         since: crate::time::Instant,
+        /// The resource it follows (`resourceSubscriptions`); `None` for list changes.
+        uri: Option<String>,
     },
 }
 

@@ -131,6 +131,8 @@ pub(crate) struct Backend {
     pub(crate) era: Era,
     /// What asking (`protocol: "auto"`) found, kept across incarnations.
     pub(crate) learned: Option<Era>,
+    /// A stateless backend's listen streams following one resource each, by URI.
+    pub(crate) resource_listens: BTreeMap<String, crate::ids::ProxyId>,
     /// Its lists, as last fetched.
     pub(crate) catalog: Catalog,
     /// Which lists are being fetched.
@@ -181,6 +183,7 @@ impl Backend {
             info: None,
             era: Era::Sessions,
             learned: None,
+            resource_listens: BTreeMap::new(),
             catalog: Catalog::default(),
             lists: ListRefresh::default(),
             in_flight: InFlight::default(),
@@ -265,6 +268,11 @@ impl Subscribers {
         }
         self.0.remove(uri);
         true
+    }
+
+    /// Whether anyone follows `uri`.
+    pub(crate) fn has(&self, uri: &str) -> bool {
+        self.0.contains_key(uri)
     }
 
     /// The backend went away, and its subscriptions with it.

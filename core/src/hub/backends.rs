@@ -277,6 +277,7 @@ impl Hub {
         self.fail_queue(name, reason);
         if let Some(b) = self.backends.get_mut(name) {
             b.subscribers.clear();
+            b.resource_listens.clear();
             b.log_level = None;
         }
         if was_ready && !name.is_instance() {
@@ -341,13 +342,21 @@ impl Hub {
                     tracing::warn!(server = %name, %error, "{method} failed");
                 }
             }
-            Pending::Listen { since } => {
-                // Without a listen stream its list changes no longer arrive: listen again, unless
-                // it refused, or ended the last one at once (it would only end the next too).
+            Pending::Listen { since, uri } => {
+                // Without a listen stream its notifications no longer arrive: listen again, unless
+                // it refused, or ended the last one at once (it would only end the next too), or
+                // nobody follows that resource any more.
                 let lasted = now.since(since) >= super::LISTEN_MIN_LIFE;
-                if body.contains_key("result") && lasted {
-                    tracing::info!(server = %name, "the server ended its subscriptions/listen; listening again");
-                    return self.listen_to(now, name);
+                let wanted = uri.as_ref().is_none_or(|u| self.backends.get(name).is_some_and(|b| b.subscribers.has(u)));
+                if body.contains_key("result") && lasted && wanted {
+                    tracing::info!(server = %name, "the server ended a subscriptions/listen; listening again");
+                    return match uri {
+                        Some(uri) => self.listen_to_resource(now, name, &uri),
+                        None => self.listen_to(now, name),
+                    };
+                }
+                if let (Some(uri), Some(b)) = (&uri, self.backends.get_mut(name)) {
+                    b.resource_listens.remove(uri);
                 }
                 let why = body.get("error").map_or_else(|| "it ended at once".to_owned(), ToString::to_string);
                 tracing::warn!(server = %name, "not listening for list changes: {}", crate::text::for_log(&why));

@@ -81,13 +81,18 @@ impl Hub {
         let supports = b.info.as_ref().is_some_and(|i| {
             i.capabilities.get("resources").and_then(|r| r.get("subscribe")).and_then(Value::as_bool) == Some(true)
         });
-        if !supports || b.config.per_session.is_some() || b.is_stateless() {
+        if !supports || b.config.per_session.is_some() {
             return false;
         }
+        let stateless = b.is_stateless();
         let key = (backend.server_name().to_owned(), uri.to_owned());
         let fresh = self.sessions.get_mut(record).is_some_and(|s| s.subscriptions.insert(key));
         if fresh && self.backends.get_mut(&backend).is_some_and(|b| b.subscribers.add(uri)) {
-            self.internal_request(now, &backend, "resources/subscribe", json!({"uri": uri}));
+            if stateless {
+                self.listen_to_resource(now, &backend, uri);
+            } else {
+                self.internal_request(now, &backend, "resources/subscribe", json!({"uri": uri}));
+            }
         }
         true
     }

@@ -477,10 +477,33 @@ impl Hub {
             return; // An instance serves calls; the shared backend lists.
         }
         let id = b.in_flight.next_id();
-        b.in_flight.insert(id, Pending::Listen { since: now });
+        b.in_flight.insert(id, Pending::Listen { since: now, uri: None });
         let generation = b.generation;
         let wanted = json!({"notifications": {"toolsListChanged": true, "promptsListChanged": true, "resourcesListChanged": true}});
         self.write_own(name, generation, jsonrpc::request(&id.to_json(), "subscriptions/listen", wanted));
+    }
+
+    /// Follow one resource of a stateless backend on a listen stream of its own (its revision
+    /// has no `resources/subscribe`), so it can be dropped alone when its last subscriber goes.
+    pub(super) fn listen_to_resource(&mut self, now: Instant, name: &BackendKey, uri: &str) {
+        let Some(b) = self.backends.get_mut(name).filter(|b| b.is_stateless() && b.state == BackendState::Ready) else {
+            return;
+        };
+        let id = b.in_flight.next_id();
+        b.in_flight.insert(id, Pending::Listen { since: now, uri: Some(uri.to_owned()) });
+        b.resource_listens.insert(uri.to_owned(), id);
+        let generation = b.generation;
+        let wanted = json!({"notifications": {"resourceSubscriptions": [uri]}});
+        self.write_own(name, generation, jsonrpc::request(&id.to_json(), "subscriptions/listen", wanted));
+    }
+
+    /// Stop following a resource of a stateless backend: its listen stream is cancelled.
+    pub(super) fn stop_listening_to_resource(&mut self, name: &BackendKey, uri: &str) {
+        let Some(b) = self.backends.get_mut(name) else { return };
+        let Some(id) = b.resource_listens.remove(uri) else { return };
+        b.in_flight.take(id);
+        let generation = b.generation;
+        self.write(name, generation, &super::calls::cancelled(id, "no client follows this resource any more"));
     }
 
     /// Write a request of 1mcp's own: to a stateless backend with the `_meta` its revision

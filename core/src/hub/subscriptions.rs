@@ -27,18 +27,19 @@ impl Hub {
         let supports = self.backends.get(&backend).and_then(|b| b.info.as_ref()).is_some_and(|i| {
             i.capabilities.get("resources").and_then(|r| r.get("subscribe")).and_then(Value::as_bool) == Some(true)
         });
-        if self.backends.get(&backend).is_some_and(crate::backend::Backend::is_stateless) {
-            // Its revision subscribes on a listen stream, which 1mcp does not open per resource yet.
-            let text =
-                format!("server '{backend}' speaks the stateless revision; 1mcp cannot subscribe to its resources yet");
-            return self.answer(&req, &jsonrpc::error(Some(&req.id), code::METHOD_NOT_FOUND, text));
-        }
         if !supports {
             let text = format!("server '{backend}' does not support resource subscriptions");
             return self.answer(&req, &jsonrpc::error(Some(&req.id), code::METHOD_NOT_FOUND, text));
         }
         let key = (backend.server_name().to_owned(), uri.clone());
         let fresh = self.sessions.get_mut(&req.session).is_some_and(|s| s.subscriptions.insert(key));
+        if self.backends.get(&backend).is_some_and(crate::backend::Backend::is_stateless) {
+            // Its revision follows a resource on a listen stream, one per resource here.
+            if fresh && self.backends.get_mut(&backend).is_some_and(|b| b.subscribers.add(&uri)) {
+                self.listen_to_resource(now, &backend, &uri);
+            }
+            return self.answer(&req, &jsonrpc::result(&req.id, json!({})));
+        }
         if self.backends.get(&backend).is_some_and(|b| b.config.per_session.is_some()) {
             // Each session's own instance holds its own subscriptions: nothing to share.
             return self.forward(now, req, &backend, body);
@@ -64,6 +65,12 @@ impl Hub {
             s.subscriptions.remove(&(server.clone(), uri.clone()));
         }
         let backend = BackendKey::server(server);
+        if self.backends.get(&backend).is_some_and(crate::backend::Backend::is_stateless) {
+            if self.decrement_subscribers(&backend, &uri) {
+                self.stop_listening_to_resource(&backend, &uri);
+            }
+            return self.answer(&req, &jsonrpc::result(&req.id, json!({})));
+        }
         let per_session = self.backends.get(&backend).is_some_and(|b| b.config.per_session.is_some());
         if per_session || self.decrement_subscribers(&backend, &uri) {
             self.forward(now, req, &backend, body);
@@ -78,7 +85,12 @@ impl Hub {
         if let Some(s) = self.sessions.get_mut(session) {
             s.subscriptions.remove(&(backend.server_name().to_owned(), uri.to_owned()));
         }
-        if self.decrement_subscribers(backend, uri) {
+        if !self.decrement_subscribers(backend, uri) {
+            return;
+        }
+        if self.backends.get(backend).is_some_and(crate::backend::Backend::is_stateless) {
+            self.stop_listening_to_resource(backend, uri);
+        } else {
             self.internal_request(now, backend, "resources/unsubscribe", json!({"uri": uri}));
         }
     }

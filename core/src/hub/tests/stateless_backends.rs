@@ -17,21 +17,31 @@ fn stateless_server() -> ServerConfig {
 impl Harness {
     /// Discover and list a stateless backend with `tools`; the requests it was sent on the way.
     fn bring_up_stateless(&mut self, name: &str, tools: &[&str]) -> Vec<Value> {
+        self.bring_up_stateless_with(name, tools, json!({"tools": {"listChanged": true}, "logging": {}}))
+    }
+
+    /// Like `bring_up_stateless`, declaring `capabilities`; a resource server lists `mem://<name>/a`.
+    fn bring_up_stateless_with(&mut self, name: &str, tools: &[&str], capabilities: Value) -> Vec<Value> {
         let generation = self.generation(name);
         self.feed(Input::BackendSpawned { backend: bk(name), generation, pid: Some(1) });
         let discover = self.backend_writes(name).pop().expect("discovery sent");
         assert_eq!(discover["method"], "server/discover");
-        let result = json!({"supportedVersions": ["2026-07-28"], "capabilities": {"tools": {"listChanged": true}, "logging": {}},
+        let result = json!({"supportedVersions": ["2026-07-28"], "capabilities": capabilities,
             "instructions": "modern", "resultType": "complete", "ttlMs": 0, "cacheScope": "public",
             "_meta": {"io.modelcontextprotocol/serverInfo": {"name": name, "version": "2"}}});
         self.backend_says(name, json!({"jsonrpc": "2.0", "id": discover["id"], "result": result}));
         let mut sent = vec![discover];
-        let list = self.backend_writes(name).pop().expect("tools listed");
-        assert_eq!(list["method"], "tools/list");
         let tools: Vec<Value> = tools.iter().map(|t| json!({"name": t, "inputSchema": {"type": "object"}})).collect();
-        let result = json!({"tools": tools, "resultType": "complete", "ttlMs": 0, "cacheScope": "public"});
-        self.backend_says(name, json!({"jsonrpc": "2.0", "id": list["id"], "result": result}));
-        sent.push(list);
+        for list in self.backend_writes(name) {
+            let result = match list["method"].as_str() {
+                Some("tools/list") => json!({"tools": tools}),
+                Some("resources/list") => json!({"resources": [{"uri": format!("mem://{name}/a"), "name": "a"}]}),
+                Some("resources/templates/list") => json!({"resourceTemplates": []}),
+                _ => json!({"prompts": []}),
+            };
+            self.backend_says(name, json!({"jsonrpc": "2.0", "id": list["id"], "result": result}));
+            sent.push(list);
+        }
         sent.extend(self.backend_writes(name));
         assert_eq!(self.hub.backends[&bk(name)].state, BackendState::Ready);
         sent
@@ -327,4 +337,36 @@ fn a_server_that_dies_of_the_question_is_not_asked_again_and_one_that_speaks_ano
     assert!(h.backend_writes("future").iter().all(|m| m["method"] != "initialize"), "the spec: do not fall back");
     let state = h.hub.backends[&bk("future")].state.clone();
     assert!(state.reason().is_some_and(|r| r.contains("2027-03-01")), "{state:?}");
+}
+
+#[test]
+fn sessions_follow_a_stateless_backends_resource_on_one_listen_stream_per_resource() {
+    let mut h = Harness::new(&[("modern", stateless_server())]);
+    h.bring_up_stateless_with("modern", &["echo"], json!({"tools": {}, "resources": {"subscribe": true}}));
+    let uri = "mem://modern/a";
+    let (a, b) = (h.initialize(), h.initialize());
+    let (stream_a, stream_b) = (h.open_stream(&a), h.open_stream(&b));
+    let subscribe = |h: &mut Harness, s: &str, method: &str| {
+        let x = h.post(Some(s), json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": {"uri": uri}}));
+        assert_eq!(h.json_response(x).1["result"], json!({}), "{method}");
+    };
+    subscribe(&mut h, &a, "resources/subscribe");
+    let listen = h.backend_writes("modern").pop().expect("a listen stream for the resource");
+    assert_eq!(listen["method"], "subscriptions/listen", "the revision has no resources/subscribe");
+    assert_eq!(listen["params"]["notifications"], json!({"resourceSubscriptions": [uri]}));
+    subscribe(&mut h, &b, "resources/subscribe");
+    assert!(h.backend_writes("modern").is_empty(), "one stream per resource, however many follow it");
+    let update = json!({"jsonrpc": "2.0", "method": "notifications/resources/updated",
+        "params": {"uri": uri, "_meta": {"io.modelcontextprotocol/subscriptionId": listen["id"]}}});
+    h.backend_says("modern", update);
+    for stream in [stream_a, stream_b] {
+        assert_eq!(h.events(stream).0[0]["params"]["uri"], uri);
+    }
+    subscribe(&mut h, &a, "resources/unsubscribe");
+    assert!(h.backend_writes("modern").is_empty(), "b still follows it");
+    let d = h.http(HttpMethod::Delete, Some(&b), "");
+    assert_eq!(h.json_response(d).0, 200);
+    let cancel = h.backend_writes("modern").pop().expect("the stream is ended");
+    assert_eq!((&cancel["method"], &cancel["params"]["requestId"]), (&json!("notifications/cancelled"), &listen["id"]));
+    assert!(h.hub.backends[&bk("modern")].resource_listens.is_empty());
 }
