@@ -12,10 +12,12 @@
 use super::Hub;
 use super::clients::Incoming;
 use crate::auth::Principal;
+use crate::backend::ListKind;
 use crate::event::HttpRequest;
 use crate::front::{self, ReplyMode};
 use crate::ids::{ExchangeId, SessionId};
 use crate::jsonrpc::{self, RequestId, code};
+use crate::mcp_headers;
 use crate::modern;
 use crate::request_state;
 use crate::session::{LogLevel, Session, Viewer};
@@ -60,6 +62,11 @@ impl Hub {
             Ok(level) => level,
             Err(refusal) => return self.respond(exchange, refusal.status, &refusal.body, vec![]),
         };
+        let params = jsonrpc::params(&body);
+        let annotated = self.header_params(method, params);
+        if let Err(refusal) = mcp_headers::check(&id, method, params, &req.mcp_headers, &annotated) {
+            return self.respond(exchange, refusal.status, &refusal.body, vec![]);
+        }
         let view = match parse_view_query(&req.query, &self.presets) {
             Ok(view) => view,
             Err(e) => {
@@ -81,6 +88,23 @@ impl Hub {
             "subscriptions/listen" => {}
             _ => self.serve_call(now, request, method, body),
         }
+    }
+
+    /// The parameters a called tool mirrors into `Mcp-Param-*` headers (`x-mcp-header` in its
+    /// input schema as 1mcp lists it), which the request's headers must then agree with. A tool
+    /// whose annotations are invalid mirrors nothing.
+    fn header_params(&self, method: &str, params: Option<&Map<String, Value>>) -> Vec<mcp_headers::HeaderParam> {
+        let Some(name) = params.and_then(|p| p.get("name")).and_then(Value::as_str).filter(|_| method == "tools/call")
+        else {
+            return Vec::new();
+        };
+        let tool = self
+            .registry
+            .items(ListKind::Tools)
+            .iter()
+            .find(|t| t.item.get("name").and_then(Value::as_str) == Some(name));
+        let schema = tool.and_then(|t| t.item.get("inputSchema"));
+        schema.and_then(|s| mcp_headers::header_params(s).ok()).unwrap_or_default()
     }
 
     /// Discovery and the lists, answered from the merged registry as the caller sees it.

@@ -143,6 +143,22 @@ impl Harness {
         }
     }
 
+    /// `message` POSTed as a stateless (2026-07-28) client sends it: no session, the revision in
+    /// `MCP-Protocol-Version` (`version`), and the `Mcp-Method` / `Mcp-Name` headers its body
+    /// implies.
+    fn modern_request(&self, version: Option<&str>, message: &Value) -> HttpRequest {
+        let method = message["method"].as_str().unwrap_or_default();
+        let headers = crate::mcp_headers::backend_headers(method, message["params"].as_object(), &[], None);
+        HttpRequest {
+            method: Some(HttpMethod::Post),
+            path: "/mcp".into(),
+            protocol_version: version.map(str::to_owned),
+            mcp_headers: crate::mcp_headers::McpHeaders::from_headers(headers),
+            body: message.to_string().into_bytes(),
+            ..self.request()
+        }
+    }
+
     /// Send `request` on a fresh exchange.
     fn send(&mut self, request: HttpRequest) -> ExchangeId {
         self.next_exchange += 1;

@@ -60,7 +60,8 @@ async fn first_line(lines: &mut mpsc::Receiver<String>, stop: &mut oneshot::Rece
 /// means the backend never started, a stop ends it.
 async fn post_first(conn: &Conn, first: &str, stop: &mut oneshot::Receiver<()>) -> Result<Response<Incoming>, LinkEnd> {
     let request = conn.request(Method::POST, &conn.url, Some(POST_ACCEPT), Some(first.to_owned()), None);
-    let request = request.map_err(|why| conn.link().handle_start_failed(&why))?;
+    let mut request = request.map_err(|why| conn.link().handle_start_failed(&why))?;
+    with_headers(&mut request, &Envelope::read(first.as_bytes()).stateless_headers);
     tokio::select! {
         _ = stop => Err(conn.link().handle_stop()),
         response = conn.send(request) => response.map_err(|why| conn.link().handle_start_failed(&why)),
@@ -94,6 +95,18 @@ async fn first_answer(
     false
 }
 
+/// Adds (or replaces) `headers` on `request`; one that is not a valid header is left out (the
+/// server then refuses the request, saying which).
+fn with_headers<B>(request: &mut hyper::Request<B>, headers: &[(String, String)]) {
+    for (name, value) in headers {
+        if let (Ok(name), Ok(value)) =
+            (hyper::header::HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value))
+        {
+            request.headers_mut().insert(name, value);
+        }
+    }
+}
+
 /// The facts of `response` to a POST of `kind` that carried `session`.
 fn post_answer<'a>(response: &'a Response<Incoming>, kind: MessageKind, session: Option<&Session>) -> PostAnswer<'a> {
     PostAnswer {
@@ -115,12 +128,13 @@ async fn relay(
     mut tasks: JoinSet<()>,
 ) -> LinkEnd {
     let mut stream = ServerStream::default();
+    let mut requests = Requests::default();
     let end = loop {
         let step = tokio::select! {
             _ = &mut stop => ControlFlow::Break(conn.link().handle_stop()),
             Some(message) = control.recv() => stream.follow(conn, message),
             Some(_) = tasks.join_next(), if !tasks.is_empty() => ControlFlow::Continue(()),
-            line = lines.recv(), if tasks.len() < MAX_IN_FLIGHT => spawn_post(conn, line, &mut tasks),
+            line = lines.recv(), if tasks.len() < MAX_IN_FLIGHT => spawn_post(conn, line, &mut tasks, &mut requests),
         };
         if let ControlFlow::Break(end) = step {
             break end;
@@ -131,11 +145,50 @@ async fn relay(
     end
 }
 
-/// Starts POSTing `line`; `None` (the driver dropped the handle) is the same as a stop.
-fn spawn_post(conn: &Arc<Conn>, line: Option<String>, tasks: &mut JoinSet<()>) -> ControlFlow<LinkEnd> {
+/// Starts POSTing `line`; `None` (the driver dropped the handle) is the same as a stop. A
+/// request the core cancels has its POST abandoned: its answer is no longer wanted, and for a
+/// long-lived one (a stateless server's `subscriptions/listen`) closing the stream is how the
+/// revision ends it.
+fn spawn_post(
+    conn: &Arc<Conn>,
+    line: Option<String>,
+    tasks: &mut JoinSet<()>,
+    requests: &mut Requests,
+) -> ControlFlow<LinkEnd> {
     let Some(line) = line else { return ControlFlow::Break(conn.link().handle_stop()) };
-    tasks.spawn(post(Arc::clone(conn), line));
+    let envelope = Envelope::read(line.as_bytes());
+    if envelope.method.as_deref() == Some("notifications/cancelled") {
+        requests.abandon(&line);
+    }
+    let id = request_id(&envelope);
+    let handle = tasks.spawn(post(Arc::clone(conn), line, envelope));
+    if let Some(id) = id {
+        requests.track(&id, handle);
+    }
     ControlFlow::Continue(())
+}
+
+/// The POSTs of requests still running, by request id (as JSON text), so a cancellation can
+/// end one. Finished ones are pruned as new ones come, so the map stays near `MAX_IN_FLIGHT`.
+#[derive(Default)]
+struct Requests(std::collections::BTreeMap<String, tokio::task::AbortHandle>);
+
+impl Requests {
+    fn track(&mut self, id: &Value, handle: tokio::task::AbortHandle) {
+        if self.0.len() >= MAX_IN_FLIGHT {
+            self.0.retain(|_, handle| !handle.is_finished());
+        }
+        self.0.insert(id.to_string(), handle);
+    }
+
+    /// `cancellation` (a `notifications/cancelled` line) names a request: stop waiting for it.
+    fn abandon(&mut self, cancellation: &str) {
+        let Ok(message) = serde_json::from_str::<Value>(cancellation) else { return };
+        let Some(id) = message.pointer("/params/requestId") else { return };
+        if let Some(handle) = self.0.remove(&id.to_string()) {
+            handle.abort();
+        }
+    }
 }
 
 /// The session's GET stream, opened when the link says so.
@@ -163,8 +216,7 @@ impl ServerStream {
 
 /// POSTs one message (with the session headers the link gives it, nothing once it is over)
 /// and delivers the answer.
-async fn post(conn: Arc<Conn>, line: String) {
-    let envelope = Envelope::read(line.as_bytes());
+async fn post(conn: Arc<Conn>, line: String, envelope: Envelope) {
     let kind = message_kind(&envelope);
     let session = {
         let link = conn.link();
@@ -177,7 +229,10 @@ async fn post(conn: Arc<Conn>, line: String) {
     let id = request_id(&envelope);
     let request = conn.request(Method::POST, &conn.url, Some(POST_ACCEPT), Some(line), session.as_ref());
     let response = match request {
-        Ok(request) => conn.send(request).await,
+        Ok(mut request) => {
+            with_headers(&mut request, &envelope.stateless_headers);
+            conn.send(request).await
+        }
         Err(why) => Err(why),
     };
     match response {

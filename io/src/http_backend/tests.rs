@@ -213,3 +213,109 @@ async fn stop_reports_stopped_promptly() {
         other => panic!("expected the exit, got {other:?}"),
     }
 }
+
+/// What a stateless server saw of each POST: (method, MCP-Protocol-Version, Mcp-Method, Mcp-Name).
+type SeenHeaders = Arc<Mutex<Vec<(String, Option<String>, Option<String>, Option<String>)>>>;
+
+/// Set when the body of a listen stream is dropped: the client closed it.
+struct Closed(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for Closed {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A stateless (2026-07-28) server in a box: no session; `subscriptions/listen` answers with an
+/// event stream that stays open (its acknowledgement first) until the client closes it.
+async fn stateless_server(seen: SeenHeaders, closed: Arc<std::sync::atomic::AtomicBool>) -> String {
+    let app = axum::Router::new().route(
+        "/mcp",
+        post(move |headers: HeaderMap, body: String| {
+            let (seen, closed) = (Arc::clone(&seen), Arc::clone(&closed));
+            async move {
+                let message: Value = serde_json::from_str(&body).unwrap_or_default();
+                let method = message["method"].as_str().unwrap_or_default().to_owned();
+                let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+                let entry = (method.clone(), header("mcp-protocol-version"), header("mcp-method"), header("mcp-name"));
+                seen.lock().unwrap_or_else(PoisonError::into_inner).push(entry);
+                if method == "subscriptions/listen" {
+                    let ack = json!({"jsonrpc": "2.0", "method": "notifications/subscriptions/acknowledged",
+                        "params": {"notifications": {}}});
+                    let guard = Closed(closed);
+                    let first = futures_util::stream::once(async move {
+                        Ok::<_, std::io::Error>(Bytes::from(format!("event: message\ndata: {ack}\n\n")))
+                    });
+                    let open = futures_util::StreamExt::map(
+                        futures_util::stream::pending::<Result<Bytes, std::io::Error>>(),
+                        move |b| {
+                            let _keep = &guard;
+                            b
+                        },
+                    );
+                    let body = axum::body::Body::from_stream(futures_util::StreamExt::chain(first, open));
+                    let mut response = axum::response::Response::new(body);
+                    response.headers_mut().insert("content-type", HeaderValue::from_static("text/event-stream"));
+                    return response;
+                }
+                let answer = match message.get("id") {
+                    Some(id) => {
+                        json!({"jsonrpc": "2.0", "id": id, "result": {"resultType": "complete", "echo": method}})
+                    }
+                    None => {
+                        return axum::response::Response::builder()
+                            .status(202)
+                            .body(axum::body::Body::empty())
+                            .unwrap_or_default();
+                    }
+                };
+                let mut response = axum::response::Response::new(axum::body::Body::from(answer.to_string()));
+                response.headers_mut().insert("content-type", HeaderValue::from_static("application/json"));
+                response
+            }
+        }),
+    );
+    let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+        Ok(listener) => listener,
+        Err(e) => panic!("bind: {e}"),
+    };
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://127.0.0.1:{port}/mcp")
+}
+
+#[tokio::test]
+async fn stateless_requests_carry_their_revision_and_metadata_headers_and_a_cancelled_listen_is_closed() {
+    let (seen, closed) = (SeenHeaders::default(), Arc::new(std::sync::atomic::AtomicBool::new(false)));
+    let url = stateless_server(Arc::clone(&seen), Arc::clone(&closed)).await;
+    let (tx, mut rx) = mpsc::channel(16);
+    let Ok(handle) = connect(&BackendKey::server("t"), Gen(1), &config(&url), 1024, tx) else {
+        panic!("connect failed")
+    };
+    assert!(matches!(next(&mut rx).await, Input::BackendSpawned { .. }));
+    let meta = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}});
+    let write = |line: Value| assert_eq!(handle.write(line.to_string()), Ok(()));
+    write(json!({"jsonrpc": "2.0", "id": 0, "method": "server/discover", "params": {"_meta": meta}}));
+    assert_eq!(line_of(next(&mut rx).await)["result"]["echo"], "server/discover", "no initialize needed");
+    write(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "echo", "_meta": meta}}));
+    assert_eq!(line_of(next(&mut rx).await)["id"], 1);
+    write(
+        json!({"jsonrpc": "2.0", "id": 2, "method": "subscriptions/listen", "params": {"notifications": {}, "_meta": meta}}),
+    );
+    assert_eq!(line_of(next(&mut rx).await)["method"], "notifications/subscriptions/acknowledged");
+    assert!(!closed.load(std::sync::atomic::Ordering::SeqCst), "the listen stream stays open");
+    write(json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 2}}));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !closed.load(std::sync::atomic::Ordering::SeqCst) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(closed.load(std::sync::atomic::Ordering::SeqCst), "cancelling the listen closes its stream");
+    let seen = seen.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    let revision = Some("2026-07-28".to_owned());
+    assert_eq!(seen[0], ("server/discover".to_owned(), revision.clone(), Some("server/discover".to_owned()), None));
+    assert_eq!(
+        seen[1],
+        ("tools/call".to_owned(), revision.clone(), Some("tools/call".to_owned()), Some("echo".to_owned()))
+    );
+    assert_eq!(seen[2].1, revision, "the listen too");
+}

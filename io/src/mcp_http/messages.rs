@@ -24,6 +24,10 @@ pub(crate) fn quote(text: &str) -> String {
 pub(crate) struct Envelope {
     pub(crate) id: Option<Value>,
     pub(crate) method: Option<String>,
+    /// For a request of the stateless revision (its `_meta` names it): the headers its POST
+    /// carries, `MCP-Protocol-Version` (equal to the `_meta`'s, as the revision requires),
+    /// `Mcp-Method` and `Mcp-Name`.
+    pub(crate) stateless_headers: Vec<(String, String)>,
 }
 
 impl Envelope {
@@ -33,6 +37,7 @@ impl Envelope {
             Ok(Value::Object(map)) => Envelope {
                 id: map.get("id").cloned(),
                 method: map.get("method").and_then(Value::as_str).map(str::to_owned),
+                stateless_headers: stateless_headers(&map),
             },
             _ => Envelope::default(),
         }
@@ -41,6 +46,23 @@ impl Envelope {
     pub(crate) fn is_request(&self) -> bool {
         self.method.is_some() && self.id.is_some()
     }
+}
+
+/// The headers of a stateless-revision request (see [`Envelope::stateless_headers`]); none for
+/// anything else.
+fn stateless_headers(message: &serde_json::Map<String, Value>) -> Vec<(String, String)> {
+    let (Some(method), Some(_)) = (message.get("method").and_then(Value::as_str), message.get("id")) else {
+        return Vec::new();
+    };
+    let params = message.get("params").and_then(Value::as_object);
+    let version = params
+        .and_then(|p| p.get("_meta"))
+        .and_then(|m| m.get("io.modelcontextprotocol/protocolVersion"))
+        .and_then(Value::as_str);
+    let Some(version) = version else { return Vec::new() };
+    let mut headers = vec![("MCP-Protocol-Version".to_owned(), version.to_owned())];
+    headers.extend(onemcp_core::mcp_headers::backend_headers(method, params, &[], None));
+    headers
 }
 
 /// True if `message` is a response (result or error) to request `id`.

@@ -19,26 +19,14 @@ fn modern_meta(capabilities: Value, log_level: Option<&str>) -> Value {
 /// Send a modern request (the right header, no session) and return its exchange.
 fn send_modern(h: &mut Harness, id: Value, method: &str, mut params: Value, meta: Value) -> ExchangeId {
     params["_meta"] = meta;
-    let request = HttpRequest {
-        method: Some(HttpMethod::Post),
-        path: "/mcp".into(),
-        protocol_version: Some("2026-07-28".into()),
-        body: json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string().into_bytes(),
-        ..h.request()
-    };
+    let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+    let request = h.modern_request(Some("2026-07-28"), &message);
     h.send(request)
 }
 
 /// A POST to `/mcp?query` without a session, carrying `version` in the MCP-Protocol-Version header.
 fn stateless_post_at(h: &mut Harness, query: &str, version: Option<&str>, message: Value) -> (u16, Value) {
-    let request = HttpRequest {
-        method: Some(HttpMethod::Post),
-        path: "/mcp".into(),
-        query: query.into(),
-        protocol_version: version.map(str::to_owned),
-        body: message.to_string().into_bytes(),
-        ..h.request()
-    };
+    let request = HttpRequest { query: query.into(), ..h.modern_request(version, &message) };
     let exchange = h.send(request);
     h.json_response(exchange)
 }
@@ -492,4 +480,47 @@ fn a_listen_stream_subscribes_its_resources_once_per_backend_and_releases_them_w
     let release = h.backend_writes("alpha");
     assert_eq!((&release[0]["method"], &release[0]["params"]["uri"]), (&json!("resources/unsubscribe"), &json!(uri)));
     assert_eq!(h.hub.stats().sessions, 0);
+}
+
+#[test]
+fn the_request_metadata_headers_must_say_what_the_body_says() {
+    let mut h = Harness::new(&[("alpha", server(true))]);
+    let annotated = json!({"type": "object", "properties": {"region": {"type": "string", "x-mcp-header": "Region"}}});
+    h.bring_up("alpha", &["echo"]);
+    let tools = &mut h.hub.backends.get_mut(&bk("alpha")).expect("alpha").catalog.tools;
+    tools.push(json!({"name": "where", "inputSchema": annotated}).as_object().cloned().unwrap_or_default());
+    h.hub.rebuild_registry();
+    h.drain();
+    let meta = modern_meta(json!({}), None);
+    let call = |name: &str, args: Value| {
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": name, "arguments": args, "_meta": meta}})
+    };
+    // Mcp-Name naming another tool than the body.
+    let message = call("alpha_1mcp_echo", json!({}));
+    let mut request = h.modern_request(Some("2026-07-28"), &message);
+    request.mcp_headers =
+        crate::mcp_headers::McpHeaders::from_headers([("Mcp-Method", "tools/call"), ("Mcp-Name", "alpha_1mcp_where")]);
+    let x = h.send(request);
+    let (status, body) = h.json_response(x);
+    assert_eq!((status, &body["error"]["code"]), (400, &json!(code::HEADER_MISMATCH)), "{body}");
+    // No Mcp-Method at all.
+    let mut request = h.modern_request(Some("2026-07-28"), &message);
+    request.mcp_headers = crate::mcp_headers::McpHeaders::default();
+    let x = h.send(request);
+    assert_eq!(h.json_response(x).1["error"]["code"], code::HEADER_MISMATCH);
+    // A tool that mirrors a parameter into a header: the value must be in it.
+    let message = call("alpha_1mcp_where", json!({"region": "eu"}));
+    let x = h.send(h.modern_request(Some("2026-07-28"), &message));
+    let body = h.json_response(x).1;
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("Region")), "{body}");
+    assert!(h.backend_writes("alpha").is_empty(), "nothing refused reached the backend");
+    let mut request = h.modern_request(Some("2026-07-28"), &message);
+    request.mcp_headers = crate::mcp_headers::McpHeaders::from_headers([
+        ("Mcp-Method", "tools/call"),
+        ("Mcp-Name", "alpha_1mcp_where"),
+        ("Mcp-Param-Region", "eu"),
+    ]);
+    h.send(request);
+    assert_eq!(h.backend_writes("alpha")[0]["params"]["name"], "where", "agreeing headers pass");
 }

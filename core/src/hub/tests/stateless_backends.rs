@@ -51,13 +51,8 @@ impl Harness {
 /// A modern request from a client declaring `capabilities`.
 fn modern(h: &mut Harness, id: u64, method: &str, mut params: Value, capabilities: Value) -> ExchangeId {
     params["_meta"] = json!({VERSION: "2026-07-28", CAPABILITIES: capabilities});
-    let request = HttpRequest {
-        method: Some(HttpMethod::Post),
-        path: "/mcp".into(),
-        protocol_version: Some("2026-07-28".into()),
-        body: json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string().into_bytes(),
-        ..h.request()
-    };
+    let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+    let request = h.modern_request(Some("2026-07-28"), &message);
     h.send(request)
 }
 
