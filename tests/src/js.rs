@@ -43,6 +43,81 @@ pub fn server_everything_js() -> PathBuf {
     js_dir().join("node_modules/@modelcontextprotocol/server-everything/dist/index.js")
 }
 
+/// The entry points of the TypeScript SDK v2 split packages in `target/js` that speak the stateless
+/// 2026-07-28 revision: `@modelcontextprotocol/server`, `client` and `node` (the HTTP adapter).
+pub fn sdk_v2_packages() -> [PathBuf; 3] {
+    ["server", "client", "node"]
+        .map(|package| js_dir().join("node_modules/@modelcontextprotocol").join(package).join("dist/index.mjs"))
+}
+
+/// `tests/js/modern-server.mjs`: a stateless-only TypeScript SDK v2 server (refuses `initialize`)
+/// with a plain tool and one that elicits through an InputRequiredResult.
+pub fn modern_server_js() -> PathBuf {
+    workspace_root().join("tests/js/modern-server.mjs")
+}
+
+/// `tests/js/modern-client.mjs`: the TypeScript SDK v2 client pinned to 2026-07-28 (or the 1.x
+/// client in a legacy session), driven by a JSON plan, reporting checks.
+pub fn modern_client_js() -> PathBuf {
+    workspace_root().join("tests/js/modern-client.mjs")
+}
+
+/// `tests/py/modern_client.py`: the Python SDK client in the 2026-07-28 revision, same plan and
+/// report as [`modern_client_js`].
+pub fn modern_client_py() -> PathBuf {
+    workspace_root().join("tests/py/modern_client.py")
+}
+
+/// [`modern_server_js`] serving streamable HTTP on 127.0.0.1; killed when dropped. What it was
+/// sent (one JSON line per request, on its stderr) is printed if the test is failing.
+#[derive(Debug)]
+pub struct ModernServer {
+    /// `http://127.0.0.1:PORT/mcp`.
+    pub url: String,
+    _child: tokio::process::Child,
+    log: tempfile::NamedTempFile,
+}
+
+impl ModernServer {
+    /// Starts the server and waits (bounded) for its `listening on <url>` line.
+    pub async fn start() -> ModernServer {
+        let log = tempfile::Builder::new().prefix("onemcp-modern-server-").tempfile().expect("create a log file");
+        let stderr = log.reopen().expect("reopen the log file");
+        let mut child = tokio::process::Command::new(node_binary())
+            .arg(modern_server_js())
+            .env("ONEMCP_JS_DIR", js_dir())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn modern-server.mjs");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        let mut reader = tokio::io::BufReader::new(stdout);
+        let read = tokio::io::AsyncBufReadExt::read_line(&mut reader, &mut line);
+        crate::bounded("modern-server.mjs's `listening on` line", read).await.expect("read its stdout");
+        let Some(url) = line.trim().strip_prefix("listening on ") else {
+            let log = std::fs::read_to_string(log.path()).unwrap_or_default();
+            panic!("modern-server.mjs did not start: stdout {line:?}, stderr:\n{log}");
+        };
+        ModernServer { url: url.to_owned(), _child: child, log }
+    }
+
+    /// Everything the server logged so far: the requests it saw and what it refused.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap_or_default()
+    }
+}
+
+impl Drop for ModernServer {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- modern-server.mjs ({}) saw ---\n{}--- end ---", self.url, self.log());
+        }
+    }
+}
+
 fn running_in_ci() -> bool {
     std::env::var("CI").is_ok_and(|value| value == "true" || value == "1")
 }
