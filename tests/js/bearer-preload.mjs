@@ -6,11 +6,15 @@
 // `Authorization: Bearer $ONEMCP_TOKEN` unless it carries an Authorization header already.
 // Requests to any other origin are left alone.
 //
+// It also wraps `node:http`'s `request`, which some scenarios use for hand-made requests (the
+// 2026-07-28 header-validation ones).
+//
 // It installs undici's global dispatcher (the one Node's fetch, the SDK's transports and
 // undici's `request` all use) wrapped in an interceptor. undici is the one the conformance suite
 // itself depends on, found from target/js (ONEMCP_JS_DIR, default ../../target/js from this file).
 
-import { createRequire } from 'node:module';
+import http from 'node:http';
+import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -76,3 +80,16 @@ setGlobalDispatcher(
     dispatch(sameOrigin(options.origin) ? { ...options, headers: withBearer(options.headers) } : options, handler),
   ),
 );
+
+// Hand-made requests through node:http to the same origin get the bearer too.
+const httpRequest = http.request;
+http.request = function request(options, ...rest) {
+  if (options && typeof options === 'object' && !(options instanceof URL)) {
+    const target = `${options.protocol ?? 'http:'}//${options.hostname ?? options.host}${options.port ? `:${options.port}` : ''}`;
+    if (sameOrigin(target)) {
+      return httpRequest.call(this, { ...options, headers: withBearer(options.headers) }, ...rest);
+    }
+  }
+  return httpRequest.call(this, options, ...rest);
+};
+syncBuiltinESMExports();

@@ -178,26 +178,42 @@ fn failing_scored(suite: ConformanceSuite, results: &SuiteResults) -> Vec<String
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn proxy_with_a_stateless_stdio_backend_scores_what_the_fixture_scores_on_the_2026_07_28_requirements() {
+/// The 2026-07-28 requirement set directly against the fixture and through 1mcp with the
+/// fixture as a stateless backend (`backend`): every scored scenario passes both ways, and no
+/// scenario at all (scored, pending or extension) comes out differently through 1mcp.
+async fn stateless_leg(leg: &str, backend: Value) {
     let suite = ConformanceSuite::Modern20260728;
-    let test = "proxy_with_a_stateless_stdio_backend_scores_what_the_fixture_scores_on_the_2026_07_28_requirements";
-    if tooling(test, suite).is_none() {
-        return;
-    }
     let direct = direct_results(suite).await;
-    let mut backend = stdio_backend();
-    backend["protocol"] = json!("2026-07-28");
     let daemon = Daemon::start(&json!({"mcpServers": {"conformance": backend}})).await;
     daemon.wait_ready().await;
     let proxy = run_conformance_with_token(suite, &daemon.url, daemon.token.as_deref()).await;
-    eprintln!("{}", outcome_table(&format!("{} — direct vs 1mcp (stateless stdio)", suite.label()), &direct, &proxy));
+    let table = outcome_table(&format!("{} — direct vs 1mcp ({leg})", suite.label()), &direct, &proxy);
+    eprintln!("{table}");
     assert_eq!(failing_scored(suite, &direct), Vec::<String>::new(), "the fixture itself");
-    assert_eq!(
-        failing_scored(suite, &proxy),
-        Vec::<String>::new(),
-        "a stateless client of a stateless backend through 1mcp: every scored scenario, as directly"
-    );
+    assert_eq!(failing_scored(suite, &proxy), Vec::<String>::new(), "every scored scenario through 1mcp ({leg})");
+    assert_eq!(pass_map(&proxy), pass_map(&direct), "1mcp ({leg}) changes conformance outcomes:{table}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_with_a_stateless_stdio_backend_scores_what_the_fixture_scores_on_the_2026_07_28_requirements() {
+    let test = "proxy_with_a_stateless_stdio_backend_scores_what_the_fixture_scores_on_the_2026_07_28_requirements";
+    if tooling(test, ConformanceSuite::Modern20260728).is_none() {
+        return;
+    }
+    let mut backend = stdio_backend();
+    backend["protocol"] = json!("2026-07-28");
+    stateless_leg("stateless stdio backend", backend).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_with_a_stateless_http_backend_scores_what_the_fixture_scores_on_the_2026_07_28_requirements() {
+    let test = "proxy_with_a_stateless_http_backend_scores_what_the_fixture_scores_on_the_2026_07_28_requirements";
+    if tooling(test, ConformanceSuite::Modern20260728).is_none() {
+        return;
+    }
+    let fixture = HttpFixture::start().await;
+    let backend = json!({"type": "http", "url": fixture.url, "prefix": false, "protocol": "2026-07-28"});
+    stateless_leg("stateless HTTP backend", backend).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -282,3 +282,29 @@ fn failed_starts_and_stops_before_anything_happened() {
     assert_eq!(stopped.handle_stop(), LinkEnd::Stopped);
     assert_eq!(stopped.session_to_end(), None);
 }
+
+#[test]
+fn a_stateless_request_carries_its_revision_and_its_tools_header_parameters() {
+    let mut link = HttpLink::new(HttpFlavor::Streamable);
+    let meta = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28"});
+    let call = json!({"name": "where", "arguments": {"region": "eu-west"}, "_meta": meta});
+    let headers = |link: &HttpLink, method: &str, params: &Value| link.stateless_headers(method, params.as_object());
+    let before = headers(&link, "tools/call", &call);
+    assert_eq!(
+        before,
+        [("MCP-Protocol-Version", "2026-07-28"), ("Mcp-Method", "tools/call"), ("Mcp-Name", "where")]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    );
+    let schema = json!({"type": "object", "properties": {"region": {"type": "string", "x-mcp-header": "Region"}}});
+    let page = json!({"jsonrpc": "2.0", "id": 1, "result": {"tools": [{"name": "where", "inputSchema": schema}]}});
+    link.learn_tools(page.to_string().as_bytes());
+    let after = headers(&link, "tools/call", &call);
+    assert!(after.contains(&("Mcp-Param-Region".to_owned(), "eu-west".to_owned())), "{after:?}");
+    // A legacy request (no revision in _meta) carries none of them.
+    assert!(headers(&link, "tools/call", &json!({"name": "where"})).is_empty());
+    // A tool listed again without annotations mirrors nothing any more.
+    let page =
+        json!({"jsonrpc": "2.0", "id": 2, "result": {"tools": [{"name": "where", "inputSchema": {"type": "object"}}]}});
+    link.learn_tools(page.to_string().as_bytes());
+    assert!(!headers(&link, "tools/call", &call).iter().any(|(k, _)| k.starts_with("Mcp-Param-")));
+}

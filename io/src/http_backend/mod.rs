@@ -165,6 +165,24 @@ impl Conn {
         builder.body(Full::new(body.map(Bytes::from).unwrap_or_default())).map_err(|e| e.to_string())
     }
 
+    /// What the link learns from (an event of) the answer to a POST of `kind`; `lists_tools`
+    /// when the POST was a `tools/list`.
+    fn answer_data(&self, kind: MessageKind, lists_tools: bool, data: &[u8]) {
+        let mut link = self.link();
+        link.handle_answer_data(kind, data);
+        if lists_tools {
+            link.learn_tools(data);
+        }
+    }
+
+    /// The headers of a stateless-revision request's POST; none for other messages.
+    fn stateless_headers(&self, envelope: &Envelope) -> Vec<(String, String)> {
+        match (&envelope.method, &envelope.stateless_params) {
+            (Some(method), Some(params)) => self.link().stateless_headers(method, Some(params)),
+            _ => Vec::new(),
+        }
+    }
+
     /// Sends `request`; a failure is described with the (redacted) URL.
     async fn send(&self, request: Request<Full<Bytes>>) -> Result<Response<Incoming>, String> {
         self.client.request(request).await.map_err(|e| format!("cannot reach {}: {}", self.shown, error_text(&e)))

@@ -61,7 +61,7 @@ async fn first_line(lines: &mut mpsc::Receiver<String>, stop: &mut oneshot::Rece
 async fn post_first(conn: &Conn, first: &str, stop: &mut oneshot::Receiver<()>) -> Result<Response<Incoming>, LinkEnd> {
     let request = conn.request(Method::POST, &conn.url, Some(POST_ACCEPT), Some(first.to_owned()), None);
     let mut request = request.map_err(|why| conn.link().handle_start_failed(&why))?;
-    with_headers(&mut request, &Envelope::read(first.as_bytes()).stateless_headers);
+    with_headers(&mut request, &conn.stateless_headers(&Envelope::read(first.as_bytes())));
     tokio::select! {
         _ = stop => Err(conn.link().handle_stop()),
         response = conn.send(request) => response.map_err(|why| conn.link().handle_start_failed(&why)),
@@ -230,7 +230,7 @@ async fn post(conn: Arc<Conn>, line: String, envelope: Envelope) {
     let request = conn.request(Method::POST, &conn.url, Some(POST_ACCEPT), Some(line), session.as_ref());
     let response = match request {
         Ok(mut request) => {
-            with_headers(&mut request, &envelope.stateless_headers);
+            with_headers(&mut request, &conn.stateless_headers(&envelope));
             conn.send(request).await
         }
         Err(why) => Err(why),
@@ -256,6 +256,8 @@ async fn deliver(
 ) {
     let status = response.status().as_u16();
     let id = request_id(&envelope);
+    // A stateless server's tool list says which call parameters go into headers.
+    let lists_tools = envelope.method.as_deref() == Some("tools/list");
     match verdict {
         // Nothing is replayed: the core fails what is in flight and starts over.
         PostVerdict::Ended(end) => {
@@ -263,11 +265,11 @@ async fn deliver(
             return;
         }
         PostVerdict::DeliverStream => {
-            if !deliver_event_stream(&conn, response, id.as_ref(), kind).await {
+            if !deliver_event_stream(&conn, response, id.as_ref(), (kind, lists_tools)).await {
                 return;
             }
         }
-        _ => deliver_json(&conn, response, id.as_ref(), kind).await,
+        _ => deliver_json(&conn, response, id.as_ref(), (kind, lists_tools)).await,
     }
     if conn.link().handle_delivered(kind, status) {
         let _ = conn.control.send(Control::OpenStream);
@@ -280,13 +282,13 @@ async fn deliver_event_stream(
     conn: &Conn,
     response: Response<Incoming>,
     id: Option<&Value>,
-    kind: MessageKind,
+    (kind, lists_tools): (MessageKind, bool),
 ) -> bool {
     let mut events = mcp_http::event_stream(response.into_body(), conn.max_line);
     let mut answered = false;
     while let Some(item) = events.next().await {
         if let Ok(parsed) = &item {
-            conn.link().handle_answer_data(kind, parsed.event.data.as_bytes());
+            conn.answer_data(kind, lists_tools, parsed.event.data.as_bytes());
         }
         match conn.event(item).await {
             Ok(message) => answered |= message.is_some_and(|m| is_response_to(&m, id)),
@@ -305,11 +307,16 @@ async fn deliver_event_stream(
 }
 
 /// Delivers an answer that is a whole body (JSON, or an error status).
-async fn deliver_json(conn: &Conn, response: Response<Incoming>, id: Option<&Value>, kind: MessageKind) {
+async fn deliver_json(
+    conn: &Conn,
+    response: Response<Incoming>,
+    id: Option<&Value>,
+    (kind, lists_tools): (MessageKind, bool),
+) {
     let status = response.status().as_u16();
     let body = mcp_http::read_body(response.into_body(), conn.max_line).await;
     if let Ok(body) = &body {
-        conn.link().handle_answer_data(kind, body);
+        conn.answer_data(kind, lists_tools, body);
     }
     deliver_body(conn, status, body, id).await;
 }

@@ -24,20 +24,19 @@ pub(crate) fn quote(text: &str) -> String {
 pub(crate) struct Envelope {
     pub(crate) id: Option<Value>,
     pub(crate) method: Option<String>,
-    /// For a request of the stateless revision (its `_meta` names it): the headers its POST
-    /// carries, `MCP-Protocol-Version` (equal to the `_meta`'s, as the revision requires),
-    /// `Mcp-Method` and `Mcp-Name`.
-    pub(crate) stateless_headers: Vec<(String, String)>,
+    /// A request's params, kept for a stateless-revision request (its `_meta` names the
+    /// revision): its POST's headers are made from them.
+    pub(crate) stateless_params: Option<serde_json::Map<String, Value>>,
 }
 
 impl Envelope {
     /// Reads `bytes`; anything unparseable reads as an empty envelope (the peer will answer it).
     pub(crate) fn read(bytes: &[u8]) -> Envelope {
         match serde_json::from_slice::<Value>(bytes) {
-            Ok(Value::Object(map)) => Envelope {
+            Ok(Value::Object(mut map)) => Envelope {
                 id: map.get("id").cloned(),
                 method: map.get("method").and_then(Value::as_str).map(str::to_owned),
-                stateless_headers: stateless_headers(&map),
+                stateless_params: stateless_params(&mut map),
             },
             _ => Envelope::default(),
         }
@@ -48,21 +47,18 @@ impl Envelope {
     }
 }
 
-/// The headers of a stateless-revision request (see [`Envelope::stateless_headers`]); none for
-/// anything else.
-fn stateless_headers(message: &serde_json::Map<String, Value>) -> Vec<(String, String)> {
-    let (Some(method), Some(_)) = (message.get("method").and_then(Value::as_str), message.get("id")) else {
-        return Vec::new();
-    };
-    let params = message.get("params").and_then(Value::as_object);
-    let version = params
-        .and_then(|p| p.get("_meta"))
-        .and_then(|m| m.get("io.modelcontextprotocol/protocolVersion"))
-        .and_then(Value::as_str);
-    let Some(version) = version else { return Vec::new() };
-    let mut headers = vec![("MCP-Protocol-Version".to_owned(), version.to_owned())];
-    headers.extend(onemcp_core::mcp_headers::backend_headers(method, params, &[], None));
-    headers
+/// The params of a stateless-revision request (see [`Envelope::stateless_params`]), taken out
+/// of the parsed `message`; none for anything else.
+fn stateless_params(message: &mut serde_json::Map<String, Value>) -> Option<serde_json::Map<String, Value>> {
+    if !message.contains_key("id") || !message.contains_key("method") {
+        return None;
+    }
+    let params = message.get("params").and_then(Value::as_object)?;
+    params.get("_meta")?.get("io.modelcontextprotocol/protocolVersion")?;
+    match message.remove("params") {
+        Some(Value::Object(params)) => Some(params),
+        _ => None,
+    }
 }
 
 /// True if `message` is a response (result or error) to request `id`.
