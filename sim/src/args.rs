@@ -40,11 +40,18 @@ pub fn parse_faults(text: &str) -> Result<Faults, String> {
 /// The world flags of `args` over the defaults: `--steps K`, `--liveness-steps K` (most steps
 /// the world may take to settle once faults stop; too few is a way to see a failure),
 /// `--clients N`, `--backends N`,
-/// `--colliding-ids on|off`, `--views on|off`, `--roots on|off`, `--auth on|off`, `--faults
-/// all|off|PLAN` and `--spare-relists` (keeps hangs off the hub's relists, as before cf970f7 gave them a timeout). A flag
+/// `--colliding-ids on|off`, `--views on|off`, `--roots on|off`, `--auth on|off`,
+/// `--stateless on|off`, `--faults
+/// all|off|PLAN`, `--spare-relists` (keeps hangs off the hub's relists, as before cf970f7 gave them a timeout)
+/// `--fresh-retry-tokens` (a stateless retry brings a progress token of its own) and
+/// `--without KIND,KIND` (fault kinds off whatever the seed draws, e.g. `world.reload_every_ms`). A flag
 /// left out is drawn from the seed, as before.
 pub fn parse_options(args: &[String]) -> Result<SimOptions, String> {
-    let mut options = SimOptions { faulty_relists: !has(args, "--spare-relists"), ..SimOptions::default() };
+    let mut options = SimOptions {
+        faulty_relists: !has(args, "--spare-relists"),
+        fresh_retry_tokens: has(args, "--fresh-retry-tokens"),
+        ..SimOptions::default()
+    };
     if let Some(steps) = number(args, "--steps")? {
         options.steps = steps;
     }
@@ -57,6 +64,10 @@ pub fn parse_options(args: &[String]) -> Result<SimOptions, String> {
     options.views = on_off(args, "--views")?;
     options.roots = on_off(args, "--roots")?;
     options.auth = on_off(args, "--auth")?;
+    options.stateless = on_off(args, "--stateless")?;
+    if let Some(kinds) = flag(args, "--without") {
+        options.without = kinds.split(',').filter(|k| !k.is_empty()).map(str::to_owned).collect();
+    }
     if let Some(faults) = flag(args, "--faults") {
         options.faults = parse_faults(faults)?;
     }
@@ -86,6 +97,7 @@ pub fn run_args(seed: u64, options: &SimOptions) -> Vec<String> {
         ("--views", options.views),
         ("--roots", options.roots),
         ("--auth", options.auth),
+        ("--stateless", options.stateless),
     ];
     for (name, value) in switches {
         if let Some(on) = value {
@@ -100,6 +112,13 @@ pub fn run_args(seed: u64, options: &SimOptions) -> Vec<String> {
     if !options.faulty_relists {
         args.push("--spare-relists".into());
     }
+    if options.fresh_retry_tokens {
+        args.push("--fresh-retry-tokens".into());
+    }
+    if !options.without.is_empty() {
+        args.push("--without".into());
+        args.push(options.without.join(","));
+    }
     args
 }
 
@@ -111,7 +130,7 @@ pub fn command(seed: u64, options: &SimOptions) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{BackendFaults, ClientFaults, WorldFaults};
+    use crate::{BackendFaults, BridgeFaults, ClientFaults, WorldFaults};
 
     fn words(line: &str) -> Vec<String> {
         line.split_whitespace().map(str::to_owned).collect()
@@ -132,6 +151,7 @@ mod tests {
                 per_session: Some("beta".into()),
                 storm: Some("alpha".into()),
             },
+            bridge: BridgeFaults { ask: 0.5, tamper: 0.125, ..BridgeFaults::default() },
         };
         let options = SimOptions {
             steps: 321,
@@ -142,8 +162,11 @@ mod tests {
             views: Some(false),
             roots: Some(true),
             auth: Some(false),
+            stateless: Some(true),
             faults: Faults::Plan(plan),
             faulty_relists: false,
+            fresh_retry_tokens: true,
+            without: vec!["world.storm".into(), "bridge.abandon".into()],
             ..SimOptions::default()
         };
         let line = command(42, &options);

@@ -2,10 +2,14 @@
 //!
 //! It answers `initialize`, the lists (optionally paginated) and `tools/call echo`, each after
 //! a seeded delay so answers overtake each other, and misbehaves as its [`BackendFaults`] say.
+//! In worlds with stateless clients it also asks its client something in the middle of a call
+//! (elicitation, sampling or roots, sometimes for several rounds), logs and reports progress
+//! about the call, as its [`BridgeFaults`] say; what it says about a call names the call's
+//! payload (`_meta["sim/about"]`, `data.about`), so the ledger knows whose it is.
 //! It returns what it wants to happen as [`Scheduled`] acts; the world queues them, so a line
 //! "written" at time t reaches the hub at t, in write order (a pipe does not reorder).
 
-use crate::faults::{BackendFaults, below, between, chance};
+use crate::faults::{BackendFaults, BridgeFaults, below, between, chance, pick};
 use crate::invariants::FAKE_TOOL_ERROR;
 use onemcp_core::{ExitInfo, Gen};
 use rand_chacha::ChaCha8Rng;
@@ -30,6 +34,14 @@ pub enum BackendAct {
         /// Backend-side id of the request this line answers.
         answers: Option<u64>,
     },
+    /// Write one stdout line about the call the process knows as `call` (a question, a log
+    /// message, progress): not written once the hub has told it that call is cancelled.
+    MidCall {
+        /// The line.
+        line: String,
+        /// Backend-side id of the call it is about.
+        call: u64,
+    },
     /// Die on its own.
     Crash,
     /// Report the end of a process the hub asked to stop.
@@ -53,12 +65,30 @@ enum ProcState {
     Dead,
 }
 
+/// A call waiting for its client's answer to the question it asked.
+#[derive(Debug)]
+struct Asking {
+    /// The call's id, as the hub sent it.
+    call_id: Value,
+    /// The call itself.
+    call: Value,
+    /// Questions asked for it so far.
+    round: u32,
+}
+
+/// Most questions a server asks for one call.
+const MAX_ROUNDS: u32 = 3;
+
 /// One incarnation (generation) of the backend process.
 #[derive(Debug)]
 struct Proc {
     state: ProcState,
     /// Requests it was asked to drop (only honoured ones).
     cancelled: BTreeSet<u64>,
+    /// Requests the hub said are cancelled, honoured or not: nothing more is said about them.
+    told_cancelled: BTreeSet<u64>,
+    /// Calls waiting for their question's answer, by the question's id (`q-<n>`).
+    asking: BTreeMap<String, Asking>,
     /// Cursor-less `tools/list` requests seen; a second one means the hub is re-listing a
     /// ready server (after `list_changed`), not starting it.
     tool_lists: u32,
@@ -135,6 +165,12 @@ pub struct FakeBackend {
     pub roots_rng: ChaCha8Rng,
     /// Roots questions asked (their ids are `roots-<n>`).
     pub roots_asked: u64,
+    /// What it asks, logs and reports mid-call (stateless worlds; all zero otherwise).
+    pub bridge: BridgeFaults,
+    /// The draws of its mid-call questions, logs and progress: a stream of their own.
+    pub bridge_rng: ChaCha8Rng,
+    /// Questions asked mid-call (their ids are `q-<n>`).
+    pub questions: u64,
 }
 
 impl FakeBackend {
@@ -154,6 +190,9 @@ impl FakeBackend {
             asks_roots: false,
             roots_rng: ChaCha8Rng::seed_from_u64(0),
             roots_asked: 0,
+            bridge: BridgeFaults::default(),
+            bridge_rng: ChaCha8Rng::seed_from_u64(0),
+            questions: 0,
         }
     }
 
@@ -165,7 +204,14 @@ impl FakeBackend {
 
     /// The hub asked for a new incarnation.
     pub fn handle_spawn(&mut self, rng: &mut ChaCha8Rng, faults_on: bool, generation: Gen) -> Vec<Scheduled> {
-        self.procs.insert(generation, Proc { state: ProcState::Starting, cancelled: BTreeSet::new(), tool_lists: 0 });
+        let proc = Proc {
+            state: ProcState::Starting,
+            cancelled: BTreeSet::new(),
+            told_cancelled: BTreeSet::new(),
+            asking: BTreeMap::new(),
+            tool_lists: 0,
+        };
+        self.procs.insert(generation, proc);
         if self.storm {
             let up = between(rng, 1, 20) * MS;
             let down = up + between(rng, 1, 30) * MS;
@@ -208,6 +254,13 @@ impl FakeBackend {
             BackendAct::Line { answers, .. } if p.state == ProcState::Running => {
                 if answers.is_some_and(|id| p.cancelled.contains(&id)) { Fired::Dropped } else { Fired::Deliver }
             }
+            BackendAct::MidCall { call, .. } if p.state == ProcState::Running => {
+                if p.told_cancelled.contains(call) {
+                    Fired::Dropped
+                } else {
+                    Fired::Deliver
+                }
+            }
             BackendAct::Crash if p.state != ProcState::Dead => {
                 p.state = ProcState::Dead;
                 Fired::Exit(ExitInfo { code: Some(1), signal: None, reason: None })
@@ -240,6 +293,9 @@ impl FakeBackend {
             (None, "notifications/cancelled") => {
                 self.cancels_received += 1;
                 let target = message.pointer("/params/requestId").and_then(Value::as_u64);
+                if let (Some(target), Some(p)) = (target, self.procs.get_mut(&generation)) {
+                    p.told_cancelled.insert(target);
+                }
                 let honour = self.faults.honour_cancel;
                 if let (Some(target), true) = (target, chance(rng, honour))
                     && let Some(p) = self.procs.get_mut(&generation)
@@ -252,6 +308,9 @@ impl FakeBackend {
                 self.ask_roots(0, 50)
             }
             (None, _) => vec![],
+            (Some(id), _) if method.is_empty() && id.as_str().is_some_and(|q| q.starts_with("q-")) => {
+                self.handle_answer(rng, faults_on, generation, &id)
+            }
             (Some(id), _) if method.is_empty() => {
                 // An answer to one of our own questions: now and then, ask for roots again.
                 let ours = id.as_str().is_some_and(|id| id.starts_with("roots-"));
@@ -260,9 +319,76 @@ impl FakeBackend {
             (Some(id), _) => {
                 let relist = self.note_list(generation, &method, &message);
                 let on = faults_on && (self.faulty_relists || !relist);
+                if method == "tools/call" && faults_on && chance(&mut self.bridge_rng, self.bridge.ask) {
+                    return self.ask(generation, id, message, 1);
+                }
                 self.answer(rng, on, &id, &method, &message)
             }
         }
+    }
+
+    /// Ask the client of `call` something before answering it (round `round` of its questions).
+    fn ask(&mut self, generation: Gen, call_id: Value, call: Value, round: u32) -> Vec<Scheduled> {
+        let Some(about) = call_id.as_u64() else { return vec![] };
+        let payload = call.pointer("/params/arguments/text").cloned().unwrap_or(Value::Null);
+        self.questions += 1;
+        let id = format!("q-{}", self.questions);
+        let meta = json!({"sim/about": payload});
+        let text = format!("{} asks {id} about {payload}", self.name);
+        let methods = ["elicitation/create", "sampling/createMessage", "roots/list"];
+        let method = pick(&mut self.bridge_rng, &methods).copied().unwrap_or(methods[0]);
+        let params = match method {
+            "elicitation/create" => json!({"message": text, "_meta": meta,
+                "requestedSchema": {"type": "object", "properties": {"ok": {"type": "boolean"}}}}),
+            "sampling/createMessage" => json!({"maxTokens": 16, "_meta": meta,
+                "messages": [{"role": "user", "content": {"type": "text", "text": text}}]}),
+            _ => json!({"_meta": meta}),
+        };
+        let line = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string();
+        if let Some(p) = self.procs.get_mut(&generation) {
+            p.asking.insert(id, Asking { call_id, call, round });
+        }
+        let delay = between(&mut self.bridge_rng, 0, self.shape.max_delay_ms / 2) * MS;
+        vec![Scheduled { delay, act: BackendAct::MidCall { line, call: about } }]
+    }
+
+    /// The hub answered question `id` (a result or an error, whoever gave it): ask again now
+    /// and then, else answer the call.
+    fn handle_answer(&mut self, rng: &mut ChaCha8Rng, faults_on: bool, generation: Gen, id: &Value) -> Vec<Scheduled> {
+        let asked = id.as_str().and_then(|q| self.procs.get_mut(&generation)?.asking.remove(q));
+        let Some(Asking { call_id, call, round }) = asked else { return vec![] };
+        if faults_on && round < MAX_ROUNDS && chance(&mut self.bridge_rng, self.bridge.again) {
+            return self.ask(generation, call_id, call, round + 1);
+        }
+        self.answer(rng, faults_on, &call_id, "tools/call", &call)
+    }
+
+    /// What it says about `call` before answering it at `delay`: a log message, progress.
+    fn mid_call_notes(&mut self, id: &Value, call: &Value, delay: u64) -> Vec<Scheduled> {
+        let Some(about) = id.as_u64() else { return vec![] };
+        let payload = call.pointer("/params/arguments/text").cloned().unwrap_or(Value::Null);
+        let mut notes = vec![];
+        if chance(&mut self.bridge_rng, self.bridge.log) {
+            let level = LOG_LEVELS[below(&mut self.bridge_rng, LOG_LEVELS.len() as u64) as usize];
+            let line = json!({"jsonrpc": "2.0", "method": "notifications/message",
+                "params": {"level": level, "logger": self.name, "data": {"about": payload, "level": level}}});
+            notes.push(line);
+        }
+        let token = call.pointer("/params/_meta/progressToken").cloned();
+        if let Some(token) = token
+            && chance(&mut self.bridge_rng, self.bridge.progress)
+        {
+            let line = json!({"jsonrpc": "2.0", "method": "notifications/progress",
+                "params": {"progressToken": token, "progress": 1, "total": 2, "message": format!("about {payload}")}});
+            notes.push(line);
+        }
+        notes
+            .into_iter()
+            .map(|line| {
+                let at = between(&mut self.bridge_rng, 0, delay / MS) * MS;
+                Scheduled { delay: at, act: BackendAct::MidCall { line: line.to_string(), call: about } }
+            })
+            .collect()
     }
 
     /// Ask the client for its roots, `lo..=hi` milliseconds from now.
@@ -315,7 +441,8 @@ impl FakeBackend {
         } else {
             between(rng, 0, self.shape.max_delay_ms)
         } * MS;
-        let mut acts = vec![];
+        // What it says about the call first (stateless worlds): before its answer, in pipe order.
+        let mut acts = if method == "tools/call" && on { self.mid_call_notes(id, message, delay) } else { vec![] };
         if self.fault(rng, on, f.garbage) {
             let junk =
                 ["Starting server on stdio...", "{\"jsonrpc\":\"2.0\",", "\u{1b}[32mready\u{1b}[0m", "null", "[1,2]"];
@@ -417,6 +544,9 @@ impl FakeBackend {
         json!({"result": {"content": [{"type": "text", "text": text}]}})
     }
 }
+
+/// The log levels, least severe first, as the spec spells them.
+pub const LOG_LEVELS: [&str; 8] = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"];
 
 /// What became of a due act.
 #[derive(Clone, Debug, PartialEq, Eq)]

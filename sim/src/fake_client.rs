@@ -3,14 +3,20 @@
 //! Payloads are globally unique (`c{client}-r{n}`) so a result that reaches the wrong exchange
 //! is recognisable; JSON-RPC ids may collide across clients on purpose, because the hub must
 //! keep sessions apart even when every client counts from 1.
+//!
+//! Some clients speak the stateless revision instead (`modern`): no session, and the bridge
+//! when a server asks them something mid-call.
 
 use crate::faults::{ClientFaults, chance, pick};
-use crate::invariants::Asked;
+use crate::invariants::{Asked, ModernAsk};
 use onemcp_core::auth::Credential;
 use onemcp_core::{ExchangeId, HttpMethod, HttpRequest};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+
+mod modern;
+pub use modern::{MODERN_VERSION, ModernProfile, ModernSide, ModernStep, Parked};
 
 /// The protocol revision the fake clients ask for.
 pub const CLIENT_VERSION: &str = "2025-06-18";
@@ -29,6 +35,8 @@ pub enum ClientState {
     },
     /// Deleted its session or was refused one; sends nothing more.
     Done,
+    /// Speaks the stateless revision (2026-07-28): never has a session.
+    Stateless,
 }
 
 /// What a client does on waking.
@@ -42,6 +50,17 @@ pub enum ClientAction {
         request: Box<HttpRequest>,
         /// What it asks, for the ledger.
         asked: Asked,
+    },
+    /// Send a stateless (2026-07-28) request on a fresh exchange.
+    SendModern {
+        /// The exchange the world allocated.
+        exchange: ExchangeId,
+        /// The request.
+        request: Box<HttpRequest>,
+        /// What it asks, for the ledger.
+        asked: Asked,
+        /// What its `_meta` declared, and the retry it is, if it is one.
+        modern: Box<ModernAsk>,
     },
     /// Drop the connection of an exchange.
     Close(ExchangeId),
@@ -82,6 +101,8 @@ pub struct FakeClient {
     pub roots: bool,
     /// What its requests present (authentication on): a token, or something the door refuses.
     pub credential: Credential,
+    /// Set for a stateless client: what it declares, and its calls in flight.
+    pub modern: Option<Box<ModernSide>>,
 }
 
 impl FakeClient {
@@ -101,6 +122,7 @@ impl FakeClient {
             query: String::new(),
             roots: false,
             credential: Credential::None,
+            modern: None,
         }
     }
 
@@ -243,7 +265,7 @@ impl FakeClient {
                     asked: Asked::Initialize,
                 }]
             }
-            ClientState::Initializing | ClientState::Done => vec![],
+            ClientState::Initializing | ClientState::Done | ClientState::Stateless => vec![],
             ClientState::Active { .. } => {
                 if self.fault(rng, faults.delete) {
                     let request = Box::new(self.request(HttpMethod::Delete, None));

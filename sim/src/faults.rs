@@ -97,6 +97,36 @@ pub struct WorldFaults {
     pub storm: Option<String>,
 }
 
+/// The stateless (2026-07-28) side of a run: what servers ask, log and report in the middle of
+/// a call (so stateless calls cross the bridge), and how stateless clients misbehave when they
+/// are asked. Probabilities are per event named in each field.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BridgeFaults {
+    /// Per `tools/call` a server gets: ask its client something first (`elicitation/create`,
+    /// `sampling/createMessage` or `roots/list`), and answer the call once it has the answer.
+    pub ask: f64,
+    /// Per answer to such a question: ask another one (one more round, at most three).
+    pub again: f64,
+    /// Per `tools/call`: log a message about it, at a random level, before answering.
+    pub log: f64,
+    /// Per `tools/call` carrying a progress token: report progress before answering.
+    pub progress: f64,
+    /// Per input-required answer: retry first with the state altered (must be refused).
+    pub tamper: f64,
+    /// Per input-required answer: retry first with a state already used or expired (refused).
+    pub replay: f64,
+    /// Per input-required answer: retry first with other arguments (refused).
+    pub other_args: f64,
+    /// Per input-required answer: retry without the answers (must be asked again).
+    pub unanswered: f64,
+    /// Per input-required answer: never retry (the parked call fails at its timeout).
+    pub abandon: f64,
+    /// Per input-required answer: the server dies before the retry (the state has expired).
+    pub restart: f64,
+    /// Per stateless client wake-up: hang up on one of its calls in flight.
+    pub disconnect: f64,
+}
+
 /// Every fault probability of one run.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct FaultPlan {
@@ -106,6 +136,9 @@ pub struct FaultPlan {
     pub clients: ClientFaults,
     /// Reloads, per-session servers, restart storms.
     pub world: WorldFaults,
+    /// The stateless clients and the questions servers ask mid-call (in play only in worlds
+    /// with stateless clients: see [`crate::SimOptions::stateless`]).
+    pub bridge: BridgeFaults,
 }
 
 /// With probability ~40% a fault is off for the whole run, else drawn up to `max`.
@@ -144,6 +177,29 @@ impl ClientFaults {
             list: maybe(rng, 0.1),
             sse: maybe(rng, 0.6),
             listen: maybe(rng, 0.1),
+        }
+    }
+}
+
+impl BridgeFaults {
+    /// Draw the stateless side's profile: servers mostly ask (or the bridge is never crossed),
+    /// clients misbehave as in [`ClientFaults::swarm`].
+    pub fn swarm(rng: &mut ChaCha8Rng) -> BridgeFaults {
+        let often = |rng: &mut ChaCha8Rng, max: f64| {
+            if chance(rng, 0.15) { 0.0 } else { max * (between(rng, 100, 1000) as f64 / 1000.0) }
+        };
+        BridgeFaults {
+            ask: often(rng, 0.6),
+            again: maybe(rng, 0.5),
+            log: maybe(rng, 0.4),
+            progress: maybe(rng, 0.4),
+            tamper: maybe(rng, 0.3),
+            replay: maybe(rng, 0.3),
+            other_args: maybe(rng, 0.3),
+            unanswered: maybe(rng, 0.3),
+            abandon: maybe(rng, 0.2),
+            restart: maybe(rng, 0.1),
+            disconnect: maybe(rng, 0.1),
         }
     }
 }
@@ -191,6 +247,20 @@ probabilities!(BackendFaults {
 
 probabilities!(ClientFaults { disconnect, cancel, delete, unknown_tool, list, sse, listen });
 
+probabilities!(BridgeFaults {
+    ask,
+    again,
+    log,
+    progress,
+    tamper,
+    replay,
+    other_args,
+    unanswered,
+    abandon,
+    restart,
+    disconnect,
+});
+
 /// The non-zero probabilities of a profile as `kind=p,kind=p` (`p` printed exactly).
 fn profile_text(kinds: &[&str], get: impl Fn(&str) -> Option<f64>) -> String {
     kinds.iter().filter_map(|k| get(k).filter(|p| *p != 0.0).map(|p| format!("{k}={p}"))).collect::<Vec<_>>().join(",")
@@ -227,6 +297,10 @@ impl fmt::Display for FaultPlan {
         if !clients.is_empty() {
             groups.push(format!("clients:{clients}"));
         }
+        let bridge = profile_text(BridgeFaults::KINDS, |k| self.bridge.get(k));
+        if !bridge.is_empty() {
+            groups.push(format!("bridge:{bridge}"));
+        }
         let w = &self.world;
         let mut world = vec![];
         if w.reload_every_ms != 0 {
@@ -254,6 +328,7 @@ impl FromStr for FaultPlan {
             let (name, body) = group.split_once(':').ok_or_else(|| format!("{group:?} is not name:kind=p,..."))?;
             match name {
                 "clients" => plan.clients = parse_profile(body, ClientFaults::get_mut, name)?,
+                "bridge" => plan.bridge = parse_profile(body, BridgeFaults::get_mut, name)?,
                 "world" => plan.world = parse_world(body)?,
                 _ => {
                     plan.backends.insert(name.to_owned(), parse_profile(body, BackendFaults::get_mut, name)?);
@@ -282,8 +357,9 @@ fn parse_world(text: &str) -> Result<WorldFaults, String> {
 
 impl FaultPlan {
     /// Every fault this plan turns on, coarse first: a backend fault kind on every backend
-    /// (`crash`), then each backend's own (`alpha.crash`), the clients' (`clients.cancel`) and
-    /// the world's (`world.storm`). [`FaultPlan::without`] turns one off.
+    /// (`crash`), then each backend's own (`alpha.crash`), the clients' (`clients.cancel`), the
+    /// stateless side's (`bridge.tamper`) and the world's (`world.storm`). [`FaultPlan::without`]
+    /// turns one off.
     pub fn kinds(&self) -> Vec<String> {
         let mut kinds = vec![];
         let on = |f: &BackendFaults, k: &str| f.get(k).is_some_and(|p| p != 0.0);
@@ -298,6 +374,11 @@ impl FaultPlan {
         for kind in ClientFaults::KINDS {
             if self.clients.get(kind).is_some_and(|p| p != 0.0) {
                 kinds.push(format!("clients.{kind}"));
+            }
+        }
+        for kind in BridgeFaults::KINDS {
+            if self.bridge.get(kind).is_some_and(|p| p != 0.0) {
+                kinds.push(format!("bridge.{kind}"));
             }
         }
         let w = &self.world;
@@ -323,6 +404,11 @@ impl FaultPlan {
             None => plan.backends.values_mut().for_each(|f| off(f, kind)),
             Some(("clients", k)) => {
                 if let Some(p) = plan.clients.get_mut(k) {
+                    *p = 0.0;
+                }
+            }
+            Some(("bridge", k)) => {
+                if let Some(p) = plan.bridge.get_mut(k) {
                     *p = 0.0;
                 }
             }
@@ -365,7 +451,9 @@ impl FaultPlan {
             per_session: if chance(rng, 0.3) { pick(rng, names).cloned() } else { None },
             storm: if chance(rng, 0.15) { pick(rng, names).cloned() } else { None },
         };
-        FaultPlan { backends, clients, world }
+        // The bridge's profile is drawn by the world from a stream of its own (see
+        // `World::new`), so a seed's other draws stay where they were.
+        FaultPlan { backends, clients, world, bridge: BridgeFaults::default() }
     }
 
     /// The faults of one backend (none if unlisted).

@@ -3,7 +3,8 @@
 //! only its own calls), 4 (a session sees and calls only what its view and its token admit),
 //! 5 (tables drain), plus "one live generation receives writes", "outputs name only exchanges
 //! the hub was given" and the front door (with authentication on, nothing without a live token,
-//! and no principal reaches another's session).
+//! and no principal reaches another's session). The stateless revision and the bridge between
+//! it and the legacy backends are checked in [`bridge`].
 
 use onemcp_core::auth::Credential;
 use onemcp_core::view::TagFilter;
@@ -11,6 +12,10 @@ use onemcp_core::{ExchangeId, Gen, HubStats, Output};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+
+mod bridge;
+pub use bridge::BridgeCounts;
+use bridge::{BridgeBook, Expect};
 
 /// Which rule a run broke.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,6 +58,16 @@ pub enum Invariant {
     /// token is never refused; once a token is revoked, its principal's event streams get
     /// nothing more (its sessions end).
     Door,
+    /// A stateless (2026-07-28) request hears only its own answer, its own progress and the log
+    /// messages it asked for (none without a `logLevel`, none below it): never another's, and
+    /// never a JSON-RPC request (the revision has no server-to-client requests).
+    Stateless,
+    /// The bridge: a server's question reaches only the stateless client whose call it is
+    /// about, as an `InputRequiredResult`, and only if that request declared what answering
+    /// takes; a retry with a tampered, used, expired or foreign state, or other arguments, is
+    /// refused and none of its answers reach a server; a valid one resumes the call, and one
+    /// without answers is asked again; every answer a server gets comes from the client asked.
+    Bridge,
 }
 
 impl fmt::Display for Invariant {
@@ -72,6 +87,8 @@ impl fmt::Display for Invariant {
             Invariant::SameOutputs => "the replay makes the recorded outputs, byte for byte",
             Invariant::RootsStayWithTheirClient => "rule 2 (roots stay with their client)",
             Invariant::Door => "the front door (no live token: 401 and nothing else; another's session: 404)",
+            Invariant::Stateless => "a stateless request hears only its own answer, progress and the logs it asked for",
+            Invariant::Bridge => "the bridge (questions to their client, states refused or resumed as they must be)",
         })
     }
 }
@@ -127,6 +144,44 @@ pub enum Asked {
     Stream,
 }
 
+/// What a stateless (2026-07-28) request declared in its `_meta`, beside what it asked.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModernAsk {
+    /// The capabilities it declared (`elicitation`, `sampling`, `roots`).
+    pub declares: BTreeSet<String>,
+    /// The least severe level of log messages it asked for, as an index into
+    /// [`crate::fake_backend::LOG_LEVELS`]; `None`: it asked for none, and must get none.
+    pub log_level: Option<usize>,
+    /// Its progress token, if it gave one.
+    pub progress_token: Option<Value>,
+    /// Set when it is a retry of a call its server asked something.
+    pub retry: Option<Retry>,
+}
+
+/// A stateless client's retry of a call that was answered `input_required`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Retry {
+    /// The `requestState` it presents.
+    pub state: String,
+    /// How it is meant.
+    pub kind: RetryKind,
+}
+
+/// What a retry does with the `requestState` it was given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RetryKind {
+    /// The state and the answers: the call goes on, unless the state expired.
+    Answers,
+    /// The state without the answers: the questions are asked again.
+    Unanswered,
+    /// The state altered: refused.
+    Tampered,
+    /// The right state for other arguments: refused.
+    OtherArgs,
+    /// A state already used: refused.
+    Replayed,
+}
+
 /// How a call ended, for reports and scenario assertions.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CallResult {
@@ -136,6 +191,8 @@ pub enum CallResult {
     Error(String),
     /// No answer, legitimately: the reason.
     Unanswered(&'static str),
+    /// Stateless: its server asked the client something first (`input_required`).
+    InputRequired,
 }
 
 /// One `tools/call` and its fate.
@@ -177,6 +234,12 @@ struct Record {
     foreign: bool,
     /// The status the front door must refuse it with, decided when the hub received it.
     door: Option<u16>,
+    /// A stateless (2026-07-28) request: what its `_meta` declared.
+    modern: Option<ModernAsk>,
+    /// A stateless retry: what its answer must be, decided when the hub received it.
+    expect: Option<Expect>,
+    /// The JSON-RPC answer it got (kept for stateless requests, whose client reads it).
+    answer: Option<Value>,
 }
 
 /// A finished exchange, for the client that owns it.
@@ -192,6 +255,8 @@ pub struct Completed {
     pub status: u16,
     /// Response headers (from the stream opening for SSE).
     pub headers: Vec<(String, String)>,
+    /// The JSON-RPC answer, for a stateless request (its client goes on from it).
+    pub answer: Option<Value>,
 }
 
 /// The front door's part of an answer (authentication on): a request the door had to refuse
@@ -329,6 +394,11 @@ pub struct Ledger {
     wall_ms: u64,
     /// This step's input is a request the door refuses: the refusal is its only output.
     door_step: Option<ExchangeId>,
+    /// Clients with a live session (its `initialize` answered with an id, not deleted, its
+    /// token not revoked): after quiescence, the hub holds exactly these sessions.
+    live_sessions: BTreeSet<usize>,
+    /// What is known of the stateless requests, their parked calls and the servers' questions.
+    bridge: BridgeBook,
     /// Responses seen.
     pub responses: u64,
 }
@@ -376,6 +446,7 @@ impl Ledger {
         if let Some(Credential::Token(grant)) = self.credentials.get_mut(&client) {
             grant.revoked = true;
             self.revoked.insert(client);
+            self.live_sessions.remove(&client);
         }
     }
 
@@ -417,7 +488,8 @@ impl Ledger {
             return Some(404);
         }
         let beyond = |scope: &BTreeSet<String>, filter: &TagFilter| !filter.referenced_tags().is_subset(scope);
-        if r.asked == Asked::Initialize
+        // A stateless request brings its view every time, and is refused it every time.
+        if (r.asked == Asked::Initialize || r.modern.is_some())
             && let (Some(scope), Some(filter)) = (self.scopes.get(&r.client), self.views.get(&r.client))
             && beyond(scope, filter)
         {
@@ -465,6 +537,7 @@ impl Ledger {
     /// `backend` is about to hand the hub this line: remember which calls it failed itself.
     pub fn handle_backend_line(&mut self, backend: &str, line: &str) {
         let Ok(message) = serde_json::from_str::<Value>(line) else { return };
+        self.note_question(backend, &message);
         if let Some(text) = message.pointer("/error/data/text").and_then(Value::as_str) {
             self.backend_errors.insert(text.to_owned(), server_of(backend).to_owned());
         }
@@ -478,6 +551,7 @@ impl Ledger {
         self.source_backend = None;
         self.step_client = None;
         self.door_step = None;
+        self.bridge.step_exchange = None;
     }
 
     /// A client issued a request on `exchange` (not yet delivered).
@@ -499,6 +573,19 @@ impl Ledger {
             _ => {}
         }
         self.insert_record(exchange, client, asked, false);
+    }
+
+    /// A stateless client issued a request on `exchange`: a call's payload is booked as for a
+    /// session's call, except for a retry, which repeats a call already sent (it must never
+    /// be sent again).
+    pub fn issue_modern(&mut self, exchange: ExchangeId, client: usize, asked: Asked, modern: ModernAsk) {
+        if let (Asked::Call { payload, backend, .. }, None) = (&asked, &modern.retry) {
+            self.payloads.insert(payload.clone(), (backend.clone(), 0, client));
+        }
+        self.insert_record(exchange, client, asked, false);
+        if let Some(r) = self.records.get_mut(&exchange) {
+            r.modern = Some(modern);
+        }
     }
 
     /// `client` issued a request on `exchange` naming another client's session under its own
@@ -528,6 +615,9 @@ impl Ledger {
             refused: false,
             foreign,
             door: None,
+            modern: None,
+            expect: None,
+            answer: None,
         };
         self.records.insert(exchange, record);
     }
@@ -536,13 +626,22 @@ impl Ledger {
     pub fn handle_delivered(&mut self, exchange: ExchangeId) {
         let Some(r) = self.records.get(&exchange) else { return };
         let door = self.door(r);
+        let retry = r.modern.as_ref().and_then(|m| m.retry.clone());
         let refused = match &r.asked {
+            // A retry goes on with a call admitted when it was first sent.
+            Asked::Call { .. } if retry.is_some() => false,
             Asked::Call { backend, .. } => self.admits(r.client, backend) == Some(false),
             _ => false,
         };
-        if let (true, Asked::Call { payload, .. }) = (refused || door.is_some(), &r.asked) {
+        // A retry refused at the door repeats a call that was sent already.
+        if let (true, None, Asked::Call { payload, .. }) = (refused || door.is_some(), &retry, &r.asked) {
             self.refused_payloads.insert(payload.clone());
         }
+        self.bridge.step_exchange = Some(exchange);
+        let expect = match (&retry, door) {
+            (Some(retry), None) => Some(self.expect_retry(exchange, retry)),
+            _ => None,
+        };
         if door.is_some() {
             self.door_step = Some(exchange);
         }
@@ -550,6 +649,7 @@ impl Ledger {
             r.delivered = true;
             r.refused = refused;
             r.door = door;
+            r.expect = expect;
             self.step_client = Some(r.client);
         }
     }
@@ -699,6 +799,7 @@ impl Ledger {
                 }
                 let message: Value = serde_json::from_str(&event.data).unwrap_or(Value::Null);
                 self.check_push_view(client, &message)?;
+                self.check_modern_push(*exchange, &message)?;
                 self.check_roots_question(client, &message)?;
                 let r = self.record(*exchange, "an event")?;
                 let is_response = message.get("method").is_none()
@@ -751,10 +852,11 @@ impl Ledger {
                 self.check_write(backend, *generation, line)?;
                 Ok(None)
             }
-            Output::StopBackend { backend, .. } => {
+            Output::StopBackend { backend, generation } => {
                 // A stopped instance stays counted: the hub forgets it (and its idle timer)
                 // only when that timer fires or its session asks again, which is bounded.
                 self.known_backend(&backend.to_string(), BackendUse::Stop)?;
+                self.handle_backend_exit(&backend.to_string(), *generation);
                 Ok(None)
             }
         }
@@ -776,9 +878,28 @@ impl Ledger {
         }
     }
 
-    fn completed(&self, exchange: ExchangeId) -> Completed {
+    fn completed(&mut self, exchange: ExchangeId) -> Completed {
         let r = &self.records[&exchange];
-        Completed { exchange, client: r.client, asked: r.asked.clone(), status: r.status, headers: r.headers.clone() }
+        let done = Completed {
+            exchange,
+            client: r.client,
+            asked: r.asked.clone(),
+            status: r.status,
+            headers: r.headers.clone(),
+            answer: r.answer.clone(),
+        };
+        // The sessions the hub must still hold once everything settles.
+        let has_session = done.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("mcp-session-id"));
+        match (&done.asked, done.status, r.foreign) {
+            (Asked::Initialize, 200, false) if has_session && !self.revoked.contains(&done.client) => {
+                self.live_sessions.insert(done.client);
+            }
+            (Asked::Delete, 200, false) => {
+                self.live_sessions.remove(&done.client);
+            }
+            _ => {}
+        }
+        done
     }
 
     /// Invariants 1 and 2 on one JSON-RPC answer (or bodyless HTTP answer).
@@ -873,6 +994,11 @@ impl Ledger {
                 format!("{exchange} got a response with neither or both of result and error: {body}"),
             );
         }
+        if self.check_bridge_answer(exchange, &message)? {
+            return Ok(());
+        }
+        let Some(r) = self.records.get_mut(&exchange) else { return Ok(()) };
+        let (result, error) = (message.get("result"), message.get("error"));
         let error_text = error.map(|e| e.get("message").and_then(Value::as_str).unwrap_or_default().to_owned());
         match (&r.asked, result) {
             (Asked::Call { payload, backend, .. }, Some(result)) => {
@@ -997,6 +1123,7 @@ impl Ledger {
             return breach(Invariant::KnownParty, format!("the hub wrote a non-JSON line to {backend}: {line}"));
         };
         self.check_roots_write(backend, &message, line)?;
+        self.check_question_answer(backend, &message)?;
         let log = self.gens.entry((backend.to_owned(), generation)).or_default();
         let method = message.get("method").and_then(Value::as_str);
         match (method, message.get("id")) {
@@ -1017,6 +1144,7 @@ impl Ledger {
                             format!("{backend} was asked for tool {name:?} instead of its original name echo: {line}"),
                         );
                     }
+                    self.bridge.note_call(backend, generation, n, payload);
                     if self.refused_payloads.contains(payload) {
                         return breach(
                             Invariant::View,
@@ -1066,6 +1194,9 @@ impl Ledger {
             }
             (Some("notifications/cancelled"), None) => {
                 let target = message.pointer("/params/requestId");
+                if let Some(n) = target.and_then(Value::as_u64) {
+                    self.bridge.note_cancel(backend, generation, n);
+                }
                 if !target.and_then(Value::as_u64).is_some_and(|n| log.request_ids.contains(&n)) {
                     return breach(
                         Invariant::Attribution,
@@ -1234,6 +1365,21 @@ impl Ledger {
             return breach(
                 Invariant::Drains,
                 format!("after quiescence the hub still holds {stats:?} ({streams} GET streams open)"),
+            );
+        }
+        Ok(())
+    }
+
+    /// After quiescence, before shutdown: the hub holds exactly the live sessions (a stateless
+    /// request's record, parked or not, is gone with its request).
+    pub fn check_sessions(&self, stats: &HubStats) -> Result<(), Breach> {
+        if stats.sessions != self.live_sessions.len() {
+            return breach(
+                Invariant::Drains,
+                format!(
+                    "after quiescence the hub holds {} sessions, but only clients {:?} have one ({stats:?})",
+                    stats.sessions, self.live_sessions
+                ),
             );
         }
         Ok(())

@@ -6,7 +6,10 @@
 //! responses, slow answers, spawn failures, disconnects, cancellations, session deletes).
 //! Servers carry tags and some clients open their session with a view (`?tags=a`,
 //! `?tag-filter=a%20and%20not%20b`); some seeds run with authentication on, each client
-//! presenting its own credential. After every step it checks DESIGN.md's routing rules 1-6; a breach comes back as a
+//! presenting its own credential. Some seeds mix in stateless clients (2026-07-28: no session,
+//! `_meta` on every request) and servers that ask their client something mid-call, so that
+//! stateless calls cross the bridge (`input_required`, a sealed `requestState`, retries, some of
+//! them tampered, replayed or never sent). After every step it checks DESIGN.md's routing rules 1-6 and the stateless ones; a breach comes back as a
 //! [`Violation`] carrying `SEED=<n> step=<k>` and the last trace lines. One seed is one run:
 //! running it again reproduces the same trace byte for byte.
 //!
@@ -27,8 +30,8 @@ pub mod trace;
 pub mod world;
 
 pub use fake_backend::BackendShape;
-pub use faults::{BackendFaults, ClientFaults, FaultPlan, WorldFaults};
-pub use invariants::{CallOutcome, CallResult, Invariant};
+pub use faults::{BackendFaults, BridgeFaults, ClientFaults, FaultPlan, WorldFaults};
+pub use invariants::{BridgeCounts, CallOutcome, CallResult, Invariant};
 pub use replay::{ReplayReport, replay, replay_reader};
 pub use world::{ConfigChange, World};
 
@@ -38,6 +41,8 @@ use std::time::Duration;
 
 /// Where a run's faults come from.
 #[derive(Clone, Debug, Default, PartialEq)]
+// One per run, read at the start: a box would save nothing worth its noise at every plan.
+#[allow(clippy::large_enum_variant)]
 pub enum Faults {
     /// Drawn from the seed (swarm testing).
     #[default]
@@ -102,6 +107,18 @@ pub struct SimOptions {
     /// mid-run, or in the URL) and some probe other clients' sessions; `None`: drawn per seed
     /// for swarm faults (from a stream of its own), off for fixed plans.
     pub auth: Option<bool>,
+    /// Make some clients stateless (2026-07-28) and let servers ask, log and report progress
+    /// mid-call (the plan's `bridge` faults), checking the stateless rules and the bridge;
+    /// `None`: drawn per seed for swarm faults (from a stream of its own), off for fixed plans.
+    pub stateless: Option<bool>,
+    /// A stateless client's retry carries a progress token of its own, not its call's first
+    /// one (off by default: the hub keeps reporting a resumed call's progress under the first
+    /// request's token, see `sim/tests/swarm.rs`, `a_retry_hears_progress_under_its_own_token`).
+    pub fresh_retry_tokens: bool,
+    /// Fault kinds turned off whatever the plan says (names of [`FaultPlan::kinds`]: `crash`,
+    /// `alpha.hang`, `bridge.tamper`, `world.reload_every_ms`, ...): a sweep can step around a
+    /// known failure and look for others.
+    pub without: Vec<String>,
 }
 
 impl Default for SimOptions {
@@ -127,6 +144,9 @@ impl Default for SimOptions {
             views: None,
             roots: None,
             auth: None,
+            stateless: None,
+            fresh_retry_tokens: false,
+            without: Vec::new(),
         }
     }
 }
@@ -168,6 +188,10 @@ pub struct SimReport {
     pub backends: usize,
     /// The hub ran with authentication on.
     pub auth: bool,
+    /// Clients that spoke the stateless revision.
+    pub stateless_clients: usize,
+    /// What the stateless side did: bridge crossings, refused and resumed retries.
+    pub bridge: BridgeCounts,
 }
 
 impl fmt::Display for SimReport {
@@ -175,7 +199,7 @@ impl fmt::Display for SimReport {
         write!(
             f,
             "SEED={} ok: {} clients, {} backends, {} steps, {} events, {} trace lines, {} requests, {} responses, \
-             {} faults, {} cancels at backends, {:.3}s virtual, trace {:016x}",
+             {} faults, {} cancels at backends, ",
             self.seed,
             self.clients,
             self.backends,
@@ -186,9 +210,16 @@ impl fmt::Display for SimReport {
             self.responses,
             self.faults_injected,
             self.cancels_seen_by_backends,
-            self.virtual_time.as_secs_f64(),
-            self.trace_hash
-        )
+        )?;
+        if self.stateless_clients > 0 {
+            let b = &self.bridge;
+            write!(
+                f,
+                "{} stateless clients, {} input-required ({} retries resumed, {} refused), ",
+                self.stateless_clients, b.input_required, b.resumed, b.refused
+            )?;
+        }
+        write!(f, "{:.3}s virtual, trace {:016x}", self.virtual_time.as_secs_f64(), self.trace_hash)
     }
 }
 
@@ -226,7 +257,7 @@ pub fn run(seed: u64, options: &SimOptions) -> Result<SimReport, Violation> {
 }
 
 /// `options` with every dimension `seed` draws (backends, clients, colliding ids, the fault
-/// plan, views, roots, authentication) fixed to the drawn value: running `seed` with them is
+/// plan, views, roots, authentication, stateless clients) fixed to the drawn value: running `seed` with them is
 /// the same run, and each one can now be reduced on its own.
 pub fn pin(seed: u64, options: &SimOptions) -> SimOptions {
     World::new(seed, options).pinned(options)

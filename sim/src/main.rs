@@ -6,7 +6,8 @@
 //! onemcp-sim replay FILE
 //! onemcp-sim http-link --seeds A..B [--steps K]
 //! WORLD: [--steps K] [--liveness-steps K] [--clients N] [--backends N] [--faults all|off|PLAN]
-//!        [--colliding-ids on|off] [--views on|off] [--roots on|off] [--auth on|off] [--spare-relists]
+//!        [--colliding-ids on|off] [--views on|off] [--roots on|off] [--auth on|off] [--stateless on|off]
+//!        [--spare-relists] [--fresh-retry-tokens] [--without KIND,KIND]
 //! ```
 //!
 //! A world flag left out is drawn from the seed. When a seed fails, `swarm` shrinks it (see
@@ -27,8 +28,13 @@ const USAGE: &str = "usage: onemcp-sim run --seed N [WORLD] [--trace] [--shrink]
 WORLD (a flag left out is drawn from the seed):
        --steps K  --liveness-steps K (settling budget; a small one makes seeds fail, to see shrinking)
        --clients N  --backends N (1-4)  --colliding-ids on|off  --views on|off  --roots on|off
-       --auth on|off  --spare-relists (no hangs on the hub's relists: the sweep before cf970f7 gave them timeouts)
-       --faults all (drawn per seed: the default) | off | PLAN, e.g. alpha:crash=0.04,hang=0.02/clients:cancel=0.1/world:storm=alpha
+       --auth on|off  --stateless on|off (stateless 2026-07-28 clients and servers that ask mid-call)
+       --fresh-retry-tokens (a stateless retry brings a progress token of its own)
+       --without KIND,KIND (fault kinds off whatever the seed draws: crash, alpha.hang, bridge.tamper,
+                world.reload_every_ms, ...; to look past a known failure)
+       --spare-relists (no hangs on the hub's relists: the sweep before cf970f7 gave them timeouts)
+       --faults all (drawn per seed: the default) | off | PLAN, e.g.
+                alpha:crash=0.04,hang=0.02/clients:cancel=0.1/bridge:ask=0.5,tamper=0.2/world:storm=alpha
 A failing swarm seed is shrunk (fewer clients, backends, faults and steps) to the smallest world
 that still fails, printed as a `run` command; --no-shrink skips that. --max-seconds S hands out
 no more seeds after S seconds: the seeds run are then the start of the range, and say so.";
@@ -161,7 +167,7 @@ fn swarm(args: &[String]) -> anyhow::Result<ExitCode> {
         println!("time limit reached: seeds {ran_a}..{ran_b} of {a}..{b} were run");
     }
     println!(
-        "seeds {ran_a}..{ran_b}: {} run, {} steps, {} events, {} requests, {} faults injected, {} violations ({} passing seeds ran with authentication on) in {secs:.1}s ({:.0} seeds/s, {jobs} jobs)",
+        "seeds {ran_a}..{ran_b}: {} run, {} steps, {} events, {} requests, {} faults injected, {} violations ({} passing seeds ran with authentication on, {} with stateless clients: {} input-required, {} retries resumed, {} refused) in {secs:.1}s ({:.0} seeds/s, {jobs} jobs)",
         s.seeds,
         s.steps,
         s.events,
@@ -169,6 +175,10 @@ fn swarm(args: &[String]) -> anyhow::Result<ExitCode> {
         s.faults,
         s.violations,
         s.auth,
+        s.stateless,
+        s.input_required,
+        s.resumed,
+        s.refused,
         s.seeds as f64 / secs.max(1e-9)
     );
     if !has(args, "--no-shrink") {

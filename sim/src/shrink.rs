@@ -5,7 +5,7 @@
 //! roots, authentication). [`crate::pin`] fixes every drawn dimension to what was drawn, which
 //! replays the same run; from there [`shrink`] reduces one dimension at a time and keeps a
 //! reduction when the run still breaks the same invariant (at any step): fewer backends, fewer
-//! clients, colliding ids / views / roots / authentication off, each fault kind off (on every
+//! clients, colliding ids / views / roots / authentication / stateless clients off, each fault kind off (on every
 //! backend, then per backend), and fewer steps (cut to the violation's step, then bisected),
 //! round after round until nothing more goes or the budget of runs is spent. The seed stays.
 //!
@@ -115,11 +115,11 @@ impl<F: FnMut(u64, &SimOptions) -> Option<Violation>> Search<F> {
         self.first_failing(candidates)
     }
 
-    /// Colliding ids, views, roots and authentication off, each in turn.
+    /// Colliding ids, views, roots, authentication and stateless clients off, each in turn.
     fn plainer(&mut self) -> bool {
         let mut progress = false;
-        let switches: [fn(&mut SimOptions) -> &mut Option<bool>; 4] =
-            [|o| &mut o.colliding_ids, |o| &mut o.views, |o| &mut o.roots, |o| &mut o.auth];
+        let switches: [fn(&mut SimOptions) -> &mut Option<bool>; 5] =
+            [|o| &mut o.colliding_ids, |o| &mut o.views, |o| &mut o.roots, |o| &mut o.auth, |o| &mut o.stateless];
         for switch in switches {
             let mut candidate = self.simpler(|_| {});
             if *switch(&mut candidate) == Some(true) {
@@ -259,6 +259,7 @@ mod tests {
                 per_session: Some("beta".into()),
                 storm: Some("gamma".into()),
             },
+            bridge: crate::BridgeFaults::default(),
         }
     }
 

@@ -31,6 +31,14 @@ pub struct SweepStats {
     pub violations: u64,
     /// Passing seeds that ran with authentication on.
     pub auth: u64,
+    /// Passing seeds that had stateless clients.
+    pub stateless: u64,
+    /// Stateless calls answered `input_required` in passing seeds (the bridge crossed).
+    pub input_required: u64,
+    /// Retries that resumed their parked call, in passing seeds.
+    pub resumed: u64,
+    /// Retries whose state was refused, in passing seeds.
+    pub refused: u64,
 }
 
 impl SweepStats {
@@ -42,6 +50,10 @@ impl SweepStats {
         self.faults += other.faults;
         self.violations += other.violations;
         self.auth += other.auth;
+        self.stateless += other.stateless;
+        self.input_required += other.input_required;
+        self.resumed += other.resumed;
+        self.refused += other.refused;
     }
 }
 
@@ -82,6 +94,10 @@ fn run_block(seeds: Range<u64>, options: &SimOptions) -> (SweepStats, Vec<Violat
                 stats.requests += r.requests;
                 stats.faults += r.faults_injected;
                 stats.auth += u64::from(r.auth);
+                stats.stateless += u64::from(r.stateless_clients > 0);
+                stats.input_required += r.bridge.input_required;
+                stats.resumed += r.bridge.resumed;
+                stats.refused += r.bridge.refused;
             }
             Err(v) => {
                 stats.violations += 1;

@@ -5,8 +5,8 @@
 //! and checked; the cheap bounds of invariant 5 are checked after every step too.
 
 use crate::fake_backend::{BackendAct, BackendShape, FakeBackend, Fired, MS, Scheduled};
-use crate::fake_client::{ClientAction, ClientState, FakeClient};
-use crate::faults::{FaultPlan, below, between, chance, pick};
+use crate::fake_client::{ClientAction, ClientState, FakeClient, ModernProfile, ModernStep};
+use crate::faults::{BridgeFaults, FaultPlan, below, between, chance, pick};
 use crate::invariants::{Asked, Breach, Invariant, Ledger, ReloadScope, server_of};
 use crate::trace::{Trace, input_line, output_line};
 use crate::{Faults, SimOptions, SimReport, Violation};
@@ -152,6 +152,11 @@ pub struct World {
     probes: u64,
     /// Clients reuse each other's JSON-RPC ids.
     colliding: bool,
+    /// Some clients speak the stateless revision and servers ask mid-call; every draw about
+    /// them (the bridge's faults, which clients, their profiles, their decisions, the servers'
+    /// questions) comes from `stateless_rng`, a stream of its own.
+    stateless: bool,
+    stateless_rng: ChaCha8Rng,
 }
 
 /// A client's credential (and whether it also puts a token in its URL), from `auth_rng`:
@@ -250,6 +255,9 @@ impl World {
             Faults::Off => FaultPlan::default(),
             Faults::Plan(plan) => plan.clone(),
         };
+        for kind in &options.without {
+            plan = plan.without(kind);
+        }
         if plan.world.per_session.is_some() && !options.per_session_disconnects {
             plan.clients.disconnect = 0.0;
         }
@@ -263,6 +271,14 @@ impl World {
         let auth = options.auth.unwrap_or(swarm && drawn_auth);
         let drawn_roots = chance(&mut roots_rng, 0.5);
         let roots = options.roots.unwrap_or(swarm && drawn_roots);
+        let mut stateless_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x7374_6174_656c_6573);
+        let drawn_stateless = chance(&mut stateless_rng, 0.5);
+        let stateless = options.stateless.unwrap_or(swarm && drawn_stateless);
+        let drawn_bridge = BridgeFaults::swarm(&mut stateless_rng);
+        if swarm {
+            // Servers ask mid-call only in worlds with stateless clients, unless a plan says so.
+            plan.bridge = if stateless { drawn_bridge } else { BridgeFaults::default() };
+        }
         let mut ledger = Ledger::new(names.clone());
         if auth {
             ledger.enable_auth();
@@ -280,6 +296,7 @@ impl World {
             if roots {
                 draw_roots_asks(&mut roots_rng, &mut fake);
             }
+            draw_bridge(&mut stateless_rng, &plan, &mut fake);
             backends.insert(name.clone(), fake);
         }
         ledger.set_tags(tags_of(&mcp));
@@ -287,9 +304,18 @@ impl World {
             .map(|i| {
                 let mut client = FakeClient::new(i, chance(&mut rng, plan.clients.sse), colliding);
                 client.max_calls = options.max_calls;
-                if roots && chance(&mut roots_rng, 0.6) {
+                if stateless && chance(&mut stateless_rng, 0.5) {
+                    client.make_modern(ModernProfile::swarm(&mut stateless_rng));
+                    if let Some(side) = &mut client.modern {
+                        side.fresh_retry_tokens = options.fresh_retry_tokens;
+                    }
+                }
+                if roots && chance(&mut roots_rng, 0.6) && client.modern.is_none() {
                     client.roots = true;
                     ledger.set_roots(i, client.capabilities());
+                }
+                if client.modern.as_ref().is_some_and(|m| m.profile.roots) {
+                    ledger.set_roots(i, client.modern_capabilities());
                 }
                 if views && chance(&mut view_rng, 0.5) {
                     client.query = pick(&mut view_rng, &VIEW_QUERIES).map(|q| (*q).to_owned()).unwrap_or_default();
@@ -349,6 +375,8 @@ impl World {
             auth_rng,
             probes: 0,
             colliding,
+            stateless,
+            stateless_rng,
         };
         for i in 0..n_clients {
             let at = between(&mut world.rng, 0, options.client_start_ms) * MS;
@@ -375,6 +403,7 @@ impl World {
             views: Some(self.views),
             roots: Some(self.roots),
             auth: Some(self.auth),
+            stateless: Some(self.stateless),
             ..options.clone()
         }
     }
@@ -399,7 +428,12 @@ impl World {
 
     /// Drain the hub's outputs produced by the start (the spawns), as step 0.
     pub fn start(&mut self) -> Result<(), Violation> {
-        self.trace.push(self.clock, format!("seed {} faults {:?}", self.seed, self.plan));
+        let mut plan = format!("{:?}", self.plan);
+        if self.plan.bridge == BridgeFaults::default() {
+            // Worlds without the stateless side trace exactly as they did before it existed.
+            plan = plan.replace(&format!(", bridge: {:?}", self.plan.bridge), "");
+        }
+        self.trace.push(self.clock, format!("seed {} faults {plan}", self.seed));
         self.drain().map_err(|b| self.violation(b))
     }
 
@@ -460,6 +494,9 @@ impl World {
                 }
             }
             Input::ExchangeClosed { exchange } => self.ledger.handle_closed(*exchange),
+            Input::BackendExited { backend, generation, .. } => {
+                self.ledger.handle_backend_exit(&backend.to_string(), *generation);
+            }
             Input::CredentialsRevoked { principals } => {
                 for client in principals.iter().filter_map(|p| p.strip_prefix("tok-")?.parse::<usize>().ok()) {
                     self.ledger.revoke(client);
@@ -489,7 +526,9 @@ impl World {
                     (Fired::Exit(_), _) | (Fired::Deliver, BackendAct::SpawnFailed) => {
                         self.ledger.begin_failure(server_of(&backend));
                     }
-                    (Fired::Deliver, BackendAct::Line { line, .. }) => self.ledger.handle_backend_line(&backend, line),
+                    (Fired::Deliver, BackendAct::Line { line, .. } | BackendAct::MidCall { line, .. }) => {
+                        self.ledger.handle_backend_line(&backend, line)
+                    }
                     _ => {}
                 }
                 let backend = BackendKey::parse(&backend);
@@ -504,7 +543,9 @@ impl World {
                         generation,
                         error: "No such file or directory (os error 2)".into(),
                     },
-                    (Fired::Deliver, BackendAct::Line { line, .. }) => Input::BackendLine { backend, generation, line },
+                    (Fired::Deliver, BackendAct::Line { line, .. } | BackendAct::MidCall { line, .. }) => {
+                        Input::BackendLine { backend, generation, line }
+                    }
                     (Fired::Deliver, BackendAct::Crash | BackendAct::Exit) => return Ok(()),
                 };
                 self.deliver(input, "-");
@@ -519,7 +560,12 @@ impl World {
         }
         let names: Vec<String> = self.config.servers.keys().cloned().collect();
         let Some(client) = self.clients.get_mut(i) else { return };
-        let actions = client.wake(&mut self.rng, &self.plan.clients, &names, &mut self.next_exchange);
+        let actions = if client.modern.is_some() {
+            let faults = (&self.plan.clients, &self.plan.bridge);
+            client.wake_modern(&mut self.stateless_rng, faults, &names, &mut self.next_exchange)
+        } else {
+            client.wake(&mut self.rng, &self.plan.clients, &names, &mut self.next_exchange)
+        };
         let done = client.is_done();
         for action in actions {
             let latency = self.latency();
@@ -565,11 +611,34 @@ impl World {
                     },
                 );
             }
+            ClientAction::SendModern { exchange, request, asked, modern } => {
+                self.requests += 1;
+                self.ledger.issue_modern(exchange, i, asked, *modern);
+                let input = Box::new(Input::HttpRequest { exchange, request: *request });
+                self.schedule(latency, Event::Deliver { input, who: format!("c{i}") });
+            }
             ClientAction::Close(exchange) => {
                 self.schedule(
                     latency,
                     Event::Deliver { input: Box::new(Input::ExchangeClosed { exchange }), who: format!("c{i}") },
                 );
+            }
+        }
+    }
+
+    /// What a stateless client does about an answer: retry after a while, or first let the
+    /// process serving its call die (the retry's state has expired then).
+    fn modern_steps(&mut self, i: usize, steps: Vec<ModernStep>) {
+        for step in steps {
+            match step {
+                ModernStep::Send { delay, action } => {
+                    let latency = between(&mut self.stateless_rng, 0, self.max_latency_ms) * MS;
+                    self.dispatch(i, action, delay + latency);
+                }
+                ModernStep::Crash { delay, payload } => {
+                    let Some((backend, generation)) = self.ledger.call_location(&payload) else { continue };
+                    self.schedule(delay, Event::Backend { backend, generation, act: BackendAct::Crash });
+                }
             }
         }
     }
@@ -633,6 +702,7 @@ impl World {
                     if self.roots {
                         draw_roots_asks(&mut self.roots_rng, &mut fake);
                     }
+                    draw_bridge(&mut self.stateless_rng, &self.plan, &mut fake);
                     self.backends.insert(name.clone(), fake);
                 }
                 let mut server =
@@ -704,12 +774,28 @@ impl World {
     fn drain(&mut self) -> Result<(), Breach> {
         // What clients do about roots in answer to these outputs, sent once they are drained.
         let mut roots_acts = vec![];
+        let mut modern_acts = vec![];
         while let Some(output) = self.hub.poll_output() {
             self.trace.push(self.clock, output_line(&output));
             if let Some(done) = self.ledger.handle_output(&output)?
                 && let Some(c) = self.clients.get_mut(done.client)
             {
                 c.handle_response(done.exchange, &done.asked, done.status, &done.headers);
+                // A stateless client goes on with a call its server asked something, whatever
+                // the phase (misbehaving only while faults are on).
+                if c.modern.is_some() {
+                    let (rng, bridge) = (&mut self.stateless_rng, &self.plan.bridge);
+                    let answer = done.answer.as_ref();
+                    let steps = c.handle_modern_answer(
+                        rng,
+                        bridge,
+                        self.faults_on,
+                        done.exchange,
+                        answer,
+                        &mut self.next_exchange,
+                    );
+                    modern_acts.push((done.client, steps));
+                }
                 // A client with roots opens its stream as soon as it has a session.
                 if done.asked == Asked::Initialize
                     && self.issuing
@@ -764,6 +850,9 @@ impl World {
             let latency = self.roots_latency();
             self.dispatch(i, action, latency);
         }
+        for (i, steps) in modern_acts {
+            self.modern_steps(i, steps);
+        }
         Ok(())
     }
 
@@ -799,6 +888,7 @@ impl World {
         self.run_to_quiescence(options.liveness_steps, "liveness")?;
         let settled = self.hub.stats();
         self.ledger.check_quiescent(&settled).map_err(|b| self.violation(b))?;
+        self.ledger.check_sessions(&settled).map_err(|b| self.violation(b))?;
         if options.shutdown {
             self.trace.push(self.clock, "--- shutdown ---".into());
             self.schedule(MS, Event::Deliver { input: Box::new(Input::Shutdown), who: "-".into() });
@@ -834,6 +924,8 @@ impl World {
             clients: self.clients.len(),
             backends: self.backends.len(),
             auth: self.auth,
+            stateless_clients: self.clients.iter().filter(|c| c.modern.is_some()).count(),
+            bridge: self.ledger.bridge_counts(),
         }
     }
 }
@@ -870,6 +962,13 @@ fn world_server(
 fn draw_roots_asks(roots_rng: &mut ChaCha8Rng, fake: &mut FakeBackend) {
     fake.asks_roots = chance(roots_rng, 0.5);
     fake.roots_rng = ChaCha8Rng::seed_from_u64(roots_rng.next_u64());
+}
+
+/// What a server asks, logs and reports mid-call (the plan's bridge profile), and its own
+/// stream of those draws.
+fn draw_bridge(stateless_rng: &mut ChaCha8Rng, plan: &FaultPlan, fake: &mut FakeBackend) {
+    fake.bridge = plan.bridge.clone();
+    fake.bridge_rng = ChaCha8Rng::seed_from_u64(stateless_rng.next_u64());
 }
 
 /// The scripted server behind `name`.

@@ -61,6 +61,7 @@ fn big_world() -> SimOptions {
             per_session: Some("beta".into()),
             storm: Some("gamma".into()),
         },
+        ..FaultPlan::default()
     };
     SimOptions {
         steps: 800,
@@ -139,12 +140,12 @@ fn a_pinned_seed_is_the_same_run() {
 }
 
 /// End to end through the binary, on a real failure: a settling budget too small to settle
-/// (`--liveness-steps 20`) breaks invariant 5 on some seeds; `swarm` shrinks the first one and
+/// (`--liveness-steps 5`) breaks invariant 5 on some seeds; `swarm` shrinks the first one and
 /// prints a command that fails the same way.
 #[test]
 fn swarm_prints_a_command_that_fails_the_same_way() {
     let bin = env!("CARGO_BIN_EXE_onemcp-sim");
-    let sweep = ["swarm", "--seeds", "0..8", "--jobs", "1", "--steps", "300", "--liveness-steps", "20"];
+    let sweep = ["swarm", "--seeds", "0..8", "--jobs", "1", "--steps", "300", "--liveness-steps", "5"];
     let out = Command::new(bin).args(sweep).output().expect("onemcp-sim runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success(), "{stdout}");
