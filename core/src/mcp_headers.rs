@@ -35,6 +35,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Number, Value};
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 /// Most `Mcp-Param-*` headers one request may carry (a tool rarely mirrors more than a few).
 pub const MAX_PARAM_HEADERS: usize = 32;
@@ -535,6 +536,55 @@ pub fn backend_headers(
     });
     headers.extend(unknown.map(|(name, value)| (format!("{PARAM_PREFIX}{name}"), value.to_owned())));
     headers
+}
+
+/// Most tools whose header parameters a [`ToolHeaders`] remembers.
+pub const MAX_TOOL_HEADERS: usize = 10_000;
+
+/// What a client of a stateless server (1mcp toward a backend, or a bridge toward 1mcp) learns
+/// from the server's `tools/list` answers: which call parameters each tool mirrors into
+/// `Mcp-Param-*` headers, by the server's own tool name, so its calls can carry them.
+#[derive(Clone, Debug, Default)]
+pub struct ToolHeaders(BTreeMap<String, Vec<HeaderParam>>);
+
+impl ToolHeaders {
+    /// `message` is the answer to a `tools/list`: remember each listed tool's header
+    /// parameters (a tool whose annotations are invalid mirrors nothing). At most
+    /// [`MAX_TOOL_HEADERS`] tools are remembered.
+    pub fn learn(&mut self, message: &Value) {
+        let tools = message.pointer("/result/tools").and_then(Value::as_array).into_iter().flatten();
+        for tool in tools {
+            let (Some(name), Some(schema)) = (tool.get("name").and_then(Value::as_str), tool.get("inputSchema")) else {
+                continue;
+            };
+            match header_params(schema) {
+                Ok(params) if !params.is_empty() => {
+                    if self.0.len() < MAX_TOOL_HEADERS || self.0.contains_key(name) {
+                        self.0.insert(name.to_owned(), params);
+                    }
+                }
+                _ => {
+                    self.0.remove(name);
+                }
+            }
+        }
+    }
+
+    /// The headers a POST of a stateless-revision request carries (`method` and `params` as
+    /// the server receives them): `MCP-Protocol-Version` equal to its `_meta`'s, `Mcp-Method`,
+    /// `Mcp-Name` and the called tool's `Mcp-Param-*`. None for any other message.
+    pub fn for_request(&self, method: &str, params: Option<&Map<String, Value>>) -> Vec<(String, String)> {
+        let version = params
+            .and_then(|p| p.get("_meta"))
+            .and_then(|m| m.get("io.modelcontextprotocol/protocolVersion"))
+            .and_then(Value::as_str);
+        let Some(version) = version else { return Vec::new() };
+        let tool = params.and_then(|p| p.get("name")).and_then(Value::as_str).filter(|_| method == "tools/call");
+        let annotated = tool.and_then(|t| self.0.get(t)).map_or(&[][..], Vec::as_slice);
+        let mut headers = vec![("MCP-Protocol-Version".to_owned(), version.to_owned())];
+        headers.extend(backend_headers(method, params, annotated, None));
+        headers
+    }
 }
 
 /// A parameter value as its header text, if it has one (objects and arrays do not).

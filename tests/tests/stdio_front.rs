@@ -100,3 +100,55 @@ async fn the_view_flags_choose_the_servers() {
     assert!(refused.get("error").is_some(), "a filtered-out tool must not be callable: {refused}");
     daemon.assert_only_json_rpc();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stdio_client_may_speak_the_stateless_revision_and_a_session_in_the_same_process() {
+    let dir = tempfile::tempdir().expect("temporary config dir");
+    let mut daemon = serve_stdio(&dir, &[]);
+    let meta = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {}});
+    // Discovery first, as a dual-era client starts: answered, no initialize needed.
+    let discover = daemon.request(json!("d"), "server/discover", json!({"_meta": meta})).await;
+    assert_eq!(discover["result"]["supportedVersions"], json!(["2026-07-28"]), "{discover}");
+    assert_eq!(discover["result"]["resultType"], "complete");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let list = daemon.request(json!("l"), "tools/list", json!({"_meta": meta})).await;
+        let names: Vec<&str> =
+            list["result"]["tools"].as_array().into_iter().flatten().filter_map(|t| t["name"].as_str()).collect();
+        if names.contains(&"alpha_1mcp_echo") {
+            assert_eq!(
+                (&list["result"]["ttlMs"], &list["result"]["cacheScope"]),
+                (&json!(0), &json!("public")),
+                "{list}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "alpha never listed: {list}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let call = json!({"name": "alpha_1mcp_echo", "arguments": {"text": "modern"}, "_meta": meta});
+    let answer = daemon.request(json!(1), "tools/call", call).await;
+    assert_eq!(answer["result"]["content"][0]["text"], "alpha: modern", "{answer}");
+    assert_eq!(answer["result"]["resultType"], "complete");
+    // A request of a revision it does not speak is refused as the revision says.
+    let wrong = json!({"_meta": {"io.modelcontextprotocol/protocolVersion": "2031-01-01", "io.modelcontextprotocol/clientCapabilities": {}}});
+    let refused = daemon.request(json!(2), "tools/list", wrong).await;
+    assert_eq!(refused["error"]["code"], -32022, "{refused}");
+    // The same process then opens a session, and both work.
+    let init = daemon.initialize().await;
+    assert_eq!(init["result"]["serverInfo"]["name"], "1mcp", "{init}");
+    assert_eq!(daemon.call_tool_text(json!(3), "beta_1mcp_whoami", json!({})).await, "beta");
+    let again = daemon
+        .request(
+            json!(4),
+            "tools/call",
+            json!({"name": "alpha_1mcp_echo", "arguments": {"text": "again"}, "_meta": meta}),
+        )
+        .await;
+    assert_eq!(again["result"]["content"][0]["text"], "alpha: again", "{again}");
+    daemon.close_stdin();
+    let status = daemon.wait_exit(Duration::from_secs(15)).await;
+    assert!(status.is_some_and(|s| s.success()), "{status:?}\n{}", daemon.describe());
+    daemon.assert_only_json_rpc();
+}

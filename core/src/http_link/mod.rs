@@ -18,9 +18,8 @@ mod tests;
 pub use stream::{STREAM_BACKOFF, STREAM_BACKOFF_MAX, STREAM_RETRIES, StreamOpen, StreamRequest, StreamStep};
 
 use crate::config::HttpFlavor;
-use crate::mcp_headers::HeaderParam;
+use crate::mcp_headers::ToolHeaders;
 use serde_json::{Map, Value};
-use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 use stream::ServerStream;
@@ -207,13 +206,10 @@ pub struct HttpLink {
     fell_back_on: Option<u16>,
     session: SessionHeaders,
     stream: ServerStream,
-    /// The parameters each of the server's tools mirrors into `Mcp-Param-*` headers, by the
-    /// server's own tool name, learned from its `tools/list` answers (stateless revision).
-    tool_headers: BTreeMap<String, Vec<HeaderParam>>,
+    /// The parameters each of the server's tools mirrors into `Mcp-Param-*` headers, learned
+    /// from its `tools/list` answers (stateless revision).
+    tool_headers: ToolHeaders,
 }
-
-/// Most tools whose header parameters a link remembers.
-pub const MAX_TOOL_HEADERS: usize = 10_000;
 
 impl HttpLink {
     /// A link of `flavor`, not yet open.
@@ -228,47 +224,21 @@ impl HttpLink {
             fell_back_on: None,
             session: SessionHeaders::default(),
             stream: ServerStream::default(),
-            tool_headers: BTreeMap::new(),
+            tool_headers: ToolHeaders::default(),
         }
     }
 
-    /// `data` is (an event of) the answer to a `tools/list` POST: remember which parameters
-    /// each tool mirrors into headers (`x-mcp-header`), to send them with its calls. A tool
-    /// whose annotations are invalid mirrors nothing.
+    /// `data` is (an event of) the answer to a `tools/list` POST: which parameters each tool
+    /// mirrors into headers (`x-mcp-header`), to send them with its calls.
     pub fn learn_tools(&mut self, data: &[u8]) {
-        let Ok(message) = serde_json::from_slice::<Value>(data) else { return };
-        let tools = message.pointer("/result/tools").and_then(Value::as_array).into_iter().flatten();
-        for tool in tools {
-            let (Some(name), Some(schema)) = (tool.get("name").and_then(Value::as_str), tool.get("inputSchema")) else {
-                continue;
-            };
-            match crate::mcp_headers::header_params(schema) {
-                Ok(params) if !params.is_empty() => {
-                    if self.tool_headers.len() < MAX_TOOL_HEADERS || self.tool_headers.contains_key(name) {
-                        self.tool_headers.insert(name.to_owned(), params);
-                    }
-                }
-                _ => {
-                    self.tool_headers.remove(name);
-                }
-            }
+        if let Ok(message) = serde_json::from_slice::<Value>(data) {
+            self.tool_headers.learn(&message);
         }
     }
 
-    /// The headers a POST of a stateless-revision request carries (`method` and `params` as
-    /// the server receives them): `MCP-Protocol-Version` equal to its `_meta`'s, `Mcp-Method`,
-    /// `Mcp-Name` and the called tool's `Mcp-Param-*`. None for any other message.
+    /// The headers of a POST of a stateless-revision request (see [`ToolHeaders::for_request`]).
     pub fn stateless_headers(&self, method: &str, params: Option<&Map<String, Value>>) -> Vec<(String, String)> {
-        let version = params
-            .and_then(|p| p.get("_meta"))
-            .and_then(|m| m.get("io.modelcontextprotocol/protocolVersion"))
-            .and_then(Value::as_str);
-        let Some(version) = version else { return Vec::new() };
-        let tool = params.and_then(|p| p.get("name")).and_then(Value::as_str).filter(|_| method == "tools/call");
-        let annotated = tool.and_then(|t| self.tool_headers.get(t)).map_or(&[][..], Vec::as_slice);
-        let mut headers = vec![("MCP-Protocol-Version".to_owned(), version.to_owned())];
-        headers.extend(crate::mcp_headers::backend_headers(method, params, annotated, None));
-        headers
+        self.tool_headers.for_request(method, params)
     }
 
     /// The transport to speak now (streamable while probing).

@@ -150,6 +150,11 @@ impl HttpTransport {
                 builder = builder.header(name, value);
             }
         }
+        for (name, value) in &request.mcp_headers {
+            let value = HeaderValue::from_str(value)
+                .map_err(|_| TransportError::Failed(format!("{name} cannot be sent as a header")))?;
+            builder = builder.header(name.as_str(), value);
+        }
         builder.body(Full::new(Bytes::from(request.body))).map_err(|e| TransportError::Failed(e.to_string()))
     }
 }
@@ -243,6 +248,7 @@ mod tests {
             query: String::new(),
             session_id: None,
             protocol_version: None,
+            mcp_headers: Vec::new(),
             body: b"{}".to_vec(),
         };
         assert!(matches!(t.send(request).await, Err(TransportError::Unreachable(_))));

@@ -78,8 +78,7 @@ fn to_core(request: BridgeRequest) -> HttpRequest {
         // In-process: this machine by construction.
         peer: Some("127.0.0.1".into()),
         credential: onemcp_core::auth::Credential::None,
-        // The bridge speaks the session-based revisions, which define none of these headers.
-        mcp_headers: Default::default(),
+        mcp_headers: onemcp_core::mcp_headers::McpHeaders::from_headers(request.mcp_headers),
         body: request.body,
     }
 }
@@ -111,6 +110,7 @@ mod tests {
             query: "tag-filter=a%2Bb".into(),
             session_id: Some("s1".into()),
             protocol_version: Some("2025-06-18".into()),
+            mcp_headers: vec![("Mcp-Method".into(), "tools/list".into())],
             body: b"{}".to_vec(),
         }
     }

@@ -19,6 +19,7 @@ use crate::mcp_http::messages::{Envelope, INTERNAL_ERROR, answer_line, error_lin
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use onemcp_core::SseEvent;
+use onemcp_core::mcp_headers::ToolHeaders;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::future::Future;
@@ -56,6 +57,8 @@ pub(crate) struct BridgeRequest {
     pub(crate) query: String,
     pub(crate) session_id: Option<String>,
     pub(crate) protocol_version: Option<String>,
+    /// A stateless-revision request's `Mcp-Method`, `Mcp-Name` and `Mcp-Param-*`.
+    pub(crate) mcp_headers: Vec<(String, String)>,
     pub(crate) body: Vec<u8>,
 }
 
@@ -159,6 +162,8 @@ struct Shared<T> {
     out: mpsc::Sender<String>,
     session: Mutex<SessionHeaders>,
     stop: watch::Sender<Option<Stop>>,
+    /// What the daemon's stateless `tools/list` answers said about header parameters.
+    tool_headers: Mutex<ToolHeaders>,
 }
 
 impl<T: Transport> Shared<T> {
@@ -182,6 +187,26 @@ impl<T: Transport> Shared<T> {
             query: self.query.clone(),
             session_id: session.id.clone(),
             protocol_version: session.version.clone(),
+            mcp_headers: Vec::new(),
+            body,
+        })
+    }
+
+    /// Starts a stateless-revision request now: no session; its revision and metadata headers
+    /// (`headers`, from [`ToolHeaders::for_request`]) instead.
+    fn send_stateless(
+        &self,
+        mut headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    ) -> impl Future<Output = Result<Reply, TransportError>> + Send + 'static {
+        let version = headers.iter().position(|(name, _)| name.eq_ignore_ascii_case("mcp-protocol-version"));
+        let protocol_version = version.map(|at| headers.remove(at).1);
+        self.transport.send(BridgeRequest {
+            verb: Verb::Post,
+            query: self.query.clone(),
+            session_id: None,
+            protocol_version,
+            mcp_headers: headers,
             body,
         })
     }
@@ -294,6 +319,7 @@ where
         out: out_tx,
         session: Mutex::new(SessionHeaders::default()),
         stop: stop_tx,
+        tool_headers: Mutex::new(ToolHeaders::default()),
     });
     let mut exchanges = Exchanges::new(shared, config.max_line_bytes);
     let mut lines = reader.lines;
@@ -333,6 +359,10 @@ struct Exchanges<T> {
     initializing: Option<Id>,
     /// The session the server stream belongs to, and the task following it.
     stream: Option<(String, tokio::task::JoinHandle<()>)>,
+    /// Stateless-revision requests in flight, by request id (JSON text): the client ends one
+    /// (a `subscriptions/listen`) with `notifications/cancelled`, which over HTTP means closing
+    /// its stream.
+    stateless: HashMap<String, tokio::task::AbortHandle>,
 }
 
 impl<T: Transport> Exchanges<T> {
@@ -344,6 +374,7 @@ impl<T: Transport> Exchanges<T> {
             in_flight: HashMap::new(),
             initializing: None,
             stream: None,
+            stateless: HashMap::new(),
         }
     }
 
@@ -372,8 +403,12 @@ impl<T: Transport> Exchanges<T> {
 
     /// An exchange ended; once `initialize` has, the session's stream can be opened.
     fn finished(&mut self, done: Result<(Id, ()), tokio::task::JoinError>) {
-        let Ok((id, ())) = done else { return };
+        let id = match done {
+            Ok((id, ())) => id,
+            Err(error) => error.id(),
+        };
         self.in_flight.remove(&id);
+        self.stateless.retain(|_, handle| handle.id() != id);
         if self.initializing == Some(id) {
             self.initializing = None;
             restart_stream(&self.shared, &mut self.stream);
@@ -397,6 +432,28 @@ impl<T: Transport> Exchanges<T> {
     /// Sends `bytes` now (so requests leave in the order read) and answers in its own task.
     fn post(&mut self, bytes: Vec<u8>) {
         let envelope = Envelope::read(&bytes);
+        if let (Some(method), Some(params)) = (&envelope.method, &envelope.stateless_params) {
+            // A stateless-revision request: no session, its own headers.
+            let headers = self
+                .shared
+                .tool_headers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .for_request(method, Some(params));
+            let lists_tools = method == "tools/list";
+            let pending = self.shared.send_stateless(headers, bytes);
+            let request_id = envelope.id.clone();
+            let task = stateless_exchange(Arc::clone(&self.shared), request_id.clone(), pending, lists_tools);
+            let handle = self.tasks.spawn(task);
+            if let Some(id) = &request_id {
+                self.stateless.insert(id.to_string(), handle.clone());
+            }
+            self.in_flight.insert(handle.id(), request_id);
+            return;
+        }
+        if envelope.method.as_deref() == Some("notifications/cancelled") && self.end_stateless(&bytes) {
+            return;
+        }
         let initialize = envelope.is_request() && envelope.method.as_deref() == Some("initialize");
         // `initialize` starts a new session, so it must not carry the old one's headers.
         let session = if initialize { SessionHeaders::default() } else { self.shared.session() };
@@ -408,6 +465,16 @@ impl<T: Transport> Exchanges<T> {
         if initialize {
             self.initializing = Some(handle.id());
         }
+    }
+
+    /// A cancellation naming a stateless-revision request in flight: its exchange is dropped
+    /// (over HTTP, closing the stream is how the revision ends a request). True if it named one.
+    fn end_stateless(&mut self, cancellation: &[u8]) -> bool {
+        let Ok(message) = serde_json::from_slice::<Value>(cancellation) else { return false };
+        let Some(id) = message.pointer("/params/requestId") else { return false };
+        let Some(handle) = self.stateless.remove(&id.to_string()) else { return false };
+        handle.abort();
+        true
     }
 
     /// Input is over: lets what is in flight finish within `drain`, answers the rest with
@@ -469,6 +536,24 @@ async fn exchange<T: Transport>(
         if session_id.is_some() {
             shared.set_session(SessionHeaders { id: session_id, version: version.map(str::to_owned) });
         }
+    }
+}
+
+/// One stateless-revision request: waits for the daemon's answer and writes it out, learning
+/// from a `tools/list` answer which tool parameters later calls mirror into headers.
+async fn stateless_exchange<T: Transport>(
+    shared: Arc<Shared<T>>,
+    id: Option<Value>,
+    pending: impl Future<Output = Result<Reply, TransportError>>,
+    lists_tools: bool,
+) {
+    let reply = match pending.await {
+        Ok(reply) => reply,
+        Err(error) => return shared.fail(id.as_ref(), &error).await,
+    };
+    let response = shared.deliver(reply, id.as_ref()).await;
+    if let Some(response) = response.filter(|_| lists_tools) {
+        shared.tool_headers.lock().unwrap_or_else(PoisonError::into_inner).learn(&response);
     }
 }
 

@@ -58,6 +58,18 @@ impl Transport for Fake {
                         ]))),
                     }),
                     (Some("boom"), Some(_)) => Err(TransportError::Unreachable("connection refused".into())),
+                    (Some("subscriptions/listen"), Some(id)) => Ok(Reply {
+                        status: 200,
+                        session_id: None,
+                        // The acknowledgement, then a stream that stays open until it is closed.
+                        body: ReplyBody::Events(Box::pin(
+                            futures_util::stream::iter([ev(&json!({"jsonrpc":"2.0",
+                                "method":"notifications/subscriptions/acknowledged",
+                                "params":{"notifications":{},"_meta":{"io.modelcontextprotocol/subscriptionId":id}}})
+                            .to_string())])
+                            .chain(futures_util::stream::pending()),
+                        )),
+                    }),
                     (Some(_), None) => Ok(complete(202, "")),
                     (Some(_), Some(id)) => Ok(complete(200, &json!({"jsonrpc":"2.0","id":id,"result":{}}).to_string())),
                     (None, _) => Ok(complete(
@@ -130,4 +142,40 @@ async fn an_unreachable_daemon_answers_the_request_and_fails_the_run() {
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert_eq!((&lines[0]["id"], &lines[0]["error"]["code"]), (&json!(7), &json!(INTERNAL_ERROR)));
     assert!(lines[0]["error"]["message"].as_str().is_some_and(|m| m.contains("unreachable")));
+}
+
+#[tokio::test]
+async fn stateless_requests_go_without_a_session_and_a_cancelled_listen_is_closed_not_posted() {
+    let fake = Fake::default();
+    let meta = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}});
+    let input = [
+        json!({"jsonrpc": "2.0", "id": 1, "method": "server/discover", "params": {"_meta": meta}}),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "x", "_meta": meta}}),
+        json!({"jsonrpc": "2.0", "id": 3, "method": "subscriptions/listen", "params": {"notifications": {}, "_meta": meta}}),
+        json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 3}}),
+    ]
+    .map(|m| m.to_string())
+    .join("\n");
+    let (outcome, lines) = bridge(fake.clone(), &input).await;
+    assert_eq!(outcome, Ok(Ended::InputClosed));
+    assert!(lines.iter().any(|l| l["id"] == 1) && lines.iter().any(|l| l["id"] == 2), "{lines:?}");
+    // Had the cancellation not closed the listen, it would still be open at the end of input
+    // and be abandoned with an error for id 3.
+    assert!(lines.iter().all(|l| l["id"] != 3), "an ended listen gets no error: {lines:?}");
+    let requests = fake.requests();
+    assert_eq!(
+        requests.len(),
+        3,
+        "the cancellation closes the listen, it is not POSTed: {:?}",
+        requests.iter().map(|r| String::from_utf8_lossy(&r.body).into_owned()).collect::<Vec<_>>()
+    );
+    for request in &requests {
+        assert_eq!((request.verb, request.session_id.as_deref()), (Verb::Post, None), "no session, no GET, no DELETE");
+        assert_eq!(request.protocol_version.as_deref(), Some("2026-07-28"));
+    }
+    let call = &requests[1].mcp_headers;
+    assert!(
+        call.contains(&("Mcp-Method".into(), "tools/call".into())) && call.contains(&("Mcp-Name".into(), "x".into())),
+        "{call:?}"
+    );
 }
