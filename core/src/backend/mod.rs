@@ -131,6 +131,9 @@ pub(crate) struct Backend {
     pub(crate) era: Era,
     /// What asking (`protocol: "auto"`) found, kept across incarnations.
     pub(crate) learned: Option<Era>,
+    /// A stateless backend's caching hints for each of its lists, as its last fetch gave them:
+    /// the smallest `ttlMs` over the pages, and whether any page was `private`.
+    pub(crate) list_hints: BTreeMap<ListKind, (u64, bool)>,
     /// A stateless backend's listen streams following one resource each, by URI.
     pub(crate) resource_listens: BTreeMap<String, crate::ids::ProxyId>,
     /// Its lists, as last fetched.
@@ -183,6 +186,7 @@ impl Backend {
             info: None,
             era: Era::Sessions,
             learned: None,
+            list_hints: BTreeMap::new(),
             resource_listens: BTreeMap::new(),
             catalog: Catalog::default(),
             lists: ListRefresh::default(),
@@ -229,6 +233,12 @@ impl Backend {
             (crate::config::Protocol::Auto, Some(era)) => era,
             (crate::config::Protocol::Auto, None) => Era::Asking,
         }
+    }
+
+    /// How long its `kind` list may be reused, and whether only by the caller: a stateless
+    /// backend's own hints; a session-based backend gives none, so nothing may be reused.
+    pub(crate) fn list_hint(&self, kind: ListKind) -> (u64, bool) {
+        self.list_hints.get(&kind).copied().filter(|_| self.is_stateless()).unwrap_or((0, false))
     }
 
     /// Whether the backend declared a server capability.

@@ -512,6 +512,18 @@ impl Hub {
         let ready = self.backends.get(name).is_some_and(|b| b.state == BackendState::Ready);
         let fetched = match body.get("result").and_then(Value::as_object) {
             Some(result) => {
+                let hint = (
+                    result.get("ttlMs").and_then(Value::as_u64).unwrap_or(0),
+                    result.get("cacheScope").and_then(Value::as_str) == Some("private"),
+                );
+                if let Some(b) = self.backends.get_mut(name) {
+                    // Over the pages: the shortest reuse, private if any page is.
+                    let merged = match b.list_hints.get(&kind) {
+                        Some((ttl, private)) if pages > 0 => ((*ttl).min(hint.0), *private || hint.1),
+                        _ => hint,
+                    };
+                    b.list_hints.insert(kind, merged);
+                }
                 let page = result.get(kind.result_key()).and_then(Value::as_array);
                 items.extend(page.into_iter().flatten().filter_map(|v| v.as_object().cloned()));
                 let next = result.get("nextCursor").filter(|c| c.is_string()).cloned();

@@ -115,8 +115,11 @@ impl Hub {
             jsonrpc::result(&request.id, modern::discover(self.merged_instructions(Some(viewer)), private))
         } else {
             let mut answer = self.list_result(viewer, &request.id, method, body);
-            if let Some(Value::Object(result)) = answer.get_mut("result").map(Value::take) {
-                answer["result"] = modern::cacheable(result, private);
+            let kind = ListKind::of_method(method).unwrap_or(ListKind::Templates);
+            let (ttl, backend_private) = self.list_hint(viewer, kind);
+            if let Some(Value::Object(mut result)) = answer.get_mut("result").map(Value::take) {
+                result.insert("ttlMs".into(), ttl.into());
+                answer["result"] = modern::cacheable(result, private || backend_private);
             }
             answer
         };
@@ -146,6 +149,19 @@ impl Hub {
         self.stateless.insert(exchange, session.clone());
         let incoming = Incoming { exchange, mode, sse_ok, session, id, streaming: false };
         self.handle_client_request(now, incoming, method, body);
+    }
+
+    /// The caching hints of a merged list as `viewer` sees it: the shortest `ttlMs` of the
+    /// backends that contribute to it (0 as soon as a session-based one does, since it gives no
+    /// hint), and whether any of them said `private`.
+    fn list_hint(&self, viewer: Viewer<'_>, kind: ListKind) -> (u64, bool) {
+        self.backends
+            .values()
+            .filter(|b| b.state == crate::backend::BackendState::Ready && !b.key.is_instance())
+            .filter(|b| b.has_capability(kind.capability()) && viewer.admits(&b.config.tags))
+            .map(|b| b.list_hint(kind))
+            .reduce(|(ttl, private), (t, p)| (ttl.min(t), private || p))
+            .unwrap_or((0, false))
     }
 
     /// Refuse a stateless request that would need a record when the daemon holds all it may

@@ -365,3 +365,39 @@ fn sessions_follow_a_stateless_backends_resource_on_one_listen_stream_per_resour
     assert_eq!((&cancel["method"], &cancel["params"]["requestId"]), (&json!("notifications/cancelled"), &listen["id"]));
     assert!(h.hub.backends[&bk("modern")].resource_listens.is_empty());
 }
+
+/// Discover `name` (tools only) and answer its tool list with `hints` (`ttlMs`, `cacheScope`).
+fn bring_up_with_hints(h: &mut Harness, name: &str, hints: Value) {
+    let probe = spawn(h, name);
+    let result = json!({"supportedVersions": ["2026-07-28"], "capabilities": {"tools": {}}});
+    h.backend_says(name, json!({"jsonrpc": "2.0", "id": probe["id"], "result": result}));
+    let list = h.backend_writes(name).pop().expect("tools listed");
+    let mut result = json!({"tools": [{"name": "t", "inputSchema": {"type": "object"}}], "resultType": "complete"});
+    if let (Some(result), Some(hints)) = (result.as_object_mut(), hints.as_object()) {
+        result.extend(hints.clone());
+    }
+    h.backend_says(name, json!({"jsonrpc": "2.0", "id": list["id"], "result": result}));
+    assert_eq!(h.hub.backends[&bk(name)].state, BackendState::Ready);
+}
+
+#[test]
+fn a_merged_lists_caching_hints_are_the_strictest_of_the_backends_that_make_it() {
+    let mut h = Harness::new(&[("a", stateless_server()), ("b", stateless_server()), ("old", server(true))]);
+    bring_up_with_hints(&mut h, "a", json!({"ttlMs": 60_000, "cacheScope": "public"}));
+    bring_up_with_hints(&mut h, "b", json!({"ttlMs": 30_000, "cacheScope": "public"}));
+    let list = |h: &mut Harness| {
+        let x = modern(h, 1, "tools/list", json!({}), json!({}));
+        h.json_response(x).1["result"].clone()
+    };
+    let result = list(&mut h);
+    assert_eq!((&result["ttlMs"], &result["cacheScope"]), (&json!(30_000), &json!("public")), "{result}");
+    // A session-based server joins the list: it gives no hint, so nothing may be reused.
+    h.bring_up("old", &["echo"]);
+    assert_eq!(list(&mut h)["ttlMs"], 0);
+    // A private part makes the whole list private.
+    let mut h = Harness::new(&[("a", stateless_server()), ("p", stateless_server())]);
+    bring_up_with_hints(&mut h, "a", json!({"ttlMs": 60_000, "cacheScope": "public"}));
+    bring_up_with_hints(&mut h, "p", json!({"ttlMs": 90_000, "cacheScope": "private"}));
+    let result = list(&mut h);
+    assert_eq!((&result["ttlMs"], &result["cacheScope"]), (&json!(60_000), &json!("private")), "{result}");
+}
