@@ -193,6 +193,12 @@ pub(crate) fn verify(key: &CursorKey, body: &[u8], tag: &[u8]) -> bool {
     tag.len() == TAG_LEN && mac(key).chain_update(body).verify_truncated_left(tag).is_ok()
 }
 
+/// A key of its own for another use of signing (`label` names the use), derived from `key`
+/// rather than drawn: the hub's random draws, and so a recording's replay, stay as they were.
+pub(crate) fn derive_key(key: &CursorKey, label: &[u8]) -> CursorKey {
+    CursorKey(mac(key).chain_update(label).finalize().into_bytes().into())
+}
+
 /// A MAC keyed with the cursor key, ready for the bytes it signs.
 fn mac(key: &CursorKey) -> HmacSha256 {
     // HMAC takes a key of any length (RFC 2104 pads or hashes it), so this cannot fail.

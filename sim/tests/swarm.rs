@@ -298,19 +298,19 @@ fn must_pass(line: &str) {
     }
 }
 
-/// Core bug (found by `swarm`, seed 16 of a default sweep): a reload that removes a server
+/// Regression (a core bug `swarm` found, seed 16 of a default sweep; fixed): a reload that removes a server
 /// whose call is parked for a stateless client's answers stops the server, then writes it the
 /// error answer to the question it asked ("the client session ended: its call ended while it
 /// waited for the client's retry"). The record ends inside the failing of the call, before the
 /// backend's questions are withdrawn, so `drop_server_requests_of` still finds the question and
 /// writes to the stopped, removed process.
 #[test]
-#[ignore = "core bug: a parked stateless call's question is answered after its server was stopped and removed"]
 fn a_removed_server_gets_no_answer_to_a_parked_calls_question() {
     must_pass("run --seed 16 --stateless on");
 }
 
-/// Core bug (seed 48, shrunk): a stateless request for a per-session server that asks for roots
+/// Regression (a core bug, seed 48, shrunk; fixed: the instance no longer waits for roots
+/// the stateless request cannot give before its call, and its question is asked within the call): a stateless request for a per-session server that asks for roots
 /// (the shared one asked, so the hub knows) waits for its instance, which asks for roots right
 /// after `initialized`, before the call is sent. The bridge cannot park a call not yet in flight,
 /// so the question is never put to the client; the instance never gets roots, never becomes
@@ -318,18 +318,16 @@ fn a_removed_server_gets_no_answer_to_a_parked_calls_question() {
 /// announced to the stateless client as `notifications/cancelled` on its request's stream (the
 /// revision has no server requests to cancel), before the request fails.
 #[test]
-#[ignore = "core bug: a stateless request's instance asks for roots before its call; the client hears notifications/cancelled"]
 fn a_stateless_request_never_hears_of_a_question_it_was_not_asked() {
     must_pass(
         "run --seed 48 --steps 5 --clients 1 --backends 1 --roots on --stateless on --faults world:per_session=alpha",
     );
 }
 
-/// Core bug (seed 1, shrunk): a retry is a request of its own, and an SDK that makes a progress
+/// Regression (a core bug, seed 1, shrunk; fixed): a retry is a request of its own, and an SDK that makes a progress
 /// token per request gives it a new one; the resumed call's progress still goes out under the
 /// first request's token, which the client no longer listens for.
 #[test]
-#[ignore = "core bug: a resumed call reports progress under its first request's token, not the retry's"]
 fn a_retry_hears_progress_under_its_own_token() {
     must_pass(
         "run --seed 1 --steps 17 --clients 1 --backends 2 --roots off --stateless on \
@@ -337,11 +335,10 @@ fn a_retry_hears_progress_under_its_own_token() {
     );
 }
 
-/// Core bug (seed 432, shrunk; rule 1, errors keep their server's context): the -32021 that
+/// Regression (a core bug, seed 432, shrunk; fixed; rule 1, errors keep their server's context): the -32021 that
 /// ends a stateless call whose per-session instance asked for roots the request did not
 /// declare names no server. On an answer already streaming it goes out with status 200.
 #[test]
-#[ignore = "core bug: -32021 (missing client capability) does not name the server that needed it"]
 fn a_missing_capability_error_names_its_server() {
     must_pass(
         "run --seed 432 --steps 53 --clients 4 --backends 2 --colliding-ids off --views off --roots on --auth on \

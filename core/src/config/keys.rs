@@ -87,7 +87,7 @@ pub const SERVER_KEYS: &[ServerKey] = &[
         "protocol",
         KeyScope::Any,
         false,
-        "legacy",
+        "auto (stdio), legacy (http)",
         "\"2026-07-28\" speaks the stateless revision to it; \"legacy\" opens a session; \"auto\" asks with server/discover",
     ),
     key("template", KeyScope::Any, false, "-", "1MCP server templates (accepted, not used yet)"),

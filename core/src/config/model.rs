@@ -40,7 +40,9 @@ pub struct ServerConfig {
     /// Run one instance per client session instead of one shared by all (`perSession`; the
     /// default for HTTP servers, where an instance is just an MCP session).
     pub per_session: Option<PerSessionConfig>,
-    /// Which era of the protocol to speak to it (`protocol`).
+    /// Which era of the protocol to speak to it (`protocol`). Recordings made before it
+    /// existed load as sessions, which is what was spoken then.
+    #[serde(default)]
     pub protocol: Protocol,
 }
 
@@ -48,7 +50,7 @@ pub struct ServerConfig {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Protocol {
     /// A session: `initialize`, then requests under the negotiated revision (2025-11-25 and
-    /// older). The default.
+    /// older). The default of a configuration built in code; a config file's stdio server asks.
     #[default]
     Sessions,
     /// The stateless 2026-07-28 revision: `server/discover`, then every request carries its
@@ -56,7 +58,7 @@ pub enum Protocol {
     Stateless,
     /// Ask: `server/discover` first, as the spec tells a dual-era client to; a server that
     /// answers with this revision is spoken to statelessly, any other answer (or none in time)
-    /// means a session.
+    /// means a session. The default of a config file's stdio servers.
     Auto,
 }
 
@@ -102,6 +104,8 @@ impl ServerConfig {
             prefix_names: true,
             restart: RestartConfig::default(),
             per_session: None,
+            // Built in code (tests, the simulator): a session unless asked; a config file's
+            // entries ask first (`protocol` defaults to "auto" there).
             protocol: Protocol::Sessions,
         }
     }

@@ -363,10 +363,14 @@ fn parse_server(
         TransportConfig::Stdio(_) => restart_config(&merged),
         TransportConfig::Http(_) => RestartConfig::default(),
     };
-    let protocol = read_protocol(&f, d);
+    // A stdio server is asked its era, as the spec tells a dual-era client to. An HTTP server
+    // opens a session unless told otherwise: asking it first would take its answer to a
+    // stateless request where the spec's fallback to legacy SSE looks at the first POST.
+    let http = matches!(transport, TransportConfig::Http(_));
+    let protocol = read_protocol(&f, d).unwrap_or(if http { Protocol::Sessions } else { Protocol::Auto });
     // An HTTP server's instance per client is one MCP session per client; the stateless
     // revision has no sessions, so there is nothing to keep apart by default.
-    let sessions_by_default = matches!(transport, TransportConfig::Http(_)) && protocol != Protocol::Stateless;
+    let sessions_by_default = http && protocol != Protocol::Stateless;
     let per_session = read_per_session(name, obj, sessions_by_default, d);
     if d.errors.len() > errors_before {
         return None;
@@ -389,10 +393,10 @@ fn parse_server(
 }
 
 /// `protocol`: `"2026-07-28"` for the stateless revision; `"legacy"` (or a session-based
-/// revision's date) for a session, the default.
-fn read_protocol(f: &Fields<'_>, d: &mut Diagnostics<'_>) -> Protocol {
-    let Some(value) = f.string(d, "protocol") else { return Protocol::Sessions };
-    match value.as_str() {
+/// revision's date) for a session; `"auto"` to ask. `None` if not given.
+fn read_protocol(f: &Fields<'_>, d: &mut Diagnostics<'_>) -> Option<Protocol> {
+    let value = f.string(d, "protocol")?;
+    Some(match value.as_str() {
         "2026-07-28" => Protocol::Stateless,
         "auto" => Protocol::Auto,
         "legacy" => Protocol::Sessions,
@@ -405,7 +409,7 @@ fn read_protocol(f: &Fields<'_>, d: &mut Diagnostics<'_>) -> Protocol {
             f.error(d, "protocol", "", message);
             Protocol::Sessions
         }
-    }
+    })
 }
 
 /// `perSession`: `true`, `false`, or `{"maxInstances": n, "idleTimeout": ms}`. HTTP servers
@@ -802,7 +806,7 @@ mod tests {
             instruction_override: None,
             prefix_names: true,
             per_session: None,
-            protocol: Protocol::Sessions,
+            protocol: Protocol::Auto,
             restart: RestartConfig {
                 restart_on_exit: true,
                 max_restarts: 5,
@@ -1155,7 +1159,12 @@ mod tests {
     #[test]
     fn protocol_picks_the_era_spoken_to_a_server() {
         let protocol = |value: &str| one_server(&format!(r#"{{"command": "x", "protocol": "{value}"}}"#)).protocol;
-        assert_eq!(one_server(r#"{"command": "x"}"#).protocol, Protocol::Sessions, "sessions unless asked");
+        assert_eq!(
+            one_server(r#"{"command": "x"}"#).protocol,
+            Protocol::Auto,
+            "asked, as the spec tells a dual-era client"
+        );
+        assert_eq!(one_server(r#"{"url": "http://h/mcp"}"#).protocol, Protocol::Sessions, "an HTTP server: a session");
         assert_eq!(protocol("2026-07-28"), Protocol::Stateless);
         assert_eq!(protocol("auto"), Protocol::Auto);
         assert_eq!(protocol("legacy"), Protocol::Sessions);

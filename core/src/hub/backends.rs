@@ -266,6 +266,9 @@ impl Hub {
         for timer in owed.iter().filter_map(Pending::timer) {
             self.timers.remove(timer);
         }
+        // Its questions first: failing a call can end a stateless request, which answers what it
+        // was still asked, and nothing may be written to a backend that is gone.
+        self.withdraw_server_requests_of(name, reason);
         for call in owed.into_iter().filter_map(|p| match p {
             Pending::Client(call) => Some(call),
             _ => None,
@@ -273,7 +276,6 @@ impl Hub {
             let message = format!("server '{name}' {verb} before answering {}: {reason}", call.method);
             self.fail_client_call(now, name, call, message);
         }
-        self.withdraw_server_requests_of(name, reason);
         self.fail_queue(name, reason);
         if let Some(b) = self.backends.get_mut(name) {
             b.subscribers.clear();

@@ -35,6 +35,12 @@ impl Hub {
         body: Map<String, Value>,
         record: SessionId,
     ) {
+        if self.sessions.get(&record).is_none_or(|s| s.in_flight.is_empty()) {
+            // Its call is not with this backend yet (it waits for its instance to start): a
+            // stateless client can be asked only in the answer to a call.
+            let text = format!("the stateless client can be asked {method} only while its call is in flight");
+            return self.write(name, generation, &jsonrpc::error(Some(id), code::INTERNAL_ERROR, text));
+        }
         if let Err(missing) = self.client_can_answer(&record, method, &body) {
             let text = format!("the client did not declare {missing} in this request");
             self.write(name, generation, &jsonrpc::error(Some(id), code::METHOD_NOT_FOUND, text));
@@ -87,7 +93,8 @@ impl Hub {
             node = &mut node[part];
         }
         let message = format!("Missing required client capability: {missing}");
-        let data = json!({"requiredCapabilities": required});
+        // Which server needed it, as every error 1mcp relays says (DESIGN.md rule 1).
+        let data = json!({"requiredCapabilities": required, "server": backend.server_name()});
         let error =
             jsonrpc::error_with_data(Some(&client_id), code::MISSING_REQUIRED_CLIENT_CAPABILITY, message, Some(data));
         if streaming {
@@ -134,7 +141,7 @@ impl Hub {
         now: Instant,
         request: Modern,
         (state, digest): (&str, u64),
-        responses: Option<&Map<String, Value>>,
+        (responses, progress_token): (Option<&Map<String, Value>>, Option<Value>),
     ) {
         let record = match self.parked_record(state, digest, request.principal.as_ref()) {
             Ok(record) => record,
@@ -181,6 +188,9 @@ impl Hub {
         };
         call.exchange = req.exchange;
         call.client_id = req.id.clone();
+        // Progress from now on is the retry's: under its token (a client may give each request
+        // its own), and none if it asked for none.
+        call.progress_token = progress_token;
         let exchange = Exchange::Call { backend, id: proxy_id, mode: req.mode, sse_ok: req.sse_ok, streaming: false };
         self.exchanges.insert(req.exchange, exchange);
         self.stateless.insert(req.exchange, record.clone());

@@ -8,6 +8,7 @@ use crate::event::Output;
 use crate::front::ReplyMode;
 use crate::ids::{BackendKey, ExchangeId, ProxyId};
 use crate::jsonrpc::{self, code};
+use crate::session::LogLevel;
 use crate::time::Instant;
 use serde_json::{Map, Value, json};
 
@@ -66,7 +67,10 @@ impl Hub {
             // Its revision wants the calling client's capabilities and log level per request.
             let client = self.sessions.get(&session);
             let capabilities = client.map(|s| s.client_capabilities.clone()).unwrap_or_default();
-            crate::modern::for_stateless_backend(&mut body, &capabilities, client.and_then(|s| s.log_level));
+            // A session that set no level hears every message, as from a session-based server;
+            // a stateless request only what its _meta asked for.
+            let level = client.and_then(|s| s.log_level.or_else(|| (!s.id.is_stateless()).then_some(LogLevel::Debug)));
+            crate::modern::for_stateless_backend(&mut body, &capabilities, level);
         } else {
             crate::modern::for_legacy_backend(&mut body);
         }

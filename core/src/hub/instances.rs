@@ -105,6 +105,11 @@ impl Hub {
     /// server asks for roots, and its session has them.
     pub(super) fn needs_roots_first(&self, name: &BackendKey) -> bool {
         let Some(owner) = self.backends.get(name).and_then(|b| b.owner.as_ref()) else { return false };
+        if owner.is_stateless() {
+            // A stateless request can be asked only within its call, which waits for this
+            // instance: the instance cannot wait for it.
+            return false;
+        }
         let asks = self.backends.get(&name.shared()).is_some_and(|shared| shared.asks_for_roots);
         asks && self.sessions.get(owner).is_some_and(|s| s.declares("roots"))
     }

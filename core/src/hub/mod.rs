@@ -264,7 +264,7 @@ impl Hub {
             stateless_served: 0,
         };
         hub.cursor_key = CursorKey::new(hub.random_bytes());
-        hub.state_key = CursorKey::new(hub.random_bytes());
+        hub.state_key = crate::cursor::derive_key(&hub.cursor_key, b"1mcp requestState");
         if let Some(file) = &hub.config.presets {
             let (presets, warnings) = parse_presets(&file.text, &file.source);
             for warning in warnings {

@@ -320,8 +320,13 @@ impl Hub {
         }
     }
 
-    /// Tell a client that a request it was sent is withdrawn.
+    /// Tell a client that a request it was sent is withdrawn. A stateless request was never
+    /// sent a request (it was asked in a result, or not at all): the question just goes.
     fn cancel_on_client(&mut self, session: &SessionId, front_id: &str, reason: &str) {
+        if let Some(s) = self.sessions.get_mut(session).filter(|s| s.id.is_stateless()) {
+            s.bridge.asked.remove(front_id);
+            return;
+        }
         let cancel =
             jsonrpc::notification("notifications/cancelled", Some(json!({"requestId": front_id, "reason": reason})));
         self.push_to_session(session, None, &cancel);

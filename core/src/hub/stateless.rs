@@ -136,7 +136,9 @@ impl Hub {
             && request_state::is_ours(state)
         {
             let responses = params.and_then(|p| p.get("inputResponses")).and_then(Value::as_object).cloned();
-            return self.resume(now, request, (state, digest), responses.as_ref());
+            let token = params.and_then(|p| p.get("_meta")).and_then(|m| m.get("progressToken"));
+            let token = token.filter(|t| jsonrpc::is_valid_id(t)).cloned();
+            return self.resume(now, request, (state, digest), (responses.as_ref(), token));
         }
         if self.refuse_when_busy(&request) {
             return;

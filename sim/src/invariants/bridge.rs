@@ -263,7 +263,11 @@ impl Ledger {
                     ),
                 );
             }
-            if about != Some(payload.as_str()) {
+            // Roots are the client's, not a call's: a shared server's roots/list is answered by the
+            // hub itself (DESIGN.md rule 2), so one that reaches a client comes from that client's
+            // own instance, which may ask at start-up, before any call of its own.
+            let clients_own = method == "roots/list" && about.is_none();
+            if about != Some(payload.as_str()) && !clients_own {
                 return breach(
                     Invariant::Bridge,
                     format!(
