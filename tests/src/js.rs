@@ -449,9 +449,219 @@ pub fn client_table(title: &str, checks: &[ClientCheck]) -> String {
     table
 }
 
+// ---- Client mode: 1mcp as the client under test ---------------------------------------------
+
+/// `tests/js/client-conformance-harness.mjs`: the `--command` of the suite's client mode. It
+/// starts `1mcp serve` (auth on, a minted token) with the scenario's mock server as its only
+/// backend, drives it with an official TypeScript SDK client as the scenario asks, and stops it.
+pub fn client_conformance_harness_js() -> PathBuf {
+    workspace_root().join("tests/js/client-conformance-harness.mjs")
+}
+
+/// `tests/js/loopback-preload.mjs`: loaded with `node --import` into the suite, it makes the
+/// mock servers that `listen` without a host listen on 127.0.0.1 only.
+pub fn loopback_preload_js() -> PathBuf {
+    workspace_root().join("tests/js/loopback-preload.mjs")
+}
+
+/// The client scenarios a spec revision requires, as the suite's frozen
+/// `requirements/<revision>.yaml` lists them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientRequirements {
+    /// The scored scenarios (the top-level `client:` list).
+    pub scored: Vec<String>,
+    /// `(scenario, reason)` of the `not_scored` entries whose leg is `client`.
+    pub not_scored: Vec<(String, String)>,
+}
+
+impl ClientRequirements {
+    /// The frozen set of `revision` (`2025-11-25`, `2026-07-28`) in the installed
+    /// 0.2.0-alpha.12 suite; `None` if it cannot be read.
+    pub fn of(revision: &str) -> Option<ClientRequirements> {
+        let package = ConformanceSuite::Next20251125.cli().parent()?.parent()?.to_path_buf();
+        let text = std::fs::read_to_string(package.join("requirements").join(format!("{revision}.yaml"))).ok()?;
+        Some(Self::parse(&text))
+    }
+
+    fn parse(yaml: &str) -> ClientRequirements {
+        ClientRequirements { scored: requirement_list(yaml, "client"), not_scored: not_scored_entries(yaml, "client") }
+    }
+
+    /// Every scenario the set runs, scored or not.
+    pub fn all(&self) -> impl Iterator<Item = &str> {
+        self.scored.iter().map(String::as_str).chain(self.not_scored.iter().map(|(name, _)| name.as_str()))
+    }
+}
+
+/// The plain entries of the top-level list `key:` of a requirements file.
+fn requirement_list(yaml: &str, key: &str) -> Vec<String> {
+    let header = format!("{key}:");
+    let mut names = Vec::new();
+    for line in yaml.lines().skip_while(|line| line.trim_end() != header).skip(1) {
+        match line.trim().strip_prefix("- ") {
+            Some(name) if line.starts_with(' ') => names.push(name.trim().to_owned()),
+            _ if line.trim().is_empty() || line.trim_start().starts_with('#') => continue,
+            _ => break,
+        }
+    }
+    names
+}
+
+/// `(scenario, reason)` of the `not_scored:` entries (`- scenario:`, `leg:`, `reason:`, ...)
+/// whose leg is `leg`.
+fn not_scored_entries(yaml: &str, leg: &str) -> Vec<(String, String)> {
+    let mut entries: Vec<(String, String, String)> = Vec::new();
+    for line in yaml.lines().skip_while(|line| line.trim_end() != "not_scored:").skip(1) {
+        let trimmed = line.trim();
+        if !line.starts_with(' ') && !trimmed.is_empty() && !trimmed.starts_with('#') {
+            break;
+        }
+        if let Some(name) = trimmed.strip_prefix("- scenario:") {
+            entries.push((name.trim().to_owned(), String::new(), String::new()));
+        } else if let (Some(entry), Some(value)) = (entries.last_mut(), trimmed.strip_prefix("leg:")) {
+            entry.1 = value.trim().to_owned();
+        } else if let (Some(entry), Some(value)) = (entries.last_mut(), trimmed.strip_prefix("reason:")) {
+            entry.2 = value.trim().to_owned();
+        }
+    }
+    entries.into_iter().filter(|(_, l, _)| l == leg).map(|(name, _, reason)| (name, reason)).collect()
+}
+
+/// The suite's authorization scenarios (its `auth` suite, the 2025-03-26 back-compat ones and
+/// the authorization extensions) are the ones named `auth/...`.
+pub fn is_auth_scenario(name: &str) -> bool {
+    name.starts_with("auth/")
+}
+
+/// One client-mode scenario's result: the mock server's checks and what the harness said.
+#[derive(Debug, Clone)]
+pub struct ClientScenario {
+    /// Passed when no check is a FAILURE (as the suite scores it).
+    pub outcome: ScenarioOutcome,
+    /// `name: errorMessage` of each WARNING check (a SHOULD the client missed).
+    pub warnings: Vec<String>,
+    /// The harness's verdict: `ok`, `failed`, `not-attempted`, or `silent` when it printed none.
+    pub harness: String,
+    /// Why, in the harness's words.
+    pub harness_detail: String,
+    /// The end of the harness's stderr (its steps, then 1mcp's log), for failure messages.
+    pub stderr_tail: String,
+}
+
+/// Scenario -> result, in name order.
+pub type ClientResults = BTreeMap<String, ClientScenario>;
+
+/// Per-scenario time limit given to the suite (`--timeout`); the harness keeps within
+/// [`CLIENT_HARNESS_BUDGET`] so it always stops 1mcp itself.
+const CLIENT_SCENARIO_TIMEOUT: Duration = Duration::from_secs(60);
+/// What the harness may spend on one scenario (`ONEMCP_HARNESS_BUDGET_MS`).
+const CLIENT_HARNESS_BUDGET: Duration = Duration::from_secs(25);
+
+/// Runs the 0.2.0-alpha.12 suite's client mode for the requirement set of `revision`, with
+/// [`client_conformance_harness_js`] as the client under test and `env` added to its
+/// environment (e.g. `ONEMCP_HARNESS_PROTOCOL`). The suite runs every scenario of the set at
+/// once, each against its own mock server (bound to loopback by [`loopback_preload_js`]).
+/// With `ONEMCP_KEEP_CONFORMANCE_RESULTS` set, the suite's result directory is kept (its path is
+/// printed): each scenario's checks and the harness's stdout and stderr, 1mcp's log included.
+pub async fn run_client_conformance(revision: &str, env: &[(&str, &str)]) -> ClientResults {
+    let scratch =
+        tempfile::Builder::new().prefix("onemcp-client-conformance-").tempdir().expect("create a scratch directory");
+    let results_dir = scratch.path().join("results");
+    let (node, harness) = (node_binary(), client_conformance_harness_js());
+    // The suite splits --command on spaces and runs it through a shell.
+    let client_command = format!("{} {}", node.display(), harness.display());
+    assert!(
+        client_command.split(' ').count() == 2 && !client_command.contains(['\'', '"', '$', '\\']),
+        "the harness command must have no spaces or shell characters in its paths: {client_command}"
+    );
+    let mut command = tokio::process::Command::new(&node);
+    command
+        .arg("--import")
+        .arg(loopback_preload_js())
+        .arg(ConformanceSuite::Next20251125.cli())
+        .args(["client", "--command", &client_command, "--requirements", revision])
+        .arg("--timeout")
+        .arg(CLIENT_SCENARIO_TIMEOUT.as_millis().to_string())
+        .arg("-o")
+        .arg(&results_dir)
+        .env("ONEMCP_BIN", crate::onemcp_binary())
+        .env("ONEMCP_JS_DIR", js_dir())
+        .env("ONEMCP_HARNESS_BUDGET_MS", CLIENT_HARNESS_BUDGET.as_millis().to_string())
+        .envs(env.iter().copied());
+    let started = std::time::Instant::now();
+    let output = run_bounded(command, scratch.path(), SUITE_LIMIT).await;
+    let results = read_client_results(&results_dir);
+    eprintln!(
+        "conformance client --requirements {revision} {env:?}: {} scenarios in {:.1}s (exit {:?}{})",
+        results.len(),
+        started.elapsed().as_secs_f64(),
+        output.code,
+        if output.timed_out { ", TIMED OUT" } else { "" }
+    );
+    if std::env::var_os("ONEMCP_KEEP_CONFORMANCE_RESULTS").is_some() {
+        eprintln!("results kept in {}", scratch.keep().join("results").display());
+    }
+    assert!(
+        !results.is_empty(),
+        "conformance client --requirements {revision} produced no checks.json (timed out: {})\n{}",
+        output.timed_out,
+        output.tail(60)
+    );
+    results
+}
+
+/// Reads client-mode results: `DIR/<scenario>-<timestamp>/` and, for `auth/...` scenarios,
+/// `DIR/auth/<name>-<timestamp>/`, each with `checks.json` and the command's `stdout.txt` and
+/// `stderr.txt`.
+pub fn read_client_results(results_dir: &Path) -> ClientResults {
+    let mut results = ClientResults::new();
+    for (subdir, prefix) in [("", ""), ("auth", "auth/")] {
+        let dir = results_dir.join(subdir);
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let Some(name) = scenario_of(&entry.file_name().to_string_lossy(), "") else { continue };
+            if let Some(scenario) = read_client_scenario(&entry.path()) {
+                results.insert(format!("{prefix}{name}"), scenario);
+            }
+        }
+    }
+    results
+}
+
+fn read_client_scenario(dir: &Path) -> Option<ClientScenario> {
+    let checks: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(dir.join("checks.json")).ok()?).ok()?;
+    let with_status = |status: &str| -> Vec<String> {
+        checks
+            .iter()
+            .filter(|check| check["status"] == status)
+            .map(|check| {
+                let name = check["name"].as_str().or(check["id"].as_str()).unwrap_or("?");
+                format!("{name}: {}", check["errorMessage"].as_str().unwrap_or("(no message)"))
+            })
+            .collect()
+    };
+    let failures = with_status("FAILURE");
+    let stdout = std::fs::read_to_string(dir.join("stdout.txt")).unwrap_or_default();
+    let verdict: Value = stdout
+        .lines()
+        .rev()
+        .find(|line| line.starts_with("{\"harness\""))
+        .and_then(|line| serde_json::from_str(line).ok())
+        .unwrap_or(Value::Null);
+    let stderr = std::fs::read_to_string(dir.join("stderr.txt")).unwrap_or_default();
+    let lines: Vec<&str> = stderr.lines().collect();
+    Some(ClientScenario {
+        outcome: ScenarioOutcome { passed: failures.is_empty(), checks: checks.len(), failures },
+        warnings: with_status("WARNING"),
+        harness: verdict["harness"].as_str().unwrap_or("silent").to_owned(),
+        harness_detail: verdict["detail"].as_str().unwrap_or_default().to_owned(),
+        stderr_tail: lines[lines.len().saturating_sub(200)..].join("\n"),
+    })
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{scenario_of, server_requirements};
+    use super::{ClientRequirements, scenario_of, server_requirements};
 
     #[test]
     fn requirement_sets_list_their_server_scenarios() {
@@ -475,5 +685,46 @@ mod tests {
             .as_deref(),
             Some("authorization-code-grant")
         );
+    }
+
+    #[test]
+    fn client_requirements_list_scored_and_not_scored_client_scenarios() {
+        let yaml = r"server:
+  - ping
+
+client:
+  - initialize
+  # aside
+  - auth/metadata-default
+
+not_scored:
+  - scenario: auth/dpop
+    leg: client
+    reason: extension
+  - scenario: json-schema-2020-12
+    leg: server
+    reason: pending
+    note: >-
+      why
+  - scenario: json-schema-2020-12-preservation
+    leg: client
+    reason: added-after-release
+";
+        let set = ClientRequirements::parse(yaml);
+        assert_eq!(set.scored, ["initialize", "auth/metadata-default"]);
+        assert_eq!(
+            set.not_scored,
+            [
+                ("auth/dpop".to_owned(), "extension".to_owned()),
+                ("json-schema-2020-12-preservation".to_owned(), "added-after-release".to_owned())
+            ]
+        );
+        assert_eq!(set.all().count(), 4);
+    }
+
+    #[test]
+    fn client_scenario_names_come_from_result_directories() {
+        assert_eq!(scenario_of("tools_call-2026-12-07T18-02-52-696Z", "").as_deref(), Some("tools_call"));
+        assert_eq!(scenario_of("auth", ""), None);
     }
 }
