@@ -53,59 +53,18 @@ const DEFECTS_2025_11_25: &[KnownDefect] = &[
     },
 ];
 
-/// What makes the session-based mocks built on the official TypeScript SDK 1.x fail with
-/// `"protocol": "auto"` (no `type` key, as a user writes a remote server).
-const AUTO_PROBE_DEFECT: &str = "with \"protocol\": \"auto\", 1mcp's first POST is a 2026-07-28 server/discover; \
-     a TypeScript SDK 1.x streamable-HTTP server refuses its MCP-Protocol-Version header with HTTP 400 and \
-     {\"code\":-32000,\"message\":\"Bad Request: Unsupported protocol version: 2026-07-28 ...\",\"id\":null}, \
-     which 1mcp takes for 'not a streamable-HTTP server' and falls back to legacy HTTP+SSE (404), never trying \
-     initialize; the server is then failed/restarting with no tools. The 2026-07-28 backwards-compatibility rule: a \
-     400 whose body is no recognised modern error means a legacy server, so initialize (and only then, maybe SSE)";
-
 /// 1mcp defects the 2025-11-25 client set finds with `"protocol": "auto"`.
-const DEFECTS_2025_11_25_AUTO: &[KnownDefect] = &[
-    KnownDefect { scenario: "tools_call", always: true, defect: AUTO_PROBE_DEFECT },
-    KnownDefect { scenario: "elicitation-sep1034-client-defaults", always: true, defect: AUTO_PROBE_DEFECT },
-    KnownDefect { scenario: "json-schema-2020-12-preservation", always: true, defect: AUTO_PROBE_DEFECT },
-    KnownDefect {
-        scenario: "sse-retry",
-        always: false,
-        defect: "as without \"protocol\": the POST stream that ends without the answer is not resumed with a GET",
-    },
-];
-
-/// 1mcp defects the 2026-07-28 client set finds with `"protocol": "2026-07-28"`.
-const DEFECTS_2026_07_28: &[KnownDefect] = &[KnownDefect {
-    scenario: "http-invalid-tool-headers",
-    always: true,
-    defect: "tools of a 2026-07-28 HTTP backend whose x-mcp-header declarations are invalid (empty, on \
-              object/array/null/number, duplicate, bad characters) are listed and forwarded by 1mcp; SEP-2243: a \
-              Streamable HTTP client MUST exclude them (core/src/mcp_headers.rs ToolHeaders::learn only stops \
-              mirroring them)",
+const DEFECTS_2025_11_25_AUTO: &[KnownDefect] = &[KnownDefect {
+    scenario: "sse-retry",
+    always: false,
+    defect: "as without \"protocol\": the POST stream that ends without the answer is not resumed with a GET",
 }];
 
-/// 1mcp defects the 2026-07-28 client set finds with `"protocol": "auto"`: the backend keeps the
-/// instance-per-session default of an unknown HTTP server after it turns out to be stateless, and
-/// every stateless request then gets a fresh instance (`session=stateless#N` in the log).
-const DEFECTS_2026_07_28_AUTO: &[KnownDefect] = &[
-    KnownDefect {
-        scenario: "http-invalid-tool-headers",
-        always: true,
-        defect: "as with \"protocol\": \"2026-07-28\": tools with invalid x-mcp-header declarations are not excluded",
-    },
-    KnownDefect {
-        scenario: "sep-2322-client-request-state",
-        always: true,
-        defect: "the retry of an InputRequiredResult call reaches a new per-request instance whose JSON-RPC ids \
-                  start over, so it carries the same id as the first round (SEP-2322: MUST differ)",
-    },
-    KnownDefect {
-        scenario: "http-custom-headers",
-        always: true,
-        defect: "the per-request instance that sends the call never saw the tools/list answer, so it mirrors no \
-                  x-mcp-header parameter into Mcp-Param-* headers",
-    },
-];
+/// 1mcp defects the 2026-07-28 client set finds with `"protocol": "2026-07-28"`: none.
+const DEFECTS_2026_07_28: &[KnownDefect] = &[];
+
+/// 1mcp defects the 2026-07-28 client set finds with `"protocol": "auto"`: none.
+const DEFECTS_2026_07_28_AUTO: &[KnownDefect] = &[];
 
 /// One suite run at a time: each runs every scenario of a set at once, with a 1mcp and an SDK
 /// client per scenario, and the machine has two cores.

@@ -370,7 +370,8 @@ fn parse_server(
     let protocol = read_protocol(&f, d).unwrap_or(if http { Protocol::Sessions } else { Protocol::Auto });
     // An HTTP server's instance per client is one MCP session per client; the stateless
     // revision has no sessions, so there is nothing to keep apart by default.
-    let sessions_by_default = http && protocol != Protocol::Stateless;
+    // Asking (auto) may find a stateless server, where per-client instances would be per request.
+    let sessions_by_default = http && protocol == Protocol::Sessions;
     let per_session = read_per_session(name, obj, sessions_by_default, d);
     if d.errors.len() > errors_before {
         return None;
@@ -1172,6 +1173,7 @@ mod tests {
         let http = |extra: &str| one_server(&format!(r#"{{"url": "http://h/mcp"{extra}}}"#)).per_session.is_some();
         assert!(http(""), "an HTTP server gets an instance (a session) per client by default");
         assert!(!http(r#", "protocol": "2026-07-28""#), "a stateless one has no sessions to keep apart");
+        assert!(!http(r#", "protocol": "auto""#), "nor one that may turn out stateless");
         assert!(http(r#", "protocol": "2026-07-28", "perSession": true"#), "unless asked");
     }
 

@@ -555,6 +555,13 @@ impl Hub {
     ) {
         let Some(backend) = self.current(name, generation) else { return };
         backend.lists.end(kind);
+        let fetched = fetched.map(|items| {
+            if kind == ListKind::Tools && backend.is_stateless() {
+                without_invalid_header_tools(name, items)
+            } else {
+                items
+            }
+        });
         if let Some(items) = fetched {
             *kind.slot(&mut backend.catalog) = items;
         }
@@ -693,6 +700,23 @@ impl Hub {
     pub(super) fn write(&mut self, name: &BackendKey, generation: Gen, message: &Value) {
         self.outputs.push_back(Output::WriteBackend { backend: name.clone(), generation, line: message.to_string() });
     }
+}
+
+/// A stateless server's tools minus those whose `x-mcp-header` declarations are invalid: the
+/// revision tells its clients to leave them out (their calls could not carry valid headers).
+fn without_invalid_header_tools(name: &BackendKey, mut tools: Vec<Map<String, Value>>) -> Vec<Map<String, Value>> {
+    tools.retain(|tool| {
+        let Some(schema) = tool.get("inputSchema") else { return true };
+        match crate::mcp_headers::header_params(schema) {
+            Ok(_) => true,
+            Err(why) => {
+                let tool = tool.get("name").and_then(Value::as_str).unwrap_or_default();
+                tracing::warn!(server = %name, tool = %crate::text::for_log(tool), "leaving out a tool with invalid x-mcp-header declarations: {why:?}");
+                false
+            }
+        }
+    });
+    tools
 }
 
 /// What a failed list fetch leaves (logged): a ready backend keeps its previous list (`None`),

@@ -86,6 +86,12 @@ async fn first_answer(
     let status = response.status().as_u16();
     let id = request_id(&envelope);
     let body = mcp_http::read_body(response.into_body(), conn.max_line).await.unwrap_or_default();
+    if kind != MessageKind::Initialize {
+        // A stateless request asking the server's era (protocol "auto"): a session-based server
+        // refuses it, which says nothing of its transport; the core opens a session next.
+        deliver_body(conn, status, Ok(body), id.as_ref()).await;
+        return false;
+    }
     let refusal = conn.link().handle_first_refusal(status, &body, id.as_ref());
     if refusal == FirstRefusal::FallBack {
         tracing::info!(server = %conn.server, status, "not a streamable-HTTP server; trying legacy HTTP+SSE");
