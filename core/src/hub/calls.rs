@@ -135,7 +135,8 @@ impl Hub {
             let result = message.remove("result").unwrap_or_default();
             return self.relay_questions(now, backend, call, &result);
         }
-        if let Some(session) = self.sessions.get(&call.session).filter(|s| s.id.is_stateless())
+        if call.session.is_stateless()
+            && let Some(session) = self.sessions.get(&call.session)
             && let Some(Value::Object(result)) = message.remove("result")
         {
             // The stateless revision's shape: resultType, and caching hints where they belong.
