@@ -115,6 +115,11 @@ async fn fake_server(seen: Seen) -> String {
             }
         }),
     );
+    serve(app).await
+}
+
+/// Serves `app` on a free loopback port; its `/mcp` URL.
+async fn serve(app: axum::Router) -> String {
     let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
         Ok(listener) => listener,
         Err(e) => panic!("bind: {e}"),
@@ -275,13 +280,7 @@ async fn stateless_server(seen: SeenHeaders, closed: Arc<std::sync::atomic::Atom
             }
         }),
     );
-    let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
-        Ok(listener) => listener,
-        Err(e) => panic!("bind: {e}"),
-    };
-    let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://127.0.0.1:{port}/mcp")
+    serve(app).await
 }
 
 #[tokio::test]
