@@ -17,6 +17,7 @@ use onemcp_core::http_link::{
 use serde_json::Value;
 use std::ops::ControlFlow;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
 
@@ -291,10 +292,56 @@ async fn deliver_event_stream(
     (kind, lists_tools): (MessageKind, bool),
 ) -> bool {
     let mut events = mcp_http::event_stream(response.into_body(), conn.max_line);
+    let mut resumes = 0;
+    loop {
+        let resume_at = match pump_answer(conn, &mut events, id, (kind, lists_tools)).await {
+            Pumped::Answered => return true,
+            Pumped::Broken => return false,
+            Pumped::Ended(_) if id.is_none() => return true,
+            Pumped::Ended(resume_at) => resume_at,
+        };
+        // Ended without the answer. A stream that named its events can be resumed (SEP-1699):
+        // a GET with Last-Event-ID, after the server's `retry`, at most RESUMES times.
+        let Some((last, retry)) = resume_at.filter(|_| resumes < RESUMES) else {
+            conn.failed(id, &format!("{PEER} ended its event stream without answering")).await;
+            return true;
+        };
+        resumes += 1;
+        tokio::time::sleep(retry.map_or(RESUME_DELAY, Duration::from_millis).min(MAX_RESUME_DELAY)).await;
+        match resume(conn, &last).await {
+            Ok(resumed) => events = resumed,
+            Err(why) => {
+                let why = format!("{PEER} ended its event stream without answering; resuming it failed: {why}");
+                conn.failed(id, &why).await;
+                return true;
+            }
+        }
+    }
+}
+
+/// How an answer stream went.
+enum Pumped {
+    /// The answer came.
+    Answered,
+    /// It broke off (already reported).
+    Broken,
+    /// It ended without the answer; where it could be resumed (last event id and `retry`).
+    Ended(Option<(String, Option<u64>)>),
+}
+
+/// Delivers an answer stream's events until it ends or breaks.
+async fn pump_answer(
+    conn: &Conn,
+    events: &mut ParsedEvents,
+    id: Option<&Value>,
+    (kind, lists_tools): (MessageKind, bool),
+) -> Pumped {
     let mut answered = false;
+    let mut resume_at = None;
     while let Some(item) = events.next().await {
         if let Ok(parsed) = &item {
             conn.answer_data(kind, lists_tools, parsed.event.data.as_bytes());
+            resume_at = parsed.id.clone().map(|at| (at, parsed.retry));
         }
         match conn.event(item).await {
             Ok(message) => answered |= message.is_some_and(|m| is_response_to(&m, id)),
@@ -302,14 +349,37 @@ async fn deliver_event_stream(
                 if !answered {
                     conn.failed(id, &format!("{PEER} broke off its answer: {why}")).await;
                 }
-                return false;
+                return Pumped::Broken;
             }
         }
     }
-    if !answered && id.is_some() {
-        conn.failed(id, &format!("{PEER} ended its event stream without answering")).await;
+    if answered { Pumped::Answered } else { Pumped::Ended(resume_at) }
+}
+
+/// Times a POST's answer stream that ended without the answer is resumed.
+const RESUMES: u32 = 3;
+/// Wait before resuming when the server named none (`retry:`).
+const RESUME_DELAY: Duration = Duration::from_secs(1);
+/// Longest wait a server's `retry:` may ask for before a resume.
+const MAX_RESUME_DELAY: Duration = Duration::from_secs(30);
+
+/// Resumes an answer stream after event `last`: a GET with `Last-Event-ID`, in the session.
+async fn resume(conn: &Conn, last: &str) -> Result<ParsedEvents, String> {
+    let session = match conn.link().post_headers(MessageKind::Other) {
+        PostHeaders::Session(headers) => Some(Session::of(headers)),
+        PostHeaders::Plain => None,
+        PostHeaders::Ended => return Err("the connection is over".into()),
+    };
+    let mut request = conn.request(Method::GET, &conn.url, Some(STREAM_ACCEPT), None, session.as_ref())?;
+    let last = HeaderValue::from_str(last).map_err(|_| "the server's event id cannot be sent back".to_owned())?;
+    request.headers_mut().insert("last-event-id", last);
+    let response = tokio::time::timeout(CONNECT_TIMEOUT, conn.send(request))
+        .await
+        .map_err(|_| format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()))??;
+    if !response.status().is_success() || !mcp_http::is_event_stream(response.headers()) {
+        return Err(format!("the server answered HTTP {}", response.status().as_u16()));
     }
-    true
+    Ok(mcp_http::event_stream(response.into_body(), conn.max_line))
 }
 
 /// Delivers an answer that is a whole body (JSON, or an error status).

@@ -318,3 +318,75 @@ async fn stateless_requests_carry_their_revision_and_metadata_headers_and_a_canc
     );
     assert_eq!(seen[2].1, revision, "the listen too");
 }
+
+#[tokio::test]
+async fn an_answer_stream_that_ends_early_is_resumed_with_last_event_id_after_the_servers_retry() {
+    let gets = Arc::new(Mutex::new(Vec::<(Option<String>, std::time::Instant)>::new()));
+    let ended = Arc::new(Mutex::new(None::<std::time::Instant>));
+    let sse = |body: String| {
+        let mut response = axum::response::Response::new(axum::body::Body::from(body));
+        response.headers_mut().insert("content-type", HeaderValue::from_static("text/event-stream"));
+        response
+    };
+    let (gets_seen, ended_at) = (Arc::clone(&gets), Arc::clone(&ended));
+    let app = axum::Router::new().route(
+        "/mcp",
+        post(move |body: String| {
+            let ended_at = Arc::clone(&ended_at);
+            async move {
+                let message: Value = serde_json::from_str(&body).unwrap_or_default();
+                if message["method"] == "initialize" {
+                    let result =
+                        json!({"jsonrpc": "2.0", "id": message["id"], "result": {"protocolVersion": "2025-11-25"}});
+                    let mut response = axum::response::Response::new(axum::body::Body::from(result.to_string()));
+                    response.headers_mut().insert("content-type", HeaderValue::from_static("application/json"));
+                    return response;
+                }
+                // A priming event (an id, a retry, no data), then the stream ends without the answer.
+                *ended_at.lock().unwrap_or_else(PoisonError::into_inner) = Some(std::time::Instant::now());
+                sse("id: ev-1\nretry: 300\ndata:\n\n".to_owned())
+            }
+        })
+        .get(move |headers: HeaderMap| {
+            let gets_seen = Arc::clone(&gets_seen);
+            async move {
+                let last = headers.get("last-event-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+                gets_seen
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push((last.clone(), std::time::Instant::now()));
+                match last {
+                    Some(_) => sse(format!(
+                        "id: ev-2\ndata: {}\n\n",
+                        json!({"jsonrpc": "2.0", "id": 1, "result": {"resumed": true}})
+                    )),
+                    None => axum::response::Response::builder()
+                        .status(405)
+                        .body(axum::body::Body::empty())
+                        .unwrap_or_default(),
+                }
+            }
+        }),
+    );
+    let url = serve(app).await;
+    let (tx, mut rx) = mpsc::channel(16);
+    let config = HttpConfig { url, flavor: HttpFlavor::Streamable, headers: BTreeMap::new() };
+    let Ok(handle) = connect(&BackendKey::server("t"), Gen(1), &config, 4096, tx) else { panic!("connect failed") };
+    assert!(matches!(next(&mut rx).await, Input::BackendSpawned { .. }));
+    assert_eq!(
+        handle.write(json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {}}).to_string()),
+        Ok(())
+    );
+    assert_eq!(line_of(next(&mut rx).await)["id"], 0);
+    assert_eq!(
+        handle.write(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {}}).to_string()),
+        Ok(())
+    );
+    assert_eq!(line_of(next(&mut rx).await), json!({"jsonrpc": "2.0", "id": 1, "result": {"resumed": true}}));
+    let gets = gets.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    let resumed: Vec<_> = gets.iter().filter(|(last, _)| last.is_some()).collect();
+    assert_eq!(resumed.len(), 1, "{gets:?}");
+    assert_eq!(resumed[0].0.as_deref(), Some("ev-1"));
+    let ended = ended.lock().unwrap_or_else(PoisonError::into_inner).expect("the POST was answered");
+    assert!(resumed[0].1.duration_since(ended) >= Duration::from_millis(300), "the server's retry is waited for");
+}

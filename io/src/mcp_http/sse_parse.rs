@@ -19,12 +19,16 @@ pub(crate) enum SseError {
     },
 }
 
-/// One complete event and the stream's last event id at its dispatch.
+/// One complete event and the stream's last event id at its dispatch. A block that sets `id`
+/// or `retry` without data (a server's priming event, SEP-1699) comes as an event with empty
+/// data, so a reader learns where to resume; it carries no message.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct ParsedEvent {
     pub(crate) event: SseEvent,
     /// `id:` in force for this event (what a reconnect sends as `Last-Event-ID`).
     pub(crate) id: Option<String>,
+    /// `retry:` in force (ms): how long the server asks a client to wait before reconnecting.
+    pub(crate) retry: Option<u64>,
 }
 
 /// Feeds on body chunks, yields complete events.
@@ -40,6 +44,9 @@ pub(crate) struct SseParser {
     data: String,
     has_data: bool,
     last_event_id: Option<String>,
+    retry: Option<u64>,
+    /// The current block set `id` or `retry`.
+    primed: bool,
     /// Skipping an over-large event: bytes seen so far, and whether the current line had any.
     skipping: Option<Skip>,
     max_event_bytes: usize,
@@ -62,6 +69,8 @@ impl SseParser {
             data: String::new(),
             has_data: false,
             last_event_id: None,
+            retry: None,
+            primed: false,
             skipping: None,
             max_event_bytes,
         }
@@ -161,8 +170,14 @@ impl SseParser {
                 self.data.push_str(value);
                 self.has_data = true;
             }
-            "id" if !value.contains('\0') => self.last_event_id = Some(value.to_owned()),
-            // `retry` is not honoured: reconnects use the client's own bounded backoff.
+            "id" if !value.contains('\0') => {
+                self.last_event_id = Some(value.to_owned());
+                self.primed = true;
+            }
+            "retry" if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
+                self.retry = value.parse().ok();
+                self.primed = true;
+            }
             _ => {}
         }
         None
@@ -170,11 +185,14 @@ impl SseParser {
 
     fn dispatch(&mut self) -> Option<ParsedEvent> {
         let event = self.event.take();
+        let primed = std::mem::take(&mut self.primed);
         if !std::mem::take(&mut self.has_data) {
-            return None;
+            // Not an event; but where to resume, and when, is news.
+            let priming = SseEvent { event: None, data: String::new() };
+            return primed.then(|| ParsedEvent { event: priming, id: self.last_event_id.clone(), retry: self.retry });
         }
         let event = SseEvent { event, data: std::mem::take(&mut self.data) };
-        Some(ParsedEvent { event, id: self.last_event_id.clone() })
+        Some(ParsedEvent { event, id: self.last_event_id.clone(), retry: self.retry })
     }
 }
 
@@ -229,8 +247,9 @@ mod tests {
         let mut parser = SseParser::new(1024);
         let got = parser.push(b": keep-alive\n\nid: 7\nretry: 10\nfoo: bar\n\n: c\ndata: d\n\nid: 8\ndata: e\n\n");
         let want = [
-            ParsedEvent { event: ev(None, "d"), id: Some("7".into()) },
-            ParsedEvent { event: ev(None, "e"), id: Some("8".into()) },
+            ParsedEvent { event: ev(None, ""), id: Some("7".into()), retry: Some(10) },
+            ParsedEvent { event: ev(None, "d"), id: Some("7".into()), retry: Some(10) },
+            ParsedEvent { event: ev(None, "e"), id: Some("8".into()), retry: Some(10) },
         ];
         assert_eq!(got, want.map(Ok));
     }
