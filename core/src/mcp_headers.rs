@@ -339,10 +339,10 @@ fn is_tchar(b: u8) -> bool {
 #[derive(Clone, Debug, PartialEq)]
 pub struct HeaderRefusal {
     /// Always 400 (spec: "Servers **MUST** reject requests with a `400 Bad Request`").
-    pub status: u16,
+    pub(crate) status: u16,
     /// A JSON-RPC error with code -32020 (`HeaderMismatch`) saying which header and what the
     /// body said.
-    pub body: Value,
+    pub(crate) body: Value,
 }
 
 /// Checks a modern request's `Mcp-Method`, `Mcp-Name` and `Mcp-Param-*` headers against its
