@@ -440,10 +440,10 @@ impl<T: Transport> Exchanges<T> {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .for_request(method, Some(params));
-            let lists_tools = method == "tools/list";
+            let learn = if method == "tools/list" { Learn::ToolHeaders } else { Learn::Nothing };
             let pending = self.shared.send_stateless(headers, bytes);
             let request_id = envelope.id.clone();
-            let task = stateless_exchange(Arc::clone(&self.shared), request_id.clone(), pending, lists_tools);
+            let task = exchange(Arc::clone(&self.shared), request_id.clone(), pending, learn);
             let handle = self.tasks.spawn(task);
             if let Some(id) = &request_id {
                 self.stateless.insert(id.to_string(), handle.clone());
@@ -459,7 +459,12 @@ impl<T: Transport> Exchanges<T> {
         let session = if initialize { SessionHeaders::default() } else { self.shared.session() };
         let pending = self.shared.send(Verb::Post, &session, bytes);
         let request_id = envelope.is_request().then(|| envelope.id.clone()).flatten();
-        let task = exchange(Arc::clone(&self.shared), request_id.clone(), pending, initialize);
+        let task = exchange(
+            Arc::clone(&self.shared),
+            request_id.clone(),
+            pending,
+            if initialize { Learn::Session } else { Learn::Nothing },
+        );
         let handle = self.tasks.spawn(task);
         self.in_flight.insert(handle.id(), request_id);
         if initialize {
@@ -517,12 +522,23 @@ impl<T: Transport> Exchanges<T> {
     }
 }
 
-/// One POSTed client message: waits for the daemon's answer and writes it out.
+/// What an exchange's answer teaches the bridge.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Learn {
+    /// Nothing.
+    Nothing,
+    /// `initialize`: the session and its protocol version.
+    Session,
+    /// A stateless `tools/list`: which tool parameters later calls mirror into headers.
+    ToolHeaders,
+}
+
+/// One POSTed client message: waits for the daemon's answer, writes it out, and learns from it.
 async fn exchange<T: Transport>(
     shared: Arc<Shared<T>>,
     id: Option<Value>,
     pending: impl Future<Output = Result<Reply, TransportError>>,
-    initialize: bool,
+    learn: Learn,
 ) {
     let reply = match pending.await {
         Ok(reply) => reply,
@@ -531,29 +547,15 @@ async fn exchange<T: Transport>(
     let status = reply.status;
     let session_id = reply.session_id.clone();
     let response = shared.deliver(reply, id.as_ref()).await;
-    if initialize && (200..300).contains(&status) {
-        let version = response.as_ref().and_then(|r| r.pointer("/result/protocolVersion")).and_then(Value::as_str);
-        if session_id.is_some() {
+    match learn {
+        Learn::Session if (200..300).contains(&status) && session_id.is_some() => {
+            let version = response.as_ref().and_then(|r| r.pointer("/result/protocolVersion")).and_then(Value::as_str);
             shared.set_session(SessionHeaders { id: session_id, version: version.map(str::to_owned) });
         }
-    }
-}
-
-/// One stateless-revision request: waits for the daemon's answer and writes it out, learning
-/// from a `tools/list` answer which tool parameters later calls mirror into headers.
-async fn stateless_exchange<T: Transport>(
-    shared: Arc<Shared<T>>,
-    id: Option<Value>,
-    pending: impl Future<Output = Result<Reply, TransportError>>,
-    lists_tools: bool,
-) {
-    let reply = match pending.await {
-        Ok(reply) => reply,
-        Err(error) => return shared.fail(id.as_ref(), &error).await,
-    };
-    let response = shared.deliver(reply, id.as_ref()).await;
-    if let Some(response) = response.filter(|_| lists_tools) {
-        shared.tool_headers.lock().unwrap_or_else(PoisonError::into_inner).learn(&response);
+        Learn::ToolHeaders if let Some(response) = &response => {
+            shared.tool_headers.lock().unwrap_or_else(PoisonError::into_inner).learn(response);
+        }
+        _ => {}
     }
 }
 
