@@ -1,7 +1,8 @@
 //! Fault injection into the HTTP-backend link policy ([`onemcp_core::http_link::HttpLink`]).
 //!
 //! [`run_http_link`] plays io around the real core link: a scripted client side (the hub's
-//! `initialize`, `notifications/initialized`, then requests), POSTs answered in any order, the
+//! `initialize`, in auto mode often after a stateless probe the server refuses, then
+//! `notifications/initialized`, then requests), POSTs answered in any order, the
 //! session's GET stream, and a seeded fake server that injects faults over a virtual clock:
 //! it forgets the session (404) at random points, refuses the `initialize` POST with 400, 404
 //! or 405 when it only speaks legacy SSE (or with a JSON-RPC error when it speaks streamable
@@ -21,8 +22,8 @@ use onemcp_core::Instant;
 use onemcp_core::config::HttpFlavor;
 use onemcp_core::http_link::{
     CONNECT_TIMEOUT, Era, FirstRefusal, HttpLink, LinkEnd, MAX_IN_FLIGHT, MessageKind, PostAnswer, PostHeaders,
-    PostVerdict, STREAM_BACKOFF, STREAM_BACKOFF_MAX, STREAM_RETRIES, SessionHeaders, StreamOpen, StreamRequest,
-    StreamStep,
+    PostVerdict, STREAM_BACKOFF, STREAM_BACKOFF_MAX, STREAM_RETRIES, STREAM_WAIT, SessionHeaders, StreamOpen,
+    StreamRequest, StreamStep,
 };
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
@@ -48,8 +49,9 @@ pub enum LinkRule {
     /// A 404 to our session ends the link, nothing is sent after it, and nothing else is a
     /// lost session.
     LostSession,
-    /// Only a refused first POST (the `initialize`) of an auto link falls back to legacy SSE,
-    /// and a server that only speaks legacy SSE is always reached that way.
+    /// Only a refused `initialize` of an auto link whose transport is not known yet falls back
+    /// to legacy SSE (a refused stateless probe before it does not), and a server that only
+    /// speaks legacy SSE is always reached that way.
     Fallback,
     /// A reopened server stream resumes after the last event id seen.
     Resumption,
@@ -58,6 +60,10 @@ pub enum LinkRule {
     SessionHeaders,
     /// The server stream is opened once, after `notifications/initialized` was accepted.
     StreamOnce,
+    /// After `notifications/initialized`, no POST goes until the stream's first GET was answered
+    /// or failed, the notification was refused, the link ended, or [`STREAM_WAIT`] passed; and
+    /// none waits longer than that.
+    StreamFirst,
     /// The session is DELETEd only when the link was stopped, and only if the server gave one.
     EndSession,
     /// A link ends for the reason that ended it, and is reported started exactly once.
@@ -123,6 +129,12 @@ pub struct LinkStats {
     pub stops: u64,
     /// Sessions ended with a DELETE.
     pub deletes: u64,
+    /// Stateless probes sent before `initialize` (auto mode).
+    pub probes: u64,
+    /// Fallbacks to legacy SSE after a refused probe.
+    pub fallbacks_after_probe: u64,
+    /// Times a POST waited for the session's stream to open.
+    pub held: u64,
     /// Virtual time at the end.
     pub virtual_time: Duration,
 }
@@ -141,6 +153,9 @@ impl LinkStats {
         self.failed_starts += other.failed_starts;
         self.stops += other.stops;
         self.deletes += other.deletes;
+        self.probes += other.probes;
+        self.fallbacks_after_probe += other.fallbacks_after_probe;
+        self.held += other.held;
         self.virtual_time += other.virtual_time;
     }
 }
@@ -150,7 +165,8 @@ impl fmt::Display for LinkStats {
         write!(
             f,
             "{} links, {} fallbacks to legacy SSE, {} POSTs, {} sessions lost, {} streams opened, {} resumed, \
-             {} stream connects failed, {} unreachable, {} failed starts, {} stops, {} DELETEs, {:.0} s virtual",
+             {} stream connects failed, {} unreachable, {} failed starts, {} stops, {} DELETEs, {} stateless \
+             probes ({} then fell back), {} POSTs held for the stream, {:.0} s virtual",
             self.links,
             self.fallbacks,
             self.posts,
@@ -162,6 +178,9 @@ impl fmt::Display for LinkStats {
             self.failed_starts,
             self.stops,
             self.deletes,
+            self.probes,
+            self.fallbacks_after_probe,
+            self.held,
             self.virtual_time.as_secs_f64()
         )
     }
@@ -180,6 +199,9 @@ trait Policy: Sized {
     fn link_mut(&mut self) -> &mut HttpLink;
     fn post_headers(&self, kind: MessageKind) -> PostHeaders<'_> {
         self.link().post_headers(kind)
+    }
+    fn posts_held_until(&self, now: Instant) -> Option<Instant> {
+        self.link().posts_held_until(now)
     }
     fn stream_request(&self) -> Option<StreamRequest<'_>> {
         self.link().stream_request()
@@ -258,6 +280,8 @@ impl Server {
 #[derive(Clone, Debug)]
 struct Post {
     kind: MessageKind,
+    /// The stateless probe an auto link's client side sends before `initialize`.
+    probe: bool,
     /// The session id it carried.
     session: Option<String>,
 }
@@ -280,6 +304,9 @@ enum Stream {
 enum Handshake {
     /// `initialize` not sent yet.
     Fresh,
+    /// A stateless request asks the server's era first (auto mode); `initialize` follows its
+    /// answer.
+    Probing,
     /// `initialize` sent, unanswered.
     Initializing,
     /// `notifications/initialized` may go.
@@ -306,8 +333,14 @@ struct Incarnation<P> {
     last_event_id: Option<String>,
     /// The session the server gave this link.
     session: Option<String>,
-    /// The first POST was answered.
+    /// Some POST was answered.
     first_answered: bool,
+    /// An `initialize` was answered, or a POST with success: the transport is known.
+    transport_known: bool,
+    /// The probe is queued, not yet taken by a POST task.
+    probe_queued: bool,
+    /// A probe was sent.
+    probed: bool,
     /// `BackendSpawned` reports.
     announced: u32,
     /// Told the session is lost.
@@ -316,6 +349,11 @@ struct Incarnation<P> {
     stream_asked: bool,
     /// Steps left before the connection task tears the ended link down.
     closing: Option<u32>,
+    /// When `notifications/initialized` was POSTed.
+    initialized_at: Option<Instant>,
+    /// The stream's first GET was answered or failed, or the notification was refused: POSTs
+    /// need not wait any more.
+    stream_settled: bool,
 }
 
 impl<P: Policy> Incarnation<P> {
@@ -334,10 +372,15 @@ impl<P: Policy> Incarnation<P> {
             last_event_id: None,
             session: None,
             first_answered: false,
+            transport_known: false,
+            probe_queued: false,
+            probed: false,
             announced: 0,
             lost: false,
             stream_asked: false,
             closing: None,
+            initialized_at: None,
+            stream_settled: false,
         }
     }
 }
@@ -520,8 +563,15 @@ impl<P: Policy> Run<P> {
         match self.link.era {
             Era::Streamable => {
                 self.opened()?;
-                self.link.queued.push_back(MessageKind::Initialize);
-                self.link.handshake = Handshake::Initializing;
+                if self.flavor == HttpFlavor::Auto && below(&mut self.rng, 2) == 0 {
+                    // The era is asked first: a stateless request without a session.
+                    self.link.queued.push_back(MessageKind::Other);
+                    self.link.probe_queued = true;
+                    self.link.handshake = Handshake::Probing;
+                } else {
+                    self.link.queued.push_back(MessageKind::Initialize);
+                    self.link.handshake = Handshake::Initializing;
+                }
                 self.send_queued()
             }
             Era::LegacySse => self.open_legacy(),
@@ -579,7 +629,7 @@ impl<P: Policy> Run<P> {
                 MessageKind::Initialized
             }
             Handshake::Ready => MessageKind::Other,
-            Handshake::Fresh | Handshake::Initializing => return,
+            Handshake::Fresh | Handshake::Probing | Handshake::Initializing => return,
         };
         if self.link.queued.len() + self.link.in_flight.len() < MAX_IN_FLIGHT {
             self.link.queued.push_back(kind);
@@ -589,7 +639,18 @@ impl<P: Policy> Run<P> {
     /// A POST task takes the next queued line: the link gives it its session headers, or
     /// nothing once it is over.
     fn send_queued(&mut self) -> Checked {
+        if self.link.queued.is_empty() {
+            return Ok(());
+        }
+        if let Some(until) = self.link.link.posts_held_until(self.now) {
+            return self.held(until);
+        }
+        self.check_not_early()?;
         let Some(kind) = self.link.queued.pop_front() else { return Ok(()) };
+        self.link.link.link_mut().handle_posting(kind, self.now);
+        if kind == MessageKind::Initialized && self.link.initialized_at.is_none() {
+            self.link.initialized_at = Some(self.now);
+        }
         let headers = self.link.link.post_headers(kind);
         let session = match headers {
             PostHeaders::Ended => {
@@ -606,23 +667,75 @@ impl<P: Policy> Run<P> {
         if self.server.is_down(self.now) {
             return self.post_failed(kind);
         }
-        self.note(format!("POST {kind:?} session {session:?}"));
+        let probe = std::mem::take(&mut self.link.probe_queued);
+        if probe {
+            self.stats.probes += 1;
+            self.link.probed = true;
+        }
+        self.note(format!("POST {kind:?}{} session {session:?}", if probe { " (probe)" } else { "" }));
         self.stats.posts += 1;
-        self.link.in_flight.push(Post { kind, session });
+        self.link.in_flight.push(Post { kind, probe, session });
         Ok(())
     }
 
-    /// The POST could not be sent: the first means the link never started; later ones fail alone.
+    /// The link holds the queued lines back until `until`: only while the session's stream is
+    /// opening, and no longer than [`STREAM_WAIT`] after `notifications/initialized`.
+    fn held(&mut self, until: Instant) -> Checked {
+        let over = self.link.link.link().end().is_some();
+        let waiting = self.link.initialized_at.filter(|_| !self.link.stream_settled && !over);
+        let ok = waiting.is_some_and(|since| until <= since.after(STREAM_WAIT) && self.now < until);
+        self.check(ok, LinkRule::StreamFirst, || {
+            format!(
+                "POSTs held until {} ms (initialized at {:?}, stream settled: {}, over: {over})",
+                until.0 / 1_000_000,
+                self.link.initialized_at,
+                self.link.stream_settled
+            )
+        })?;
+        self.note(format!("POSTs held for the stream until {} ms", until.0 / 1_000_000));
+        self.stats.held += 1;
+        Ok(())
+    }
+
+    /// A POST after `notifications/initialized` goes only once the stream settled, the link
+    /// ended, or the wait is over.
+    fn check_not_early(&self) -> Checked {
+        let Some(since) = self.link.initialized_at else { return Ok(()) };
+        if self.link.era != Era::Streamable {
+            return Ok(());
+        }
+        let over = self.link.link.link().end().is_some();
+        let ok = self.link.stream_settled || over || self.now >= since.after(STREAM_WAIT);
+        self.check(ok, LinkRule::StreamFirst, || {
+            format!(
+                "a POST went {:?} after notifications/initialized, before the stream's first GET was answered",
+                self.now.since(since)
+            )
+        })
+    }
+
+    /// The POST could not be sent: before any answer it means the link never started; later
+    /// ones fail alone.
     fn post_failed(&mut self, kind: MessageKind) -> Checked {
         self.note(format!("POST {kind:?}: cannot reach the server"));
-        if self.link.first_answered || self.link.era == Era::LegacySse {
-            // The hub gets that request's error; without an answer to `initialize` it stops.
-            return if kind == MessageKind::Initialize { self.stop() } else { Ok(()) };
-        }
-        let end = self.link.link.link_mut().handle_start_failed("cannot reach the server");
+        let why = "cannot reach the server";
+        let end = match self.link.era {
+            // Legacy POSTs go to an endpoint the open stream named: the server was there.
+            Era::LegacySse => None,
+            Era::Streamable => self.link.link.link_mut().handle_post_failed(why),
+        };
+        let Some(end) = end else {
+            let alone = self.link.first_answered || self.link.era == Era::LegacySse;
+            self.check(alone, LinkRule::Ends, || "a POST before any answer failed alone".to_owned())?;
+            // The hub gets that request's error; without an answer to `initialize` (or to its
+            // probe) it stops.
+            let handshake = kind == MessageKind::Initialize || self.link.handshake == Handshake::Probing;
+            return if handshake { self.stop() } else { Ok(()) };
+        };
         self.stats.failed_starts += 1;
-        self.check(end == LinkEnd::NeverStarted("cannot reach the server".into()), LinkRule::Ends, || {
-            format!("a failed first POST ended as {end:?}")
+        let ok = !self.link.first_answered && end == LinkEnd::NeverStarted(why.into());
+        self.check(ok, LinkRule::Ends, || {
+            format!("a failed POST ended the link as {end:?} (an answer came before: {})", self.link.first_answered)
         })?;
         self.closing()
     }
@@ -665,11 +778,12 @@ impl<P: Policy> Run<P> {
             event_stream,
             session_id: session_id.as_deref(),
         };
-        let first = !self.link.first_answered;
+        let unknown = !self.link.transport_known;
         let verdict = self.link.link.link_mut().handle_post_answer(answer);
         self.note(format!("answer {status} to {:?} (session {:?}): {verdict:?}", post.kind, post.session));
         self.link.first_answered = true;
-        self.check_fallback(first, &post, status, &verdict)?;
+        self.link.transport_known |= post.kind == MessageKind::Initialize || (200..300).contains(&status);
+        self.check_fallback(unknown, &post, status, &verdict)?;
         match verdict {
             PostVerdict::PeekBody => self.peek_body(status),
             PostVerdict::Ended(end) => self.session_lost(end, status, post.session.is_some()),
@@ -683,6 +797,12 @@ impl<P: Policy> Run<P> {
     /// What the server answers `post`: status, session id, event stream or JSON.
     fn server_answer(&mut self, post: &Post) -> (u16, Option<String>, bool) {
         let event_stream = below(&mut self.rng, 3) == 0;
+        if post.probe {
+            // No stateless server here: a legacy-only one refuses it as it refuses any POST, a
+            // session-based one for want of a session.
+            let status = if self.server.legacy_only { [400, 404, 405][below(&mut self.rng, 3) as usize] } else { 400 };
+            return (status, None, false);
+        }
         if post.kind == MessageKind::Initialize {
             return self.answer_initialize(event_stream);
         }
@@ -712,15 +832,16 @@ impl<P: Policy> Run<P> {
         (200, id, event_stream)
     }
 
-    /// Only the first POST of an auto link may be peeked at, and fall back.
-    fn check_fallback(&self, first: bool, post: &Post, status: u16, verdict: &PostVerdict) -> Checked {
-        let may_peek = first
+    /// Only an auto link's `initialize`, while its transport is `unknown`, may be peeked at, and
+    /// fall back.
+    fn check_fallback(&self, unknown: bool, post: &Post, status: u16, verdict: &PostVerdict) -> Checked {
+        let may_peek = unknown
             && post.kind == MessageKind::Initialize
             && self.flavor == HttpFlavor::Auto
             && matches!(status, 400 | 404 | 405);
         let peeked = *verdict == PostVerdict::PeekBody;
         self.check(peeked == may_peek, LinkRule::Fallback, || {
-            format!("{verdict:?} for {status} to {:?} (first POST: {first})", post.kind)
+            format!("{verdict:?} for {status} to {:?} (transport unknown: {unknown})", post.kind)
         })
     }
 
@@ -743,6 +864,9 @@ impl<P: Policy> Run<P> {
             return self.initialize_refused();
         }
         self.stats.fallbacks += 1;
+        if self.link.probed {
+            self.stats.fallbacks_after_probe += 1;
+        }
         self.link.era = self.link.link.link().era();
         self.check(self.link.era == Era::LegacySse, LinkRule::Fallback, || {
             "fell back but still streamable".to_owned()
@@ -776,6 +900,11 @@ impl<P: Policy> Run<P> {
     /// An answer was delivered (an event stream may have broken off half way).
     fn delivered(&mut self, post: &Post, status: u16, session_id: Option<String>) -> Checked {
         let success = (200..300).contains(&status);
+        if post.probe && self.link.handshake == Handshake::Probing {
+            // Refused: no stateless server. The client side opens a session instead.
+            self.link.queued.push_back(MessageKind::Initialize);
+            self.link.handshake = Handshake::Initializing;
+        }
         if post.kind == MessageKind::Initialize {
             if !success {
                 return self.initialize_refused();
@@ -786,6 +915,9 @@ impl<P: Policy> Run<P> {
             self.link.handshake = Handshake::Answered;
         }
         let open = self.link.link.link_mut().handle_delivered(post.kind, status);
+        if post.kind == MessageKind::Initialized && !success {
+            self.link.stream_settled = true;
+        }
         let may_open = post.kind == MessageKind::Initialized && success && !self.link.stream_asked;
         let over = self.link.link.link().end().is_some();
         self.check(open == (may_open && !over), LinkRule::StreamOnce, || {
@@ -907,6 +1039,7 @@ impl<P: Policy> Run<P> {
 
     fn stream_answered(&mut self, status: u16, event_stream: bool, with_session: bool) -> Checked {
         let open = self.link.link.link_mut().handle_stream_answer(status, event_stream);
+        self.link.stream_settled = true;
         self.note(format!("GET answered {status} (event stream: {event_stream}): {open:?}"));
         match open {
             StreamOpen::Listen => {
@@ -935,6 +1068,7 @@ impl<P: Policy> Run<P> {
     fn stream_failed(&mut self, why: &str) -> Checked {
         self.stats.stream_failures += 1;
         self.link.failures += 1;
+        self.link.stream_settled = true;
         let was_over = self.link.link.link().end().is_some();
         let step = self.link.link.stream_failed(self.now, why);
         self.note(format!("GET failed ({why}), {} in a row: {step:?}", self.link.failures));
@@ -1050,6 +1184,9 @@ mod tests {
             total.failed_starts += stats.failed_starts;
             total.stops += stats.stops;
             total.deletes += stats.deletes;
+            total.held += stats.held;
+            total.probes += stats.probes;
+            total.fallbacks_after_probe += stats.fallbacks_after_probe;
         }
         total
     }
@@ -1068,6 +1205,9 @@ mod tests {
             ("failed starts", total.failed_starts),
             ("stops", total.stops),
             ("DELETEs", total.deletes),
+            ("POSTs held for the stream", total.held),
+            ("stateless probes", total.probes),
+            ("fallbacks after a refused probe", total.fallbacks_after_probe),
         ] {
             assert!(count > 0, "no {what} in {SEEDS} seeds: {total:?}");
         }
@@ -1189,5 +1329,52 @@ mod tests {
     #[test]
     fn a_policy_that_does_not_resume_is_caught() {
         assert_eq!(caught::<ForgetsEventIds>().rule, LinkRule::Resumption);
+    }
+
+    /// Sends every POST at once, stream or no stream.
+    struct NeverWaits(HttpLink);
+
+    impl Policy for NeverWaits {
+        fn start(flavor: HttpFlavor) -> Self {
+            NeverWaits(HttpLink::new(flavor))
+        }
+        fn link(&self) -> &HttpLink {
+            &self.0
+        }
+        fn link_mut(&mut self) -> &mut HttpLink {
+            &mut self.0
+        }
+        fn posts_held_until(&self, _: Instant) -> Option<Instant> {
+            None
+        }
+    }
+
+    #[test]
+    fn a_policy_that_does_not_wait_for_the_stream_is_caught() {
+        assert_eq!(caught::<NeverWaits>().rule, LinkRule::StreamFirst);
+    }
+
+    /// Holds POSTs back until the stream's first GET is answered, however long that takes.
+    struct IgnoresTheBound(HttpLink);
+
+    impl Policy for IgnoresTheBound {
+        fn start(flavor: HttpFlavor) -> Self {
+            IgnoresTheBound(HttpLink::new(flavor))
+        }
+        fn link(&self) -> &HttpLink {
+            &self.0
+        }
+        fn link_mut(&mut self) -> &mut HttpLink {
+            &mut self.0
+        }
+        fn posts_held_until(&self, now: Instant) -> Option<Instant> {
+            // Asked at the dawn of time, the link says whether it still waits, deadline aside.
+            self.0.posts_held_until(Instant(0)).map(|_| now.after(STREAM_WAIT))
+        }
+    }
+
+    #[test]
+    fn a_policy_that_waits_past_the_bound_is_caught() {
+        assert_eq!(caught::<IgnoresTheBound>().rule, LinkRule::StreamFirst);
     }
 }

@@ -5,7 +5,7 @@
 // MCP_CONFORMANCE_PROTOCOL_VERSION, scenario data in MCP_CONFORMANCE_CONTEXT). This script
 //   1. starts `1mcp serve` on a free 127.0.0.1 port, authentication on, with the mock as its only
 //      backend (`"prefix": false`, and `"protocol": "2026-07-28"` on the 2026-07-28 wire, or
-//      $ONEMCP_HARNESS_PROTOCOL, e.g. `auto`), and mints a token with `1mcp token create`;
+//      $ONEMCP_HARNESS_PROTOCOL, e.g. `legacy`), and mints a token with `1mcp token create`;
 //   2. connects an official TypeScript SDK client to 1mcp (1.x in a 2025-11-25 session, or the
 //      2.x client pinned to 2026-07-28 on that wire), declaring sampling, elicitation (form,
 //      applyDefaults) and roots, and does what the scenario asks of a client: list the tools,

@@ -3,6 +3,10 @@
 //! how the session's GET stream is reopened and resumed, when the server counts as unreachable,
 //! and when the session is ended with a DELETE.
 //!
+//! In auto mode the link falls back to legacy SSE on the spec's refusal of its `initialize` POST,
+//! which need not be its first: a dual-era client asks with a stateless request first, and a
+//! server's refusal of that says nothing of its transport.
+//!
 //! io does the requests and feeds in what happened (a status, a header, a peek at a body, a
 //! stream that opened, ended or failed, an event id, the time); the link answers with what to
 //! do. Every method is a plain state transition, so the simulator drives the same code with a
@@ -15,7 +19,9 @@ mod stream;
 #[cfg(test)]
 mod tests;
 
-pub use stream::{STREAM_BACKOFF, STREAM_BACKOFF_MAX, STREAM_RETRIES, StreamOpen, StreamRequest, StreamStep};
+pub use stream::{
+    STREAM_BACKOFF, STREAM_BACKOFF_MAX, STREAM_RETRIES, STREAM_WAIT, StreamOpen, StreamRequest, StreamStep,
+};
 
 use crate::config::HttpFlavor;
 use crate::mcp_headers::ToolHeaders;
@@ -130,7 +136,7 @@ pub struct PostAnswer<'a> {
 /// What to do with the answer to a POST.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PostVerdict {
-    /// The first POST was refused in auto mode: read its body and ask
+    /// The `initialize` POST was refused in auto mode: read its body and ask
     /// [`HttpLink::handle_first_refusal`] whether the server speaks streamable HTTP at all.
     PeekBody,
     /// Deliver the answer's events as they come.
@@ -146,10 +152,10 @@ pub enum PostVerdict {
     Ended(LinkEnd),
 }
 
-/// What a refused first POST means.
+/// What a refused `initialize` POST means.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FirstRefusal {
-    /// Not a streamable-HTTP server: open legacy SSE and send it the same first message.
+    /// Not a streamable-HTTP server: open legacy SSE and send it the same `initialize`.
     FallBack,
     /// The server answered the request itself: deliver the body.
     Deliver,
@@ -158,7 +164,8 @@ pub enum FirstRefusal {
 /// Why a link ended; its `Display` is the backend's exit reason.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LinkEnd {
-    /// It never worked: the first POST, or the legacy stream's opening, failed (a failed start).
+    /// It never worked: a POST failed before any was answered, or the legacy stream's opening
+    /// failed (a failed start).
     NeverStarted(String),
     /// The core stopped it (or dropped its handle).
     Stopped,
@@ -194,15 +201,18 @@ impl fmt::Display for LinkEnd {
 /// The policy state of one connection to an HTTP backend (one incarnation of it).
 #[derive(Clone, Debug)]
 pub struct HttpLink {
-    /// Auto mode: a refused first POST falls back to legacy SSE.
+    /// Auto mode: a refused `initialize` POST falls back to legacy SSE.
     auto: bool,
     era: Era,
-    /// Streamable: the first POST's answer is awaited; in auto mode it may still fall back.
+    /// Streamable: the transport is not known for sure yet (no `initialize` and no success
+    /// answered); in auto mode the link may still fall back.
     probing: bool,
+    /// Some POST was answered: the server is there, and a POST that fails now fails alone.
+    heard: bool,
     end: Option<LinkEnd>,
     /// `BackendSpawned` was reported.
     announced: bool,
-    /// The first POST's status, once it made the link fall back (said in a failed start).
+    /// The `initialize` POST's status, once it made the link fall back (said in a failed start).
     fell_back_on: Option<u16>,
     session: SessionHeaders,
     stream: ServerStream,
@@ -219,6 +229,7 @@ impl HttpLink {
             auto: flavor == HttpFlavor::Auto,
             era,
             probing: era == Era::Streamable,
+            heard: false,
             end: None,
             announced: false,
             fell_back_on: None,
@@ -262,15 +273,22 @@ impl HttpLink {
         !std::mem::replace(&mut self.announced, true)
     }
 
-    /// The first POST could not be sent, or the legacy stream could not be opened, for `why`:
-    /// the backend never started. After a fallback, `why` is the legacy attempt's failure and
-    /// the end says what made the link fall back.
+    /// The legacy stream could not be opened for `why`, or a POST failed before any was
+    /// answered: the backend never started. After a fallback, `why` is the legacy attempt's
+    /// failure and the end says what made the link fall back.
     pub fn handle_start_failed(&mut self, why: &str) -> LinkEnd {
         let why = match self.fell_back_on {
             Some(status) => format!("POST answered HTTP {status}; legacy SSE: {why}"),
             None => why.to_owned(),
         };
         self.finish(LinkEnd::NeverStarted(why))
+    }
+
+    /// A streamable POST could not be sent for `why`: before any POST was answered the server
+    /// was never there (the backend never started: the end to report); after, only that
+    /// request fails (`None`).
+    pub fn handle_post_failed(&mut self, why: &str) -> Option<LinkEnd> {
+        (!self.heard).then(|| self.handle_start_failed(why))
     }
 
     /// The core stopped the backend (or dropped its handle).
@@ -308,10 +326,16 @@ impl HttpLink {
         if self.era == Era::LegacySse {
             return if success { PostVerdict::Accepted } else { PostVerdict::Failed };
         }
-        if self.probing && self.auto && matches!(answer.status, 400 | 404 | 405) {
+        self.heard = true;
+        let initialize = answer.kind == MessageKind::Initialize;
+        if initialize && self.probing && self.auto && matches!(answer.status, 400 | 404 | 405) {
             return PostVerdict::PeekBody;
         }
-        self.probing = false;
+        // A stateless request refused says nothing of the transport; the handshake, or any
+        // success, does.
+        if initialize || success {
+            self.probing = false;
+        }
         if answer.status == 404 && answer.with_session {
             return PostVerdict::Ended(self.finish(LinkEnd::SessionLost));
         }
@@ -322,7 +346,7 @@ impl HttpLink {
         if success && answer.event_stream { PostVerdict::DeliverStream } else { PostVerdict::DeliverBody }
     }
 
-    /// The body of a first POST refused with `status` in auto mode ([`PostVerdict::PeekBody`]);
+    /// The body of an `initialize` POST refused with `status` in auto mode ([`PostVerdict::PeekBody`]);
     /// `id` is the request's. 400, 404 or 405 means "not a streamable-HTTP server, try legacy
     /// SSE" (spec, backwards compatibility), unless the body is the server's JSON-RPC answer to
     /// that very request.
@@ -349,10 +373,17 @@ impl HttpLink {
     }
 
     /// The answer to a POST of `kind` with `status` was delivered whole. True once, when the
-    /// accepted `notifications/initialized` makes it time to open the session's GET stream.
+    /// accepted `notifications/initialized` makes it time to open the session's GET stream; a
+    /// refused one opens none, so requests stop waiting for it.
     pub fn handle_delivered(&mut self, kind: MessageKind, status: u16) -> bool {
-        let initialized = kind == MessageKind::Initialized && is_success(status);
-        initialized && self.era == Era::Streamable && self.end.is_none() && self.stream.start()
+        if kind != MessageKind::Initialized {
+            return false;
+        }
+        if !is_success(status) {
+            self.stream.settle();
+            return false;
+        }
+        self.era == Era::Streamable && self.end.is_none() && self.stream.start()
     }
 
     /// Ends the link with `end` unless it ended already; returns the end that holds.
@@ -366,7 +397,7 @@ fn is_success(status: u16) -> bool {
     (200..300).contains(&status)
 }
 
-/// True if an auto-mode first POST answered `status` with `body` means "not a streamable-HTTP
+/// True if an auto-mode `initialize` POST answered `status` with `body` means "not a streamable-HTTP
 /// server": 400, 404 or 405, unless the body is a JSON-RPC response to request `id`.
 fn falls_back_to_sse(status: u16, body: &[u8], id: Option<&Value>) -> bool {
     if !matches!(status, 400 | 404 | 405) {

@@ -1,8 +1,12 @@
 //! The session's GET stream (streamable HTTP): opened once the session is initialized, reopened
 //! with bounded backoff when it ends or cannot be opened, resumed with `Last-Event-ID` when the
 //! server numbers its events. Connects that keep failing mean the server is gone.
+//!
+//! The session's requests wait (bounded) for the stream's first GET to be answered: a server
+//! may send a request that relates to none of ours (an elicitation during a call, from an SDK
+//! that does not tie it to the call) on that stream only, and drop it if nobody listens yet.
 
-use super::{HttpLink, LinkEnd, SessionHeaders, is_success};
+use super::{Era, HttpLink, LinkEnd, MessageKind, SessionHeaders, is_success};
 use crate::time::Instant;
 use std::time::Duration;
 
@@ -13,6 +17,9 @@ pub const STREAM_RETRIES: u32 = 6;
 pub const STREAM_BACKOFF: Duration = Duration::from_millis(100);
 /// Longest pause before reopening the server stream.
 pub const STREAM_BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// Longest wait of a session's requests for its stream's first GET to be answered (streams
+/// answer at once; a server that does not lets them go after this).
+pub const STREAM_WAIT: Duration = Duration::from_secs(3);
 
 /// Pause before reopening the server stream after `failures` failed connects in a row (none
 /// after a stream that was open and ended).
@@ -29,12 +36,33 @@ pub(super) struct ServerStream {
     failures: u32,
     /// The id of the last event that had one.
     last_event_id: Option<String>,
+    /// Whether the session's requests wait for the stream.
+    wait: Wait,
+}
+
+/// Whether the session's requests wait for its stream to open.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Wait {
+    /// `notifications/initialized` has not gone yet.
+    #[default]
+    NotYet,
+    /// They wait until the stream's first GET is answered, or this instant.
+    Until(Instant),
+    /// The wait is over.
+    Over,
 }
 
 impl ServerStream {
     /// True the first time: the stream is to be opened now.
     pub(super) fn start(&mut self) -> bool {
         !std::mem::replace(&mut self.started, true)
+    }
+
+    /// The stream is open, or will not be: requests stop waiting for it.
+    pub(super) fn settle(&mut self) {
+        if matches!(self.wait, Wait::Until(_)) {
+            self.wait = Wait::Over;
+        }
     }
 }
 
@@ -73,6 +101,24 @@ pub enum StreamStep {
 }
 
 impl HttpLink {
+    /// A POST of `kind` is handed to the transport at `now`. `notifications/initialized` makes
+    /// the session's further POSTs wait for its stream ([`HttpLink::posts_held_until`]).
+    pub fn handle_posting(&mut self, kind: MessageKind, now: Instant) {
+        if kind == MessageKind::Initialized && self.era == Era::Streamable && self.stream.wait == Wait::NotYet {
+            self.stream.wait = Wait::Until(now.after(STREAM_WAIT));
+        }
+    }
+
+    /// Until when the session's further POSTs wait, at `now`: from `notifications/initialized`
+    /// until the stream's first GET is answered or fails, the `notifications/initialized` is
+    /// refused, the link ends, or [`STREAM_WAIT`] has passed. `None`: they go now.
+    pub fn posts_held_until(&self, now: Instant) -> Option<Instant> {
+        match self.stream.wait {
+            Wait::Until(at) if now < at && self.end.is_none() => Some(at),
+            _ => None,
+        }
+    }
+
     /// What the next GET of the server stream carries; `None` once the link is over.
     pub fn stream_request(&self) -> Option<StreamRequest<'_>> {
         if self.end.is_some() {
@@ -83,6 +129,7 @@ impl HttpLink {
 
     /// The GET of the server stream was answered with `status`, an event stream or not.
     pub fn handle_stream_answer(&mut self, status: u16, event_stream: bool) -> StreamOpen {
+        self.stream.settle();
         if status == 404 && self.session.id.is_some() {
             return StreamOpen::Ended(self.finish(LinkEnd::SessionLost));
         }
@@ -117,6 +164,7 @@ impl HttpLink {
     /// time): retry after a pause that doubles per failure, until [`STREAM_RETRIES`] failures
     /// in a row make the server unreachable.
     pub fn handle_stream_failed(&mut self, now: Instant, why: &str) -> StreamStep {
+        self.stream.settle();
         if self.end.is_some() {
             return StreamStep::Stop;
         }

@@ -164,19 +164,54 @@ fn auto_mode_delivers_a_refusal_that_answers_the_request() {
 }
 
 #[test]
-fn fallback_happens_only_at_the_first_post() {
+fn fallback_happens_only_at_the_initialize_and_only_until_it_was_answered() {
     let mut link = HttpLink::new(HttpFlavor::Auto);
     assert_eq!(link.handle_post_answer(answer(MessageKind::Initialize, 200)), PostVerdict::DeliverBody);
     for status in [400, 404, 405] {
         let later = PostAnswer { with_session: false, ..answer(MessageKind::Other, status) };
         assert_eq!(link.handle_post_answer(later), PostVerdict::DeliverBody, "{status}");
         assert_eq!(link.handle_first_refusal(status, b"", None), FirstRefusal::Deliver);
+        let again = link.handle_post_answer(answer(MessageKind::Initialize, status));
+        assert_eq!(again, PostVerdict::DeliverBody, "a new initialize on a known transport: {status}");
     }
     assert_eq!(link.era(), Era::Streamable);
     // Typed streamable links never peek, even at the first POST.
     let mut typed = HttpLink::new(HttpFlavor::Streamable);
+    assert_eq!(typed.handle_post_answer(answer(MessageKind::Initialize, 404)), PostVerdict::DeliverBody);
     assert_eq!(typed.handle_first_refusal(404, b"", None), FirstRefusal::Deliver);
     assert_eq!(typed.era(), Era::Streamable);
+}
+
+#[test]
+fn a_refused_stateless_probe_leaves_the_fallback_to_the_initialize_that_follows() {
+    // The spec's chain for a client of every era: a stateless request, then `initialize`, then
+    // legacy SSE. A legacy-only server refuses the first two alike.
+    for status in [400, 404, 405] {
+        let mut link = HttpLink::new(HttpFlavor::Auto);
+        let probe = PostAnswer { with_session: false, ..answer(MessageKind::Other, status) };
+        assert_eq!(link.handle_post_answer(probe), PostVerdict::DeliverBody, "the core hears the refusal");
+        assert_eq!(link.era(), Era::Streamable);
+        assert_eq!(link.handle_post_answer(answer(MessageKind::Initialize, status)), PostVerdict::PeekBody);
+        assert_eq!(link.handle_first_refusal(status, b"Cannot POST /sse", Some(&json!(1))), FirstRefusal::FallBack);
+        assert_eq!(link.era(), Era::LegacySse);
+    }
+    // A stateless server answers the probe: its transport is known, nothing falls back later.
+    let mut stateless = HttpLink::new(HttpFlavor::Auto);
+    let discovered = PostAnswer { with_session: false, ..answer(MessageKind::Other, 200) };
+    assert_eq!(stateless.handle_post_answer(discovered), PostVerdict::DeliverBody);
+    assert_eq!(stateless.handle_post_answer(answer(MessageKind::Initialize, 404)), PostVerdict::DeliverBody);
+}
+
+#[test]
+fn a_post_that_fails_before_any_answer_is_a_failed_start_and_after_one_fails_alone() {
+    let mut fresh = HttpLink::new(HttpFlavor::Auto);
+    let end = fresh.handle_post_failed("cannot reach http://127.0.0.1:1/mcp: refused");
+    assert_eq!(end, Some(LinkEnd::NeverStarted("cannot reach http://127.0.0.1:1/mcp: refused".into())));
+    assert_eq!(fresh.post_headers(MessageKind::Initialize), PostHeaders::Ended);
+    let mut heard = HttpLink::new(HttpFlavor::Auto);
+    heard.handle_post_answer(PostAnswer { with_session: false, ..answer(MessageKind::Other, 404) });
+    assert_eq!(heard.handle_post_failed("reset"), None, "the server was there: only that request fails");
+    assert_eq!(heard.end(), None);
 }
 
 #[test]
@@ -307,4 +342,73 @@ fn a_stateless_request_carries_its_revision_and_its_tools_header_parameters() {
         json!({"jsonrpc": "2.0", "id": 2, "result": {"tools": [{"name": "where", "inputSchema": {"type": "object"}}]}});
     link.learn_tools(page.to_string().as_bytes());
     assert!(!headers(&link, "tools/call", &call).iter().any(|(k, _)| k.starts_with("Mcp-Param-")));
+}
+
+/// A streamable link through `initialize`, with its `notifications/initialized` handed to the
+/// transport at `now` (not yet answered).
+fn initializing(now: Instant) -> HttpLink {
+    let mut link = HttpLink::new(HttpFlavor::Streamable);
+    link.handle_opened();
+    link.handle_posting(MessageKind::Initialize, Instant(0));
+    let init = PostAnswer { session_id: Some("s1"), ..answer(MessageKind::Initialize, 200) };
+    link.handle_post_answer(init);
+    link.handle_delivered(MessageKind::Initialize, 200);
+    assert_eq!(link.posts_held_until(now), None, "initialize itself holds nothing back");
+    link.handle_posting(MessageKind::Initialized, now);
+    link
+}
+
+#[test]
+fn requests_wait_for_the_session_stream_until_its_first_get_is_answered() {
+    let start = Instant(5 * MS);
+    let deadline = start.after(STREAM_WAIT);
+    let mut link = initializing(start);
+    assert_eq!(link.posts_held_until(start), Some(deadline));
+    assert!(link.handle_delivered(MessageKind::Initialized, 202), "the stream is to be opened");
+    assert_eq!(link.posts_held_until(start), Some(deadline), "asked for, not yet answered");
+    assert_eq!(link.handle_stream_answer(200, true), StreamOpen::Listen);
+    assert_eq!(link.posts_held_until(start), None);
+    // The wait happens once per link: a reopened stream holds nothing back.
+    link.handle_posting(MessageKind::Initialized, start);
+    assert_eq!(link.handle_stream_ended(start), StreamStep::RetryAt(start.after(STREAM_BACKOFF)));
+    assert_eq!(link.posts_held_until(start), None);
+}
+
+#[test]
+fn requests_stop_waiting_when_no_stream_will_come_and_never_longer_than_the_bound() {
+    let now = Instant(0);
+    // Every way the first GET can go ends the wait.
+    let outcomes: [fn(&mut HttpLink); 4] = [
+        |link| drop(link.handle_stream_answer(405, false)),
+        |link| drop(link.handle_stream_answer(500, false)),
+        |link| drop(link.handle_stream_answer(404, false)),
+        |link| drop(link.handle_stream_failed(Instant(0), "refused")),
+    ];
+    for (n, outcome) in outcomes.iter().enumerate() {
+        let mut link = initializing(now);
+        link.handle_delivered(MessageKind::Initialized, 202);
+        outcome(&mut link);
+        assert_eq!(link.posts_held_until(now), None, "outcome {n}");
+    }
+    // A refused `notifications/initialized` opens no stream.
+    let mut refused = initializing(now);
+    assert!(!refused.handle_delivered(MessageKind::Initialized, 500));
+    assert_eq!(refused.posts_held_until(now), None);
+    // A link that ends sends nothing anyway.
+    let mut stopped = initializing(now);
+    stopped.handle_stop();
+    assert_eq!(stopped.posts_held_until(now), None);
+    // A server that never answers the GET holds requests back for STREAM_WAIT at most.
+    let slow = initializing(now);
+    let late = now.after(STREAM_WAIT);
+    assert_eq!(slow.posts_held_until(now.after(STREAM_WAIT - Duration::from_millis(1))), Some(late));
+    assert_eq!(slow.posts_held_until(late), None);
+    // Legacy SSE has no such stream: nothing waits.
+    let mut legacy = HttpLink::new(HttpFlavor::Sse);
+    legacy.handle_posting(MessageKind::Initialized, now);
+    assert_eq!(legacy.posts_held_until(now), None);
+    // Without `notifications/initialized` (a stateless server) nothing waits either.
+    let mut stateless = HttpLink::new(HttpFlavor::Streamable);
+    stateless.handle_posting(MessageKind::Other, now);
+    assert_eq!(stateless.posts_held_until(now), None);
 }

@@ -108,8 +108,13 @@ impl Session {
 enum Control {
     /// The link says: open the server stream.
     OpenStream,
-    /// The link ended (the session is lost, the server unreachable).
+    /// The server stream's GET was answered or failed (the link may let held lines go).
+    StreamAnswered,
+    /// The link ended (the session is lost, the server unreachable, or it never started).
     Ended(LinkEnd),
+    /// The server refused the `initialize` (this line) as one that does not speak streamable
+    /// HTTP: try legacy SSE.
+    FallBack(String),
 }
 
 /// What the tasks of one connection share.

@@ -25,7 +25,7 @@ const POST_ACCEPT: &str = "application/json, text/event-stream";
 const STREAM_ACCEPT: &str = "text/event-stream";
 
 /// Runs one streamable-HTTP connection until it is stopped or lost. In auto mode, a refused
-/// first POST may switch to legacy SSE.
+/// `initialize` may switch to legacy SSE.
 pub(super) async fn run(
     conn: &Arc<Conn>,
     mut lines: mpsc::Receiver<String>,
@@ -33,73 +33,21 @@ pub(super) async fn run(
     control: mpsc::UnboundedReceiver<Control>,
 ) -> LinkEnd {
     conn.opened().await;
-    // The first message (the core's `initialize`) decides whether the server is there at all,
-    // and, in auto mode, which transport it speaks.
-    let Some(first) = first_line(&mut lines, &mut stop).await else { return conn.link().handle_stop() };
-    let response = match post_first(conn, &first, &mut stop).await {
-        Ok(response) => response,
-        Err(end) => return end,
-    };
-    let mut tasks = JoinSet::new();
-    if first_answer(conn, response, Envelope::read(first.as_bytes()), &mut tasks).await {
-        return legacy_sse::fall_back(conn, first, lines, stop).await;
-    }
-    let end = relay(conn, lines, stop, control, tasks).await;
-    end_session(conn).await;
-    end
-}
-
-/// Waits for the first line to send; `None` if the connection is stopped first.
-async fn first_line(lines: &mut mpsc::Receiver<String>, stop: &mut oneshot::Receiver<()>) -> Option<String> {
-    tokio::select! {
-        _ = stop => None,
-        line = lines.recv() => line,
+    match relay(conn, &mut lines, &mut stop, control).await {
+        Relayed::Over(end) => {
+            end_session(conn).await;
+            end
+        }
+        Relayed::FallBack(initialize) => legacy_sse::fall_back(conn, initialize, lines, stop).await,
     }
 }
 
-/// POSTs the first message (without session headers: there is no session yet); a failure
-/// means the backend never started, a stop ends it.
-async fn post_first(conn: &Conn, first: &str, stop: &mut oneshot::Receiver<()>) -> Result<Response<Incoming>, LinkEnd> {
-    let request = conn.request(Method::POST, &conn.url, Some(POST_ACCEPT), Some(first.to_owned()), None);
-    let mut request = request.map_err(|why| conn.link().handle_start_failed(&why))?;
-    with_headers(&mut request, &conn.stateless_headers(&Envelope::read(first.as_bytes())));
-    tokio::select! {
-        _ = stop => Err(conn.link().handle_stop()),
-        response = conn.send(request) => response.map_err(|why| conn.link().handle_start_failed(&why)),
-    }
-}
-
-/// Handles the answer to the first POST: true if the link falls back to legacy SSE (auto mode,
-/// the server does not speak streamable HTTP); otherwise the answer is (being) delivered.
-async fn first_answer(
-    conn: &Arc<Conn>,
-    response: Response<Incoming>,
-    envelope: Envelope,
-    tasks: &mut JoinSet<()>,
-) -> bool {
-    let kind = message_kind(&envelope);
-    let verdict = conn.link().handle_post_answer(post_answer(&response, kind, None));
-    if verdict != PostVerdict::PeekBody {
-        tasks.spawn(deliver(Arc::clone(conn), response, envelope, kind, verdict));
-        return false;
-    }
-    // The body decides: it may be the server's JSON-RPC answer after all.
-    let status = response.status().as_u16();
-    let id = request_id(&envelope);
-    let body = mcp_http::read_body(response.into_body(), conn.max_line).await.unwrap_or_default();
-    if kind != MessageKind::Initialize {
-        // A stateless request asking the server's era (protocol "auto"): a session-based server
-        // refuses it, which says nothing of its transport; the core opens a session next.
-        deliver_body(conn, status, Ok(body), id.as_ref()).await;
-        return false;
-    }
-    let refusal = conn.link().handle_first_refusal(status, &body, id.as_ref());
-    if refusal == FirstRefusal::FallBack {
-        tracing::info!(server = %conn.server, status, "not a streamable-HTTP server; trying legacy HTTP+SSE");
-        return true;
-    }
-    deliver_body(conn, status, Ok(body), id.as_ref()).await;
-    false
+/// How the streamable connection ended.
+enum Relayed {
+    /// The link is over.
+    Over(LinkEnd),
+    /// Not a streamable-HTTP server: legacy SSE is tried with this `initialize`.
+    FallBack(String),
 }
 
 /// Adds (or replaces) `headers` on `request`; one that is not a valid header is left out (the
@@ -129,19 +77,27 @@ fn post_answer<'a>(response: &'a Response<Incoming>, kind: MessageKind, session:
 /// ends; then nothing of it keeps running.
 async fn relay(
     conn: &Arc<Conn>,
-    mut lines: mpsc::Receiver<String>,
-    mut stop: oneshot::Receiver<()>,
+    lines: &mut mpsc::Receiver<String>,
+    stop: &mut oneshot::Receiver<()>,
     mut control: mpsc::UnboundedReceiver<Control>,
-    mut tasks: JoinSet<()>,
-) -> LinkEnd {
+) -> Relayed {
+    let mut tasks = JoinSet::new();
     let mut stream = ServerStream::default();
     let mut requests = Requests::default();
     let end = loop {
+        // Lines wait while the session's stream is opening (the link bounds the wait); the
+        // stream's first answer, or the refused `notifications/initialized` task ending, wakes
+        // the loop.
+        let held = conn.link().posts_held_until(conn.clock.now());
+        let wait = tokio::time::sleep_until(held.map_or_else(tokio::time::Instant::now, |at| conn.clock.to_tokio(at)));
         let step = tokio::select! {
-            _ = &mut stop => ControlFlow::Break(conn.link().handle_stop()),
+            _ = &mut *stop => ControlFlow::Break(Relayed::Over(conn.link().handle_stop())),
             Some(message) = control.recv() => stream.follow(conn, message),
             Some(_) = tasks.join_next(), if !tasks.is_empty() => ControlFlow::Continue(()),
-            line = lines.recv(), if tasks.len() < MAX_IN_FLIGHT => spawn_post(conn, line, &mut tasks, &mut requests),
+            () = wait, if held.is_some() => ControlFlow::Continue(()),
+            line = lines.recv(), if held.is_none() && tasks.len() < MAX_IN_FLIGHT => {
+                spawn_post(conn, line, &mut tasks, &mut requests)
+            }
         };
         if let ControlFlow::Break(end) = step {
             break end;
@@ -161,9 +117,10 @@ fn spawn_post(
     line: Option<String>,
     tasks: &mut JoinSet<()>,
     requests: &mut Requests,
-) -> ControlFlow<LinkEnd> {
-    let Some(line) = line else { return ControlFlow::Break(conn.link().handle_stop()) };
+) -> ControlFlow<Relayed> {
+    let Some(line) = line else { return ControlFlow::Break(Relayed::Over(conn.link().handle_stop())) };
     let envelope = Envelope::read(line.as_bytes());
+    conn.link().handle_posting(message_kind(&envelope), conn.clock.now());
     if envelope.method.as_deref() == Some("notifications/cancelled") {
         requests.abandon(&line);
     }
@@ -203,14 +160,17 @@ impl Requests {
 struct ServerStream(Option<JoinHandle<()>>);
 
 impl ServerStream {
-    /// Acts on a control message: opens the stream (once), or ends the connection.
-    fn follow(&mut self, conn: &Arc<Conn>, message: Control) -> ControlFlow<LinkEnd> {
+    /// Acts on a control message: opens the stream (once), ends the connection, or leaves it
+    /// for legacy SSE.
+    fn follow(&mut self, conn: &Arc<Conn>, message: Control) -> ControlFlow<Relayed> {
         match message {
             Control::OpenStream => {
                 self.0.get_or_insert_with(|| tokio::spawn(listen(Arc::clone(conn))));
                 ControlFlow::Continue(())
             }
-            Control::Ended(end) => ControlFlow::Break(end),
+            Control::StreamAnswered => ControlFlow::Continue(()),
+            Control::Ended(end) => ControlFlow::Break(Relayed::Over(end)),
+            Control::FallBack(initialize) => ControlFlow::Break(Relayed::FallBack(initialize)),
         }
     }
 
@@ -234,6 +194,8 @@ async fn post(conn: Arc<Conn>, line: String, envelope: Envelope) {
         }
     };
     let id = request_id(&envelope);
+    // Kept in case the server refuses it for not speaking streamable HTTP (auto mode).
+    let initialize = (kind == MessageKind::Initialize).then(|| line.clone());
     let request = conn.request(Method::POST, &conn.url, Some(POST_ACCEPT), Some(line), session.as_ref());
     let response = match request {
         Ok(mut request) => {
@@ -242,15 +204,39 @@ async fn post(conn: Arc<Conn>, line: String, envelope: Envelope) {
         }
         Err(why) => Err(why),
     };
-    match response {
-        Ok(response) => {
-            // The link learns the session from the answer before the core sees it, so the
-            // core's next message carries it.
-            let verdict = conn.link().handle_post_answer(post_answer(&response, kind, session.as_ref()));
-            deliver(conn, response, envelope, kind, verdict).await;
+    let response = match response {
+        Ok(response) => response,
+        Err(why) => {
+            // Before any answer the server was never there: the backend did not start.
+            let failed_start = conn.link().handle_post_failed(&why);
+            match failed_start {
+                Some(end) => conn.ended(end),
+                None => conn.failed(id.as_ref(), &why).await,
+            }
+            return;
         }
-        Err(why) => conn.failed(id.as_ref(), &why).await,
+    };
+    // The link learns the session from the answer before the core sees it, so the core's next
+    // message carries it.
+    let verdict = conn.link().handle_post_answer(post_answer(&response, kind, session.as_ref()));
+    match (verdict, initialize) {
+        (PostVerdict::PeekBody, Some(initialize)) => refused_initialize(&conn, response, initialize, id).await,
+        (verdict, _) => deliver(conn, response, envelope, kind, verdict).await,
     }
+}
+
+/// The `initialize` POST was refused in auto mode: the body decides whether the server speaks
+/// streamable HTTP at all (then the refusal is delivered) or the link falls back to legacy SSE.
+async fn refused_initialize(conn: &Conn, response: Response<Incoming>, initialize: String, id: Option<Value>) {
+    let status = response.status().as_u16();
+    let body = mcp_http::read_body(response.into_body(), conn.max_line).await.unwrap_or_default();
+    let refusal = conn.link().handle_first_refusal(status, &body, id.as_ref());
+    if refusal == FirstRefusal::FallBack {
+        tracing::info!(server = %conn.server, status, "not a streamable-HTTP server; trying legacy HTTP+SSE");
+        let _ = conn.control.send(Control::FallBack(initialize));
+        return;
+    }
+    deliver_body(conn, status, Ok(body), id.as_ref()).await;
 }
 
 /// Does what the link's `verdict` on the answer to a POST of `kind` says.
@@ -423,15 +409,25 @@ async fn deliver_body(conn: &Conn, status: u16, body: Result<Vec<u8>, BodyError>
 /// `Last-Event-ID` it says.
 async fn listen(conn: Arc<Conn>) {
     loop {
+        // Once the link has heard how the GET went, requests held back for the stream may go.
+        let answered = || {
+            let _ = conn.control.send(Control::StreamAnswered);
+        };
         let step = match open_stream(&conn).await {
             Ok(Some(events)) => {
+                answered();
                 deliver_server_stream(&conn, events).await;
                 conn.link().handle_stream_ended(conn.clock.now())
             }
-            Ok(None) => return,
+            Ok(None) => {
+                answered();
+                return;
+            }
             Err(why) => {
                 tracing::debug!(server = %conn.server, %why, "cannot open the server stream");
-                conn.link().handle_stream_failed(conn.clock.now(), &why)
+                let step = conn.link().handle_stream_failed(conn.clock.now(), &why);
+                answered();
+                step
             }
         };
         match step {

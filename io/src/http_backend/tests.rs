@@ -390,3 +390,98 @@ async fn an_answer_stream_that_ends_early_is_resumed_with_last_event_id_after_th
     let ended = ended.lock().unwrap_or_else(PoisonError::into_inner).expect("the POST was answered");
     assert!(resumed[0].1.duration_since(ended) >= Duration::from_millis(300), "the server's retry is waited for");
 }
+
+/// A session server whose GET stream answers `get_delay` late (never, if `None`) and then stays
+/// open; it notes when each POST arrived and when the GET was answered.
+async fn slow_stream_server(get_delay: Option<Duration>, log: Arc<Mutex<Vec<(String, std::time::Instant)>>>) -> String {
+    let note = |log: &Arc<Mutex<Vec<(String, std::time::Instant)>>>, what: String| {
+        log.lock().unwrap_or_else(PoisonError::into_inner).push((what, std::time::Instant::now()));
+    };
+    let (posts, gets) = (Arc::clone(&log), log);
+    let app = axum::Router::new().route(
+        "/mcp",
+        post(move |body: String| {
+            let posts = Arc::clone(&posts);
+            async move {
+                let message: Value = serde_json::from_str(&body).unwrap_or_default();
+                note(&posts, message["method"].as_str().unwrap_or_default().to_owned());
+                let answer = match message.get("id") {
+                    None => {
+                        let accepted = axum::response::Response::builder().status(202);
+                        return accepted.body(axum::body::Body::empty()).unwrap_or_default();
+                    }
+                    Some(id) => json!({"jsonrpc": "2.0", "id": id, "result": {"protocolVersion": "2025-11-25"}}),
+                };
+                axum::response::Response::builder()
+                    .header("content-type", "application/json")
+                    .header("mcp-session-id", "s1")
+                    .body(axum::body::Body::from(answer.to_string()))
+                    .unwrap_or_default()
+            }
+        })
+        .get(move || {
+            let gets = Arc::clone(&gets);
+            async move {
+                match get_delay {
+                    Some(delay) => tokio::time::sleep(delay).await,
+                    None => std::future::pending().await,
+                }
+                note(&gets, "GET answered".to_owned());
+                let open = futures_util::stream::pending::<Result<Bytes, std::convert::Infallible>>();
+                axum::response::Response::builder()
+                    .header("content-type", "text/event-stream")
+                    .body(axum::body::Body::from_stream(open))
+                    .unwrap_or_default()
+            }
+        }),
+    );
+    serve(app).await
+}
+
+/// Initializes a session with the server at `url`, then writes a `tools/call` at once; the
+/// instant it was written.
+async fn initialize_then_call(url: String) -> (BackendHandle, mpsc::Receiver<Input>, std::time::Instant) {
+    let (tx, mut rx) = mpsc::channel(16);
+    let config = HttpConfig { url, flavor: HttpFlavor::Streamable, headers: BTreeMap::new() };
+    let Ok(handle) = connect(&BackendKey::server("t"), Gen(1), &config, 4096, tx) else { panic!("connect failed") };
+    assert!(matches!(next(&mut rx).await, Input::BackendSpawned { .. }));
+    let write = |line: Value| assert_eq!(handle.write(line.to_string()), Ok(()));
+    write(json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {}}));
+    assert_eq!(line_of(next(&mut rx).await)["id"], 0);
+    write(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    let written = std::time::Instant::now();
+    write(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "ask"}}));
+    (handle, rx, written)
+}
+
+/// When `what` happened, per the server's log.
+fn seen_at(log: &Mutex<Vec<(String, std::time::Instant)>>, what: &str) -> Option<std::time::Instant> {
+    log.lock().unwrap_or_else(PoisonError::into_inner).iter().find(|(w, _)| w == what).map(|(_, at)| *at)
+}
+
+#[tokio::test]
+async fn a_sessions_first_requests_wait_until_its_stream_is_open() {
+    // A server may send a request tied to no request of ours (an elicitation during a call) on
+    // the session's stream only: the call must not reach it before that stream is open.
+    let log = Arc::default();
+    let url = slow_stream_server(Some(Duration::from_millis(400)), Arc::clone(&log)).await;
+    let (handle, mut rx, _) = initialize_then_call(url).await;
+    assert_eq!(line_of(next(&mut rx).await)["id"], 1);
+    let answered = seen_at(&log, "GET answered").expect("the stream was opened");
+    let called = seen_at(&log, "tools/call").expect("the call arrived");
+    assert!(called >= answered, "the call went before the stream was open: {log:?}");
+    drop(handle);
+}
+
+#[tokio::test]
+async fn a_stream_that_never_answers_holds_requests_back_for_the_bounded_wait_only() {
+    let log = Arc::default();
+    let url = slow_stream_server(None, Arc::clone(&log)).await;
+    let (handle, mut rx, written) = initialize_then_call(url).await;
+    assert_eq!(line_of(next(&mut rx).await)["id"], 1);
+    let called = seen_at(&log, "tools/call").expect("the call arrived");
+    let waited = called.duration_since(written);
+    assert!(waited >= onemcp_core::http_link::STREAM_WAIT, "{waited:?}");
+    assert!(waited < CONNECT_TIMEOUT, "bounded by the wait, not by the GET's own deadline: {waited:?}");
+    drop(handle);
+}
