@@ -172,7 +172,7 @@ fn detail(now: Instant, b: &Backend, ready_instances: usize) -> Value {
     if let Some(until) = b.circuit.open_until(now) {
         d["circuit"] = json!({"open": true, "retryInMs": until.since(now).as_millis() as u64});
     }
-    if b.config.per_session.is_some() || !b.instances.is_empty() {
+    if b.per_session().is_some() || !b.instances.is_empty() {
         d["sessionInstances"] = b.instances.len().into();
         d["sessionInstancesReady"] = ready_instances.into();
     }

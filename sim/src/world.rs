@@ -946,7 +946,7 @@ fn world_server(
     let mut server = server_config(request_timeout_ms, connect_timeout_ms);
     if plan.world.per_session.as_deref() == Some(name) {
         let idle = Duration::from_millis(between(rng, 300, 5000));
-        server.per_session = Some(PerSessionConfig { max_instances: 8, idle_timeout: idle });
+        server.per_session = Some(PerSessionConfig { max_instances: 8, idle_timeout: idle, only_with_sessions: false });
     }
     if plan.world.storm.as_deref() == Some(name) {
         server.restart = RestartConfig {

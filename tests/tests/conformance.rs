@@ -117,10 +117,13 @@ async fn proxy_with_a_stdio_backend_matches_the_fixture_on_the_2025_11_25_requir
     proxy_matches_fixture(suite, "stdio backend", stdio_backend()).await;
 }
 
-/// The fixture over HTTP as 1mcp's backend (a second fixture process; the direct run uses its own).
+/// The fixture over HTTP as 1mcp's backend (a second fixture process; the direct run uses its
+/// own), held to a session: the stdio legs ask the fixture its era (the default) and find the
+/// stateless revision, so between them both eras of backend serve the session-based suites.
 async fn http_backend_leg(suite: ConformanceSuite) {
     let backend = HttpFixture::start().await;
-    proxy_matches_fixture(suite, "HTTP backend", json!({"type": "http", "url": backend.url, "prefix": false})).await;
+    let config = json!({"type": "http", "url": backend.url, "prefix": false, "protocol": "legacy"});
+    proxy_matches_fixture(suite, "HTTP backend", config).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,6 @@
 //! HTTP backends end to end: `1mcp` in front of the conformance fixture serving streamable
-//! HTTP (`"type": "http"`, and a bare `url` in auto mode), of a fixture that is killed and
+//! HTTP (`"type": "http"` held to a session, and a bare `url` in auto mode, which finds the
+//! fixture's stateless revision), of a fixture that is killed and
 //! started again on the same port (the lost session is noticed and re-initialized), and of a
 //! server that speaks only the legacy HTTP+SSE transport (another `1mcp`'s `/sse`), reached
 //! through the auto fallback. The client is rmcp, declaring sampling.
@@ -85,7 +86,10 @@ async fn call_text<S: rmcp::Service<RoleClient>>(client: &RunningService<RoleCli
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn typed_and_auto_http_backends_list_call_report_progress_and_sample() {
     let (_fixture, url) = http_fixture(0).await;
-    let config = mcp_config([("typed", json!({"type": "http", "url": url})), ("auto", json!({"url": url}))]);
+    // The fixture speaks both eras: `typed` is held to a session, `auto` (all defaults) finds
+    // the stateless revision and is called without one.
+    let typed = json!({"type": "http", "url": url, "protocol": "legacy"});
+    let config = mcp_config([("typed", typed), ("auto", json!({"url": url}))]);
     let daemon = Daemon::start(&config).await;
     daemon.wait_ready().await;
     let (handler, client) = sampling_client(&daemon).await;
@@ -121,7 +125,8 @@ async fn typed_and_auto_http_backends_list_call_report_progress_and_sample() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_server_loses_the_session_and_1mcp_initializes_again() {
     let (mut fixture, url) = http_fixture(0).await;
-    let config = mcp_config([("remote", json!({"type": "http", "url": url}))]);
+    // The fixture speaks both eras; sessions are what this is about.
+    let config = mcp_config([("remote", json!({"type": "http", "url": url, "protocol": "legacy"}))]);
     let daemon = Daemon::start(&config).await;
     daemon.wait_ready().await;
     let (_handler, client) = sampling_client(&daemon).await;
@@ -234,6 +239,9 @@ async fn legacy_sse_server() -> String {
     format!("http://127.0.0.1:{port}/sse")
 }
 
+/// The spec's whole chain for a client of every era, with the server configured by its URL
+/// alone: a stateless request (refused), then `initialize` (refused the same way), then the
+/// legacy HTTP+SSE transport.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_legacy_sse_server_is_reached_through_the_auto_fallback() {
     let url = legacy_sse_server().await;
@@ -244,5 +252,9 @@ async fn a_legacy_sse_server_is_reached_through_the_auto_fallback() {
     assert_eq!(names, ["legacy_1mcp_echo"]);
     let result = bounded("echo", client.call_tool(call_args("legacy_1mcp_echo", json!({"text": "via sse"})))).await;
     assert_eq!(tool_text(&result.expect("echo")), "legacy: via sse");
+    let stderr = daemon.stderr();
+    let asked = stderr.find("opening a session with the server: it answered server/discover with");
+    let fell_back = stderr.find("not a streamable-HTTP server; trying legacy HTTP+SSE");
+    assert!(asked.zip(fell_back).is_some_and(|(asked, fell_back)| asked < fell_back), "{stderr}");
     let _ = client.cancel().await;
 }

@@ -12,7 +12,7 @@ pub(crate) use circuit::{Circuit, THRESHOLD as CIRCUIT_THRESHOLD};
 pub(crate) use in_flight::{ClientCall, InFlight, ListFetch, Pending, Relay};
 pub(crate) use lists::{ListKind, ListRefresh};
 
-use crate::config::ServerConfig;
+use crate::config::{PerSessionConfig, ServerConfig};
 use crate::ids::{BackendKey, Gen, SessionId};
 use crate::registry::Catalog;
 use crate::time::Instant;
@@ -222,6 +222,13 @@ impl Backend {
     /// by asking).
     pub(crate) fn is_stateless(&self) -> bool {
         self.era == Era::Stateless
+    }
+
+    /// The limits of the instances this server runs per client session, if it does: its
+    /// `perSession`, unless that is only the HTTP default and the server speaks the stateless
+    /// revision (it has no sessions to keep apart).
+    pub(crate) fn per_session(&self) -> Option<&PerSessionConfig> {
+        self.config.per_session.as_ref().filter(|limits| !(limits.only_with_sessions && self.is_stateless()))
     }
 
     /// The era to speak to the next incarnation: as configured, or what asking found before

@@ -80,11 +80,15 @@ pub struct PerSessionConfig {
     pub max_instances: u32,
     /// An instance unused this long is stopped (the next request starts a new one).
     pub idle_timeout: Duration,
+    /// Instances only while the server speaks sessions: the default of an HTTP server, where an
+    /// instance is one more MCP session, so a server that turns out to speak the stateless
+    /// revision (no sessions to keep apart) is shared. `perSession` in the config means always.
+    pub only_with_sessions: bool,
 }
 
 impl Default for PerSessionConfig {
     fn default() -> Self {
-        PerSessionConfig { max_instances: 32, idle_timeout: Duration::from_secs(300) }
+        PerSessionConfig { max_instances: 32, idle_timeout: Duration::from_secs(300), only_with_sessions: false }
     }
 }
 

@@ -363,15 +363,13 @@ fn parse_server(
         TransportConfig::Stdio(_) => restart_config(&merged),
         TransportConfig::Http(_) => RestartConfig::default(),
     };
-    // A stdio server is asked its era, as the spec tells a dual-era client to. An HTTP server
-    // opens a session unless told otherwise: asking it first would take its answer to a
-    // stateless request where the spec's fallback to legacy SSE looks at the first POST.
+    // Every server is asked its era, as the spec tells a dual-era client to: a stateless
+    // request, then `initialize`, then (HTTP, auto mode) legacy SSE.
     let http = matches!(transport, TransportConfig::Http(_));
-    let protocol = read_protocol(&f, d).unwrap_or(if http { Protocol::Sessions } else { Protocol::Auto });
+    let protocol = read_protocol(&f, d).unwrap_or(Protocol::Auto);
     // An HTTP server's instance per client is one MCP session per client; the stateless
     // revision has no sessions, so there is nothing to keep apart by default.
-    // Asking (auto) may find a stateless server, where per-client instances would be per request.
-    let sessions_by_default = http && protocol == Protocol::Sessions;
+    let sessions_by_default = http && protocol != Protocol::Stateless;
     let per_session = read_per_session(name, obj, sessions_by_default, d);
     if d.errors.len() > errors_before {
         return None;
@@ -414,17 +412,17 @@ fn read_protocol(f: &Fields<'_>, d: &mut Diagnostics<'_>) -> Option<Protocol> {
 }
 
 /// `perSession`: `true`, `false`, or `{"maxInstances": n, "idleTimeout": ms}`. HTTP servers
-/// default to it: an instance there is just one more MCP session, and it makes every
-/// server-to-client message attributable by construction.
+/// that may speak sessions default to it while they do: an instance there is just one more MCP
+/// session, and it makes every server-to-client message attributable by construction.
 fn read_per_session(
     name: &str,
     obj: &Map<String, Value>,
-    http: bool,
+    sessions_by_default: bool,
     d: &mut Diagnostics<'_>,
 ) -> Option<PerSessionConfig> {
     let mut config = PerSessionConfig::default();
     match obj.get("perSession") {
-        None => http.then_some(config),
+        None => sessions_by_default.then_some(PerSessionConfig { only_with_sessions: true, ..config }),
         Some(Value::Bool(on)) => on.then_some(config),
         Some(Value::Object(limits)) => {
             for (key, value) in limits {
@@ -1165,16 +1163,23 @@ mod tests {
             Protocol::Auto,
             "asked, as the spec tells a dual-era client"
         );
-        assert_eq!(one_server(r#"{"url": "http://h/mcp"}"#).protocol, Protocol::Sessions, "an HTTP server: a session");
+        assert_eq!(one_server(r#"{"url": "http://h/mcp"}"#).protocol, Protocol::Auto, "an HTTP server is asked too");
         assert_eq!(protocol("2026-07-28"), Protocol::Stateless);
         assert_eq!(protocol("auto"), Protocol::Auto);
         assert_eq!(protocol("legacy"), Protocol::Sessions);
         assert_eq!(protocol("2025-06-18"), Protocol::Sessions, "a session-based revision's date means a session");
-        let http = |extra: &str| one_server(&format!(r#"{{"url": "http://h/mcp"{extra}}}"#)).per_session.is_some();
-        assert!(http(""), "an HTTP server gets an instance (a session) per client by default");
-        assert!(!http(r#", "protocol": "2026-07-28""#), "a stateless one has no sessions to keep apart");
-        assert!(!http(r#", "protocol": "auto""#), "nor one that may turn out stateless");
-        assert!(http(r#", "protocol": "2026-07-28", "perSession": true"#), "unless asked");
+        let http = |extra: &str| one_server(&format!(r#"{{"url": "http://h/mcp"{extra}}}"#)).per_session;
+        let while_sessions = Some(PerSessionConfig { only_with_sessions: true, ..PerSessionConfig::default() });
+        assert_eq!(
+            http(""),
+            while_sessions,
+            "an HTTP server gets an instance (a session) per client while it has sessions"
+        );
+        assert_eq!(http(r#", "protocol": "legacy""#), while_sessions);
+        assert_eq!(http(r#", "protocol": "2026-07-28""#), None, "a stateless one has no sessions to keep apart");
+        let always = Some(PerSessionConfig::default());
+        assert_eq!(http(r#", "protocol": "2026-07-28", "perSession": true"#), always, "unless asked");
+        assert_eq!(http(r#", "perSession": true"#), always, "asked: whatever the server turns out to speak");
     }
 
     #[test]
@@ -1481,13 +1486,18 @@ mod per_session_tests {
 
     #[test]
     fn http_servers_default_to_per_session_and_stdio_servers_opt_in() {
-        assert_eq!(per_session(r#"{"url": "http://h/mcp"}"#), Some(PerSessionConfig::default()));
+        let while_sessions = PerSessionConfig { only_with_sessions: true, ..PerSessionConfig::default() };
+        assert_eq!(per_session(r#"{"url": "http://h/mcp"}"#), Some(while_sessions));
         assert_eq!(per_session(r#"{"url": "http://h/mcp", "perSession": false}"#), None);
         assert_eq!(per_session(r#"{"command": "x"}"#), None);
         assert_eq!(per_session(r#"{"command": "x", "perSession": true}"#), Some(PerSessionConfig::default()));
         assert_eq!(
             per_session(r#"{"command": "x", "perSession": {"maxInstances": 3, "idleTimeout": 1500}}"#),
-            Some(PerSessionConfig { max_instances: 3, idle_timeout: Duration::from_millis(1500) })
+            Some(PerSessionConfig {
+                max_instances: 3,
+                idle_timeout: Duration::from_millis(1500),
+                only_with_sessions: false
+            })
         );
     }
 

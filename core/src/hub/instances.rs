@@ -23,7 +23,7 @@ impl Hub {
     /// roots to give (a shared server holds nobody's roots: DESIGN.md rule 2).
     pub(super) fn own_instance_limits(&self, session: &SessionId, server: &BackendKey) -> Option<PerSessionConfig> {
         let shared = self.backends.get(server)?;
-        if let Some(limits) = &shared.config.per_session {
+        if let Some(limits) = shared.per_session() {
             return Some(limits.clone());
         }
         // A stateless request's roots are asked of it within the request, not held by an instance.
@@ -51,7 +51,7 @@ impl Hub {
         }
         let running = self.backends.get(server).map_or(0, |b| b.instances.len());
         if running >= limits.max_instances as usize {
-            let why = if self.backends.get(server).is_some_and(|b| b.config.per_session.is_some()) {
+            let why = if self.backends.get(server).is_some_and(|b| b.per_session().is_some()) {
                 "perSession.maxInstances"
             } else {
                 "one per client session that has roots, since the server asks for them"

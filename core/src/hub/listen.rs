@@ -81,7 +81,7 @@ impl Hub {
         let supports = b.info.as_ref().is_some_and(|i| {
             i.capabilities.get("resources").and_then(|r| r.get("subscribe")).and_then(Value::as_bool) == Some(true)
         });
-        if !supports || b.config.per_session.is_some() {
+        if !supports || b.per_session().is_some() {
             return false;
         }
         let stateless = b.is_stateless();

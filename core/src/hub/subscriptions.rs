@@ -40,7 +40,7 @@ impl Hub {
             }
             return self.answer(&req, &jsonrpc::result(&req.id, json!({})));
         }
-        if self.backends.get(&backend).is_some_and(|b| b.config.per_session.is_some()) {
+        if self.backends.get(&backend).is_some_and(|b| b.per_session().is_some()) {
             // Each session's own instance holds its own subscriptions: nothing to share.
             return self.forward(now, req, &backend, body);
         }
@@ -71,7 +71,7 @@ impl Hub {
             }
             return self.answer(&req, &jsonrpc::result(&req.id, json!({})));
         }
-        let per_session = self.backends.get(&backend).is_some_and(|b| b.config.per_session.is_some());
+        let per_session = self.backends.get(&backend).is_some_and(|b| b.per_session().is_some());
         if per_session || self.decrement_subscribers(&backend, &uri) {
             self.forward(now, req, &backend, body);
         } else {

@@ -1213,6 +1213,7 @@ fn per_session(max: u32, idle_ms: u64) -> ServerConfig {
         per_session: Some(crate::config::PerSessionConfig {
             max_instances: max,
             idle_timeout: Duration::from_millis(idle_ms),
+            only_with_sessions: false,
         }),
         ..server(true)
     }

@@ -401,3 +401,59 @@ fn a_merged_lists_caching_hints_are_the_strictest_of_the_backends_that_make_it()
     let result = list(&mut h);
     assert_eq!((&result["ttlMs"], &result["cacheScope"]), (&json!(60_000), &json!("private")), "{result}");
 }
+
+/// An HTTP server as the config file makes it by default: asked its era, with an instance per
+/// client session while it speaks sessions (`only_with_sessions`).
+fn http_default_server(only_with_sessions: bool) -> ServerConfig {
+    let limits = crate::config::PerSessionConfig { only_with_sessions, ..crate::config::PerSessionConfig::default() };
+    ServerConfig { per_session: Some(limits), ..auto_server() }
+}
+
+#[test]
+fn a_server_with_instances_only_while_it_speaks_sessions_is_shared_once_it_turns_out_stateless() {
+    let mut h = Harness::new(&[("web", http_default_server(true))]);
+    h.bring_up_stateless("web", &["echo"]);
+    let session = h.initialize_with(client_features());
+    let x = h.call(&session, json!(1), "web_1mcp_echo", json!({"text": "a"}));
+    assert!(h.spawned_instances("web").is_empty(), "no sessions to keep apart: no instance");
+    let call = h.backend_writes("web").into_iter().find(|m| m["method"] == "tools/call").expect("sent to the server");
+    assert_eq!(call["params"]["_meta"][VERSION], "2026-07-28");
+    h.backend_says(
+        "web",
+        json!({"jsonrpc": "2.0", "id": call["id"], "result": {"content": [], "resultType": "complete"}}),
+    );
+    let (status, body) = h.json_response(x);
+    assert_eq!((status, body["id"].clone()), (200, json!(1)), "{body}");
+    assert!(body["result"]["content"].is_array(), "{body}");
+    let health = crate::health::overall(Instant(0), &h.hub.config, h.hub.backends.values(), &[], None).1;
+    assert!(health["servers"]["details"][0].get("sessionInstances").is_none(), "{health}");
+
+    // Asked for in the config, instances are kept whatever the server speaks.
+    let mut h = Harness::new(&[("web", http_default_server(false))]);
+    h.bring_up_stateless("web", &["echo"]);
+    let session = h.initialize_with(client_features());
+    h.call(&session, json!(1), "web_1mcp_echo", json!({"text": "a"}));
+    assert_eq!(h.spawned_instances("web").len(), 1);
+}
+
+#[test]
+fn a_server_with_instances_only_while_it_speaks_sessions_gets_them_when_it_turns_out_session_based() {
+    let mut h = Harness::new(&[("web", http_default_server(true))]);
+    let probe = spawn(&mut h, "web");
+    let refusal = json!({"code": -32000, "message": "Bad Request: Mcp-Session-Id header is required"});
+    h.backend_says("web", json!({"jsonrpc": "2.0", "id": probe["id"], "error": refusal}));
+    let init = h.backend_writes("web").pop().expect("a session instead");
+    assert_eq!(init["method"], "initialize");
+    let result = json!({"protocolVersion": "2025-11-25", "capabilities": {"tools": {}}, "serverInfo": {"name": "old", "version": "1"}});
+    h.backend_says("web", json!({"jsonrpc": "2.0", "id": init["id"], "result": result}));
+    let list = h.backend_writes("web").into_iter().find(|m| m["method"] == "tools/list").expect("listed");
+    let tools = json!({"tools": [{"name": "echo", "inputSchema": {"type": "object"}}]});
+    h.backend_says("web", json!({"jsonrpc": "2.0", "id": list["id"], "result": tools}));
+    let session = h.initialize_with(client_features());
+    h.call(&session, json!(1), "web_1mcp_echo", json!({}));
+    let instances = h.spawned_instances("web");
+    assert_eq!(instances.len(), 1, "one instance (one MCP session) per client session");
+    h.feed(Input::BackendSpawned { backend: bk(&instances[0]), generation: h.generation(&instances[0]), pid: None });
+    let first = h.backend_writes(&instances[0]).pop().expect("the instance's first request");
+    assert_eq!(first["method"], "initialize", "what the shared one learned holds: not asked again");
+}
