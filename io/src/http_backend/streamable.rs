@@ -89,7 +89,11 @@ async fn relay(
         // stream's first answer, or the refused `notifications/initialized` task ending, wakes
         // the loop.
         let held = conn.link().posts_held_until(conn.clock.now());
-        let wait = tokio::time::sleep_until(held.map_or_else(tokio::time::Instant::now, |at| conn.clock.to_tokio(at)));
+        let wait = async {
+            if let Some(at) = held {
+                tokio::time::sleep_until(conn.clock.to_tokio(at)).await;
+            }
+        };
         let step = tokio::select! {
             _ = &mut *stop => ControlFlow::Break(Relayed::Over(conn.link().handle_stop())),
             Some(message) = control.recv() => stream.follow(conn, message),
