@@ -6,8 +6,8 @@
 //!   with a plain tool (`v2_echo`) and one that asks the user's name by returning an
 //!   InputRequiredResult with a `requestState` (`v2_ask_name`); as an HTTP backend (`"url"`) and as
 //!   a stdio one, both with `"protocol": "2026-07-28"`. Beside it the conformance fixture
-//!   (`conformance-server`, rmcp) as a legacy stdio backend, whose `test_elicitation` sends a real
-//!   `elicitation/create` into its session.
+//!   (`conformance-server`, rmcp) as a stdio backend held to a session (`"protocol": "legacy"`),
+//!   whose `test_elicitation` sends a real `elicitation/create` into its session.
 //! - clients: the TypeScript SDK v2 client pinned to 2026-07-28 (`tests/js/modern-client.mjs`), the
 //!   Python SDK (`mcp` 2.3) in the same revision (`tests/py/modern_client.py`), and the TypeScript
 //!   SDK 1.x client in a 2025-11-25 session (`modern-client.mjs` with `"era": "legacy"`).
@@ -217,9 +217,10 @@ async fn settle(daemon: &Daemon) -> (bool, Value) {
     }
 }
 
-/// The legacy conformance fixture over stdio, as `legacy`.
+/// The conformance fixture over stdio, as `legacy`, held to a session: it speaks both eras, and
+/// asked (the default) it would be found stateless and the bridge not crossed.
 fn legacy_backend() -> Value {
-    json!({"command": CONFORMANCE})
+    json!({"command": CONFORMANCE, "protocol": "legacy"})
 }
 
 /// `stateless` (the TypeScript v2 server, as `modern`) beside the legacy fixture: each client
