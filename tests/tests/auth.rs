@@ -200,7 +200,7 @@ async fn the_clients_token_never_reaches_a_backend() {
     assert!(message["result"]["content"][0]["text"].as_str().is_some_and(|t| t.contains("simple text")), "{message}");
     let seen = std::fs::read_to_string(&log).expect("the backend's request log");
     let posts = seen.lines().filter(|l| l.starts_with("POST")).count();
-    assert!(posts >= 3, "initialize, initialized, the call at least: {seen}");
+    assert!(posts >= 3, "the era question, a list and the call at least: {seen}");
     for line in seen.lines() {
         assert!(line.ends_with("authorization=Bearer credential-for-the-backend"), "{line}");
     }
