@@ -258,3 +258,73 @@ async fn a_legacy_sse_server_is_reached_through_the_auto_fallback() {
     assert!(asked.zip(fell_back).is_some_and(|(asked, fell_back)| asked < fell_back), "{stderr}");
     let _ = client.cancel().await;
 }
+
+/// `tests/py/http_server.py` (a real Python SDK server, `mcp` 2.3) serving `transport`; killed
+/// when dropped. `None` (the test skips loudly, or fails under `CI=true`) without the Python
+/// tooling from `tests/js/setup.sh`.
+struct PyServer {
+    url: String,
+    _child: tokio::process::Child,
+}
+
+impl PyServer {
+    async fn start(test: &str, transport: &str) -> Option<PyServer> {
+        let python = onemcp_tests::js::python_binary();
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("py/http_server.py");
+        onemcp_tests::js::require_tool(test, &[&python, &script])?;
+        let mut child = tokio::process::Command::new(python)
+            .arg(&script)
+            .arg(transport)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn http_server.py");
+        let mut stdout = tokio::io::BufReader::new(child.stdout.take().expect("piped stdout"));
+        let mut line = String::new();
+        let read = tokio::io::AsyncBufReadExt::read_line(&mut stdout, &mut line);
+        bounded("http_server.py's `listening on` line", read).await.expect("read its stdout");
+        let url = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected: {line:?}"));
+        Some(PyServer { url: url.to_owned(), _child: child })
+    }
+}
+
+/// 1mcp with the Python server at `url` as `py` (`extra` keys beside the URL), a client calling
+/// its tool through 1mcp; 1mcp's log.
+async fn py_echo_through_1mcp(url: &str, extra: Value) -> String {
+    let mut entry = json!({"url": url});
+    if let (Some(entry), Some(extra)) = (entry.as_object_mut(), extra.as_object()) {
+        entry.extend(extra.clone());
+    }
+    let daemon = Daemon::start(&mcp_config([("py", entry)])).await;
+    daemon.wait_ready().await;
+    let (_handler, client) = sampling_client(&daemon).await;
+    assert_eq!(tool_names(&client).await, ["py_1mcp_py_echo"]);
+    let result = bounded("py_echo", client.call_tool(call_args("py_1mcp_py_echo", json!({"text": "hi"})))).await;
+    assert_eq!(tool_text(&result.expect("py_echo")), "py: hi");
+    let _ = client.cancel().await;
+    daemon.stderr()
+}
+
+/// With nothing but its URL configured, each kind of real Python SDK server is reached the way
+/// the spec's era detection finds: its streamable endpoint answers the stateless question (the
+/// SDK speaks 2026-07-28 there), its legacy SSE endpoint refuses it and `initialize` alike and is
+/// reached over HTTP+SSE; pinned to `legacy`, the streamable one gives each client a session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_python_sdk_servers_are_reached_in_the_era_they_speak() {
+    let test = "real_python_sdk_servers_are_reached_in_the_era_they_speak";
+    let Some(streamable) = PyServer::start(test, "streamable-http").await else { return };
+    let Some(sse) = PyServer::start(test, "sse").await else { return };
+
+    let log = py_echo_through_1mcp(&streamable.url, json!({})).await;
+    assert!(log.contains("the server speaks the stateless revision"), "{log}");
+
+    let log = py_echo_through_1mcp(&sse.url, json!({})).await;
+    let asked = log.find("opening a session with the server: it answered server/discover with");
+    let fell_back = log.find("not a streamable-HTTP server; trying legacy HTTP+SSE");
+    assert!(asked.zip(fell_back).is_some_and(|(asked, fell_back)| asked < fell_back), "{log}");
+
+    let log = py_echo_through_1mcp(&streamable.url, json!({"protocol": "legacy"})).await;
+    assert!(!log.contains("server/discover"), "pinned: not asked: {log}");
+    assert!(log.contains("starting a per-session instance"), "{log}");
+}
