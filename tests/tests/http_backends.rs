@@ -1,9 +1,9 @@
 //! HTTP backends end to end: `1mcp` in front of the conformance fixture serving streamable
 //! HTTP (`"type": "http"` held to a session, and a bare `url` in auto mode, which finds the
-//! fixture's stateless revision), of a fixture that is killed and
-//! started again on the same port (the lost session is noticed and re-initialized), and of a
-//! server that speaks only the legacy HTTP+SSE transport (another `1mcp`'s `/sse`), reached
-//! through the auto fallback. The client is rmcp, declaring sampling.
+//! fixture's stateless revision), of a fixture that is killed and started again on the same port
+//! (the lost session is noticed and re-initialized), of a server that speaks only the legacy
+//! HTTP+SSE transport (a raw one here), reached through the auto fallback, and of real Python SDK
+//! servers (`tests/py/http_server.py`) of each kind. The client is rmcp, declaring sampling.
 
 // Sampling is what the fixture's `test_sampling` does; rmcp marks it deprecated (SEP-2577).
 #![allow(deprecated)]
