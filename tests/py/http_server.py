@@ -19,7 +19,10 @@ def py_echo(text: str) -> str:
     return f"py: {text}"
 
 app = server.sse_app() if transport == "sse" else server.streamable_http_app()
-sock = socket.socket()
+# IPPROTO_TCP named, as uvicorn's own sockets have it: asyncio sets TCP_NODELAY only on sockets
+# that say they are TCP, and without it every answer on a kept-alive connection waits ~40 ms
+# for the client's delayed ACK.
+sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
 sock.bind(("127.0.0.1", 0))
 sock.listen(64)
 port = sock.getsockname()[1]
