@@ -35,6 +35,7 @@ pub mod jsonrpc;
 pub mod mcp_headers;
 mod modern;
 pub mod oauth;
+pub mod oauth_client;
 mod registry;
 mod reload;
 mod request_state;
