@@ -1,17 +1,21 @@
 //! 1mcp as an OAuth 2.1 client of the protected MCP servers it aggregates (MCP authorization,
 //! client side): what a server's refusal asks for ([`challenge`]), where its authorization
 //! server is and what the documents on the way must say ([`discovery`]), and the discovery walk
-//! itself as a state machine that io drives one fetch at a time ([`flow`]).
+//! itself as a state machine that io drives one fetch at a time ([`flow`]), and the code grant
+//! that follows: registration, the authorization URL, the redirect's checks, the token and
+//! refresh requests ([`authorize`]).
 //!
 //! Everything here is a decision over what io fetched; io does the HTTP (bounded in size and
 //! time, to the addresses the SSRF guard allows) and keeps what must outlive a request. The
 //! tokens this side obtains are for one backend only: they never reach a client of 1mcp, and a
 //! client's token never reaches a backend.
 
+pub mod authorize;
 pub mod challenge;
 pub mod discovery;
 pub mod flow;
 
+pub use authorize::{Client, Pending, TokenRequest, Tokens};
 pub use challenge::{Challenge, bearer_challenge};
 pub use discovery::{ClientAuth, ResourceMetadata, ServerMetadata};
 pub use flow::{Discovery, Found, Step};
