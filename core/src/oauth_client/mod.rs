@@ -3,7 +3,8 @@
 //! server is and what the documents on the way must say ([`discovery`]), and the discovery walk
 //! itself as a state machine that io drives one fetch at a time ([`flow`]), and the code grant
 //! that follows: registration, the authorization URL, the redirect's checks, the token and
-//! refresh requests ([`authorize`]).
+//! refresh requests ([`authorize`]); and one backend's whole authorization, refreshes and
+//! step-ups included, as one state machine ([`machine`]).
 //!
 //! Everything here is a decision over what io fetched; io does the HTTP (bounded in size and
 //! time, to the addresses the SSRF guard allows) and keeps what must outlive a request. The
@@ -14,8 +15,10 @@ pub mod authorize;
 pub mod challenge;
 pub mod discovery;
 pub mod flow;
+pub mod machine;
 
 pub use authorize::{Client, Pending, TokenRequest, Tokens};
 pub use challenge::{Challenge, bearer_challenge};
 pub use discovery::{ClientAuth, ResourceMetadata, ServerMetadata};
 pub use flow::{Discovery, Found, Step};
+pub use machine::{Action, Authorizer, Random};

@@ -1,0 +1,561 @@
+//! One backend's authorization as a state machine: from a refusal, through discovery,
+//! registration and the user's consent, to tokens that are refreshed before they expire and
+//! widened when the server asks for more scope, with a bounded number of tries at each step.
+//!
+//! io feeds it what happened (a refusal, a fetched document, a registration or token answer,
+//! the redirect back, the time) and does what it answers ([`Action`]). Randomness (PKCE, state)
+//! is passed in. It never holds more than one backend's secrets, and shows none in `Debug`.
+
+use super::authorize::{
+    Client, Pending, TokenRequest, Tokens, authorization_url, check_redirect, code_request, parse_tokens, pkce,
+    refresh_request, registered_client, registration_request, state,
+};
+use super::challenge::Challenge;
+use super::discovery::union_scopes;
+use super::flow::{Discovery, Found, Step};
+use crate::time::Instant;
+use serde_json::Value;
+use std::time::Duration;
+
+/// Step-up authorizations (403 `insufficient_scope`) in a row before the backend is left
+/// refused: a server that keeps asking for more is not followed forever.
+pub const MAX_STEP_UPS: u32 = 3;
+/// Tokens are refreshed this long before they expire.
+pub const REFRESH_MARGIN: Duration = Duration::from_secs(60);
+
+/// What io must do next.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// GET this metadata URL and report with [`Authorizer::handle_fetched`].
+    Fetch(String),
+    /// POST this JSON body to this registration endpoint; report with
+    /// [`Authorizer::handle_registered`].
+    Register {
+        /// The registration endpoint.
+        url: String,
+        /// The request body.
+        body: Value,
+    },
+    /// The user must authorize: show this link (behind `/oauth/authorize/<server>`) until the
+    /// redirect comes back ([`Authorizer::handle_redirect`]).
+    AwaitUser(String),
+    /// POST this to the token endpoint; report with [`Authorizer::handle_token_answer`].
+    Token(TokenRequest),
+    /// Authorized: send this access token with every request (and persist the credentials).
+    Ready,
+    /// Authorization cannot go on: why (shown in `/health`; a new refusal starts over).
+    Failed(String),
+}
+
+/// Where one backend's authorization is.
+#[derive(Clone, Debug)]
+enum State {
+    /// Nothing yet, or forgotten.
+    Idle,
+    /// Discovery is fetching documents.
+    Discovering { discovery: Discovery, scope: Option<String> },
+    /// The registration request is out.
+    Registering { found: Found },
+    /// The authorization link is out; the redirect is awaited.
+    AwaitingUser { pending: Box<Pending> },
+    /// The code is being redeemed.
+    Redeeming { pending: Box<Pending> },
+    /// Tokens in hand.
+    Authorized(Box<Authorized>),
+    /// A refresh is out; the old token may still be used until it expires.
+    Refreshing(Box<Authorized>),
+    /// It went wrong.
+    Failed(String),
+}
+
+/// What an authorized backend holds.
+#[derive(Clone, Debug)]
+struct Authorized {
+    found: Found,
+    client: Client,
+    tokens: Tokens,
+    /// When the access token expires (if the server said).
+    expires_at: Option<Instant>,
+}
+
+/// Randomness for one authorization attempt (PKCE verifier and `state`).
+#[derive(Clone, Copy, Debug)]
+pub struct Random {
+    /// Bytes of the PKCE code verifier.
+    pub verifier: [u8; 32],
+    /// Bytes of `state`.
+    pub state: [u8; 16],
+}
+
+/// The authorization of one backend toward the MCP server at `server_url`.
+#[derive(Clone, Debug)]
+pub struct Authorizer {
+    server_url: String,
+    redirect_uri: String,
+    /// Pre-registered credentials from the config (tried first).
+    configured: Option<Client>,
+    /// Clients registered so far, by issuer (never used at another issuer).
+    registered: Vec<(String, Client)>,
+    state: State,
+    /// Step-ups since a request last went through.
+    step_ups: u32,
+    /// A 401 was answered with a refresh since a request last went through: the next 401
+    /// needs the user.
+    refreshed_on_refusal: bool,
+    /// The randomness of the attempt under way.
+    random: Option<Random>,
+}
+
+impl Authorizer {
+    /// An authorizer for the server at `server_url`, sending the user back to `redirect_uri`,
+    /// with `configured` pre-registered credentials if the config has them.
+    pub fn new(server_url: &str, redirect_uri: &str, configured: Option<Client>) -> Authorizer {
+        Authorizer {
+            server_url: server_url.to_owned(),
+            redirect_uri: redirect_uri.to_owned(),
+            configured,
+            registered: Vec::new(),
+            state: State::Idle,
+            step_ups: 0,
+            refreshed_on_refusal: false,
+            random: None,
+        }
+    }
+
+    /// The access token to send, if authorized (also while a refresh is out).
+    pub fn access_token(&self) -> Option<&str> {
+        match &self.state {
+            State::Authorized(a) | State::Refreshing(a) => Some(&a.tokens.access),
+            _ => None,
+        }
+    }
+
+    /// The link the user must follow, while one is awaited.
+    pub fn awaiting_user(&self) -> Option<String> {
+        let State::AwaitingUser { pending } = &self.state else { return None };
+        let random = self.random?;
+        Some(authorization_url(pending, &pkce(random.verifier).1))
+    }
+
+    /// Why authorization failed, if it did.
+    pub fn failure(&self) -> Option<&str> {
+        if let State::Failed(why) = &self.state { Some(why) } else { None }
+    }
+
+    /// The server refused a request with `status` (401 or 403) and `challenge`, at `now`;
+    /// `random` seeds the attempt this may start. A 401 starts (or restarts) authorization; a
+    /// 403 asking for more scope starts a step-up with the union of scopes, at most
+    /// [`MAX_STEP_UPS`] times in a row; any other 403 is not ours to fix.
+    pub fn handle_refused(&mut self, status: u16, challenge: Challenge, random: Random) -> Action {
+        if matches!(
+            self.state,
+            State::Discovering { .. }
+                | State::Registering { .. }
+                | State::AwaitingUser { .. }
+                | State::Redeeming { .. }
+        ) {
+            // An attempt is under way: the refusal of a request sent meanwhile changes nothing.
+            return self.current();
+        }
+        if status == 401
+            && !self.refreshed_on_refusal
+            && let State::Authorized(a) = &self.state
+            && let Some(refresh) = a.tokens.refresh.clone()
+        {
+            // The token was refused (expired early, revoked): a refresh may do, once.
+            self.refreshed_on_refusal = true;
+            let request = refresh_request(&a.found, &a.client, &refresh);
+            let State::Authorized(a) = std::mem::replace(&mut self.state, State::Idle) else { return self.current() };
+            self.state = State::Refreshing(a);
+            return Action::Token(request);
+        }
+        let previous = match &self.state {
+            State::Authorized(a) | State::Refreshing(a) => a.found.scope.clone(),
+            _ => None,
+        };
+        let scope = if status == 403 {
+            if !challenge.wants_more_scope() {
+                return Action::Failed(
+                    "the server refused the request (HTTP 403) for a reason other than scope".into(),
+                );
+            }
+            self.step_ups += 1;
+            if self.step_ups > MAX_STEP_UPS {
+                return self.fail(format!("the server asked for more scope {MAX_STEP_UPS} times in a row; giving up"));
+            }
+            union_scopes(previous.as_deref(), challenge.scope.as_deref())
+        } else {
+            challenge.scope.clone()
+        };
+        self.random = Some(random);
+        let (discovery, step) = Discovery::start(&self.server_url, Challenge { scope: scope.clone(), ..challenge });
+        self.state = State::Discovering { discovery, scope };
+        self.after_discovery_step(step)
+    }
+
+    /// The answer to the last [`Action::Fetch`] (status 0: none).
+    pub fn handle_fetched(&mut self, status: u16, body: &[u8]) -> Action {
+        let State::Discovering { discovery, .. } = &mut self.state else { return self.current() };
+        let step = discovery.handle_fetched(status, body);
+        self.after_discovery_step(step)
+    }
+
+    fn after_discovery_step(&mut self, step: Step) -> Action {
+        match step {
+            Step::Fetch(url) => Action::Fetch(url),
+            Step::Failed(why) => self.fail(why),
+            Step::Found(found) => {
+                // A step-up's scope is the union, whatever discovery would pick on its own.
+                if let State::Discovering { scope: Some(scope), .. } = &self.state {
+                    let mut found = found;
+                    found.scope = Some(scope.clone());
+                    return self.register(found);
+                }
+                self.register(found)
+            }
+        }
+    }
+
+    /// Picks the client to be at `found`'s server: the configured one, one registered there
+    /// before, or a new registration.
+    fn register(&mut self, found: Found) -> Action {
+        let issuer = &found.server.issuer;
+        let known = self.registered.iter().find(|(i, _)| i == issuer).map(|(_, c)| c.clone());
+        if let Some(client) = self.configured.clone().or(known) {
+            return self.send_user(found, client);
+        }
+        let Some(url) = found.server.registration_endpoint.clone() else {
+            return self.fail(format!(
+                "the authorization server {issuer} offers no registration and no client is configured for it \
+                 (`oauth.clientId`)"
+            ));
+        };
+        let body = registration_request(&self.redirect_uri, found.scope.as_deref());
+        self.state = State::Registering { found };
+        Action::Register { url, body }
+    }
+
+    /// The registration answer.
+    pub fn handle_registered(&mut self, status: u16, body: &[u8]) -> Action {
+        let State::Registering { found } = &self.state else { return self.current() };
+        let found = found.clone();
+        match registered_client(status, body) {
+            Ok(client) => {
+                self.registered.retain(|(issuer, _)| *issuer != found.server.issuer);
+                self.registered.push((found.server.issuer.clone(), client.clone()));
+                self.send_user(found, client)
+            }
+            Err(why) => self.fail(why),
+        }
+    }
+
+    fn send_user(&mut self, found: Found, client: Client) -> Action {
+        let Some(random) = self.random else { return self.fail("no randomness for the attempt".into()) };
+        let (verifier, challenge) = pkce(random.verifier);
+        let issuer = found.server.issuer.clone();
+        let pending = Pending {
+            found,
+            client,
+            redirect_uri: self.redirect_uri.clone(),
+            state: state(random.state),
+            verifier,
+            issuer,
+        };
+        let link = authorization_url(&pending, &challenge);
+        self.state = State::AwaitingUser { pending: Box::new(pending) };
+        Action::AwaitUser(link)
+    }
+
+    /// The redirect back from the authorization server, its query parameters.
+    pub fn handle_redirect(&mut self, params: &[(String, String)]) -> Action {
+        let State::AwaitingUser { pending } = &self.state else {
+            return Action::Failed("no authorization is awaited for this server".into());
+        };
+        match check_redirect(pending, params) {
+            Ok(code) => {
+                let request = code_request(pending, &code);
+                let pending = pending.clone();
+                self.state = State::Redeeming { pending };
+                Action::Token(request)
+            }
+            // A forged or stray redirect leaves the real one awaited.
+            Err(why) => Action::Failed(why),
+        }
+    }
+
+    /// The token endpoint's answer (to a code or a refresh), at `now`.
+    pub fn handle_token_answer(&mut self, status: u16, body: &[u8], now: Instant) -> Action {
+        let (found, client) = match &self.state {
+            State::Redeeming { pending } => (pending.found.clone(), pending.client.clone()),
+            State::Refreshing(a) => (a.found.clone(), a.client.clone()),
+            _ => return self.current(),
+        };
+        match parse_tokens(status, body) {
+            Ok(tokens) => {
+                let expires_at = tokens.expires_in.map(|s| now.after(Duration::from_secs(s)));
+                // A refresh that brings no new refresh token keeps the old one.
+                let tokens = match (&self.state, tokens.refresh.is_none()) {
+                    (State::Refreshing(a), true) => Tokens { refresh: a.tokens.refresh.clone(), ..tokens },
+                    _ => tokens,
+                };
+                self.random = None;
+                self.state = State::Authorized(Box::new(Authorized { found, client, tokens, expires_at }));
+                Action::Ready
+            }
+            Err(why) => self.fail(why),
+        }
+    }
+
+    /// A request the server refused before went through: the step-ups in a row start over.
+    pub fn handle_request_succeeded(&mut self) {
+        self.step_ups = 0;
+        self.refreshed_on_refusal = false;
+    }
+
+    /// The time is `now`: a token near its expiry is refreshed (if there is a refresh token;
+    /// otherwise it is used until the server refuses it).
+    pub fn handle_tick(&mut self, now: Instant) -> Option<Action> {
+        let State::Authorized(a) = &self.state else { return None };
+        let due = a.expires_at.is_some_and(|at| now.after(REFRESH_MARGIN) >= at);
+        let refresh = a.tokens.refresh.as_deref().filter(|_| due)?;
+        let request = refresh_request(&a.found, &a.client, refresh);
+        let State::Authorized(a) = std::mem::replace(&mut self.state, State::Idle) else { return None };
+        self.state = State::Refreshing(a);
+        Some(Action::Token(request))
+    }
+
+    /// When [`Authorizer::handle_tick`] wants to be called next.
+    pub fn next_tick(&self) -> Option<Instant> {
+        match &self.state {
+            State::Authorized(a) if a.tokens.refresh.is_some() => a
+                .expires_at
+                .map(|at| Instant(at.0.saturating_sub(u64::try_from(REFRESH_MARGIN.as_nanos()).unwrap_or(0)))),
+            _ => None,
+        }
+    }
+
+    /// Forget everything (`1mcp auth logout`): tokens and the attempt under way. Registrations
+    /// are kept (they are the client's, not the user's).
+    pub fn forget(&mut self) {
+        self.state = State::Idle;
+        self.step_ups = 0;
+        self.refreshed_on_refusal = false;
+        self.random = None;
+    }
+
+    /// What the current state asks of io (for an input that does not move it).
+    fn current(&self) -> Action {
+        match &self.state {
+            State::AwaitingUser { .. } => {
+                self.awaiting_user().map_or(Action::Failed("no link".into()), Action::AwaitUser)
+            }
+            State::Authorized(_) | State::Refreshing(_) => Action::Ready,
+            State::Failed(why) => Action::Failed(why.clone()),
+            _ => Action::Failed("an authorization step is under way".into()),
+        }
+    }
+
+    fn fail(&mut self, why: String) -> Action {
+        self.state = State::Failed(why.clone());
+        self.random = None;
+        Action::Failed(why)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const SERVER: &str = "https://mcp.example/mcp";
+    const ISSUER: &str = "https://auth.example";
+    const REDIRECT: &str = "http://127.0.0.1:3050/oauth/callback/remote";
+    const RANDOM: Random = Random { verifier: [3; 32], state: [4; 16] };
+
+    fn prm() -> Vec<u8> {
+        json!({"resource": SERVER, "authorization_servers": [ISSUER], "scopes_supported": ["mcp:read"]})
+            .to_string()
+            .into_bytes()
+    }
+
+    fn as_metadata() -> Vec<u8> {
+        json!({"issuer": ISSUER, "authorization_endpoint": format!("{ISSUER}/authorize"), "token_endpoint": format!("{ISSUER}/token"),
+            "registration_endpoint": format!("{ISSUER}/register"), "code_challenge_methods_supported": ["S256"],
+            "authorization_response_iss_parameter_supported": true})
+        .to_string()
+        .into_bytes()
+    }
+
+    /// Follows fetches with the happy documents until something else is asked.
+    fn discover(a: &mut Authorizer, mut action: Action) -> Action {
+        for _ in 0..8 {
+            let Action::Fetch(url) = &action else { return action };
+            action = if url.ends_with("/oauth-protected-resource/mcp") {
+                a.handle_fetched(200, &prm())
+            } else if url.starts_with(ISSUER) && url.contains("oauth-authorization-server") {
+                a.handle_fetched(200, &as_metadata())
+            } else {
+                a.handle_fetched(404, b"")
+            };
+        }
+        panic!("discovery did not settle: {action:?}");
+    }
+
+    /// From a 401 to a link for the user, registering dynamically.
+    fn to_link(a: &mut Authorizer, challenge: Challenge) -> String {
+        let action = a.handle_refused(401, challenge, RANDOM);
+        let action = discover(a, action);
+        let action = match action {
+            Action::Register { url, body } => {
+                assert_eq!(url, format!("{ISSUER}/register"));
+                assert_eq!(body["redirect_uris"], json!([REDIRECT]));
+                a.handle_registered(201, br#"{"client_id":"dyn-1"}"#)
+            }
+            other => other,
+        };
+        let Action::AwaitUser(link) = action else { panic!("{action:?}") };
+        assert_eq!(a.awaiting_user().as_deref(), Some(link.as_str()));
+        link
+    }
+
+    fn query(link: &str, key: &str) -> String {
+        let q = link.split_once('?').map(|(_, q)| q).unwrap_or_default();
+        q.split('&')
+            .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
+            .map(|v| percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
+    fn redirect(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    fn authorized(expires_in: u64) -> Authorizer {
+        let mut a = Authorizer::new(SERVER, REDIRECT, None);
+        let link = to_link(&mut a, Challenge::default());
+        complete(&mut a, &link, expires_in);
+        a
+    }
+
+    /// The user consents at `link`; the code is redeemed for tokens living `expires_in` s.
+    fn complete(a: &mut Authorizer, link: &str, expires_in: u64) {
+        let state = query(link, "state");
+        let Action::Token(request) =
+            a.handle_redirect(&redirect(&[("code", "c1"), ("state", &state), ("iss", ISSUER)]))
+        else {
+            panic!("no token request")
+        };
+        assert!(request.body.contains("code=c1") && request.body.contains("client_id=dyn-1"));
+        let answer =
+            json!({"access_token": "at-1", "token_type": "Bearer", "refresh_token": "rt-1", "expires_in": expires_in});
+        assert_eq!(a.handle_token_answer(200, answer.to_string().as_bytes(), Instant(0)), Action::Ready);
+    }
+
+    #[test]
+    fn a_401_leads_through_discovery_registration_and_consent_to_a_token() {
+        let a = authorized(3600);
+        assert_eq!(a.access_token(), Some("at-1"));
+        assert!(a.awaiting_user().is_none());
+        assert!(!format!("{a:?}").contains("at-1") && !format!("{a:?}").contains("rt-1"), "no secret in Debug: {a:?}");
+    }
+
+    #[test]
+    fn the_link_names_the_resource_and_scope_and_a_forged_redirect_leaves_it_awaited() {
+        let mut a = Authorizer::new(SERVER, REDIRECT, None);
+        let link = to_link(&mut a, Challenge { scope: Some("mcp:basic".into()), ..Challenge::default() });
+        assert_eq!((query(&link, "resource"), query(&link, "scope")), (SERVER.to_owned(), "mcp:basic".to_owned()));
+        assert!(matches!(
+            a.handle_redirect(&redirect(&[("code", "c"), ("state", "forged"), ("iss", ISSUER)])),
+            Action::Failed(_)
+        ));
+        assert!(
+            matches!(a.handle_redirect(&redirect(&[("code", "c"), ("state", &query(&link, "state"))])), Action::Failed(why) if why.contains("iss"))
+        );
+        assert_eq!(a.awaiting_user(), Some(link), "still awaiting the real redirect");
+    }
+
+    #[test]
+    fn a_configured_client_is_used_instead_of_registering_and_registrations_are_per_issuer() {
+        let configured = Client { id: "pre-1".into(), secret: Some("pre-secret".into()) };
+        let mut a = Authorizer::new(SERVER, REDIRECT, Some(configured));
+        let action = a.handle_refused(401, Challenge::default(), RANDOM);
+        let Action::AwaitUser(link) = discover(&mut a, action) else { panic!("no link") };
+        assert_eq!(query(&link, "client_id"), "pre-1");
+        assert!(!link.contains("pre-secret"));
+    }
+
+    #[test]
+    fn tokens_are_refreshed_before_they_expire_and_keep_their_refresh_token() {
+        let mut a = authorized(3600);
+        let due = Instant(0).after(Duration::from_secs(3600) - REFRESH_MARGIN);
+        assert_eq!(a.next_tick(), Some(due));
+        assert_eq!(a.handle_tick(Instant(0).after(Duration::from_secs(60))), None, "not yet");
+        let Some(Action::Token(request)) = a.handle_tick(due) else { panic!("no refresh") };
+        assert!(request.body.contains("grant_type=refresh_token&refresh_token=rt-1"), "{}", request.body);
+        assert_eq!(a.access_token(), Some("at-1"), "the old token serves while the refresh is out");
+        let answer = json!({"access_token": "at-2", "token_type": "Bearer", "expires_in": 3600});
+        assert_eq!(a.handle_token_answer(200, answer.to_string().as_bytes(), due), Action::Ready);
+        assert_eq!(a.access_token(), Some("at-2"));
+        let Some(Action::Token(again)) = a.handle_tick(due.after(Duration::from_secs(3600))) else {
+            panic!("no refresh")
+        };
+        assert!(again.body.contains("refresh_token=rt-1"), "the refresh token was kept");
+        // A refused refresh fails: the backend needs the user again, no loop.
+        assert!(
+            matches!(a.handle_token_answer(400, br#"{"error":"invalid_grant"}"#, due), Action::Failed(why) if why.contains("invalid_grant"))
+        );
+        assert_eq!((a.access_token(), a.next_tick()), (None, None));
+    }
+
+    #[test]
+    fn step_up_asks_for_the_union_of_scopes_and_a_server_that_keeps_asking_is_given_up_on() {
+        let mut a = authorized(3600);
+        let more = |scope: &str| Challenge {
+            error: Some("insufficient_scope".into()),
+            scope: Some(scope.into()),
+            ..Challenge::default()
+        };
+        let action = a.handle_refused(403, more("mcp:write"), RANDOM);
+        let Action::AwaitUser(link) = discover(&mut a, action) else { panic!("no step-up link") };
+        assert_eq!(query(&link, "scope"), "mcp:read mcp:write", "the union with what was asked before");
+        complete(&mut a, &link, 3600);
+        // The server keeps refusing for want of scope however much is granted: a 403 loop.
+        for round in 2..=MAX_STEP_UPS {
+            let action = a.handle_refused(403, more(&format!("mcp:s{round}")), RANDOM);
+            let Action::AwaitUser(link) = discover(&mut a, action) else { panic!("round {round}: no link") };
+            complete(&mut a, &link, 3600);
+        }
+        let last = a.handle_refused(403, more("mcp:more"), RANDOM);
+        assert!(matches!(&last, Action::Failed(why) if why.contains("giving up")), "{last:?}");
+        // A request that goes through in between starts the count over.
+        let mut b = authorized(3600);
+        for _ in 0..=MAX_STEP_UPS {
+            let action = b.handle_refused(403, more("mcp:write"), RANDOM);
+            let Action::AwaitUser(link) = discover(&mut b, action) else { panic!("no link") };
+            complete(&mut b, &link, 3600);
+            b.handle_request_succeeded();
+        }
+        let mut c = authorized(3600);
+        let other = c.handle_refused(403, Challenge::default(), RANDOM);
+        assert!(matches!(&other, Action::Failed(why) if why.contains("other than scope")), "{other:?}");
+        assert_eq!(c.access_token(), Some("at-1"), "a 403 for another reason keeps the token");
+    }
+
+    #[test]
+    fn a_refused_token_is_refreshed_once_then_the_user_is_needed_never_a_401_loop() {
+        let mut a = authorized(3600);
+        let Action::Token(refresh) = a.handle_refused(401, Challenge::default(), RANDOM) else { panic!("no refresh") };
+        assert!(refresh.body.contains("grant_type=refresh_token"));
+        let answer = json!({"access_token": "at-2", "token_type": "Bearer", "expires_in": 3600});
+        assert_eq!(a.handle_token_answer(200, answer.to_string().as_bytes(), Instant(0)), Action::Ready);
+        // Refused again before anything went through: the refresh did not help.
+        let action = a.handle_refused(401, Challenge::default(), RANDOM);
+        assert!(matches!(discover(&mut a, action), Action::AwaitUser(_)));
+        // After a request went through, a later refusal may try a refresh again.
+        let mut b = authorized(3600);
+        assert!(matches!(b.handle_refused(401, Challenge::default(), RANDOM), Action::Token(_)));
+        assert_eq!(b.handle_token_answer(200, answer.to_string().as_bytes(), Instant(0)), Action::Ready);
+        b.handle_request_succeeded();
+        assert!(matches!(b.handle_refused(401, Challenge::default(), RANDOM), Action::Token(_)));
+    }
+}
