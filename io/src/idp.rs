@@ -280,30 +280,10 @@ impl ExternalIdp {
     }
 }
 
-/// Where `issuer`'s metadata may be, in the order the MCP authorization spec tries them:
-/// RFC 8414 (path inserted after the well-known prefix), then OpenID Connect discovery (path
-/// inserted, then appended).
+/// Where `issuer`'s metadata may be, in the order the MCP authorization spec tries them (the
+/// same list 1mcp's client side uses toward backends); none for an issuer that is no URL.
 fn metadata_urls(issuer: &str) -> Vec<String> {
-    let (origin, path) = match issuer.find("://").map(|i| i + 3) {
-        Some(start) => match issuer[start..].find('/') {
-            Some(slash) => issuer.split_at(start + slash),
-            None => (issuer, ""),
-        },
-        None => (issuer, ""),
-    };
-    let path = path.trim_end_matches('/');
-    if path.is_empty() {
-        vec![
-            format!("{origin}/.well-known/oauth-authorization-server"),
-            format!("{origin}/.well-known/openid-configuration"),
-        ]
-    } else {
-        vec![
-            format!("{origin}/.well-known/oauth-authorization-server{path}"),
-            format!("{origin}/.well-known/openid-configuration{path}"),
-            format!("{origin}{path}/.well-known/openid-configuration"),
-        ]
-    }
+    onemcp_core::oauth_client::discovery::server_metadata_urls(issuer).unwrap_or_default()
 }
 
 /// The `jwks_uri` of a metadata document, if it is `issuer`'s (RFC 8414 §3.3: the `issuer`

@@ -11,6 +11,7 @@
 //! running elsewhere.
 
 mod backend;
+pub mod backend_auth;
 mod bridge;
 mod clock;
 mod driver;

@@ -18,11 +18,20 @@ const MAX_LIST: usize = 64;
 pub fn origin_and_path(url: &str) -> Result<(String, String), String> {
     let parsed = parse_url(url).map_err(str::to_owned)?;
     let scheme = parsed.scheme.to_ascii_lowercase();
-    let host = parsed.host.to_ascii_lowercase();
     match scheme.as_str() {
         "https" => {}
-        "http" if is_loopback_host(&host) => {}
+        "http" if is_loopback_host(parsed.host) => {}
         _ => return Err(format!("{scheme}:// is not allowed for authorization (https, or http to a loopback host)")),
+    }
+    split(&parsed)
+}
+
+/// `parsed` as origin and path, whatever its scheme (see [`origin_and_path`]).
+fn split(parsed: &crate::oauth::Url<'_>) -> Result<(String, String), String> {
+    let scheme = parsed.scheme.to_ascii_lowercase();
+    let host = parsed.host.to_ascii_lowercase();
+    if host.is_empty() {
+        return Err("the URL has no host".into());
     }
     let host = if host.contains(':') { format!("[{host}]") } else { host };
     let default_port = if scheme == "https" { 443 } else { 80 };
@@ -98,9 +107,10 @@ pub fn check_resource_metadata(document: &Value, server_url: &str) -> Result<Res
 
 /// Where to look for the metadata of the authorization server `issuer`, in the spec's order:
 /// RFC 8414 and OpenID Connect Discovery, path-inserted for an issuer with a path, then
-/// OpenID Connect's path-appended form.
+/// OpenID Connect's path-appended form. Whether the issuer may be contacted at all is the
+/// caller's to decide.
 pub fn server_metadata_urls(issuer: &str) -> Result<Vec<String>, String> {
-    let (origin, path) = origin_and_path(issuer)?;
+    let (origin, path) = split(&parse_url(issuer).map_err(str::to_owned)?)?;
     Ok(if path.is_empty() {
         vec![
             format!("{origin}/.well-known/oauth-authorization-server"),

@@ -30,16 +30,23 @@ pub(crate) fn http_client(connect_timeout: Duration) -> Result<HttpClient, Strin
     let mut http = HttpConnector::new();
     http.set_connect_timeout(Some(connect_timeout));
     http.set_nodelay(true);
+    Ok(Client::builder(TokioExecutor::new()).pool_idle_timeout(POOL_IDLE).build(with_tls(http)?))
+}
+
+/// `http` (whatever resolves its names) under a TLS layer for `https://` URLs, certificates
+/// checked against the bundled webpki roots; `http://` goes through as it is.
+pub(crate) fn with_tls<R>(
+    mut http: HttpConnector<R>,
+) -> Result<hyper_rustls::HttpsConnector<HttpConnector<R>>, String> {
     // The TLS layer above handles `https://`; this one must let it through.
     http.enforce_http(false);
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
+    Ok(hyper_rustls::HttpsConnectorBuilder::new()
         .with_provider_and_webpki_roots(provider)
         .map_err(|e| format!("cannot set up TLS: {e}"))?
         .https_or_http()
         .enable_http1()
-        .wrap_connector(http);
-    Ok(Client::builder(TokioExecutor::new()).pool_idle_timeout(POOL_IDLE).build(https))
+        .wrap_connector(http))
 }
 
 /// True if the response is an event stream.

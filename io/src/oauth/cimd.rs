@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -46,13 +46,9 @@ impl Fetcher {
     pub(super) fn new(loopback_ok: bool) -> Fetcher {
         let mut http = HttpConnector::new_with_resolver(GuardedResolver { loopback_ok });
         http.set_connect_timeout(Some(TIMEOUT));
-        http.enforce_http(false);
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let client = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(provider)
-            .map(|b| b.https_or_http().enable_http1().wrap_connector(http))
+        let client = crate::mcp_http::with_tls(http)
             .map(|https| HyperClient::builder(TokioExecutor::new()).build(https))
-            .map_err(|error| tracing::error!(%error, "cannot set up TLS: client metadata documents are off"))
+            .map_err(|error| tracing::error!(%error, "client metadata documents are off"))
             .ok();
         Fetcher { loopback_ok, client, cache: Mutex::new(HashMap::new()) }
     }
@@ -148,8 +144,8 @@ fn client_from_document(url: &str, document: &Value, now_ms: u64) -> Result<Clie
 
 /// Resolves names and keeps only addresses a fetch may reach.
 #[derive(Clone, Debug)]
-pub(super) struct GuardedResolver {
-    loopback_ok: bool,
+pub(crate) struct GuardedResolver {
+    pub(crate) loopback_ok: bool,
 }
 
 type Addrs = std::vec::IntoIter<SocketAddr>;

@@ -13,7 +13,7 @@
 //! (`onemcp_core::oauth`); this module keeps state, signs, and speaks HTTP. Secrets never reach
 //! a log line: codes and tokens are stored as hashes and logged by their client's name.
 
-mod cimd;
+pub(crate) mod cimd;
 pub mod keys;
 mod limit;
 mod pages;
