@@ -83,6 +83,22 @@ pub enum Input {
         /// Principal ids (a token's id, `oauth:<grant>` for the authorization server's).
         principals: Vec<String>,
     },
+    /// An HTTP backend's server refused 1mcp, and only the user can authorize it (OAuth): this
+    /// incarnation is over, and the server waits, without restarts, for
+    /// [`Input::BackendAuthorized`].
+    BackendNeedsAuthorization {
+        /// Server (or instance) name.
+        backend: BackendKey,
+        /// Incarnation that was refused.
+        generation: Gen,
+        /// What the server or the authorization step said (no secrets).
+        why: String,
+    },
+    /// 1mcp holds tokens for `server` now (the user authorized it): what awaited them starts.
+    BackendAuthorized {
+        /// The server's name in the config.
+        server: String,
+    },
     /// The daemon is stopping: stop backends, answer what is pending.
     Shutdown,
 }

@@ -176,6 +176,9 @@ fn detail(now: Instant, b: &Backend, ready_instances: usize) -> Value {
         d["sessionInstances"] = b.instances.len().into();
         d["sessionInstancesReady"] = ready_instances.into();
     }
+    if matches!(b.state, BackendState::AwaitingAuthorization(_)) {
+        d["authorize"] = crate::oauth_client::authorize_path(b.server()).into();
+    }
     if b.asks_for_roots {
         d["asksForRoots"] = true.into();
     }

@@ -115,6 +115,10 @@ pub fn input_line(input: &Input, who: &str) -> String {
         }
         Input::ConfigInvalid { errors } => format!("IN  config invalid: {}", errors.join("; ")),
         Input::CredentialsRevoked { principals } => format!("IN  credentials revoked: {}", principals.join(",")),
+        Input::BackendNeedsAuthorization { backend, generation, why } => {
+            format!("IN  {backend}#{generation} needs authorization: {why}")
+        }
+        Input::BackendAuthorized { server } => format!("IN  {server} authorized"),
         Input::Shutdown => "IN  shutdown".to_owned(),
     }
 }

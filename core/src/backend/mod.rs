@@ -44,6 +44,8 @@ pub(crate) enum BackendState {
     },
     /// Restarted `maxRestarts` times in a row without staying up: given up on.
     CrashLoop(String),
+    /// Its server needs the user to authorize 1mcp (OAuth); not restarted until they have.
+    AwaitingAuthorization(String),
     /// Stopped on purpose (shutdown).
     Stopped,
 }
@@ -58,6 +60,7 @@ impl BackendState {
             BackendState::Failed(_) => "failed",
             BackendState::Restarting { .. } => "restarting",
             BackendState::CrashLoop(_) => "crash-loop",
+            BackendState::AwaitingAuthorization(_) => "awaiting-authorization",
             BackendState::Stopped => "stopped",
         }
     }
@@ -65,9 +68,10 @@ impl BackendState {
     /// Why it is down, when it is.
     pub(crate) fn reason(&self) -> Option<&str> {
         match self {
-            BackendState::Failed(r) | BackendState::CrashLoop(r) | BackendState::Restarting { reason: r, .. } => {
-                Some(r)
-            }
+            BackendState::Failed(r)
+            | BackendState::CrashLoop(r)
+            | BackendState::AwaitingAuthorization(r)
+            | BackendState::Restarting { reason: r, .. } => Some(r),
             _ => None,
         }
     }
@@ -86,6 +90,7 @@ impl BackendState {
                 | BackendState::Stopped
                 | BackendState::Restarting { .. }
                 | BackendState::CrashLoop(_)
+                | BackendState::AwaitingAuthorization(_)
         )
     }
 }

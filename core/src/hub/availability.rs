@@ -74,6 +74,10 @@ impl Hub {
                 "server '{name}' is in a crash loop (down for {since}; fix it and save the config to retry): {reason}"
             ),
             BackendState::Failed(reason) => format!("server '{name}' is unavailable (down for {since}): {reason}"),
+            BackendState::AwaitingAuthorization(reason) => format!(
+                "server '{name}' needs authorization: open {} on this daemon and sign in ({reason})",
+                crate::oauth_client::authorize_path(name)
+            ),
             BackendState::Disabled => format!("server '{name}' is disabled in the configuration"),
             BackendState::Stopped => format!("server '{name}' is stopped"),
             BackendState::Ready => format!("server '{name}' is ready"),

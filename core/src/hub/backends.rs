@@ -738,3 +738,42 @@ fn failed_list(
     }
     (!ready).then(Vec::new)
 }
+
+impl Hub {
+    /// `name`'s server refused 1mcp and only the user can authorize it: the incarnation is
+    /// stopped, what it owed is failed with where to authorize, and it waits (no restart). An
+    /// instance's refusal is its server's: the instance goes and the server waits too.
+    pub(super) fn handle_needs_authorization(&mut self, now: Instant, name: &BackendKey, generation: Gen, why: String) {
+        if self.current(name, generation).is_none() {
+            return;
+        }
+        tracing::warn!(server = %name, "the server needs authorization: {why}");
+        self.outputs.push_back(Output::StopBackend { backend: name.clone(), generation });
+        let shared = BackendKey::server(name.server_name());
+        if name.is_instance() {
+            self.remove_instance(now, name, &why);
+            if let Some(b) = self.backends.get(&shared).filter(|b| b.state.is_running()) {
+                let generation = b.generation;
+                self.outputs.push_back(Output::StopBackend { backend: shared.clone(), generation });
+            }
+        }
+        let Some(b) = self.backends.get_mut(&shared) else { return };
+        if let Some(timer) = b.restart_timer.take() {
+            self.timers.remove(timer);
+        }
+        let reason = why.clone();
+        self.take_down(now, &shared, BackendState::AwaitingAuthorization(why), &reason);
+    }
+
+    /// 1mcp holds tokens for `server` now: a backend of it that awaited them starts afresh.
+    pub(super) fn handle_authorized(&mut self, now: Instant, server: &str) {
+        let shared = BackendKey::server(server);
+        let Some(b) = self.backends.get_mut(&shared) else { return };
+        if !matches!(b.state, BackendState::AwaitingAuthorization(_)) {
+            return;
+        }
+        tracing::info!(%server, "authorized; starting the server");
+        b.restarts = 0;
+        self.start_backend(now, &shared);
+    }
+}

@@ -302,6 +302,10 @@ impl Hub {
             Input::ConfigChanged { config } => self.handle_config_changed(now, config),
             Input::ConfigInvalid { errors } => self.handle_config_invalid(errors),
             Input::CredentialsRevoked { principals } => self.handle_credentials_revoked(now, &principals),
+            Input::BackendNeedsAuthorization { backend, generation, why } => {
+                self.handle_needs_authorization(now, &backend, generation, why)
+            }
+            Input::BackendAuthorized { server } => self.handle_authorized(now, &server),
             Input::Shutdown => self.handle_shutdown(now),
         }
         self.end_answered_stateless(now, answered_from);

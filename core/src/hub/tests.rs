@@ -1901,5 +1901,6 @@ fn one_token_cannot_take_every_session() {
 }
 
 mod answers;
+mod authorization;
 mod stateless;
 mod stateless_backends;

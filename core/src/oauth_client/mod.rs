@@ -22,3 +22,13 @@ pub use challenge::{Challenge, bearer_challenge};
 pub use discovery::{ClientAuth, ResourceMetadata, ServerMetadata};
 pub use flow::{Discovery, Found, Step};
 pub use machine::{Action, Authorizer, Random};
+
+/// The daemon's page that sends the user to authorize 1mcp toward `server`'s backend.
+pub fn authorize_path(server: &str) -> String {
+    format!("/oauth/authorize/{server}")
+}
+
+/// Where the authorization server sends the user back for `server` (1MCP's URL).
+pub fn callback_path(server: &str) -> String {
+    format!("/oauth/callback/{server}")
+}
