@@ -163,21 +163,10 @@ fn detail(now: Instant, b: &Backend, ready_instances: usize) -> Value {
         "tags": b.config.tags,
         "sinceMs": now.since(b.since).as_millis() as u64,
     });
-    if let Some(reason) = b.state.reason() {
-        d["error"] = Value::String(reason.to_owned());
-    }
-    if b.restarts > 0 {
-        d["restarts"] = b.restarts.into();
-    }
-    if let Some(until) = b.circuit.open_until(now) {
-        d["circuit"] = json!({"open": true, "retryInMs": until.since(now).as_millis() as u64});
-    }
+    add_down_details(&mut d, now, b);
     if b.per_session().is_some() || !b.instances.is_empty() {
         d["sessionInstances"] = b.instances.len().into();
         d["sessionInstancesReady"] = ready_instances.into();
-    }
-    if matches!(b.state, BackendState::AwaitingAuthorization(_)) {
-        d["authorize"] = crate::oauth_client::authorize_path(b.server()).into();
     }
     if b.asks_for_roots {
         d["asksForRoots"] = true.into();
@@ -192,6 +181,23 @@ fn detail(now: Instant, b: &Backend, ready_instances: usize) -> Value {
         d["resources"] = b.catalog.resources.len().into();
     }
     d
+}
+
+/// What says why `b` is down or fragile: the reason, restarts, an open circuit, and where to
+/// authorize it when its server waits for the user.
+fn add_down_details(d: &mut Value, now: Instant, b: &Backend) {
+    if let Some(reason) = b.state.reason() {
+        d["error"] = Value::String(reason.to_owned());
+    }
+    if b.restarts > 0 {
+        d["restarts"] = b.restarts.into();
+    }
+    if let Some(until) = b.circuit.open_until(now) {
+        d["circuit"] = json!({"open": true, "retryInMs": until.since(now).as_millis() as u64});
+    }
+    if matches!(b.state, BackendState::AwaitingAuthorization(_)) {
+        d["authorize"] = crate::oauth_client::authorize_path(b.server()).into();
+    }
 }
 
 /// RFC 3339 UTC time of `now`, from the driver-provided wall-clock epoch.

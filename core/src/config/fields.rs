@@ -128,6 +128,17 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// An object, as it is (its keys are read by the caller).
+    pub fn object(&self, d: &mut Diagnostics<'_>, key: &str) -> Option<Map<String, Value>> {
+        match self.obj.get(key)? {
+            Value::Object(map) => Some(map.clone()),
+            other => {
+                self.mismatch(d, key, "", "an object", other);
+                None
+            }
+        }
+    }
+
     /// An array of strings; a bad element is reported as `key[i]`.
     pub fn strings(&self, d: &mut Diagnostics<'_>, key: &str) -> Option<Vec<String>> {
         let value = self.obj.get(key)?;

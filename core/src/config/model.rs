@@ -147,6 +147,51 @@ pub struct HttpConfig {
     pub flavor: HttpFlavor,
     /// Extra request headers.
     pub headers: BTreeMap<String, String>,
+    /// OAuth toward the server when it asks for it (1MCP's `oauth` block); `None`: defaults.
+    #[serde(default)]
+    pub oauth: Option<OAuthConfig>,
+}
+
+/// OAuth toward a protected HTTP server (1MCP's `oauth` block). Everything is optional: by
+/// default 1mcp registers itself with the server's authorization server and asks for the
+/// scopes the server names.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OAuthConfig {
+    /// A client registered beforehand with the authorization server (skips registration).
+    pub client_id: Option<String>,
+    /// Its secret, for a confidential client. Never shown.
+    pub client_secret: Option<String>,
+    /// Scopes to ask for instead of the ones the server names.
+    pub scopes: Vec<String>,
+    /// Whether 1mcp may register itself (1MCP's `autoRegister`).
+    pub auto_register: bool,
+    /// Where the authorization server sends the user back, instead of the daemon's own
+    /// `/oauth/callback/<server>` (behind a proxy, say).
+    pub redirect_url: Option<String>,
+}
+
+impl Default for OAuthConfig {
+    fn default() -> Self {
+        OAuthConfig {
+            client_id: None,
+            client_secret: None,
+            scopes: Vec::new(),
+            auto_register: true,
+            redirect_url: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for OAuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthConfig")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret.as_ref().map(|_| "<set>"))
+            .field("scopes", &self.scopes)
+            .field("auto_register", &self.auto_register)
+            .field("redirect_url", &self.redirect_url)
+            .finish()
+    }
 }
 
 /// HTTP transport variants.

@@ -9,8 +9,8 @@ use super::env::{EnvSpec, child_env, substitute};
 use super::fields::{Fields, kind};
 use super::keys::{self, KeyScope};
 use super::model::{
-    HttpConfig, HttpFlavor, LaunchSpec, McpConfig, PerSessionConfig, Protocol, RestartConfig, ServerConfig,
-    TransportConfig,
+    HttpConfig, HttpFlavor, LaunchSpec, McpConfig, OAuthConfig, PerSessionConfig, Protocol, RestartConfig,
+    ServerConfig, TransportConfig,
 };
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -234,9 +234,6 @@ fn parse_root(root: &Map<String, Value>, parent_env: &BTreeMap<String, String>, 
 fn read_defaults(obj: &Map<String, Value>, d: &mut Diagnostics<'_>) -> Shared {
     let fields = Fields::defaults(obj);
     fields.warn_unknown(d, &keys::defaults_keys().collect::<Vec<_>>());
-    if fields.has("oauth") {
-        fields.warn(d, "oauth", "OAuth for backends is not supported yet, ignored");
-    }
     Shared::read(&fields, d)
 }
 
@@ -248,6 +245,7 @@ struct Shared {
     connection_timeout: Option<u64>,
     request_timeout: Option<u64>,
     headers: Option<BTreeMap<String, String>>,
+    oauth: Option<Map<String, Value>>,
     inherit_parent_env: Option<bool>,
     env_filter: Option<Vec<String>>,
     restart_on_exit: Option<bool>,
@@ -263,6 +261,7 @@ impl Shared {
             connection_timeout: f.millis(d, "connectionTimeout"),
             request_timeout: f.millis(d, "requestTimeout"),
             headers: f.string_map(d, "headers"),
+            oauth: f.object(d, "oauth"),
             inherit_parent_env: f.bool(d, "inheritParentEnv"),
             env_filter: f.strings(d, "envFilter"),
             restart_on_exit: f.bool(d, "restartOnExit"),
@@ -302,6 +301,7 @@ impl Shared {
             connection_timeout: self.connection_timeout.or(defaults.connection_timeout),
             request_timeout: self.request_timeout.or(defaults.request_timeout),
             headers: self.headers.or_else(|| defaults.headers.clone()),
+            oauth: self.oauth.or_else(|| defaults.oauth.clone()),
             inherit_parent_env: self.inherit_parent_env.or(defaults.inherit_parent_env),
             env_filter,
             restart_on_exit: self.restart_on_exit.or(defaults.restart_on_exit),
@@ -334,10 +334,8 @@ fn parse_server(
     let f = Fields::server(name, obj);
     let known: Vec<&str> = keys::server_keys().collect();
     f.warn_unknown(d, &known);
-    for key in ["oauth", "template"] {
-        if f.has(key) {
-            f.warn(d, key, "not supported yet, ignored");
-        }
+    if f.has("template") {
+        f.warn(d, "template", "not supported yet, ignored");
     }
     let own = Shared::read(&f, d);
     let kind = transport_kind(&f, d);
@@ -499,9 +497,7 @@ fn transport_kind(f: &Fields<'_>, d: &mut Diagnostics<'_>) -> Option<TransportKi
 
 fn warn_inapplicable(f: &Fields<'_>, d: &mut Diagnostics<'_>, keys: &[&str], transport: &str) {
     for key in f.keys().filter(|k| keys.contains(&k.as_str())) {
-        if key != "oauth" {
-            f.warn(d, key, format!("does not apply to {transport} server, ignored"));
-        }
+        f.warn(d, key, format!("does not apply to {transport} server, ignored"));
     }
 }
 
@@ -655,7 +651,51 @@ fn build_http(
         .flatten()
         .map(|(name, value)| (name.clone(), substituted(f, d, parent_env, &format!("headers.{name}"), value).0))
         .collect();
-    Some(HttpConfig { url: url?, flavor, headers })
+    let oauth = merged.oauth.as_ref().map(|block| read_oauth(f, d, parent_env, block));
+    Some(HttpConfig { url: url?, flavor, headers, oauth })
+}
+
+/// The `oauth` block (from the server, or `serverDefaults` whole): `clientId`, `clientSecret`,
+/// `scopes`, `autoRegister`, `redirectUrl`, with `${VAR}` placeholders in the strings.
+fn read_oauth(
+    f: &Fields<'_>,
+    d: &mut Diagnostics<'_>,
+    parent_env: &BTreeMap<String, String>,
+    block: &Map<String, Value>,
+) -> OAuthConfig {
+    let mut config = OAuthConfig::default();
+    for (key, value) in block {
+        let field = format!("oauth.{key}");
+        let mut text = |value: &Value| match value {
+            Value::String(s) => Some(substituted(f, d, parent_env, &field, s).0),
+            other => {
+                f.error(d, "oauth", &format!(".{key}"), format!("expected a string, found {}", kind(other)));
+                None
+            }
+        };
+        match key.as_str() {
+            "clientId" => config.client_id = text(value),
+            "clientSecret" => config.client_secret = text(value),
+            "redirectUrl" => {
+                config.redirect_url = text(value);
+                if config.redirect_url.as_deref().is_some_and(|url| !is_http_url(url)) {
+                    f.error(d, "oauth", ".redirectUrl", "expected an http:// or https:// URL");
+                }
+            }
+            "scopes" => match value {
+                Value::Array(items) if items.iter().all(Value::is_string) => {
+                    config.scopes = items.iter().filter_map(&mut text).collect();
+                }
+                other => f.error(d, "oauth", ".scopes", format!("expected an array of strings, found {}", kind(other))),
+            },
+            "autoRegister" => match value {
+                Value::Bool(on) => config.auto_register = *on,
+                other => f.error(d, "oauth", ".autoRegister", format!("expected a boolean, found {}", kind(other))),
+            },
+            _ => f.warn(d, "oauth", format!("unknown key {key:?} in oauth, ignored")),
+        }
+    }
+    config
 }
 
 fn is_http_url(url: &str) -> bool {
@@ -824,7 +864,10 @@ mod tests {
     fn url_without_type_is_probed_not_guessed() {
         for url in ["https://api.example.com/mcp", "https://api.example.com/sse", "http://localhost:8080/"] {
             let s = one_server(&format!(r#"{{"url": "{url}"}}"#));
-            assert_eq!(*http(&s), HttpConfig { url: url.into(), flavor: HttpFlavor::Auto, headers: BTreeMap::new() });
+            assert_eq!(
+                *http(&s),
+                HttpConfig { url: url.into(), flavor: HttpFlavor::Auto, headers: BTreeMap::new(), oauth: None }
+            );
             assert_eq!(s.restart, RestartConfig::default());
         }
     }
@@ -1024,10 +1067,8 @@ mod tests {
         let parsed = parse_ok(r#"{"serverDefaults": {"command": "x", "oauth": {}}, "mcpServers": {}}"#);
         assert_eq!(
             warnings_of(&parsed),
-            vec![
-                "field \"serverDefaults.command\": unknown key, ignored",
-                "field \"serverDefaults.oauth\": OAuth for backends is not supported yet, ignored",
-            ]
+            vec!["field \"serverDefaults.command\": unknown key, ignored"],
+            "an oauth block in the defaults is taken (by HTTP servers)"
         );
         assert_eq!(
             problems(r#"{"serverDefaults": [], "mcpServers": {}}"#),
@@ -1180,6 +1221,57 @@ mod tests {
         let always = Some(PerSessionConfig::default());
         assert_eq!(http(r#", "protocol": "2026-07-28", "perSession": true"#), always, "unless asked");
         assert_eq!(http(r#", "perSession": true"#), always, "asked: whatever the server turns out to speak");
+    }
+
+    #[test]
+    fn an_oauth_block_is_read_with_placeholders_checked_and_its_secret_never_shown() {
+        let oauth = |server: &ServerConfig| match &server.transport {
+            TransportConfig::Http(http) => http.oauth.clone(),
+            TransportConfig::Stdio(_) => None,
+        };
+        assert_eq!(oauth(&one_server(r#"{"url": "http://h/mcp"}"#)), None, "none configured: the defaults apply");
+        let full = one_server(
+            r#"{"url": "https://h/mcp", "oauth": {"clientId": "id-1", "clientSecret": "${HOME}-secret",
+                "scopes": ["repo", "read:org"], "autoRegister": false, "redirectUrl": "https://gw.example/oauth/callback/h"}}"#,
+        );
+        let config = oauth(&full).expect("the block");
+        assert_eq!(config.client_id.as_deref(), Some("id-1"));
+        assert_eq!(config.client_secret.as_deref(), Some("/home/u-secret"), "placeholders are substituted");
+        assert_eq!(
+            (config.scopes.as_slice(), config.auto_register),
+            (&["repo".to_owned(), "read:org".to_owned()][..], false)
+        );
+        assert!(!format!("{config:?}").contains("secret\""), "{config:?}");
+        assert!(!format!("{full:?}").contains("/home/u-secret"), "not through the server's Debug either");
+        assert!(oauth(&one_server(r#"{"url": "https://h/mcp", "oauth": {}}"#)).is_some_and(|c| c.auto_register));
+        // The defaults' block is taken whole by servers without their own.
+        let parsed = parse_ok(
+            r#"{"serverDefaults": {"oauth": {"clientId": "shared"}},
+                "mcpServers": {"a": {"url": "https://a/mcp"}, "b": {"url": "https://b/mcp", "oauth": {"scopes": ["x"]}}}}"#,
+        );
+        assert_eq!(oauth(&parsed.config.servers["a"]).and_then(|c| c.client_id).as_deref(), Some("shared"));
+        assert_eq!(oauth(&parsed.config.servers["b"]).and_then(|c| c.client_id), None, "replaced, not merged");
+        let bad = problems(
+            r#"{"mcpServers": {"s": {"url": "https://h/mcp", "oauth": {"clientId": 7, "scopes": "all", "autoRegister": "yes",
+                "redirectUrl": "ftp://x"}}}}"#,
+        );
+        let messages: Vec<String> =
+            bad.iter().map(|(_, field, m)| format!("{}: {m}", field.clone().unwrap_or_default())).collect();
+        for expected in [
+            "oauth.clientId: expected a string, found a number",
+            "oauth.scopes: expected an array of strings, found a string",
+            "oauth.autoRegister: expected a boolean, found a string",
+            "oauth.redirectUrl: expected an http:// or https:// URL",
+        ] {
+            assert!(messages.iter().any(|m| m == expected), "{expected} missing from {messages:?}");
+        }
+        let extra = parse_ok(r#"{"mcpServers": {"s": {"url": "https://h/mcp", "oauth": {"extra": 1}}}}"#);
+        assert_eq!(warnings_of(&extra), ["server \"s\": field \"oauth\": unknown key \"extra\" in oauth, ignored"]);
+        assert!(
+            problems(r#"{"mcpServers": {"s": {"url": "https://h/mcp", "oauth": []}}}"#)
+                .iter()
+                .any(|(_, field, m)| field.as_deref() == Some("oauth") && m == "expected an object, found an array")
+        );
     }
 
     #[test]
@@ -1377,7 +1469,7 @@ mod tests {
                 "field \"publishedInstructionTemplates\": not supported yet, ignored",
                 "field \"templateSettings\": not supported yet, ignored",
                 "server \"s\": field \"comand\": unknown key, ignored",
-                "server \"s\": field \"oauth\": not supported yet, ignored",
+                "server \"s\": field \"oauth\": does not apply to a stdio server, ignored",
                 "server \"s\": field \"template\": not supported yet, ignored",
             ]
         );

@@ -148,6 +148,7 @@ fn config(url: &str) -> HttpConfig {
         url: url.to_owned(),
         flavor: HttpFlavor::Streamable,
         headers: BTreeMap::from([("X-Team".to_owned(), "blue".to_owned())]),
+        oauth: None,
     }
 }
 
@@ -370,7 +371,7 @@ async fn an_answer_stream_that_ends_early_is_resumed_with_last_event_id_after_th
     );
     let url = serve(app).await;
     let (tx, mut rx) = mpsc::channel(16);
-    let config = HttpConfig { url, flavor: HttpFlavor::Streamable, headers: BTreeMap::new() };
+    let config = HttpConfig { url, flavor: HttpFlavor::Streamable, headers: BTreeMap::new(), oauth: None };
     let Ok(handle) = connect(&BackendKey::server("t"), Gen(1), &config, 4096, tx) else { panic!("connect failed") };
     assert!(matches!(next(&mut rx).await, Input::BackendSpawned { .. }));
     assert_eq!(
@@ -442,7 +443,7 @@ async fn slow_stream_server(get_delay: Option<Duration>, log: Arc<Mutex<Vec<(Str
 /// instant it was written.
 async fn initialize_then_call(url: String) -> (BackendHandle, mpsc::Receiver<Input>, std::time::Instant) {
     let (tx, mut rx) = mpsc::channel(16);
-    let config = HttpConfig { url, flavor: HttpFlavor::Streamable, headers: BTreeMap::new() };
+    let config = HttpConfig { url, flavor: HttpFlavor::Streamable, headers: BTreeMap::new(), oauth: None };
     let Ok(handle) = connect(&BackendKey::server("t"), Gen(1), &config, 4096, tx) else { panic!("connect failed") };
     assert!(matches!(next(&mut rx).await, Input::BackendSpawned { .. }));
     let write = |line: Value| assert_eq!(handle.write(line.to_string()), Ok(()));
