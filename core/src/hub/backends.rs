@@ -748,16 +748,14 @@ impl Hub {
             return;
         }
         tracing::warn!(server = %name, "the server needs authorization: {why}");
-        self.outputs.push_back(Output::StopBackend { backend: name.clone(), generation });
-        let shared = BackendKey::server(name.server_name());
+        let shared = name.shared();
         if name.is_instance() {
             self.remove_instance(now, name, &why);
-            if let Some(b) = self.backends.get(&shared).filter(|b| b.state.is_running()) {
-                let generation = b.generation;
-                self.outputs.push_back(Output::StopBackend { backend: shared.clone(), generation });
-            }
         }
         let Some(b) = self.backends.get_mut(&shared) else { return };
+        if b.state.is_running() {
+            self.outputs.push_back(Output::StopBackend { backend: shared.clone(), generation: b.generation });
+        }
         if let Some(timer) = b.restart_timer.take() {
             self.timers.remove(timer);
         }

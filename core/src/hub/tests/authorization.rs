@@ -76,8 +76,20 @@ fn an_instances_refusal_is_its_servers_the_instance_goes_and_the_server_waits() 
     h.feed(Input::BackendNeedsAuthorization { backend: bk(&instance), generation, why: "HTTP 401".into() });
     assert!(!h.hub.backends.contains_key(&bk(&instance)), "the instance is gone");
     assert_eq!(h.hub.backends[&bk("solo")].state.label(), "awaiting-authorization");
+    let stops = h
+        .outputs
+        .iter()
+        .filter(|o| matches!(o, Output::StopBackend { backend, .. } if backend.to_string() == instance));
+    assert_eq!(stops.count(), 1, "the instance is stopped once");
     let (_, body) = h.json_response(x);
     assert!(body["error"].is_object(), "the queued call is answered: {body}");
+    // Another session is told to authorize rather than given an instance that would be refused.
+    let t = h.initialize_with(client_features());
+    h.outputs.clear();
+    let y = h.call(&t, json!(1), "solo_1mcp_echo", json!({}));
+    let (_, body) = h.json_response(y);
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("/oauth/authorize/solo")), "{body}");
+    assert!(h.spawned_instances("solo").is_empty(), "no new instance");
     h.outputs.clear();
     h.feed(Input::BackendAuthorized { server: "solo".into() });
     assert!(h.outputs.iter().any(|o| matches!(o, Output::SpawnBackend { backend, .. } if *backend == bk("solo"))));
