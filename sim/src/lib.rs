@@ -23,6 +23,7 @@ pub mod fake_client;
 pub mod faults;
 pub mod http_link;
 pub mod invariants;
+pub mod oauth_client;
 pub mod replay;
 pub mod shrink;
 pub mod sweep;

@@ -5,6 +5,7 @@
 //! onemcp-sim swarm --seeds A..B [WORLD] [--jobs N] [--max-seconds S] [--no-shrink]
 //! onemcp-sim replay FILE
 //! onemcp-sim http-link --seeds A..B [--steps K]
+//! onemcp-sim oauth-client --seeds A..B [--steps K]
 //! WORLD: [--steps K] [--liveness-steps K] [--clients N] [--backends N] [--faults all|off|PLAN]
 //!        [--colliding-ids on|off] [--views on|off] [--roots on|off] [--auth on|off] [--stateless on|off]
 //!        [--spare-relists] [--fresh-retry-tokens] [--without KIND,KIND]
@@ -25,6 +26,7 @@ const USAGE: &str = "usage: onemcp-sim run --seed N [WORLD] [--trace] [--shrink]
        onemcp-sim swarm --seeds A..B [WORLD] [--jobs N (default: every core)] [--max-seconds S] [--no-shrink]
        onemcp-sim replay FILE   (a `1mcp serve --record FILE` recording; exit status 1 when it does not replay)
        onemcp-sim http-link --seeds A..B [--steps K (default 400)]   (the HTTP-backend link policy against a faulty server)
+       onemcp-sim oauth-client --seeds A..B [--steps K (default 400)]   (a backend's authorization against faulty servers and users)
 WORLD (a flag left out is drawn from the seed):
        --steps K  --liveness-steps K (settling budget; a small one makes seeds fail, to see shrinking)
        --clients N  --backends N (1-4)  --colliding-ids on|off  --views on|off  --roots on|off
@@ -49,6 +51,7 @@ fn main() -> anyhow::Result<ExitCode> {
         Some("swarm") => swarm(&args),
         Some("replay") => replay_file(&args),
         Some("http-link") => http_link(&args),
+        Some("oauth-client") => oauth_client(&args),
         _ => bail!("{USAGE}"),
     }
 }
@@ -132,6 +135,25 @@ fn http_link(args: &[String]) -> anyhow::Result<ExitCode> {
     let mut total = onemcp_sim::http_link::LinkStats::default();
     for seed in a..b {
         match onemcp_sim::http_link::run_http_link(seed, steps) {
+            Ok(stats) => total.add(&stats),
+            Err(violation) => {
+                println!("{violation}");
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
+    println!("seeds {a}..{b}, {steps} steps each: {total}, 0 violations");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Every seed of the range through a backend's authorization (`onemcp_sim::oauth_client`);
+/// stops at the first broken rule and prints it with its trace.
+fn oauth_client(args: &[String]) -> anyhow::Result<ExitCode> {
+    let (a, b) = seed_range(args)?;
+    let steps: u64 = flag(args, "--steps").map_or(Ok(400), str::parse).context("--steps takes a number")?;
+    let mut total = onemcp_sim::oauth_client::AuthStats::default();
+    for seed in a..b {
+        match onemcp_sim::oauth_client::run_oauth_client(seed, steps) {
             Ok(stats) => total.add(&stats),
             Err(violation) => {
                 println!("{violation}");
