@@ -127,40 +127,52 @@ fn seed_range(args: &[String]) -> anyhow::Result<(u64, u64)> {
     Ok((a.parse().context("seed range start")?, b.parse().context("seed range end")?))
 }
 
-/// Every seed of the range through the HTTP-backend link policy (`onemcp_sim::http_link`);
-/// stops at the first broken rule and prints it with its trace.
+/// Every seed of the range through the HTTP-backend link policy (`onemcp_sim::http_link`).
 fn http_link(args: &[String]) -> anyhow::Result<ExitCode> {
-    let (a, b) = seed_range(args)?;
-    let steps: u64 = flag(args, "--steps").map_or(Ok(400), str::parse).context("--steps takes a number")?;
     let mut total = onemcp_sim::http_link::LinkStats::default();
-    for seed in a..b {
-        match onemcp_sim::http_link::run_http_link(seed, steps) {
-            Ok(stats) => total.add(&stats),
-            Err(violation) => {
-                println!("{violation}");
-                return Ok(ExitCode::FAILURE);
-            }
-        }
+    if !sweep_seeds(args, onemcp_sim::http_link::run_http_link, |stats| total.add(&stats))? {
+        return Ok(ExitCode::FAILURE);
     }
-    println!("seeds {a}..{b}, {steps} steps each: {total}, 0 violations");
-    Ok(ExitCode::SUCCESS)
+    finish_sweep(args, &total)
 }
 
-/// Every seed of the range through a backend's authorization (`onemcp_sim::oauth_client`);
-/// stops at the first broken rule and prints it with its trace.
+/// Every seed of the range through a backend's authorization (`onemcp_sim::oauth_client`).
 fn oauth_client(args: &[String]) -> anyhow::Result<ExitCode> {
-    let (a, b) = seed_range(args)?;
-    let steps: u64 = flag(args, "--steps").map_or(Ok(400), str::parse).context("--steps takes a number")?;
     let mut total = onemcp_sim::oauth_client::AuthStats::default();
+    if !sweep_seeds(args, onemcp_sim::oauth_client::run_oauth_client, |stats| total.add(&stats))? {
+        return Ok(ExitCode::FAILURE);
+    }
+    finish_sweep(args, &total)
+}
+
+/// Runs `run(seed, --steps)` for every seed of `--seeds`, handing each run's counts to `add`;
+/// false at the first broken rule, printed with its trace.
+fn sweep_seeds<S, V: std::fmt::Display>(
+    args: &[String],
+    run: fn(u64, u64) -> Result<S, V>,
+    mut add: impl FnMut(S),
+) -> anyhow::Result<bool> {
+    let ((a, b), steps) = (seed_range(args)?, steps(args)?);
     for seed in a..b {
-        match onemcp_sim::oauth_client::run_oauth_client(seed, steps) {
-            Ok(stats) => total.add(&stats),
+        match run(seed, steps) {
+            Ok(stats) => add(stats),
             Err(violation) => {
                 println!("{violation}");
-                return Ok(ExitCode::FAILURE);
+                return Ok(false);
             }
         }
     }
+    Ok(true)
+}
+
+/// `--steps K` of the single-policy sweeps (400 by default).
+fn steps(args: &[String]) -> anyhow::Result<u64> {
+    flag(args, "--steps").map_or(Ok(400), str::parse).context("--steps takes a number")
+}
+
+/// Prints a clean sweep's totals.
+fn finish_sweep(args: &[String], total: &impl std::fmt::Display) -> anyhow::Result<ExitCode> {
+    let ((a, b), steps) = (seed_range(args)?, steps(args)?);
     println!("seeds {a}..{b}, {steps} steps each: {total}, 0 violations");
     Ok(ExitCode::SUCCESS)
 }
