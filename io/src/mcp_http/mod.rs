@@ -13,6 +13,7 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use rustls::pki_types::CertificateDer;
 use sse_parse::{ParsedEvent, SseError, SseParser};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -34,19 +35,70 @@ pub(crate) fn http_client(connect_timeout: Duration) -> Result<HttpClient, Strin
 }
 
 /// `http` (whatever resolves its names) under a TLS layer for `https://` URLs, certificates
-/// checked against the bundled webpki roots; `http://` goes through as it is.
-pub(crate) fn with_tls<R>(
+/// checked against the bundled webpki roots and the ones `SSL_CERT_FILE` names; `http://`
+/// goes through as it is.
+pub(crate) fn with_tls<R>(http: HttpConnector<R>) -> Result<HttpsConnector<HttpConnector<R>>, String> {
+    with_tls_trusting(http, extra_roots())
+}
+
+/// [`with_tls`], trusting `extra` certificate authorities besides the bundled roots.
+pub(crate) fn with_tls_trusting<R>(
     mut http: HttpConnector<R>,
-) -> Result<hyper_rustls::HttpsConnector<HttpConnector<R>>, String> {
+    extra: &[CertificateDer<'static>],
+) -> Result<HttpsConnector<HttpConnector<R>>, String> {
     // The TLS layer above handles `https://`; this one must let it through.
     http.enforce_http(false);
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Ok(hyper_rustls::HttpsConnectorBuilder::new()
-        .with_provider_and_webpki_roots(provider)
+    let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    roots.add_parsable_certificates(extra.iter().cloned());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
         .map_err(|e| format!("cannot set up TLS: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(config)
         .https_or_http()
         .enable_http1()
         .wrap_connector(http))
+}
+
+/// Largest `SSL_CERT_FILE` read.
+const MAX_CA_FILE: u64 = 4 * 1024 * 1024;
+
+/// Certificate authorities trusted besides the bundled roots: those in the PEM file
+/// `SSL_CERT_FILE` names (a private CA, a corporate proxy's), read once. A file that cannot be
+/// used is said once, and only the bundled roots are trusted.
+fn extra_roots() -> &'static [CertificateDer<'static>] {
+    static ROOTS: std::sync::OnceLock<Vec<CertificateDer<'static>>> = std::sync::OnceLock::new();
+    ROOTS.get_or_init(|| {
+        let Some(path) = std::env::var_os("SSL_CERT_FILE") else { return Vec::new() };
+        let path = std::path::PathBuf::from(path);
+        match pem_certificates(&path) {
+            Ok(certificates) => {
+                let count = certificates.len();
+                tracing::info!(path = %path.display(), count, "trusting the certificates of SSL_CERT_FILE too");
+                certificates
+            }
+            Err(why) => {
+                tracing::warn!(path = %path.display(), "SSL_CERT_FILE is not used: {why}");
+                Vec::new()
+            }
+        }
+    })
+}
+
+/// The certificates of the PEM file at `path` (at least one).
+pub(crate) fn pem_certificates(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    use rustls::pki_types::pem::PemObject as _;
+    let text = crate::files::read_text_bounded(path, MAX_CA_FILE).map_err(|e| e.to_string())?;
+    let certificates: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(text.as_bytes())
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("it is not a PEM certificate file: {e}"))?;
+    if certificates.is_empty() {
+        return Err("it holds no certificate".into());
+    }
+    Ok(certificates)
 }
 
 /// True if the response is an event stream.
@@ -154,6 +206,20 @@ pub(crate) fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_ca_file_must_hold_pem_certificates() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ca = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/tls/ca.pem");
+        assert_eq!(pem_certificates(&ca).map(|c| c.len()), Ok(1));
+        let garbage = dir.path().join("garbage.pem");
+        std::fs::write(&garbage, "-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n").expect("write");
+        assert!(pem_certificates(&garbage).is_err_and(|e| e.contains("not a PEM certificate file")));
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "no certificates here\n").expect("write");
+        assert_eq!(pem_certificates(&empty), Err("it holds no certificate".to_owned()));
+        assert!(pem_certificates(&dir.path().join("missing.pem")).is_err());
+    }
     use http_body_util::StreamBody;
     use hyper::body::Frame;
 
