@@ -49,17 +49,17 @@ impl std::fmt::Debug for Pending {
 #[derive(Clone, PartialEq, Eq)]
 pub struct Pending {
     /// What discovery found (the server's endpoints, `resource`, scope).
-    pub found: Found,
+    pub(crate) found: Found,
     /// The client it was sent as.
-    pub client: Client,
+    pub(crate) client: Client,
     /// Where the authorization server sends the user back.
-    pub redirect_uri: String,
+    pub(crate) redirect_uri: String,
     /// `state`, to be matched exactly.
-    pub state: String,
+    pub(crate) state: String,
     /// The PKCE code verifier.
-    pub verifier: String,
+    pub(crate) verifier: String,
     /// The issuer recorded before the redirect: `iss` must match it (RFC 9207).
-    pub issuer: String,
+    pub(crate) issuer: String,
 }
 
 /// The PKCE code verifier made of 32 random bytes (43 characters, RFC 7636 §4.1) and its S256
@@ -211,13 +211,13 @@ fn token_request(found: &Found, client: &Client, params: &[(&str, &str)]) -> Tok
 #[derive(Clone, PartialEq, Eq)]
 pub struct Tokens {
     /// The access token (`Authorization: Bearer`).
-    pub access: String,
+    pub(crate) access: String,
     /// The refresh token, if one was issued.
-    pub refresh: Option<String>,
+    pub(crate) refresh: Option<String>,
     /// Seconds the access token lives, if said.
-    pub expires_in: Option<u64>,
+    pub(crate) expires_in: Option<u64>,
     /// The scope granted, if said.
-    pub scope: Option<String>,
+    pub(crate) scope: Option<String>,
 }
 
 impl std::fmt::Debug for Tokens {

@@ -72,11 +72,11 @@ pub fn resource_metadata_urls(server_url: &str, from_challenge: Option<&str>) ->
 pub struct ResourceMetadata {
     /// The resource the document describes (canonical): sent as `resource` in authorization
     /// and token requests.
-    pub resource: String,
+    pub(crate) resource: String,
     /// Its authorization servers' issuers, in the document's order (at least one).
-    pub authorization_servers: Vec<String>,
+    pub(crate) authorization_servers: Vec<String>,
     /// `scopes_supported`, if the document lists them.
-    pub scopes_supported: Option<Vec<String>>,
+    pub(crate) scopes_supported: Option<Vec<String>>,
 }
 
 /// Checks `document` as the protected resource metadata of the server at `server_url`: its
@@ -140,22 +140,22 @@ pub enum ClientAuth {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServerMetadata {
     /// The issuer, exactly as the URL was built from (and as `iss` must come back).
-    pub issuer: String,
+    pub(crate) issuer: String,
     /// Where the user authorizes.
-    pub authorization_endpoint: String,
+    pub(crate) authorization_endpoint: String,
     /// Where codes and refresh tokens are redeemed.
-    pub token_endpoint: String,
+    pub(crate) token_endpoint: String,
     /// Dynamic client registration (RFC 7591), if offered.
-    pub registration_endpoint: Option<String>,
+    pub(crate) registration_endpoint: Option<String>,
     /// `scopes_supported`, if listed.
-    pub scopes_supported: Option<Vec<String>>,
+    pub(crate) scopes_supported: Option<Vec<String>>,
     /// `token_endpoint_auth_methods_supported` (RFC 8414's default when absent:
     /// `client_secret_basic`).
-    pub token_auth_methods: Vec<String>,
+    pub(crate) token_auth_methods: Vec<String>,
     /// `client_id_metadata_document_supported`: a URL may be the client id.
-    pub client_id_metadata_documents: bool,
+    pub(crate) client_id_metadata_documents: bool,
     /// `authorization_response_iss_parameter_supported` (RFC 9207).
-    pub iss_parameter: bool,
+    pub(crate) iss_parameter: bool,
 }
 
 impl ServerMetadata {

@@ -29,11 +29,11 @@ pub enum Step {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Found {
     /// The `resource` parameter of the authorization and token requests (RFC 8707).
-    pub resource: String,
+    pub(crate) resource: String,
     /// The authorization server, checked.
-    pub server: ServerMetadata,
+    pub(crate) server: ServerMetadata,
     /// The scope to ask for (`None`: send no `scope`).
-    pub scope: Option<String>,
+    pub(crate) scope: Option<String>,
 }
 
 /// Where discovery is.
