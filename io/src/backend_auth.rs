@@ -122,7 +122,8 @@ fn form_encode(text: &str) -> String {
 }
 
 /// Carries out `action` and those that follow it, feeding `authorizer` each answer, until it
-/// asks for the user ([`Action::AwaitUser`]), is [`Action::Ready`], or has [`Action::Failed`];
+/// asks for the user ([`Action::AwaitUser`]), is [`Action::Ready`], has [`Action::Failed`], or
+/// has nothing to do ([`Action::Wait`]);
 /// `now` is read when tokens arrive.
 pub async fn drive(
     agent: &Agent,
@@ -144,7 +145,7 @@ pub async fn drive(
                 let (status, answer) = agent.post_form(&request).await;
                 authorizer.handle_token_answer(status, &answer, now())
             }
-            done @ (Action::AwaitUser(_) | Action::Ready | Action::Failed(_)) => return done,
+            done @ (Action::AwaitUser(_) | Action::Ready | Action::Failed(_) | Action::Wait) => return done,
         };
     }
     Action::Failed(format!("authorization took more than {MAX_STEPS} steps"))

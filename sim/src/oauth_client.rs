@@ -451,7 +451,7 @@ impl Run {
                     self.authorizer.handle_token_answer(status, body.as_bytes(), self.now)
                 }
                 Action::AwaitUser(url) => return self.link_out(&url),
-                Action::Ready => return Ok(()),
+                Action::Ready | Action::Wait => return Ok(()),
                 Action::Failed(why) => {
                     self.stats.failed += 1;
                     self.note(format!("failed: {why}"));

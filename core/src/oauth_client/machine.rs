@@ -45,6 +45,9 @@ pub enum Action {
     Ready,
     /// Authorization cannot go on: why (shown in `/health`; a new refusal starts over).
     Failed(String),
+    /// Nothing to do: the input was stale, or an attempt is under way and the answer that
+    /// continues it is awaited.
+    Wait,
 }
 
 /// Where one backend's authorization is.
@@ -351,7 +354,9 @@ impl Authorizer {
             }
             State::Authorized(_) | State::Refreshing(_) => Action::Ready,
             State::Failed(why) => Action::Failed(why.clone()),
-            _ => Action::Failed("an authorization step is under way".into()),
+            State::Idle | State::Discovering { .. } | State::Registering { .. } | State::Redeeming { .. } => {
+                Action::Wait
+            }
         }
     }
 
@@ -557,5 +562,19 @@ mod tests {
         assert_eq!(b.handle_token_answer(200, answer.to_string().as_bytes(), Instant(0)), Action::Ready);
         b.handle_request_succeeded();
         assert!(matches!(b.handle_refused(401, Challenge::default(), RANDOM), Action::Token(_)));
+    }
+
+    #[test]
+    fn stale_answers_and_refusals_during_an_attempt_ask_for_nothing() {
+        let mut a = Authorizer::new(SERVER, REDIRECT, None);
+        assert_eq!(a.handle_fetched(200, b"{}"), Action::Wait, "nothing was asked");
+        assert_eq!(a.handle_registered(201, b"{}"), Action::Wait);
+        assert_eq!(a.handle_token_answer(200, b"{}", Instant(0)), Action::Wait);
+        let Action::Fetch(_) = a.handle_refused(401, Challenge::default(), RANDOM) else { panic!("no discovery") };
+        assert_eq!(a.handle_refused(401, Challenge::default(), RANDOM), Action::Wait, "the attempt under way goes on");
+        assert!(matches!(
+            discover(&mut a, Action::Fetch(String::new())),
+            Action::Register { .. } | Action::AwaitUser(_)
+        ));
     }
 }
