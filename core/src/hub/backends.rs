@@ -756,6 +756,8 @@ impl Hub {
         if b.state.is_running() {
             self.outputs.push_back(Output::StopBackend { backend: shared.clone(), generation: b.generation });
         }
+        // Its first attempt is over: readiness does not wait for a user who may never come.
+        b.first_attempt_over = true;
         if let Some(timer) = b.restart_timer.take() {
             self.timers.remove(timer);
         }

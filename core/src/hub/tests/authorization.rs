@@ -34,6 +34,8 @@ fn a_server_that_needs_authorization_waits_says_where_and_starts_once_authorized
     h.outputs.clear();
     h.advance(Duration::from_secs(3600));
     assert!(!h.outputs.iter().any(|o| matches!(o, Output::SpawnBackend { .. })), "no restarts, no crash loop");
+    let (status, readiness) = crate::health::readiness(Instant(0), &h.hub.config, h.hub.backends.values());
+    assert_eq!(status, 200, "1mcp is ready without the server that waits for the user: {readiness}");
     let health = crate::health::overall(Instant(0), &h.hub.config, h.hub.backends.values(), &[], None).1;
     let detail = &health["servers"]["details"][0];
     assert_eq!(
@@ -49,6 +51,16 @@ fn a_server_that_needs_authorization_waits_says_where_and_starts_once_authorized
     assert!(h.outputs.iter().any(|o| matches!(o, Output::SpawnBackend { backend, .. } if *backend == bk("remote"))));
     h.bring_up("remote", &["echo"]);
     assert_eq!(h.hub.backends[&bk("remote")].state, BackendState::Ready);
+}
+
+#[test]
+fn a_server_that_needs_authorization_at_startup_does_not_hold_readiness_back() {
+    let mut h = Harness::new(&[("remote", server(true))]);
+    let generation = h.generation("remote");
+    h.feed(Input::BackendSpawned { backend: bk("remote"), generation, pid: None });
+    needs_authorization(&mut h, "remote");
+    let (status, readiness) = crate::health::readiness(Instant(0), &h.hub.config, h.hub.backends.values());
+    assert_eq!(status, 200, "{readiness}");
 }
 
 #[test]
