@@ -140,11 +140,6 @@ impl Authorizer {
         Some(authorization_url(pending, &pkce(random.verifier).1))
     }
 
-    /// Why authorization failed, if it did.
-    pub fn failure(&self) -> Option<&str> {
-        if let State::Failed(why) = &self.state { Some(why) } else { None }
-    }
-
     /// The server refused a request with `status` (401 or 403) and `challenge`, at `now`;
     /// `random` seeds the attempt this may start. A 401 starts (or restarts) authorization; a
     /// 403 asking for more scope starts a step-up with the union of scopes, at most

@@ -27,8 +27,3 @@ pub use machine::{Action, Authorizer, Random};
 pub fn authorize_path(server: &str) -> String {
     format!("/oauth/authorize/{server}")
 }
-
-/// Where the authorization server sends the user back for `server` (1MCP's URL).
-pub fn callback_path(server: &str) -> String {
-    format!("/oauth/callback/{server}")
-}
