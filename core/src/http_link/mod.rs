@@ -25,6 +25,7 @@ pub use stream::{
 
 use crate::config::HttpFlavor;
 use crate::mcp_headers::ToolHeaders;
+use crate::oauth_client::{Challenge, bearer_challenge};
 use serde_json::{Map, Value};
 use std::fmt;
 use std::time::Duration;
@@ -41,6 +42,9 @@ pub const LINE_QUEUE: usize = 1024;
 pub const MAX_IN_FLIGHT: usize = 64;
 /// Bytes of a refused legacy POST's body read to quote in the request's error.
 pub const LEGACY_ERROR_BODY: usize = 4096;
+/// Times one POST is sent again after the server refused its credentials and the authorizer
+/// got (or already had) fresh ones; a refusal after that ends the link for the user to decide.
+pub const AUTHORIZED_RESENDS: u32 = 1;
 /// Exit reason of a link the core stopped.
 pub const STOPPED: &str = "stopped";
 /// Exit reason of a link whose server forgot the session.
@@ -177,6 +181,9 @@ pub enum LinkEnd {
     StreamClosed,
     /// The legacy SSE stream broke off.
     StreamBroke(String),
+    /// The server refused 1mcp's credentials and only the user can authorize it: why, with
+    /// where to do it.
+    NeedsAuthorization(String),
 }
 
 impl LinkEnd {
@@ -189,7 +196,9 @@ impl LinkEnd {
 impl fmt::Display for LinkEnd {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            LinkEnd::NeverStarted(why) | LinkEnd::Unreachable(why) => f.write_str(why),
+            LinkEnd::NeverStarted(why) | LinkEnd::Unreachable(why) | LinkEnd::NeedsAuthorization(why) => {
+                f.write_str(why)
+            }
             LinkEnd::Stopped => f.write_str(STOPPED),
             LinkEnd::SessionLost => f.write_str(SESSION_LOST),
             LinkEnd::StreamClosed => f.write_str("the server closed the SSE stream"),
@@ -203,6 +212,9 @@ impl fmt::Display for LinkEnd {
 pub struct HttpLink {
     /// Auto mode: a refused `initialize` POST falls back to legacy SSE.
     auto: bool,
+    /// 1mcp authorizes itself toward this server (OAuth): a refusal of its credentials goes to
+    /// the authorizer instead of the core.
+    authorizes: bool,
     era: Era,
     /// Streamable: the transport is not known for sure yet (no `initialize` and no success
     /// answered); in auto mode the link may still fall back.
@@ -227,6 +239,7 @@ impl HttpLink {
         let era = if flavor == HttpFlavor::Sse { Era::LegacySse } else { Era::Streamable };
         HttpLink {
             auto: flavor == HttpFlavor::Auto,
+            authorizes: false,
             era,
             probing: era == Era::Streamable,
             heard: false,
@@ -237,6 +250,37 @@ impl HttpLink {
             stream: ServerStream::default(),
             tool_headers: ToolHeaders::default(),
         }
+    }
+
+    /// The link authorizes itself (OAuth) toward its server: see
+    /// [`HttpLink::authorization_challenge`]. Not when the config sets `Authorization` itself.
+    #[must_use]
+    pub fn authorizing(mut self) -> HttpLink {
+        self.authorizes = true;
+        self
+    }
+
+    /// A POST was answered `status` with these `WWW-Authenticate` values. When the link
+    /// authorizes itself and the refusal is one authorization can fix (401, or 403 asking for
+    /// more scope), the challenge to hand the authorizer; otherwise `None` and the answer is
+    /// delivered like any other (a 403 for any other reason is the server's answer to that
+    /// request, not a reason to take the backend down).
+    pub fn authorization_challenge<'a>(
+        &self,
+        status: u16,
+        www_authenticate: impl IntoIterator<Item = &'a str>,
+    ) -> Option<Challenge> {
+        if !self.authorizes || !matches!(status, 401 | 403) || self.end.is_some() {
+            return None;
+        }
+        let challenge = bearer_challenge(www_authenticate).unwrap_or_default();
+        (status == 401 || challenge.wants_more_scope()).then_some(challenge)
+    }
+
+    /// The server refused the link's credentials and the authorizer needs the user (`why` says
+    /// where): the link is over, and the backend waits for the authorization.
+    pub fn handle_unauthorized(&mut self, why: &str) -> LinkEnd {
+        self.finish(LinkEnd::NeedsAuthorization(why.to_owned()))
     }
 
     /// `data` is (an event of) the answer to a `tools/list` POST: which parameters each tool

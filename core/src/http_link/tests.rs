@@ -412,3 +412,36 @@ fn requests_stop_waiting_when_no_stream_will_come_and_never_longer_than_the_boun
     stateless.handle_posting(MessageKind::Other, now);
     assert_eq!(stateless.posts_held_until(now), None);
 }
+
+#[test]
+fn only_an_authorizing_link_hands_refusals_to_the_authorizer() {
+    let challenge = [r#"Bearer resource_metadata="https://mcp.example/.well-known/oauth-protected-resource/mcp", scope="a b""#];
+    let plain = HttpLink::new(HttpFlavor::Streamable);
+    assert_eq!(plain.authorization_challenge(401, challenge), None, "a configured Authorization is the user's business");
+
+    let link = HttpLink::new(HttpFlavor::Streamable).authorizing();
+    let got = link.authorization_challenge(401, challenge).expect("a 401 is for the authorizer");
+    assert_eq!(got.scope.as_deref(), Some("a b"));
+    assert!(got.resource_metadata.as_deref().is_some_and(|url| url.ends_with("/oauth-protected-resource/mcp")));
+    assert_eq!(link.authorization_challenge(401, []), Some(Challenge::default()), "a bare 401 too");
+
+    let step_up = [r#"Bearer error="insufficient_scope", scope="a b c""#];
+    assert!(link.authorization_challenge(403, step_up).is_some_and(|c| c.wants_more_scope()));
+    assert_eq!(link.authorization_challenge(403, [r#"Bearer error="invalid_request""#]), None, "not a scope refusal");
+    assert_eq!(link.authorization_challenge(403, []), None, "a plain 403 is the server's answer to that request");
+    for status in [200, 202, 400, 404, 500] {
+        assert_eq!(link.authorization_challenge(status, challenge), None, "{status}");
+    }
+}
+
+#[test]
+fn a_link_the_user_must_authorize_is_over_and_says_why() {
+    let mut link = HttpLink::new(HttpFlavor::Auto).authorizing();
+    let end = link.handle_unauthorized("authorize at http://127.0.0.1:3050/oauth/authorize/remote");
+    assert_eq!(end, LinkEnd::NeedsAuthorization("authorize at http://127.0.0.1:3050/oauth/authorize/remote".into()));
+    assert!(!end.is_failed_start(), "the server is there: it wants the user");
+    assert_eq!(end.to_string(), "authorize at http://127.0.0.1:3050/oauth/authorize/remote");
+    assert_eq!(link.post_headers(MessageKind::Other), PostHeaders::Ended, "nothing more is sent");
+    assert_eq!(link.authorization_challenge(401, []), None, "a late refusal changes nothing");
+    assert_eq!(link.handle_stop(), end, "the first end holds");
+}

@@ -21,7 +21,7 @@ pub const MAX_CREDENTIAL: usize = 8192;
 const FORM_VALUE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
 /// The client 1mcp is at one authorization server.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Client {
     /// Its `client_id`.
     pub id: String,
@@ -208,7 +208,7 @@ fn token_request(found: &Found, client: &Client, params: &[(&str, &str)]) -> Tok
 }
 
 /// Tokens for one backend.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Tokens {
     /// The access token (`Authorization: Bearer`).
     pub(crate) access: String,

@@ -137,7 +137,7 @@ pub enum ClientAuth {
 }
 
 /// An authorization server's metadata, checked.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ServerMetadata {
     /// The issuer, exactly as the URL was built from (and as `iss` must come back).
     pub(crate) issuer: String,

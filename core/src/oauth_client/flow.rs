@@ -26,7 +26,7 @@ pub enum Step {
 }
 
 /// What discovery found.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Found {
     /// The `resource` parameter of the authorization and token requests (RFC 8707).
     pub(crate) resource: String,

@@ -14,6 +14,7 @@ use super::challenge::Challenge;
 use super::discovery::union_scopes;
 use super::flow::{Discovery, Found, Step};
 use crate::time::Instant;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -81,6 +82,74 @@ struct Authorized {
     expires_at: Option<Instant>,
 }
 
+/// What of one server's authorization outlives the daemon (its entry in the token store): the
+/// clients registered at each issuer, and the grant with its expiry in wall-clock time. It
+/// belongs to the server's URL: tokens are bound to that resource, so a saved authorization
+/// for another URL is not restored.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Saved {
+    /// The MCP server the authorization is for.
+    pub server_url: String,
+    #[serde(default)]
+    clients: Vec<SavedClient>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    grant: Option<SavedGrant>,
+}
+
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct SavedClient {
+    issuer: String,
+    client: Client,
+}
+
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SavedGrant {
+    found: Found,
+    client: Client,
+    tokens: Tokens,
+    /// Unix time in milliseconds the access token expires, if the server said.
+    expires_at_ms: Option<u64>,
+}
+
+impl Saved {
+    /// The issuer of the grant held, if any.
+    pub fn issuer(&self) -> Option<&str> {
+        self.grant.as_ref().map(|g| g.found.server.issuer.as_str())
+    }
+
+    /// When the access token expires (Unix ms), if a grant is held and its server said.
+    pub fn expires_at_ms(&self) -> Option<u64> {
+        self.grant.as_ref().and_then(|g| g.expires_at_ms)
+    }
+
+    /// True if the grant held can be refreshed.
+    pub fn refreshable(&self) -> bool {
+        self.grant.as_ref().is_some_and(|g| g.tokens.refresh.is_some())
+    }
+
+    /// The scope granted, if a grant is held and its server said.
+    pub fn scope(&self) -> Option<&str> {
+        self.grant.as_ref().and_then(|g| g.tokens.scope.as_deref().or(g.found.scope.as_deref()))
+    }
+
+    /// The issuers 1mcp is registered at.
+    pub fn registered_at(&self) -> impl Iterator<Item = &str> {
+        self.clients.iter().map(|c| c.issuer.as_str())
+    }
+}
+
+impl std::fmt::Debug for Saved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Saved")
+            .field("server_url", &self.server_url)
+            .field("issuer", &self.issuer())
+            .field("registered_at", &self.registered_at().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
 /// Randomness for one authorization attempt (PKCE verifier and `state`).
 #[derive(Clone, Copy, Debug)]
 pub struct Random {
@@ -107,6 +176,10 @@ pub struct Authorizer {
     refreshed_on_refusal: bool,
     /// The randomness of the attempt under way.
     random: Option<Random>,
+    /// Scopes the config asks for instead of the ones the server names (1MCP's `oauth.scopes`).
+    scopes: Option<String>,
+    /// Whether 1mcp may register itself dynamically (1MCP's `oauth.autoRegister`).
+    may_register: bool,
 }
 
 impl Authorizer {
@@ -122,7 +195,25 @@ impl Authorizer {
             step_ups: 0,
             refreshed_on_refusal: false,
             random: None,
+            scopes: None,
+            may_register: true,
         }
+    }
+
+    /// Ask for `scopes` (space-separated, from the config) rather than what the server names;
+    /// a step-up still adds what the server asks for.
+    #[must_use]
+    pub fn with_scopes(mut self, scopes: Option<String>) -> Authorizer {
+        self.scopes = scopes.filter(|s| !s.trim().is_empty());
+        self
+    }
+
+    /// Never register dynamically (1MCP's `autoRegister: false`): without a configured client
+    /// the authorization fails with a reason.
+    #[must_use]
+    pub fn without_registration(mut self) -> Authorizer {
+        self.may_register = false;
+        self
     }
 
     /// The access token to send, if authorized (also while a refresh is out).
@@ -131,6 +222,43 @@ impl Authorizer {
             State::Authorized(a) | State::Refreshing(a) => Some(&a.tokens.access),
             _ => None,
         }
+    }
+
+    /// What to keep of it across restarts, at `now` (monotonic) = `wall_ms` (Unix ms).
+    pub fn saved(&self, now: Instant, wall_ms: u64) -> Saved {
+        let clients = self
+            .registered
+            .iter()
+            .map(|(issuer, client)| SavedClient { issuer: issuer.clone(), client: client.clone() })
+            .collect();
+        let grant = match &self.state {
+            State::Authorized(a) | State::Refreshing(a) => Some(SavedGrant {
+                found: a.found.clone(),
+                client: a.client.clone(),
+                tokens: a.tokens.clone(),
+                expires_at_ms: a.expires_at.map(|at| shift_ms(wall_ms, now, at)),
+            }),
+            _ => None,
+        };
+        Saved { server_url: self.server_url.clone(), clients, grant }
+    }
+
+    /// Takes back what [`Authorizer::saved`] kept, at `now` = `wall_ms`; false (and nothing
+    /// taken) if it was saved for another server URL. A grant whose access token expired is
+    /// restored all the same: it is refreshed at the first tick, or refused by the server.
+    pub fn restore(&mut self, saved: Saved, now: Instant, wall_ms: u64) -> bool {
+        if saved.server_url != self.server_url {
+            return false;
+        }
+        self.registered = saved.clients.into_iter().map(|c| (c.issuer, c.client)).collect();
+        if let Some(grant) = saved.grant {
+            let expires_at = grant
+                .expires_at_ms
+                .map(|at| now.after(Duration::from_millis(at.saturating_sub(wall_ms))));
+            let authorized = Authorized { found: grant.found, client: grant.client, tokens: grant.tokens, expires_at };
+            self.state = State::Authorized(Box::new(authorized));
+        }
+        true
     }
 
     /// The link the user must follow, while one is awaited.
@@ -183,7 +311,7 @@ impl Authorizer {
             }
             union_scopes(previous.as_deref(), challenge.scope.as_deref())
         } else {
-            challenge.scope.clone()
+            self.scopes.clone().or_else(|| challenge.scope.clone())
         };
         self.random = Some(random);
         let (discovery, step) = Discovery::start(&self.server_url, Challenge { scope: scope.clone(), ..challenge });
@@ -221,6 +349,12 @@ impl Authorizer {
         let known = self.registered.iter().find(|(i, _)| i == issuer).map(|(_, c)| c.clone());
         if let Some(client) = self.configured.clone().or(known) {
             return self.send_user(found, client);
+        }
+        if !self.may_register {
+            return self.fail(format!(
+                "no client is configured for the authorization server {issuer} (`oauth.clientId`) and \
+                 registration is off (`oauth.autoRegister: false`)"
+            ));
         }
         let Some(url) = found.server.registration_endpoint.clone() else {
             return self.fail(format!(
@@ -362,6 +496,12 @@ impl Authorizer {
     }
 }
 
+/// `at` (monotonic) in Unix ms, given that `now` is `wall_ms`.
+fn shift_ms(wall_ms: u64, now: Instant, at: Instant) -> u64 {
+    let ms = |nanos: u64| nanos / 1_000_000;
+    if at.0 >= now.0 { wall_ms.saturating_add(ms(at.0 - now.0)) } else { wall_ms.saturating_sub(ms(now.0 - at.0)) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -485,6 +625,21 @@ mod tests {
     }
 
     #[test]
+    fn configured_scopes_replace_the_servers_and_registration_can_be_turned_off() {
+        let mut a = Authorizer::new(SERVER, REDIRECT, None).with_scopes(Some("repo read:org".into()));
+        let challenge = Challenge { scope: Some("mcp:read".into()), ..Challenge::default() };
+        assert_eq!(query(&to_link(&mut a, challenge), "scope"), "repo read:org");
+
+        let mut b = Authorizer::new(SERVER, REDIRECT, None).without_registration();
+        let action = b.handle_refused(401, Challenge::default(), RANDOM);
+        assert!(matches!(discover(&mut b, action), Action::Failed(why) if why.contains("autoRegister")));
+        let configured = Client { id: "pre-1".into(), secret: None };
+        let mut c = Authorizer::new(SERVER, REDIRECT, Some(configured)).without_registration();
+        let action = c.handle_refused(401, Challenge::default(), RANDOM);
+        assert!(matches!(discover(&mut c, action), Action::AwaitUser(_)), "a configured client needs no registration");
+    }
+
+    #[test]
     fn tokens_are_refreshed_before_they_expire_and_keep_their_refresh_token() {
         let mut a = authorized(3600);
         let due = Instant(0).after(Duration::from_secs(3600) - REFRESH_MARGIN);
@@ -505,6 +660,40 @@ mod tests {
             matches!(a.handle_token_answer(400, br#"{"error":"invalid_grant"}"#, due), Action::Failed(why) if why.contains("invalid_grant"))
         );
         assert_eq!((a.access_token(), a.next_tick()), (None, None));
+    }
+
+    #[test]
+    fn a_saved_authorization_comes_back_with_its_expiry_in_wall_clock_time_and_only_for_its_server() {
+        let a = authorized(3600);
+        // Saved 100 s after the tokens came, when the wall clock said 1_000_000 ms.
+        let saved = a.saved(Instant(0).after(Duration::from_secs(100)), 1_000_000);
+        assert_eq!((saved.issuer(), saved.expires_at_ms()), (Some(ISSUER), Some(1_000_000 + 3_500_000)));
+        assert!(saved.refreshable());
+        assert_eq!(saved.registered_at().collect::<Vec<_>>(), [ISSUER]);
+        let text = serde_json::to_string(&saved).expect("serializes");
+        assert!(!format!("{saved:?}").contains("at-1") && !format!("{saved:?}").contains("rt-1"), "{saved:?}");
+
+        // Restored by a daemon whose monotonic clock starts over, 1000 s of wall time later.
+        let back: Saved = serde_json::from_str(&text).expect("parses");
+        let mut b = Authorizer::new(SERVER, REDIRECT, None);
+        let (now, wall) = (Instant(5), 2_000_000);
+        assert!(b.restore(back.clone(), now, wall));
+        assert_eq!(b.access_token(), Some("at-1"));
+        let due = now.after(Duration::from_millis(3_500_000 - 1_000_000)) ;
+        assert_eq!(b.next_tick(), Some(Instant(due.0 - u64::try_from(REFRESH_MARGIN.as_nanos()).unwrap_or(0))));
+        // The registration is reused: a new attempt at that issuer does not register again.
+        let action = b.handle_refused(403, Challenge { error: Some("insufficient_scope".into()), ..Challenge::default() }, RANDOM);
+        assert!(matches!(discover(&mut b, action), Action::AwaitUser(_)), "registered before: straight to the user");
+
+        // Long expired by now: restored all the same, and refreshed at the first tick.
+        let mut c = Authorizer::new(SERVER, REDIRECT, None);
+        assert!(c.restore(back.clone(), Instant(0), 10_000_000));
+        assert_eq!(c.next_tick(), Some(Instant(0)));
+        assert!(matches!(c.handle_tick(Instant(0)), Some(Action::Token(_))));
+
+        let mut elsewhere = Authorizer::new("https://other.example/mcp", REDIRECT, None);
+        assert!(!elsewhere.restore(back, now, wall), "tokens are bound to their server");
+        assert_eq!(elsewhere.access_token(), None);
     }
 
     #[test]
