@@ -2,6 +2,7 @@
 //! backends into inputs, fires timers, and carries every output out to the world.
 
 use crate::backend::{self, BackendHandle, PipeLimits, WriteRefused};
+use crate::backend_auth::registry::Authorizations;
 use crate::clock::Clock;
 use crate::exchange::{FrontMsg, Head};
 use crate::http_backend;
@@ -10,6 +11,7 @@ use onemcp_core::config::TransportConfig;
 use onemcp_core::{BackendKey, ExchangeId, Gen, HttpResponse, Hub, Input, Output, SseEvent};
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::ControlFlow;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::sleep_until;
@@ -53,6 +55,8 @@ pub(crate) struct Driver {
     shutdown_grace: Duration,
     /// `serve --record`: every call into the hub, its instant and its outputs.
     recorder: Option<Recorder>,
+    /// 1mcp's authorizations toward protected HTTP backends (none: it does not authorize).
+    auths: Option<Arc<Authorizations>>,
 }
 
 impl Driver {
@@ -77,7 +81,14 @@ impl Driver {
             stop_accepting,
             shutdown_grace,
             recorder,
+            auths: None,
         }
+    }
+
+    /// HTTP backends authorize themselves with `auths` (OAuth) when their servers ask.
+    pub(crate) fn with_authorizations(mut self, auths: Arc<Authorizations>) -> Self {
+        self.auths = Some(auths);
+        self
     }
 
     /// Runs until a shutdown has been requested and every backend has exited (or the grace
@@ -309,7 +320,8 @@ impl Driver {
             TransportConfig::Stdio(spec) => backend::spawn(&backend, generation, spec, self.pipe_limits, events),
             // Reports `BackendSpawned` (or `BackendSpawnFailed`) itself, once it knows.
             TransportConfig::Http(config) => {
-                http_backend::connect(&backend, generation, config, self.pipe_limits.max_line_bytes, events)
+                let auth = self.auths.as_ref().and_then(|auths| auths.for_server(backend.server_name(), config));
+                http_backend::connect(&backend, generation, config, auth, self.pipe_limits.max_line_bytes, events)
             }
         };
         match started {

@@ -31,6 +31,8 @@ pub(crate) struct FrontState {
     idp: Option<Arc<crate::idp::ExternalIdp>>,
     /// The embedded authorization server: its endpoints, and its access tokens.
     auth: Option<Arc<crate::oauth::AuthServer>>,
+    /// 1mcp's authorizations toward protected backends: their authorize and callback pages.
+    backend_auth: Option<Arc<crate::backend_auth::registry::Authorizations>>,
 }
 
 impl FrontState {
@@ -49,12 +51,19 @@ impl FrontState {
             tokens,
             idp: None,
             auth: None,
+            backend_auth: None,
         }
     }
 
     /// Serve the embedded authorization server's endpoints and accept its access tokens.
     pub(crate) fn with_auth_server(mut self, auth: Option<Arc<crate::oauth::AuthServer>>) -> Self {
         self.auth = auth;
+        self
+    }
+
+    /// Serve the authorize and callback pages of backend authorization.
+    pub(crate) fn with_backend_auth(mut self, auths: Arc<crate::backend_auth::registry::Authorizations>) -> Self {
+        self.backend_auth = Some(auths);
         self
     }
 
@@ -76,6 +85,12 @@ async fn handle(State(state): State<FrontState>, request: Request) -> Response {
         && crate::oauth::is_oauth_path(parts.uri.path())
     {
         return authorization_server(auth, &parts, body).await;
+    }
+    if let Some(auths) = &state.backend_auth
+        && parts.uri.path().starts_with("/oauth/")
+        && let Some(response) = crate::backend_auth::routes::handle(auths, state.auth.as_deref(), &parts).await
+    {
+        return response;
     }
     let body = match read_mcp_body(&parts.headers, body, state.max_body_bytes).await {
         Ok(body) => body,

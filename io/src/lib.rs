@@ -296,6 +296,12 @@ async fn drive(
     // Set once the hub task is over: the stdio front end then winds down.
     let (hub_done, hub_stopped) = watch::channel(false);
 
+    let base = matches!(front, Front::Http(_)).then(|| hub_config.front.public_base());
+    let auths = std::sync::Arc::new(backend_auth::registry::Authorizations::new(
+        backend_auth::store::GrantStore::open(token_dir.as_deref()),
+        base,
+        backend_tx.clone(),
+    ));
     let mut revocation_task = None;
     let front_task = match front {
         Front::Http(listener) => {
@@ -315,7 +321,8 @@ async fn drive(
             let router = http::router(
                 http::FrontState::new(front_tx, limits.max_body_bytes, limits.keep_alive, tokens)
                     .with_idp(idp)
-                    .with_auth_server(auth),
+                    .with_auth_server(auth)
+                    .with_backend_auth(std::sync::Arc::clone(&auths)),
             );
             tokio::spawn(listener::serve(listener, router, connection_limits(limits.connections), accepting))
         }
@@ -337,7 +344,8 @@ async fn drive(
     };
     let reload_task = config_source.map(|source| tokio::spawn(reload::run(source, backend_tx.clone(), hangups)));
     let driver =
-        driver::Driver::new(hub, clock, backend_tx, pipe_limits, stop_accepting, limits.shutdown_grace, recorder);
+        driver::Driver::new(hub, clock, backend_tx, pipe_limits, stop_accepting, limits.shutdown_grace, recorder)
+            .with_authorizations(auths);
     let inbox = driver::Inbox { front: front_rx, backends: backend_rx, shutdown };
     let result = tokio::spawn(driver.run(inbox)).await;
     let _ = hub_done.send(true);

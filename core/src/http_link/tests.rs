@@ -415,9 +415,14 @@ fn requests_stop_waiting_when_no_stream_will_come_and_never_longer_than_the_boun
 
 #[test]
 fn only_an_authorizing_link_hands_refusals_to_the_authorizer() {
-    let challenge = [r#"Bearer resource_metadata="https://mcp.example/.well-known/oauth-protected-resource/mcp", scope="a b""#];
+    let challenge =
+        [r#"Bearer resource_metadata="https://mcp.example/.well-known/oauth-protected-resource/mcp", scope="a b""#];
     let plain = HttpLink::new(HttpFlavor::Streamable);
-    assert_eq!(plain.authorization_challenge(401, challenge), None, "a configured Authorization is the user's business");
+    assert_eq!(
+        plain.authorization_challenge(401, challenge),
+        None,
+        "a configured Authorization is the user's business"
+    );
 
     let link = HttpLink::new(HttpFlavor::Streamable).authorizing();
     let got = link.authorization_challenge(401, challenge).expect("a 401 is for the authorizer");

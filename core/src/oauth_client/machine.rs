@@ -252,9 +252,7 @@ impl Authorizer {
         }
         self.registered = saved.clients.into_iter().map(|c| (c.issuer, c.client)).collect();
         if let Some(grant) = saved.grant {
-            let expires_at = grant
-                .expires_at_ms
-                .map(|at| now.after(Duration::from_millis(at.saturating_sub(wall_ms))));
+            let expires_at = grant.expires_at_ms.map(|at| now.after(Duration::from_millis(at.saturating_sub(wall_ms))));
             let authorized = Authorized { found: grant.found, client: grant.client, tokens: grant.tokens, expires_at };
             self.state = State::Authorized(Box::new(authorized));
         }
@@ -679,10 +677,14 @@ mod tests {
         let (now, wall) = (Instant(5), 2_000_000);
         assert!(b.restore(back.clone(), now, wall));
         assert_eq!(b.access_token(), Some("at-1"));
-        let due = now.after(Duration::from_millis(3_500_000 - 1_000_000)) ;
+        let due = now.after(Duration::from_millis(3_500_000 - 1_000_000));
         assert_eq!(b.next_tick(), Some(Instant(due.0 - u64::try_from(REFRESH_MARGIN.as_nanos()).unwrap_or(0))));
         // The registration is reused: a new attempt at that issuer does not register again.
-        let action = b.handle_refused(403, Challenge { error: Some("insufficient_scope".into()), ..Challenge::default() }, RANDOM);
+        let action = b.handle_refused(
+            403,
+            Challenge { error: Some("insufficient_scope".into()), ..Challenge::default() },
+            RANDOM,
+        );
         assert!(matches!(discover(&mut b, action), Action::AwaitUser(_)), "registered before: straight to the user");
 
         // Long expired by now: restored all the same, and refreshed at the first tick.

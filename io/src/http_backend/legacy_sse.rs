@@ -8,6 +8,7 @@ use crate::mcp_http::messages::Envelope;
 use crate::mcp_http::sse_parse::ParsedEvent;
 use crate::mcp_http::{self, ParsedEvents, StreamError};
 use futures_util::StreamExt;
+use hyper::body::Bytes;
 use hyper::http::uri::{Parts, PathAndQuery};
 use hyper::{Method, Uri};
 use onemcp_core::http_link::{
@@ -139,7 +140,7 @@ async fn post(conn: Arc<Conn>, endpoint: Arc<Uri>, line: String) {
     if conn.link().post_headers(kind) == PostHeaders::Ended {
         return;
     }
-    let request = conn.request(Method::POST, &endpoint, None, Some(line), None);
+    let request = conn.request(Method::POST, &endpoint, None, Some(Bytes::from(line)), None);
     let response = match request {
         Ok(request) => conn.send(request).await,
         Err(why) => Err(why),

@@ -15,6 +15,7 @@ mod streamable;
 mod tests;
 
 use crate::backend::BackendHandle;
+use crate::backend_auth::registry::ServerAuth;
 use crate::clock::Clock;
 use crate::mcp_http::messages::{Envelope, INTERNAL_ERROR, error_line, event_line};
 use crate::mcp_http::sse_parse::ParsedEvent;
@@ -133,6 +134,8 @@ struct Conn {
     /// Turns the link's instants into sleeps.
     clock: Clock,
     control: mpsc::UnboundedSender<Control>,
+    /// 1mcp's authorization toward the server (OAuth), unless the config sets `Authorization`.
+    auth: Option<Arc<ServerAuth>>,
 }
 
 impl Conn {
@@ -140,18 +143,22 @@ impl Conn {
         self.link.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A request to `uri` with the config headers, and the session's if `with_session`.
+    /// A request to `uri` with the config headers, 1mcp's credentials if it holds some, and
+    /// the session's if `with_session`.
     fn request(
         &self,
         method: Method,
         uri: &Uri,
         accept: Option<&'static str>,
-        body: Option<String>,
+        body: Option<Bytes>,
         session: Option<&Session>,
     ) -> Result<Request<Full<Bytes>>, String> {
         let mut builder = Request::builder().method(method).uri(uri.clone()).header(header::USER_AGENT, USER_AGENT);
         for (name, value) in &self.headers.0 {
             builder = builder.header(name, value);
+        }
+        if let Some(bearer) = self.auth.as_ref().and_then(|auth| auth.bearer()) {
+            builder = builder.header(header::AUTHORIZATION, bearer);
         }
         if let Some(accept) = accept {
             builder = builder.header(header::ACCEPT, accept);
@@ -167,7 +174,7 @@ impl Conn {
                 builder = builder.header("mcp-protocol-version", version);
             }
         }
-        builder.body(Full::new(body.map(Bytes::from).unwrap_or_default())).map_err(|e| e.to_string())
+        builder.body(Full::new(body.unwrap_or_default())).map_err(|e| e.to_string())
     }
 
     /// What the link learns from (an event of) the answer to a POST of `kind`; `lists_tools`
@@ -241,6 +248,8 @@ impl Conn {
         let (backend, generation) = (self.server.clone(), self.generation);
         let input = if end.is_failed_start() {
             Input::BackendSpawnFailed { backend, generation, error: end.to_string() }
+        } else if let LinkEnd::NeedsAuthorization(why) = end {
+            Input::BackendNeedsAuthorization { backend, generation, why: why.clone() }
         } else {
             let reason = end.to_string();
             tracing::debug!(server = %self.server, %generation, %reason, "HTTP backend connection ended");
@@ -278,12 +287,14 @@ fn message_kind(envelope: &Envelope) -> MessageKind {
     MessageKind::of(envelope.method.as_deref(), envelope.id.is_some())
 }
 
-/// Opens backend `name`/`generation` at `config.url`; its events go to `events`. Only a bad
-/// URL or header fails here; an unreachable server is reported as `BackendSpawnFailed` later.
+/// Opens backend `name`/`generation` at `config.url`, authorizing itself with `auth` if given;
+/// its events go to `events`. Only a bad URL or header fails here; an unreachable server is
+/// reported as `BackendSpawnFailed` later.
 pub(crate) fn connect(
     name: &BackendKey,
     generation: Gen,
     config: &HttpConfig,
+    auth: Option<Arc<ServerAuth>>,
     max_line: usize,
     events: mpsc::Sender<Input>,
 ) -> Result<BackendHandle, String> {
@@ -301,9 +312,14 @@ pub(crate) fn connect(
         headers,
         max_line,
         events,
-        link: Mutex::new(HttpLink::new(config.flavor)),
+        link: Mutex::new(if auth.is_some() {
+            HttpLink::new(config.flavor).authorizing()
+        } else {
+            HttpLink::new(config.flavor)
+        }),
         clock: Clock::start(),
         control,
+        auth,
     });
     let (lines_tx, lines) = mpsc::channel(LINE_QUEUE);
     let (stop_tx, stop) = oneshot::channel();

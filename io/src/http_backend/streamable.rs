@@ -4,15 +4,17 @@
 //! call; this module does the requests and delivers what they bring.
 
 use super::{Conn, Control, PEER, Session, legacy_sse, message_kind, request_id};
+use crate::backend_auth::registry::Refusal;
 use crate::mcp_http::messages::{Envelope, answer_line, is_response_to};
 use crate::mcp_http::{self, BodyError, ParsedEvents};
 use futures_util::StreamExt;
+use hyper::body::Bytes;
 use hyper::body::Incoming;
-use hyper::header::HeaderValue;
+use hyper::header::{self, HeaderValue};
 use hyper::{Method, Response};
 use onemcp_core::http_link::{
-    CONNECT_TIMEOUT, DELETE_TIMEOUT, FirstRefusal, LinkEnd, MAX_IN_FLIGHT, MessageKind, PostAnswer, PostHeaders,
-    PostVerdict, StreamOpen, StreamStep,
+    AUTHORIZED_RESENDS, CONNECT_TIMEOUT, DELETE_TIMEOUT, FirstRefusal, LinkEnd, MAX_IN_FLIGHT, MessageKind, PostAnswer,
+    PostHeaders, PostVerdict, StreamOpen, StreamStep,
 };
 use serde_json::Value;
 use std::ops::ControlFlow;
@@ -200,24 +202,39 @@ async fn post(conn: Arc<Conn>, line: String, envelope: Envelope) {
     let id = request_id(&envelope);
     // Kept in case the server refuses it for not speaking streamable HTTP (auto mode).
     let initialize = (kind == MessageKind::Initialize).then(|| line.clone());
-    let request = conn.request(Method::POST, &conn.url, Some(POST_ACCEPT), Some(line), session.as_ref());
-    let response = match request {
-        Ok(mut request) => {
-            with_headers(&mut request, &conn.stateless_headers(&envelope));
-            conn.send(request).await
-        }
-        Err(why) => Err(why),
-    };
-    let response = match response {
-        Ok(response) => response,
-        Err(why) => {
-            // Before any answer the server was never there: the backend did not start.
-            let failed_start = conn.link().handle_post_failed(&why);
-            match failed_start {
-                Some(end) => conn.ended(end),
-                None => conn.failed(id.as_ref(), &why).await,
+    let body = Bytes::from(line);
+    let mut resends = 0;
+    let response = loop {
+        let request = conn.request(Method::POST, &conn.url, Some(POST_ACCEPT), Some(body.clone()), session.as_ref());
+        let (response, sent) = match request {
+            Ok(mut request) => {
+                with_headers(&mut request, &conn.stateless_headers(&envelope));
+                let sent = conn.auth.as_ref().and_then(|_| request.headers().get(header::AUTHORIZATION).cloned());
+                (conn.send(request).await, sent)
             }
-            return;
+            Err(why) => (Err(why), None),
+        };
+        let response = match response {
+            Ok(response) => response,
+            Err(why) => {
+                // Before any answer the server was never there: the backend did not start.
+                let failed_start = conn.link().handle_post_failed(&why);
+                match failed_start {
+                    Some(end) => conn.ended(end),
+                    None => conn.failed(id.as_ref(), &why).await,
+                }
+                return;
+            }
+        };
+        match authorize(&conn, &response, sent.as_ref(), resends).await {
+            Authorized::Deliver => break response,
+            Authorized::Resend => resends += 1,
+            Authorized::NeedsUser(why) => {
+                let end = conn.link().handle_unauthorized(&why);
+                conn.failed(id.as_ref(), &why).await;
+                conn.ended(end);
+                return;
+            }
         }
     };
     // The link learns the session from the answer before the core sees it, so the core's next
@@ -226,6 +243,34 @@ async fn post(conn: Arc<Conn>, line: String, envelope: Envelope) {
     match (verdict, initialize) {
         (PostVerdict::PeekBody, Some(initialize)) => refused_initialize(&conn, response, initialize, id).await,
         (verdict, _) => deliver(conn, response, envelope, kind, verdict).await,
+    }
+}
+
+/// What a POST's answer means for 1mcp's authorization toward the server.
+enum Authorized {
+    /// Not a refusal of the credentials (or 1mcp does not authorize itself here): deliver it.
+    Deliver,
+    /// Fresh credentials are in hand: send the POST again.
+    Resend,
+    /// Only the user can go on (why, and where): the link is over.
+    NeedsUser(String),
+}
+
+/// Hands a refusal of the credentials `sent` (a 401, or a 403 asking for more scope) to the
+/// server's authorizer; after [`AUTHORIZED_RESENDS`] resends a refusal needs the user.
+async fn authorize(conn: &Conn, response: &Response<Incoming>, sent: Option<&HeaderValue>, resends: u32) -> Authorized {
+    let Some(auth) = &conn.auth else { return Authorized::Deliver };
+    let status = response.status().as_u16();
+    let challenges = response.headers().get_all(header::WWW_AUTHENTICATE).iter().filter_map(|v| v.to_str().ok());
+    let Some(challenge) = conn.link().authorization_challenge(status, challenges) else { return Authorized::Deliver };
+    tracing::info!(server = %conn.server, status, "the server refused 1mcp's credentials");
+    match auth.refused(status, challenge, sent).await {
+        Refusal::Resend if resends < AUTHORIZED_RESENDS => Authorized::Resend,
+        Refusal::Resend => Authorized::NeedsUser(format!(
+            "the server refused fresh credentials (HTTP {status}); authorize again at {}",
+            auth.link()
+        )),
+        Refusal::NeedsUser(why) => Authorized::NeedsUser(why),
     }
 }
 

@@ -157,7 +157,7 @@ async fn streamable_session_errors_and_a_lost_session() {
     let seen = Seen::default();
     let url = fake_server(Arc::clone(&seen)).await;
     let (tx, mut rx) = mpsc::channel(16);
-    let handle = connect(&BackendKey::server("t"), Gen(1), &config(&url), 1024, tx);
+    let handle = connect(&BackendKey::server("t"), Gen(1), &config(&url), None, 1024, tx);
     let Ok(handle) = handle else { panic!("connect failed") };
     assert!(matches!(next(&mut rx).await, Input::BackendSpawned { pid: None, .. }));
     let write = |line: Value| assert_eq!(handle.write(line.to_string()), Ok(()));
@@ -191,7 +191,7 @@ async fn an_unreachable_server_fails_the_start_naming_the_url_without_secrets() 
     let Ok(port) = port else { return };
     let (tx, mut rx) = mpsc::channel(16);
     let url = format!("http://127.0.0.1:{port}/mcp?api_key=hunter2");
-    let Ok(handle) = connect(&BackendKey::server("t"), Gen(1), &config(&url), 1024, tx) else {
+    let Ok(handle) = connect(&BackendKey::server("t"), Gen(1), &config(&url), None, 1024, tx) else {
         panic!("connect failed")
     };
     assert!(matches!(next(&mut rx).await, Input::BackendSpawned { .. }));
@@ -209,7 +209,7 @@ async fn an_unreachable_server_fails_the_start_naming_the_url_without_secrets() 
 async fn stop_reports_stopped_promptly() {
     let url = fake_server(Seen::default()).await;
     let (tx, mut rx) = mpsc::channel(16);
-    let Ok(mut handle) = connect(&BackendKey::server("t"), Gen(1), &config(&url), 1024, tx) else {
+    let Ok(mut handle) = connect(&BackendKey::server("t"), Gen(1), &config(&url), None, 1024, tx) else {
         panic!("connect failed")
     };
     assert!(matches!(next(&mut rx).await, Input::BackendSpawned { .. }));
@@ -289,7 +289,7 @@ async fn stateless_requests_carry_their_revision_and_metadata_headers_and_a_canc
     let (seen, closed) = (SeenHeaders::default(), Arc::new(std::sync::atomic::AtomicBool::new(false)));
     let url = stateless_server(Arc::clone(&seen), Arc::clone(&closed)).await;
     let (tx, mut rx) = mpsc::channel(16);
-    let Ok(handle) = connect(&BackendKey::server("t"), Gen(1), &config(&url), 1024, tx) else {
+    let Ok(handle) = connect(&BackendKey::server("t"), Gen(1), &config(&url), None, 1024, tx) else {
         panic!("connect failed")
     };
     assert!(matches!(next(&mut rx).await, Input::BackendSpawned { .. }));
@@ -372,7 +372,9 @@ async fn an_answer_stream_that_ends_early_is_resumed_with_last_event_id_after_th
     let url = serve(app).await;
     let (tx, mut rx) = mpsc::channel(16);
     let config = HttpConfig { url, flavor: HttpFlavor::Streamable, headers: BTreeMap::new(), oauth: None };
-    let Ok(handle) = connect(&BackendKey::server("t"), Gen(1), &config, 4096, tx) else { panic!("connect failed") };
+    let Ok(handle) = connect(&BackendKey::server("t"), Gen(1), &config, None, 4096, tx) else {
+        panic!("connect failed")
+    };
     assert!(matches!(next(&mut rx).await, Input::BackendSpawned { .. }));
     assert_eq!(
         handle.write(json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {}}).to_string()),
@@ -444,7 +446,9 @@ async fn slow_stream_server(get_delay: Option<Duration>, log: Arc<Mutex<Vec<(Str
 async fn initialize_then_call(url: String) -> (BackendHandle, mpsc::Receiver<Input>, std::time::Instant) {
     let (tx, mut rx) = mpsc::channel(16);
     let config = HttpConfig { url, flavor: HttpFlavor::Streamable, headers: BTreeMap::new(), oauth: None };
-    let Ok(handle) = connect(&BackendKey::server("t"), Gen(1), &config, 4096, tx) else { panic!("connect failed") };
+    let Ok(handle) = connect(&BackendKey::server("t"), Gen(1), &config, None, 4096, tx) else {
+        panic!("connect failed")
+    };
     assert!(matches!(next(&mut rx).await, Input::BackendSpawned { .. }));
     let write = |line: Value| assert_eq!(handle.write(line.to_string()), Ok(()));
     write(json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {}}));

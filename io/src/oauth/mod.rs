@@ -16,7 +16,7 @@
 pub(crate) mod cimd;
 pub mod keys;
 mod limit;
-mod pages;
+pub(crate) mod pages;
 pub mod store;
 
 use axum::body::Body;
@@ -940,6 +940,11 @@ impl AuthServer {
             .map(|o| o.n)
     }
 
+    /// True if the request's headers carry a valid operator cookie.
+    pub(crate) fn is_operator(&self, headers: &HeaderMap) -> bool {
+        self.operator_session(headers, crate::unix_time_ms()).is_some()
+    }
+
     /// A fresh one-time operator link (the daemon never makes one itself: `1mcp auth link`
     /// does, with the same secret).
     #[cfg(test)]
@@ -1078,7 +1083,7 @@ fn store_failure(error: &store::StoreError) -> Response {
     error_response(store_error(error))
 }
 
-fn html(status: StatusCode, page: &str) -> Response {
+pub(crate) fn html(status: StatusCode, page: &str) -> Response {
     let mut response = Response::new(Body::from(page.to_owned()));
     *response.status_mut() = status;
     set(&mut response, header::CONTENT_TYPE, "text/html; charset=utf-8");
@@ -1095,14 +1100,14 @@ fn html(status: StatusCode, page: &str) -> Response {
     no_store(response)
 }
 
-fn plain(status: StatusCode, text: &str) -> Response {
+pub(crate) fn plain(status: StatusCode, text: &str) -> Response {
     let mut response = Response::new(Body::from(text.to_owned()));
     *response.status_mut() = status;
     set(&mut response, header::CONTENT_TYPE, "text/plain; charset=utf-8");
     response
 }
 
-fn see_other(location: &str) -> Response {
+pub(crate) fn see_other(location: &str) -> Response {
     let mut response = Response::new(Body::empty());
     *response.status_mut() = StatusCode::SEE_OTHER;
     set(&mut response, header::LOCATION, location);

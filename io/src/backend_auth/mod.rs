@@ -8,10 +8,13 @@
 //! connected to; no redirects; [`TIMEOUT`] and [`MAX_DOCUMENT`] at most. Nothing it sends or
 //! receives is logged: it carries codes, verifiers, secrets and tokens.
 //!
-//! Public so that the daemon's backend links and the command line's `auth` commands can use it.
-//! Neither does yet: wiring it to HTTP backends (401 to awaiting authorization, the callback,
-//! the token store) is the next slice of issue 11. Its tests drive it against a mock
-//! authorization server.
+//! The daemon keeps one authorizer per protected server ([`registry`]): its HTTP links send the
+//! bearer and hand it refusals, its `/oauth/authorize/<server>` and `/oauth/callback/<server>`
+//! routes let the user complete the flow, and what it obtained is kept in [`store`].
+
+pub(crate) mod registry;
+pub(crate) mod routes;
+pub mod store;
 
 use crate::oauth::cimd::GuardedResolver;
 use base64::Engine as _;
@@ -148,6 +151,8 @@ pub async fn drive(
             done @ (Action::AwaitUser(_) | Action::Ready | Action::Failed(_) | Action::Wait) => return done,
         };
     }
+    // Left mid-way, the attempt would make every later refusal wait for it.
+    authorizer.forget();
     Action::Failed(format!("authorization took more than {MAX_STEPS} steps"))
 }
 
@@ -171,18 +176,50 @@ mod tests {
         response
     }
 
-    /// A protected resource's metadata and an authorization server on one loopback port, in
-    /// the shape the conformance suite's mocks have: dynamic registration, a consent that
-    /// redirects at once with `code`, `state` and `iss`, and a token endpoint that checks PKCE.
+    /// The access token the mock MCP server accepts now.
+    type Valid = Arc<Mutex<String>>;
+
+    /// A protected MCP server (`/mcp`, accepting the bearer in `valid`), its resource metadata
+    /// and an authorization server on one loopback port, in the shape the conformance suite's
+    /// mocks have: dynamic registration, a consent that redirects at once with `code`, `state`
+    /// and `iss`, and a token endpoint that checks PKCE and issues `backend-token` with the
+    /// refresh token `refresh-1`, which it redeems for `backend-token-2`.
     async fn mock_authorization_server(seen: Seen) -> String {
+        mock_protected_server(seen, Valid::default()).await
+    }
+
+    async fn mock_protected_server(seen: Seen, valid: Valid) -> String {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://127.0.0.1:{}", listener.local_addr().expect("address").port());
         let note = |seen: &Seen, what: &str, params: HashMap<String, String>| {
             seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((what.to_owned(), params));
         };
         let (b1, b2, b3) = (base.clone(), base.clone(), base.clone());
-        let (s1, s2, s3) = (Arc::clone(&seen), Arc::clone(&seen), Arc::clone(&seen));
+        let (s1, s2, s3, s4) = (Arc::clone(&seen), Arc::clone(&seen), Arc::clone(&seen), Arc::clone(&seen));
+        let b4 = base.clone();
         let app = axum::Router::new()
+            .route(
+                "/mcp",
+                post(move |headers: axum::http::HeaderMap, body: String| async move {
+                    let bearer = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
+                    note(&s4, "mcp", HashMap::from([("authorization".to_owned(), bearer.to_owned())]));
+                    let wanted = format!("Bearer {}", valid.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+                    if bearer != wanted {
+                        let mut refused = json_answer(401, &json!({"error": "invalid_token"}));
+                        let challenge = format!(
+                            "Bearer error=\"invalid_token\", resource_metadata=\"{b4}/.well-known/oauth-protected-resource/mcp\""
+                        );
+                        let challenge = header::HeaderValue::from_str(&challenge).expect("header");
+                        refused.headers_mut().insert(header::WWW_AUTHENTICATE, challenge);
+                        return refused;
+                    }
+                    let message: Value = serde_json::from_str(&body).unwrap_or_default();
+                    match message.get("id") {
+                        Some(id) => json_answer(200, &json!({"jsonrpc": "2.0", "id": id, "result": {"protocolVersion": "2025-06-18"}})),
+                        None => json_answer(202, &json!({})),
+                    }
+                }),
+            )
             .route(
                 "/.well-known/oauth-protected-resource/mcp",
                 get(move || async move {
@@ -236,10 +273,17 @@ mod tests {
                         params.get("code_verifier").map_or("", String::as_str),
                         authorize.get("code_challenge").map_or("", String::as_str),
                     );
+                    if params.get("grant_type").map(String::as_str) == Some("refresh_token") {
+                        if params.get("refresh_token").map(String::as_str) != Some("refresh-1") {
+                            return json_answer(400, &json!({"error": "invalid_grant"}));
+                        }
+                        return json_answer(200, &json!({"access_token": "backend-token-2", "token_type": "Bearer", "expires_in": 3600}));
+                    }
                     if !verified || params.get("code").map(String::as_str) != Some("the-code") {
                         return json_answer(400, &json!({"error": "invalid_grant"}));
                     }
-                    json_answer(200, &json!({"access_token": "backend-token", "token_type": "Bearer", "expires_in": 3600}))
+                    json_answer(200, &json!({"access_token": "backend-token", "token_type": "Bearer", "expires_in": 3600,
+                        "refresh_token": "refresh-1"}))
                 }),
             );
         tokio::spawn(async move { axum::serve(listener, app).await });
@@ -299,5 +343,112 @@ mod tests {
         }
         let (status, _) = agent.get("http://localhost:9/x").await;
         assert_eq!(status, 0, "a name resolving only to loopback is refused too");
+    }
+
+    /// The next input the hub would get, within 10 s.
+    async fn next(rx: &mut tokio::sync::mpsc::Receiver<onemcp_core::Input>) -> onemcp_core::Input {
+        match tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv()).await {
+            Ok(Some(input)) => input,
+            other => panic!("no input: {other:?}"),
+        }
+    }
+
+    /// The JSON-RPC message of a backend line.
+    fn message(input: onemcp_core::Input) -> Value {
+        match input {
+            onemcp_core::Input::BackendLine { line, .. } => serde_json::from_str(&line).expect("JSON"),
+            other => panic!("expected a line, got {other:?}"),
+        }
+    }
+
+    /// Connects generation `generation` of server `remote` and sends `initialize`.
+    fn open(
+        config: &onemcp_core::config::HttpConfig,
+        auth: Option<Arc<registry::ServerAuth>>,
+        generation: u64,
+        tx: &tokio::sync::mpsc::Sender<onemcp_core::Input>,
+    ) -> crate::backend::BackendHandle {
+        let key = onemcp_core::BackendKey::server("remote");
+        let handle = crate::http_backend::connect(&key, onemcp_core::Gen(generation), config, auth, 4096, tx.clone())
+            .expect("connects");
+        let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}});
+        assert_eq!(handle.write(initialize.to_string()), Ok(()));
+        handle
+    }
+
+    #[tokio::test]
+    async fn a_refused_backend_waits_for_the_user_then_carries_its_token_across_refreshes_and_restarts() {
+        let (seen, valid) = (Seen::default(), Valid::default());
+        *valid.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = "backend-token".into();
+        let base = mock_protected_server(Arc::clone(&seen), Arc::clone(&valid)).await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = onemcp_core::config::HttpConfig {
+            url: format!("{base}/mcp"),
+            flavor: onemcp_core::config::HttpFlavor::Streamable,
+            headers: std::collections::BTreeMap::new(),
+            oauth: None,
+        };
+        let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+        let daemon = "http://127.0.0.1:3050".to_owned();
+        let auths =
+            registry::Authorizations::new(store::GrantStore::open(Some(dir.path())), Some(daemon.clone()), tx.clone());
+        let auth = auths.for_server("remote", &config).expect("1mcp authorizes itself");
+
+        // No token: the server refuses, 1mcp registers and asks for the user; the request fails
+        // saying where, and the backend waits.
+        let _first = open(&config, Some(Arc::clone(&auth)), 1, &tx);
+        assert!(matches!(next(&mut rx).await, onemcp_core::Input::BackendSpawned { .. }));
+        let failed = message(next(&mut rx).await);
+        let link = format!("{daemon}/oauth/authorize/remote");
+        assert!(failed["error"]["message"].as_str().is_some_and(|m| m.contains(&link)), "{failed}");
+        match next(&mut rx).await {
+            onemcp_core::Input::BackendNeedsAuthorization { why, .. } => assert!(why.contains(&link), "{why}"),
+            other => panic!("expected the wait for the user, got {other:?}"),
+        }
+
+        // The user follows the link and comes back: the hub hears the server is authorized.
+        let consent_link = auth.authorization_link().await.expect("a link");
+        assert!(consent_link.starts_with(&format!("{base}/authorize?")), "{consent_link}");
+        auth.redirected(&consent(&consent_link).await).await.expect("the code is redeemed");
+        assert!(matches!(next(&mut rx).await, onemcp_core::Input::BackendAuthorized { server } if server == "remote"));
+        assert!(auth.redirected(&consent(&consent_link).await).await.is_err(), "a replayed redirect is refused");
+
+        // The next incarnation sends the token.
+        let _second = open(&config, Some(Arc::clone(&auth)), 2, &tx);
+        assert!(matches!(next(&mut rx).await, onemcp_core::Input::BackendSpawned { .. }));
+        assert_eq!(message(next(&mut rx).await)["result"]["protocolVersion"], "2025-06-18");
+
+        // The server stops taking it (revoked, expired early): 1mcp refreshes and sends the
+        // request again; the caller sees an answer, not an error.
+        *valid.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = "backend-token-2".into();
+        let _third = open(&config, Some(Arc::clone(&auth)), 3, &tx);
+        assert!(matches!(next(&mut rx).await, onemcp_core::Input::BackendSpawned { .. }));
+        assert_eq!(message(next(&mut rx).await)["result"]["protocolVersion"], "2025-06-18");
+
+        // The store is private, and a restarted daemon starts authorized.
+        let path = dir.path().join(store::FILE_NAME);
+        let mode = std::fs::metadata(&path).map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777);
+        assert_eq!(mode.ok(), Some(0o600));
+        let restarted =
+            registry::Authorizations::new(store::GrantStore::open(Some(dir.path())), Some(daemon), tx.clone());
+        let again = restarted.for_server("remote", &config).expect("authorizes");
+        let _fourth = open(&config, Some(again), 4, &tx);
+        assert!(matches!(next(&mut rx).await, onemcp_core::Input::BackendSpawned { .. }));
+        assert_eq!(message(next(&mut rx).await)["result"]["protocolVersion"], "2025-06-18");
+
+        let seen = seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let bearers: Vec<String> =
+            seen.iter().filter(|(w, _)| w == "mcp").map(|(_, p)| p["authorization"].clone()).collect();
+        assert_eq!(
+            bearers,
+            ["", "Bearer backend-token", "Bearer backend-token", "Bearer backend-token-2", "Bearer backend-token-2"],
+            "no token, the token, the refused token then the refreshed one, and the kept one after the restart"
+        );
+        assert_eq!(seen.iter().filter(|(w, _)| w == "register").count(), 1, "registered once");
+
+        // A server whose config sets Authorization is left to it.
+        let mut manual = config.clone();
+        manual.headers.insert("Authorization".into(), "Bearer mine".into());
+        assert!(auths.for_server("manual", &manual).is_none());
     }
 }
