@@ -259,8 +259,8 @@ enum Authorized {
 /// Hands a refusal of the credentials `sent` (a 401, or a 403 asking for more scope) to the
 /// server's authorizer; after [`AUTHORIZED_RESENDS`] resends a refusal needs the user.
 async fn authorize(conn: &Conn, response: &Response<Incoming>, sent: Option<&HeaderValue>, resends: u32) -> Authorized {
-    let Some(auth) = &conn.auth else { return Authorized::Deliver };
     let status = response.status().as_u16();
+    let Some(auth) = conn.auth.as_ref().filter(|_| matches!(status, 401 | 403)) else { return Authorized::Deliver };
     let challenges = response.headers().get_all(header::WWW_AUTHENTICATE).iter().filter_map(|v| v.to_str().ok());
     let Some(challenge) = conn.link().authorization_challenge(status, challenges) else { return Authorized::Deliver };
     tracing::info!(server = %conn.server, status, "the server refused 1mcp's credentials");
