@@ -11,9 +11,13 @@
 //      applyDefaults) and roots, and does what the scenario asks of a client: list the tools,
 //      call the named ones, answer elicitations;
 //   3. stops 1mcp by its PID and prints its log to stderr (the suite keeps it in stderr.txt).
-// The suite judges from what its mock saw 1mcp send. Scenarios under `auth/` (the suite's
-// authorization scenarios: they need 1mcp's OAuth client toward backends) are not attempted:
-// the script says so and exits 3.
+// The suite judges from what its mock saw 1mcp send. In the scenarios under `auth/` the mock
+// server is protected: 1mcp meets its 401, walks discovery and registration on its own, and
+// waits for the user; the script plays the operator and the user agent (signs in with
+// `1mcp auth link`, opens /oauth/authorize/<server> from /health, lets the mock authorization
+// server redirect, and delivers the redirect to 1mcp's callback), then calls the mock's tool
+// through 1mcp, authorizing again whenever 1mcp waits for the user (step-up), a few rounds at
+// most. Pre-registered credentials from MCP_CONFORMANCE_CONTEXT go into the backend's `oauth`.
 //
 // Environment: ONEMCP_BIN (the 1mcp binary, required), ONEMCP_JS_DIR (target/js, default
 // ../../target/js from this file), ONEMCP_HARNESS_PROTOCOL (the backend's `protocol` key),
@@ -61,6 +65,13 @@ function finish(outcome, code, detail) {
 /** The backend entry for the mock: what a user would write for a remote server. */
 function backendConfig() {
   const entry = { url: mockUrl, prefix: false };
+  if (scenario.startsWith('auth/')) {
+    const oauth = {};
+    if (context.client_id) oauth.clientId = context.client_id;
+    if (context.client_secret) oauth.clientSecret = context.client_secret;
+    if (scenario === 'auth/basic-cimd') oauth.clientMetadataUrl = 'https://conformance-test.local/client-metadata.json';
+    if (Object.keys(oauth).length > 0) entry.oauth = oauth;
+  }
   const protocol = process.env.ONEMCP_HARNESS_PROTOCOL || (modern ? '2026-07-28' : '');
   if (protocol) entry.protocol = protocol;
   return { ...entry, ...JSON.parse(process.env.ONEMCP_HARNESS_BACKEND || '{}') };
@@ -134,6 +145,28 @@ class Daemon {
       await sleep(100);
     }
     throw new Error(`1mcp not ready within 15 s; last /health/ready: ${last}`);
+  }
+
+  /** The backend's entry in /health (`servers.details`), or null. */
+  async backend() {
+    const response = await fetch(`http://127.0.0.1:${this.port}/health`, {
+      headers: { Authorization: `Bearer ${this.token}` },
+      signal: AbortSignal.timeout(2_000),
+    });
+    const health = await response.json();
+    return (health?.servers?.details ?? []).find((d) => d.name === 'mock') ?? null;
+  }
+
+  /** The operator cookie, from a fresh `1mcp auth link` opened once. */
+  async operatorCookie() {
+    if (this.cookie) return this.cookie;
+    const made = spawnSync(onemcp, ['auth', 'link', '-d', this.dir], { encoding: 'utf8', timeout: 10_000, env: daemonEnv() });
+    if (made.status !== 0) throw new Error(`1mcp auth link failed (${made.status}): ${made.stderr}`);
+    const response = await fetch(made.stdout.trim(), { redirect: 'manual', signal: AbortSignal.timeout(5_000) });
+    const cookie = response.headers.get('set-cookie')?.split(';')[0];
+    if (!cookie) throw new Error(`the operator link set no cookie (HTTP ${response.status})`);
+    this.cookie = cookie;
+    return cookie;
   }
 
   async health() {
@@ -341,16 +374,78 @@ const plans = {
   },
 };
 
+// ---- authorization scenarios ------------------------------------------------------------------
+
+/** Waits (within the budget) until the backend is ready or waits for the user; its /health entry. */
+async function settledBackend(daemon) {
+  let last = null;
+  while (left() > 200) {
+    last = await daemon.backend().catch(() => null);
+    if (last && (last.status === 'ready' || last.status === 'awaiting-authorization')) return last;
+    await sleep(100);
+  }
+  throw new Error(`the backend neither became ready nor waited for authorization: ${JSON.stringify(last)}`);
+}
+
+/** Plays the operator and the user agent once: 1mcp's authorize page, the provider's consent
+ * (the mock approves at once), and the redirect back to 1mcp's callback. */
+async function authorizeOnce(daemon, entry) {
+  if (!entry.authorize?.startsWith('/oauth/authorize/')) throw new Error(`no authorize link in /health: ${JSON.stringify(entry)}`);
+  // A user who reads that 1mcp gave up (a refused redirect, a server that keeps asking for more
+  // scope) stops there rather than clicking again.
+  if (entry.error?.startsWith('authorization failed')) throw new Error(`1mcp gave up: ${entry.error}`);
+  log(`1mcp waits for authorization: ${entry.error}`);
+  const base = `http://127.0.0.1:${daemon.port}`;
+  const cookie = await daemon.operatorCookie();
+  const page = await fetch(`${base}${entry.authorize}`, { headers: { cookie }, redirect: 'manual', signal: AbortSignal.timeout(10_000) });
+  const provider = page.headers.get('location');
+  if (page.status !== 303 || !/^https?:\/\//.test(provider ?? '')) {
+    throw new Error(`1mcp's authorize page answered ${page.status} ${provider ?? (await page.text())}`);
+  }
+  const consent = await fetch(provider, { redirect: 'manual', signal: AbortSignal.timeout(10_000) });
+  const back = consent.headers.get('location');
+  if (!back) throw new Error(`the authorization server answered ${consent.status} without a redirect: ${await consent.text()}`);
+  if (!back.startsWith(`${base}/oauth/callback/`)) throw new Error(`the redirect goes elsewhere: ${back.split('?')[0]}`);
+  const done = await fetch(back, { signal: AbortSignal.timeout(15_000) });
+  const text = await done.text();
+  if (done.status !== 200) throw new Error(`1mcp's callback refused the authorization (${done.status}): ${text.replace(/<[^>]+>/g, ' ').trim()}`);
+  log('authorized through 1mcp\'s callback');
+}
+
+/** Lists and calls the mock's tool through 1mcp, authorizing whenever 1mcp waits for the user. */
+async function authorizedCall(daemon) {
+  let client = null;
+  try {
+    for (let round = 1; round <= 4; round++) {
+      const entry = await settledBackend(daemon);
+      if (entry.status === 'awaiting-authorization') await authorizeOnce(daemon, entry);
+      const ready = await settledBackend(daemon);
+      if (ready.status !== 'ready') continue;
+      client ??= await connect(daemon);
+      try {
+        const tools = await listTools(client);
+        requireTool(tools, 'test-tool');
+        const result = await callTool(client, 'test-tool');
+        if (result.isError) throw new Error(`test-tool answered an error: ${textOf(result)}`);
+        return;
+      } catch (e) {
+        log(`round ${round}: ${errText(e)}`);
+        await sleep(200);
+      }
+    }
+    throw new Error('test-tool could not be called through 1mcp in 4 authorization rounds');
+  } finally {
+    if (client) await Promise.race([client.close().catch(() => {}), sleep(3_000)]);
+  }
+}
+
 // ---- main ------------------------------------------------------------------------------------
 
 async function main() {
   log(`scenario ${scenario}, wire ${wireVersion}, mock ${mockUrl}`);
-  if (scenario.startsWith('auth/')) {
-    finish('not-attempted', 3, 'an authorization scenario: needs 1mcp as an OAuth client of its backends');
-    return;
-  }
+  const auth = scenario.startsWith('auth/');
   const plan = plans[scenario];
-  if (!plan) {
+  if (!plan && !auth) {
     finish('failed', 2, `no plan for scenario '${scenario}' in client-conformance-harness.mjs`);
     return;
   }
@@ -364,8 +459,12 @@ async function main() {
   try {
     await daemon.start();
     log(`/health: ${await daemon.health()}`);
-    client = await connect(daemon);
-    await plan(client);
+    if (auth) {
+      await authorizedCall(daemon);
+    } else {
+      client = await connect(daemon);
+      await plan(client);
+    }
     finish('ok', 0, 'every step worked');
   } catch (e) {
     log(`FAILED: ${e?.stack ?? e}`);

@@ -55,7 +55,7 @@ pub const SERVER_KEYS: &[ServerKey] = &[
         KeyScope::Http,
         true,
         "-",
-        "OAuth toward a protected server: {clientId, clientSecret, scopes, autoRegister, redirectUrl}",
+        "OAuth toward a protected server: {clientId, clientSecret, scopes, autoRegister, redirectUrl, clientMetadataUrl}",
     ),
     key("tags", KeyScope::Any, false, "[]", "labels for ?tags= / ?tag-filter= / presets (lower-cased)"),
     key("disabled", KeyScope::Any, false, "false", "keep the entry but do not start it"),

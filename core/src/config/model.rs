@@ -168,6 +168,10 @@ pub struct OAuthConfig {
     /// Where the authorization server sends the user back, instead of the daemon's own
     /// `/oauth/callback/<server>` (behind a proxy, say).
     pub redirect_url: Option<String>,
+    /// The `https://` URL of a Client ID Metadata Document naming 1mcp, used as its client id
+    /// where the authorization server accepts them (instead of registering). Default: the
+    /// daemon's own document when its external URL is `https://`.
+    pub client_metadata_url: Option<String>,
 }
 
 impl Default for OAuthConfig {
@@ -178,6 +182,7 @@ impl Default for OAuthConfig {
             scopes: Vec::new(),
             auto_register: true,
             redirect_url: None,
+            client_metadata_url: None,
         }
     }
 }
@@ -190,6 +195,7 @@ impl std::fmt::Debug for OAuthConfig {
             .field("scopes", &self.scopes)
             .field("auto_register", &self.auto_register)
             .field("redirect_url", &self.redirect_url)
+            .field("client_metadata_url", &self.client_metadata_url)
             .finish()
     }
 }

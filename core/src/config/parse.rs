@@ -656,7 +656,7 @@ fn build_http(
 }
 
 /// The `oauth` block (from the server, or `serverDefaults` whole): `clientId`, `clientSecret`,
-/// `scopes`, `autoRegister`, `redirectUrl`, with `${VAR}` placeholders in the strings.
+/// `scopes`, `autoRegister`, `redirectUrl`, `clientMetadataUrl`, with `${VAR}` placeholders in the strings.
 fn read_oauth(
     f: &Fields<'_>,
     d: &mut Diagnostics<'_>,
@@ -680,6 +680,12 @@ fn read_oauth(
                 config.redirect_url = text(value);
                 if config.redirect_url.as_deref().is_some_and(|url| !is_http_url(url)) {
                     f.error(d, "oauth", ".redirectUrl", "expected an http:// or https:// URL");
+                }
+            }
+            "clientMetadataUrl" => {
+                config.client_metadata_url = text(value);
+                if config.client_metadata_url.as_deref().is_some_and(|url| !url.starts_with("https://")) {
+                    f.error(d, "oauth", ".clientMetadataUrl", "expected an https:// URL");
                 }
             }
             "scopes" => match value {

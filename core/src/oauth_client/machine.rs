@@ -20,7 +20,8 @@ use std::time::Duration;
 
 /// Step-up authorizations (403 `insufficient_scope`) in a row before the backend is left
 /// refused: a server that keeps asking for more is not followed forever.
-pub const MAX_STEP_UPS: u32 = 3;
+/// Two: with the first authorization, three attempts at most (the conformance suite's bound).
+pub const MAX_STEP_UPS: u32 = 2;
 /// Tokens are refreshed this long before they expire.
 pub const REFRESH_MARGIN: Duration = Duration::from_secs(60);
 
@@ -180,6 +181,9 @@ pub struct Authorizer {
     scopes: Option<String>,
     /// Whether 1mcp may register itself dynamically (1MCP's `oauth.autoRegister`).
     may_register: bool,
+    /// The URL of a Client ID Metadata Document naming 1mcp: its client id where the
+    /// authorization server accepts such ids.
+    metadata_document: Option<String>,
 }
 
 impl Authorizer {
@@ -197,7 +201,16 @@ impl Authorizer {
             random: None,
             scopes: None,
             may_register: true,
+            metadata_document: None,
         }
+    }
+
+    /// Use `url` (an `https://` Client ID Metadata Document) as the client id at
+    /// authorization servers that accept one, before registering dynamically.
+    #[must_use]
+    pub fn with_metadata_document(mut self, url: Option<String>) -> Authorizer {
+        self.metadata_document = url.filter(|url| url.starts_with("https://"));
+        self
     }
 
     /// Ask for `scopes` (space-separated, from the config) rather than what the server names;
@@ -347,6 +360,12 @@ impl Authorizer {
         let known = self.registered.iter().find(|(i, _)| i == issuer).map(|(_, c)| c.clone());
         if let Some(client) = self.configured.clone().or(known) {
             return self.send_user(found, client);
+        }
+        if found.server.client_id_metadata_documents
+            && let Some(url) = self.metadata_document.clone()
+        {
+            // The document is the registration: the server fetches it to learn who 1mcp is.
+            return self.send_user(found, Client { id: url, secret: None });
         }
         if !self.may_register {
             return self.fail(format!(
@@ -635,6 +654,49 @@ mod tests {
         let mut c = Authorizer::new(SERVER, REDIRECT, Some(configured)).without_registration();
         let action = c.handle_refused(401, Challenge::default(), RANDOM);
         assert!(matches!(discover(&mut c, action), Action::AwaitUser(_)), "a configured client needs no registration");
+    }
+
+    #[test]
+    fn a_metadata_document_is_the_client_id_where_accepted_after_a_configured_client() {
+        const DOCUMENT: &str = "https://gw.example/oauth/client-metadata.json";
+        let accepting = || {
+            let mut metadata: Value = serde_json::from_slice(&as_metadata()).expect("JSON");
+            metadata["client_id_metadata_document_supported"] = true.into();
+            metadata.to_string().into_bytes()
+        };
+        let discover_accepting = |a: &mut Authorizer| {
+            let mut action = a.handle_refused(401, Challenge::default(), RANDOM);
+            for _ in 0..8 {
+                let Action::Fetch(url) = &action else { return action };
+                action = if url.ends_with("/oauth-protected-resource/mcp") {
+                    a.handle_fetched(200, &prm())
+                } else if url.contains("oauth-authorization-server") {
+                    a.handle_fetched(200, &accepting())
+                } else {
+                    a.handle_fetched(404, b"")
+                };
+            }
+            action
+        };
+        let mut a = Authorizer::new(SERVER, REDIRECT, None).with_metadata_document(Some(DOCUMENT.into()));
+        let Action::AwaitUser(link) = discover_accepting(&mut a) else { panic!("no link") };
+        assert_eq!(query(&link, "client_id"), DOCUMENT, "no registration: the document is the id");
+
+        let configured = Client { id: "pre-1".into(), secret: None };
+        let mut b = Authorizer::new(SERVER, REDIRECT, Some(configured)).with_metadata_document(Some(DOCUMENT.into()));
+        let Action::AwaitUser(link) = discover_accepting(&mut b) else { panic!("no link") };
+        assert_eq!(query(&link, "client_id"), "pre-1", "a configured client comes first");
+
+        let mut c = Authorizer::new(SERVER, REDIRECT, None).with_metadata_document(Some(DOCUMENT.into()));
+        let action = c.handle_refused(401, Challenge::default(), RANDOM);
+        assert!(matches!(discover(&mut c, action), Action::Register { .. }), "a server that does not accept them");
+        assert!(
+            Authorizer::new(SERVER, REDIRECT, None)
+                .with_metadata_document(Some("http://gw/doc.json".into()))
+                .metadata_document
+                .is_none(),
+            "only an https:// document can be a client id"
+        );
     }
 
     #[test]

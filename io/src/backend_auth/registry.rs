@@ -18,6 +18,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::mpsc;
 
+/// Where the daemon serves its Client ID Metadata Document.
+pub(crate) const DOCUMENT_PATH: &str = "/oauth/client-metadata.json";
+
 /// What to do with a request the server refused.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Refusal {
@@ -49,6 +52,8 @@ pub(crate) struct ServerAuth {
     /// new one (tokens are bound to the URL).
     url: String,
     oauth: Option<OAuthConfig>,
+    /// Where the authorization server sends the user back.
+    redirect: String,
     /// `Authorization: Bearer ...` to send, if authorized (marked sensitive).
     bearer: Mutex<Option<HeaderValue>>,
     flow: tokio::sync::Mutex<Flow>,
@@ -101,6 +106,23 @@ impl Authorizations {
         Some(auth)
     }
 
+    /// 1mcp's Client ID Metadata Document (served at [`DOCUMENT_PATH`]): who 1mcp is, and the
+    /// callbacks of the servers it authorizes toward. `None` without a public base URL.
+    pub(crate) fn metadata_document(&self) -> Option<serde_json::Value> {
+        let base = self.shared.base.as_ref()?;
+        let servers = self.servers.lock().unwrap_or_else(PoisonError::into_inner);
+        let redirects: Vec<&str> = servers.values().map(|auth| auth.redirect.as_str()).collect();
+        Some(serde_json::json!({
+            "client_id": format!("{base}{DOCUMENT_PATH}"),
+            "client_name": "1mcp",
+            "client_uri": "https://github.com/1mcp-app/agent",
+            "redirect_uris": redirects,
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "none",
+        }))
+    }
+
     /// Server `name`'s authorization, if it has one.
     pub(crate) fn get(&self, name: &str) -> Option<Arc<ServerAuth>> {
         self.servers.lock().unwrap_or_else(PoisonError::into_inner).get(name).cloned()
@@ -117,7 +139,16 @@ impl ServerAuth {
         };
         let configured = oauth.client_id.clone().map(|id| Client { id, secret: oauth.client_secret.clone() });
         let scopes = (!oauth.scopes.is_empty()).then(|| oauth.scopes.join(" "));
-        let mut authorizer = Authorizer::new(&config.url, &redirect, configured).with_scopes(scopes);
+        // 1mcp's own document can only be fetched by a provider when the daemon is public (https).
+        let document = oauth.client_metadata_url.clone().or_else(|| {
+            shared
+                .base
+                .as_ref()
+                .filter(|base| base.starts_with("https://"))
+                .map(|base| format!("{base}{DOCUMENT_PATH}"))
+        });
+        let mut authorizer =
+            Authorizer::new(&config.url, &redirect, configured).with_scopes(scopes).with_metadata_document(document);
         if !oauth.auto_register {
             authorizer = authorizer.without_registration();
         }
@@ -125,6 +156,7 @@ impl ServerAuth {
             name: name.to_owned(),
             url: config.url.clone(),
             oauth: config.oauth.clone(),
+            redirect,
             bearer: Mutex::new(None),
             flow: tokio::sync::Mutex::new(Flow { authorizer, agent: None, last_challenge: Challenge::default() }),
             timer: Mutex::new(None),

@@ -3,9 +3,10 @@
 //! the server's authorization server, and `GET /oauth/callback/<server>` is where that server
 //! sends the user back. The callback needs no cookie (the provider's redirect is cross-site,
 //! and SameSite=Strict keeps it away): the `state` of the attempt, unguessable and single-use,
-//! is what binds it.
+//! is what binds it. `GET /oauth/client-metadata.json` is 1mcp's Client ID Metadata Document,
+//! its client id at authorization servers that accept one when the daemon is public (https).
 
-use super::registry::Authorizations;
+use super::registry::{Authorizations, DOCUMENT_PATH};
 use crate::oauth::{AuthServer, html, pages, plain, see_other};
 use axum::http::{Method, StatusCode, request::Parts};
 use axum::response::Response;
@@ -16,6 +17,15 @@ const MAX_PARAMS: usize = 16;
 /// The answer to a request for one of these pages; `None` if `parts` is not for one.
 pub(crate) async fn handle(auths: &Authorizations, operator: Option<&AuthServer>, parts: &Parts) -> Option<Response> {
     let path = parts.uri.path();
+    if path == DOCUMENT_PATH && parts.method == Method::GET {
+        // Public: authorization servers fetch it to learn who 1mcp is.
+        return auths.metadata_document().map(|document| {
+            let mut response = Response::new(axum::body::Body::from(document.to_string()));
+            let json = axum::http::HeaderValue::from_static("application/json");
+            response.headers_mut().insert(axum::http::header::CONTENT_TYPE, json);
+            response
+        });
+    }
     let (callback, server) = match (path.strip_prefix("/oauth/authorize/"), path.strip_prefix("/oauth/callback/")) {
         (Some(server), _) => (false, server),
         (_, Some(server)) => (true, server),
