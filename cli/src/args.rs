@@ -43,7 +43,8 @@ pub enum Command {
     Config(ConfigCommand),
     /// Personal access tokens for clients and scripts (`create`, `list`, `revoke`).
     Token(TokenArgs),
-    /// The operator's side of authorization (`1mcp auth link`).
+    /// Authorization: the operator's link, and what 1mcp holds toward protected servers
+    /// (`link`, `status`, `logout`).
     Auth(AuthArgs),
 }
 
@@ -53,7 +54,7 @@ pub struct AuthArgs {
     /// What to do.
     #[command(subcommand)]
     pub action: AuthAction,
-    /// mcp.json of the daemon (its directory holds the operator secret)
+    /// mcp.json of the daemon (its directory holds the operator secret and backend-oauth.json)
     #[arg(short = 'c', long, env = "ONE_MCP_CONFIG", value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
     /// Config directory of the daemon [default: the --config file's directory, else ~/.config/1mcp]
@@ -67,6 +68,23 @@ pub enum AuthAction {
     /// Print a one-time link that signs this browser in as the operator of the running daemon
     /// (valid for an hour); the consent page approves clients only for the operator.
     Link,
+    /// Show, for each HTTP server of the config, whether 1mcp holds an authorization toward it
+    /// (issuer, scope, expiry; never a secret), and what a running daemon says of it.
+    Status {
+        /// Only this server
+        #[arg(value_name = "SERVER")]
+        server: Option<String>,
+        /// Print a JSON array (one object per server) instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Forget what 1mcp holds toward SERVER (its tokens and the clients registered for it);
+    /// the daemon asks for authorization again at its next request there.
+    Logout {
+        /// The server, as named in mcp.json (or in the store)
+        #[arg(value_name = "SERVER")]
+        server: String,
+    },
 }
 
 /// `1mcp token ...`.
@@ -648,6 +666,25 @@ mod tests {
         assert_eq!(args.view().to_query(), "preset=dev&pagination=true");
         let Ok(plain) = parse(&["1mcp", "--pagination", "false"]) else { panic!("parse failed") };
         assert!(plain.view_flags().is_empty());
+    }
+
+    #[test]
+    fn auth_status_and_logout_take_a_server_and_the_config_flags() {
+        let auth = |argv: &[&str]| match Cli::try_parse_from(argv).ok()?.into_command() {
+            Command::Auth(args) => Some(args),
+            Command::Serve(_) | Command::Proxy(_) | Command::Config(_) | Command::Token(_) => None,
+        };
+        let Some(args) = auth(&["1mcp", "auth", "status", "-d", "/tmp/x", "--json"]) else { panic!("parse failed") };
+        assert_eq!(args.config_dir, Some(PathBuf::from("/tmp/x")));
+        assert!(matches!(args.action, AuthAction::Status { server: None, json: true }), "{:?}", args.action);
+        let Some(args) = auth(&["1mcp", "auth", "status", "remote"]) else { panic!("parse failed") };
+        assert!(matches!(args.action, AuthAction::Status { server: Some(ref s), json: false } if s == "remote"));
+        let Some(args) = auth(&["1mcp", "auth", "logout", "remote", "-c", "/tmp/m.json"]) else {
+            panic!("parse failed")
+        };
+        assert_eq!(args.config, Some(PathBuf::from("/tmp/m.json")));
+        assert!(matches!(args.action, AuthAction::Logout { ref server } if server == "remote"));
+        assert!(auth(&["1mcp", "auth", "logout"]).is_none(), "logout needs a server");
     }
 
     #[test]
