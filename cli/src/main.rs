@@ -104,7 +104,9 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
     let info = pid_info(&args, &paths.config_dir, url, local.port(), embedded_issuer);
     let pid = info.pid;
 
-    let mut settings = onemcp_io::DaemonSettings::new(listener, hub_config).with_auth_options(args.auth_options());
+    let mut settings = onemcp_io::DaemonSettings::new(listener, hub_config)
+        .with_auth_options(args.auth_options())
+        .with_state_dir(&paths.config_dir);
     if args.auth_enabled() {
         settings = settings.with_tokens(&paths.config_dir);
     }

@@ -67,6 +67,9 @@ pub struct DaemonSettings {
     pub external_idp: Option<IdpSettings>,
     /// Settings of the embedded authorization server (when it runs).
     pub auth_options: oauth::AuthOptions,
+    /// The config directory, where 1mcp keeps its authorizations toward protected backends
+    /// (with or without authentication at the front); `None`: kept in memory only.
+    pub state_dir: Option<PathBuf>,
 }
 
 impl DaemonSettings {
@@ -79,6 +82,7 @@ impl DaemonSettings {
             config_source: None,
             record: None,
             token_dir: None,
+            state_dir: None,
             external_idp: None,
             auth_options: oauth::AuthOptions::default(),
         }
@@ -93,6 +97,7 @@ impl DaemonSettings {
             config_source: None,
             record: None,
             token_dir: None,
+            state_dir: None,
             external_idp: None,
             auth_options: oauth::AuthOptions::default(),
         }
@@ -107,6 +112,12 @@ impl DaemonSettings {
     /// Look bearer tokens up in the store of config directory `dir` (authentication on).
     pub fn with_tokens(mut self, dir: impl Into<PathBuf>) -> Self {
         self.token_dir = Some(dir.into());
+        self
+    }
+
+    /// Keep the authorizations toward protected backends in config directory `dir`.
+    pub fn with_state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.state_dir = Some(dir.into());
         self
     }
 
@@ -284,6 +295,7 @@ async fn drive(
         mut config_source,
         record,
         token_dir,
+        state_dir,
         external_idp,
         auth_options,
     } = settings;
@@ -298,10 +310,11 @@ async fn drive(
 
     let base = matches!(front, Front::Http(_)).then(|| hub_config.front.public_base());
     let auths = std::sync::Arc::new(backend_auth::registry::Authorizations::new(
-        backend_auth::store::GrantStore::open(token_dir.as_deref()),
+        backend_auth::store::GrantStore::open(state_dir.as_deref()),
         base,
         backend_tx.clone(),
     ));
+    let store_task = tokio::spawn(std::sync::Arc::clone(&auths).watch_store());
     let mut revocation_task = None;
     let front_task = match front {
         Front::Http(listener) => {
@@ -349,7 +362,7 @@ async fn drive(
     let inbox = driver::Inbox { front: front_rx, backends: backend_rx, shutdown };
     let result = tokio::spawn(driver.run(inbox)).await;
     let _ = hub_done.send(true);
-    for task in reload_task.into_iter().chain(revocation_task) {
+    for task in reload_task.into_iter().chain(revocation_task).chain([store_task]) {
         task.abort();
     }
 

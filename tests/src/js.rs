@@ -564,6 +564,17 @@ const CLIENT_HARNESS_BUDGET: Duration = Duration::from_secs(25);
 /// With `ONEMCP_KEEP_CONFORMANCE_RESULTS` set, the suite's result directory is kept (its path is
 /// printed): each scenario's checks and the harness's stdout and stderr, 1mcp's log included.
 pub async fn run_client_conformance(revision: &str, env: &[(&str, &str)]) -> ClientResults {
+    run_client_selection(ConformanceSuite::Next20251125, &["--requirements", revision], env).await
+}
+
+/// Runs the 0.1.16 suite's client mode for its `auth` suite (`client --suite auth`), with the
+/// harness as the client under test, as [`run_client_conformance`] does.
+pub async fn run_client_auth_suite_stable(env: &[(&str, &str)]) -> ClientResults {
+    run_client_selection(ConformanceSuite::Stable, &["--suite", "auth"], env).await
+}
+
+/// Runs `suite`'s client mode for the scenarios `selection` picks, with the harness.
+async fn run_client_selection(suite: ConformanceSuite, selection: &[&str], env: &[(&str, &str)]) -> ClientResults {
     let scratch =
         tempfile::Builder::new().prefix("onemcp-client-conformance-").tempdir().expect("create a scratch directory");
     let results_dir = scratch.path().join("results");
@@ -578,8 +589,9 @@ pub async fn run_client_conformance(revision: &str, env: &[(&str, &str)]) -> Cli
     command
         .arg("--import")
         .arg(loopback_preload_js())
-        .arg(ConformanceSuite::Next20251125.cli())
-        .args(["client", "--command", &client_command, "--requirements", revision])
+        .arg(suite.cli())
+        .args(["client", "--command", &client_command])
+        .args(selection)
         .arg("--timeout")
         .arg(CLIENT_SCENARIO_TIMEOUT.as_millis().to_string())
         .arg("-o")
@@ -592,7 +604,8 @@ pub async fn run_client_conformance(revision: &str, env: &[(&str, &str)]) -> Cli
     let output = run_bounded(command, scratch.path(), SUITE_LIMIT).await;
     let results = read_client_results(&results_dir);
     eprintln!(
-        "conformance client --requirements {revision} {env:?}: {} scenarios in {:.1}s (exit {:?}{})",
+        "conformance client {} {env:?}: {} scenarios in {:.1}s (exit {:?}{})",
+        selection.join(" "),
         results.len(),
         started.elapsed().as_secs_f64(),
         output.code,
@@ -603,7 +616,8 @@ pub async fn run_client_conformance(revision: &str, env: &[(&str, &str)]) -> Cli
     }
     assert!(
         !results.is_empty(),
-        "conformance client --requirements {revision} produced no checks.json (timed out: {})\n{}",
+        "conformance client {} produced no checks.json (timed out: {})\n{}",
+        selection.join(" "),
         output.timed_out,
         output.tail(60)
     );

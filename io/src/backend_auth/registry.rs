@@ -18,6 +18,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::mpsc;
 
+/// How often the daemon looks at the store file for authorizations removed from it.
+const STORE_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Where the daemon serves its Client ID Metadata Document.
 pub(crate) const DOCUMENT_PATH: &str = "/oauth/client-metadata.json";
 
@@ -121,6 +124,27 @@ impl Authorizations {
             "response_types": ["code"],
             "token_endpoint_auth_method": "none",
         }))
+    }
+
+    /// Follows the store file (every [`STORE_POLL`]) until the task is aborted: a server whose
+    /// grant was removed from it (`1mcp auth logout`) forgets its tokens, so its next request
+    /// asks for authorization again.
+    pub(crate) async fn watch_store(self: Arc<Self>) {
+        let mut seen = self.shared.store.stamp();
+        loop {
+            tokio::time::sleep(STORE_POLL).await;
+            let stamp = self.shared.store.stamp();
+            if stamp == seen {
+                continue;
+            }
+            seen = stamp;
+            for name in self.shared.store.reread() {
+                if let Some(auth) = self.get(&name) {
+                    tracing::info!(server = %name, "its authorization was removed from the store; forgetting it");
+                    auth.forget().await;
+                }
+            }
+        }
     }
 
     /// Server `name`'s authorization, if it has one.
@@ -264,6 +288,14 @@ impl ServerAuth {
             Action::Failed(why) => Err(why),
             other => Err(format!("the authorization did not complete ({})", action_name(&other))),
         }
+    }
+
+    /// Forgets the tokens (registrations stay: they are 1mcp's, not the user's).
+    async fn forget(self: &Arc<Self>) {
+        let mut flow = self.flow.lock().await;
+        flow.authorizer.forget();
+        self.publish(&flow);
+        self.arm_timer(None);
     }
 
     /// Carries out `action` to its end, then publishes what changed: the bearer, the store

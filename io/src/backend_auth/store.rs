@@ -47,6 +47,25 @@ impl GrantStore {
         GrantStore { path, entries: Mutex::new(entries) }
     }
 
+    /// What identifies the file's current version (`None`: no file, or memory only).
+    pub(crate) fn stamp(&self) -> Option<(i64, i64, u64, u64)> {
+        self.path.as_deref().and_then(crate::files::stamp)
+    }
+
+    /// Reads the file again; the servers whose grant is no longer in it (`1mcp auth logout`).
+    pub(crate) fn reread(&self) -> Vec<String> {
+        let Some(path) = &self.path else { return Vec::new() };
+        let Ok(current) = read(path) else { return Vec::new() };
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let gone = entries
+            .iter()
+            .filter(|(name, saved)| saved.issuer().is_some() && current.get(*name).is_none_or(|s| s.issuer().is_none()))
+            .map(|(name, _)| name.clone())
+            .collect();
+        *entries = current;
+        gone
+    }
+
     /// What is kept for `server`.
     pub(crate) fn get(&self, server: &str) -> Option<Saved> {
         self.entries.lock().unwrap_or_else(PoisonError::into_inner).get(server).cloned()

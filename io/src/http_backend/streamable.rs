@@ -202,39 +202,24 @@ async fn post(conn: Arc<Conn>, line: String, envelope: Envelope) {
     let id = request_id(&envelope);
     // Kept in case the server refuses it for not speaking streamable HTTP (auto mode).
     let initialize = (kind == MessageKind::Initialize).then(|| line.clone());
-    let body = Bytes::from(line);
-    let mut resends = 0;
-    let response = loop {
-        let request = conn.request(Method::POST, &conn.url, Some(POST_ACCEPT), Some(body.clone()), session.as_ref());
-        let (response, sent) = match request {
-            Ok(mut request) => {
-                with_headers(&mut request, &conn.stateless_headers(&envelope));
-                let sent = conn.auth.as_ref().and_then(|_| request.headers().get(header::AUTHORIZATION).cloned());
-                (conn.send(request).await, sent)
+    let response = match send_authorized(&conn, Bytes::from(line), &envelope, session.as_ref()).await {
+        Ok(response) => response,
+        Err(Unsent::Failed(why)) => {
+            // Before any answer the server was never there: the backend did not start.
+            let failed_start = conn.link().handle_post_failed(&why);
+            match failed_start {
+                Some(end) => conn.ended(end),
+                None => conn.failed(id.as_ref(), &why).await,
             }
-            Err(why) => (Err(why), None),
-        };
-        let response = match response {
-            Ok(response) => response,
-            Err(why) => {
-                // Before any answer the server was never there: the backend did not start.
-                let failed_start = conn.link().handle_post_failed(&why);
-                match failed_start {
-                    Some(end) => conn.ended(end),
-                    None => conn.failed(id.as_ref(), &why).await,
-                }
-                return;
-            }
-        };
-        match authorize(&conn, &response, sent.as_ref(), resends).await {
-            Authorized::Deliver => break response,
-            Authorized::Resend => resends += 1,
-            Authorized::NeedsUser(why) => {
-                let end = conn.link().handle_unauthorized(&why);
-                conn.failed(id.as_ref(), &why).await;
-                conn.ended(end);
-                return;
-            }
+            return;
+        }
+        Err(Unsent::NeedsUser(why)) => {
+            // The hub hears it first and fails what this incarnation owed (this request too)
+            // saying where to authorize; an error line first would read as the server failing
+            // the request, and a handshake failing restarts the server.
+            let end = conn.link().handle_unauthorized(&why);
+            conn.ended(end);
+            return;
         }
     };
     // The link learns the session from the answer before the core sees it, so the core's next
@@ -243,6 +228,38 @@ async fn post(conn: Arc<Conn>, line: String, envelope: Envelope) {
     match (verdict, initialize) {
         (PostVerdict::PeekBody, Some(initialize)) => refused_initialize(&conn, response, initialize, id).await,
         (verdict, _) => deliver(conn, response, envelope, kind, verdict).await,
+    }
+}
+
+/// Why a POST brought no answer to deliver.
+enum Unsent {
+    /// It could not be sent, or brought no answer: why.
+    Failed(String),
+    /// The server refused 1mcp's credentials and only the user can go on: why, and where.
+    NeedsUser(String),
+}
+
+/// POSTs `body` (with the session's and the message's headers and 1mcp's credentials), sending
+/// it again when a refusal of the credentials brought fresh ones.
+async fn send_authorized(
+    conn: &Conn,
+    body: Bytes,
+    envelope: &Envelope,
+    session: Option<&Session>,
+) -> Result<Response<Incoming>, Unsent> {
+    let mut resends = 0;
+    loop {
+        let mut request = conn
+            .request(Method::POST, &conn.url, Some(POST_ACCEPT), Some(body.clone()), session)
+            .map_err(Unsent::Failed)?;
+        with_headers(&mut request, &conn.stateless_headers(envelope));
+        let sent = conn.auth.as_ref().and_then(|_| request.headers().get(header::AUTHORIZATION).cloned());
+        let response = conn.send(request).await.map_err(Unsent::Failed)?;
+        match authorize(conn, &response, sent.as_ref(), resends).await {
+            Authorized::Deliver => return Ok(response),
+            Authorized::Resend => resends += 1,
+            Authorized::NeedsUser(why) => return Err(Unsent::NeedsUser(why)),
+        }
     }
 }
 
