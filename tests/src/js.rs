@@ -546,7 +546,14 @@ pub struct ClientScenario {
     pub harness_detail: String,
     /// The end of the harness's stderr (its steps, then 1mcp's log), for failure messages.
     pub stderr_tail: String,
+    /// Which of the mock authorization server's secrets (its access tokens `test-token-...`,
+    /// its client secret, its authorization code) appear anywhere in that stderr: 1mcp logs at
+    /// debug level there, and must log none.
+    pub leaked: Vec<&'static str>,
 }
+
+/// What the suite's mock authorization server hands out: none may reach a log.
+const MOCK_SECRETS: [&str; 3] = ["test-token-", "test-client-secret", "test-auth-code"];
 
 /// Scenario -> result, in name order.
 pub type ClientResults = BTreeMap<String, ClientScenario>;
@@ -670,6 +677,7 @@ fn read_client_scenario(dir: &Path) -> Option<ClientScenario> {
         harness: verdict["harness"].as_str().unwrap_or("silent").to_owned(),
         harness_detail: verdict["detail"].as_str().unwrap_or_default().to_owned(),
         stderr_tail: lines[lines.len().saturating_sub(200)..].join("\n"),
+        leaked: MOCK_SECRETS.into_iter().filter(|secret| stderr.contains(secret)).collect(),
     })
 }
 

@@ -362,17 +362,22 @@ async fn auth_of(daemon: &Daemon, args: &[&'static str]) -> CliRun {
     tokio::task::spawn_blocking(move || auth_in(&dir, &args)).await.expect("the command ran")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn status_adds_what_the_running_daemon_says() {
+/// A daemon (auth on, `extra` flags) whose one server, `remote`, waits for authorization.
+async fn daemon_awaiting_authorization(extra: &[&str]) -> Daemon {
     let url = start_protected_server().await;
-    let config = mcp_config([("remote", json!({"url": url}))]);
-    // A caller without a token sees each server's state at this level (no bypass needed).
-    let daemon = Daemon::start_with_auth(&config, &["--health-info-level", "basic"]).await;
+    let daemon = Daemon::start_with_auth(&mcp_config([("remote", json!({"url": url}))]), extra).await;
     daemon
         .wait_for_health("remote awaiting authorization", |health| {
             health["servers"]["details"][0]["status"] == "awaiting-authorization"
         })
         .await;
+    daemon
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_adds_what_the_running_daemon_says() {
+    // A caller without a token sees each server's state at this level (no bypass needed).
+    let daemon = daemon_awaiting_authorization(&["--health-info-level", "basic"]).await;
 
     let run = auth_of(&daemon, &["status"]).await;
     assert_eq!(run.code, Some(0), "{}", run.describe());
@@ -392,13 +397,7 @@ async fn status_adds_what_the_running_daemon_says() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_daemon_that_shows_no_detail_without_a_token_is_unknown() {
-    let url = start_protected_server().await;
-    let daemon = Daemon::start_with_auth(&mcp_config([("remote", json!({"url": url}))]), &[]).await;
-    daemon
-        .wait_for_health("remote awaiting authorization", |health| {
-            health["servers"]["details"][0]["status"] == "awaiting-authorization"
-        })
-        .await;
+    let daemon = daemon_awaiting_authorization(&[]).await;
     let run = auth_of(&daemon, &["status"]).await;
     assert_eq!(run.code, Some(0), "{}", run.describe());
     let remote = line_of(&run, "remote");

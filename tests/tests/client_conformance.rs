@@ -70,6 +70,15 @@ async fn client_leg(revision: &str, env: &[(&str, &str)]) {
         }
     }
     assert!(unexpected.is_empty(), "client scenarios that fail through 1mcp ({revision}, {env:?}):{unexpected}");
+    assert_no_secret_logged(&results);
+}
+
+/// No scenario's log (the harness's steps and 1mcp's debug log) holds a token, code or secret
+/// of the mock authorization server.
+fn assert_no_secret_logged(results: &onemcp_tests::js::ClientResults) {
+    let leaks: Vec<(&String, &Vec<&str>)> =
+        results.iter().filter(|(_, r)| !r.leaked.is_empty()).map(|(n, r)| (n, &r.leaked)).collect();
+    assert!(leaks.is_empty(), "secrets of the authorization server in the logs: {leaks:?}");
 }
 
 /// An authorization extension the suite runs but does not score: reported, not required.
@@ -196,4 +205,5 @@ async fn client_auth_suite_0_1_16_through_1mcp() {
     assert!(results.keys().all(|name| is_auth_scenario(name)), "the auth suite runs auth scenarios: {out}");
     assert!(results.len() >= 14, "the auth suite ran {} scenarios: {out}", results.len());
     assert!(unexpected.is_empty(), "auth scenarios of 0.1.16 that fail through 1mcp:{unexpected}");
+    assert_no_secret_logged(&results);
 }
