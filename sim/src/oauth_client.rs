@@ -196,6 +196,8 @@ struct Run {
     /// Tokens issued, with when the last access token expires and whether it has a refresh.
     issued: Vec<String>,
     expires: Option<(Instant, bool)>,
+    /// When the last tokens came.
+    issued_at: Instant,
     refreshes_since_success: u32,
     step_ups_since_success: u32,
     stats: AuthStats,
@@ -234,6 +236,7 @@ pub fn run_oauth_client(seed: u64, steps: u64) -> Result<AuthStats, AuthViolatio
         pending_code: None,
         issued: vec!["configured-secret".into()],
         expires: None,
+        issued_at: Instant(0),
         refreshes_since_success: 0,
         step_ups_since_success: 0,
         stats: AuthStats::default(),
@@ -421,13 +424,20 @@ impl Run {
     /// Time passes; a token due for refresh is refreshed.
     fn tick(&mut self) -> Checked {
         self.now = self.now.after(Duration::from_secs(1 + below(&mut self.rng, 600)));
-        let due = self.expires.is_some_and(|(at, refresh)| refresh && self.now.after(REFRESH_MARGIN) >= at);
+        // Due: REFRESH_MARGIN before expiry, or half-way through a shorter life.
+        let due = self.expires.is_some_and(|(at, refresh)| {
+            let life = Duration::from_nanos(at.0.saturating_sub(self.issued_at.0));
+            refresh && self.now.after(REFRESH_MARGIN.min(life / 2)) >= at
+        });
         let action = self.authorizer.handle_tick(self.now);
         if due && self.authorizer.access_token().is_some() {
             self.check(matches!(action, Some(Action::Token(_))), AuthRule::Refresh, || {
                 format!("a token due for refresh was not refreshed: {action:?}")
             })?;
         }
+        self.check(due || !matches!(action, Some(Action::Token(_))), AuthRule::Refresh, || {
+            "a token was refreshed long before it was due (a short-lived token refreshed in a loop)".to_owned()
+        })?;
         match action {
             Some(action) => self.drive(action),
             None => Ok(()),
@@ -568,7 +578,8 @@ impl Run {
         self.next_token += 1;
         let access = format!("access-{}", self.next_token);
         let with_refresh = !refresh && self.chance(0.7);
-        let lifetime = 60 + below(&mut self.rng, 3600);
+        // From a few seconds (refreshed half-way) to an hour.
+        let lifetime = 2 + below(&mut self.rng, 3600);
         self.issued.push(access.clone());
         let mut answer = json!({"access_token": access, "token_type": "Bearer", "expires_in": lifetime});
         if with_refresh {
@@ -578,6 +589,7 @@ impl Run {
         }
         let keeps_refresh = with_refresh || (refresh && self.expires.is_some_and(|(_, r)| r));
         self.expires = Some((self.now.after(Duration::from_secs(lifetime)), keeps_refresh));
+        self.issued_at = self.now;
         Ok((200, answer.to_string()))
     }
 

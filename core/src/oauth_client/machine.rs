@@ -22,7 +22,7 @@ use std::time::Duration;
 /// refused: a server that keeps asking for more is not followed forever.
 /// Two: with the first authorization, three attempts at most (the conformance suite's bound).
 pub const MAX_STEP_UPS: u32 = 2;
-/// Tokens are refreshed this long before they expire.
+/// Tokens are refreshed this long before they expire (half-way for shorter-lived ones).
 pub const REFRESH_MARGIN: Duration = Duration::from_secs(60);
 
 /// What io must do next.
@@ -81,6 +81,20 @@ struct Authorized {
     tokens: Tokens,
     /// When the access token expires (if the server said).
     expires_at: Option<Instant>,
+    /// When the tokens came (or were restored): a short-lived token is refreshed half-way
+    /// through its life rather than [`REFRESH_MARGIN`] before its end.
+    issued_at: Instant,
+}
+
+impl Authorized {
+    /// When to refresh: [`REFRESH_MARGIN`] before expiry, or half-way for a token that lives
+    /// less than twice that (a 10 s token is refreshed every 5 s, not in a loop).
+    fn refresh_at(&self) -> Option<Instant> {
+        let at = self.expires_at?;
+        let life = at.0.saturating_sub(self.issued_at.0);
+        let margin = u64::try_from(REFRESH_MARGIN.as_nanos()).unwrap_or(u64::MAX).min(life / 2);
+        Some(Instant(at.0 - margin))
+    }
 }
 
 /// What of one server's authorization outlives the daemon (its entry in the token store): the
@@ -266,7 +280,8 @@ impl Authorizer {
         self.registered = saved.clients.into_iter().map(|c| (c.issuer, c.client)).collect();
         if let Some(grant) = saved.grant {
             let expires_at = grant.expires_at_ms.map(|at| now.after(Duration::from_millis(at.saturating_sub(wall_ms))));
-            let authorized = Authorized { found: grant.found, client: grant.client, tokens: grant.tokens, expires_at };
+            let (found, client, tokens) = (grant.found, grant.client, grant.tokens);
+            let authorized = Authorized { found, client, tokens, expires_at, issued_at: now };
             self.state = State::Authorized(Box::new(authorized));
         }
         true
@@ -448,7 +463,8 @@ impl Authorizer {
                     _ => tokens,
                 };
                 self.random = None;
-                self.state = State::Authorized(Box::new(Authorized { found, client, tokens, expires_at }));
+                let authorized = Authorized { found, client, tokens, expires_at, issued_at: now };
+                self.state = State::Authorized(Box::new(authorized));
                 Action::Ready
             }
             Err(why) => self.fail(why),
@@ -465,7 +481,7 @@ impl Authorizer {
     /// otherwise it is used until the server refuses it).
     pub fn handle_tick(&mut self, now: Instant) -> Option<Action> {
         let State::Authorized(a) = &self.state else { return None };
-        let due = a.expires_at.is_some_and(|at| now.after(REFRESH_MARGIN) >= at);
+        let due = a.refresh_at().is_some_and(|at| now >= at);
         let refresh = a.tokens.refresh.as_deref().filter(|_| due)?;
         let request = refresh_request(&a.found, &a.client, refresh);
         let State::Authorized(a) = std::mem::replace(&mut self.state, State::Idle) else { return None };
@@ -476,9 +492,7 @@ impl Authorizer {
     /// When [`Authorizer::handle_tick`] wants to be called next.
     pub fn next_tick(&self) -> Option<Instant> {
         match &self.state {
-            State::Authorized(a) if a.tokens.refresh.is_some() => a
-                .expires_at
-                .map(|at| Instant(at.0.saturating_sub(u64::try_from(REFRESH_MARGIN.as_nanos()).unwrap_or(0)))),
+            State::Authorized(a) if a.tokens.refresh.is_some() => a.refresh_at(),
             _ => None,
         }
     }
@@ -758,6 +772,19 @@ mod tests {
         let mut elsewhere = Authorizer::new("https://other.example/mcp", REDIRECT, None);
         assert!(!elsewhere.restore(back, now, wall), "tokens are bound to their server");
         assert_eq!(elsewhere.access_token(), None);
+    }
+
+    #[test]
+    fn a_short_lived_token_is_refreshed_half_way_not_in_a_loop() {
+        let mut a = authorized(10);
+        let half = Instant(0).after(Duration::from_secs(5));
+        assert_eq!(a.next_tick(), Some(half));
+        assert_eq!(a.handle_tick(Instant(0).after(Duration::from_secs(4))), None, "not yet");
+        assert!(matches!(a.handle_tick(half), Some(Action::Token(_))));
+        let answer = json!({"access_token": "at-2", "token_type": "Bearer", "expires_in": 10});
+        assert_eq!(a.handle_token_answer(200, answer.to_string().as_bytes(), half), Action::Ready);
+        assert_eq!(a.next_tick(), Some(half.after(Duration::from_secs(5))), "the next one half-way again");
+        assert_eq!(a.handle_tick(half.after(Duration::from_secs(1))), None, "no refresh right after a refresh");
     }
 
     #[test]
