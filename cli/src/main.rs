@@ -76,7 +76,7 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
     let external_idp = external_idp(&args, &parsed.auth)?;
     let presets = read_presets(&paths.config_dir)?;
     if args.transport == Transport::Stdio {
-        return serve_stdio(&args, &paths.config, parsed.config, presets);
+        return serve_stdio(&args, &paths, parsed.config, presets);
     }
 
     // Bound before anything else starts so port 0 is resolved and "address in use" is early.
@@ -221,16 +221,19 @@ fn announce(config_dir: &std::path::Path, info: &pidfile::PidInfo) {
 }
 
 /// One client on stdin/stdout; no listener and no server.pid (nothing for `proxy` to find).
+/// Protected backends use the authorizations an HTTP daemon of the same config directory
+/// obtained (there is no page here to complete one).
 fn serve_stdio(
     args: &ServeArgs,
-    config_path: &std::path::Path,
+    paths: &config_file::Paths,
     mcp: McpConfig,
     presets: Option<PresetsFile>,
 ) -> Result<(), Failure> {
     // The hub checks Host like for any local HTTP client; the bridge presents itself as one.
     let front = FrontConfig { host: "127.0.0.1".into(), port: 0, external_url: args.external_url.clone() };
-    let settings = onemcp_io::DaemonSettings::stdio(args.view(), daemon_hub_config(mcp, front, presets));
-    run_daemon(with_reload_and_record(settings, args, config_path, AuthSection::default()))?;
+    let settings = onemcp_io::DaemonSettings::stdio(args.view(), daemon_hub_config(mcp, front, presets))
+        .with_state_dir(&paths.config_dir);
+    run_daemon(with_reload_and_record(settings, args, &paths.config, AuthSection::default()))?;
     tracing::info!("1mcp stopped");
     Ok(())
 }

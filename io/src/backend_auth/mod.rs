@@ -196,8 +196,32 @@ mod tests {
         };
         let (b1, b2, b3) = (base.clone(), base.clone(), base.clone());
         let (s1, s2, s3, s4) = (Arc::clone(&seen), Arc::clone(&seen), Arc::clone(&seen), Arc::clone(&seen));
-        let b4 = base.clone();
+        let (b4, b5) = (base.clone(), base.clone());
+        let valid_sse = Arc::clone(&valid);
         let app = axum::Router::new()
+            .route(
+                // A legacy HTTP+SSE server: the stream's GET is what needs the token.
+                "/sse",
+                get(move |headers: axum::http::HeaderMap| async move {
+                    let bearer = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
+                    let wanted = format!("Bearer {}", valid_sse.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+                    if bearer != wanted {
+                        let mut refused = json_answer(401, &json!({"error": "invalid_token"}));
+                        let challenge = format!("Bearer resource_metadata=\"{b5}/.well-known/oauth-protected-resource/sse\"");
+                        let challenge = header::HeaderValue::from_str(&challenge).expect("header");
+                        refused.headers_mut().insert(header::WWW_AUTHENTICATE, challenge);
+                        return refused;
+                    }
+                    let first = futures_util::stream::iter([Ok::<_, std::convert::Infallible>(Bytes::from_static(
+                        b"event: endpoint\ndata: /messages\n\n",
+                    ))]);
+                    let endless = futures_util::StreamExt::chain(first, futures_util::stream::pending());
+                    let mut response = axum::response::Response::new(axum::body::Body::from_stream(endless));
+                    let kind = header::HeaderValue::from_static("text/event-stream");
+                    response.headers_mut().insert(header::CONTENT_TYPE, kind);
+                    response
+                }),
+            )
             .route(
                 "/mcp",
                 post(move |headers: axum::http::HeaderMap, body: String| async move {
@@ -221,9 +245,9 @@ mod tests {
                 }),
             )
             .route(
-                "/.well-known/oauth-protected-resource/mcp",
-                get(move || async move {
-                    let document = json!({"resource": format!("{b1}/mcp"), "authorization_servers": [b1],
+                "/.well-known/oauth-protected-resource/{path}",
+                get(move |axum::extract::Path(path): axum::extract::Path<String>| async move {
+                    let document = json!({"resource": format!("{b1}/{path}"), "authorization_servers": [b1],
                         "scopes_supported": ["mcp:read"]});
                     json_answer(200, &document)
                 }),
@@ -467,5 +491,42 @@ mod tests {
         let mut manual = config.clone();
         manual.headers.insert("Authorization".into(), "Bearer mine".into());
         assert!(auths.for_server("manual", &manual).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_legacy_sse_server_is_authorized_on_its_streams_get() {
+        let (seen, valid) = (Seen::default(), Valid::default());
+        *valid.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = "backend-token".into();
+        let base = mock_protected_server(Arc::clone(&seen), Arc::clone(&valid)).await;
+        let config = onemcp_core::config::HttpConfig {
+            url: format!("{base}/sse"),
+            flavor: onemcp_core::config::HttpFlavor::Sse,
+            headers: std::collections::BTreeMap::new(),
+            oauth: None,
+        };
+        let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+        let auths = registry::Authorizations::new(store::GrantStore::open(None), None, tx.clone());
+        let auth = auths.for_server("remote", &config).expect("1mcp authorizes itself");
+        let key = onemcp_core::BackendKey::server("remote");
+        let _first =
+            crate::http_backend::connect(&key, onemcp_core::Gen(1), &config, Some(Arc::clone(&auth)), 4096, tx.clone());
+        match next(&mut rx).await {
+            onemcp_core::Input::BackendNeedsAuthorization { why, .. } => {
+                assert!(why.contains("/oauth/authorize/remote"), "{why}");
+            }
+            other => panic!("expected the wait for the user, got {other:?}"),
+        }
+        let link = auth.authorization_link().await.expect("a link");
+        assert!(
+            link.contains(&format!("resource={}", form_encode(&config.url))),
+            "the stream's URL is the resource: {link}"
+        );
+        auth.redirected(&consent(&link).await).await.expect("redeemed");
+        assert!(matches!(next(&mut rx).await, onemcp_core::Input::BackendAuthorized { .. }));
+        let _second = crate::http_backend::connect(&key, onemcp_core::Gen(2), &config, Some(auth), 4096, tx.clone());
+        assert!(
+            matches!(next(&mut rx).await, onemcp_core::Input::BackendSpawned { .. }),
+            "the stream opens with the token and names its endpoint"
+        );
     }
 }

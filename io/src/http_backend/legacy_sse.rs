@@ -3,7 +3,7 @@
 //! The connection's [`HttpLink`](onemcp_core::http_link::HttpLink) says what an answer means
 //! and how the connection ended.
 
-use super::{Conn, PEER, message_kind, request_id, shown_url};
+use super::{Conn, PEER, Unsent, message_kind, request_id, send_authorized, shown_url};
 use crate::mcp_http::messages::Envelope;
 use crate::mcp_http::sse_parse::ParsedEvent;
 use crate::mcp_http::{self, ParsedEvents, StreamError};
@@ -64,7 +64,16 @@ async fn open_in_time(conn: &Conn, stop: &mut oneshot::Receiver<()>) -> Result<(
         let why = format!("{} sent no endpoint event within {} s", conn.shown, CONNECT_TIMEOUT.as_secs());
         return Err(conn.link().handle_start_failed(&why));
     };
-    opened.map_err(|why| conn.link().handle_start_failed(&why))
+    opened.map_err(|unopened| match unopened {
+        Unsent::Failed(why) => conn.link().handle_start_failed(&why),
+        Unsent::NeedsUser(why) => conn.link().handle_unauthorized(&why),
+    })
+}
+
+impl From<String> for Unsent {
+    fn from(why: String) -> Unsent {
+        Unsent::Failed(why)
+    }
 }
 
 /// Delivers the stream's events and POSTs the driver's lines until the connection ends.
@@ -110,13 +119,14 @@ fn spawn_post(
     ControlFlow::Continue(())
 }
 
-/// GETs the stream and waits for its `endpoint` event.
-async fn open(conn: &Conn) -> Result<(Uri, ParsedEvents), String> {
-    let request = conn.request(Method::GET, &conn.url, Some("text/event-stream"), None, None)?;
-    let response = conn.send(request).await?;
+/// GETs the stream (with fresh credentials again if the server refused them and the
+/// authorizer got some) and waits for its `endpoint` event.
+async fn open(conn: &Conn) -> Result<(Uri, ParsedEvents), Unsent> {
+    let make = || conn.request(Method::GET, &conn.url, Some("text/event-stream"), None, None);
+    let response = send_authorized(conn, make).await?;
     let status = response.status();
     if !status.is_success() || !mcp_http::is_event_stream(response.headers()) {
-        return Err(format!("{} answered HTTP {status} without an event stream to the SSE GET", conn.shown));
+        return Err(format!("{} answered HTTP {status} without an event stream to the SSE GET", conn.shown).into());
     }
     let mut events = mcp_http::event_stream(response.into_body(), conn.max_line);
     while let Some(item) = events.next().await {
@@ -126,10 +136,10 @@ async fn open(conn: &Conn) -> Result<(Uri, ParsedEvents), String> {
                 return Ok((endpoint, events));
             }
             Ok(_) => tracing::debug!(server = %conn.server, "ignoring an event before the endpoint event"),
-            Err(error) => return Err(format!("{}: {error}", conn.shown)),
+            Err(error) => return Err(format!("{}: {error}", conn.shown).into()),
         }
     }
-    Err(format!("{} closed the SSE stream before sending its endpoint", conn.shown))
+    Err(format!("{} closed the SSE stream before sending its endpoint", conn.shown).into())
 }
 
 /// POSTs one message to the endpoint (nothing once the link is over); answers come on the
@@ -140,12 +150,9 @@ async fn post(conn: Arc<Conn>, endpoint: Arc<Uri>, line: String) {
     if conn.link().post_headers(kind) == PostHeaders::Ended {
         return;
     }
-    let request = conn.request(Method::POST, &endpoint, None, Some(Bytes::from(line)), None);
-    let response = match request {
-        Ok(request) => conn.send(request).await,
-        Err(why) => Err(why),
-    };
-    let why = match response {
+    let body = Bytes::from(line);
+    let make = || conn.request(Method::POST, &endpoint, None, Some(body.clone()), None);
+    let why = match send_authorized(&conn, make).await {
         Ok(response) if verdict(&conn, &response, kind) == PostVerdict::Accepted => return,
         Ok(response) => {
             let status = response.status().as_u16();
@@ -153,7 +160,8 @@ async fn post(conn: Arc<Conn>, endpoint: Arc<Uri>, line: String) {
             let quote = crate::mcp_http::messages::quote(&String::from_utf8_lossy(&body));
             format!("{PEER} answered HTTP {status}: {quote}")
         }
-        Err(why) => why,
+        // A legacy stream stays open: the request fails, saying where to authorize.
+        Err(Unsent::Failed(why) | Unsent::NeedsUser(why)) => why,
     };
     conn.failed(id.as_ref(), &why).await;
 }

@@ -15,7 +15,7 @@ mod streamable;
 mod tests;
 
 use crate::backend::BackendHandle;
-use crate::backend_auth::registry::ServerAuth;
+use crate::backend_auth::registry::{Refusal, ServerAuth};
 use crate::clock::Clock;
 use crate::mcp_http::messages::{Envelope, INTERNAL_ERROR, error_line, event_line};
 use crate::mcp_http::sse_parse::ParsedEvent;
@@ -25,7 +25,9 @@ use hyper::body::{Bytes, Incoming};
 use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, Uri};
 use onemcp_core::config::HttpConfig;
-use onemcp_core::http_link::{CONNECT_TIMEOUT, Era, HttpLink, LINE_QUEUE, LinkEnd, MessageKind, SessionHeaders};
+use onemcp_core::http_link::{
+    AUTHORIZED_RESENDS, CONNECT_TIMEOUT, Era, HttpLink, LINE_QUEUE, LinkEnd, MessageKind, SessionHeaders,
+};
 use onemcp_core::{BackendKey, ExitInfo, Gen, Input};
 use serde_json::Value;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -274,6 +276,61 @@ impl Conn {
     /// The link ended with `end` (a task found out): the connection task ends it.
     fn ended(&self, end: LinkEnd) {
         let _ = self.control.send(Control::Ended(end));
+    }
+}
+
+/// Why a request brought no answer to deliver.
+enum Unsent {
+    /// It could not be sent, or brought no answer: why.
+    Failed(String),
+    /// The server refused 1mcp's credentials and only the user can go on: why, and where.
+    NeedsUser(String),
+}
+
+/// Sends the request `make` builds (with 1mcp's credentials, if it holds some), building and
+/// sending it again when a refusal of the credentials brought fresh ones.
+async fn send_authorized(
+    conn: &Conn,
+    make: impl Fn() -> Result<Request<Full<Bytes>>, String>,
+) -> Result<Response<Incoming>, Unsent> {
+    let mut resends = 0;
+    loop {
+        let request = make().map_err(Unsent::Failed)?;
+        let sent = conn.auth.as_ref().and_then(|_| request.headers().get(header::AUTHORIZATION).cloned());
+        let response = conn.send(request).await.map_err(Unsent::Failed)?;
+        match authorize(conn, &response, sent.as_ref(), resends).await {
+            Authorized::Deliver => return Ok(response),
+            Authorized::Resend => resends += 1,
+            Authorized::NeedsUser(why) => return Err(Unsent::NeedsUser(why)),
+        }
+    }
+}
+
+/// What an answer means for 1mcp's authorization toward the server.
+enum Authorized {
+    /// Not a refusal of the credentials (or 1mcp does not authorize itself here): deliver it.
+    Deliver,
+    /// Fresh credentials are in hand: send the POST again.
+    Resend,
+    /// Only the user can go on (why, and where): the link is over.
+    NeedsUser(String),
+}
+
+/// Hands a refusal (of a POST, or the legacy stream's GET) of the credentials `sent` (a 401, or a 403 asking for more scope) to the
+/// server's authorizer; after [`AUTHORIZED_RESENDS`] resends a refusal needs the user.
+async fn authorize(conn: &Conn, response: &Response<Incoming>, sent: Option<&HeaderValue>, resends: u32) -> Authorized {
+    let status = response.status().as_u16();
+    let Some(auth) = conn.auth.as_ref().filter(|_| matches!(status, 401 | 403)) else { return Authorized::Deliver };
+    let challenges = response.headers().get_all(header::WWW_AUTHENTICATE).iter().filter_map(|v| v.to_str().ok());
+    let Some(challenge) = conn.link().authorization_challenge(status, challenges) else { return Authorized::Deliver };
+    tracing::info!(server = %conn.server, status, "the server refused 1mcp's credentials");
+    match auth.refused(status, challenge, sent).await {
+        Refusal::Resend if resends < AUTHORIZED_RESENDS => Authorized::Resend,
+        Refusal::Resend => Authorized::NeedsUser(format!(
+            "the server refused fresh credentials (HTTP {status}); authorize again at {}",
+            auth.link()
+        )),
+        Refusal::NeedsUser(why) => Authorized::NeedsUser(why),
     }
 }
 

@@ -3,18 +3,17 @@
 //! What each answer means is the connection's [`HttpLink`](onemcp_core::http_link::HttpLink)'s
 //! call; this module does the requests and delivers what they bring.
 
-use super::{Conn, Control, PEER, Session, legacy_sse, message_kind, request_id};
-use crate::backend_auth::registry::Refusal;
+use super::{Conn, Control, PEER, Session, Unsent, legacy_sse, message_kind, request_id, send_authorized};
 use crate::mcp_http::messages::{Envelope, answer_line, is_response_to};
 use crate::mcp_http::{self, BodyError, ParsedEvents};
 use futures_util::StreamExt;
 use hyper::body::Bytes;
 use hyper::body::Incoming;
-use hyper::header::{self, HeaderValue};
+use hyper::header::HeaderValue;
 use hyper::{Method, Response};
 use onemcp_core::http_link::{
-    AUTHORIZED_RESENDS, CONNECT_TIMEOUT, DELETE_TIMEOUT, FirstRefusal, LinkEnd, MAX_IN_FLIGHT, MessageKind, PostAnswer,
-    PostHeaders, PostVerdict, StreamOpen, StreamStep,
+    CONNECT_TIMEOUT, DELETE_TIMEOUT, FirstRefusal, LinkEnd, MAX_IN_FLIGHT, MessageKind, PostAnswer, PostHeaders,
+    PostVerdict, StreamOpen, StreamStep,
 };
 use serde_json::Value;
 use std::ops::ControlFlow;
@@ -202,7 +201,14 @@ async fn post(conn: Arc<Conn>, line: String, envelope: Envelope) {
     let id = request_id(&envelope);
     // Kept in case the server refuses it for not speaking streamable HTTP (auto mode).
     let initialize = (kind == MessageKind::Initialize).then(|| line.clone());
-    let response = match send_authorized(&conn, Bytes::from(line), &envelope, session.as_ref()).await {
+    let body = Bytes::from(line);
+    let make = || {
+        let mut request =
+            conn.request(Method::POST, &conn.url, Some(POST_ACCEPT), Some(body.clone()), session.as_ref())?;
+        with_headers(&mut request, &conn.stateless_headers(&envelope));
+        Ok(request)
+    };
+    let response = match send_authorized(&conn, make).await {
         Ok(response) => response,
         Err(Unsent::Failed(why)) => {
             // Before any answer the server was never there: the backend did not start.
@@ -228,66 +234,6 @@ async fn post(conn: Arc<Conn>, line: String, envelope: Envelope) {
     match (verdict, initialize) {
         (PostVerdict::PeekBody, Some(initialize)) => refused_initialize(&conn, response, initialize, id).await,
         (verdict, _) => deliver(conn, response, envelope, kind, verdict).await,
-    }
-}
-
-/// Why a POST brought no answer to deliver.
-enum Unsent {
-    /// It could not be sent, or brought no answer: why.
-    Failed(String),
-    /// The server refused 1mcp's credentials and only the user can go on: why, and where.
-    NeedsUser(String),
-}
-
-/// POSTs `body` (with the session's and the message's headers and 1mcp's credentials), sending
-/// it again when a refusal of the credentials brought fresh ones.
-async fn send_authorized(
-    conn: &Conn,
-    body: Bytes,
-    envelope: &Envelope,
-    session: Option<&Session>,
-) -> Result<Response<Incoming>, Unsent> {
-    let mut resends = 0;
-    loop {
-        let mut request = conn
-            .request(Method::POST, &conn.url, Some(POST_ACCEPT), Some(body.clone()), session)
-            .map_err(Unsent::Failed)?;
-        with_headers(&mut request, &conn.stateless_headers(envelope));
-        let sent = conn.auth.as_ref().and_then(|_| request.headers().get(header::AUTHORIZATION).cloned());
-        let response = conn.send(request).await.map_err(Unsent::Failed)?;
-        match authorize(conn, &response, sent.as_ref(), resends).await {
-            Authorized::Deliver => return Ok(response),
-            Authorized::Resend => resends += 1,
-            Authorized::NeedsUser(why) => return Err(Unsent::NeedsUser(why)),
-        }
-    }
-}
-
-/// What a POST's answer means for 1mcp's authorization toward the server.
-enum Authorized {
-    /// Not a refusal of the credentials (or 1mcp does not authorize itself here): deliver it.
-    Deliver,
-    /// Fresh credentials are in hand: send the POST again.
-    Resend,
-    /// Only the user can go on (why, and where): the link is over.
-    NeedsUser(String),
-}
-
-/// Hands a refusal of the credentials `sent` (a 401, or a 403 asking for more scope) to the
-/// server's authorizer; after [`AUTHORIZED_RESENDS`] resends a refusal needs the user.
-async fn authorize(conn: &Conn, response: &Response<Incoming>, sent: Option<&HeaderValue>, resends: u32) -> Authorized {
-    let status = response.status().as_u16();
-    let Some(auth) = conn.auth.as_ref().filter(|_| matches!(status, 401 | 403)) else { return Authorized::Deliver };
-    let challenges = response.headers().get_all(header::WWW_AUTHENTICATE).iter().filter_map(|v| v.to_str().ok());
-    let Some(challenge) = conn.link().authorization_challenge(status, challenges) else { return Authorized::Deliver };
-    tracing::info!(server = %conn.server, status, "the server refused 1mcp's credentials");
-    match auth.refused(status, challenge, sent).await {
-        Refusal::Resend if resends < AUTHORIZED_RESENDS => Authorized::Resend,
-        Refusal::Resend => Authorized::NeedsUser(format!(
-            "the server refused fresh credentials (HTTP {status}); authorize again at {}",
-            auth.link()
-        )),
-        Refusal::NeedsUser(why) => Authorized::NeedsUser(why),
     }
 }
 
