@@ -46,6 +46,210 @@ pub enum Command {
     /// Authorization: the operator's link, and what 1mcp holds toward protected servers
     /// (`link`, `status`, `logout`).
     Auth(AuthArgs),
+    /// Edit the servers in mcp.json (`add`, `update`, `remove`, `enable`, `disable`, `list`,
+    /// `tools`); a running daemon applies each edit by hot reload.
+    Mcp(McpArgs),
+}
+
+/// `1mcp mcp ...`: 1MCP's config-editing commands, with its names and flags.
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: McpAction,
+    /// The mcp.json to edit [default: <config-dir>/mcp.json]
+    #[arg(short = 'c', long, env = "ONE_MCP_CONFIG", value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+    /// Directory of mcp.json [default: the --config file's directory, else ~/.config/1mcp]
+    #[arg(short = 'd', long, env = "ONE_MCP_CONFIG_DIR", value_name = "DIR", global = true)]
+    pub config_dir: Option<PathBuf>,
+}
+
+/// An `mcp` subcommand.
+#[derive(Debug, Subcommand)]
+pub enum McpAction {
+    /// Add a server: `add NAME --command CMD [--args A...]`, `add NAME --url URL`, or
+    /// `add NAME [flags] -- CMD ARGS...` (a stdio server).
+    Add(McpAddArgs),
+    /// Change the given fields of a server; the others stay as they are.
+    Update(McpUpdateArgs),
+    /// Remove a server (asks first on a terminal, unless -y).
+    Remove {
+        /// The server, as named in mcp.json
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// Do not ask
+        #[arg(short = 'y', long)]
+        yes: bool,
+    },
+    /// Start a disabled server (removes its `disabled` key).
+    Enable {
+        /// The server, as named in mcp.json
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// Keep a server in mcp.json but stop it (`"disabled": true`).
+    Disable {
+        /// The server, as named in mcp.json
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// List the servers (env and header values masked unless --show-secrets).
+    List(McpListArgs),
+    /// The tools hidden from clients (`disabledTools`): `list`, `enable`, `disable`.
+    #[command(subcommand)]
+    Tools(McpToolsAction),
+}
+
+/// `mcp add`.
+#[derive(Debug, Args)]
+pub struct McpAddArgs {
+    /// Name of the server (its tools are exposed as NAME_1mcp_TOOL)
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// The server's fields.
+    #[command(flatten)]
+    pub server: ServerFlags,
+    /// Add it disabled (kept in mcp.json, not started)
+    #[arg(
+        long,
+        value_name = "BOOL",
+        num_args = 0..=1,
+        default_value = "false",
+        default_missing_value = "true",
+        value_parser = BoolishValueParser::new(),
+        action = ArgAction::Set,
+    )]
+    pub disabled: bool,
+}
+
+/// `mcp update`.
+#[derive(Debug, Args)]
+pub struct McpUpdateArgs {
+    /// The server, as named in mcp.json
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// The fields to change.
+    #[command(flatten)]
+    pub server: ServerFlags,
+}
+
+/// The fields of a server entry `add` and `update` take (1MCP's flags).
+#[derive(Debug, Default, Args)]
+pub struct ServerFlags {
+    /// Transport [default: stdio with a command; with a url, streamable HTTP falling back to SSE]
+    #[arg(long = "type", value_enum, value_name = "TYPE")]
+    pub transport: Option<ServerType>,
+    /// Program to run (stdio)
+    #[arg(long, value_name = "CMD")]
+    pub command: Option<String>,
+    /// Its arguments (stdio; `--args a b` or `--args a --args b`; `--args=-y` for one starting with -)
+    #[arg(long, value_name = "ARG", num_args = 1.., action = ArgAction::Append)]
+    pub args: Option<Vec<String>>,
+    /// URL of a remote server (http, sse)
+    #[arg(short = 'u', long, value_name = "URL")]
+    pub url: Option<String>,
+    /// Environment variable of the server (stdio), repeatable; replaces all of them on update
+    #[arg(short = 'e', long, value_name = "KEY=VALUE", num_args = 1.., action = ArgAction::Append)]
+    pub env: Option<Vec<String>>,
+    /// Tags, comma-separated (`""` removes them on update)
+    #[arg(short = 'g', long, value_name = "TAG,...")]
+    pub tags: Option<String>,
+    /// Milliseconds to start and for each request (the `timeout` key)
+    #[arg(long, value_name = "MS")]
+    pub timeout: Option<u64>,
+    /// Working directory (stdio)
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<String>,
+    /// HTTP request header (http, sse), repeatable; replaces all of them on update
+    #[arg(long, value_name = "KEY=VALUE", num_args = 1.., action = ArgAction::Append)]
+    pub headers: Option<Vec<String>>,
+    /// Restart the server when it exits (stdio; 1mcp's default is true)
+    #[arg(
+        long,
+        value_name = "BOOL",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_parser = BoolishValueParser::new(),
+    )]
+    pub restart_on_exit: Option<bool>,
+    /// Restarts in a row before the server is held in crash-loop (stdio; 0 = no limit)
+    #[arg(long, value_name = "N")]
+    pub max_restarts: Option<u32>,
+    /// Milliseconds before the first restart (stdio; doubles up to 16x)
+    #[arg(long, value_name = "MS")]
+    pub restart_delay: Option<u64>,
+    /// `-- CMD ARGS...`: the command and its arguments (implies --type stdio)
+    #[arg(last = true, value_name = "CMD ARGS")]
+    pub command_line: Vec<String>,
+}
+
+/// `--type` of `mcp add` / `mcp update`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ServerType {
+    /// A child process speaking MCP on stdin/stdout.
+    Stdio,
+    /// Streamable HTTP.
+    Http,
+    /// Legacy HTTP+SSE.
+    Sse,
+}
+
+impl ServerType {
+    /// The value of the `type` key.
+    pub fn key_value(self) -> &'static str {
+        match self {
+            ServerType::Stdio => "stdio",
+            ServerType::Http => "http",
+            ServerType::Sse => "sse",
+        }
+    }
+}
+
+/// `mcp list`.
+#[derive(Debug, Args)]
+pub struct McpListArgs {
+    /// Also list disabled servers
+    #[arg(long)]
+    pub show_disabled: bool,
+    /// Show env values, header values and URL credentials as written
+    #[arg(long)]
+    pub show_secrets: bool,
+    /// Only servers with any of these tags
+    #[arg(short = 'g', long, value_name = "TAG,...")]
+    pub tags: Option<String>,
+}
+
+/// `mcp tools ...`.
+#[derive(Debug, Subcommand)]
+pub enum McpToolsAction {
+    /// The disabled tools (`disabledTools`), of every server or of SERVER.
+    List {
+        /// Only this server
+        #[arg(value_name = "SERVER")]
+        server: Option<String>,
+        /// Only disabled tools (accepted for 1MCP scripts: mcp.json records only those)
+        #[arg(long)]
+        disabled: bool,
+    },
+    /// Show a disabled tool to clients again.
+    Enable {
+        /// The server, as named in mcp.json
+        #[arg(value_name = "SERVER")]
+        server: String,
+        /// The tool, as the server names it (or SERVER_1mcp_TOOL)
+        #[arg(value_name = "TOOL")]
+        tool: String,
+    },
+    /// Hide a tool from clients and refuse calls to it.
+    Disable {
+        /// The server, as named in mcp.json
+        #[arg(value_name = "SERVER")]
+        server: String,
+        /// The tool, as the server names it (or SERVER_1mcp_TOOL)
+        #[arg(value_name = "TOOL")]
+        tool: String,
+    },
 }
 
 /// `1mcp auth ...`.
@@ -509,7 +713,7 @@ mod tests {
     fn parse(args: &[&str]) -> Result<ServeArgs, clap::Error> {
         match Cli::try_parse_from(args)?.into_command() {
             Command::Serve(args) => Ok(args),
-            Command::Proxy(_) | Command::Config(_) | Command::Token(_) | Command::Auth(_) => {
+            Command::Proxy(_) | Command::Config(_) | Command::Token(_) | Command::Auth(_) | Command::Mcp(_) => {
                 Err(clap::Error::new(clap::error::ErrorKind::InvalidSubcommand))
             }
         }
@@ -518,7 +722,7 @@ mod tests {
     fn parse_proxy(args: &[&str]) -> Option<ProxyArgs> {
         match Cli::try_parse_from(args).ok()?.into_command() {
             Command::Proxy(args) => Some(args),
-            Command::Serve(_) | Command::Config(_) | Command::Token(_) | Command::Auth(_) => None,
+            Command::Serve(_) | Command::Config(_) | Command::Token(_) | Command::Auth(_) | Command::Mcp(_) => None,
         }
     }
 
@@ -672,7 +876,7 @@ mod tests {
     fn auth_status_and_logout_take_a_server_and_the_config_flags() {
         let auth = |argv: &[&str]| match Cli::try_parse_from(argv).ok()?.into_command() {
             Command::Auth(args) => Some(args),
-            Command::Serve(_) | Command::Proxy(_) | Command::Config(_) | Command::Token(_) => None,
+            Command::Serve(_) | Command::Proxy(_) | Command::Config(_) | Command::Token(_) | Command::Mcp(_) => None,
         };
         let Some(args) = auth(&["1mcp", "auth", "status", "-d", "/tmp/x", "--json"]) else { panic!("parse failed") };
         assert_eq!(args.config_dir, Some(PathBuf::from("/tmp/x")));
@@ -685,6 +889,39 @@ mod tests {
         assert_eq!(args.config, Some(PathBuf::from("/tmp/m.json")));
         assert!(matches!(args.action, AuthAction::Logout { ref server } if server == "remote"));
         assert!(auth(&["1mcp", "auth", "logout"]).is_none(), "logout needs a server");
+    }
+
+    #[test]
+    fn mcp_add_takes_1mcps_flags_and_everything_after_double_dash_as_the_command() {
+        let mcp = |argv: &[&str]| match Cli::try_parse_from(argv).ok()?.into_command() {
+            Command::Mcp(args) => Some(args),
+            Command::Serve(_) | Command::Proxy(_) | Command::Config(_) | Command::Token(_) | Command::Auth(_) => None,
+        };
+        let argv = ["1mcp", "mcp", "add", "air", "-e", "K=v", "-g", "a,b", "-c", "/tmp/m.json", "--", "npx", "-y", "p"];
+        let Some(McpArgs { action: McpAction::Add(add), config, .. }) = mcp(&argv) else { panic!("parse failed") };
+        assert_eq!((add.name.as_str(), config), ("air", Some(PathBuf::from("/tmp/m.json"))));
+        assert_eq!(add.server.command_line, ["npx", "-y", "p"]);
+        assert_eq!((add.server.env, add.server.tags), (Some(vec!["K=v".to_owned()]), Some("a,b".to_owned())));
+        let argv = ["1mcp", "mcp", "add", "s", "--args", "a", "b", "--args=-c", "--restart-on-exit", "--disabled"];
+        let Some(McpArgs { action: McpAction::Add(add), .. }) = mcp(&argv) else { panic!("parse failed") };
+        assert_eq!(add.server.args, Some(vec!["a".to_owned(), "b".to_owned(), "-c".to_owned()]));
+        assert_eq!((add.server.restart_on_exit, add.disabled), (Some(true), true));
+        assert!(mcp(&["1mcp", "mcp", "update", "s", "--disabled"]).is_none(), "update has no --disabled");
+        assert!(mcp(&["1mcp", "mcp", "add", "s", "--type", "websocket"]).is_none());
+        let Some(McpArgs { action: McpAction::Remove { yes: true, .. }, .. }) =
+            mcp(&["1mcp", "mcp", "remove", "s", "-y"])
+        else {
+            panic!("remove -y")
+        };
+        let listed = mcp(&["1mcp", "mcp", "list", "--show-disabled", "--show-secrets", "-g", "web"]);
+        let Some(McpArgs { action: McpAction::List(list), .. }) = listed else { panic!("parse failed") };
+        assert!(list.show_disabled && list.show_secrets && list.tags.as_deref() == Some("web"));
+        let tools = mcp(&["1mcp", "mcp", "tools", "disable", "s", "rm", "-d", "/tmp/x"]);
+        assert!(matches!(
+            tools,
+            Some(McpArgs { action: McpAction::Tools(McpToolsAction::Disable { ref server, ref tool }), .. })
+                if server == "s" && tool == "rm"
+        ));
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod args;
 mod auth;
 mod config_file;
 mod logging;
+mod mcp;
 mod pidfile;
 mod proxy;
 mod token;
@@ -40,6 +41,7 @@ fn main() -> ExitCode {
         Command::Proxy(args) => return proxy::main(args),
         Command::Token(args) => return token::main(args),
         Command::Auth(args) => return auth::main(args),
+        Command::Mcp(args) => return mcp::main(args),
         Command::Config(ConfigCommand::Keys) => {
             print!("{}", onemcp_core::config::keys::keys_page());
             return ExitCode::SUCCESS;
