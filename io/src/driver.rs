@@ -185,9 +185,11 @@ impl Driver {
     }
 
     fn on_backend(&mut self, input: Input) {
-        // An HTTP connection that never came up reports that instead of an exit.
+        // An HTTP connection that never came up reports that instead of an exit, and one the
+        // server refused until the user authorizes it reports that: either way it is over.
         if let Input::BackendExited { backend, generation, .. }
-        | Input::BackendSpawnFailed { backend, generation, .. } = &input
+        | Input::BackendSpawnFailed { backend, generation, .. }
+        | Input::BackendNeedsAuthorization { backend, generation, .. } = &input
         {
             self.backends.remove(&(backend.clone(), *generation));
         }

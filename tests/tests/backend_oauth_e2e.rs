@@ -382,6 +382,9 @@ async fn a_backend_authorized_in_chromium_stays_authorized_across_a_restart_and_
     daemon.signal(rustix::process::Signal::TERM);
     assert!(daemon.wait_exit(Duration::from_secs(15)).await.is_some(), "the daemon stops on SIGTERM");
     eprintln!("{}: the daemon stopped in {:.1}s", at(), stopping.elapsed().as_secs_f64());
+    // The connection the server refused before the user authorized ended then; a driver that
+    // kept it would wait out the whole shutdown grace (8 s) for it.
+    assert!(stopping.elapsed() < Duration::from_secs(5), "no ended connection is waited for at shutdown");
     let store = daemon.dir.path().join("backend-oauth.json");
     let mode = std::fs::metadata(&store).expect("backend-oauth.json exists").permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "backend-oauth.json is private");
