@@ -409,6 +409,8 @@ async fn a_backend_authorized_in_chromium_stays_authorized_across_a_restart_and_
     let mut failures = Vec::new();
     let mut calls = 0u32;
     let mut revoked = false;
+    // What 1mcp's client saw: the tool's answers, then /health (1mcp's view of the backend).
+    let mut seen_by_client = String::new();
     let loop_started = Instant::now();
     let max_calls = u32::try_from(CALLING_FOR.as_millis() / CALL_EVERY.as_millis()).expect("a small count") + 1;
     while loop_started.elapsed() < CALLING_FOR && calls < max_calls {
@@ -419,7 +421,9 @@ async fn a_backend_authorized_in_chromium_stays_authorized_across_a_restart_and_
             revoked = true;
         }
         calls += 1;
-        match call(&client).await {
+        let answer = call(&client).await;
+        seen_by_client.push_str(answer.as_ref().unwrap_or_else(|why| why));
+        match answer {
             Ok(text) if text.starts_with(&format!("sub={LOGIN} ")) => {}
             Ok(text) => failures.push(format!("call {calls}: unexpected answer {text}")),
             Err(why) => failures.push(format!("call {calls}: {why}")),
@@ -456,6 +460,9 @@ async fn a_backend_authorized_in_chromium_stays_authorized_across_a_restart_and_
     assert_eq!(count(&after, "/provider/grants/refresh_token/failed"), 0, "a refresh was refused: {after}");
     assert_eq!(count(&after, "/mcp/refused/bad") + count(&after, "/mcp/refused/other"), 0, "{after}");
     assert_eq!(count(&after, "/provider/authorizationRequests"), 1, "no new authorization: {after}");
+    let health = HttpRequest::get("/health").header("Authorization", &format!("Bearer {}", restarted.token));
+    let health = raw_http(restarted.port, &health).await.expect("/health answers");
+    seen_by_client.push_str(&String::from_utf8_lossy(&health.body));
     restarted.stop();
 
     // 5. The store holds the grant (that is where it belongs), privately.
@@ -474,10 +481,12 @@ async fn a_backend_authorized_in_chromium_stays_authorized_across_a_restart_and_
         .collect();
     logs.extend(backend.logs.iter().cloned());
     logs.extend(browser_logs);
-    let texts: Vec<(String, String)> = logs
+    let mut texts: Vec<(String, String)> = logs
         .iter()
         .map(|path| (path.file_name().unwrap_or_default().to_string_lossy().into_owned(), read(path)))
         .collect();
+    // A backend's token never reaches a client either.
+    texts.push(("what 1mcp's client saw".to_owned(), seen_by_client));
     for (log, text) in texts.iter().filter(|(log, _)| log.ends_with(".stderr")) {
         assert!(text.contains("remote") || text.contains("provider"), "{log} holds what was logged");
     }
