@@ -47,8 +47,10 @@ pub fn ensure_exists(path: &Path) -> anyhow::Result<bool> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    // `create_new`: never clobber a file another process wrote in the meantime.
-    match std::fs::OpenOptions::new().write(true).create_new(true).open(path) {
+    // `create_new`: never clobber a file another process wrote in the meantime. Private: it
+    // comes to hold tokens and API keys (env, headers, oauth.clientSecret).
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
         Ok(mut file) => {
             use std::io::Write;
             file.write_all(DEFAULT_CONFIG.as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
@@ -176,6 +178,20 @@ mod tests {
         );
         assert_eq!(p(Some("a.json"), None), Some(Paths { config: "a.json".into(), config_dir: ".".into() }));
         assert!(resolve(None, None, None).is_err());
+    }
+
+    #[test]
+    fn a_created_config_is_private_and_an_existing_one_is_left_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("onemcp-config-file-{}", std::process::id()));
+        let path = dir.join("sub/mcp.json");
+        assert!(ensure_exists(&path).expect("created"));
+        let mode = std::fs::metadata(&path).map(|m| m.permissions().mode() & 0o777).expect("exists");
+        assert_eq!(mode, 0o600);
+        std::fs::write(&path, "{}").expect("write");
+        assert!(!ensure_exists(&path).expect("there"));
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), "{}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
