@@ -51,18 +51,34 @@ pub enum Command {
     Mcp(McpArgs),
 }
 
+/// Where a command finds mcp.json and the config directory (`-c`, `-d`, as `serve` does).
+#[derive(Debug, Args)]
+pub struct ConfigPlace {
+    /// mcp.json [default: <config-dir>/mcp.json]
+    #[arg(short = 'c', long, env = "ONE_MCP_CONFIG", value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+    /// Config directory [default: the --config file's directory, else ~/.config/1mcp]
+    #[arg(short = 'd', long, env = "ONE_MCP_CONFIG_DIR", value_name = "DIR", global = true)]
+    pub config_dir: Option<PathBuf>,
+}
+
+impl ConfigPlace {
+    /// The paths these flags name (with `$HOME` for the default directory).
+    pub fn resolve(&self) -> anyhow::Result<crate::config_file::Paths> {
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        crate::config_file::resolve(self.config.as_deref(), self.config_dir.as_deref(), home.as_deref())
+    }
+}
+
 /// `1mcp mcp ...`: 1MCP's config-editing commands, with its names and flags.
 #[derive(Debug, Args)]
 pub struct McpArgs {
     /// What to do.
     #[command(subcommand)]
     pub action: McpAction,
-    /// The mcp.json to edit [default: <config-dir>/mcp.json]
-    #[arg(short = 'c', long, env = "ONE_MCP_CONFIG", value_name = "FILE", global = true)]
-    pub config: Option<PathBuf>,
-    /// Directory of mcp.json [default: the --config file's directory, else ~/.config/1mcp]
-    #[arg(short = 'd', long, env = "ONE_MCP_CONFIG_DIR", value_name = "DIR", global = true)]
-    pub config_dir: Option<PathBuf>,
+    /// The mcp.json to edit, and its directory.
+    #[command(flatten)]
+    pub place: ConfigPlace,
 }
 
 /// An `mcp` subcommand.
@@ -258,12 +274,9 @@ pub struct AuthArgs {
     /// What to do.
     #[command(subcommand)]
     pub action: AuthAction,
-    /// mcp.json of the daemon (its directory holds the operator secret and backend-oauth.json)
-    #[arg(short = 'c', long, env = "ONE_MCP_CONFIG", value_name = "FILE", global = true)]
-    pub config: Option<PathBuf>,
-    /// Config directory of the daemon [default: the --config file's directory, else ~/.config/1mcp]
-    #[arg(short = 'd', long, env = "ONE_MCP_CONFIG_DIR", value_name = "DIR", global = true)]
-    pub config_dir: Option<PathBuf>,
+    /// The daemon's mcp.json and config directory (the operator secret, backend-oauth.json).
+    #[command(flatten)]
+    pub place: ConfigPlace,
 }
 
 /// An auth subcommand.
@@ -297,12 +310,9 @@ pub struct TokenArgs {
     /// What to do.
     #[command(subcommand)]
     pub action: TokenAction,
-    /// mcp.json of the daemon (its directory holds tokens.json)
-    #[arg(short = 'c', long, env = "ONE_MCP_CONFIG", value_name = "FILE", global = true)]
-    pub config: Option<PathBuf>,
-    /// Directory holding tokens.json [default: the --config file's directory, else ~/.config/1mcp]
-    #[arg(short = 'd', long, env = "ONE_MCP_CONFIG_DIR", value_name = "DIR", global = true)]
-    pub config_dir: Option<PathBuf>,
+    /// The daemon's mcp.json and config directory (tokens.json).
+    #[command(flatten)]
+    pub place: ConfigPlace,
 }
 
 /// A token subcommand.
@@ -879,14 +889,14 @@ mod tests {
             Command::Serve(_) | Command::Proxy(_) | Command::Config(_) | Command::Token(_) | Command::Mcp(_) => None,
         };
         let Some(args) = auth(&["1mcp", "auth", "status", "-d", "/tmp/x", "--json"]) else { panic!("parse failed") };
-        assert_eq!(args.config_dir, Some(PathBuf::from("/tmp/x")));
+        assert_eq!(args.place.config_dir, Some(PathBuf::from("/tmp/x")));
         assert!(matches!(args.action, AuthAction::Status { server: None, json: true }), "{:?}", args.action);
         let Some(args) = auth(&["1mcp", "auth", "status", "remote"]) else { panic!("parse failed") };
         assert!(matches!(args.action, AuthAction::Status { server: Some(ref s), json: false } if s == "remote"));
         let Some(args) = auth(&["1mcp", "auth", "logout", "remote", "-c", "/tmp/m.json"]) else {
             panic!("parse failed")
         };
-        assert_eq!(args.config, Some(PathBuf::from("/tmp/m.json")));
+        assert_eq!(args.place.config, Some(PathBuf::from("/tmp/m.json")));
         assert!(matches!(args.action, AuthAction::Logout { ref server } if server == "remote"));
         assert!(auth(&["1mcp", "auth", "logout"]).is_none(), "logout needs a server");
     }
@@ -898,8 +908,8 @@ mod tests {
             Command::Serve(_) | Command::Proxy(_) | Command::Config(_) | Command::Token(_) | Command::Auth(_) => None,
         };
         let argv = ["1mcp", "mcp", "add", "air", "-e", "K=v", "-g", "a,b", "-c", "/tmp/m.json", "--", "npx", "-y", "p"];
-        let Some(McpArgs { action: McpAction::Add(add), config, .. }) = mcp(&argv) else { panic!("parse failed") };
-        assert_eq!((add.name.as_str(), config), ("air", Some(PathBuf::from("/tmp/m.json"))));
+        let Some(McpArgs { action: McpAction::Add(add), place, .. }) = mcp(&argv) else { panic!("parse failed") };
+        assert_eq!((add.name.as_str(), place.config), ("air", Some(PathBuf::from("/tmp/m.json"))));
         assert_eq!(add.server.command_line, ["npx", "-y", "p"]);
         assert_eq!((add.server.env, add.server.tags), (Some(vec!["K=v".to_owned()]), Some("a,b".to_owned())));
         let argv = ["1mcp", "mcp", "add", "s", "--args", "a", "b", "--args=-c", "--restart-on-exit", "--disabled"];

@@ -36,8 +36,7 @@ pub fn main(args: AuthArgs) -> ExitCode {
 }
 
 fn run(args: AuthArgs) -> anyhow::Result<()> {
-    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
-    let paths = config_file::resolve(args.config.as_deref(), args.config_dir.as_deref(), home.as_deref())?;
+    let paths = args.place.resolve()?;
     match args.action {
         AuthAction::Link => link(&paths.config_dir),
         AuthAction::Status { server, json } => status(&paths, server.as_deref(), json),

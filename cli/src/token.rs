@@ -1,7 +1,6 @@
 //! `1mcp token create|list|revoke`: personal access tokens in `<config-dir>/tokens.json`.
 
 use crate::args::{TokenAction, TokenArgs};
-use crate::config_file;
 use anyhow::{Context, bail};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -18,8 +17,7 @@ pub fn main(args: TokenArgs) -> ExitCode {
 }
 
 fn run(args: TokenArgs) -> anyhow::Result<()> {
-    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
-    let paths = config_file::resolve(args.config.as_deref(), args.config_dir.as_deref(), home.as_deref())?;
+    let paths = args.place.resolve()?;
     let dir = &paths.config_dir;
     let now = onemcp_io::unix_time_ms();
     match args.action {

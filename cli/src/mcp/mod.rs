@@ -9,7 +9,7 @@ mod secrets;
 mod store;
 
 use crate::args::{McpAction, McpAddArgs, McpArgs, McpListArgs, McpToolsAction, McpUpdateArgs};
-use crate::{config_file, pidfile};
+use crate::pidfile;
 use anyhow::Result;
 use edit::ServerFields;
 use std::io::{BufRead, IsTerminal};
@@ -35,8 +35,7 @@ struct Target {
 }
 
 fn run(args: McpArgs) -> Result<()> {
-    let home = std::env::var_os("HOME").map(PathBuf::from);
-    let paths = config_file::resolve(args.config.as_deref(), args.config_dir.as_deref(), home.as_deref())?;
+    let paths = args.place.resolve()?;
     let file = ConfigFile::new(paths.config)?;
     let target = Target { file, config_dir: paths.config_dir };
     match args.action {
