@@ -51,4 +51,5 @@ pub mod view;
 pub use event::{ExitInfo, HttpMethod, HttpRequest, HttpResponse, Input, Output, SseEvent};
 pub use hub::{FrontConfig, Hub, HubConfig, HubStats};
 pub use ids::{BackendKey, ExchangeId, Gen};
+pub use registry::SEPARATOR;
 pub use time::Instant;

@@ -9,7 +9,7 @@ use anyhow::{Result, bail};
 use onemcp_core::config::keys::{KeyScope, keys_only_for};
 
 /// What joins a server's name and a tool's in the names clients see (`<server>_1mcp_<tool>`).
-const QUALIFIER: &str = "_1mcp_";
+const QUALIFIER: &str = onemcp_core::SEPARATOR;
 
 /// The two kinds of server: a child process, or a remote server reached by URL.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
