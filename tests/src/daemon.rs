@@ -42,6 +42,9 @@ pub struct Daemon {
     pub token: Option<String>,
     child: Child,
     stderr_path: PathBuf,
+    /// The arguments after `serve` (with `-P 0`) and the extra environment, for a restart.
+    serve_args: Vec<std::ffi::OsString>,
+    env: Vec<(String, String)>,
 }
 
 impl Daemon {
@@ -162,26 +165,23 @@ impl Daemon {
             }
             None => Command::new(onemcp_binary()),
         };
-        command.arg("serve");
+        let mut serve_args: Vec<std::ffi::OsString> = vec!["serve".into()];
         if !auth {
-            command.arg("--no-auth");
+            serve_args.push("--no-auth".into());
         }
-        command
-            .args(["-P", "0"])
-            .arg("-d")
-            .arg(dir.path())
-            .arg("-c")
-            .arg(&config_path)
-            .args(["--log-level", "debug"])
-            .args(extra_args)
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr);
+        serve_args.extend(["-P", "0", "-d"].map(Into::into));
+        serve_args.push(dir.path().into());
+        serve_args.push("-c".into());
+        serve_args.push(config_path.into());
+        serve_args.extend(["--log-level", "debug"].map(Into::into));
+        serve_args.extend(extra_args.iter().map(Into::into));
+        command.args(&serve_args).stdin(Stdio::null()).stdout(stdout).stderr(stderr);
         remove_onemcp_env(&mut command);
         command.envs(env.iter().copied());
         let child = command.spawn().expect("spawn the 1mcp daemon");
 
-        let mut daemon = Daemon { port: 0, url: String::new(), dir, token: None, child, stderr_path };
+        let env = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let mut daemon = Daemon { port: 0, url: String::new(), dir, token: None, child, stderr_path, serve_args, env };
         match daemon.wait_for_pid_file().await {
             Ok(port) => {
                 daemon.port = port;
@@ -220,6 +220,31 @@ impl Daemon {
                 return None;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Stops the daemon (if it still runs) and starts it again with the same arguments, config
+    /// directory, port and token, without a wrapper; its output goes to `restart.stderr` and
+    /// `restart.stdout` (the first run's logs stay). Panics if it does not come up.
+    pub async fn restart(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_file(self.dir.path().join("server.pid"));
+        let port = self.port.to_string();
+        let mut args = self.serve_args.clone();
+        if let Some(at) = args.iter().position(|a| a == "-P") {
+            args[at + 1] = port.into();
+        }
+        self.stderr_path = self.dir.path().join("restart.stderr");
+        let stderr = File::create(&self.stderr_path).expect("create restart.stderr");
+        let stdout = File::create(self.dir.path().join("restart.stdout")).expect("create restart.stdout");
+        let mut command = Command::new(onemcp_binary());
+        command.args(&args).stdin(Stdio::null()).stdout(stdout).stderr(stderr);
+        remove_onemcp_env(&mut command);
+        command.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        self.child = command.spawn().expect("spawn the restarted 1mcp daemon");
+        match self.wait_for_pid_file().await {
+            Ok(port) => assert_eq!(port, self.port, "the restarted daemon listens where the first one did"),
+            Err(why) => panic!("the restarted daemon did not come up: {why}\n{}", self.stderr_tail()),
         }
     }
 

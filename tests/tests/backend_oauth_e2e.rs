@@ -24,13 +24,13 @@
 use std::fs::File;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use onemcp_tests::js::{ClientCheck, client_table, js_dir, node_binary, require_tool, run_bounded};
 use onemcp_tests::{
-    Daemon, HttpRequest, McpClient, bounded, call_args, mcp_client_with_token, mcp_config, onemcp_binary, raw_http,
-    run_onemcp, tool_text, workspace_root,
+    Daemon, HttpRequest, McpClient, bounded, call_args, mcp_client_with_token, mcp_config, raw_http, run_onemcp,
+    tool_text, workspace_root,
 };
 use rmcp::model::ProtocolVersion;
 use serde_json::{Value, json};
@@ -158,76 +158,6 @@ impl Drop for Backend {
 
 fn read(path: &Path) -> String {
     String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default()).into_owned()
-}
-
-/// `1mcp serve` started again on a config dir another daemon used (same port, same harness
-/// token); stopped (SIGTERM, then SIGKILL, by its pid) when dropped. Logs at debug level to
-/// `restart.stderr` in that dir.
-struct Restarted {
-    port: u16,
-    url: String,
-    token: String,
-    stderr: PathBuf,
-    child: Child,
-}
-
-impl Restarted {
-    async fn start(dir: &Path, port: u16, token: &str) -> Restarted {
-        let pid_file = dir.join("server.pid");
-        let _ = std::fs::remove_file(&pid_file);
-        let stderr = dir.join("restart.stderr");
-        let mut command = Command::new(onemcp_binary());
-        command
-            .args(["serve", "-P", &port.to_string(), "-d"])
-            .arg(dir)
-            .arg("-c")
-            .arg(dir.join("mcp.json"))
-            .args(["--log-level", "debug"])
-            .stdin(Stdio::null())
-            .stdout(File::create(dir.join("restart.stdout")).expect("create restart.stdout"))
-            .stderr(File::create(&stderr).expect("create restart.stderr"));
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("ONE_MCP_") {
-                command.env_remove(name);
-            }
-        }
-        let mut child = command.spawn().expect("spawn the restarted daemon");
-        let deadline = Instant::now() + WAIT;
-        while !pid_file.exists() {
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!("the restarted daemon exited ({status}):\n{}", read(&stderr));
-            }
-            assert!(Instant::now() < deadline, "the restarted daemon wrote no server.pid:\n{}", read(&stderr));
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Restarted { port, url: format!("http://127.0.0.1:{port}/mcp"), token: token.to_owned(), stderr, child }
-    }
-
-    fn stop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(Some(_))) {
-            return;
-        }
-        let _ =
-            rustix::process::kill_process(rustix::process::Pid::from_child(&self.child), rustix::process::Signal::TERM);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Restarted {
-    fn drop(&mut self) {
-        self.stop();
-        if std::thread::panicking() {
-            eprintln!("--- restarted daemon stderr ---\n{}--- end ---", read(&self.stderr));
-        }
-    }
 }
 
 /// The first backend detail of `GET /health` on `port` (with the harness token) once `accept`
@@ -388,11 +318,10 @@ async fn a_backend_authorized_in_chromium_stays_authorized_across_a_restart_and_
     let store = daemon.dir.path().join("backend-oauth.json");
     let mode = std::fs::metadata(&store).expect("backend-oauth.json exists").permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "backend-oauth.json is private");
-    let mut restarted = Restarted::start(daemon.dir.path(), daemon.port, &token).await;
-    wait_for_backend(restarted.port, &restarted.token, "remote ready after the restart", |d| d["status"] == "ready")
-        .await;
+    daemon.restart().await;
+    wait_for_backend(daemon.port, &token, "remote ready after the restart", |d| d["status"] == "ready").await;
     eprintln!("{}: remote ready after the restart", at());
-    let client = mcp_client_with_token(&restarted.url, ProtocolVersion::V_2025_11_25, Some(&restarted.token))
+    let client = mcp_client_with_token(&daemon.url, ProtocolVersion::V_2025_11_25, Some(&token))
         .await
         .expect("an MCP session with the restarted daemon");
     let answer = call(&client).await.expect("the tool answers after the restart");
@@ -460,10 +389,11 @@ async fn a_backend_authorized_in_chromium_stays_authorized_across_a_restart_and_
     assert_eq!(count(&after, "/provider/grants/refresh_token/failed"), 0, "a refresh was refused: {after}");
     assert_eq!(count(&after, "/mcp/refused/bad") + count(&after, "/mcp/refused/other"), 0, "{after}");
     assert_eq!(count(&after, "/provider/authorizationRequests"), 1, "no new authorization: {after}");
-    let health = HttpRequest::get("/health").header("Authorization", &format!("Bearer {}", restarted.token));
-    let health = raw_http(restarted.port, &health).await.expect("/health answers");
+    let health = HttpRequest::get("/health").header("Authorization", &format!("Bearer {token}"));
+    let health = raw_http(daemon.port, &health).await.expect("/health answers");
     seen_by_client.push_str(&String::from_utf8_lossy(&health.body));
-    restarted.stop();
+    daemon.signal(rustix::process::Signal::TERM);
+    assert!(daemon.wait_exit(Duration::from_secs(15)).await.is_some(), "the restarted daemon stops");
 
     // 5. The store holds the grant (that is where it belongs), privately.
     let secrets = backend.secrets().await;
