@@ -344,6 +344,15 @@ pub enum TokenAction {
 pub enum ConfigCommand {
     /// List every key of a server entry in mcp.json, with its default and meaning.
     Keys,
+    /// Check mcp.json as the daemon would read it (`.env` beside it included): its warnings and
+    /// errors, exit status 0 if the daemon would take it, 1 if not.
+    Check {
+        /// The file to check [default: the mcp.json -c/-d name]
+        file: Option<PathBuf>,
+        /// Where the default mcp.json is.
+        #[command(flatten)]
+        place: ConfigPlace,
+    },
 }
 
 /// Options of `serve`.

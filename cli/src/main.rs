@@ -4,6 +4,7 @@
 
 mod args;
 mod auth;
+mod config_check;
 mod config_file;
 mod logging;
 mod mcp;
@@ -42,6 +43,7 @@ fn main() -> ExitCode {
         Command::Token(args) => return token::main(args),
         Command::Auth(args) => return auth::main(args),
         Command::Mcp(args) => return mcp::main(args),
+        Command::Config(ConfigCommand::Check { file, place }) => return config_check::main(file.as_deref(), &place),
         Command::Config(ConfigCommand::Keys) => {
             print!("{}", onemcp_core::config::keys::keys_page());
             return ExitCode::SUCCESS;

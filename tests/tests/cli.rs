@@ -121,3 +121,41 @@ fn line_and_column_matcher_needs_both_numbers() {
     assert!(!mentions_line_and_column("mcp.json:13:4", 3));
     assert!(!mentions_line_and_column("line 3: oops", 3));
 }
+
+#[test]
+fn config_check_says_what_the_daemon_would_with_an_exit_status_for_scripts() {
+    let dir = config_dir();
+    let check = |args: &[&str]| {
+        let mut argv = vec!["config", "check"];
+        argv.extend_from_slice(args);
+        run_onemcp(&argv, KILL_AFTER)
+    };
+    let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    // Valid, with a warning (an unknown key) and `${VAR}` from the .env beside it.
+    std::fs::write(dir.path().join(".env"), "TOOL=echo\n").expect("write .env");
+    let valid = r#"{"mcpServers": {"a": {"command": "${TOOL}", "bogus": 1}, "b": {"url": "http://127.0.0.1:9/mcp", "disabled": true}}}"#;
+    std::fs::write(dir.path().join("mcp.json"), valid).expect("write mcp.json");
+    let run = check(&[&path("mcp.json")]);
+    assert_eq!(run.code, Some(0), "{}", run.describe());
+    assert!(run.stdout.contains("valid (2 servers, 1 enabled; 1 warning)"), "{}", run.describe());
+    assert!(run.stderr.contains("\"bogus\"") && mentions_line_and_column(&run.stderr, 1), "{}", run.describe());
+    // The same file found through -d, as serve finds it.
+    let dir_arg = dir.path().to_string_lossy().into_owned();
+    assert_eq!(check(&["-d", &dir_arg]).code, Some(0));
+    // Invalid: exit 1, naming the server, the field and where; the file is not touched.
+    let invalid = "{\"mcpServers\": {\n  \"broken\": {\"command\": 5}}}";
+    std::fs::write(dir.path().join("bad.json"), invalid).expect("write bad.json");
+    let run = check(&[&path("bad.json")]);
+    assert_eq!(run.code, Some(1), "{}", run.describe());
+    assert!(run.stdout.contains("invalid (1 error)"), "{}", run.describe());
+    assert!(run.stderr.contains("broken") && run.stderr.contains("command"), "{}", run.describe());
+    assert!(mentions_line_and_column(&run.stderr, 2), "{}", run.describe());
+    assert_eq!(std::fs::read_to_string(dir.path().join("bad.json")).expect("read"), invalid);
+    // Unreadable, endless or missing: exit 1 with why, and nothing is created.
+    for (file, why) in [("/dev/zero", "larger than"), (path("none.json").as_str(), "No such file")] {
+        let run = check(&[file]);
+        assert_eq!(run.code, Some(1), "{}", run.describe());
+        assert!(run.stderr.contains(why), "{}", run.describe());
+    }
+    assert!(!dir.path().join("none.json").exists(), "check creates nothing");
+}
