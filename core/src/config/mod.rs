@@ -8,6 +8,7 @@ pub(crate) use fields::kind;
 pub mod keys;
 mod model;
 mod parse;
+pub mod schema;
 
 pub use model::*;
 pub use parse::*;
