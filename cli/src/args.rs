@@ -49,6 +49,9 @@ pub enum Command {
     /// Edit the servers in mcp.json (`add`, `update`, `remove`, `enable`, `disable`, `list`,
     /// `tools`); a running daemon applies each edit by hot reload.
     Mcp(McpArgs),
+    /// Named tag filters in presets.json, which clients select with `/mcp?preset=NAME`
+    /// (`create`, `list`, `show`, `url`, `test`, `delete`).
+    Preset(PresetArgs),
 }
 
 /// Where a command finds mcp.json and the config directory (`-c`, `-d`, as `serve` does).
@@ -79,6 +82,65 @@ pub struct McpArgs {
     /// The mcp.json to edit, and its directory.
     #[command(flatten)]
     pub place: ConfigPlace,
+}
+
+/// `1mcp preset ...`: 1MCP's commands for presets.json in the config directory.
+#[derive(Debug, Args)]
+pub struct PresetArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: PresetAction,
+    /// The config directory holding presets.json (and the mcp.json whose servers `test` and
+    /// `show` match).
+    #[command(flatten)]
+    pub place: ConfigPlace,
+}
+
+/// A `preset` subcommand (1MCP's interactive `edit` and TUI are not offered).
+#[derive(Debug, Subcommand)]
+pub enum PresetAction {
+    /// Create a preset, or replace the one of that name (as 1MCP does; `created` is kept).
+    Create {
+        /// Letters, digits, `-` and `_`, at most 50 (1MCP's rule)
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// Tag expression: `web,api`, `web and not prod`, `(a || b) && !c`
+        #[arg(short = 'f', long, value_name = "EXPR")]
+        filter: String,
+        /// Free text shown by `list` and `show`
+        #[arg(long, value_name = "TEXT")]
+        description: Option<String>,
+    },
+    /// List the presets: name, strategy, filter, description.
+    List {
+        /// As a JSON array
+        #[arg(long)]
+        json: bool,
+    },
+    /// A preset and the servers of mcp.json it selects now.
+    Show {
+        /// The preset, as named in presets.json
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// The URL a client connects to for this preset.
+    Url {
+        /// The preset, as named in presets.json
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// Which servers of mcp.json (and their tags) the preset would show, and which not.
+    Test {
+        /// The preset, as named in presets.json
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// Remove a preset.
+    Delete {
+        /// The preset, as named in presets.json
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
 }
 
 /// An `mcp` subcommand.
@@ -732,16 +794,24 @@ mod tests {
     fn parse(args: &[&str]) -> Result<ServeArgs, clap::Error> {
         match Cli::try_parse_from(args)?.into_command() {
             Command::Serve(args) => Ok(args),
-            Command::Proxy(_) | Command::Config(_) | Command::Token(_) | Command::Auth(_) | Command::Mcp(_) => {
-                Err(clap::Error::new(clap::error::ErrorKind::InvalidSubcommand))
-            }
+            Command::Proxy(_)
+            | Command::Config(_)
+            | Command::Token(_)
+            | Command::Auth(_)
+            | Command::Mcp(_)
+            | Command::Preset(_) => Err(clap::Error::new(clap::error::ErrorKind::InvalidSubcommand)),
         }
     }
 
     fn parse_proxy(args: &[&str]) -> Option<ProxyArgs> {
         match Cli::try_parse_from(args).ok()?.into_command() {
             Command::Proxy(args) => Some(args),
-            Command::Serve(_) | Command::Config(_) | Command::Token(_) | Command::Auth(_) | Command::Mcp(_) => None,
+            Command::Serve(_)
+            | Command::Config(_)
+            | Command::Token(_)
+            | Command::Auth(_)
+            | Command::Mcp(_)
+            | Command::Preset(_) => None,
         }
     }
 
@@ -895,7 +965,12 @@ mod tests {
     fn auth_status_and_logout_take_a_server_and_the_config_flags() {
         let auth = |argv: &[&str]| match Cli::try_parse_from(argv).ok()?.into_command() {
             Command::Auth(args) => Some(args),
-            Command::Serve(_) | Command::Proxy(_) | Command::Config(_) | Command::Token(_) | Command::Mcp(_) => None,
+            Command::Serve(_)
+            | Command::Proxy(_)
+            | Command::Config(_)
+            | Command::Token(_)
+            | Command::Mcp(_)
+            | Command::Preset(_) => None,
         };
         let Some(args) = auth(&["1mcp", "auth", "status", "-d", "/tmp/x", "--json"]) else { panic!("parse failed") };
         assert_eq!(args.place.config_dir, Some(PathBuf::from("/tmp/x")));
@@ -914,7 +989,12 @@ mod tests {
     fn mcp_add_takes_1mcps_flags_and_everything_after_double_dash_as_the_command() {
         let mcp = |argv: &[&str]| match Cli::try_parse_from(argv).ok()?.into_command() {
             Command::Mcp(args) => Some(args),
-            Command::Serve(_) | Command::Proxy(_) | Command::Config(_) | Command::Token(_) | Command::Auth(_) => None,
+            Command::Serve(_)
+            | Command::Proxy(_)
+            | Command::Config(_)
+            | Command::Token(_)
+            | Command::Auth(_)
+            | Command::Preset(_) => None,
         };
         let argv = ["1mcp", "mcp", "add", "air", "-e", "K=v", "-g", "a,b", "-c", "/tmp/m.json", "--", "npx", "-y", "p"];
         let Some(McpArgs { action: McpAction::Add(add), place, .. }) = mcp(&argv) else { panic!("parse failed") };

@@ -9,6 +9,7 @@ mod config_file;
 mod logging;
 mod mcp;
 mod pidfile;
+mod preset;
 mod proxy;
 mod token;
 
@@ -43,6 +44,7 @@ fn main() -> ExitCode {
         Command::Token(args) => return token::main(args),
         Command::Auth(args) => return auth::main(args),
         Command::Mcp(args) => return mcp::main(args),
+        Command::Preset(args) => return preset::main(args),
         Command::Config(ConfigCommand::Check { file, place }) => return config_check::main(file.as_deref(), &place),
         Command::Config(ConfigCommand::Keys) => {
             print!("{}", onemcp_core::config::keys::keys_page());

@@ -2,11 +2,11 @@
 //! `disable`, `tools enable|disable`) and show it (`list`, `tools list`). A running daemon
 //! applies each edit by hot reload; nothing here talks to it.
 
-mod document;
+pub(crate) mod document;
 mod edit;
 mod list;
 mod secrets;
-mod store;
+pub(crate) mod store;
 
 use crate::args::{McpAction, McpAddArgs, McpArgs, McpListArgs, McpToolsAction, McpUpdateArgs};
 use crate::pidfile;

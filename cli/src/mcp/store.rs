@@ -151,7 +151,7 @@ impl ConfigFile {
     }
 
     /// Copies `text` (the previous file) into the backup directory; returns the copy's path.
-    fn back_up(&self, text: &str) -> Result<PathBuf> {
+    pub(crate) fn back_up(&self, text: &str) -> Result<PathBuf> {
         let dir = self.backup_dir();
         std::fs::DirBuilder::new()
             .recursive(true)
@@ -178,7 +178,7 @@ impl ConfigFile {
     }
 
     /// Replaces the file with `text` at once, keeping its mode.
-    fn replace(&self, text: &str) -> Result<()> {
+    pub(crate) fn replace(&self, text: &str) -> Result<()> {
         let mode = std::fs::metadata(&self.target)
             .map(|m| m.permissions().mode() & 0o7777)
             .with_context(|| format!("cannot read {}", self.shown.display()))?;
@@ -197,7 +197,7 @@ impl ConfigFile {
     }
 
     /// Deletes the oldest backups of this file beyond [`BACKUPS_KEPT`]; a failure only costs space.
-    fn prune_backups(&self) {
+    pub(crate) fn prune_backups(&self) {
         let mut backups = self.backups();
         let excess = backups.len().saturating_sub(BACKUPS_KEPT);
         for old in backups.drain(..excess) {
@@ -242,7 +242,7 @@ fn parent(path: &Path) -> &Path {
 }
 
 /// Writes `text` to `temporary` with `mode`, flushed, then renames it over `target`.
-fn write_then_rename(temporary: &Path, target: &Path, text: &str, mode: u32) -> std::io::Result<()> {
+pub(crate) fn write_then_rename(temporary: &Path, target: &Path, text: &str, mode: u32) -> std::io::Result<()> {
     let mut file = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(temporary)?;
     // Exactly the old mode, whatever the umask.
     file.set_permissions(Permissions::from_mode(mode))?;
@@ -253,7 +253,7 @@ fn write_then_rename(temporary: &Path, target: &Path, text: &str, mode: u32) -> 
 
 /// Holds an exclusive `flock` on `dir` until dropped, so two `1mcp mcp` commands never
 /// interleave their read-change-write of the same file. Waits at most [`LOCK_WAIT`].
-fn lock(dir: &Path) -> Result<File> {
+pub(crate) fn lock(dir: &Path) -> Result<File> {
     let handle = File::open(dir).with_context(|| format!("cannot open {}", dir.display()))?;
     let started = Instant::now();
     loop {
