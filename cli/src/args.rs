@@ -406,6 +406,8 @@ pub enum TokenAction {
 pub enum ConfigCommand {
     /// List every key of a server entry in mcp.json, with its default and meaning.
     Keys,
+    /// Print the JSON Schema of mcp.json (for editors: save it and point "$schema" at it).
+    Schema,
     /// Check mcp.json as the daemon would read it (`.env` beside it included): its warnings and
     /// errors, exit status 0 if the daemon would take it, 1 if not.
     Check {

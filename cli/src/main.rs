@@ -46,6 +46,11 @@ fn main() -> ExitCode {
         Command::Mcp(args) => return mcp::main(args),
         Command::Preset(args) => return preset::main(args),
         Command::Config(ConfigCommand::Check { file, place }) => return config_check::main(file.as_deref(), &place),
+        Command::Config(ConfigCommand::Schema) => {
+            let schema = onemcp_core::config::schema::mcp_json_schema();
+            println!("{}", serde_json::to_string_pretty(&schema).unwrap_or_default());
+            return ExitCode::SUCCESS;
+        }
         Command::Config(ConfigCommand::Keys) => {
             print!("{}", onemcp_core::config::keys::keys_page());
             return ExitCode::SUCCESS;
