@@ -125,7 +125,7 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
         tracing::info!(issuer = %idp.issuer, audience = %idp.audience, "accepting JWT access tokens from an external identity provider");
         settings = settings.with_external_idp(idp);
     }
-    let settings = with_reload_and_record(settings, &args, &paths.config, parsed.auth);
+    let settings = with_reload_and_record(settings, &args, &paths, parsed.auth);
     let result = run_daemon_announced(settings, || announce(&paths.config_dir, &info));
     pidfile::remove(&paths.config_dir, pid);
     result?;
@@ -244,7 +244,7 @@ fn serve_stdio(
     let front = FrontConfig { host: "127.0.0.1".into(), port: 0, external_url: args.external_url.clone() };
     let settings = onemcp_io::DaemonSettings::stdio(args.view(), daemon_hub_config(mcp, front, presets))
         .with_state_dir(&paths.config_dir);
-    run_daemon(with_reload_and_record(settings, args, &paths.config, AuthSection::default()))?;
+    run_daemon(with_reload_and_record(settings, args, paths, AuthSection::default()))?;
     tracing::info!("1mcp stopped");
     Ok(())
 }
@@ -266,10 +266,12 @@ fn daemon_hub_config(mcp: McpConfig, front: FrontConfig, presets: Option<Presets
 fn with_reload_and_record(
     settings: onemcp_io::DaemonSettings,
     args: &ServeArgs,
-    config: &std::path::Path,
+    paths: &config_file::Paths,
     auth: AuthSection,
 ) -> onemcp_io::DaemonSettings {
-    let settings = settings.with_config_source(config_source(args, config, auth));
+    let settings = settings
+        .with_config_source(config_source(args, &paths.config, auth))
+        .with_presets_source(presets_source(args, &paths.config_dir.join("presets.json")));
     match &args.record {
         Some(path) => settings.with_record(path),
         None => settings,
@@ -310,6 +312,22 @@ fn config_source(args: &ServeArgs, config: &std::path::Path, auth: AuthSection) 
     };
     onemcp_io::ConfigSource {
         path,
+        parse: std::sync::Arc::new(parse),
+        debounce: std::time::Duration::from_millis(args.config_reload_debounce),
+        watch: args.enable_config_reload,
+    }
+}
+
+/// Hot reload of `presets.json` (1MCP's file): each settled edit, `1mcp preset create` or
+/// `delete` included, is handed to the core, which parses it; the same debounce and watch
+/// settings as mcp.json's.
+fn presets_source(args: &ServeArgs, path: &std::path::Path) -> onemcp_io::ConfigSource {
+    let source = path.display().to_string();
+    let parse = move |text: &str| -> Input {
+        Input::PresetsChanged { presets: PresetsFile { source: source.clone(), text: text.to_owned() } }
+    };
+    onemcp_io::ConfigSource {
+        path: path.to_path_buf(),
         parse: std::sync::Arc::new(parse),
         debounce: std::time::Duration::from_millis(args.config_reload_debounce),
         watch: args.enable_config_reload,

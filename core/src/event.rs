@@ -77,6 +77,12 @@ pub enum Input {
         /// One line per problem (file, line, server, field).
         errors: Vec<String>,
     },
+    /// `presets.json` changed (hot reload): requests and sessions from now on use these
+    /// presets; a session keeps the view it opened with.
+    PresetsChanged {
+        /// The file's new text.
+        presets: crate::hub::PresetsFile,
+    },
     /// Tokens were revoked (by `1mcp token revoke`, RFC 7009 revocation, or a refresh token
     /// presented twice): the sessions their principals opened end now, streams included.
     CredentialsRevoked {

@@ -67,6 +67,8 @@ pub struct DaemonSettings {
     pub external_idp: Option<IdpSettings>,
     /// Settings of the embedded authorization server (when it runs).
     pub auth_options: oauth::AuthOptions,
+    /// `presets.json` to reload on change, if any.
+    pub presets_source: Option<ConfigSource>,
     /// The config directory, where 1mcp keeps its authorizations toward protected backends
     /// (with or without authentication at the front); `None`: kept in memory only.
     pub state_dir: Option<PathBuf>,
@@ -83,6 +85,7 @@ impl DaemonSettings {
             record: None,
             token_dir: None,
             state_dir: None,
+            presets_source: None,
             external_idp: None,
             auth_options: oauth::AuthOptions::default(),
         }
@@ -98,6 +101,7 @@ impl DaemonSettings {
             record: None,
             token_dir: None,
             state_dir: None,
+            presets_source: None,
             external_idp: None,
             auth_options: oauth::AuthOptions::default(),
         }
@@ -112,6 +116,12 @@ impl DaemonSettings {
     /// Look bearer tokens up in the store of config directory `dir` (authentication on).
     pub fn with_tokens(mut self, dir: impl Into<PathBuf>) -> Self {
         self.token_dir = Some(dir.into());
+        self
+    }
+
+    /// Reload `presets.json` from `source` on change.
+    pub fn with_presets_source(mut self, source: ConfigSource) -> Self {
+        self.presets_source = Some(source);
         self
     }
 
@@ -296,6 +306,7 @@ async fn drive(
         record,
         token_dir,
         state_dir,
+        presets_source,
         external_idp,
         auth_options,
     } = settings;
@@ -356,13 +367,18 @@ async fn drive(
         max_stderr_line_bytes: limits.max_stderr_line_bytes,
     };
     let reload_task = config_source.map(|source| tokio::spawn(reload::run(source, backend_tx.clone(), hangups)));
+    // SIGHUP reloads mcp.json; presets.json follows its own changes only.
+    let presets_task = presets_source.map(|source| {
+        let (_no_hangups, none) = mpsc::channel(1);
+        tokio::spawn(reload::run(source, backend_tx.clone(), none))
+    });
     let driver =
         driver::Driver::new(hub, clock, backend_tx, pipe_limits, stop_accepting, limits.shutdown_grace, recorder)
             .with_authorizations(auths);
     let inbox = driver::Inbox { front: front_rx, backends: backend_rx, shutdown };
     let result = tokio::spawn(driver.run(inbox)).await;
     let _ = hub_done.send(true);
-    for task in reload_task.into_iter().chain(revocation_task).chain([store_task]) {
+    for task in reload_task.into_iter().chain(presets_task).chain(revocation_task).chain([store_task]) {
         task.abort();
     }
 

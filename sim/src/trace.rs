@@ -114,6 +114,7 @@ pub fn input_line(input: &Input, who: &str) -> String {
             format!("IN  config changed: {}", config.servers.keys().cloned().collect::<Vec<_>>().join(","))
         }
         Input::ConfigInvalid { errors } => format!("IN  config invalid: {}", errors.join("; ")),
+        Input::PresetsChanged { presets } => format!("IN  presets changed: {}", presets.source),
         Input::CredentialsRevoked { principals } => format!("IN  credentials revoked: {}", principals.join(",")),
         Input::BackendNeedsAuthorization { backend, generation, why } => {
             format!("IN  {backend}#{generation} needs authorization: {why}")

@@ -268,17 +268,33 @@ async fn a_daemon_serves_a_created_preset_with_exactly_the_servers_test_names() 
         backend["tags"] = tags;
         servers.push((name, backend));
     }
-    let mut daemon = Daemon::start(&mcp_config(servers)).await;
+    let daemon = Daemon::start(&mcp_config(servers)).await;
+    daemon.wait_ready().await;
     let dir = daemon.dir.path().to_owned();
     preset_ok(&dir, &["create", "dev", "-f", "web and not prod"]);
     preset_ok(&dir, &["create", "data", "-f", "db,prod"]);
-    // The daemon reads presets.json when it starts.
-    daemon.restart().await;
-    daemon.wait_ready().await;
+    // The running daemon picks presets.json up (hot reload), no restart.
+    wait_for_status(&daemon, "preset=data", 200).await;
     assert_eq!(servers_seen(&daemon, "").await, ["shop", "site", "store"]);
     assert_eq!(servers_seen(&daemon, "preset=dev").await, ["site"]);
     assert_eq!(servers_seen(&daemon, "preset=data").await, ["shop", "store"]);
     let test = preset_ok(&dir, &["test", "data"]).stdout;
     assert!(test.contains("  shop   tags: web, prod\n  store  tags: db\nnot selected (1):\n  site "), "{test}");
     assert_eq!(preset_ok(&dir, &["url", "dev"]).stdout, format!("{}?preset=dev\n", daemon.url));
+    preset_ok(&dir, &["delete", "dev"]);
+    wait_for_status(&daemon, "preset=dev", 400).await;
+}
+
+/// Waits (10 s at most) until opening a session at `/mcp?{query}` answers `status`.
+async fn wait_for_status(daemon: &Daemon, query: &str, status: u16) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut last = 0;
+    while std::time::Instant::now() < deadline {
+        last = post(daemon, query, None, &initialize_request("2025-11-25")).await.0;
+        if last == status {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("opening a session at /mcp?{query} still answers {last}, not {status}, after 10 s");
 }

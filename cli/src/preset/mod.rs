@@ -81,10 +81,7 @@ fn report_write(store: &PresetStore, paths: &Paths, created: bool, backup: Optio
         println!("previous version: {}", backup.display());
     }
     if let Some(daemon) = pidfile::read_running(&paths.config_dir) {
-        eprintln!(
-            "the running 1mcp (pid {}) reads presets.json when it starts: restart it to serve this change",
-            daemon.pid
-        );
+        eprintln!("the running 1mcp (pid {}) serves the change once it has read the file (hot reload)", daemon.pid);
     }
 }
 

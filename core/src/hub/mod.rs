@@ -37,7 +37,7 @@ use crate::server_requests::ServerRequests;
 use crate::session::{Session, Viewer};
 use crate::time::Instant;
 use crate::timer::TimerTable;
-use crate::view::{Presets, parse_presets};
+use crate::view::Presets;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -265,12 +265,8 @@ impl Hub {
         };
         hub.cursor_key = CursorKey::new(hub.random_bytes());
         hub.state_key = crate::cursor::derive_key(&hub.cursor_key, b"1mcp requestState");
-        if let Some(file) = &hub.config.presets {
-            let (presets, warnings) = parse_presets(&file.text, &file.source);
-            for warning in warnings {
-                tracing::warn!("{warning}");
-            }
-            hub.presets = presets;
+        if let Some(file) = hub.config.presets.take() {
+            hub.handle_presets_changed(file);
         }
         let names: Vec<BackendKey> = hub.backends.keys().cloned().collect();
         for name in names {
@@ -301,6 +297,7 @@ impl Hub {
             }
             Input::ConfigChanged { config } => self.handle_config_changed(now, config),
             Input::ConfigInvalid { errors } => self.handle_config_invalid(errors),
+            Input::PresetsChanged { presets } => self.handle_presets_changed(presets),
             Input::CredentialsRevoked { principals } => self.handle_credentials_revoked(now, &principals),
             Input::BackendNeedsAuthorization { backend, generation, why } => {
                 self.handle_needs_authorization(now, &backend, generation, why)

@@ -70,6 +70,18 @@ impl Hub {
         self.config_error = Some(errors);
     }
 
+    /// `presets.json` was (re)read: `?preset=` resolves against it from now on (a stateless
+    /// request at once, a session when it opens; an open session keeps its view). Presets
+    /// with errors are left out, each said once.
+    pub(in crate::hub) fn handle_presets_changed(&mut self, file: super::PresetsFile) {
+        let (presets, warnings) = crate::view::parse_presets(&file.text, &file.source);
+        for warning in warnings {
+            tracing::warn!("{warning}");
+        }
+        tracing::info!(source = %file.source, presets = presets.len(), "presets loaded");
+        self.presets = presets;
+    }
+
     /// Stop a server and all its per-session instances; whatever they owed gets an error.
     fn retire_server(&mut self, now: Instant, name: &BackendKey, reason: &str) {
         let instances: Vec<BackendKey> = self

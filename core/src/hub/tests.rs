@@ -930,6 +930,27 @@ fn a_session_sees_and_calls_only_what_its_view_admits() {
 }
 
 #[test]
+fn reloaded_presets_apply_to_new_sessions_and_an_open_one_keeps_its_view() {
+    let mut h = views();
+    let before = h.initialize_at("preset=dbonly").expect("preset");
+    let text = r#"{"presets": {"dbonly": {"name": "dbonly", "strategy": "advanced",
+        "tagQuery": {"$and": [{"tag": "db"}, {"$not": {"tag": "web"}}]}},
+        "webonly": {"name": "webonly", "strategy": "or", "tagQuery": {"tag": "web"}}}}"#;
+    h.feed(Input::PresetsChanged {
+        presets: crate::hub::PresetsFile { source: "presets.json".into(), text: text.into() },
+    });
+    let after = h.initialize_at("preset=dbonly").expect("the changed preset");
+    assert_eq!(tool_names(&h.list(&after, "tools/list", None)), ["gamma_1mcp_g1"]);
+    let added = h.initialize_at("preset=webonly").expect("a preset added by the reload");
+    assert_eq!(tool_names(&h.list(&added, "tools/list", None)).len(), 4);
+    assert_eq!(
+        tool_names(&h.list(&before, "tools/list", None)),
+        ["beta_1mcp_b1", "gamma_1mcp_g1"],
+        "an open session keeps the view it opened with"
+    );
+}
+
+#[test]
 fn bad_view_queries_are_refused_with_the_reason() {
     let mut h = views();
     let (status, body) = h.initialize_at("tag-filter=web%20and%20(db").expect_err("unbalanced");
