@@ -242,7 +242,7 @@ impl<'a> Row<'a> {
             return Standing::OwnHeader;
         }
         match self.saved {
-            Some(saved) if saved.server_url != url => Standing::OtherUrl,
+            Some(saved) if saved.server_url() != url => Standing::OtherUrl,
             Some(saved) if saved.issuer().is_some() => Standing::Authorized,
             _ => Standing::NotAuthorized,
         }
@@ -250,7 +250,7 @@ impl<'a> Row<'a> {
 
     /// The URL column: the configured one, else the one the entry is for.
     fn shown_url(&self) -> String {
-        shown(self.url.or(self.saved.map(|s| s.server_url.as_str())).unwrap_or("-"))
+        shown(self.url.or(self.saved.map(|s| s.server_url())).unwrap_or("-"))
     }
 
     /// What the store holds for it, in words.
@@ -269,10 +269,9 @@ impl<'a> Row<'a> {
                     format!("not authorized (a client is registered at {})", issuers.join(", "))
                 }
             }
-            Standing::OtherUrl => format!(
-                "stored for another URL ({}): not used",
-                shown(self.saved.map_or("", |s| s.server_url.as_str()))
-            ),
+            Standing::OtherUrl => {
+                format!("stored for another URL ({}): not used", shown(self.saved.map_or("", |s| s.server_url())))
+            }
             Standing::NotInConfig => {
                 format!("not in the config ({}); `1mcp auth logout {}` forgets it", grant(), shown(self.name))
             }
@@ -292,7 +291,7 @@ impl<'a> Row<'a> {
             "name": self.name,
             "url": self.url,
             "state": self.standing().label(),
-            "storedUrl": saved.map(|s| s.server_url.as_str()),
+            "storedUrl": saved.map(|s| s.server_url()),
             "issuer": saved.and_then(Saved::issuer),
             "scope": saved.and_then(Saved::scope),
             "expiresAtMs": expires_at_ms,

@@ -105,7 +105,7 @@ impl Authorized {
 #[serde(rename_all = "camelCase")]
 pub struct Saved {
     /// The MCP server the authorization is for.
-    pub server_url: String,
+    server_url: String,
     #[serde(default)]
     clients: Vec<SavedClient>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -129,6 +129,11 @@ struct SavedGrant {
 }
 
 impl Saved {
+    /// The MCP server the authorization is for (it is used for that URL only).
+    pub fn server_url(&self) -> &str {
+        &self.server_url
+    }
+
     /// The issuer of the grant held, if any.
     pub fn issuer(&self) -> Option<&str> {
         self.grant.as_ref().map(|g| g.found.server.issuer.as_str())
