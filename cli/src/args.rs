@@ -52,6 +52,8 @@ pub enum Command {
     /// Named tag filters in presets.json, which clients select with `/mcp?preset=NAME`
     /// (`create`, `list`, `show`, `url`, `test`, `delete`).
     Preset(PresetArgs),
+    /// Print a completion script for SHELL (`1mcp completions bash > ~/.local/share/bash-completion/completions/1mcp`).
+    Completions(CompletionsArgs),
 }
 
 /// Where a command finds mcp.json and the config directory (`-c`, `-d`, as `serve` does).
@@ -71,6 +73,14 @@ impl ConfigPlace {
         let home = std::env::var_os("HOME").map(PathBuf::from);
         crate::config_file::resolve(self.config.as_deref(), self.config_dir.as_deref(), home.as_deref())
     }
+}
+
+/// `1mcp completions SHELL`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// `1mcp mcp ...`: 1MCP's config-editing commands, with its names and flags.
@@ -801,7 +811,8 @@ mod tests {
             | Command::Token(_)
             | Command::Auth(_)
             | Command::Mcp(_)
-            | Command::Preset(_) => Err(clap::Error::new(clap::error::ErrorKind::InvalidSubcommand)),
+            | Command::Preset(_)
+            | Command::Completions(_) => Err(clap::Error::new(clap::error::ErrorKind::InvalidSubcommand)),
         }
     }
 
@@ -813,7 +824,8 @@ mod tests {
             | Command::Token(_)
             | Command::Auth(_)
             | Command::Mcp(_)
-            | Command::Preset(_) => None,
+            | Command::Preset(_)
+            | Command::Completions(_) => None,
         }
     }
 
@@ -972,7 +984,8 @@ mod tests {
             | Command::Config(_)
             | Command::Token(_)
             | Command::Mcp(_)
-            | Command::Preset(_) => None,
+            | Command::Preset(_)
+            | Command::Completions(_) => None,
         };
         let Some(args) = auth(&["1mcp", "auth", "status", "-d", "/tmp/x", "--json"]) else { panic!("parse failed") };
         assert_eq!(args.place.config_dir, Some(PathBuf::from("/tmp/x")));
@@ -996,7 +1009,8 @@ mod tests {
             | Command::Config(_)
             | Command::Token(_)
             | Command::Auth(_)
-            | Command::Preset(_) => None,
+            | Command::Preset(_)
+            | Command::Completions(_) => None,
         };
         let argv = ["1mcp", "mcp", "add", "air", "-e", "K=v", "-g", "a,b", "-c", "/tmp/m.json", "--", "npx", "-y", "p"];
         let Some(McpArgs { action: McpAction::Add(add), place, .. }) = mcp(&argv) else { panic!("parse failed") };

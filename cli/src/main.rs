@@ -45,6 +45,7 @@ fn main() -> ExitCode {
         Command::Auth(args) => return auth::main(args),
         Command::Mcp(args) => return mcp::main(args),
         Command::Preset(args) => return preset::main(args),
+        Command::Completions(args) => return completions(args.shell),
         Command::Config(ConfigCommand::Check { file, place }) => return config_check::main(file.as_deref(), &place),
         Command::Config(ConfigCommand::Schema) => {
             let schema = onemcp_core::config::schema::mcp_json_schema();
@@ -247,6 +248,23 @@ fn serve_stdio(
     run_daemon(with_reload_and_record(settings, args, paths, AuthSection::default()))?;
     tracing::info!("1mcp stopped");
     Ok(())
+}
+
+/// `1mcp completions SHELL`: the script, made in memory first (clap_complete panics on a
+/// failed write, e.g. into a closed pipe).
+fn completions(shell: clap_complete::Shell) -> ExitCode {
+    use clap::CommandFactory as _;
+    use std::io::Write as _;
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "1mcp", &mut script);
+    match std::io::stdout().write_all(&script) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("1mcp completions: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 /// The hub settings of a running daemon (the core's defaults suit tests and the simulator).

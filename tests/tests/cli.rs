@@ -159,3 +159,39 @@ fn config_check_says_what_the_daemon_would_with_an_exit_status_for_scripts() {
     }
     assert!(!dir.path().join("none.json").exists(), "check creates nothing");
 }
+
+#[test]
+fn completion_scripts_complete_the_command_tree() {
+    // bash: the script loads, and completing `1mcp pre` and `1mcp mcp ` offers what the CLI has.
+    let run = run_onemcp(&["completions", "bash"], KILL_AFTER);
+    assert_eq!(run.code, Some(0), "{}", run.describe());
+    let dir = config_dir();
+    let script = dir.path().join("1mcp.bash");
+    std::fs::write(&script, &run.stdout).expect("write the script");
+    let complete = |words: &str, current: usize| {
+        let line = format!(
+            "source '{}'; COMP_WORDS=({words}); COMP_CWORD={current}; _1mcp 1mcp \"${{COMP_WORDS[{current}]}}\" \"${{COMP_WORDS[{}]}}\"; echo \"${{COMPREPLY[@]}}\"",
+            script.display(),
+            current - 1
+        );
+        let output = std::process::Command::new("bash").args(["-c", &line]).output().expect("run bash");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).split_whitespace().map(str::to_owned).collect::<Vec<_>>()
+    };
+    assert_eq!(complete("1mcp pre", 1), ["preset"]);
+    let mcp = complete("1mcp mcp ''", 2);
+    for subcommand in ["add", "update", "remove", "enable", "disable", "list", "tools"] {
+        assert!(mcp.contains(&subcommand.to_owned()), "{subcommand} is not offered after `1mcp mcp`: {mcp:?}");
+    }
+    assert!(complete("1mcp auth ''", 2).contains(&"logout".to_owned()));
+    // zsh and fish: their script headers and every subcommand.
+    for (shell, header) in [("zsh", "#compdef 1mcp"), ("fish", "complete -c 1mcp")] {
+        let run = run_onemcp(&["completions", shell], KILL_AFTER);
+        assert_eq!(run.code, Some(0), "{}", run.describe());
+        assert!(run.stdout.contains(header), "{shell}: {}", run.stdout.lines().next().unwrap_or_default());
+        for subcommand in ["serve", "proxy", "config", "token", "auth", "mcp", "preset", "completions"] {
+            assert!(run.stdout.contains(subcommand), "{shell} does not complete {subcommand}");
+        }
+    }
+    assert_ne!(run_onemcp(&["completions", "tcsh"], KILL_AFTER).code, Some(0), "an unknown shell is refused");
+}
