@@ -1,6 +1,7 @@
 //! `schema/mcp.schema.json` (made from the parser's key table, kept equal to it by a core test)
 //! against a real JSON Schema validator (ajv, draft 2020-12, strict) and against the parser
-//! itself: the configs the project ships and documents are valid to both, and files with wrong
+//! itself: the configs the project ships and documents, and configs in the shapes 1MCP's own
+//! documentation shows (`tests/fixtures/1mcp-docs`), are valid to both, and files with wrong
 //! types are refused by both.
 
 use std::path::{Path, PathBuf};
@@ -45,6 +46,16 @@ fn check(file: &Path) -> Option<i32> {
 }
 
 #[test]
+fn what_1mcps_documented_spellings_disable_stays_disabled() {
+    // 1MCP's reference writes `"enabled": false` (and `"transport": "http"`): the server is
+    // kept and not started, as 1MCP does, and nothing is warned about.
+    let file = workspace_root().join("tests/fixtures/1mcp-docs/timeouts-and-enabled.json");
+    let run = run_onemcp(&["config", "check", &file.to_string_lossy()], Duration::from_secs(10));
+    assert_eq!(run.code, Some(0), "{}", run.describe());
+    assert!(run.stdout.contains("valid (3 servers, 2 enabled; 0 warnings)"), "{}", run.describe());
+}
+
+#[test]
 fn shipped_and_documented_configs_are_valid_and_wrong_types_are_refused_by_schema_and_parser_alike() {
     let ajv_module = js_dir().join("node_modules/ajv/dist/2020.js");
     if require_tool("schema", &[&node_binary(), &ajv_module]).is_none() {
@@ -52,6 +63,15 @@ fn shipped_and_documented_configs_are_valid_and_wrong_types_are_refused_by_schem
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let mut valid = vec![workspace_root().join("examples/demo.json")];
+    let shapes = workspace_root().join("tests/fixtures/1mcp-docs");
+    let mut one_mcp: Vec<PathBuf> = std::fs::read_dir(&shapes)
+        .expect("tests/fixtures/1mcp-docs")
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+        .collect();
+    one_mcp.sort();
+    assert!(one_mcp.len() >= 4, "the 1MCP documentation shapes are there: {one_mcp:?}");
+    valid.extend(one_mcp);
     let documented = readme_configs();
     assert!(!documented.is_empty(), "the README documents a whole mcp.json");
     for (n, text) in documented.iter().enumerate() {

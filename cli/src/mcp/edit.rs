@@ -354,9 +354,20 @@ pub fn remove(root: &mut Json, name: &str) -> Result<()> {
     }
 }
 
-/// Sets whether server `name` is disabled; false if it already was so.
+/// Sets whether server `name` is disabled; false if it already was so. 1MCP's `enabled`, its
+/// other spelling, goes: the entry then says it one way only.
 pub fn set_disabled(root: &mut Json, name: &str, disabled: bool) -> Result<bool> {
     let entry = server_mut(root, name)?;
+    if let Some(enabled) = entry.remove("enabled") {
+        // Say it as `disabled` from now on, then apply the change.
+        if enabled == Json::Bool(false) {
+            entry.insert("disabled", Json::Bool(true));
+        }
+        let now_disabled = entry.get("disabled") == Some(&Json::Bool(true));
+        if now_disabled == disabled {
+            return Ok(true);
+        }
+    }
     let now = entry.get("disabled");
     if disabled {
         if now == Some(&Json::Bool(true)) {
@@ -565,6 +576,19 @@ mod tests {
         assert!(set_disabled(&mut root, "s", true).expect("disable"));
         assert_eq!(root.compact(), r#"{"mcpServers":{"s":{"command":"a","z":1,"disabled":true}}}"#);
         assert!(set_disabled(&mut root, "t", true).is_err());
+    }
+
+    #[test]
+    fn enabling_or_disabling_replaces_1mcps_enabled_spelling() {
+        let mut root = doc(r#"{"mcpServers": {"s": {"command": "a", "enabled": false}}}"#);
+        assert!(set_disabled(&mut root, "s", false).expect("enable"));
+        assert_eq!(root.compact(), r#"{"mcpServers":{"s":{"command":"a"}}}"#);
+        let mut root = doc(r#"{"mcpServers": {"s": {"command": "a", "enabled": true}}}"#);
+        assert!(set_disabled(&mut root, "s", true).expect("disable"));
+        assert_eq!(root.compact(), r#"{"mcpServers":{"s":{"command":"a","disabled":true}}}"#);
+        let mut root = doc(r#"{"mcpServers": {"s": {"command": "a", "enabled": false}}}"#);
+        assert!(set_disabled(&mut root, "s", true).expect("disable"), "said the other way now");
+        assert_eq!(root.compact(), r#"{"mcpServers":{"s":{"command":"a","disabled":true}}}"#);
     }
 
     #[test]

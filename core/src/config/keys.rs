@@ -49,6 +49,7 @@ pub const SERVER_KEYS: &[ServerKey] = &[
     key("stderr", KeyScope::Stdio, false, "pipe", "accepted for 1MCP files; stderr is always logged at INFO"),
     key("url", KeyScope::Http, false, "-", "endpoint of a remote server"),
     key("type", KeyScope::Any, false, "auto", "http / streamableHttp / sse; without it: streamable HTTP, then SSE"),
+    key("transport", KeyScope::Any, false, "-", "1MCP's other spelling of type"),
     key("headers", KeyScope::Http, true, "{}", "extra HTTP request headers ($VAR substituted)"),
     key(
         "oauth",
@@ -59,6 +60,7 @@ pub const SERVER_KEYS: &[ServerKey] = &[
     ),
     key("tags", KeyScope::Any, false, "[]", "labels for ?tags= / ?tag-filter= / presets (lower-cased)"),
     key("disabled", KeyScope::Any, false, "false", "keep the entry but do not start it"),
+    key("enabled", KeyScope::Any, false, "true", "1MCP's inverse of disabled (\"enabled\": false keeps it stopped)"),
     key("timeout", KeyScope::Any, true, "-", "milliseconds; fallback for connectionTimeout and requestTimeout"),
     key(
         "connectionTimeout",

@@ -340,7 +340,7 @@ fn parse_server(
     let own = Shared::read(&f, d);
     let kind = transport_kind(&f, d);
     let tags = read_tags(&f, d);
-    let disabled = f.bool(d, "disabled").unwrap_or(false);
+    let disabled = read_disabled(&f, d);
     let disabled_tools = f.strings(d, "disabledTools").unwrap_or_default();
     let tool_description_overrides = read_description_overrides(&f, d);
     let instruction_override = f.string(d, "instructionOverride");
@@ -463,22 +463,35 @@ fn check_name(name: &str, d: &mut Diagnostics<'_>) {
     }
 }
 
+/// `disabled`, or 1MCP's documented inverse `enabled` (its reference writes `"enabled": false`);
+/// both given and disagreeing is an error (which one the user meant cannot be guessed).
+fn read_disabled(f: &Fields<'_>, d: &mut Diagnostics<'_>) -> bool {
+    let disabled = f.bool(d, "disabled");
+    let enabled = f.bool(d, "enabled");
+    match (disabled, enabled) {
+        (Some(disabled), Some(enabled)) if disabled == enabled => {
+            f.error(d, "enabled", "", "\"enabled\" and \"disabled\" disagree; keep one of them");
+            disabled
+        }
+        (Some(disabled), _) => disabled,
+        (None, Some(enabled)) => !enabled,
+        (None, None) => false,
+    }
+}
+
 fn transport_kind(f: &Fields<'_>, d: &mut Diagnostics<'_>) -> Option<TransportKind> {
-    if f.has("type") {
-        return match f.string(d, "type")?.as_str() {
-            "stdio" => Some(TransportKind::Stdio),
-            "http" | "streamableHttp" => Some(TransportKind::Http(HttpFlavor::Streamable)),
-            "sse" => Some(TransportKind::Http(HttpFlavor::Sse)),
-            other => {
-                f.error(
-                    d,
-                    "type",
-                    "",
-                    format!("expected \"stdio\", \"http\", \"sse\" or \"streamableHttp\", found \"{other}\""),
-                );
-                None
-            }
-        };
+    // 1MCP's reference also spells it `transport`.
+    let named: Vec<(&str, Option<String>)> =
+        ["type", "transport"].into_iter().filter(|key| f.has(key)).map(|key| (key, f.string(d, key))).collect();
+    match named.as_slice() {
+        [] => {}
+        [(_, Some(first)), (_, Some(second))] if first != second => {
+            f.error(d, "transport", "", "\"type\" and \"transport\" disagree; keep one of them");
+            return None;
+        }
+        [(key, Some(value)), ..] => return kind_named(f, d, key, value),
+        // Not a string: said already.
+        _ => return None,
     }
     match (f.has("command"), f.has("url")) {
         (true, false) => Some(TransportKind::Stdio),
@@ -490,6 +503,24 @@ fn transport_kind(f: &Fields<'_>, d: &mut Diagnostics<'_>) -> Option<TransportKi
         }
         (false, false) => {
             f.error(d, "command", "", "missing; a server needs \"command\" (stdio) or \"url\" (http)");
+            None
+        }
+    }
+}
+
+/// The transport `value` of `key` (`type` or `transport`) names.
+fn kind_named(f: &Fields<'_>, d: &mut Diagnostics<'_>, key: &str, value: &str) -> Option<TransportKind> {
+    match value {
+        "stdio" => Some(TransportKind::Stdio),
+        "http" | "streamableHttp" => Some(TransportKind::Http(HttpFlavor::Streamable)),
+        "sse" => Some(TransportKind::Http(HttpFlavor::Sse)),
+        other => {
+            f.error(
+                d,
+                key,
+                "",
+                format!("expected \"stdio\", \"http\", \"sse\" or \"streamableHttp\", found \"{other}\""),
+            );
             None
         }
     }
@@ -1200,6 +1231,30 @@ mod tests {
         let parsed = parse_ok(r#"{"mcpServers": {"on": {"command": "x"}, "off": {"command": "y", "disabled": true}}}"#);
         assert!(!parsed.config.servers["on"].disabled);
         assert!(parsed.config.servers["off"].disabled);
+    }
+
+    #[test]
+    fn one_mcps_documented_spellings_enabled_and_transport_are_taken() {
+        // 1MCP's reference writes `"enabled": false` and `"transport": "http"`; a server the
+        // user meant to keep stopped must not start because the key was spelled the other way.
+        assert!(one_server(r#"{"command": "x", "enabled": false}"#).disabled);
+        assert!(!one_server(r#"{"command": "x", "enabled": true}"#).disabled);
+        assert!(one_server(r#"{"command": "x", "enabled": false, "disabled": true}"#).disabled, "agreeing is fine");
+        let parsed = parse_ok(r#"{"mcpServers": {"s": {"transport": "http", "url": "https://a.example/mcp"}}}"#);
+        assert!(warnings_of(&parsed).is_empty(), "{:?}", parsed.warnings);
+        let TransportConfig::Http(http) = &parsed.config.servers["s"].transport else { panic!("not http") };
+        assert_eq!(http.flavor, HttpFlavor::Streamable);
+        assert_eq!(
+            problems(r#"{"mcpServers": {"s": {"command": "x", "enabled": true, "disabled": true}}}"#),
+            [problem("s", Some("enabled"), "\"enabled\" and \"disabled\" disagree; keep one of them")]
+        );
+        assert_eq!(
+            problems(r#"{"mcpServers": {"s": {"type": "sse", "transport": "http", "url": "https://a.example/mcp"}}}"#),
+            [problem("s", Some("transport"), "\"type\" and \"transport\" disagree; keep one of them")]
+        );
+        let bad = problems(r#"{"mcpServers": {"s": {"transport": "ws", "url": "https://a.example/mcp"}}}"#);
+        assert_eq!(bad.len(), 1, "{bad:?}");
+        assert_eq!(bad[0].1.as_deref(), Some("transport"));
     }
 
     #[test]

@@ -35,10 +35,10 @@ fn key_type(name: &str) -> Option<Value> {
         "args" | "envFilter" | "tags" | "disabledTools" => strings(),
         "env" => json!({"oneOf": [string_map(), strings()]}),
         "headers" | "toolDescriptionOverrides" => string_map(),
-        "inheritParentEnv" | "disabled" | "restartOnExit" | "prefix" => json!({"type": "boolean"}),
+        "inheritParentEnv" | "disabled" | "enabled" | "restartOnExit" | "prefix" => json!({"type": "boolean"}),
         "stderr" => json!({"type": "string"}),
         "url" => json!({"type": "string", "pattern": "^https?://"}),
-        "type" => json!({"type": "string", "enum": ["stdio", "http", "streamableHttp", "sse"]}),
+        "type" | "transport" => json!({"type": "string", "enum": ["stdio", "http", "streamableHttp", "sse"]}),
         "oauth" => json!({
             "type": "object",
             "properties": {
