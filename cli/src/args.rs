@@ -803,30 +803,26 @@ pub enum Transport {
 mod tests {
     use super::*;
 
+    /// The arguments of subcommand `variant` (e.g. `Command::Auth`) that `argv` parses to;
+    /// `None` if it does not parse, or parses to another subcommand.
+    macro_rules! parsed_as {
+        ($variant:path, $argv:expr) => {
+            match Cli::try_parse_from($argv).map(Cli::into_command) {
+                Ok($variant(args)) => Some(args),
+                _ => None,
+            }
+        };
+    }
+
     fn parse(args: &[&str]) -> Result<ServeArgs, clap::Error> {
         match Cli::try_parse_from(args)?.into_command() {
             Command::Serve(args) => Ok(args),
-            Command::Proxy(_)
-            | Command::Config(_)
-            | Command::Token(_)
-            | Command::Auth(_)
-            | Command::Mcp(_)
-            | Command::Preset(_)
-            | Command::Completions(_) => Err(clap::Error::new(clap::error::ErrorKind::InvalidSubcommand)),
+            _ => Err(clap::Error::new(clap::error::ErrorKind::InvalidSubcommand)),
         }
     }
 
     fn parse_proxy(args: &[&str]) -> Option<ProxyArgs> {
-        match Cli::try_parse_from(args).ok()?.into_command() {
-            Command::Proxy(args) => Some(args),
-            Command::Serve(_)
-            | Command::Config(_)
-            | Command::Token(_)
-            | Command::Auth(_)
-            | Command::Mcp(_)
-            | Command::Preset(_)
-            | Command::Completions(_) => None,
-        }
+        parsed_as!(Command::Proxy, args)
     }
 
     #[test]
@@ -977,16 +973,7 @@ mod tests {
 
     #[test]
     fn auth_status_and_logout_take_a_server_and_the_config_flags() {
-        let auth = |argv: &[&str]| match Cli::try_parse_from(argv).ok()?.into_command() {
-            Command::Auth(args) => Some(args),
-            Command::Serve(_)
-            | Command::Proxy(_)
-            | Command::Config(_)
-            | Command::Token(_)
-            | Command::Mcp(_)
-            | Command::Preset(_)
-            | Command::Completions(_) => None,
-        };
+        let auth = |argv: &[&str]| parsed_as!(Command::Auth, argv);
         let Some(args) = auth(&["1mcp", "auth", "status", "-d", "/tmp/x", "--json"]) else { panic!("parse failed") };
         assert_eq!(args.place.config_dir, Some(PathBuf::from("/tmp/x")));
         assert!(matches!(args.action, AuthAction::Status { server: None, json: true }), "{:?}", args.action);
@@ -1002,16 +989,7 @@ mod tests {
 
     #[test]
     fn mcp_add_takes_1mcps_flags_and_everything_after_double_dash_as_the_command() {
-        let mcp = |argv: &[&str]| match Cli::try_parse_from(argv).ok()?.into_command() {
-            Command::Mcp(args) => Some(args),
-            Command::Serve(_)
-            | Command::Proxy(_)
-            | Command::Config(_)
-            | Command::Token(_)
-            | Command::Auth(_)
-            | Command::Preset(_)
-            | Command::Completions(_) => None,
-        };
+        let mcp = |argv: &[&str]| parsed_as!(Command::Mcp, argv);
         let argv = ["1mcp", "mcp", "add", "air", "-e", "K=v", "-g", "a,b", "-c", "/tmp/m.json", "--", "npx", "-y", "p"];
         let Some(McpArgs { action: McpAction::Add(add), place, .. }) = mcp(&argv) else { panic!("parse failed") };
         assert_eq!((add.name.as_str(), place.config), ("air", Some(PathBuf::from("/tmp/m.json"))));

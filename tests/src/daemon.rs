@@ -248,6 +248,33 @@ impl Daemon {
         }
     }
 
+    /// POSTs `message` to `/mcp?{query}` (authorized), in `session` if given: the status, the
+    /// `Mcp-Session-Id` answered, and the JSON-RPC message (`Null` if none).
+    pub async fn post_at(&self, query: &str, session: Option<&str>, message: &Value) -> (u16, Option<String>, Value) {
+        let request = HttpRequest::mcp_post(session, message).at(&format!("/mcp?{query}"));
+        let response = self.send(&request).await.expect("POST /mcp");
+        let session = response.header("Mcp-Session-Id").map(str::to_owned);
+        (response.status, session, response.json_rpc_message().unwrap_or(Value::Null))
+    }
+
+    /// The servers whose tools a session opened at `/mcp?{query}` lists, in order (panics if
+    /// the session is refused).
+    pub async fn servers_seen(&self, query: &str) -> Vec<String> {
+        let (status, session, body) = self.post_at(query, None, &crate::initialize_request("2025-11-25")).await;
+        assert_eq!(status, 200, "{query}: {body}");
+        let session = session.expect("a session");
+        let list = serde_json::json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+        let (_, _, body) = self.post_at(query, Some(&session), &list).await;
+        let mut servers: Vec<String> = body["result"]["tools"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t["name"].as_str()?.split("_1mcp_").next().map(str::to_owned))
+            .collect();
+        servers.dedup();
+        servers
+    }
+
     /// Path of the `mcp.json` the daemon was started with.
     pub fn config_path(&self) -> PathBuf {
         self.dir.path().join("mcp.json")

@@ -7,9 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use onemcp_tests::{
-    CliRun, Daemon, HttpRequest, fixture_backend, fixture_server_bin, initialize_request, mcp_config, run_onemcp,
-};
+use onemcp_tests::{CliRun, Daemon, fixture_backend, fixture_server_bin, initialize_request, mcp_config, run_onemcp};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
@@ -234,31 +232,6 @@ fn edits_keep_unknown_keys_their_order_and_the_files_mode() {
     assert!(test.contains("selects 1 of 3") && test.contains("  store  tags: db\nnot selected"), "{test}");
 }
 
-/// POST to `/mcp?query` (authorized), with the session if given; (status, session, JSON body).
-async fn post(daemon: &Daemon, query: &str, session: Option<&str>, message: &Value) -> (u16, Option<String>, Value) {
-    let request = HttpRequest::mcp_post(session, message).at(&format!("/mcp?{query}"));
-    let response = daemon.send(&request).await.expect("POST /mcp");
-    let session = response.header("Mcp-Session-Id").map(str::to_owned);
-    (response.status, session, response.json_rpc_message().unwrap_or(Value::Null))
-}
-
-/// The servers whose tools a `/mcp?query` session lists.
-async fn servers_seen(daemon: &Daemon, query: &str) -> Vec<String> {
-    let (status, session, body) = post(daemon, query, None, &initialize_request("2025-11-25")).await;
-    assert_eq!(status, 200, "{query}: {body}");
-    let session = session.expect("a session");
-    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
-    let (_, _, body) = post(daemon, query, Some(&session), &list).await;
-    let mut servers: Vec<String> = body["result"]["tools"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|t| t["name"].as_str()?.split("_1mcp_").next().map(str::to_owned))
-        .collect();
-    servers.dedup();
-    servers
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_daemon_serves_a_created_preset_with_exactly_the_servers_test_names() {
     let bin = fixture_server_bin!();
@@ -275,9 +248,9 @@ async fn a_daemon_serves_a_created_preset_with_exactly_the_servers_test_names() 
     preset_ok(&dir, &["create", "data", "-f", "db,prod"]);
     // The running daemon picks presets.json up (hot reload), no restart.
     wait_for_status(&daemon, "preset=data", 200).await;
-    assert_eq!(servers_seen(&daemon, "").await, ["shop", "site", "store"]);
-    assert_eq!(servers_seen(&daemon, "preset=dev").await, ["site"]);
-    assert_eq!(servers_seen(&daemon, "preset=data").await, ["shop", "store"]);
+    assert_eq!(daemon.servers_seen("").await, ["shop", "site", "store"]);
+    assert_eq!(daemon.servers_seen("preset=dev").await, ["site"]);
+    assert_eq!(daemon.servers_seen("preset=data").await, ["shop", "store"]);
     let test = preset_ok(&dir, &["test", "data"]).stdout;
     assert!(test.contains("  shop   tags: web, prod\n  store  tags: db\nnot selected (1):\n  site "), "{test}");
     assert_eq!(preset_ok(&dir, &["url", "dev"]).stdout, format!("{}?preset=dev\n", daemon.url));
@@ -290,7 +263,7 @@ async fn wait_for_status(daemon: &Daemon, query: &str, status: u16) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let mut last = 0;
     while std::time::Instant::now() < deadline {
-        last = post(daemon, query, None, &initialize_request("2025-11-25")).await.0;
+        last = daemon.post_at(query, None, &initialize_request("2025-11-25")).await.0;
         if last == status {
             return;
         }

@@ -1,7 +1,7 @@
 //! Client views end to end: `?tags`, `?tag-filter`, `?preset` (from presets.json in the config
 //! directory) and `?pagination=true`, over real HTTP against real backends.
 
-use onemcp_tests::{Daemon, HttpRequest, fixture_backend, fixture_server_bin, initialize_request, mcp_config};
+use onemcp_tests::{Daemon, fixture_backend, fixture_server_bin, initialize_request, mcp_config};
 use serde_json::{Value, json};
 
 const PRESETS: &str = r#"{"version": "1.0.0", "presets": {
@@ -22,41 +22,20 @@ async fn start() -> Daemon {
     daemon
 }
 
-/// POST to `/mcp?query`, with the session if given; (status, session header, JSON body).
-async fn post(daemon: &Daemon, query: &str, session: Option<&str>, message: &Value) -> (u16, Option<String>, Value) {
-    let request = HttpRequest::mcp_post(session, message).at(&format!("/mcp?{query}"));
-    let response = daemon.send(&request).await.expect("POST /mcp");
-    let session = response.header("Mcp-Session-Id").map(str::to_owned);
-    (response.status, session, response.json_rpc_message().unwrap_or(Value::Null))
-}
-
 async fn session(daemon: &Daemon, query: &str) -> String {
-    let (status, session, body) = post(daemon, query, None, &initialize_request("2025-11-25")).await;
+    let (status, session, body) = daemon.post_at(query, None, &initialize_request("2025-11-25")).await;
     assert_eq!(status, 200, "{query}: {body}");
     session.expect("a session")
-}
-
-async fn servers_seen(daemon: &Daemon, query: &str) -> Vec<String> {
-    let s = session(daemon, query).await;
-    let (_, _, body) = post(daemon, query, Some(&s), &json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"})).await;
-    let mut servers: Vec<String> = body["result"]["tools"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|t| t["name"].as_str()?.split("_1mcp_").next().map(str::to_owned))
-        .collect();
-    servers.dedup();
-    servers
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_selector_narrows_what_the_session_sees() {
     let daemon = start().await;
-    assert_eq!(servers_seen(&daemon, "").await, ["db", "proddb", "web"]);
-    assert_eq!(servers_seen(&daemon, "tags=web").await, ["web"]);
-    assert_eq!(servers_seen(&daemon, "tag-filter=db+and+not+prod").await, ["db"]);
-    assert_eq!(servers_seen(&daemon, "tag-filter=db%20%2B%20prod").await, ["proddb"]);
-    assert_eq!(servers_seen(&daemon, "preset=dev").await, ["db"]);
+    assert_eq!(daemon.servers_seen("").await, ["db", "proddb", "web"]);
+    assert_eq!(daemon.servers_seen("tags=web").await, ["web"]);
+    assert_eq!(daemon.servers_seen("tag-filter=db+and+not+prod").await, ["db"]);
+    assert_eq!(daemon.servers_seen("tag-filter=db%20%2B%20prod").await, ["proddb"]);
+    assert_eq!(daemon.servers_seen("preset=dev").await, ["db"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -64,14 +43,14 @@ async fn a_hidden_tool_cannot_be_called_and_bad_selectors_are_400() {
     let daemon = start().await;
     let s = session(&daemon, "tags=web").await;
     let call = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "db_1mcp_echo", "arguments": {"text": "x"}}});
-    let (_, _, body) = post(&daemon, "tags=web", Some(&s), &call).await;
+    let (_, _, body) = daemon.post_at("tags=web", Some(&s), &call).await;
     assert_eq!(body["error"]["code"], -32602, "{body}");
     for (query, needle) in [
         ("preset=nope", "Preset 'nope' not found"),
         ("tag-filter=(web", "Invalid tag-filter"),
         ("tags=web&preset=dev", "Cannot use multiple filtering parameters"),
     ] {
-        let (status, _, body) = post(&daemon, query, None, &initialize_request("2025-11-25")).await;
+        let (status, _, body) = daemon.post_at(query, None, &initialize_request("2025-11-25")).await;
         assert_eq!(status, 400, "{query}: {body}");
         assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains(needle)), "{query}: {body}");
     }
@@ -80,14 +59,14 @@ async fn a_hidden_tool_cannot_be_called_and_bad_selectors_are_400() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paginated_lists_walk_every_tool_once() {
     let daemon = start().await;
-    let whole = servers_seen(&daemon, "").await;
+    let whole = daemon.servers_seen("").await;
     assert!(!whole.is_empty());
     let s = session(&daemon, "pagination=true").await;
     let (mut names, mut cursor, mut pages) = (Vec::new(), None::<Value>, 0);
     loop {
         let params = cursor.as_ref().map_or(json!({}), |c| json!({"cursor": c}));
         let list = json!({"jsonrpc": "2.0", "id": 4, "method": "tools/list", "params": params});
-        let (_, _, body) = post(&daemon, "pagination=true", Some(&s), &list).await;
+        let (_, _, body) = daemon.post_at("pagination=true", Some(&s), &list).await;
         let page = body["result"]["tools"].as_array().cloned().unwrap_or_default();
         names.extend(page.iter().filter_map(|t| t["name"].as_str().map(str::to_owned)));
         pages += 1;
@@ -100,12 +79,8 @@ async fn paginated_lists_walk_every_tool_once() {
     let unique: std::collections::BTreeSet<&String> = names.iter().collect();
     assert_eq!(unique.len(), names.len(), "no tool twice");
     assert!(names.len() > 150 && pages >= 2, "{} tools in {pages} pages", names.len());
-    let (_, _, plain) = post(
-        &daemon,
-        "",
-        Some(&session(&daemon, "").await),
-        &json!({"jsonrpc": "2.0", "id": 5, "method": "tools/list"}),
-    )
-    .await;
+    let (_, _, plain) = daemon
+        .post_at("", Some(&session(&daemon, "").await), &json!({"jsonrpc": "2.0", "id": 5, "method": "tools/list"}))
+        .await;
     assert_eq!(plain["result"]["tools"].as_array().map(Vec::len), Some(names.len()), "pages add up to the whole list");
 }
